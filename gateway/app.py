@@ -1,0 +1,103 @@
+"""`create_app(settings)`: build one gateway instance. No module-level state; everything hangs off
+`app.state.gateway` so several apps (tests, workers) can live in one process."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from gateway import errors
+from gateway.catalog import load_catalog, load_config
+from gateway.decision import Decider
+from gateway.routes.chat import chat_completions
+from gateway.routes.explain import explain
+from gateway.routes.health import healthz, readyz
+from gateway.routes.models import list_models
+from gateway.selection.engine import SelectionEngine
+from gateway.selection.explain import decision_header
+from gateway.settings import Settings
+from gateway.state import GatewayState
+from gateway.upstream.forwarder import Forwarder
+from gateway.upstream.litellm_adapter import LiteLLMTransport, map_exception
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("gateway")
+
+
+def _error_response(exc: errors.GatewayError) -> JSONResponse:
+    return JSONResponse(errors.error_body(exc), status_code=exc.status, headers=exc.headers or None)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def on_gateway_error(request: Request, exc: errors.GatewayError) -> JSONResponse:
+        return _error_response(exc)
+
+    async def on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        cls = errors.for_status(exc.status_code)
+        message = {404: f"Unknown path {request.url.path}.", 405: f"Method {request.method} not allowed."}.get(
+            exc.status_code, str(exc.detail)
+        )
+        return _error_response(cls(message, code=None if exc.status_code != 404 else "unknown_url"))
+
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error_response(errors.InvalidRequestError(str(exc.errors()[:3])))
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Log the detail for operators; the client only learns that it was our fault.
+        log.exception("unhandled error on %s", request.url.path)
+        return _error_response(errors.InternalError("The gateway hit an internal error."))
+
+    app.add_exception_handler(errors.GatewayError, on_gateway_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    catalog = load_catalog(load_config(settings.config))
+    engine = SelectionEngine()
+    forwarder = Forwarder(
+        LiteLLMTransport(),
+        map_exception,
+        secrets=catalog.secrets(),
+        max_retries=settings.max_retries,
+        max_fallbacks=settings.max_fallbacks,
+    )
+    state = GatewayState(
+        settings=settings,
+        catalog=catalog,
+        engine=engine,
+        decider=Decider(catalog, engine),
+        forwarder=forwarder,
+        map_exception_fn=map_exception,
+        decision_header=decision_header,
+        created=int(time.time()),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await state.start()
+        try:
+            yield
+        finally:
+            await state.stop()
+
+    app = FastAPI(title="gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.gateway = state
+    _install_error_handlers(app)
+    app.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"])
+    app.add_api_route("/v1/selection/explain", explain, methods=["POST"])
+    app.add_api_route("/v1/models", list_models, methods=["GET"])
+    app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.add_api_route("/readyz", readyz, methods=["GET"])
+    return app

@@ -1,0 +1,155 @@
+"""The `gateway` command: serve, simulate, demo, route, policy validate|schema."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.catalog import CatalogError
+    from gateway.settings import Settings
+
+    # Workers are separate processes that build their own app from GATEWAY_* variables, so flags
+    # travel through the environment rather than through objects.
+    overrides = {"config": args.config, "policies": args.policies, "host": args.host, "port": args.port,
+                 "workers": args.workers}
+    for key, value in overrides.items():
+        if value is not None:
+            os.environ[f"GATEWAY_{key.upper()}"] = str(value)
+    settings = Settings()
+    try:
+        from gateway.app import create_app
+
+        create_app(settings)  # fail fast, in the parent, on a bad catalog or policy
+    except CatalogError as exc:
+        print(f"gateway: cannot start: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        "gateway.app:create_app", factory=True, host=settings.host, port=settings.port,
+        workers=settings.workers, log_level=settings.log_level, access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from gateway.simulator import load_profile, run_simulator
+
+    run_simulator(load_profile(args.profile), host=args.host, port=args.port)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+
+    return run_demo(config=args.config, profile=args.profile)
+
+
+def _route(args: argparse.Namespace) -> int:
+    from gateway.catalog import load_catalog, load_config
+    from gateway.decision import Decider
+    from gateway.selection.engine import SelectionEngine
+    from gateway.selection.explain import format_ranking_table
+
+    catalog = load_catalog(load_config(args.config), require_keys=False)
+    body: dict = {"model": "auto", "messages": [{"role": "user", "content": args.prompt}]}
+    if args.tools:
+        body["tools"] = [
+            {"type": "function", "function": {"name": n, "parameters": {"type": "object", "properties": {}}}}
+            for n in args.tools.split(",")
+        ]
+    if args.max_tokens:
+        body["max_tokens"] = args.max_tokens
+    headers = {}
+    if args.strategy:
+        headers["x-selection-strategy"] = args.strategy
+    if args.domain:
+        headers["x-task-domain"] = args.domain
+    decision = Decider(catalog, SelectionEngine()).decide(body, headers, "req_cli", explain=True)
+    if args.json:
+        from gateway.selection.explain import ranking_to_dict
+
+        print(json.dumps(ranking_to_dict(decision.ranking), indent=2))
+    else:
+        print(format_ranking_table(decision.ranking))
+    return 0 if decision.ranking.ranked else 1
+
+
+def _policy_validate(args: argparse.Namespace) -> int:
+    from gateway.catalog import load_catalog, load_config
+    from gateway.policy import validate_paths
+
+    catalog = load_catalog(load_config(args.config), require_keys=False)
+    models = {d.name: d.info for d in catalog.deployments.values()}
+    problems = validate_paths(args.paths or [str(args.policies)], models)
+    for line in problems:
+        print(line)
+    if not problems:
+        print("ok")
+    return 1 if problems else 0
+
+
+def _policy_schema(args: argparse.Namespace) -> int:
+    from gateway.policy import policy_json_schema
+
+    print(json.dumps(policy_json_schema(), indent=2))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gateway", description="OpenAI-compatible LLM gateway that picks the model.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the gateway")
+    s.add_argument("--config", type=Path)
+    s.add_argument("--policies", type=Path)
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--workers", type=int)
+    s.set_defaults(func=_serve)
+
+    s = sub.add_parser("simulate", help="run the simulator upstream")
+    s.add_argument("--profile", type=Path, default=Path("config/simulator.yaml"))
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8001)
+    s.set_defaults(func=_simulate)
+
+    s = sub.add_parser("demo", help="start simulator + gateway, send a mixed workload, print a table")
+    s.add_argument("--config", type=Path, default=Path("config/demo.yaml"))
+    s.add_argument("--profile", type=Path, default=Path("config/simulator.yaml"))
+    s.set_defaults(func=_demo)
+
+    s = sub.add_parser("route", help="print the ranking the gateway would choose for a prompt")
+    s.add_argument("prompt")
+    s.add_argument("--strategy", choices=["cost", "performance", "balanced"])
+    s.add_argument("--domain")
+    s.add_argument("--tools", help="comma-separated tool names offered with the prompt")
+    s.add_argument("--max-tokens", type=int)
+    s.add_argument("--config", type=Path, default=Path("config/demo.yaml"))
+    s.add_argument("--json", action="store_true", help="print the ranking as JSON")
+    s.set_defaults(func=_route)
+
+    s = sub.add_parser("policy", help="policy tools")
+    psub = s.add_subparsers(dest="policy_command", required=True)
+    v = psub.add_parser("validate", help="validate policy files; prints file:line:col: message")
+    v.add_argument("paths", nargs="*")
+    v.add_argument("--config", type=Path, default=Path("config/demo.yaml"))
+    v.add_argument("--policies", type=Path, default=Path("policies"))
+    v.set_defaults(func=_policy_validate)
+    sc = psub.add_parser("schema", help="print the policy JSON Schema")
+    sc.set_defaults(func=_policy_schema)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return int(args.func(args) or 0)

@@ -1,0 +1,138 @@
+"""`gateway demo`: simulator + gateway on loopback, a short mixed workload, a table, a clean exit.
+
+The workload goes through the official OpenAI SDK, exactly as an application would: only
+`base_url` points at the gateway.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["run_demo"]
+
+_PROMPT = "Summarise in two sentences why teams put a gateway in front of their LLM providers."
+_SQL_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "run_sql",
+        "description": "Run a read-only SQL query against the analytics warehouse.",
+        "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+    },
+}
+
+
+@dataclass
+class _Row:
+    label: str
+    strategy: str
+    model: str
+    status: str
+    latency_ms: float
+    tokens: str
+    cost: str
+
+
+def _call(client: Any, label: str, fn: Callable[[Any], Any]) -> _Row:
+    import openai
+
+    started = time.perf_counter()
+    try:
+        row = fn(client)
+    except openai.APIStatusError as exc:
+        body = exc.body if isinstance(exc.body, dict) else {}
+        code = body.get("code") or (body.get("error") or {}).get("code")
+        return _Row(label, "-", "-", f"{exc.status_code} {code}", (time.perf_counter() - started) * 1000, "-", "-")
+    row.label = label
+    row.latency_ms = (time.perf_counter() - started) * 1000
+    return row
+
+
+def _plain(strategy: str | None, **extra: Any) -> Callable[[Any], _Row]:
+    def fn(client: Any) -> _Row:
+        headers = {"X-Selection-Strategy": strategy} if strategy else {}
+        headers.update(extra.pop("headers", {}))
+        raw = client.chat.completions.with_raw_response.create(
+            model=extra.pop("model", "auto"),
+            messages=[{"role": "user", "content": extra.pop("prompt", _PROMPT)}],
+            extra_headers=headers,
+            **extra,
+        )
+        resp = raw.parse()
+        h = raw.headers
+        u = resp.usage
+        return _Row("", h.get("x-gateway-strategy", "?"), resp.model, "200", 0.0,
+                    f"{u.prompt_tokens}/{u.completion_tokens}", f"${float(h.get('x-gateway-cost-usd', 0)):.6f}")
+
+    return fn
+
+
+def _streamed(strategy: str | None) -> Callable[[Any], _Row]:
+    def fn(client: Any) -> _Row:
+        headers = {"X-Selection-Strategy": strategy} if strategy else {}
+        with client.chat.completions.with_streaming_response.create(
+            model="auto", messages=[{"role": "user", "content": _PROMPT}], stream=True,
+            stream_options={"include_usage": True}, extra_headers=headers,
+        ) as raw:
+            h = raw.headers
+            model, usage = "?", None
+            for chunk in raw.parse():
+                model = chunk.model
+                usage = chunk.usage or usage
+        tokens = f"{usage.prompt_tokens}/{usage.completion_tokens}" if usage else "-"
+        return _Row("", h.get("x-gateway-strategy", "?") + " (stream)", model, "200", 0.0, tokens, "-")
+
+    return fn
+
+
+def _print_table(rows: list[_Row]) -> None:
+    cols = ("request", "strategy", "chosen model", "status", "latency ms", "tokens in/out", "cost")
+    data = [(r.label, r.strategy, r.model, r.status, f"{r.latency_ms:,.0f}", r.tokens, r.cost) for r in rows]
+    widths = [max(len(c), *(len(d[i]) for d in data)) for i, c in enumerate(cols)]
+    line = "  ".join(c.ljust(w) for c, w in zip(cols, widths))
+    print(line)
+    print("-" * len(line))
+    for d in data:
+        print("  ".join(v.ljust(w) for v, w in zip(d, widths)))
+
+
+def run_demo(config: Path, profile: Path, policies: Path = Path("policies")) -> int:
+    import openai
+
+    from gateway.harness import GatewayThread
+    from gateway.settings import Settings
+    from gateway.simulator import SimulatorThread, load_profile
+
+    sim_profile = load_profile(profile)
+    with SimulatorThread(sim_profile) as sim:
+        os.environ["GATEWAY_SIMULATOR_URL"] = sim.base_url
+        os.environ["SIMULATOR_API_KEY"] = sim_profile.api_key or "sim-no-auth"
+        settings = Settings(config=config, policies=policies, port=0)
+        with GatewayThread(settings) as gw:
+            print(f"simulator at {sim.base_url}; gateway at {gw.base_url}\n")
+            client = openai.OpenAI(base_url=gw.base_url, api_key="demo", max_retries=0, timeout=60)
+            workload: list[tuple[str, Callable[[Any], _Row]]] = [
+                ("plain, default strategy", _plain(None)),
+                ("same prompt, cost", _plain("cost")),
+                ("same prompt, performance", _plain("performance")),
+                ("same prompt, balanced", _plain("balanced")),
+                ("streamed", _streamed(None)),
+                ("streamed, cost", _streamed("cost")),
+                ("tools: run_sql", _plain(None, tools=[_SQL_TOOL], prompt="How many orders shipped last week?")),
+                ("tools, forced run_sql, perf", _plain("performance", tools=[_SQL_TOOL],
+                                                       tool_choice={"type": "function", "function": {"name": "run_sql"}})),
+                ("JSON mode", _plain(None, response_format={"type": "json_object"},
+                                     prompt="Return a JSON object with a 'summary' field.")),
+                ("code domain, performance", _plain("performance", headers={"X-Task-Domain": "code"},
+                                                    prompt="Write a Python function that merges two sorted lists.")),
+                ("pinned model gpt-4o-mini", _plain(None, model="gpt-4o-mini")),
+                ("unknown model", _plain(None, model="gpt-9")),
+            ]
+            rows = [_call(client, label, fn) for label, fn in workload]
+            _print_table(rows)
+    return 0

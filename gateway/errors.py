@@ -1,0 +1,181 @@
+"""The gateway's error hierarchy and the one place that renders errors as OpenAI error bodies.
+
+Every failure a client can see is a `GatewayError` subclass carrying its HTTP status and the
+OpenAI `type`/`code`/`param` fields. Routes raise; `render_error` turns them into a body. Messages
+are written for the caller: they never contain tracebacks or provider credentials (`redact`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+__all__ = [
+    "AuthenticationError",
+    "BadGatewayError",
+    "ContextWindowError",
+    "GatewayError",
+    "GatewayTimeoutError",
+    "InternalError",
+    "InvalidRequestError",
+    "NoFeasibleModelError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "ServiceUnavailableError",
+    "UnprocessableEntityError",
+    "UpstreamServerError",
+    "error_body",
+    "redact",
+]
+
+
+class GatewayError(Exception):
+    status: int = 500
+    type: str = "api_error"
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        self.headers = dict(headers or {})
+        self._retryable = retryable
+
+    @property
+    def retryable(self) -> bool:
+        """Whether trying again (same or another deployment) may succeed."""
+        if self._retryable is not None:
+            return self._retryable
+        return self.status in (408, 429) or self.status >= 500
+
+
+class InvalidRequestError(GatewayError):
+    status, type, code = 400, "invalid_request_error", None
+
+
+class ContextWindowError(InvalidRequestError):
+    """The prompt does not fit the chosen model; rerouting to a larger window may help."""
+
+    code = "context_length_exceeded"
+
+
+class AuthenticationError(GatewayError):
+    status, type, code = 401, "authentication_error", "invalid_api_key"
+
+
+class PermissionDeniedError(GatewayError):
+    status, type, code = 403, "permission_error", "permission_denied"
+
+
+class NotFoundError(GatewayError):
+    status, type, code = 404, "invalid_request_error", "not_found"
+
+
+class RequestTimeoutError(GatewayError):
+    status, type, code = 408, "timeout_error", "request_timeout"
+
+
+class PayloadTooLargeError(GatewayError):
+    status, type, code = 413, "invalid_request_error", "payload_too_large"
+
+
+class UnprocessableEntityError(GatewayError):
+    status, type, code = 422, "invalid_request_error", "unprocessable_entity"
+
+
+class NoFeasibleModelError(UnprocessableEntityError):
+    """Every candidate broke a hard constraint; the message lists each with its reasons."""
+
+    code = "no_feasible_model"
+
+    def __init__(self, message: str, rejected: Iterable[tuple[str, tuple[str, ...]]] = ()) -> None:
+        super().__init__(message, param="model")
+        self.rejected = tuple(rejected)
+
+
+class RateLimitError(GatewayError):
+    status, type, code = 429, "rate_limit_error", "rate_limit_exceeded"
+
+
+class InternalError(GatewayError):
+    status, type, code = 500, "api_error", "internal_error"
+
+
+class UpstreamServerError(GatewayError):
+    status, type, code = 500, "api_error", "upstream_error"
+
+
+class BadGatewayError(GatewayError):
+    status, type, code = 502, "api_error", "bad_gateway"
+
+
+class ServiceUnavailableError(GatewayError):
+    status, type, code = 503, "api_error", "service_unavailable"
+
+
+class GatewayTimeoutError(GatewayError):
+    status, type, code = 504, "timeout_error", "upstream_timeout"
+
+
+_STATUS_CLASSES: dict[int, type[GatewayError]] = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    408: RequestTimeoutError,
+    413: PayloadTooLargeError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+    500: UpstreamServerError,
+    502: BadGatewayError,
+    503: ServiceUnavailableError,
+    504: GatewayTimeoutError,
+}
+
+
+def for_status(status: int) -> type[GatewayError]:
+    """The error class a client should see for an upstream HTTP status."""
+    if status in _STATUS_CLASSES:
+        return _STATUS_CLASSES[status]
+    if 400 <= status < 500:
+        return InvalidRequestError
+    return BadGatewayError
+
+
+# Shapes of credentials that providers echo back in error messages ("Incorrect API key: sk-...").
+_KEY_PATTERNS = re.compile(
+    r"(sk-[A-Za-z0-9_\-]{6,}|AKIA[0-9A-Z]{12,}|AIza[0-9A-Za-z_\-]{20,}|Bearer\s+[A-Za-z0-9._\-]{8,})"
+)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove known secret values and anything shaped like a credential from `text`."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return _KEY_PATTERNS.sub("[redacted]", text)
+
+
+def error_body(exc: GatewayError) -> dict:
+    """The OpenAI error object for `exc`; the only renderer of client-visible errors."""
+    return {
+        "error": {
+            "message": exc.message,
+            "type": exc.type,
+            "param": exc.param,
+            "code": exc.code,
+        }
+    }

@@ -1,0 +1,74 @@
+"""Run a real gateway (uvicorn on a free loopback port) in a background thread.
+
+Used by the demo, the end-to-end tests and the benchmarks, which all talk to the gateway over real
+HTTP exactly as a client would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+
+import uvicorn
+
+from gateway.settings import Settings
+
+__all__ = ["GatewayThread", "free_port"]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class GatewayThread:
+    """`with GatewayThread(settings) as gw: OpenAI(base_url=gw.base_url, ...)`."""
+
+    def __init__(self, settings: Settings, *, log_level: str = "warning") -> None:
+        from gateway.app import create_app
+
+        self.port = settings.port or free_port()
+        self.app = create_app(settings)
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level=log_level, access_log=False,
+            lifespan="on", timeout_graceful_shutdown=5,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name="gateway", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    @property
+    def state(self):
+        return self.app.state.gateway
+
+    def _run(self) -> None:
+        asyncio.run(self._server.serve())
+
+    def start(self, timeout: float = 15.0) -> GatewayThread:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("gateway did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+    def __enter__(self) -> GatewayThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,36 @@
+"""`POST /v1/selection/explain`: the ranking a chat request would get, with no upstream call."""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from gateway.routes.chat import _read_json
+from gateway.selection.explain import ranking_to_dict
+from gateway.state import GatewayState
+
+__all__ = ["explain"]
+
+
+async def explain(request: Request) -> JSONResponse:
+    state: GatewayState = request.app.state.gateway
+    body = await _read_json(request)
+    request_id = "req_" + uuid.uuid4().hex
+    decision = state.decider.decide(body, request.headers, request_id, explain=True)
+    out = ranking_to_dict(decision.ranking)
+    out.update(
+        request_id=request_id,
+        pipeline=decision.pipeline,
+        strategy_source=decision.strategy_source,
+        context={
+            "input_tokens": decision.ctx.input_tokens,
+            "max_output_tokens": decision.ctx.max_output_tokens,
+            "required_capabilities": sorted(decision.ctx.required_capabilities),
+            "domain": decision.ctx.domain,
+            "tools": list(decision.ctx.tool_names),
+        },
+        fallbacks=[d.name for d in decision.candidates],
+    )
+    return JSONResponse(out)

@@ -1,0 +1,27 @@
+"""Liveness (`/healthz`) and readiness (`/readyz`: catalog loaded and the stats store answers)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from gateway.state import GatewayState
+
+__all__ = ["healthz", "readyz"]
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    state: GatewayState = request.app.state.gateway
+    stats = await state.stats_status()
+    ready = state.ready and stats != "down"
+    body = {
+        "status": ("degraded" if stats == "degraded" else "ready") if ready else "not_ready",
+        "deployments": len(state.catalog.deployments),
+        "skipped": dict(state.catalog.skipped),
+        "stats": stats,
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)

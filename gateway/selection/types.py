@@ -1,0 +1,147 @@
+"""Value types that flow through selection: immutable, cheap to build, safe to share.
+
+The selection engine is a pure function of (context, models, live snapshot, params); everything it
+reads is one of these frozen objects so a ranking can be recomputed and explained exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+_EMPTY: Mapping[str, float] = MappingProxyType({})
+
+
+def _empty() -> Mapping[str, float]:
+    # A factory, not `default=_EMPTY`: dataclasses reject unhashable defaults (mappingproxy).
+    return _EMPTY
+
+#: Capability names used in contexts, constraints and model metadata.
+CAPABILITIES = ("tools", "vision", "json_schema", "streaming")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """Everything selection knows about one catalog deployment, resolved at catalog load."""
+
+    name: str  # deployment name clients and policies use
+    provider: str  # e.g. "openai", "anthropic", "simulator"
+    litellm_model: str
+    input_cost_per_token: float = 0.0
+    output_cost_per_token: float = 0.0
+    cached_input_cost_per_token: float = 0.0
+    context_window: int = 8192
+    max_output_tokens: int = 4096
+    supports_tools: bool = False
+    supports_vision: bool = False
+    supports_json_schema: bool = False
+    supports_streaming: bool = True
+    quality: float = 0.5  # overall, in [0, 1]
+    # hash=False keeps ModelInfo hashable (a mappingproxy is not), so it can key caches.
+    domain_quality: Mapping[str, float] = field(default_factory=_empty, hash=False)
+    ttft_ms: float = 500.0  # prior
+    tokens_per_s: float = 50.0  # prior, output tokens per second
+    tags: frozenset[str] = frozenset()
+
+    def supports(self, capability: str) -> bool:
+        return bool(getattr(self, f"supports_{capability}", False))
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """What the route learned about one request, computed once before selection."""
+
+    request_id: str
+    input_tokens: int
+    max_output_tokens: int | None = None  # max_completion_tokens / max_tokens as requested
+    required_capabilities: frozenset[str] = frozenset()
+    domain: str | None = None
+    pipeline: str | None = None
+    tool_names: tuple[str, ...] = ()
+    forced_tool: str | None = None  # tool_choice={"type":"function","function":{"name":...}}
+    last_tool_result: str | None = None  # function name whose result ends the conversation
+    stream: bool = False
+    pinned_model: str | None = None  # a catalog deployment named in `model`
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Constraints:
+    """Hard constraints: a candidate that breaks any of them is rejected, never ranked."""
+
+    min_quality: float | None = None
+    max_cost_per_request_usd: float | None = None
+    max_latency_ms: float | None = None
+    required_capabilities: frozenset[str] = frozenset()
+    allowed_models: frozenset[str] | None = None
+    blocked_models: frozenset[str] = frozenset()
+    allowed_providers: frozenset[str] | None = None
+    blocked_providers: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class SelectionParams:
+    """How to rank: the strategy, its weights and constraints, and preferred (expert) models."""
+
+    strategy: str = "balanced"  # cost | performance | balanced | custom
+    # scorer name -> weight (custom)
+    weights: Mapping[str, float] = field(default_factory=_empty, hash=False)
+    constraints: Constraints = Constraints()
+    preferred: tuple[str, ...] = ()  # expert models, ranked ahead of the rest in this order
+    preferred_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStats:
+    """Live figures for one deployment from the stats store (runtime issue); priors when absent."""
+
+    samples: int = 0
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    tokens_per_s: float | None = None
+    error_rate: float | None = None
+    cost_usd: float | None = None
+    circuit_open: bool = False
+    # Additive (selection): live mean completion tokens, and a learned quality estimate in [0, 1]
+    # with its own sample count (quality feedback is sparser than request samples).
+    output_tokens: float | None = None
+    quality: float | None = None
+    quality_samples: int = 0
+    # Additive (stats): failure rate per status class (error_rate counts server-side classes only),
+    # breaker state ("closed" | "open" | "half_open"), and learned quality per request domain.
+    error_rates: Mapping[str, float] = field(default_factory=_empty, hash=False)
+    circuit_state: str = "closed"
+    domain_quality: Mapping[str, float] = field(default_factory=_empty, hash=False)
+    domain_quality_samples: Mapping[str, float] = field(default_factory=_empty, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    model: ModelInfo
+    total: float
+    scores: Mapping[str, float]  # scorer name -> normalised score in [0, 1]
+    reasons: tuple[str, ...]
+    expected_cost_usd: float = 0.0
+    expected_latency_ms: float = 0.0
+    preferred: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    model: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """Selection output: feasible candidates best-first (fallbacks follow this order) and rejects."""
+
+    strategy: str
+    ranked: tuple[Candidate, ...]
+    rejected: tuple[Rejection, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def winner(self) -> Candidate | None:
+        return self.ranked[0] if self.ranked else None

@@ -1,0 +1,34 @@
+"""Process settings: flags and `GATEWAY_*` environment variables, validated once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="forbid")
+
+    config: Path = Field(Path("config/gateway.yaml"), description="Catalog and router config.")
+    policies: Path = Field(Path("policies"), description="Directory of policy YAML files.")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    log_level: str = "info"
+
+    redis_url: str | None = Field(None, description="Shared stats store; in-memory when unset.")
+    stats_refresh_s: float = Field(0.25, gt=0, description="Local stats snapshot refresh interval.")
+
+    request_timeout_s: float = Field(120.0, gt=0, description="Total deadline per request.")
+    connect_timeout_s: float = Field(5.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10, description="Retries per deployment before fallback.")
+    max_fallbacks: int = Field(3, ge=0, le=20, description="Further deployments tried after the first.")
+
+    allow_unknown_pipeline: bool = Field(
+        False, description="Serve unknown X-Pipeline-Id values with the default policy instead of 404."
+    )
+    policy_reload_s: float = Field(0.5, gt=0, description="Policy directory poll interval.")

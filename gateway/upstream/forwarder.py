@@ -1,0 +1,206 @@
+"""Forward one request down a ranking: retries per deployment, then fallbacks, inside a deadline.
+
+Policy, in order of precedence:
+- A client error (400, 413, 422) ends the request at once: another model would refuse it too.
+- A context-window error skips straight to the next candidate with a larger window; never retried.
+- 401/403/404 from a provider is a deployment problem (key, access, name): never retried, but the
+  next deployment may work, so fall back.
+- 408/429/5xx, timeouts and connection errors are retried with exponential backoff and jitter,
+  honouring Retry-After, then fall back. Nothing waits past the request's total deadline.
+- A stream falls back only before its first chunk; after that the caller ends it with an error event.
+Every failed attempt is reported to `on_attempt` so stats see failures; the caller records the
+successful one, since only it sees the usage (and, for streams, the end).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from gateway import errors
+from gateway.catalog import ResolvedDeployment
+
+__all__ = ["Attempt", "Forwarder", "StreamStart", "Transport"]
+
+
+class Transport(Protocol):
+    """One-method seam to an upstream: a dict for plain calls, an async iterator of chunks for streams."""
+
+    async def send(
+        self, *, model: str, body: dict, api_base: str | None, api_key: str | None,
+        api_version: str | None, timeout: float,
+    ) -> dict | AsyncIterator[dict]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    deployment: str
+    status: str  # ok | rate_limit | server_error | timeout | connection | client_error | context_window | auth
+    latency_ms: float
+    ttft_ms: float | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class StreamStart:
+    deployment: ResolvedDeployment
+    first: dict
+    rest: AsyncIterator[dict]
+    started: float  # perf_counter at the attempt's start
+    ttft_ms: float
+
+
+def classify(exc: errors.GatewayError) -> str:
+    if isinstance(exc, errors.ContextWindowError):
+        return "context_window"
+    if exc.status == 429:
+        return "rate_limit"
+    if exc.status in (401, 403):
+        return "auth"
+    if exc.status in (408, 504):
+        return "timeout"
+    if exc.status == 502 and exc.code == "upstream_connection_error":
+        return "connection"
+    if exc.status >= 500:
+        return "server_error"
+    return "client_error"
+
+
+def _is_fatal(exc: errors.GatewayError) -> bool:
+    """Errors that no other deployment would answer differently."""
+    return exc.status in (400, 413, 422) and not isinstance(exc, errors.ContextWindowError)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, errors.GatewayError) and exc.retryable
+
+
+class Forwarder:
+    def __init__(
+        self,
+        transport: Transport,
+        map_exception: Callable[[BaseException, str, Sequence[str]], errors.GatewayError],
+        *,
+        secrets: Sequence[str] = (),
+        max_retries: int = 2,
+        max_fallbacks: int = 3,
+        backoff_base_s: float = 0.25,
+        backoff_max_s: float = 4.0,
+        on_attempt: Callable[[Attempt], None] | None = None,
+    ) -> None:
+        self._transport = transport
+        self._map = map_exception
+        self._secrets = tuple(secrets)
+        self._max_retries = max_retries
+        self._max_fallbacks = max_fallbacks
+        self._backoff_base = backoff_base_s
+        self._backoff_max = backoff_max_s
+        self._on_attempt = on_attempt or (lambda a: None)
+
+    def _wait(self, deadline: float) -> Callable[[RetryCallState], float]:
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            delay = min(self._backoff_max, self._backoff_base * 2 ** (state.attempt_number - 1))
+            delay = random.uniform(delay / 2, delay)  # jitter spreads retries from many clients
+            retry_after = getattr(exc, "headers", {}).get("Retry-After") if exc else None
+            if retry_after:
+                try:
+                    delay = max(delay, float(retry_after))
+                except ValueError:
+                    pass
+            remaining = deadline - time.monotonic()
+            if delay >= remaining:
+                # Waiting would eat the whole deadline; tenacity stops via _stop below.
+                return max(0.0, remaining)
+            return delay
+
+        return wait
+
+    async def _attempt(self, dep: ResolvedDeployment, body: dict, deadline: float) -> Any:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise errors.GatewayTimeoutError("the request deadline passed before an upstream answered")
+        cfg = dep.config
+        timeout = min(remaining, cfg.timeout_s or remaining)
+        started = time.perf_counter()
+        try:
+            result = await asyncio.wait_for(
+                self._transport.send(
+                    model=cfg.model, body=body, api_base=cfg.api_base, api_key=dep.api_key,
+                    api_version=cfg.api_version, timeout=timeout,
+                ),
+                timeout,
+            )
+        except asyncio.CancelledError:
+            raise
+        except BaseException as raw:  # every provider failure becomes a GatewayError here
+            exc = self._map(
+                errors.GatewayTimeoutError(f"deployment {dep.name} timed out after {timeout:.1f}s")
+                if isinstance(raw, (asyncio.TimeoutError, TimeoutError)) else raw,
+                dep.name, self._secrets,
+            )
+            self._on_attempt(Attempt(dep.name, classify(exc), (time.perf_counter() - started) * 1000, error=exc.message))
+            raise exc from None
+        return started, result
+
+    async def _try_deployment(self, dep: ResolvedDeployment, body: dict, deadline: float, first_chunk: bool) -> Any:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._max_retries + 1),
+            wait=self._wait(deadline),
+            retry=retry_if_exception(lambda e: _retryable(e) and time.monotonic() < deadline),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                started, result = await self._attempt(dep, body, deadline)
+                if not first_chunk:
+                    return started, result, None
+                # Streams: fall back only before the first byte, so pull it inside the retry.
+                try:
+                    first = await asyncio.wait_for(anext(result), max(0.001, deadline - time.monotonic()))
+                except StopAsyncIteration:
+                    first = None
+                except BaseException as raw:
+                    exc = self._map(
+                        errors.GatewayTimeoutError(f"deployment {dep.name} sent no first chunk in time")
+                        if isinstance(raw, (asyncio.TimeoutError, TimeoutError)) else raw,
+                        dep.name, self._secrets,
+                    )
+                    self._on_attempt(Attempt(dep.name, classify(exc), (time.perf_counter() - started) * 1000, error=exc.message))
+                    raise exc from None
+                return started, result, first
+        raise AssertionError("unreachable")
+
+    async def _walk(self, candidates: Sequence[ResolvedDeployment], body: dict, deadline: float, stream: bool):
+        last: errors.GatewayError | None = None
+        tried_window = 0
+        for i, dep in enumerate(candidates[: self._max_fallbacks + 1]):
+            if isinstance(last, errors.ContextWindowError) and dep.info.context_window <= tried_window:
+                continue  # a window no larger than the one that overflowed cannot help
+            try:
+                started, result, first = await self._try_deployment(dep, body, deadline, stream)
+                return dep, started, result, first
+            except errors.GatewayError as exc:
+                last = exc
+                if isinstance(exc, errors.ContextWindowError):
+                    tried_window = max(tried_window, dep.info.context_window)
+                if _is_fatal(exc) or time.monotonic() >= deadline:
+                    raise
+        assert last is not None
+        raise last
+
+    async def complete(self, candidates: Sequence[ResolvedDeployment], body: dict, deadline: float) -> tuple[ResolvedDeployment, dict, float]:
+        """Return (deployment, response dict, latency ms) of the first success."""
+        dep, started, result, _ = await self._walk(candidates, body, deadline, stream=False)
+        return dep, result, (time.perf_counter() - started) * 1000
+
+    async def stream(self, candidates: Sequence[ResolvedDeployment], body: dict, deadline: float) -> StreamStart:
+        dep, started, result, first = await self._walk(candidates, body, deadline, stream=True)
+        ttft = (time.perf_counter() - started) * 1000
+        return StreamStart(dep, first, result, started, ttft)

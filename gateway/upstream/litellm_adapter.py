@@ -1,0 +1,113 @@
+"""The only module that imports litellm.
+
+It owns three things litellm is good at: calling providers (`LiteLLMTransport`), the bundled price
+and capability map (`lookup_model_info`), token counting (`count_tokens`), and the translation of
+litellm's exception types into the gateway's error hierarchy (`map_exception`).
+"""
+
+from __future__ import annotations
+
+import os
+
+# Prices must come from the bundled map: never fetch it over the network at import time.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from collections.abc import AsyncIterator, Iterable, Mapping  # noqa: E402
+from typing import Any  # noqa: E402
+
+import litellm  # noqa: E402
+from litellm import exceptions as _lx  # noqa: E402
+
+from gateway import errors  # noqa: E402
+
+__all__ = ["LiteLLMTransport", "count_tokens", "lookup_model_info", "map_exception"]
+
+litellm.suppress_debug_info = True
+litellm.telemetry = False
+# Token counting must stay offline: use the bundled tiktoken files, never a tokenizer from a hub.
+litellm.disable_hf_tokenizer_download = True
+
+
+def lookup_model_info(model: str) -> Mapping[str, Any] | None:
+    """litellm's offline metadata for `model` (prices, window, capabilities), or None if unknown."""
+    try:
+        info = litellm.get_model_info(model)
+    except Exception:  # litellm raises a bare Exception subclass for unmapped models
+        return None
+    return info or None
+
+
+def count_tokens(model: str, messages: list, tools: list | None = None) -> int:
+    return int(litellm.token_counter(model=model, messages=messages, tools=tools))
+
+
+def _retry_after(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    value = headers.get("retry-after")
+    return str(value) if value is not None else None
+
+
+def map_exception(exc: BaseException, deployment: str, secrets: Iterable[str] = ()) -> errors.GatewayError:
+    """Translate a litellm/provider exception into the gateway's hierarchy, with no secrets."""
+    if isinstance(exc, errors.GatewayError):
+        return exc
+    raw = str(getattr(exc, "message", None) or exc)
+    # litellm prefixes messages with its own class path; keep what the provider said.
+    raw = raw.split("Exception - ", 1)[-1].strip()
+    detail = errors.redact(raw, secrets)[:500]
+    if isinstance(exc, _lx.ContextWindowExceededError):
+        return errors.ContextWindowError(
+            f"deployment {deployment}: context window exceeded: {detail}", param="messages"
+        )
+    if isinstance(exc, _lx.Timeout):
+        return errors.GatewayTimeoutError(f"deployment {deployment} timed out: {detail}")
+    if isinstance(exc, _lx.APIConnectionError):
+        return errors.BadGatewayError(
+            f"could not reach deployment {deployment}: {detail}", code="upstream_connection_error"
+        )
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and status >= 400:
+        cls = errors.for_status(status)
+        headers = {}
+        if status == 429 and (ra := _retry_after(exc)):
+            headers["Retry-After"] = ra
+        if status == 401:
+            # The provider rejected the gateway's credential, not the caller's: say so plainly.
+            detail = "the upstream provider rejected the gateway's credentials"
+        return cls(f"deployment {deployment}: {detail}", headers=headers)
+    return errors.BadGatewayError(f"deployment {deployment} failed: {detail}")
+
+
+class LiteLLMTransport:
+    """Forwards an OpenAI-shaped body through `litellm.acompletion`.
+
+    `body` is what the client sent, minus nothing but `model`; every OpenAI parameter passes through.
+    Retries are the forwarder's job, so litellm's and the OpenAI client's own retries are off.
+    """
+
+    async def send(
+        self, *, model: str, body: Mapping[str, Any], api_base: str | None, api_key: str | None,
+        api_version: str | None, timeout: float,
+    ) -> dict | AsyncIterator[dict]:
+        kwargs = dict(body)
+        kwargs.pop("model", None)
+        if api_base:
+            kwargs["api_base"] = api_base
+        if api_key:
+            kwargs["api_key"] = api_key
+        if api_version:
+            kwargs["api_version"] = api_version
+        response = await litellm.acompletion(
+            model=model, timeout=timeout, num_retries=0, max_retries=0, **kwargs
+        )
+        if kwargs.get("stream"):
+            return _iter_chunks(response)
+        return response.model_dump(exclude_none=True)
+
+
+async def _iter_chunks(stream: Any) -> AsyncIterator[dict]:
+    async for chunk in stream:
+        yield chunk.model_dump(exclude_none=True)
