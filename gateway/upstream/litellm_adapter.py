@@ -50,6 +50,24 @@ def _retry_after(exc: BaseException) -> str | None:
     return str(value) if value is not None else None
 
 
+def _provider_status(exc: BaseException) -> int | None:
+    """The HTTP status the provider really sent.
+
+    litellm folds some statuses into others (a 413 becomes a 429 RateLimitError, a 408 a Timeout),
+    but keeps the provider's response at the bottom of the exception chain.
+    """
+    status = None
+    seen = 0
+    node: BaseException | None = exc
+    while node is not None and seen < 10:
+        code = getattr(getattr(node, "response", None), "status_code", None)
+        if isinstance(code, int) and code >= 400:
+            status = code
+        node = node.__cause__ or node.__context__
+        seen += 1
+    return status
+
+
 def map_exception(exc: BaseException, deployment: str, secrets: Iterable[str] = ()) -> errors.GatewayError:
     """Translate a litellm/provider exception into the gateway's hierarchy, with no secrets."""
     if isinstance(exc, errors.GatewayError):
@@ -62,13 +80,15 @@ def map_exception(exc: BaseException, deployment: str, secrets: Iterable[str] = 
         return errors.ContextWindowError(
             f"deployment {deployment}: context window exceeded: {detail}", param="messages"
         )
-    if isinstance(exc, _lx.Timeout):
+    status = _provider_status(exc)
+    if status is None and isinstance(exc, _lx.Timeout):
         return errors.GatewayTimeoutError(f"deployment {deployment} timed out: {detail}")
-    if isinstance(exc, _lx.APIConnectionError):
+    if status is None and isinstance(exc, _lx.APIConnectionError):
         return errors.BadGatewayError(
             f"could not reach deployment {deployment}: {detail}", code="upstream_connection_error"
         )
-    status = getattr(exc, "status_code", None)
+    if status is None:
+        status = getattr(exc, "status_code", None)
     if isinstance(status, int) and status >= 400:
         cls = errors.for_status(status)
         headers = {}
@@ -105,9 +125,29 @@ class LiteLLMTransport:
         )
         if kwargs.get("stream"):
             return _iter_chunks(response)
-        return response.model_dump(exclude_none=True)
+        return _conform_response(response.model_dump(exclude_none=True))
+
+
+# litellm's pydantic objects drop or add fields on the way through; OpenAI's schema requires some
+# nullable ones (`refusal`, `logprobs`, `finish_reason`), so they are put back as explicit nulls.
+def _conform_response(out: dict) -> dict:
+    for choice in out.get("choices") or ():
+        choice.setdefault("logprobs", None)
+        choice.setdefault("finish_reason", "stop")
+        message = choice.setdefault("message", {})
+        message.setdefault("role", "assistant")
+        message.setdefault("content", None)
+        message.setdefault("refusal", None)
+    return out
+
+
+def _conform_chunk(out: dict) -> dict:
+    for choice in out.get("choices") or ():
+        choice.setdefault("finish_reason", None)
+        choice.setdefault("delta", {})
+    return out
 
 
 async def _iter_chunks(stream: Any) -> AsyncIterator[dict]:
     async for chunk in stream:
-        yield chunk.model_dump(exclude_none=True)
+        yield _conform_chunk(chunk.model_dump(exclude_none=True))
