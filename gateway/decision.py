@@ -14,6 +14,7 @@ from typing import Any
 from gateway import errors
 from gateway.catalog import Catalog, ResolvedDeployment
 from gateway.context import build_context
+from gateway.selection.strategies import SelectionParamsError
 from gateway.selection.types import LiveStats, Ranking, RequestContext, SelectionParams
 
 __all__ = ["Decider", "Decision", "HEADER_STRATEGIES"]
@@ -83,7 +84,11 @@ class Decider:
             source = "header" if header_strategy else "default"
             params = SelectionParams(strategy=strategy)
             live: Mapping[str, LiveStats] = self._live()
-            ranking = self._engine.rank(ctx, self._models, params, live)
+            try:
+                # Explanations for every candidate only when someone will read them.
+                ranking = self._engine.rank(ctx, self._models, params, live, detail=None if explain else 3)
+            except SelectionParamsError as exc:
+                raise errors.InvalidRequestError(str(exc), param="strategy", code="invalid_strategy") from None
         if not ranking.ranked and not explain:
             raise _no_feasible(ranking)
         candidates = tuple(deployments[c.model.name] for c in ranking.ranked)
