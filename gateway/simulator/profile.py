@@ -1,0 +1,208 @@
+"""Simulator profiles: how each fake model behaves (latency, pacing, errors, limits).
+
+A profile is plain YAML::
+
+    seed: 7
+    api_key: null            # set to require "Authorization: Bearer <key>"
+    defaults:                # optional: merged under every model entry
+      output_tokens: 24
+    models:
+      gpt-4o-mini: {latency_ms: 80, ttft_ms: 150, tokens_per_s: 180}
+      llama-3.1-8b: {context_window: 8192}
+
+Every ``ModelProfile`` field has a default that means "instant and healthy", so
+``ModelProfile()`` is the zero-latency model the benchmarks use.
+
+``Directives`` are the per-request counterpart: ``[sim:...]`` overrides that a
+test writes into the last user message (syntax documented in ``server``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "DirectiveError",
+    "Directives",
+    "ModelProfile",
+    "SimulatorProfile",
+    "load_profile",
+    "parse_directives",
+    "zero_latency_profile",
+]
+
+
+class ModelProfile(BaseModel):
+    """Behaviour of one simulated model deployment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Time before response headers (non-stream) / before the first byte (stream).
+    latency_ms: float = Field(default=0.0, ge=0)
+    # Stream only: time from request arrival to the first content chunk.
+    ttft_ms: float = Field(default=0.0, ge=0)
+    # Generation speed; None or 0 disables pacing entirely (no sleeps at all).
+    tokens_per_s: float | None = Field(default=None, ge=0)
+    # Reply length (in filler words ~ tokens) when the request sets no cap.
+    output_tokens: int = Field(default=16, ge=0, le=100_000)
+    error_rate: float = Field(default=0.0, ge=0, le=1)
+    error_statuses: list[int] = Field(default_factory=lambda: [500], min_length=1)
+    retry_after_s: float = Field(default=1.0, ge=0)
+    # Probability of never sending headers (the client must time out).
+    timeout_rate: float = Field(default=0.0, ge=0, le=1)
+    context_window: int = Field(default=128_000, ge=1)
+    supports_tools: bool = True
+    supports_vision: bool = True
+    # Fractional +/- spread applied to every delay (0.1 => +/-10 %).
+    jitter: float = Field(default=0.0, ge=0, le=1)
+    owned_by: str = "simulator"
+
+    @field_validator("error_statuses")
+    @classmethod
+    def _statuses_are_errors(cls, v: list[int]) -> list[int]:
+        for code in v:
+            if not 400 <= code <= 599:
+                raise ValueError(f"error status {code} is not a 4xx/5xx code")
+        return v
+
+    def zero_latency(self) -> ModelProfile:
+        """Same capabilities, but instant and error-free (for benchmarks)."""
+        return self.model_copy(
+            update={
+                "latency_ms": 0.0,
+                "ttft_ms": 0.0,
+                "tokens_per_s": None,
+                "error_rate": 0.0,
+                "timeout_rate": 0.0,
+                "jitter": 0.0,
+            }
+        )
+
+
+class SimulatorProfile(BaseModel):
+    """The whole simulated upstream: auth, RNG seed and the model table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: str | None = None
+    seed: int = 0
+    models: dict[str, ModelProfile] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_defaults(cls, data: Any) -> Any:
+        # A YAML "defaults:" block keeps per-model entries short; it is folded in
+        # here so the validated model itself stays flat.
+        if not isinstance(data, dict) or "defaults" not in data:
+            return data
+        data = dict(data)
+        defaults = data.pop("defaults") or {}
+        if not isinstance(defaults, dict):
+            raise ValueError("'defaults' must be a mapping")
+        models = data.get("models") or {}
+        if isinstance(models, dict):
+            data["models"] = {
+                name: {**defaults, **(spec or {})} if isinstance(spec, dict) or spec is None else spec
+                for name, spec in models.items()
+            }
+        return data
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _null_entries(cls, v: Any) -> Any:
+        # "model-name:" with nothing after it in YAML means "all defaults".
+        if isinstance(v, dict):
+            return {k: ({} if spec is None else spec) for k, spec in v.items()}
+        return v
+
+    def zero_latency(self) -> SimulatorProfile:
+        return self.model_copy(
+            update={"models": {n: m.zero_latency() for n, m in self.models.items()}}
+        )
+
+
+def load_profile(path: str | Path) -> SimulatorProfile:
+    """Read and validate a YAML (or JSON, which YAML accepts) profile file."""
+    text = Path(path).read_text(encoding="utf-8")
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a simulator profile must be a mapping")
+    return SimulatorProfile.model_validate(data)
+
+
+def zero_latency_profile(
+    models: list[str] | tuple[str, ...] = ("sim-model",),
+    *,
+    api_key: str | None = None,
+    seed: int = 0,
+    **model_fields: Any,
+) -> SimulatorProfile:
+    """A profile whose models answer instantly; ``model_fields`` override each model."""
+    return SimulatorProfile(
+        api_key=api_key,
+        seed=seed,
+        models={name: ModelProfile(**model_fields) for name in models},
+    )
+
+
+# --------------------------------------------------------------------------- directives
+# Per-request overrides parsed from the prompt; the syntax is documented in server.py.
+
+_DIRECTIVE_RE = re.compile(r"\[sim:([^\]]*)\]")
+_INT_KEYS = frozenset({"status", "delay_ms", "tokens", "stall_after", "reset_after", "fail_first"})
+_FLAG_KEYS = frozenset({"hang", "malformed_json", "truncate_sse"})
+
+
+class DirectiveError(ValueError):
+    pass
+
+
+@dataclasses.dataclass(slots=True)
+class Directives:
+    status: int | None = None
+    retry_after: float | None = None
+    delay_ms: int = 0
+    hang: bool = False
+    tokens: int | None = None
+    stall_after: int | None = None
+    reset_after: int | None = None
+    malformed_json: bool = False
+    truncate_sse: bool = False
+    fail_first: int | None = None
+    key: str = "default"
+
+
+def parse_directives(text: str) -> Directives | None:
+    """Parse every ``[sim:...]`` block in ``text`` (later blocks override earlier)."""
+    blocks = _DIRECTIVE_RE.findall(text)
+    if not blocks:
+        return None
+    d = Directives()
+    for block in blocks:
+        for item in re.split(r"[;,]", block):
+            item = item.strip()
+            if not item:
+                continue
+            key, sep, value = (s.strip() for s in item.partition("="))
+            try:
+                if key in _FLAG_KEYS and not sep:
+                    setattr(d, key, True)
+                elif key in _INT_KEYS and sep:
+                    setattr(d, key, max(0, int(value)))
+                elif key == "retry_after" and sep:
+                    d.retry_after = max(0.0, float(value))
+                elif key == "key" and sep:
+                    d.key = value
+                else:
+                    raise DirectiveError(f"unknown simulator directive {item!r}")
+            except ValueError as exc:
+                raise DirectiveError(f"bad simulator directive {item!r}: {exc}") from None
+    if d.status is not None and not 400 <= d.status <= 599:
+        raise DirectiveError(f"directive status {d.status} is not a 4xx/5xx code")
+    return d
