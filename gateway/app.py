@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 from gateway import errors
 from gateway.catalog import load_catalog, load_config
 from gateway.decision import Decider
+from gateway.policy import PolicyStore
 from gateway.routes.chat import chat_completions
 from gateway.routes.explain import explain
 from gateway.routes.health import healthz, readyz
@@ -25,6 +26,7 @@ from gateway.selection.engine import SelectionEngine
 from gateway.selection.explain import decision_header
 from gateway.settings import Settings
 from gateway.state import GatewayState
+from gateway.stats import StatsService
 from gateway.upstream.forwarder import Forwarder
 from gateway.upstream.litellm_adapter import LiteLLMTransport, map_exception
 
@@ -63,8 +65,15 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build a gateway; raises `CatalogError` or `PolicyError` on a config it cannot serve."""
     settings = settings or Settings()
-    catalog = load_catalog(load_config(settings.config))
+    config = load_config(settings.config)
+    catalog = load_catalog(config)
+    # Policies are validated against every configured deployment, usable or not, so a policy that
+    # names a deployment whose key is unset here still loads (that expert is simply unavailable).
+    configured = load_catalog(config, require_keys=False)
+    policies = PolicyStore(settings.policies, {d.name: d.info for d in configured.deployments.values()})
+    stats = StatsService.from_url(settings.redis_url, refresh_s=settings.stats_refresh_s)
     engine = SelectionEngine()
     forwarder = Forwarder(
         LiteLLMTransport(),
@@ -72,13 +81,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         secrets=catalog.secrets(),
         max_retries=settings.max_retries,
         max_fallbacks=settings.max_fallbacks,
+        admit=stats.admit,
+    )
+    decider = Decider(
+        catalog, engine, lambda: policies.current, lambda: stats.live,
+        allow_unknown_pipeline=settings.allow_unknown_pipeline,
     )
     state = GatewayState(
         settings=settings,
         catalog=catalog,
         engine=engine,
-        decider=Decider(catalog, engine),
+        decider=decider,
         forwarder=forwarder,
+        stats=stats,
+        policies=policies,
         map_exception_fn=map_exception,
         decision_header=decision_header,
         created=int(time.time()),

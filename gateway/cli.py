@@ -16,6 +16,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.catalog import CatalogError
+    from gateway.policy import PolicyError
     from gateway.settings import Settings
 
     # Workers are separate processes that build their own app from GATEWAY_* variables, so flags
@@ -30,8 +31,8 @@ def _serve(args: argparse.Namespace) -> int:
         from gateway.app import create_app
 
         create_app(settings)  # fail fast, in the parent, on a bad catalog or policy
-    except CatalogError as exc:
-        print(f"gateway: cannot start: {exc}", file=sys.stderr)
+    except (CatalogError, PolicyError) as exc:
+        print(f"gateway: cannot start:\n{exc}", file=sys.stderr)
         return 2
     uvicorn.run(
         "gateway.app:create_app", factory=True, host=settings.host, port=settings.port,
@@ -57,10 +58,12 @@ def _demo(args: argparse.Namespace) -> int:
 def _route(args: argparse.Namespace) -> int:
     from gateway.catalog import load_catalog, load_config
     from gateway.decision import Decider
+    from gateway.policy import load_policy_dir
     from gateway.selection.engine import SelectionEngine
     from gateway.selection.explain import format_ranking_table
 
     catalog = load_catalog(load_config(args.config), require_keys=False)
+    policy_set = load_policy_dir(args.policies, {d.name: d.info for d in catalog.deployments.values()})
     body: dict = {"model": "auto", "messages": [{"role": "user", "content": args.prompt}]}
     if args.tools:
         body["tools"] = [
@@ -74,7 +77,10 @@ def _route(args: argparse.Namespace) -> int:
         headers["x-selection-strategy"] = args.strategy
     if args.domain:
         headers["x-task-domain"] = args.domain
-    decision = Decider(catalog, SelectionEngine()).decide(body, headers, "req_cli", explain=True)
+    if args.pipeline:
+        headers["x-pipeline-id"] = args.pipeline
+    decider = Decider(catalog, SelectionEngine(), lambda: policy_set)
+    decision = decider.decide(body, headers, "req_cli", explain=True)
     if args.json:
         from gateway.selection.explain import ranking_to_dict
 
@@ -134,7 +140,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--domain")
     s.add_argument("--tools", help="comma-separated tool names offered with the prompt")
     s.add_argument("--max-tokens", type=int)
+    s.add_argument("--pipeline", help="apply this pipeline's policy (X-Pipeline-Id)")
     s.add_argument("--config", type=Path, default=Path("config/demo.yaml"))
+    s.add_argument("--policies", type=Path, default=Path("policies"))
     s.add_argument("--json", action="store_true", help="print the ranking as JSON")
     s.set_defaults(func=_route)
 

@@ -2,60 +2,62 @@
 
 Request context in, ranked candidates with reasons out. The `model` field either pins a catalog
 deployment or names a router alias (`auto`), which hands the choice to the selection engine under
-the strategy from the header, the pipeline policy or the global default.
+the parameters the policy layer resolves (header strategy, pipeline policy, experts, default).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gateway import errors
 from gateway.catalog import Catalog, ResolvedDeployment
 from gateway.context import build_context
+from gateway.policy import PolicySet, Resolution, resolve
 from gateway.selection.strategies import SelectionParamsError
-from gateway.selection.types import LiveStats, Ranking, RequestContext, SelectionParams
+from gateway.selection.types import LiveStats, Ranking, RequestContext
 
-__all__ = ["Decider", "Decision", "HEADER_STRATEGIES"]
-
-#: Strategies a caller may ask for with `X-Selection-Strategy`; `custom` needs a policy's weights.
-HEADER_STRATEGIES = ("cost", "performance", "balanced")
+__all__ = ["Decider", "Decision"]
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     ctx: RequestContext
     ranking: Ranking
-    candidates: tuple[ResolvedDeployment, ...]  # ranking order, then policy fallbacks
+    candidates: tuple[ResolvedDeployment, ...]  # the order attempts follow
     strategy: str
     strategy_source: str  # pinned | header | pipeline | default
     pipeline: str | None
+    resolution: Resolution | None = None  # None for a pinned model
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        extra = self.resolution.notes + self.resolution.experts.notes if self.resolution else ()
+        return extra + self.ranking.notes
 
 
 class Decider:
-    def __init__(self, catalog: Catalog, engine: Any, live: Any = None) -> None:
+    """Turns a validated body and its headers into a `Decision`. Holds no per-request state."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        engine: Any,
+        policies: Callable[[], PolicySet],
+        live: Callable[[], Mapping[str, LiveStats]] = lambda: {},
+        *,
+        allow_unknown_pipeline: bool = False,
+    ) -> None:
         self._catalog = catalog
         self._engine = engine
         self._models = catalog.models
-        # `live()` returns the current Mapping[str, LiveStats] snapshot without awaiting.
-        self._live = live or (lambda: {})
+        self._policies = policies  # returns the current immutable set (hot reload swaps it)
+        self._live = live  # returns the current stats snapshot without awaiting
+        self._allow_unknown = allow_unknown_pipeline
 
     def valid_names(self) -> list[str]:
         return [*self._catalog.aliases, *self._catalog.deployments]
-
-    def header_strategy(self, headers: Mapping[str, str]) -> str | None:
-        value = headers.get("x-selection-strategy")
-        if value is None:
-            return None
-        value = value.strip().lower()
-        if value not in HEADER_STRATEGIES:
-            raise errors.InvalidRequestError(
-                f"Invalid X-Selection-Strategy {value[:40]!r}; allowed values: {', '.join(HEADER_STRATEGIES)}.",
-                param="X-Selection-Strategy",
-                code="invalid_strategy",
-            )
-        return value
 
     def decide(
         self, body: Mapping[str, Any], headers: Mapping[str, str], request_id: str, *, explain: bool = False
@@ -70,29 +72,48 @@ class Decider:
                 param="model",
                 code="model_not_found",
             )
-        header_strategy = self.header_strategy(headers)
-        pipeline = headers.get("x-pipeline-id")
+        pipeline = headers.get("x-pipeline-id") or None
         ctx = build_context(
             body, request_id=request_id, pinned_model=pinned,
-            domain=headers.get("x-task-domain"), pipeline=pipeline,
+            domain=headers.get("x-task-domain") or None, pipeline=pipeline,
         )
+        # Resolving validates the strategy header and the pipeline id even for a pinned model.
+        resolution = resolve(
+            self._policies(), pipeline, headers.get("x-selection-strategy"), ctx, self._allow_unknown
+        )
+        if ctx.domain is None and resolution.domain is not None:
+            ctx = replace(ctx, domain=resolution.domain)
+        live = self._live()
         if pinned is not None:
-            ranking = self._engine.pinned_ranking(deployments[pinned].info, ctx)
+            ranking = self._engine.pinned_ranking(deployments[pinned].info, ctx, live.get(pinned))
             strategy = source = "pinned"
         else:
-            strategy = header_strategy or self._catalog.default_strategy
-            source = "header" if header_strategy else "default"
-            params = SelectionParams(strategy=strategy)
-            live: Mapping[str, LiveStats] = self._live()
+            strategy, source = resolution.params.strategy, resolution.strategy_source
             try:
                 # Explanations for every candidate only when someone will read them.
-                ranking = self._engine.rank(ctx, self._models, params, live, detail=None if explain else 3)
+                ranking = self._engine.rank(
+                    ctx, self._models, resolution.params, live, detail=None if explain else 3
+                )
             except SelectionParamsError as exc:
                 raise errors.InvalidRequestError(str(exc), param="strategy", code="invalid_strategy") from None
         if not ranking.ranked and not explain:
             raise _no_feasible(ranking)
-        candidates = tuple(deployments[c.model.name] for c in ranking.ranked)
-        return Decision(ctx, ranking, candidates, strategy, source, pipeline)
+        candidates = _attempt_order(ranking, resolution.fallbacks, deployments)
+        return Decision(ctx, ranking, candidates, strategy, source, pipeline, resolution)
+
+
+def _attempt_order(
+    ranking: Ranking, fallbacks: tuple[str, ...], deployments: Mapping[str, ResolvedDeployment]
+) -> tuple[ResolvedDeployment, ...]:
+    """The winner, then the policy's fallbacks that are feasible, then the rest of the ranking.
+
+    Fallbacks never resurrect a rejected model: whatever broke a hard constraint would break again.
+    """
+    ranked = [c.model.name for c in ranking.ranked]
+    feasible = set(ranked)
+    order = ranked[:1] + [f for f in fallbacks if f in feasible and f not in ranked[:1]]
+    order += [name for name in ranked if name not in order]
+    return tuple(deployments[name] for name in order)
 
 
 def _no_feasible(ranking: Ranking) -> errors.NoFeasibleModelError:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from gateway.catalog import Catalog, ResolvedDeployment
 from gateway.decision import Decider, Decision
 from gateway.errors import GatewayError
+from gateway.policy import PolicyStore
 from gateway.selection.types import Ranking
 from gateway.settings import Settings
+from gateway.stats import Outcome, StatsService
 from gateway.upstream.forwarder import Attempt, Forwarder
 
 __all__ = ["GatewayState"]
@@ -22,21 +26,34 @@ class GatewayState:
     engine: Any
     decider: Decider
     forwarder: Forwarder
+    stats: StatsService
+    policies: PolicyStore
     map_exception_fn: Callable[..., GatewayError]
     decision_header: Callable[[Ranking], str]
     created: int = 0
     ready: bool = False
-    background: list[Any] = field(default_factory=list)
+    _tasks: list[asyncio.Task] = field(default_factory=list)
 
     async def start(self) -> None:
+        await self.stats.start()
+        loop = asyncio.get_running_loop()
+        self._tasks.append(
+            loop.create_task(self.policies.run_watcher(self.settings.policy_reload_s), name="policy-watcher")
+        )
         self.ready = True
 
     async def stop(self) -> None:
         self.ready = False
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.stats.stop()  # flushes queued outcomes: nothing recorded is lost on shutdown
 
     async def stats_status(self) -> str:
-        """ok | degraded (serving from local stats) | down."""
-        return "ok"
+        """ok | degraded (serving from local stats while the shared store is unreachable)."""
+        return self.stats.status
 
     def map_exception(self, exc: BaseException, deployment: str) -> GatewayError:
         return self.map_exception_fn(exc, deployment, self.catalog.secrets())
@@ -45,7 +62,25 @@ class GatewayState:
         self, decision: Decision, dep: ResolvedDeployment, latency_ms: float,
         ttft_ms: float | None, usage: dict | None, cost: float,
     ) -> None:
-        """Hand a served request to the stats recorder (off the hot path)."""
+        """Hand a served request to the stats recorder (an O(1) append; flushed in the background)."""
+        self.stats.record(
+            Outcome(
+                deployment=dep.name, pipeline=decision.pipeline, status="ok", latency_ms=latency_ms,
+                ttft_ms=ttft_ms, output_tokens=int((usage or {}).get("completion_tokens") or 0),
+                cost_usd=cost, domain=decision.ctx.domain,
+            )
+        )
 
-    def record_attempt(self, attempt: Attempt) -> None:
-        """Hand a failed attempt to the stats recorder."""
+    def attempt_reporter(self, decision: Decision) -> Callable[[Attempt], None]:
+        """A callback for the forwarder: every failed attempt lands in stats too."""
+        pipeline, domain = decision.pipeline, decision.ctx.domain
+
+        def report(attempt: Attempt) -> None:
+            self.stats.record(
+                Outcome(
+                    deployment=attempt.deployment, pipeline=pipeline, status=attempt.status,
+                    latency_ms=attempt.latency_ms, ttft_ms=attempt.ttft_ms, domain=domain,
+                )
+            )
+
+        return report

@@ -51,7 +51,8 @@ async def chat_completions(request: Request) -> Response:
     if body.get("stream"):
         return await _stream(state, request_id, body, decision, deadline, started)
 
-    dep, result, latency_ms = await state.forwarder.complete(decision.candidates, body, deadline)
+    report = state.attempt_reporter(decision)
+    dep, result, latency_ms = await state.forwarder.complete(decision.candidates, body, deadline, report)
     result["model"] = dep.name
     usage = result.get("usage")
     cost = cost_usd(dep.info, usage)
@@ -69,7 +70,9 @@ async def _stream(
     # Always ask for usage upstream so stats and budgets see real token counts; strip it below
     # when the client did not ask for it.
     upstream_body = {**body, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
-    start = await state.forwarder.stream(decision.candidates, upstream_body, deadline)
+    start = await state.forwarder.stream(
+        decision.candidates, upstream_body, deadline, state.attempt_reporter(decision)
+    )
     headers = _headers(state, request_id, decision, start.deployment.name, started)
     headers["x-gateway-overhead-ms"] = f"{max(0.0, (time.perf_counter() - started) * 1000 - start.ttft_ms):.3f}"
     return StreamingResponse(
@@ -111,7 +114,7 @@ async def _relay(
         if status == "ok":
             state.record_success(decision, dep, latency_ms, start.ttft_ms, usage, cost_usd(dep.info, usage))
         else:
-            state.record_attempt(Attempt(name, status, latency_ms, start.ttft_ms))
+            state.attempt_reporter(decision)(Attempt(name, status, latency_ms, start.ttft_ms))
 
 
 async def _chunks(first: dict, rest: AsyncIterator[dict]) -> AsyncIterator[dict]:

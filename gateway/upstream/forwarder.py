@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -45,6 +45,13 @@ class Attempt:
     latency_ms: float
     ttft_ms: float | None = None
     error: str | None = None
+
+
+_Report = Callable[[Attempt], None]
+
+
+def _ignore(attempt: Attempt) -> None:
+    pass
 
 
 @dataclass(slots=True)
@@ -92,7 +99,7 @@ class Forwarder:
         max_fallbacks: int = 3,
         backoff_base_s: float = 0.25,
         backoff_max_s: float = 4.0,
-        on_attempt: Callable[[Attempt], None] | None = None,
+        admit: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self._transport = transport
         self._map = map_exception
@@ -101,7 +108,7 @@ class Forwarder:
         self._max_fallbacks = max_fallbacks
         self._backoff_base = backoff_base_s
         self._backoff_max = backoff_max_s
-        self._on_attempt = on_attempt or (lambda a: None)
+        self._admit = admit
 
     def _wait(self, deadline: float) -> Callable[[RetryCallState], float]:
         def wait(state: RetryCallState) -> float:
@@ -122,7 +129,7 @@ class Forwarder:
 
         return wait
 
-    async def _attempt(self, dep: ResolvedDeployment, body: dict, deadline: float) -> Any:
+    async def _attempt(self, dep: ResolvedDeployment, body: dict, deadline: float, report: _Report) -> Any:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise errors.GatewayTimeoutError("the request deadline passed before an upstream answered")
@@ -145,11 +152,13 @@ class Forwarder:
                 if isinstance(raw, (asyncio.TimeoutError, TimeoutError)) else raw,
                 dep.name, self._secrets,
             )
-            self._on_attempt(Attempt(dep.name, classify(exc), (time.perf_counter() - started) * 1000, error=exc.message))
+            report(Attempt(dep.name, classify(exc), (time.perf_counter() - started) * 1000, error=exc.message))
             raise exc from None
         return started, result
 
-    async def _try_deployment(self, dep: ResolvedDeployment, body: dict, deadline: float, first_chunk: bool) -> Any:
+    async def _try_deployment(
+        self, dep: ResolvedDeployment, body: dict, deadline: float, first_chunk: bool, report: _Report
+    ) -> Any:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._max_retries + 1),
             wait=self._wait(deadline),
@@ -158,7 +167,7 @@ class Forwarder:
         )
         async for attempt in retrying:
             with attempt:
-                started, result = await self._attempt(dep, body, deadline)
+                started, result = await self._attempt(dep, body, deadline, report)
                 if not first_chunk:
                     return started, result, None
                 # Streams: fall back only before the first byte, so pull it inside the retry.
@@ -172,19 +181,25 @@ class Forwarder:
                         if isinstance(raw, (asyncio.TimeoutError, TimeoutError)) else raw,
                         dep.name, self._secrets,
                     )
-                    self._on_attempt(Attempt(dep.name, classify(exc), (time.perf_counter() - started) * 1000, error=exc.message))
+                    report(Attempt(dep.name, classify(exc), (time.perf_counter() - started) * 1000, error=exc.message))
                     raise exc from None
                 return started, result, first
         raise AssertionError("unreachable")
 
-    async def _walk(self, candidates: Sequence[ResolvedDeployment], body: dict, deadline: float, stream: bool):
+    async def _walk(
+        self, candidates: Sequence[ResolvedDeployment], body: dict, deadline: float, stream: bool, report: _Report
+    ):
         last: errors.GatewayError | None = None
         tried_window = 0
-        for i, dep in enumerate(candidates[: self._max_fallbacks + 1]):
+        for dep in candidates[: self._max_fallbacks + 1]:
             if isinstance(last, errors.ContextWindowError) and dep.info.context_window <= tried_window:
                 continue  # a window no larger than the one that overflowed cannot help
+            if self._admit is not None and not await self._admit(dep.name):
+                # Cooling down, or half-open with its one probe already out: try the next one.
+                last = last or errors.ServiceUnavailableError(f"deployment {dep.name} is cooling down")
+                continue
             try:
-                started, result, first = await self._try_deployment(dep, body, deadline, stream)
+                started, result, first = await self._try_deployment(dep, body, deadline, stream, report)
                 return dep, started, result, first
             except errors.GatewayError as exc:
                 last = exc
@@ -195,12 +210,16 @@ class Forwarder:
         assert last is not None
         raise last
 
-    async def complete(self, candidates: Sequence[ResolvedDeployment], body: dict, deadline: float) -> tuple[ResolvedDeployment, dict, float]:
+    async def complete(
+        self, candidates: Sequence[ResolvedDeployment], body: dict, deadline: float, report: _Report = _ignore
+    ) -> tuple[ResolvedDeployment, dict, float]:
         """Return (deployment, response dict, latency ms) of the first success."""
-        dep, started, result, _ = await self._walk(candidates, body, deadline, stream=False)
+        dep, started, result, _ = await self._walk(candidates, body, deadline, False, report)
         return dep, result, (time.perf_counter() - started) * 1000
 
-    async def stream(self, candidates: Sequence[ResolvedDeployment], body: dict, deadline: float) -> StreamStart:
-        dep, started, result, first = await self._walk(candidates, body, deadline, stream=True)
+    async def stream(
+        self, candidates: Sequence[ResolvedDeployment], body: dict, deadline: float, report: _Report = _ignore
+    ) -> StreamStart:
+        dep, started, result, first = await self._walk(candidates, body, deadline, True, report)
         ttft = (time.perf_counter() - started) * 1000
         return StreamStart(dep, first, result, started, ttft)

@@ -1,0 +1,198 @@
+"""Load policy files into `Policy` / `PolicySet`, reporting every problem as `file:line:col`.
+
+A file goes through three stages, each of which can only add issues: YAML (syntax, duplicate
+keys), the pydantic models (types, ranges, unknown keys), then `check_policy` (file name,
+duplicates, catalog). Issues of all files are collected before raising, so one run shows them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from gateway.policy._yaml import Located, locate, parse_yaml
+from gateway.policy.errors import PolicyError, PolicyIssue
+from gateway.policy.models import Policy
+from gateway.policy.policyset import DEFAULT_PIPELINE, PolicySet, builtin_default_policy
+from gateway.policy.validate import Problem, check_policy, problems_from_validation
+from gateway.selection.types import ModelInfo
+
+__all__ = [
+    "POLICY_SUFFIXES",
+    "load_policy_dir",
+    "load_policy_file",
+    "load_policy_sources",
+    "load_policy_text",
+    "policy_files",
+    "read_policy_dir",
+    "validate_paths",
+]
+
+POLICY_SUFFIXES = (".yaml", ".yml")
+
+Models = Mapping[str, ModelInfo] | None
+
+
+def _render(file: str, root: Located | None, problems: list[Problem]) -> list[PolicyIssue]:
+    issues = []
+    for loc, message, at_key in problems:
+        pos, matched = locate(root, loc, key=at_key)
+        if at_key and matched and loc and str(matched[-1]) == str(loc[-1]):
+            matched = matched[:-1]  # the message names the key itself
+        path = _dotted(matched)
+        prefix = f"{path}: " if path else ""
+        issues.append(PolicyIssue(file, pos.line, pos.col, prefix + message))
+    return sorted(set(issues))
+
+
+def _dotted(parts: Sequence[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) and not isinstance(part, bool) else f".{part}"
+    return out.lstrip(".")
+
+
+def _policy_issues(
+    text: str, file: str, models: Models, expected_pipeline: str | None
+) -> tuple[Policy | None, list[PolicyIssue]]:
+    data, root, yaml_issues = parse_yaml(text)
+    issues = [PolicyIssue(file, i.pos.line, i.pos.col, i.message) for i in yaml_issues]
+    if issues and root is None:
+        return None, issues
+    if data is None:
+        message = "empty policy file; expected a mapping with at least `pipeline`"
+        return None, [PolicyIssue(file, 1, 1, message)]
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        return None, issues + _render(file, root, problems_from_validation(exc))
+    issues += _render(file, root, check_policy(policy, expected_pipeline, models))
+    return (None if issues else policy), issues
+
+
+def load_policy_text(
+    text: str, file: str = "<string>", models: Models = None, *, expected_pipeline: str | None = None
+) -> Policy:
+    """Parse one policy document; `file` only labels the issues."""
+    policy, issues = _policy_issues(text, file, models, expected_pipeline)
+    if policy is None:
+        raise PolicyError(issues)
+    return policy
+
+
+def _decode(file: str, raw: bytes) -> tuple[str | None, list[PolicyIssue]]:
+    try:
+        return raw.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, [PolicyIssue(file, line, col, "file is not valid UTF-8")]
+
+
+def _read(path: Path) -> tuple[bytes | None, list[PolicyIssue]]:
+    try:
+        return path.read_bytes(), []
+    except OSError as exc:
+        return None, [PolicyIssue(str(path), 1, 1, f"cannot read file: {exc.strerror or exc}")]
+
+
+def load_policy_file(path: str | Path, models: Models = None) -> Policy:
+    """Load one file; its `pipeline` must equal the file stem (`default` for default.yaml)."""
+    path = Path(path)
+    raw, issues = _read(path)
+    if raw is None:
+        raise PolicyError(issues)
+    text, issues = _decode(str(path), raw)
+    if text is None:
+        raise PolicyError(issues)
+    return load_policy_text(text, str(path), models, expected_pipeline=path.stem)
+
+
+def policy_files(directory: str | Path) -> list[Path]:
+    """The policy files in `directory` (not recursive), sorted by name."""
+    directory = Path(directory)
+    return sorted(p for p in directory.iterdir() if p.suffix in POLICY_SUFFIXES and p.is_file())
+
+
+def read_policy_dir(directory: str | Path) -> dict[str, bytes]:
+    """File path -> raw contents for every policy file; the watcher hashes and loads the same bytes."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise PolicyError([PolicyIssue(str(directory), 1, 1, "policy directory not found")])
+    out: dict[str, bytes] = {}
+    issues: list[PolicyIssue] = []
+    for path in policy_files(directory):
+        raw, problems = _read(path)
+        issues += problems
+        if raw is not None:
+            out[str(path)] = raw
+    if issues:
+        raise PolicyError(issues)
+    return out
+
+
+def _collect(sources: Mapping[str, bytes], models: Models) -> tuple[PolicySet | None, list[PolicyIssue]]:
+    issues: list[PolicyIssue] = []
+    loaded: dict[str, Policy] = {}
+    where: dict[str, str] = {}
+    for file in sorted(sources):
+        text, problems = _decode(file, sources[file])
+        if text is None:
+            issues += problems
+            continue
+        stem = Path(file).stem
+        policy, problems = _policy_issues(text, file, models, stem)
+        issues += problems
+        if stem in where:
+            issues.append(PolicyIssue(file, 1, 1, f"pipeline {stem!r} is also defined in {where[stem]}"))
+        where.setdefault(stem, file)
+        if policy is not None:
+            loaded.setdefault(stem, policy)
+    if issues:
+        return None, issues
+    default = loaded.pop(DEFAULT_PIPELINE, None)
+    policy_set = PolicySet(
+        default=default or builtin_default_policy(),
+        pipelines=loaded,
+        models=models,
+        sources=where,
+    )
+    return policy_set, []
+
+
+def load_policy_sources(sources: Mapping[str, bytes], models: Models = None) -> PolicySet:
+    """Build a set from already-read files (path -> bytes); a missing default.yaml means built-in."""
+    policy_set, issues = _collect(sources, models)
+    if policy_set is None:
+        raise PolicyError(issues)
+    return policy_set
+
+
+def load_policy_dir(directory: str | Path, models: Models = None) -> PolicySet:
+    """Load `default.yaml` plus one `<pipeline>.yaml` (or .yml) per pipeline from `directory`."""
+    return load_policy_sources(read_policy_dir(directory), models)
+
+
+def validate_paths(paths: Sequence[str | Path], models: Models = None) -> list[str]:
+    """`file:line:col: message` for every problem in every file; directories expand to their policies."""
+    issues: list[PolicyIssue] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            try:
+                sources = read_policy_dir(path)
+            except PolicyError as exc:
+                issues += exc.errors
+                continue
+            issues += _collect(sources, models)[1]
+        elif path.is_file():
+            try:
+                load_policy_file(path, models)
+            except PolicyError as exc:
+                issues += exc.errors
+        else:
+            issues.append(PolicyIssue(str(path), 1, 1, "no such file or directory"))
+    return [str(issue) for issue in issues]

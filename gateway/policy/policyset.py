@@ -1,0 +1,54 @@
+"""`PolicySet`: every loaded policy, immutable so a reload can swap it in one reference write."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from gateway.policy.models import Policy
+from gateway.selection.types import ModelInfo
+
+__all__ = ["BUILTIN_SOURCE", "DEFAULT_PIPELINE", "PolicySet", "builtin_default_policy"]
+
+#: The name of the global default policy (file `default.yaml`, `pipeline: default`).
+DEFAULT_PIPELINE = "default"
+#: `PolicySet.sources` value for the default used when no default.yaml exists.
+BUILTIN_SOURCE = "<built-in>"
+
+
+def builtin_default_policy() -> Policy:
+    """The default when `default.yaml` is missing: balanced, header overrides allowed."""
+    return Policy(pipeline=DEFAULT_PIPELINE, description="built-in default: balanced, overrides allowed")
+
+
+def _frozen(mapping: Mapping) -> Mapping:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySet:
+    """The global default plus one policy per pipeline, and the catalog they were checked against."""
+
+    default: Policy = field(default_factory=builtin_default_policy)
+    pipelines: Mapping[str, Policy] = field(default_factory=dict)
+    models: Mapping[str, ModelInfo] | None = None  # None: catalog checks were skipped
+    sources: Mapping[str, str] = field(default_factory=dict)  # policy name -> file it came from
+
+    def __post_init__(self) -> None:
+        # Callers may pass plain dicts; freeze them so nobody can mutate a published set.
+        object.__setattr__(self, "pipelines", _frozen(self.pipelines))
+        object.__setattr__(self, "sources", _frozen(self.sources))
+        if self.models is not None:
+            object.__setattr__(self, "models", _frozen(self.models))
+
+    def get(self, pipeline: str) -> Policy | None:
+        return self.pipelines.get(pipeline)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(sorted(self.pipelines))
+
+    @property
+    def default_is_builtin(self) -> bool:
+        return self.sources.get(DEFAULT_PIPELINE, BUILTIN_SOURCE) == BUILTIN_SOURCE

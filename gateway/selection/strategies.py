@@ -1,0 +1,145 @@
+"""Strategies: how scored candidates are ordered.
+
+A strategy is a small immutable object with one method, ``rank_key(est, scores)``, returning the
+candidate's reported total and its sort key (ascending = better). Sort keys always end with the
+model name, so the order is total and never depends on catalog order.
+
+- ``cost``: cheapest expected cost first; ties -> higher quality, then name. Total = cost score.
+- ``performance``: highest quality first; ties -> lower expected latency, then name.
+  Total = quality score.
+- ``balanced``: weighted mean of scorer scores with `BALANCED_WEIGHTS`; ties -> cheaper, then name.
+- ``custom``: the same with ``SelectionParams.weights`` (non-negative, not all zero, known names).
+
+The quality floor of ``cost`` is the hard ``min_quality`` constraint, applied before ranking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from math import isfinite
+from types import MappingProxyType
+from typing import Protocol
+
+from gateway.selection._estimate import Estimate
+from gateway.selection.types import SelectionParams
+
+__all__ = [
+    "BALANCED_WEIGHTS",
+    "STRATEGIES",
+    "CheapestFirst",
+    "InvalidWeightsError",
+    "SelectionParamsError",
+    "Strategy",
+    "StrongestFirst",
+    "UnknownStrategyError",
+    "Weighted",
+    "resolve_strategy",
+]
+
+STRATEGIES = ("cost", "performance", "balanced", "custom")
+
+#: Quality leads because a wrong answer costs a retry (and the user's trust); cost is next because
+#: on a log scale a 10x price gap is a big score gap and price is what the gateway saves most;
+#: latency matters but is partly hidden by streaming; reliability is small because the circuit
+#: breaker and fallbacks already absorb failures, so it only nudges away from flaky deployments.
+BALANCED_WEIGHTS: Mapping[str, float] = MappingProxyType(
+    {"quality": 0.4, "cost": 0.3, "latency": 0.2, "reliability": 0.1}
+)
+
+SortKey = tuple[float, float, str]
+
+
+class SelectionParamsError(ValueError):
+    """Bad selection parameters from a client; callers map this to HTTP 400."""
+
+
+class UnknownStrategyError(SelectionParamsError):
+    def __init__(self, name: str) -> None:
+        self.strategy = name
+        self.allowed = STRATEGIES
+        super().__init__(f"unknown strategy {name!r}; allowed: {', '.join(STRATEGIES)}")
+
+
+class InvalidWeightsError(SelectionParamsError):
+    pass
+
+
+class Strategy(Protocol):
+    name: str
+
+    def rank_key(self, est: Estimate, scores: Mapping[str, float]) -> tuple[float, SortKey]:
+        """The candidate's reported total and its sort key (ascending = better)."""
+        ...
+
+
+class CheapestFirst:
+    """``cost``: lexicographic (expected cost asc, quality desc, name asc)."""
+
+    __slots__ = ()
+    name = "cost"
+
+    def rank_key(self, est: Estimate, scores: Mapping[str, float]) -> tuple[float, SortKey]:
+        return scores.get("cost", 0.0), (est.cost_usd, -est.quality, est.model.name)
+
+
+class StrongestFirst:
+    """``performance``: lexicographic (quality desc, expected latency asc, name asc)."""
+
+    __slots__ = ()
+    name = "performance"
+
+    def rank_key(self, est: Estimate, scores: Mapping[str, float]) -> tuple[float, SortKey]:
+        return scores.get("quality", 0.0), (-est.quality, est.latency_ms, est.model.name)
+
+
+class Weighted:
+    """Weighted mean of scores; ties -> expected cost asc, then name asc."""
+
+    __slots__ = ("name", "weights")
+
+    def __init__(self, name: str, weights: Mapping[str, float]) -> None:
+        total = sum(weights.values())
+        # Normalised so totals stay in [0, 1] whatever scale the client used.
+        self.weights = tuple((k, w / total) for k, w in sorted(weights.items()) if w > 0)
+        self.name = name
+
+    def rank_key(self, est: Estimate, scores: Mapping[str, float]) -> tuple[float, SortKey]:
+        total = 0.0
+        for key, weight in self.weights:
+            total += weight * scores[key]
+        return total, (-total, est.cost_usd, est.model.name)
+
+
+def _checked_weights(
+    weights: Mapping[str, float], scorer_names: Collection[str]
+) -> Mapping[str, float]:
+    unknown = sorted(set(weights) - set(scorer_names))
+    if unknown:
+        raise InvalidWeightsError(
+            f"unknown scorer(s) in weights: {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(scorer_names))}"
+        )
+    for key, value in weights.items():
+        valid = isinstance(value, int | float) and not isinstance(value, bool)
+        if not valid or not isfinite(value) or value < 0:
+            raise InvalidWeightsError(f"weight for {key!r} must be a non-negative number")
+    if not any(value > 0 for value in weights.values()):
+        raise InvalidWeightsError("weights must not all be zero")
+    return weights
+
+
+def resolve_strategy(params: SelectionParams, scorer_names: Collection[str]) -> Strategy:
+    """The strategy named in ``params``; raises `SelectionParamsError` for bad names or weights."""
+    name = params.strategy
+    if name == "cost":
+        return CheapestFirst()
+    if name == "performance":
+        return StrongestFirst()
+    if name == "balanced":
+        present = {k: w for k, w in BALANCED_WEIGHTS.items() if k in scorer_names}
+        if not present:
+            raise InvalidWeightsError("balanced needs at least one of its scorers")
+        return Weighted(name, present)
+    if name == "custom":
+        return Weighted(name, _checked_weights(params.weights, scorer_names))
+    raise UnknownStrategyError(name)

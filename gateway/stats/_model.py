@@ -1,0 +1,108 @@
+"""The live-figure data model shared by both backends: hash field layout, update and read math.
+
+Per deployment a flat `field -> float` hash holds time-decayed sums (forward-in-time EWMA):
+
+    t      time of the latest sample folded in (all other fields are decayed to t)
+    n      weight of all samples               f   weight of server-side failures
+    e:<s>  weight of failures with status s    ok  weight of successes
+    lat    sum of success latency_ms           tok sum of success output_tokens
+    cost   sum of success cost_usd             tw, tt  weight and sum of success ttft_ms
+    gt, gm output tokens and generation ms (latency - ttft) of streamed successes
+
+A sample at time ts weighs 2^-((T - ts) / half_life) at time T. Decaying lazily (at the next write
+and at read time) gives the same sums whatever order samples arrive in, which is what lets
+several replicas fold batches into one Redis hash. The Redis backend runs the same update in Lua
+(`_lua.RECORD`); keep the two in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from gateway.selection.types import LiveStats
+from gateway.stats.events import SERVER_FAILURES, Outcome, Quality
+
+__all__ = ["apply_outcome", "circuit_view", "decay_factor", "live_from"]
+
+
+def decay_factor(age_s: float, half_life_s: float) -> float:
+    return 2.0 ** (-age_s / half_life_s) if age_s > 0 else 1.0
+
+
+def apply_outcome(h: dict[str, float], o: Outcome, half_life_s: float, min_gen_ms: float) -> None:
+    last = h.get("t")
+    if last is None or o.ts >= last:
+        if last is not None and o.ts > last:
+            k = decay_factor(o.ts - last, half_life_s)
+            for name, v in h.items():
+                h[name] = v * k
+        h["t"] = o.ts  # after the loop, which decayed it too
+        w = 1.0
+    else:
+        # An older sample than what is folded in: weigh it down instead of decaying the state.
+        w = decay_factor(last - o.ts, half_life_s)
+    h["n"] = h.get("n", 0.0) + w
+    if o.status != "ok":
+        key = "e:" + o.status
+        h[key] = h.get(key, 0.0) + w
+        if o.status in SERVER_FAILURES:
+            h["f"] = h.get("f", 0.0) + w
+        return
+    h["ok"] = h.get("ok", 0.0) + w
+    h["lat"] = h.get("lat", 0.0) + w * o.latency_ms
+    h["tok"] = h.get("tok", 0.0) + w * o.output_tokens
+    h["cost"] = h.get("cost", 0.0) + w * o.cost_usd
+    if o.ttft_ms is not None:
+        h["tw"] = h.get("tw", 0.0) + w
+        h["tt"] = h.get("tt", 0.0) + w * o.ttft_ms
+        gen_ms = o.latency_ms - o.ttft_ms
+        if gen_ms >= min_gen_ms and o.output_tokens > 1:
+            h["gt"] = h.get("gt", 0.0) + w * o.output_tokens
+            h["gm"] = h.get("gm", 0.0) + w * gen_ms
+
+
+def circuit_view(tripped: bool, cooling: bool, probe_taken: bool) -> tuple[str, bool]:
+    """(circuit_state, circuit_open): half-open reads as open only once its probe is out."""
+    if cooling:
+        return "open", True
+    if tripped:
+        return "half_open", probe_taken
+    return "closed", False
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den > 0 else None
+
+
+def live_from(
+    h: Mapping[str, float],
+    now: float,
+    half_life_s: float,
+    circuit: tuple[str, bool] = ("closed", False),
+    quality: Mapping[str | None, Quality] | None = None,
+) -> LiveStats:
+    g = h.get
+    k = decay_factor(now - g("t", now), half_life_s)
+    n = g("n", 0.0)
+    ok = g("ok", 0.0)
+    gm = g("gm", 0.0)
+    errors = {name[2:]: v / n for name, v in h.items() if name.startswith("e:") and v > 0 and n > 0}
+    overall = (quality or {}).get(None)
+    domains = {d: q for d, q in (quality or {}).items() if d is not None and q.samples > 0}
+    return LiveStats(
+        samples=int(n * k + 0.5),
+        latency_ms=_ratio(g("lat", 0.0), ok),
+        ttft_ms=_ratio(g("tt", 0.0), g("tw", 0.0)),
+        tokens_per_s=_ratio(g("gt", 0.0) * 1000.0, gm),
+        error_rate=_ratio(g("f", 0.0), n),
+        cost_usd=_ratio(g("cost", 0.0), ok),
+        circuit_open=circuit[1],
+        output_tokens=_ratio(g("tok", 0.0), ok),
+        quality=overall.mean if overall is not None else None,
+        quality_samples=int(overall.samples + 0.5) if overall is not None else 0,
+        error_rates=MappingProxyType(errors),
+        circuit_state=circuit[0],
+        domain_quality=MappingProxyType({d: q.mean for d, q in domains.items()}),
+        domain_quality_samples=MappingProxyType({d: q.samples for d, q in domains.items()}),
+    )

@@ -1,0 +1,98 @@
+"""Event and result value types of the stats store: what the request path reports and reads back."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+__all__ = [
+    "CLIENT_SIDE",
+    "NANOS_PER_USD",
+    "SERVER_FAILURES",
+    "STATUSES",
+    "Feedback",
+    "Outcome",
+    "Quality",
+    "SpendTotals",
+    "usd_to_nanos",
+]
+
+#: Every status an `Outcome` may carry.
+STATUSES = (
+    "ok",
+    "rate_limit",
+    "server_error",
+    "timeout",
+    "connection",
+    "client_error",
+    "context_window",
+    "auth",
+)
+#: Failures that say something about the deployment's health; only these feed the circuit breaker
+#: and `LiveStats.error_rate`.
+SERVER_FAILURES = frozenset({"rate_limit", "server_error", "timeout", "connection"})
+#: Failures caused by the request or our own config; reported per class, never trip the breaker.
+CLIENT_SIDE = frozenset({"client_error", "context_window", "auth"})
+
+#: Spend is kept as integer nano-dollars so concurrent additions sum exactly (INCRBY, not floats).
+NANOS_PER_USD = 1_000_000_000
+
+
+def usd_to_nanos(usd: float) -> int:
+    return int(round(usd * NANOS_PER_USD))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One finished upstream attempt, as the request path saw it."""
+
+    deployment: str
+    pipeline: str | None
+    status: str
+    latency_ms: float
+    ttft_ms: float | None = None  # streams only
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    ts: float = field(default_factory=time.time)  # wall clock when the attempt finished
+    domain: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """A quality score in [0, 1] for one deployment's answer, optionally for one domain."""
+
+    deployment: str
+    domain: str | None
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpendTotals:
+    """Spend of one pipeline in the current UTC day and month, in USD."""
+
+    day: float = 0.0
+    month: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Quality:
+    """Beta posterior of feedback scores: alpha = sum(score), beta = sum(1 - score).
+
+    No prior is baked in; `blend` mixes in the catalog prior with a chosen pseudo-count.
+    """
+
+    alpha: float = 0.0
+    beta: float = 0.0
+
+    @property
+    def samples(self) -> float:
+        return self.alpha + self.beta
+
+    @property
+    def mean(self) -> float | None:
+        n = self.alpha + self.beta
+        return self.alpha / n if n > 0 else None
+
+    def blend(self, prior: float, strength: float = 10.0) -> float:
+        """Posterior mean under a Beta(prior*strength, (1-prior)*strength) prior."""
+        return (self.alpha + prior * strength) / (self.alpha + self.beta + strength)

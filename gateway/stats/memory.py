@@ -1,0 +1,146 @@
+"""In-process `StatsStore`: the default backend, and the recorder's local mirror of a shared one.
+
+Everything is plain dicts mutated without awaiting, so each call is atomic on the event loop. The
+synchronous `*_now` methods exist for the recorder, which must update its mirror without awaiting.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from gateway.selection.types import LiveStats
+from gateway.stats._model import apply_outcome, circuit_view, live_from
+from gateway.stats.base import StatsConfig, StatsStore
+from gateway.stats.budget import PeriodCache
+from gateway.stats.circuit import Transition, circuit_step
+from gateway.stats.events import NANOS_PER_USD, Outcome, Quality, SpendTotals, usd_to_nanos
+
+__all__ = ["MemoryStatsStore"]
+
+
+class MemoryStatsStore(StatsStore):
+    def __init__(self, config: StatsConfig | None = None, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config or StatsConfig()
+        self._clock = clock
+        self._stats: dict[str, dict[str, float]] = {}
+        self._circuit: dict[str, dict[str, float]] = {}
+        self._cool_until: dict[str, float] = {}
+        self._probe_until: dict[str, float] = {}
+        self._quality: dict[str, dict[str | None, list[float]]] = {}
+        self._spend: dict[str, dict[str, int]] = {}  # pipeline -> "d:YYYY-MM-DD"/"m:YYYY-MM" -> nanos
+        self._periods = PeriodCache()
+
+    # -- synchronous core -------------------------------------------------------------------------
+
+    def record_now(self, o: Outcome) -> Transition:
+        """Fold one outcome in; returns the circuit transition it caused, if any."""
+        cfg = self.config
+        apply_outcome(self._stats.setdefault(o.deployment, {}), o, cfg.half_life_s, cfg.min_gen_ms)
+        if o.pipeline is not None and o.cost_usd:
+            self._add_nanos(o.pipeline, usd_to_nanos(o.cost_usd), o.ts)
+        circuit = self._circuit.setdefault(o.deployment, {})
+        step = circuit_step(circuit, o.status, o.ts, self._cooling(o.deployment), cfg)
+        if step in ("trip", "reopen"):
+            self._cool_until[o.deployment] = self._clock() + cfg.cooldown_s
+        if step is not None:
+            self._probe_until.pop(o.deployment, None)
+        return step
+
+    def snapshot(self, now: float | None = None) -> dict[str, LiveStats]:
+        now = self._clock() if now is None else now
+        out: dict[str, LiveStats] = {}
+        for dep in self._stats.keys() | self._quality.keys():
+            out[dep] = live_from(
+                self._stats.get(dep, {}),
+                now,
+                self.config.half_life_s,
+                self.circuit_now(dep),
+                self.quality_now(dep),
+            )
+        return out
+
+    def circuit_now(self, dep: str) -> tuple[str, bool]:
+        tripped = self._circuit.get(dep, {}).get("x", 0.0) >= 1
+        probe_taken = self._probe_until.get(dep, 0.0) > self._clock()
+        return circuit_view(tripped, self._cooling(dep), probe_taken)
+
+    def try_probe_now(self, dep: str) -> bool:
+        state, is_open = self.circuit_now(dep)
+        if state != "half_open":
+            return not is_open
+        if is_open:
+            return False
+        self._probe_until[dep] = self._clock() + self.config.probe_ttl_s
+        return True
+
+    def add_feedback_now(self, dep: str, domain: str | None, score: float) -> None:
+        score = min(max(float(score), 0.0), 1.0)
+        per_dep = self._quality.setdefault(dep, {})
+        for d in {None, domain}:
+            ab = per_dep.setdefault(d, [0.0, 0.0])
+            ab[0] += score
+            ab[1] += 1.0 - score
+
+    def quality_now(self, dep: str) -> dict[str | None, Quality]:
+        return {d: Quality(a, b) for d, (a, b) in self._quality.get(dep, {}).items()}
+
+    def spend_now(self, pipelines: Iterable[str] | None = None) -> dict[str, SpendTotals]:
+        day, month = self._periods(self._clock())
+        names = self._spend.keys() if pipelines is None else pipelines
+        out = {}
+        for p in names:
+            per = self._spend.get(p, {})
+            out[p] = SpendTotals(per.get("d:" + day, 0) / NANOS_PER_USD, per.get("m:" + month, 0) / NANOS_PER_USD)
+        return out
+
+    def _add_nanos(self, pipeline: str, nanos: int, ts: float) -> None:
+        day, month = self._periods(ts)
+        per = self._spend.setdefault(pipeline, {})
+        dk, mk = "d:" + day, "m:" + month
+        if dk not in per or mk not in per:
+            # Only the current periods matter; dropping the rest keeps memory bounded.
+            for k in [k for k in per if k not in (dk, mk) and k < (dk if k[0] == "d" else mk)]:
+                del per[k]
+        per[dk] = per.get(dk, 0) + nanos
+        per[mk] = per.get(mk, 0) + nanos
+
+    def _cooling(self, dep: str) -> bool:
+        until = self._cool_until.get(dep)
+        if until is None:
+            return False
+        if until > self._clock():
+            return True
+        del self._cool_until[dep]
+        return False
+
+    # -- StatsStore -------------------------------------------------------------------------------
+
+    async def record_many(self, outcomes: Sequence[Outcome]) -> None:
+        for o in sorted(outcomes, key=lambda o: o.ts):
+            self.record_now(o)
+
+    async def read_stats(self, now: float | None = None) -> dict[str, LiveStats]:
+        return self.snapshot(now)
+
+    async def try_acquire_probe(self, deployment: str) -> bool:
+        return self.try_probe_now(deployment)
+
+    async def add_spend(self, pipeline: str, usd: float) -> SpendTotals:
+        self._add_nanos(pipeline, usd_to_nanos(usd), self._clock())
+        return self.spend_now([pipeline])[pipeline]
+
+    async def get_spend(self, pipelines: Iterable[str] | None = None) -> dict[str, SpendTotals]:
+        return self.spend_now(pipelines)
+
+    async def add_feedback(self, deployment: str, domain: str | None, score: float) -> None:
+        self.add_feedback_now(deployment, domain, score)
+
+    async def read_quality(self) -> dict[str, Mapping[str | None, Quality]]:
+        return {dep: self.quality_now(dep) for dep in self._quality}
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,161 @@
+"""The hot-path writer: `record()` is synchronous and O(1); a background task ships batches.
+
+Every outcome is folded into a local `MemoryStatsStore` mirror at once (so this process sees its
+own outcomes and can trip a breaker without a round trip) and queued for the shared store. The
+queue is bounded: when the shared store is unreachable for long, the oldest entries are dropped
+and counted in `dropped`. Delivery is at-least-once: a batch that failed mid-flight is re-sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable
+
+from gateway.stats.events import Feedback, Outcome
+from gateway.stats.memory import MemoryStatsStore
+from gateway.stats.base import StatsStore
+
+__all__ = ["StatsRecorder"]
+
+#: (deployment, transition) -> None; called synchronously from `record()` when the mirror's
+#: breaker trips, re-opens or closes.
+TransitionHook = Callable[[str, str], None]
+#: (healthy, error) -> None; called after every flush attempt.
+HealthHook = Callable[[bool, BaseException | None], None]
+
+
+class StatsRecorder:
+    def __init__(
+        self,
+        store: StatsStore,
+        mirror: MemoryStatsStore | None = None,
+        *,
+        flush_interval_s: float = 0.05,
+        batch_size: int = 256,
+        max_buffer: int = 100_000,
+        retry_max_s: float = 1.0,
+        timeout_s: float = 5.0,
+        on_transition: TransitionHook | None = None,
+        on_health: HealthHook | None = None,
+    ) -> None:
+        self.store = store
+        # With an in-memory store there is nothing to ship: the store is its own mirror.
+        self._direct = isinstance(store, MemoryStatsStore) and mirror is None
+        self.mirror: MemoryStatsStore = store if self._direct else (mirror or MemoryStatsStore(store.config))  # type: ignore[assignment]
+        self._interval = flush_interval_s
+        self._batch = batch_size
+        self._max = max_buffer
+        self._retry_max = retry_max_s
+        self._timeout = timeout_s
+        self._on_transition = on_transition
+        self._on_health = on_health
+        self._buf: deque[Outcome | Feedback] = deque(maxlen=max_buffer)
+        self._wake: asyncio.Event | None = None
+        self._lock: asyncio.Lock | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0  # queued items lost to overflow
+        self.errors = 0  # record() calls that failed internally (never raised)
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)
+
+    def record(self, outcome: Outcome) -> None:
+        """Account one outcome. Never awaits, never raises."""
+        try:
+            step = self.mirror.record_now(outcome)
+            if step is not None and self._on_transition is not None:
+                self._on_transition(outcome.deployment, step)
+            self._enqueue(outcome)
+        except Exception:  # noqa: BLE001 - stats must never fail a request
+            self.errors += 1
+
+    def feedback(self, item: Feedback) -> None:
+        """Queue one feedback score (applied to the mirror at once). Never raises."""
+        try:
+            self.mirror.add_feedback_now(item.deployment, item.domain, item.score)
+            self._enqueue(item)
+        except Exception:  # noqa: BLE001
+            self.errors += 1
+
+    def _enqueue(self, item: Outcome | Feedback) -> None:
+        if self._direct:
+            return
+        if len(self._buf) >= self._max:
+            self.dropped += 1  # the deque's maxlen drops the oldest on append
+        self._buf.append(item)
+        if len(self._buf) >= self._batch and self._wake is not None:
+            self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None and not self._direct:
+            self._wake = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="stats-recorder")
+
+    async def stop(self) -> None:
+        """Stop the background task and flush what is queued (one attempt)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.flush()
+
+    async def _loop(self) -> None:
+        delay = self._interval
+        assert self._wake is not None
+        while self._task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+            self._wake.clear()
+            ok = await self.flush()
+            # Back off while the store is down so a dead Redis costs one attempt per second.
+            delay = self._interval if ok else min(max(delay * 2, self._interval), self._retry_max)
+
+    async def flush(self) -> bool:
+        """Ship everything queued now; False (and the items re-queued) if the store failed."""
+        if self._direct:
+            return True
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            rounds = len(self._buf) // self._batch + 1  # later arrivals wait for the next flush
+            for _ in range(rounds):
+                if not self._buf:
+                    break
+                batch = [self._buf.popleft() for _ in range(min(len(self._buf), self._batch))]
+                try:
+                    await asyncio.wait_for(self._ship(batch), self._timeout)
+                except Exception as exc:  # noqa: BLE001 - any store failure means degraded
+                    self._requeue(batch)
+                    self._health(False, exc)
+                    return False
+            self._health(True, None)
+            return True
+
+    async def _ship(self, batch: list[Outcome | Feedback]) -> None:
+        outcomes = [x for x in batch if isinstance(x, Outcome)]
+        if outcomes:
+            await self.store.record_many(outcomes)
+            # Shipped: a later failure must not re-queue them.
+            batch[:] = [x for x in batch if not isinstance(x, Outcome)]
+        while batch:
+            fb = batch[0]
+            assert isinstance(fb, Feedback)
+            await self.store.add_feedback(fb.deployment, fb.domain, fb.score)
+            batch.pop(0)
+
+    def _requeue(self, batch: list[Outcome | Feedback]) -> None:
+        # The batch is older than anything queued since: it goes back in front, and on overflow
+        # its oldest entries are the ones dropped.
+        overflow = len(self._buf) + len(batch) - self._max
+        if overflow > 0:
+            self.dropped += overflow
+            batch = batch[overflow:]
+        self._buf.extendleft(reversed(batch))
+
+    def _health(self, ok: bool, exc: BaseException | None) -> None:
+        if self._on_health is not None:
+            self._on_health(ok, exc)

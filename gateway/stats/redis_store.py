@@ -1,0 +1,277 @@
+"""`StatsStore` on Redis (single node or Cluster), shared by every worker and replica.
+
+Key layout (prefix "gw" by default); the {hash tag} keeps each group in one cluster slot:
+
+    gw:{dep:NAME}:s          hash  decayed live sums (see `_model`)       TTL stats_ttl_s
+    gw:{dep:NAME}:c          hash  circuit counters (see `circuit`)       TTL stats_ttl_s
+    gw:{dep:NAME}:cool       str   exists while the circuit cools down    TTL cooldown_s
+    gw:{dep:NAME}:probe      str   the half-open probe slot               TTL probe_ttl_s
+    gw:{dep:NAME}:q          hash  feedback Beta sums a, b, a:DOM, b:DOM   TTL quality_ttl_s
+    gw:{budget:PIPE}:d:DAY   int   nano-dollars spent on UTC day DAY      TTL 2 days
+    gw:{budget:PIPE}:m:MONTH int   nano-dollars spent in UTC month MONTH  TTL 32 days
+    gw:{idx}:deps / :pipes   set   names seen, to enumerate on read       TTL 30 / 32 days
+
+Every TTL is refreshed on write. Cluster mode: pass cluster=True or a redis+cluster:// URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError
+
+from gateway.selection.types import LiveStats
+from gateway.stats import _lua
+from gateway.stats._model import circuit_view, live_from
+from gateway.stats.base import StatsConfig, StatsStore
+from gateway.stats.budget import DAY_TTL_S, MONTH_TTL_S, periods
+from gateway.stats.events import NANOS_PER_USD, Outcome, Quality, SpendTotals, usd_to_nanos
+
+__all__ = ["RedisStatsStore"]
+
+_SCRIPTS = {"record": _lua.RECORD, "probe": _lua.PROBE, "spend": _lua.SPEND, "feedback": _lua.FEEDBACK}
+_CLUSTER_SCHEMES = {"redis+cluster://": "redis://", "rediss+cluster://": "rediss://"}
+
+# One queued command: ("script", name, keys, args) or ("cmd", name, args).
+_Op = tuple[Any, ...]
+
+
+def _client(url: str, cluster: bool, timeout_s: float) -> Redis | RedisCluster:
+    for scheme, plain in _CLUSTER_SCHEMES.items():
+        if url.startswith(scheme):
+            url, cluster = plain + url[len(scheme) :], True
+    kw: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": timeout_s,
+    }
+    return RedisCluster.from_url(url, **kw) if cluster else Redis.from_url(url, **kw)
+
+
+def _float(v: Any) -> float:
+    return float(v) if v is not None else 0.0
+
+
+class RedisStatsStore(StatsStore):
+    def __init__(
+        self,
+        url: str,
+        key_prefix: str = "gw",
+        cluster: bool = False,
+        *,
+        config: StatsConfig | None = None,
+        timeout_s: float = 1.0,
+        max_in_flight: int = 32,
+    ) -> None:
+        self.config = config or StatsConfig()
+        self.prefix = key_prefix
+        self._redis = _client(url, cluster, timeout_s)
+        self._sha: dict[str, str] = {}
+        self._script_lock = asyncio.Lock()
+        # The client's pools raise rather than wait when exhausted; queue here instead.
+        self._gate = asyncio.Semaphore(max_in_flight)
+
+    # -- keys -------------------------------------------------------------------------------------
+
+    def dep_keys(self, dep: str) -> tuple[str, str, str, str, str]:
+        """(stats, circuit, cool, probe, quality) keys of one deployment, all in one slot."""
+        base = f"{self.prefix}:{{dep:{dep}}}:"
+        return base + "s", base + "c", base + "cool", base + "probe", base + "q"
+
+    def budget_keys(self, pipeline: str, day: str, month: str) -> tuple[str, str]:
+        base = f"{self.prefix}:{{budget:{pipeline}}}:"
+        return base + "d:" + day, base + "m:" + month
+
+    def _index_key(self, kind: str) -> str:
+        return f"{self.prefix}:{{idx}}:{kind}"
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    async def _load_scripts(self, stale: dict[str, str] | None) -> None:
+        # On a cluster SCRIPT LOAD goes to every primary; redo it after NOSCRIPT (restart, failover).
+        async with self._script_lock:
+            if self._sha and self._sha is not stale:
+                return  # a concurrent caller just loaded them
+            sha = {name: await self._redis.script_load(src) for name, src in _SCRIPTS.items()}
+            self._sha = sha
+
+    async def _run(self, ops: Sequence[_Op]) -> list[Any]:
+        async with self._gate:
+            return await self._run_pipeline(ops)
+
+    async def _members(self, kind: str) -> list[str]:
+        async with self._gate:
+            return sorted(await self._redis.smembers(self._index_key(kind)))
+
+    async def _run_pipeline(self, ops: Sequence[_Op]) -> list[Any]:
+        """Send `ops` in ONE non-transactional pipeline; re-send only the NOSCRIPT failures."""
+        if not self._sha:
+            await self._load_scripts(None)
+        results: list[Any] = [None] * len(ops)
+        todo = list(range(len(ops)))
+        for attempt in range(2):
+            sha = self._sha
+            pipe = self._redis.pipeline(transaction=False)
+            for i in todo:
+                op = ops[i]
+                if op[0] == "script":
+                    _, name, keys, args = op
+                    # execute_command: the cluster pipeline blocks .evalsha() but routes EVALSHA by key.
+                    pipe.execute_command("EVALSHA", sha[name], len(keys), *keys, *args)
+                else:
+                    pipe.execute_command(op[1], *op[2])
+            out = await pipe.execute(raise_on_error=False)
+            retry = []
+            for i, res in zip(todo, out, strict=True):
+                if isinstance(res, NoScriptError) and attempt == 0:
+                    retry.append(i)
+                elif isinstance(res, Exception):
+                    raise res
+                else:
+                    results[i] = res
+            if not retry:
+                break
+            await self._load_scripts(sha)
+            todo = retry
+        return results
+
+    # -- StatsStore -------------------------------------------------------------------------------
+
+    async def record_many(self, outcomes: Sequence[Outcome]) -> None:
+        if not outcomes:
+            return
+        cfg = self.config
+        by_dep: dict[str, list[Outcome]] = {}
+        spend: dict[tuple[str, str, str], int] = {}
+        for o in outcomes:
+            by_dep.setdefault(o.deployment, []).append(o)
+            if o.pipeline is not None and o.cost_usd:
+                key = (o.pipeline, *periods(o.ts))
+                spend[key] = spend.get(key, 0) + usd_to_nanos(o.cost_usd)
+        head = (
+            cfg.half_life_s,
+            cfg.min_gen_ms,
+            int(cfg.stats_ttl_s * 1000),
+            cfg.failure_threshold,
+            cfg.error_rate_threshold,
+            cfg.min_samples,
+            max(1, int(cfg.cooldown_s * 1000)),
+        )
+        ops: list[_Op] = []
+        # One script call per deployment: all its keys share a slot, so batches group by slot.
+        for dep, items in by_dep.items():
+            args: list[Any] = list(head)
+            for o in sorted(items, key=lambda o: o.ts):
+                ttft = "" if o.ttft_ms is None else repr(float(o.ttft_ms))
+                args += [repr(o.ts), o.status, repr(float(o.latency_ms)), ttft, o.output_tokens, repr(float(o.cost_usd))]
+            ops.append(("script", "record", self.dep_keys(dep)[:4], args))
+        for (pipe_name, day, month), nanos in spend.items():
+            ops.append(("script", "spend", self.budget_keys(pipe_name, day, month), [nanos, DAY_TTL_S, MONTH_TTL_S]))
+        ops += self._index_ops("deps", by_dep.keys(), int(cfg.quality_ttl_s))
+        ops += self._index_ops("pipes", {k[0] for k in spend}, MONTH_TTL_S)
+        await self._run(ops)
+
+    def _index_ops(self, kind: str, names: Iterable[str], ttl_s: int) -> list[_Op]:
+        names = list(names)
+        if not names:
+            return []
+        key = self._index_key(kind)
+        return [("cmd", "SADD", [key, *names]), ("cmd", "EXPIRE", [key, ttl_s])]
+
+    async def read_stats(self, now: float | None = None) -> dict[str, LiveStats]:
+        now = time.time() if now is None else now
+        deps = await self._members("deps")
+        if not deps:
+            return {}
+        ops: list[_Op] = []
+        for dep in deps:
+            s, c, cool, probe, q = self.dep_keys(dep)
+            ops += [
+                ("cmd", "HGETALL", [s]),
+                ("cmd", "HGETALL", [c]),
+                ("cmd", "EXISTS", [cool]),
+                ("cmd", "EXISTS", [probe]),
+                ("cmd", "HGETALL", [q]),
+            ]
+        res = await self._run(ops)
+        out: dict[str, LiveStats] = {}
+        for i, dep in enumerate(deps):
+            s, c, cooling, probe, q = res[5 * i : 5 * i + 5]
+            if not s and not q and not c:
+                continue  # expired; the index entry outlives it
+            circuit = circuit_view(_float(c.get("x")) >= 1, bool(int(cooling)), bool(int(probe)))
+            h = {k: float(v) for k, v in s.items()}
+            out[dep] = live_from(h, now, self.config.half_life_s, circuit, self._quality(q))
+        return out
+
+    @staticmethod
+    def _quality(q: Mapping[str, str]) -> dict[str | None, Quality]:
+        out: dict[str | None, Quality] = {}
+        for field, v in q.items():
+            if field[0] != "a":
+                continue
+            domain = field[2:] if field.startswith("a:") else None
+            other = "b" + field[1:]
+            out[domain] = Quality(float(v), _float(q.get(other)))
+        return out
+
+    async def try_acquire_probe(self, deployment: str) -> bool:
+        _, c, cool, probe, _ = self.dep_keys(deployment)
+        ttl_ms = max(1, int(self.config.probe_ttl_s * 1000))
+        (res,) = await self._run([("script", "probe", (c, cool, probe), [ttl_ms])])
+        return bool(res)
+
+    async def add_spend(self, pipeline: str, usd: float) -> SpendTotals:
+        keys = self.budget_keys(pipeline, *periods())
+        ops: list[_Op] = [("script", "spend", keys, [usd_to_nanos(usd), DAY_TTL_S, MONTH_TTL_S])]
+        ops += self._index_ops("pipes", [pipeline], MONTH_TTL_S)
+        day, month = (await self._run(ops))[0]
+        return SpendTotals(int(day) / NANOS_PER_USD, int(month) / NANOS_PER_USD)
+
+    async def get_spend(self, pipelines: Iterable[str] | None = None) -> dict[str, SpendTotals]:
+        if pipelines is None:
+            pipelines = await self._members("pipes")
+        names = sorted(set(pipelines))
+        day, month = periods()
+        ops: list[_Op] = []
+        for p in names:
+            dk, mk = self.budget_keys(p, day, month)
+            ops += [("cmd", "GET", [dk]), ("cmd", "GET", [mk])]
+        res = await self._run(ops) if ops else []
+        return {
+            p: SpendTotals(int(res[2 * i] or 0) / NANOS_PER_USD, int(res[2 * i + 1] or 0) / NANOS_PER_USD)
+            for i, p in enumerate(names)
+        }
+
+    async def add_feedback(self, deployment: str, domain: str | None, score: float) -> None:
+        score = min(max(float(score), 0.0), 1.0)
+        q = self.dep_keys(deployment)[4]
+        args = [repr(score), repr(1.0 - score), int(self.config.quality_ttl_s * 1000), domain or ""]
+        ops: list[_Op] = [("script", "feedback", (q,), args)]
+        ops += self._index_ops("deps", [deployment], int(self.config.quality_ttl_s))
+        await self._run(ops)
+
+    async def read_quality(self) -> dict[str, Mapping[str | None, Quality]]:
+        deps = await self._members("deps")
+        res = await self._run([("cmd", "HGETALL", [self.dep_keys(d)[4]]) for d in deps]) if deps else []
+        return {d: self._quality(q) for d, q in zip(deps, res, strict=True) if q}
+
+    async def ping(self) -> bool:
+        try:
+            async with self._gate:
+                return bool(await self._redis.ping())
+        except Exception:  # noqa: BLE001 - a health probe reports, it never raises
+            return False
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    @property
+    def client(self) -> Redis | RedisCluster:
+        """The underlying client (tests and ops tooling)."""
+        return self._redis

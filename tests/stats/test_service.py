@@ -1,0 +1,160 @@
+"""StatsService / StatsRecorder: hot-path recording, local snapshot, sharing, Redis faults."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+
+import pytest
+
+from gateway.stats import MemoryStatsStore, Outcome, StatsConfig, StatsRecorder, StatsService
+from gateway.stats.redis_store import RedisStatsStore
+
+from .conftest import RedisProcess
+
+CONFIG = StatsConfig(cooldown_s=0.3)
+
+
+def _out(dep: str = "m1", status: str = "ok", **kw: object) -> Outcome:
+    return Outcome(deployment=dep, pipeline=kw.pop("pipeline", None), status=status, latency_ms=100.0, **kw)  # type: ignore[arg-type]
+
+
+async def _until(cond, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def _redis_service(url: str, prefix: str, **kw: float) -> StatsService:
+    store = RedisStatsStore(url, key_prefix=prefix, config=CONFIG, timeout_s=0.5)
+    return StatsService(store, refresh_s=kw.pop("refresh_s", 0.05), timeout_s=1.0, **kw)  # type: ignore[arg-type]
+
+
+async def test_memory_service_live_and_spend() -> None:
+    svc = StatsService(MemoryStatsStore(CONFIG), refresh_s=0.02)
+    await svc.start()
+    try:
+        for _ in range(3):
+            svc.record(_out(pipeline="p", cost_usd=0.25))
+        await _until(lambda: "m1" in svc.live and svc.live["m1"].samples == 3)
+        assert svc.spend["p"].day == 0.75
+        assert svc.tracked_spend(["p", "q"])["q"].day == 0.0
+        assert svc.status == "ok"
+    finally:
+        await svc.stop()
+
+
+async def test_local_trip_is_visible_immediately_and_admit_probes() -> None:
+    svc = StatsService(MemoryStatsStore(CONFIG), refresh_s=10)  # no refresh during the test
+    await svc.start()
+    try:
+        for _ in range(5):
+            svc.record(_out(status="server_error"))
+        assert svc.live["m1"].circuit_open  # without waiting for a refresh
+        assert not await svc.admit("m1")
+        await asyncio.sleep(0.35)
+        await svc.refresh()
+        assert svc.live["m1"].circuit_state == "half_open"
+        assert await svc.admit("m1") and not await svc.admit("m1")  # one probe
+        svc.record(_out())
+        assert not svc.live["m1"].circuit_open
+        assert await svc.admit("m1") and await svc.admit("unknown")
+    finally:
+        await svc.stop()
+
+
+async def test_record_never_raises_and_counts_errors() -> None:
+    rec = StatsRecorder(MemoryStatsStore())
+    rec.record(None)  # type: ignore[arg-type]
+    assert rec.errors == 1
+
+
+async def test_stop_flushes_everything(redis_server: str) -> None:
+    prefix = f"s{uuid.uuid4().hex[:8]}"
+    store = RedisStatsStore(redis_server, key_prefix=prefix, config=CONFIG)
+    rec = StatsRecorder(store, flush_interval_s=10)  # only the stop() flush ships anything
+    rec.start()
+    now = time.time()
+    for i in range(1000):
+        rec.record(_out(f"d{i % 3}", ts=now))
+    await rec.stop()
+    stats = await store.read_stats(now)
+    assert sum(s.samples for s in stats.values()) == 1000
+    assert rec.pending == 0 and rec.dropped == 0
+    await store.close()
+
+
+async def test_two_services_share_stats(redis_server: str) -> None:
+    prefix = f"s{uuid.uuid4().hex[:8]}"
+    a, b = _redis_service(redis_server, prefix), _redis_service(redis_server, prefix)
+    await a.start()
+    await b.start()
+    try:
+        for _ in range(4):
+            a.record(_out("only-a", pipeline="p", cost_usd=0.5))
+        b.record(_out("only-b"))
+        await _until(lambda: "only-a" in b.live and b.live["only-a"].samples == 4)
+        await _until(lambda: "only-b" in a.live and b.spend.get("p") is not None and b.spend["p"].day == 2.0)
+        for _ in range(5):
+            a.record(_out("shared", status="timeout"))
+        await _until(lambda: "shared" in b.live and b.live["shared"].circuit_open)
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+class _FailingStore(MemoryStatsStore):
+    async def record_many(self, outcomes: Sequence[Outcome]) -> None:
+        raise ConnectionError("down")
+
+
+async def test_buffer_overflow_drops_oldest() -> None:
+    rec = StatsRecorder(_FailingStore(), MemoryStatsStore(), max_buffer=10, batch_size=4)
+    for i in range(25):
+        rec.record(_out(ts=float(i)))
+    assert rec.pending == 10 and rec.dropped == 15
+    assert not await rec.flush()
+    assert rec.pending == 10 and rec.dropped == 15
+    assert [o.ts for o in rec._buf] == [float(i) for i in range(15, 25)]  # newest kept, in order
+
+
+async def test_redis_outage_degrades_and_resyncs(redis_process: RedisProcess, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.stats.service")
+    svc = _redis_service(redis_process.url, "fault", flush_interval_s=0.02)
+    await svc.start()
+    try:
+        svc.record(_out("before"))
+        await _until(lambda: "before" in svc.live and svc.recorder.pending == 0)
+        assert svc.status == "ok"
+
+        redis_process.stop()
+        now = time.time()
+        for i in range(300):
+            svc.record(_out("during", status="server_error" if i < 5 else "ok", ts=now, pipeline="p", cost_usd=0.01))
+        await _until(lambda: svc.status == "degraded")
+        await _until(lambda: svc.live["during"].samples >= 300)  # next refresh: from the local mirror
+        for _ in range(20):  # the request path keeps working while degraded
+            svc.record(_out("during", ts=now))
+            assert svc.live["during"].samples >= 300
+            assert await svc.admit("during") in (True, False)
+        await asyncio.sleep(0.3)
+        assert svc.recorder.pending == 320
+        assert svc.spend["p"].day == pytest.approx(3.0)  # last shared spend + local spend since
+
+        redis_process.start()  # same port, empty: scripts must be re-loaded (NOSCRIPT path)
+        await _until(lambda: svc.status == "ok" and svc.recorder.pending == 0, timeout=10)
+        store = svc.store
+        assert isinstance(store, RedisStatsStore)
+        assert (await store.read_stats(now))["during"].samples == 320  # every buffered outcome landed
+        await _until(lambda: "during" in svc.live and svc.live["during"].samples >= 300)
+        assert (await store.get_spend(["p"]))["p"].day == pytest.approx(3.0)
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1, [r.getMessage() for r in warnings]  # logged once, not per request
+        assert any("reachable again" in r.getMessage() for r in caplog.records)
+        assert svc.dropped == 0
+    finally:
+        await svc.stop()
