@@ -148,7 +148,7 @@ def _last_tool_result(messages: list) -> str | None:
 
 def build_context(
     body: Mapping[str, Any], *, request_id: str, pinned_model: str | None,
-    domain: str | None, pipeline: str | None,
+    domain: str | None, pipeline: str | None, domain_source: str | None = None,
 ) -> RequestContext:
     tools = body.get("tools") or []
     tool_names = tuple(t["function"]["name"] for t in tools)
@@ -164,6 +164,7 @@ def build_context(
         max_output_tokens=max_out,
         required_capabilities=_required_capabilities(body),
         domain=domain,
+        domain_source=domain_source,
         pipeline=pipeline,
         tool_names=tool_names,
         forced_tool=forced,

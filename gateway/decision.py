@@ -73,16 +73,17 @@ class Decider:
                 code="model_not_found",
             )
         pipeline = headers.get("x-pipeline-id") or None
+        domain = headers.get("x-task-domain") or None
         ctx = build_context(
-            body, request_id=request_id, pinned_model=pinned,
-            domain=headers.get("x-task-domain") or None, pipeline=pipeline,
+            body, request_id=request_id, pinned_model=pinned, domain=domain, pipeline=pipeline,
+            domain_source="header" if domain else None,
         )
         # Resolving validates the strategy header and the pipeline id even for a pinned model.
         resolution = resolve(
             self._policies(), pipeline, headers.get("x-selection-strategy"), ctx, self._allow_unknown
         )
         if ctx.domain is None and resolution.domain is not None:
-            ctx = replace(ctx, domain=resolution.domain)
+            ctx = replace(ctx, domain=resolution.domain, domain_source="policy")
         live = self._live()
         if pinned is not None:
             ranking = self._engine.pinned_ranking(deployments[pinned].info, ctx, live.get(pinned))

@@ -20,15 +20,21 @@ async def explain(request: Request) -> JSONResponse:
     request_id = "req_" + uuid.uuid4().hex
     decision = state.decider.decide(body, request.headers, request_id, explain=True)
     out = ranking_to_dict(decision.ranking)
+    res = decision.resolution
     out.update(
         request_id=request_id,
         pipeline=decision.pipeline,
+        policy=res.policy_name if res else None,
         strategy_source=decision.strategy_source,
+        notes=list(decision.notes),
+        experts={"preferred": list(res.experts.preferred), "trigger": res.experts.trigger,
+                 "tools": list(res.experts.tools), "reason": res.experts.reason} if res else None,
         context={
             "input_tokens": decision.ctx.input_tokens,
             "max_output_tokens": decision.ctx.max_output_tokens,
             "required_capabilities": sorted(decision.ctx.required_capabilities),
             "domain": decision.ctx.domain,
+            "domain_source": decision.ctx.domain_source,
             "tools": list(decision.ctx.tool_names),
         },
         fallbacks=[d.name for d in decision.candidates],

@@ -6,7 +6,7 @@ reads is one of these frozen objects so a ranking can be recomputed and explaine
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -64,6 +64,11 @@ class RequestContext:
     stream: bool = False
     pinned_model: str | None = None  # a catalog deployment named in `model`
     seed: int | None = None
+    domain_source: str | None = None  # header | policy | inferred
+    # Prompt-level quality predictions (model name -> P(good outcome)) from a learned model; when
+    # present for a model they replace its domain/overall prior in the quality scorer.
+    quality_estimates: Mapping[str, float] | None = field(default=None, hash=False, compare=False)
+    quality_explanations: Mapping[str, str] | None = field(default=None, hash=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +123,14 @@ class LiveStats:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
+    """One feasible model of a ranking, with its scores and expectations for the request.
+
+    The engine builds thousands of these per second, so it uses `new_candidate` (no dataclass
+    ``__init__``) and leaves ``scores`` to be assembled on first read from the raw values: most
+    requests read only the winner's model. Reading, comparing, copying and pickling behave as for
+    any frozen dataclass.
+    """
+
     model: ModelInfo
     total: float
     scores: Mapping[str, float]  # scorer name -> normalised score in [0, 1]
@@ -125,12 +138,48 @@ class Candidate:
     expected_cost_usd: float = 0.0
     expected_latency_ms: float = 0.0
     preferred: bool = False
+    # (scorer names, values) behind a `scores` not built yet; None once built or when given.
+    _raw_scores: tuple[tuple[str, ...], tuple[float, ...]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def __getattr__(self, name: str) -> object:
+        # Only reached when a slot is unset, i.e. `scores` deferred by `new_candidate`.
+        if name != "scores":
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raw = self._raw_scores
+        if raw is not None:  # None: another thread built it between our two reads
+            _set(self, "scores", MappingProxyType(dict(zip(*raw, strict=True))))
+            _set(self, "_raw_scores", None)
+        return object.__getattribute__(self, "scores")
 
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
+    """A model that breaks at least one hard constraint, with every reason.
+
+    The engine builds these with `deferred_rejection`: the reason strings are formatted on first
+    read of ``reasons`` (they cost more than the rest of the selection for that model, and most
+    requests never read them).
+    """
+
     model: str
     reasons: tuple[str, ...]
+    # (explain, args): ``explain(*args)`` returns the reasons not formatted yet; None once done.
+    _pending: tuple[Callable[..., tuple[str, ...]], tuple[object, ...]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def __getattr__(self, name: str) -> object:
+        # Only reached when a slot is unset, i.e. `reasons` deferred by `deferred_rejection`.
+        if name != "reasons":
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        pending = self._pending
+        if pending is not None:  # None: another thread formatted them between our two reads
+            explain, args = pending
+            _set(self, "reasons", explain(*args))
+            _set(self, "_pending", None)
+        return object.__getattribute__(self, "reasons")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,3 +194,54 @@ class Ranking:
     @property
     def winner(self) -> Candidate | None:
         return self.ranked[0] if self.ranked else None
+
+
+# Building a frozen dataclass through its __init__ costs one object.__setattr__ call per field;
+# the engine builds a candidate per feasible model per request, so it writes the slots directly.
+_set = object.__setattr__
+_new_object = object.__new__
+_c_model, _c_total, _c_reasons, _c_cost, _c_latency, _c_preferred, _c_raw = (
+    Candidate.__dict__[name].__set__
+    for name in (
+        "model",
+        "total",
+        "reasons",
+        "expected_cost_usd",
+        "expected_latency_ms",
+        "preferred",
+        "_raw_scores",
+    )
+)
+_r_model, _r_pending = (Rejection.__dict__[name].__set__ for name in ("model", "_pending"))
+
+
+def new_candidate(
+    model: ModelInfo,
+    total: float,
+    names: tuple[str, ...],
+    values: tuple[float, ...],
+    reasons: tuple[str, ...],
+    expected_cost_usd: float,
+    expected_latency_ms: float,
+    preferred: bool,
+) -> Candidate:
+    """A `Candidate` whose ``scores`` mapping (``names`` -> ``values``) is built on first read."""
+    c = _new_object(Candidate)
+    _c_model(c, model)
+    _c_total(c, total)
+    _c_reasons(c, reasons)
+    _c_cost(c, expected_cost_usd)
+    _c_latency(c, expected_latency_ms)
+    _c_preferred(c, preferred)
+    _c_raw(c, (names, values))
+    return c
+
+
+def deferred_rejection(
+    model: str, explain: Callable[..., tuple[str, ...]], args: tuple[object, ...]
+) -> Rejection:
+    """A `Rejection` whose ``reasons`` are ``explain(*args)``, computed on first read."""
+    r = _new_object(Rejection)
+    _r_model(r, model)
+    _r_pending(r, (explain, args))
+    return r
