@@ -20,13 +20,14 @@ from gateway.decision import Decider
 from gateway.policy import PolicyStore
 from gateway.routes.chat import chat_completions
 from gateway.routes.explain import explain
+from gateway.routes.gateway_stats import gateway_stats
 from gateway.routes.health import healthz, readyz
 from gateway.routes.models import list_models
 from gateway.selection.engine import SelectionEngine
 from gateway.selection.explain import decision_header
 from gateway.settings import Settings
 from gateway.state import GatewayState
-from gateway.stats import StatsService
+from gateway.stats import StatsConfig, StatsService
 from gateway.upstream.forwarder import Forwarder
 from gateway.upstream.litellm_adapter import LiteLLMTransport, map_exception
 
@@ -73,7 +74,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # names a deployment whose key is unset here still loads (that expert is simply unavailable).
     configured = load_catalog(config, require_keys=False)
     policies = PolicyStore(settings.policies, {d.name: d.info for d in configured.deployments.values()})
-    stats = StatsService.from_url(settings.redis_url, refresh_s=settings.stats_refresh_s)
+    stats = StatsService.from_url(
+        settings.redis_url,
+        refresh_s=settings.stats_refresh_s,
+        config=StatsConfig(
+            half_life_s=settings.stats_half_life_s,
+            failure_threshold=settings.circuit_failure_threshold,
+            error_rate_threshold=settings.circuit_error_rate,
+            cooldown_s=settings.circuit_cooldown_s,
+        ),
+    )
     engine = SelectionEngine()
     forwarder = Forwarder(
         LiteLLMTransport(),
@@ -84,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admit=stats.admit,
     )
     decider = Decider(
-        catalog, engine, lambda: policies.current, lambda: stats.live,
+        catalog, engine, lambda: policies.current, lambda: stats.live, lambda: stats.spend,
         allow_unknown_pipeline=settings.allow_unknown_pipeline,
     )
     state = GatewayState(
@@ -114,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"])
     app.add_api_route("/v1/selection/explain", explain, methods=["POST"])
     app.add_api_route("/v1/models", list_models, methods=["GET"])
+    app.add_api_route("/v1/gateway/stats", gateway_stats, methods=["GET"])
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_api_route("/readyz", readyz, methods=["GET"])
     return app

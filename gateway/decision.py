@@ -11,8 +11,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+import random
+
 from gateway import errors
+from gateway.budgets import check_budget
 from gateway.catalog import Catalog, ResolvedDeployment
+from gateway.exploration import explore
 from gateway.context import build_context
 from gateway.policy import PolicySet, Resolution, resolve
 from gateway.selection.strategies import SelectionParamsError
@@ -29,7 +33,12 @@ class Decision:
     strategy: str
     strategy_source: str  # pinned | header | pipeline | default
     pipeline: str | None
-    resolution: Resolution | None = None  # None for a pinned model
+    resolution: Resolution | None = None
+
+    @property
+    def budget_key(self) -> str:
+        """The pipeline whose spend this request counts against ("default" without a pipeline)."""
+        return self.resolution.policy_name if self.resolution else (self.pipeline or "default")
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -46,15 +55,19 @@ class Decider:
         engine: Any,
         policies: Callable[[], PolicySet],
         live: Callable[[], Mapping[str, LiveStats]] = lambda: {},
+        spend: Callable[[], Mapping[str, Any]] = lambda: {},
         *,
         allow_unknown_pipeline: bool = False,
+        rng: random.Random | None = None,
     ) -> None:
         self._catalog = catalog
         self._engine = engine
         self._models = catalog.models
         self._policies = policies  # returns the current immutable set (hot reload swaps it)
         self._live = live  # returns the current stats snapshot without awaiting
+        self._spend = spend  # returns pipeline -> SpendTotals from the last refresh
         self._allow_unknown = allow_unknown_pipeline
+        self._rng = rng or random.Random()
 
     def valid_names(self) -> list[str]:
         return [*self._catalog.aliases, *self._catalog.deployments]
@@ -89,14 +102,21 @@ class Decider:
             ranking = self._engine.pinned_ranking(deployments[pinned].info, ctx, live.get(pinned))
             strategy = source = "pinned"
         else:
-            strategy, source = resolution.params.strategy, resolution.strategy_source
+            params, source = resolution.params, resolution.strategy_source
+            budget = check_budget(resolution.policy_name, resolution.budget, self._spend().get(resolution.policy_name))
+            if budget.downgrade and params.strategy != "cost":
+                params, source = replace(params, strategy="cost"), "budget"
+            strategy = params.strategy
             try:
                 # Explanations for every candidate only when someone will read them.
-                ranking = self._engine.rank(
-                    ctx, self._models, resolution.params, live, detail=None if explain else 3
-                )
+                ranking = self._engine.rank(ctx, self._models, params, live, detail=None if explain else 3)
             except SelectionParamsError as exc:
                 raise errors.InvalidRequestError(str(exc), param="strategy", code="invalid_strategy") from None
+            if budget.note:
+                ranking = replace(ranking, notes=(*ranking.notes, budget.note))
+            ex = resolution.exploration
+            if not explain:
+                ranking = explore(ranking, ex.method, ex.rate, ex.top_k, live, self._rng)
         if not ranking.ranked and not explain:
             raise _no_feasible(ranking)
         candidates = _attempt_order(ranking, resolution.fallbacks, deployments)

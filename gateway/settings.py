@@ -22,6 +22,10 @@ class Settings(BaseSettings):
 
     redis_url: str | None = Field(None, description="Shared stats store; in-memory when unset.")
     stats_refresh_s: float = Field(0.25, gt=0, description="Local stats snapshot refresh interval.")
+    stats_half_life_s: float = Field(60.0, gt=0, description="Half-life of live latency/error figures.")
+    circuit_failure_threshold: int = Field(5, ge=1, description="Consecutive failures that open a circuit.")
+    circuit_error_rate: float = Field(0.5, gt=0, le=1, description="Error rate that opens a circuit.")
+    circuit_cooldown_s: float = Field(30.0, gt=0, description="Open circuit cool-down before a probe.")
 
     request_timeout_s: float = Field(120.0, gt=0, description="Total deadline per request.")
     connect_timeout_s: float = Field(5.0, gt=0)

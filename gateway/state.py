@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -32,6 +34,8 @@ class GatewayState:
     decision_header: Callable[[Ranking], str]
     created: int = 0
     ready: bool = False
+    #: The most recent decisions with their explanations, for /v1/gateway/stats and the dashboard.
+    recent: deque = field(default_factory=lambda: deque(maxlen=100))
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -63,17 +67,42 @@ class GatewayState:
         ttft_ms: float | None, usage: dict | None, cost: float,
     ) -> None:
         """Hand a served request to the stats recorder (an O(1) append; flushed in the background)."""
+        self._remember(decision, dep.name, "ok", latency_ms, cost)
         self.stats.record(
             Outcome(
-                deployment=dep.name, pipeline=decision.pipeline, status="ok", latency_ms=latency_ms,
+                deployment=dep.name, pipeline=decision.budget_key, status="ok", latency_ms=latency_ms,
                 ttft_ms=ttft_ms, output_tokens=int((usage or {}).get("completion_tokens") or 0),
                 cost_usd=cost, domain=decision.ctx.domain,
             )
         )
 
+    def record_failure(self, decision: Decision, status: int) -> None:
+        self._remember(decision, None, str(status), None, 0.0)
+
+    def _remember(self, decision: Decision, served: str | None, status: str, latency_ms: float | None,
+                  cost: float) -> None:
+        ranked = decision.ranking.ranked
+        self.recent.append(
+            {
+                "ts": time.time(),
+                "request_id": decision.ctx.request_id,
+                "pipeline": decision.budget_key,
+                "strategy": decision.strategy,
+                "winner": ranked[0].model.name if ranked else None,
+                "score": round(ranked[0].total, 3) if ranked else None,
+                "runner_up": ranked[1].model.name if len(ranked) > 1 else None,
+                "served": served,
+                "status": status,
+                "latency_ms": None if latency_ms is None else round(latency_ms, 1),
+                "cost_usd": cost,
+                "reasons": list(ranked[0].reasons) if ranked else [],
+                "notes": list(decision.notes),
+            }
+        )
+
     def attempt_reporter(self, decision: Decision) -> Callable[[Attempt], None]:
         """A callback for the forwarder: every failed attempt lands in stats too."""
-        pipeline, domain = decision.pipeline, decision.ctx.domain
+        pipeline, domain = decision.budget_key, decision.ctx.domain
 
         def report(attempt: Attempt) -> None:
             self.stats.record(

@@ -1,7 +1,8 @@
 """Shared fixtures: the simulator upstream, a gateway factory, and OpenAI schema validators.
 
 Everything runs for real on loopback: the simulator is an HTTP server, the gateway is uvicorn, and
-the client is the official OpenAI SDK.
+the client is the official OpenAI SDK. Redis fixtures (real redis-server processes) live in
+`tests/redis_fixtures.py`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import pytest
 import yaml
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+pytest_plugins = ["tests.redis_fixtures"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = ROOT.parent / "shared" / "openai" / "chat-completions.schema.json"

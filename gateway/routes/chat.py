@@ -52,7 +52,11 @@ async def chat_completions(request: Request) -> Response:
         return await _stream(state, request_id, body, decision, deadline, started)
 
     report = state.attempt_reporter(decision)
-    dep, result, latency_ms = await state.forwarder.complete(decision.candidates, body, deadline, report)
+    try:
+        dep, result, latency_ms = await state.forwarder.complete(decision.candidates, body, deadline, report)
+    except errors.GatewayError as exc:
+        state.record_failure(decision, exc.status)
+        raise
     result["model"] = dep.name
     usage = result.get("usage")
     cost = cost_usd(dep.info, usage)
@@ -70,9 +74,13 @@ async def _stream(
     # Always ask for usage upstream so stats and budgets see real token counts; strip it below
     # when the client did not ask for it.
     upstream_body = {**body, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
-    start = await state.forwarder.stream(
-        decision.candidates, upstream_body, deadline, state.attempt_reporter(decision)
-    )
+    try:
+        start = await state.forwarder.stream(
+            decision.candidates, upstream_body, deadline, state.attempt_reporter(decision)
+        )
+    except errors.GatewayError as exc:
+        state.record_failure(decision, exc.status)
+        raise
     headers = _headers(state, request_id, decision, start.deployment.name, started)
     headers["x-gateway-overhead-ms"] = f"{max(0.0, (time.perf_counter() - started) * 1000 - start.ttft_ms):.3f}"
     return StreamingResponse(

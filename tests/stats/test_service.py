@@ -13,7 +13,7 @@ import pytest
 from gateway.stats import MemoryStatsStore, Outcome, StatsConfig, StatsRecorder, StatsService
 from gateway.stats.redis_store import RedisStatsStore
 
-from .conftest import RedisProcess
+from tests.redis_fixtures import RedisProcess
 
 CONFIG = StatsConfig(cooldown_s=0.3)
 
