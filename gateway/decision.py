@@ -117,10 +117,27 @@ class Decider:
             ex = resolution.exploration
             if not explain:
                 ranking = explore(ranking, ex.method, ex.rate, ex.top_k, live, self._rng)
+                ranking = _probe_half_open(ranking, live)
         if not ranking.ranked and not explain:
             raise _no_feasible(ranking)
         candidates = _attempt_order(ranking, resolution.fallbacks, deployments)
         return Decision(ctx, ranking, candidates, strategy, source, pipeline, resolution)
+
+
+def _probe_half_open(ranking: Ranking, live: Mapping[str, LiveStats]) -> Ranking:
+    """Send a half-open deployment its probe: it goes first, still followed by the ranking.
+
+    Its live error rate keeps it low in the ranking, so without this it would never be tried and
+    its circuit would never close. The forwarder's `admit` lets exactly one request through
+    (shared across replicas); every other request skips it and moves on down the list.
+    """
+    ranked = ranking.ranked
+    for i, cand in enumerate(ranked):
+        s = live.get(cand.model.name)
+        if i and s is not None and s.circuit_state == "half_open" and not s.circuit_open:
+            note = f"probe: {cand.model.name} is half-open after its cool-down; trying it first"
+            return replace(ranking, ranked=(cand, *ranked[:i], *ranked[i + 1:]), notes=(*ranking.notes, note))
+    return ranking
 
 
 def _attempt_order(

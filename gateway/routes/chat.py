@@ -62,7 +62,8 @@ async def chat_completions(request: Request) -> Response:
     cost = cost_usd(dep.info, usage)
     state.record_success(decision, dep, latency_ms, None, usage, cost)
     headers = _headers(state, request_id, decision, dep.name, started)
-    headers["x-gateway-cost-usd"] = f"{cost:.8f}"
+    # Nano-dollar resolution: exactly what the budget store adds up (integer nano-dollars).
+    headers["x-gateway-cost-usd"] = f"{cost:.9f}"
     headers["x-gateway-overhead-ms"] = f"{max(0.0, (time.perf_counter() - started) * 1000 - latency_ms):.3f}"
     return Response(orjson.dumps(result), media_type=_JSON, headers=headers)
 

@@ -1,0 +1,170 @@
+"""Runtime learning end to end: live stats move traffic, circuits open and close, budgets bite,
+Redis outages degrade gracefully. Real simulator, real gateway, real redis-server."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+# Two interchangeable deployments: same price, quality and latency prior (30 ms, what the
+# simulator is set to), so measured latency alone decides between them.
+TWINS = {
+    name: dict(info_from="gpt-4o-mini", quality=0.8, ttft_ms=30, tokens_per_s=10000)
+    for name in ("sim-premium", "sim-mini")
+}
+MSG = [{"role": "user", "content": "hello"}]
+
+
+def _patch_sim(simulator, model: str, **fields) -> None:
+    req = urllib.request.Request(
+        f"{simulator.url}/_sim/models/{model}", data=json.dumps(fields).encode(), method="PATCH",
+        headers={"content-type": "application/json"},
+    )
+    urllib.request.urlopen(req).read()
+
+
+@pytest.fixture
+def reset_sim(simulator):
+    yield
+    urllib.request.urlopen(urllib.request.Request(f"{simulator.url}/_sim/reset", method="POST")).read()
+
+
+def _policy_dir(tmp_path: Path, text: str) -> Path:
+    d = tmp_path / "policies"
+    d.mkdir(exist_ok=True)
+    (d / "default.yaml").write_text(text)
+    return d
+
+
+def _serve(client, n: int = 1, **kw) -> list[str]:
+    served = []
+    for _ in range(n):
+        raw = client.chat.completions.with_raw_response.create(model="auto", messages=MSG, max_tokens=12, **kw)
+        raw.parse()
+        served.append(raw.headers["x-gateway-model"])
+    return served
+
+
+def _client(gw) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0, timeout=30)
+
+
+def _explain(gw) -> dict:
+    with httpx.Client() as http:
+        return http.post(f"{gw.base_url}/selection/explain", json={"model": "auto", "messages": MSG, "max_tokens": 12}).json()
+
+
+def test_traffic_leaves_a_slow_model_and_returns_after_recovery(gateway_factory, simulator, reset_sim, tmp_path):
+    policies = _policy_dir(tmp_path, "pipeline: default\nselection_schema:\n  strategy: balanced\n"
+                                     "  exploration: {method: thompson, rate: 0.3, top_k: 2}\n")
+    gw = gateway_factory(TWINS, policies=policies, stats_half_life_s=3.0, stats_refresh_s=0.05)
+    client = _client(gw)
+    for name in TWINS:
+        _patch_sim(simulator, name, latency_ms=30)
+    baseline = Counter(_serve(client, 30))  # exploration gives both live samples
+    assert len(baseline) == 2, baseline
+
+    winner = baseline.most_common(1)[0][0]
+    other = next(n for n in TWINS if n != winner)
+    _patch_sim(simulator, winner, latency_ms=90)  # latency triples
+    served = []
+    for _ in range(40):
+        served += _serve(client)
+        time.sleep(0.02)
+    # Traffic leaves within a handful of requests: after the first 10, the slow model is rare.
+    assert Counter(served[10:])[winner] <= 8, served
+    assert Counter(served[10:])[other] >= 22, served
+
+    _patch_sim(simulator, winner, latency_ms=30)  # recovered
+    time.sleep(3.0)  # one half-life: its slow samples lose half their weight
+    recovered = []
+    for _ in range(60):
+        recovered += _serve(client)
+        time.sleep(0.02)
+    # Exploration lets it earn traffic again; as its fresh fast samples accumulate it is a peer again.
+    assert Counter(recovered[20:])[winner] >= 8, recovered
+
+
+def test_error_spike_opens_the_circuit_then_a_probe_closes_it(gateway_factory, simulator, reset_sim):
+    gw = gateway_factory(TWINS, circuit_cooldown_s=1.0, circuit_failure_threshold=2, stats_refresh_s=0.05)
+    client = _client(gw)
+    winner = _serve(client)[0]
+    _patch_sim(simulator, winner, error_rate=1.0, error_statuses=[503])
+    served = _serve(client, 8)  # every request still succeeds: fallback to the twin
+    assert served[-1] != winner
+    time.sleep(0.2)
+    explain = _explain(gw)
+    rejected = {r["model"]: r["reasons"] for r in explain["rejected"]}
+    assert winner in rejected and any("circuit" in r for r in rejected[winner]), explain
+    stats = httpx.get(f"{gw.base_url}/gateway/stats").json()
+    assert stats["deployments"][winner]["circuit"] in ("open", "half_open")
+
+    _patch_sim(simulator, winner, error_rate=0.0)
+    time.sleep(1.3)  # cool-down over: half-open, one probe allowed
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        _serve(client)
+        if httpx.get(f"{gw.base_url}/gateway/stats").json()["deployments"][winner]["circuit"] == "closed":
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("circuit did not close after the probe succeeded")
+
+
+BUDGET_POLICY = """pipeline: default
+selection_schema:
+  strategy: performance
+budget:
+  daily_usd: 0.0000001
+  soft_limit_ratio: 0.5
+  on_exceed: {mode}
+"""
+
+
+def test_budget_reject_refuses_with_429(gateway_factory, tmp_path):
+    gw = gateway_factory(policies=_policy_dir(tmp_path, BUDGET_POLICY.format(mode="reject")), stats_refresh_s=0.05)
+    client = _client(gw)
+    _serve(client)
+    time.sleep(0.2)
+    with pytest.raises(openai.RateLimitError) as info:
+        _serve(client)
+    body = info.value.response.json()["error"]
+    assert body["code"] == "budget_exceeded" and "budget" in body["message"]
+    assert int(info.value.response.headers["retry-after"]) > 0
+
+
+def test_budget_downgrade_switches_to_cost(gateway_factory, tmp_path):
+    gw = gateway_factory(policies=_policy_dir(tmp_path, BUDGET_POLICY.format(mode="downgrade")), stats_refresh_s=0.05)
+    client = _client(gw)
+    first = client.chat.completions.with_raw_response.create(model="auto", messages=MSG)
+    assert first.headers["x-gateway-strategy"] == "performance"
+    time.sleep(0.2)
+    later = client.chat.completions.with_raw_response.create(model="auto", messages=MSG)
+    assert later.headers["x-gateway-strategy"] == "cost"
+
+
+def test_redis_outage_degrades_but_serves(gateway_factory, redis_process):
+    gw = gateway_factory(redis_url=redis_process.url, stats_refresh_s=0.05)
+    client = _client(gw)
+    _serve(client, 3)
+    assert httpx.get(f"{gw.url}/readyz").json()["stats"] == "ok"
+    redis_process.stop()
+    try:
+        assert len(_serve(client, 5)) == 5  # no client request fails because of Redis
+        time.sleep(0.5)
+        ready = httpx.get(f"{gw.url}/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+    finally:
+        redis_process.start()
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{gw.url}/readyz").json()["status"] != "ready":
+        assert time.monotonic() < deadline, "did not resync after Redis came back"
+        time.sleep(0.1)
+    assert len(_serve(client, 2)) == 2
