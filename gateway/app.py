@@ -18,10 +18,13 @@ from gateway import errors
 from gateway.catalog import load_catalog, load_config
 from gateway.decision import Decider
 from gateway.policy import PolicyStore
+from gateway.observability import Observer
 from gateway.routes.chat import chat_completions
+from gateway.routes.dashboard import dashboard, dashboard_asset
 from gateway.routes.explain import explain
 from gateway.routes.gateway_stats import gateway_stats
 from gateway.routes.health import healthz, readyz
+from gateway.routes.metrics import metrics
 from gateway.routes.models import list_models
 from gateway.selection.engine import SelectionEngine
 from gateway.selection.explain import decision_header
@@ -30,6 +33,7 @@ from gateway.state import GatewayState
 from gateway.stats import StatsConfig, StatsService
 from gateway.upstream.forwarder import Forwarder
 from gateway.upstream.litellm_adapter import LiteLLMTransport, map_exception
+from gateway.upstream.openai_wire import OpenAIWireTransport
 
 __all__ = ["create_app"]
 
@@ -85,8 +89,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
     )
     engine = SelectionEngine()
+    transports = {
+        "litellm": LiteLLMTransport(),
+        "openai": OpenAIWireTransport(
+            connect_timeout_s=settings.connect_timeout_s,
+            stream_idle_timeout_s=settings.stream_idle_timeout_s,
+            secrets=catalog.secrets(),
+        ),
+    }
     forwarder = Forwarder(
-        LiteLLMTransport(),
+        transports,
         map_exception,
         secrets=catalog.secrets(),
         max_retries=settings.max_retries,
@@ -103,11 +115,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine=engine,
         decider=decider,
         forwarder=forwarder,
+        transports=transports,
         stats=stats,
         policies=policies,
         map_exception_fn=map_exception,
         decision_header=decision_header,
         created=int(time.time()),
+        observer=Observer(
+            settings, catalog, live=lambda: stats.live, spend=lambda: stats.spend, policies=lambda: policies.current
+        ),
     )
 
     @contextlib.asynccontextmanager
@@ -125,6 +141,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_api_route("/v1/selection/explain", explain, methods=["POST"])
     app.add_api_route("/v1/models", list_models, methods=["GET"])
     app.add_api_route("/v1/gateway/stats", gateway_stats, methods=["GET"])
+    if settings.dashboard_enabled:
+        # Same protection as the /v1 routes: the page's data comes from /v1/gateway/stats.
+        app.add_api_route("/dashboard", dashboard, methods=["GET"])
+        app.add_api_route("/dashboard/{name}", dashboard_asset, methods=["GET"])
+    if settings.metrics_enabled:
+        app.add_api_route("/metrics", metrics, methods=["GET"])
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_api_route("/readyz", readyz, methods=["GET"])
     return app

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -75,6 +75,11 @@ class Deployment(_Strict):
     )
     api_version: str | None = None
     timeout_s: float | None = Field(None, gt=0)
+    transport: Literal["auto", "openai", "litellm"] = Field(
+        "auto",
+        description="openai: forward the body directly (OpenAI wire format); litellm: translate through "
+        "litellm; auto: openai for OpenAI-compatible providers, litellm for the rest.",
+    )
     metadata: Metadata = Field(default_factory=Metadata)
 
 
@@ -121,6 +126,31 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> GatewayConf
         raise CatalogError("\n".join(lines)) from None
 
 
+# Providers whose API is OpenAI's wire format, with their public base URL; litellm prefixes them.
+_OPENAI_WIRE_BASES = {
+    "openai": "https://api.openai.com/v1",
+    "groq": "https://api.groq.com/openai/v1",
+    "together_ai": "https://api.together.xyz/v1",
+    "fireworks_ai": "https://api.fireworks.ai/inference/v1",
+    "deepseek": "https://api.deepseek.com/v1",
+    "mistral": "https://api.mistral.ai/v1",
+    "openrouter": "https://openrouter.ai/api/v1",
+    "hosted_vllm": None,  # self-hosted: api_base is required
+    "ollama_chat": None,
+}
+
+
+def _wire_route(dep: Deployment, provider: str) -> tuple[str, str, str] | None:
+    """(transport, upstream model name, api_base) for an OpenAI-wire deployment, else None."""
+    prefix, _, rest = dep.model.partition("/")
+    if not rest:  # a bare name: litellm's map says whose it is
+        prefix, rest = provider, dep.model
+    if prefix not in _OPENAI_WIRE_BASES:
+        return None
+    base = dep.api_base or _OPENAI_WIRE_BASES[prefix]
+    return ("openai", rest, base) if base else None
+
+
 @dataclass(frozen=True, slots=True)
 class ResolvedDeployment:
     """A usable deployment: its config, its resolved metadata and its key (never rendered)."""
@@ -128,6 +158,9 @@ class ResolvedDeployment:
     config: Deployment
     info: ModelInfo
     api_key: str | None
+    transport: str = "litellm"  # openai | litellm
+    upstream_model: str = ""  # the name the upstream knows (openai transport)
+    api_base: str | None = None
 
     @property
     def name(self) -> str:
@@ -228,7 +261,15 @@ def load_catalog(
                 log.warning("deployment %s left out: %s", dep.name, skipped[dep.name])
                 continue
         info = _resolve_info(dep, lookup(dep.metadata.info_from or dep.model))
-        resolved[dep.name] = ResolvedDeployment(config=dep, info=info, api_key=key)
+        wire = _wire_route(dep, info.provider) if dep.transport != "litellm" else None
+        if dep.transport == "openai" and wire is None:
+            if dep.api_base is None:
+                raise CatalogError(f"deployment {dep.name!r}: transport openai needs an api_base")
+            wire = ("openai", dep.model.partition("/")[2] or dep.model, dep.api_base)
+        transport, upstream_model, api_base = wire or ("litellm", dep.model, dep.api_base)
+        resolved[dep.name] = ResolvedDeployment(
+            config=dep, info=info, api_key=key, transport=transport, upstream_model=upstream_model, api_base=api_base
+        )
     if not resolved:
         reasons = "; ".join(f"{n}: {r}" for n, r in skipped.items())
         raise CatalogError(f"no usable deployment in the catalog ({reasons})")

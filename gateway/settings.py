@@ -29,6 +29,9 @@ class Settings(BaseSettings):
 
     request_timeout_s: float = Field(120.0, gt=0, description="Total deadline per request.")
     connect_timeout_s: float = Field(5.0, gt=0)
+    stream_idle_timeout_s: float = Field(
+        60.0, gt=0, description="A stream that sends nothing for this long is cut with an error event."
+    )
     max_retries: int = Field(2, ge=0, le=10, description="Retries per deployment before fallback.")
     max_fallbacks: int = Field(3, ge=0, le=20, description="Further deployments tried after the first.")
 
@@ -36,3 +39,12 @@ class Settings(BaseSettings):
         False, description="Serve unknown X-Pipeline-Id values with the default policy instead of 404."
     )
     policy_reload_s: float = Field(0.5, gt=0, description="Policy directory poll interval.")
+
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+    dashboard_enabled: bool = Field(True, description="Serve the live routing dashboard at /dashboard.")
+    log_requests: bool = Field(True, description="One structured JSON log line per request.")
+    log_prompts: bool = Field(
+        False, description="Include prompts and completions in request log lines (off: they may hold personal data)."
+    )
+    dashboard_bucket_s: int = Field(5, ge=1, le=300, description="Dashboard history bucket width.")
+    dashboard_history_s: int = Field(900, ge=60, le=86_400, description="Dashboard history kept per process.")

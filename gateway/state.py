@@ -28,6 +28,7 @@ class GatewayState:
     engine: Any
     decider: Decider
     forwarder: Forwarder
+    transports: dict[str, Any]
     stats: StatsService
     policies: PolicyStore
     map_exception_fn: Callable[..., GatewayError]
@@ -36,6 +37,8 @@ class GatewayState:
     ready: bool = False
     #: The most recent decisions with their explanations, for /v1/gateway/stats and the dashboard.
     recent: deque = field(default_factory=lambda: deque(maxlen=100))
+    #: gateway.observability.Observer: metrics, request log lines, dashboard history (None: off).
+    observer: Any = None
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -53,6 +56,8 @@ class GatewayState:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        for transport in self.transports.values():
+            await transport.close()
         await self.stats.stop()  # flushes queued outcomes: nothing recorded is lost on shutdown
 
     async def stats_status(self) -> str:
@@ -64,10 +69,18 @@ class GatewayState:
 
     def record_success(
         self, decision: Decision, dep: ResolvedDeployment, latency_ms: float,
-        ttft_ms: float | None, usage: dict | None, cost: float,
+        ttft_ms: float | None, usage: dict | None, cost: float, *,
+        attempts: list[Attempt] | tuple = (), overhead_ms: float | None = None,
+        body: dict | None = None, result: dict | None = None,
     ) -> None:
         """Hand a served request to the stats recorder (an O(1) append; flushed in the background)."""
         self._remember(decision, dep.name, "ok", latency_ms, cost)
+        if self.observer is not None:
+            self.observer.on_request(
+                decision, served=dep.name, status=200, latency_ms=latency_ms, ttft_ms=ttft_ms, usage=usage,
+                cost_usd=cost, attempts=attempts, overhead_ms=overhead_ms, stream=decision.ctx.stream,
+                request_body=body, response_body=result,
+            )
         self.stats.record(
             Outcome(
                 deployment=dep.name, pipeline=decision.budget_key, status="ok", latency_ms=latency_ms,
@@ -76,8 +89,21 @@ class GatewayState:
             )
         )
 
-    def record_failure(self, decision: Decision, status: int) -> None:
-        self._remember(decision, None, str(status), None, 0.0)
+    def record_failure(
+        self, decision: Decision, status: int, *, attempts: list[Attempt] | tuple = (),
+        served: str | None = None, latency_ms: float | None = None, ttft_ms: float | None = None,
+    ) -> None:
+        self._remember(decision, served, str(status), latency_ms, 0.0)
+        if self.observer is not None:
+            self.observer.on_request(
+                decision, served=served, status=status, latency_ms=latency_ms, ttft_ms=ttft_ms, usage=None,
+                cost_usd=0.0, attempts=attempts, overhead_ms=None, stream=decision.ctx.stream,
+            )
+
+    def record_refusal(self, pipeline: str | None, status: int) -> None:
+        """A request refused before a decision existed (bad body, unknown model/pipeline, budget)."""
+        if self.observer is not None:
+            self.observer.on_refused(pipeline, status)
 
     def _remember(self, decision: Decision, served: str | None, status: str, latency_ms: float | None,
                   cost: float) -> None:
@@ -100,11 +126,13 @@ class GatewayState:
             }
         )
 
-    def attempt_reporter(self, decision: Decision) -> Callable[[Attempt], None]:
-        """A callback for the forwarder: every failed attempt lands in stats too."""
+    def attempt_reporter(self, decision: Decision, sink: list[Attempt] | None = None) -> Callable[[Attempt], None]:
+        """A callback for the forwarder: every failed attempt lands in stats too (and in `sink`)."""
         pipeline, domain = decision.budget_key, decision.ctx.domain
 
         def report(attempt: Attempt) -> None:
+            if sink is not None:
+                sink.append(attempt)
             self.stats.record(
                 Outcome(
                     deployment=attempt.deployment, pipeline=pipeline, status=attempt.status,

@@ -73,13 +73,15 @@ def simulator() -> Iterator[object]:
         yield sim
 
 
-def write_catalog(path: Path, base_url: str, deployments: dict[str, dict] | None = None, **router: object) -> Path:
+def write_catalog(
+    path: Path, base_url: str, deployments: dict[str, dict] | None = None, transport: str = "auto", **router: object
+) -> Path:
     deployments = deployments or TEST_DEPLOYMENTS
     doc = {
         "router": {"aliases": ["auto"], "default_strategy": "balanced", **router},
         "deployments": [
             {"name": name, "model": f"openai/{name}", "api_base": base_url, "api_key_env": "SIM_TEST_KEY",
-             "metadata": meta}
+             "transport": transport, "metadata": meta}
             for name, meta in deployments.items()
         ],
     }
@@ -96,8 +98,11 @@ def gateway_factory(simulator, tmp_path, monkeypatch) -> Iterator[Callable[..., 
     monkeypatch.setenv("SIM_TEST_KEY", SIM_KEY)
     started: list[GatewayThread] = []
 
-    def start(deployments: dict[str, dict] | None = None, policies: Path | None = None, **settings: object):
-        config = write_catalog(tmp_path / f"catalog{len(started)}.yaml", simulator.base_url, deployments)
+    def start(
+        deployments: dict[str, dict] | None = None, policies: Path | None = None, transport: str = "auto",
+        **settings: object,
+    ):
+        config = write_catalog(tmp_path / f"catalog{len(started)}.yaml", simulator.base_url, deployments, transport)
         if policies is None:
             policies = tmp_path / "no-policies"
             policies.mkdir(exist_ok=True)
@@ -111,9 +116,11 @@ def gateway_factory(simulator, tmp_path, monkeypatch) -> Iterator[Callable[..., 
         gw.stop()
 
 
-@pytest.fixture
-def gateway(gateway_factory):
-    return gateway_factory()
+@pytest.fixture(params=["openai", "litellm"])
+def gateway(gateway_factory, request):
+    """A gateway over each upstream path: the direct OpenAI-wire transport and litellm. Tests using
+    it form the one shared table of cases both paths must answer identically."""
+    return gateway_factory(transport=request.param)
 
 
 @pytest.fixture

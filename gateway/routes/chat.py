@@ -14,7 +14,7 @@ from gateway import errors, sse
 from gateway.context import validate_body
 from gateway.decision import Decision
 from gateway.state import GatewayState
-from gateway.upstream.forwarder import Attempt, StreamStart
+from gateway.upstream.forwarder import Attempt, StreamStart, classify
 from gateway.usage import cost_usd
 
 __all__ = ["chat_completions"]
@@ -45,26 +45,33 @@ async def chat_completions(request: Request) -> Response:
     started = time.perf_counter()
     state: GatewayState = request.app.state.gateway
     request_id = "req_" + uuid.uuid4().hex
-    body = await _read_json(request)
-    decision = state.decider.decide(body, request.headers, request_id)
+    try:
+        body = await _read_json(request)
+        decision = state.decider.decide(body, request.headers, request_id)
+    except errors.GatewayError as exc:
+        state.record_refusal(request.headers.get("x-pipeline-id"), exc.status)
+        raise
     deadline = time.monotonic() + state.settings.request_timeout_s
     if body.get("stream"):
         return await _stream(state, request_id, body, decision, deadline, started)
 
-    report = state.attempt_reporter(decision)
+    attempts: list[Attempt] = []
+    report = state.attempt_reporter(decision, attempts)
     try:
         dep, result, latency_ms = await state.forwarder.complete(decision.candidates, body, deadline, report)
     except errors.GatewayError as exc:
-        state.record_failure(decision, exc.status)
+        state.record_failure(decision, exc.status, attempts=attempts)
         raise
     result["model"] = dep.name
     usage = result.get("usage")
     cost = cost_usd(dep.info, usage)
-    state.record_success(decision, dep, latency_ms, None, usage, cost)
+    overhead_ms = max(0.0, (time.perf_counter() - started) * 1000 - latency_ms)
+    state.record_success(decision, dep, latency_ms, None, usage, cost, attempts=attempts,
+                         overhead_ms=overhead_ms, body=body, result=result)
     headers = _headers(state, request_id, decision, dep.name, started)
     # Nano-dollar resolution: exactly what the budget store adds up (integer nano-dollars).
     headers["x-gateway-cost-usd"] = f"{cost:.9f}"
-    headers["x-gateway-overhead-ms"] = f"{max(0.0, (time.perf_counter() - started) * 1000 - latency_ms):.3f}"
+    headers["x-gateway-overhead-ms"] = f"{overhead_ms:.3f}"
     return Response(orjson.dumps(result), media_type=_JSON, headers=headers)
 
 
@@ -75,58 +82,64 @@ async def _stream(
     # Always ask for usage upstream so stats and budgets see real token counts; strip it below
     # when the client did not ask for it.
     upstream_body = {**body, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
+    attempts: list[Attempt] = []
     try:
         start = await state.forwarder.stream(
-            decision.candidates, upstream_body, deadline, state.attempt_reporter(decision)
+            decision.candidates, upstream_body, deadline, state.attempt_reporter(decision, attempts)
         )
     except errors.GatewayError as exc:
-        state.record_failure(decision, exc.status)
+        state.record_failure(decision, exc.status, attempts=attempts)
         raise
     headers = _headers(state, request_id, decision, start.deployment.name, started)
-    headers["x-gateway-overhead-ms"] = f"{max(0.0, (time.perf_counter() - started) * 1000 - start.ttft_ms):.3f}"
+    overhead_ms = max(0.0, (time.perf_counter() - started) * 1000 - start.ttft_ms)
+    headers["x-gateway-overhead-ms"] = f"{overhead_ms:.3f}"
     return StreamingResponse(
-        _relay(state, decision, start, client_wants_usage),
+        _relay(state, decision, start, client_wants_usage, attempts, overhead_ms, body),
         media_type="text/event-stream",
         headers={**headers, "cache-control": "no-cache"},
     )
 
 
 async def _relay(
-    state: GatewayState, decision: Decision, start: StreamStart, client_wants_usage: bool
+    state: GatewayState, decision: Decision, start: StreamStart, client_wants_usage: bool,
+    attempts: list[Attempt], overhead_ms: float, body: dict,
 ) -> AsyncIterator[bytes]:
     dep = start.deployment
-    name = dep.name
     usage = None
     status = "ok"
     try:
-        chunk = start.first
-        if chunk is not None:
-            async for out in _chunks(chunk, start.rest):
-                if out.get("usage"):
-                    usage = out["usage"]
+        if start.first is not None:
+            async for event, chunk in _events(start.first, start.rest):
+                if "usage" in chunk and chunk["usage"]:
+                    usage = chunk["usage"]
                     if not client_wants_usage:
-                        if not out.get("choices"):
+                        # We asked upstream for usage on the client's behalf: hide it again.
+                        if not chunk.get("choices"):
                             continue
-                        out = {k: v for k, v in out.items() if k != "usage"}
-                out["model"] = name
-                yield sse.encode_chunk(out)
+                        event = sse.encode_chunk({k: v for k, v in chunk.items() if k != "usage"})
+                yield event
         yield sse.DONE
     except errors.GatewayError as exc:
-        status = "server_error"
+        status = classify(exc)
         yield sse.encode_error(exc)
     except Exception as raw:  # the stream broke after bytes were sent: end it with an error event
-        exc = state.map_exception(raw, name)
-        status = "server_error"
+        exc = state.map_exception(raw, dep.name)
+        status = classify(exc)
         yield sse.encode_error(exc)
     finally:
         latency_ms = (time.perf_counter() - start.started) * 1000
         if status == "ok":
-            state.record_success(decision, dep, latency_ms, start.ttft_ms, usage, cost_usd(dep.info, usage))
+            state.record_success(decision, dep, latency_ms, start.ttft_ms, usage, cost_usd(dep.info, usage),
+                                 attempts=attempts, overhead_ms=overhead_ms, body=body)
         else:
-            state.attempt_reporter(decision)(Attempt(name, status, latency_ms, start.ttft_ms))
+            state.attempt_reporter(decision, attempts)(Attempt(dep.name, status, latency_ms, start.ttft_ms))
+            state.record_failure(decision, 502, attempts=attempts, served=dep.name, latency_ms=latency_ms,
+                                 ttft_ms=start.ttft_ms)
 
 
-async def _chunks(first: dict, rest: AsyncIterator[dict]) -> AsyncIterator[dict]:
+async def _events(
+    first: tuple[bytes, dict], rest: AsyncIterator[tuple[bytes, dict]]
+) -> AsyncIterator[tuple[bytes, dict]]:
     yield first
-    async for chunk in rest:
-        yield chunk
+    async for item in rest:
+        yield item

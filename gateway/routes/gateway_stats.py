@@ -57,5 +57,7 @@ async def gateway_stats(request: Request) -> JSONResponse:
             "deployments": deployments,
             "budgets": budgets,
             "recent_decisions": list(state.recent),
+            # Per-model and per-pipeline history in fixed buckets (this process), for the dashboard.
+            "series": state.observer.series.snapshot() if state.observer is not None else None,
         }
     )

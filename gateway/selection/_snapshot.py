@@ -17,11 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from math import log
+from operator import itemgetter
 from typing import NamedTuple
 
 from gateway.selection._estimate import Estimate
 
 __all__ = ["Snapshot", "log_scores"]
+
+_new = tuple.__new__  # NamedTuple's generated __new__ costs more than the tuple it builds
+_cost = itemgetter(2)  # Estimate.cost_usd
+_latency = itemgetter(3)  # Estimate.latency_ms
 
 
 class Snapshot(NamedTuple):
@@ -39,23 +44,25 @@ class Snapshot(NamedTuple):
     def of(
         cls, estimates: Sequence[Estimate], cost_floor: float, latency_floor: float
     ) -> Snapshot:
-        costs = tuple(e.cost_usd if e.cost_usd > cost_floor else cost_floor for e in estimates)
-        latencies = tuple(
-            e.latency_ms if e.latency_ms > latency_floor else latency_floor for e in estimates
-        )
         if not estimates:
             return cls((), (), (), 0.0, 0.0, 0.0, 0.0)
-        cost_hi, latency_hi = log(max(costs)), log(max(latencies))
-        return cls(
-            tuple(estimates),
-            costs,
-            latencies,
-            cost_hi,
-            cost_hi - log(min(costs)),
-            latency_hi,
-            latency_hi - log(min(latencies)),
+        costs = tuple([c if c > cost_floor else cost_floor for c in map(_cost, estimates)])
+        latencies = tuple(
+            [v if v > latency_floor else latency_floor for v in map(_latency, estimates)]
         )
-
+        cost_hi, latency_hi = log(max(costs)), log(max(latencies))
+        return _new(
+            cls,
+            (
+                tuple(estimates),
+                costs,
+                latencies,
+                cost_hi,
+                cost_hi - log(min(costs)),
+                latency_hi,
+                latency_hi - log(min(latencies)),
+            ),
+        )
 
 def log_scores(values: Sequence[float], hi: float, span: float) -> list[float]:
     """``(hi - ln v) / span`` for each (already floored) value; all 1.0 when ``span`` is 0."""

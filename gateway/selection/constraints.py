@@ -1,13 +1,14 @@
 """Hard constraints: a candidate that breaks any of them is rejected with every reason, not ranked.
 
-The request's constraints are resolved once into a `HardConstraints`. ``admits`` is the hot path
-(a handful of comparisons, no allocation); ``violations`` builds every reason with its numbers and
-runs only for rejected models. The two must agree, which a property test checks.
+The request's constraints are resolved once into a `HardConstraints`. ``admits`` is the reference
+check (a handful of comparisons, no allocation); ``violations`` builds every reason with its
+numbers and runs only when a rejection's reasons are read. The engine applies the same rules inline
+over a prepared catalog (`_prepared`). All three must agree, which property tests check.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gateway.selection._estimate import Estimate
 from gateway.selection.types import Constraints, LiveStats, RequestContext
@@ -15,15 +16,20 @@ from gateway.selection.types import Constraints, LiveStats, RequestContext
 __all__ = ["CIRCUIT_OPEN", "HardConstraints"]
 
 CIRCUIT_OPEN = "circuit open (cooling down)"
+# NamedTuple's generated __new__ checks arguments; the fields are known here, so skip it.
+_new = tuple.__new__
 
 
 def _names(values: frozenset[str]) -> str:
     return ", ".join(sorted(values))
 
 
-@dataclass(frozen=True, slots=True)
-class HardConstraints:
-    """Everything a candidate must satisfy for one request (context ∪ policy constraints)."""
+class HardConstraints(NamedTuple):
+    """Everything a candidate must satisfy for one request (context ∪ policy constraints).
+
+    A tuple because it is built on every request and its fields are unpacked into locals in one
+    step by the engine's loop.
+    """
 
     input_tokens: int
     requested_output: int | None
@@ -39,19 +45,22 @@ class HardConstraints:
 
     @classmethod
     def for_request(cls, ctx: RequestContext, constraints: Constraints) -> HardConstraints:
-        caps = ctx.required_capabilities | constraints.required_capabilities
-        return cls(
-            input_tokens=ctx.input_tokens,
-            requested_output=ctx.max_output_tokens,
-            capabilities=tuple(sorted(caps)),
-            capability_attrs=tuple(f"supports_{c}" for c in sorted(caps)),
-            min_quality=constraints.min_quality,
-            max_cost_usd=constraints.max_cost_per_request_usd,
-            max_latency_ms=constraints.max_latency_ms,
-            allowed_models=constraints.allowed_models,
-            blocked_models=constraints.blocked_models,
-            allowed_providers=constraints.allowed_providers,
-            blocked_providers=constraints.blocked_providers,
+        caps = sorted(ctx.required_capabilities | constraints.required_capabilities)
+        return _new(
+            cls,
+            (
+                ctx.input_tokens,
+                ctx.max_output_tokens,
+                tuple(caps),
+                tuple([f"supports_{c}" for c in caps]),
+                constraints.min_quality,
+                constraints.max_cost_per_request_usd,
+                constraints.max_latency_ms,
+                constraints.allowed_models,
+                constraints.blocked_models,
+                constraints.allowed_providers,
+                constraints.blocked_providers,
+            ),
         )
 
     def admits(self, est: Estimate, stats: LiveStats | None) -> bool:

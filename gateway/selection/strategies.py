@@ -1,8 +1,12 @@
 """Strategies: how scored candidates are ordered.
 
-A strategy is a small immutable object with one method, ``rank_key(est, scores)``, returning the
-candidate's reported total and its sort key (ascending = better). Sort keys always end with the
-model name, so the order is total and never depends on catalog order.
+A strategy is a small immutable object. ``rank_key(est, scores)`` defines it for one candidate:
+the reported total and the sort key (ascending = better). Sort keys always end with the model
+name, so the order is total and never depends on catalog order. ``rank_all(snap, columns)`` is the
+same order for a whole snapshot at once, which is what the engine calls on every request: a
+Python call and a key tuple per candidate cost more than the comparison itself. It sorts indices
+with stable single-float sorts, least significant key first, over a snapshot already in name
+order, so the name tie-break comes free. A property test checks the two agree.
 
 - ``cost``: cheapest expected cost first; ties -> higher quality, then name. Total = cost score.
 - ``performance``: highest quality first; ties -> lower expected latency, then name.
@@ -15,12 +19,13 @@ The quality floor of ``cost`` is the hard ``min_quality`` constraint, applied be
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from math import isfinite
 from types import MappingProxyType
 from typing import Protocol
 
 from gateway.selection._estimate import Estimate
+from gateway.selection._snapshot import Snapshot
 from gateway.selection.types import SelectionParams
 
 __all__ = [
@@ -47,6 +52,7 @@ BALANCED_WEIGHTS: Mapping[str, float] = MappingProxyType(
 )
 
 SortKey = tuple[float, float, str]
+Columns = Mapping[str, Sequence[float]]  # scorer name -> one score per snapshot candidate
 
 
 class SelectionParamsError(ValueError):
@@ -71,6 +77,18 @@ class Strategy(Protocol):
         """The candidate's reported total and its sort key (ascending = better)."""
         ...
 
+    def rank_all(self, snap: Snapshot, columns: Columns) -> tuple[Sequence[float], list[int]]:
+        """Every candidate's total (snapshot order) and the snapshot indices best-first.
+
+        Must order as sorting by `rank_key` would; ``snap.estimates`` are in model-name order.
+        """
+        ...
+
+
+def _by(values: Sequence[float]) -> Callable[[int], float]:
+    # Sort keys for `sorted(range(n))`: index -> value, without a Python-level call per item.
+    return values.__getitem__
+
 
 class CheapestFirst:
     """``cost``: lexicographic (expected cost asc, quality desc, name asc)."""
@@ -81,6 +99,12 @@ class CheapestFirst:
     def rank_key(self, est: Estimate, scores: Mapping[str, float]) -> tuple[float, SortKey]:
         return scores.get("cost", 0.0), (est.cost_usd, -est.quality, est.model.name)
 
+    def rank_all(self, snap: Snapshot, columns: Columns) -> tuple[Sequence[float], list[int]]:
+        ests = snap.estimates
+        order = sorted(range(len(ests)), key=_by([e.quality for e in ests]), reverse=True)
+        order.sort(key=_by([e.cost_usd for e in ests]))
+        return columns.get("cost") or [0.0] * len(ests), order
+
 
 class StrongestFirst:
     """``performance``: lexicographic (quality desc, expected latency asc, name asc)."""
@@ -90,6 +114,12 @@ class StrongestFirst:
 
     def rank_key(self, est: Estimate, scores: Mapping[str, float]) -> tuple[float, SortKey]:
         return scores.get("quality", 0.0), (-est.quality, est.latency_ms, est.model.name)
+
+    def rank_all(self, snap: Snapshot, columns: Columns) -> tuple[Sequence[float], list[int]]:
+        ests = snap.estimates
+        order = sorted(range(len(ests)), key=_by([e.latency_ms for e in ests]))
+        order.sort(key=_by([e.quality for e in ests]), reverse=True)
+        return columns.get("quality") or [0.0] * len(ests), order
 
 
 class Weighted:
@@ -108,6 +138,15 @@ class Weighted:
         for key, weight in self.weights:
             total += weight * scores[key]
         return total, (-total, est.cost_usd, est.model.name)
+
+    def rank_all(self, snap: Snapshot, columns: Columns) -> tuple[Sequence[float], list[int]]:
+        ests = snap.estimates
+        totals = [0.0] * len(ests)
+        for key, weight in self.weights:  # the same additions, in the same order, as rank_key
+            totals = [t + weight * v for t, v in zip(totals, columns[key], strict=True)]
+        order = sorted(range(len(ests)), key=_by([e.cost_usd for e in ests]))
+        order.sort(key=_by(totals), reverse=True)  # reverse keeps ties in order: sort is stable
+        return totals, order
 
 
 def _checked_weights(

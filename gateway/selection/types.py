@@ -125,10 +125,10 @@ class LiveStats:
 class Candidate:
     """One feasible model of a ranking, with its scores and expectations for the request.
 
-    The engine builds thousands of these per second, so it uses `new_candidate` (no dataclass
-    ``__init__``) and leaves ``scores`` to be assembled on first read from the raw values: most
-    requests read only the winner's model. Reading, comparing, copying and pickling behave as for
-    any frozen dataclass.
+    The engine builds one per feasible model per request, with `new_candidate` (no dataclass
+    ``__init__``), and leaves ``scores`` and ``reasons`` to be assembled on first read: most
+    requests read the winner's model and little else. Reading, comparing and copying behave as
+    for any frozen dataclass.
     """
 
     model: ModelInfo
@@ -142,16 +142,29 @@ class Candidate:
     _raw_scores: tuple[tuple[str, ...], tuple[float, ...]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    # (explain, args): ``explain(*args)`` are the `reasons` not formatted yet; None once done.
+    _pending_reasons: tuple[Callable[..., tuple[str, ...]], tuple[object, ...]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __getattr__(self, name: str) -> object:
-        # Only reached when a slot is unset, i.e. `scores` deferred by `new_candidate`.
-        if name != "scores":
+        # Only reached when a slot is unset, i.e. a field `new_candidate` deferred. The pending
+        # value is cleared after the field is set, so a thread that finds it cleared finds the
+        # field set.
+        if name == "scores":
+            raw = self._raw_scores
+            if raw is not None:
+                _set(self, "scores", MappingProxyType(dict(zip(*raw, strict=True))))
+                _set(self, "_raw_scores", None)
+        elif name == "reasons":
+            pending = self._pending_reasons
+            if pending is not None:
+                explain, args = pending
+                _set(self, "reasons", explain(*args))
+                _set(self, "_pending_reasons", None)
+        else:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        raw = self._raw_scores
-        if raw is not None:  # None: another thread built it between our two reads
-            _set(self, "scores", MappingProxyType(dict(zip(*raw, strict=True))))
-            _set(self, "_raw_scores", None)
-        return object.__getattribute__(self, "scores")
+        return object.__getattribute__(self, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,45 +209,66 @@ class Ranking:
         return self.ranked[0] if self.ranked else None
 
 
-# Building a frozen dataclass through its __init__ costs one object.__setattr__ call per field;
-# the engine builds a candidate per feasible model per request, so it writes the slots directly.
 _set = object.__setattr__
 _new_object = object.__new__
-_c_model, _c_total, _c_reasons, _c_cost, _c_latency, _c_preferred, _c_raw = (
-    Candidate.__dict__[name].__set__
-    for name in (
-        "model",
-        "total",
-        "reasons",
-        "expected_cost_usd",
-        "expected_latency_ms",
-        "preferred",
-        "_raw_scores",
-    )
-)
+
+
+class _CandidateBuilder:
+    """Builds a `Candidate` at a quarter of the cost of the frozen dataclass ``__init__``.
+
+    That ``__init__`` pays one ``object.__setattr__`` call per field (frozen classes cannot assign
+    normally), and the engine builds a candidate per feasible model per request. This twin has the
+    same slots without the frozen ``__setattr__``, so it assigns them directly, then retags itself
+    as a Candidate: ``__class__`` assignment is allowed between classes whose slots are the same.
+    The result is an ordinary Candidate (tests compare it field by field with one built normally).
+    """
+
+    __slots__ = Candidate.__slots__
+
+    def __init__(
+        self,
+        model: ModelInfo,
+        total: float,
+        names: tuple[str, ...],
+        values: tuple[float, ...],
+        reasons: tuple[str, ...] | None,
+        explain: tuple[Callable[..., tuple[str, ...]], tuple[object, ...]] | None,
+        expected_cost_usd: float,
+        expected_latency_ms: float,
+        preferred: bool,
+    ) -> None:
+        self.model = model
+        self.total = total
+        if explain is None:
+            self.reasons = reasons
+        self.expected_cost_usd = expected_cost_usd
+        self.expected_latency_ms = expected_latency_ms
+        self.preferred = preferred
+        self._raw_scores = (names, values)
+        self._pending_reasons = explain
+        self.__class__ = Candidate  # type: ignore[assignment]
+
+
+#: ``new_candidate(model, total, names, values, reasons, explain, cost, latency, preferred)``: a
+#: `Candidate` whose ``scores`` (``names`` -> ``values``) are built on first read, as are its
+#: ``reasons`` when ``explain`` is given: ``explain[0](*explain[1])`` (``reasons`` is then None).
+new_candidate: Callable[
+    [
+        ModelInfo,
+        float,
+        tuple[str, ...],
+        tuple[float, ...],
+        tuple[str, ...] | None,
+        tuple[Callable[..., tuple[str, ...]], tuple[object, ...]] | None,
+        float,
+        float,
+        bool,
+    ],
+    Candidate,
+] = _CandidateBuilder  # type: ignore[assignment]
+
+# Rejections are built only for rejected models, and have two slots to fill: no twin needed.
 _r_model, _r_pending = (Rejection.__dict__[name].__set__ for name in ("model", "_pending"))
-
-
-def new_candidate(
-    model: ModelInfo,
-    total: float,
-    names: tuple[str, ...],
-    values: tuple[float, ...],
-    reasons: tuple[str, ...],
-    expected_cost_usd: float,
-    expected_latency_ms: float,
-    preferred: bool,
-) -> Candidate:
-    """A `Candidate` whose ``scores`` mapping (``names`` -> ``values``) is built on first read."""
-    c = _new_object(Candidate)
-    _c_model(c, model)
-    _c_total(c, total)
-    _c_reasons(c, reasons)
-    _c_cost(c, expected_cost_usd)
-    _c_latency(c, expected_latency_ms)
-    _c_preferred(c, preferred)
-    _c_raw(c, (names, values))
-    return c
 
 
 def deferred_rejection(

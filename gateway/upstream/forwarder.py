@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -30,12 +30,11 @@ __all__ = ["Attempt", "Forwarder", "StreamStart", "Transport"]
 
 
 class Transport(Protocol):
-    """One-method seam to an upstream: a dict for plain calls, an async iterator of chunks for streams."""
+    """One-method seam to an upstream: the response dict for plain calls; for streams, an async
+    iterator of (SSE event bytes, parsed chunk) pairs, model already rewritten, ending before
+    [DONE]. It honours `timeout` itself and raises only `GatewayError`s or provider exceptions."""
 
-    async def send(
-        self, *, model: str, body: dict, api_base: str | None, api_key: str | None,
-        api_version: str | None, timeout: float,
-    ) -> dict | AsyncIterator[dict]: ...
+    async def send(self, dep: ResolvedDeployment, body: dict, timeout: float) -> dict | AsyncIterator[tuple[bytes, dict]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +56,8 @@ def _ignore(attempt: Attempt) -> None:
 @dataclass(slots=True)
 class StreamStart:
     deployment: ResolvedDeployment
-    first: dict
-    rest: AsyncIterator[dict]
+    first: tuple[bytes, dict] | None
+    rest: AsyncIterator[tuple[bytes, dict]]
     started: float  # perf_counter at the attempt's start
     ttft_ms: float
 
@@ -91,7 +90,7 @@ def _retryable(exc: BaseException) -> bool:
 class Forwarder:
     def __init__(
         self,
-        transport: Transport,
+        transports: Mapping[str, Transport],
         map_exception: Callable[[BaseException, str, Sequence[str]], errors.GatewayError],
         *,
         secrets: Sequence[str] = (),
@@ -101,7 +100,7 @@ class Forwarder:
         backoff_max_s: float = 4.0,
         admit: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
-        self._transport = transport
+        self._transports = transports  # by ResolvedDeployment.transport
         self._map = map_exception
         self._secrets = tuple(secrets)
         self._max_retries = max_retries
@@ -133,17 +132,11 @@ class Forwarder:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise errors.GatewayTimeoutError("the request deadline passed before an upstream answered")
-        cfg = dep.config
-        timeout = min(remaining, cfg.timeout_s or remaining)
+        timeout = min(remaining, dep.config.timeout_s or remaining)
         started = time.perf_counter()
         try:
-            result = await asyncio.wait_for(
-                self._transport.send(
-                    model=cfg.model, body=body, api_base=cfg.api_base, api_key=dep.api_key,
-                    api_version=cfg.api_version, timeout=timeout,
-                ),
-                timeout,
-            )
+            # No asyncio.wait_for here: it costs a task per call; transports enforce `timeout`.
+            result = await self._transports[dep.transport].send(dep, body, timeout)
         except asyncio.CancelledError:
             raise
         except BaseException as raw:  # every provider failure becomes a GatewayError here
@@ -171,8 +164,9 @@ class Forwarder:
                 if not first_chunk:
                     return started, result, None
                 # Streams: fall back only before the first byte, so pull it inside the retry.
+                result = aiter(result)  # one iterator: the relay continues where this read stopped
                 try:
-                    first = await asyncio.wait_for(anext(result), max(0.001, deadline - time.monotonic()))
+                    first = await anext(result)
                 except StopAsyncIteration:
                     first = None
                 except BaseException as raw:

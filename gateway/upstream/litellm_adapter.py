@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping  # noqa: E402
 from typing import Any  # noqa: E402
 
 import litellm  # noqa: E402
+import orjson  # noqa: E402
 from litellm import exceptions as _lx  # noqa: E402
 
 from gateway import errors  # noqa: E402
@@ -102,30 +103,32 @@ def map_exception(exc: BaseException, deployment: str, secrets: Iterable[str] = 
 
 
 class LiteLLMTransport:
-    """Forwards an OpenAI-shaped body through `litellm.acompletion`.
+    """Forwards an OpenAI-shaped body through `litellm.acompletion`, for providers that need
+    translation (Anthropic, Bedrock, Vertex, Cohere, Azure, ...).
 
-    `body` is what the client sent, minus nothing but `model`; every OpenAI parameter passes through.
-    Retries are the forwarder's job, so litellm's and the OpenAI client's own retries are off.
+    `body` is what the client sent; every OpenAI parameter passes through. Retries are the
+    forwarder's job, so litellm's and the OpenAI client's own retries are off.
     """
 
-    async def send(
-        self, *, model: str, body: Mapping[str, Any], api_base: str | None, api_key: str | None,
-        api_version: str | None, timeout: float,
-    ) -> dict | AsyncIterator[dict]:
+    async def send(self, dep: Any, body: Mapping[str, Any], timeout: float) -> dict | AsyncIterator[tuple[bytes, dict]]:
+        cfg = dep.config
         kwargs = dict(body)
         kwargs.pop("model", None)
-        if api_base:
-            kwargs["api_base"] = api_base
-        if api_key:
-            kwargs["api_key"] = api_key
-        if api_version:
-            kwargs["api_version"] = api_version
+        if cfg.api_base:
+            kwargs["api_base"] = cfg.api_base
+        if dep.api_key:
+            kwargs["api_key"] = dep.api_key
+        if cfg.api_version:
+            kwargs["api_version"] = cfg.api_version
         response = await litellm.acompletion(
-            model=model, timeout=timeout, num_retries=0, max_retries=0, **kwargs
+            model=cfg.model, timeout=timeout, num_retries=0, max_retries=0, **kwargs
         )
         if kwargs.get("stream"):
-            return _iter_chunks(response)
+            return _iter_events(response, dep.name)
         return _conform_response(response.model_dump(exclude_none=True))
+
+    async def close(self) -> None:
+        pass
 
 
 # litellm's pydantic objects drop or add fields on the way through; OpenAI's schema requires some
@@ -141,13 +144,12 @@ def _conform_response(out: dict) -> dict:
     return out
 
 
-def _conform_chunk(out: dict) -> dict:
-    for choice in out.get("choices") or ():
-        choice.setdefault("finish_reason", None)
-        choice.setdefault("delta", {})
-    return out
-
-
-async def _iter_chunks(stream: Any) -> AsyncIterator[dict]:
+async def _iter_events(stream: Any, public_model: str) -> AsyncIterator[tuple[bytes, dict]]:
+    """(SSE event bytes, chunk) pairs, the same shape the OpenAI-wire transport yields."""
     async for chunk in stream:
-        yield _conform_chunk(chunk.model_dump(exclude_none=True))
+        out = chunk.model_dump(exclude_none=True)
+        for choice in out.get("choices") or ():
+            choice.setdefault("finish_reason", None)
+            choice.setdefault("delta", {})
+        out["model"] = public_model
+        yield b"data: " + orjson.dumps(out) + b"\n\n", out

@@ -1,0 +1,80 @@
+"""`gateway eval DATA.jsonl`: offline evaluation of routing on a `routing-eval/1` file.
+
+`register(subparsers)` adds the subcommand to the `gateway` CLI; `run(args)` executes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("eval", help="replay a labelled routing-eval/1 file through the selection engine")
+    p.add_argument("data", help="routing-eval/1 JSON Lines file (header + rows with train/test split)")
+    p.add_argument("--policy", help="also evaluate this pipeline policy file's selection params")
+    p.add_argument("--strategies", nargs="+", default=["balanced", "cost", "performance"],
+                   choices=["balanced", "cost", "performance"], help="strategies to sweep")
+    p.add_argument("--out", default="eval-out", help="directory for report.json, curves.png, model/")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--points", type=int, default=20, help="knob settings per sweep")
+    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for CIs (0: none)")
+    p.add_argument("--no-compare", action="store_true",
+                   help="skip the domain given/inferred x per-domain/prompt-level comparison sweeps")
+    p.add_argument("--model-meta", help="YAML/JSON: model name -> ModelInfo fields (e.g. ttft_ms, quality)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)
+    return p
+
+
+def _load_mapping(path: str) -> dict:
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of model name -> fields")
+    return data
+
+
+def run(args: argparse.Namespace) -> int:
+    from gateway.eval.data import EvalDataError, load_eval_data
+    from gateway.eval.report import format_table, write_json, write_plot
+    from gateway.eval.runner import EvalOptions, run_eval
+
+    t0 = time.perf_counter()
+
+    def progress(msg: str) -> None:
+        if not args.quiet:
+            print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    try:
+        data = load_eval_data(args.data)
+        meta = _load_mapping(args.model_meta) if args.model_meta else {}
+        policy_kw = {}
+        if args.policy:
+            from gateway.policy import PolicyError, load_policy_file
+
+            try:
+                policy = load_policy_file(args.policy)
+            except PolicyError as exc:
+                print(f"gateway eval: {exc}", file=sys.stderr)
+                return 2
+            policy_kw = {"policy_name": policy.pipeline, "policy_params": policy.selection_params(),
+                         "policy_domain": policy.selection_schema.default_domain}
+        opts = EvalOptions(strategies=tuple(dict.fromkeys(args.strategies)), seed=args.seed, points=args.points,
+                           n_boot=args.bootstrap, compare=not args.no_compare, model_meta=meta, **policy_kw)
+        report = run_eval(data, opts, progress)
+    except (EvalDataError, ValueError, OSError) as exc:
+        print(f"gateway eval: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(report, out / "report.json")
+    write_plot(report, out / "curves.png")
+    print(format_table(report))
+    print(f"\nwrote {out / 'report.json'} and {out / 'curves.png'}")
+    return 0

@@ -1,0 +1,125 @@
+"""Render an eval report: a terminal table, the JSON file, and a PNG of the cost-quality curves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["format_table", "write_json", "write_plot"]
+
+
+def _money(x: float | None) -> str:
+    return "-" if x is None else f"${x:.3g}"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"
+
+
+def format_table(report: dict[str, Any]) -> str:
+    d, base = report["data"], report["baselines"]
+    lines = [
+        f"data: {d['name']} ({d['train']} train / {d['test']} test rows, {len(d['models'])} models, "
+        f"{len(d['domains'])} domains)   seed {report['seed']}   {report['elapsed_s']} s",
+        f"engine reads ctx.quality_estimates: {report['engine_reads_quality_estimates']} "
+        "(False: estimates injected as decisive live quality)",
+    ]
+    dc = report["domain_classifier"]
+    if dc["trained"]:
+        lines.append(f"domain classifier: accuracy {_pct(dc['test_accuracy'])} on {dc['test_labelled']} test "
+                     f"prompts; estimate() p50 {dc['estimate_p50_ms']:.3f} ms, p90 {dc['estimate_p90_ms']:.3f} ms")
+    qm = report["quality_model"]
+    val = qm["validation"]
+    if "prompt" in val:
+        lines.append("quality mode (train validation slice): " + "; ".join(
+            f"{m}: AIQ {val[m]['balanced_aiq']:.4f}, log loss {val[m]['log_loss']:.4f}" for m in ("domain", "prompt")
+        ) + f" -> default {qm['default_mode']}")
+    lines += ["", f"{'baseline':<44} {'score':>7} {'$/req':>10}"]
+    for s in sorted(base["single"], key=lambda s: s["cost_per_request"]):
+        lines.append(f"{s['model']:<44} {s['score']:>7.4f} {_money(s['cost_per_request']):>10}")
+    o = base["oracle"]
+    lines.append(f"{'oracle':<44} {o['score']:>7.4f} {_money(o['cost_per_request']):>10}")
+    lines.append(f"zero router AIQ {base['zero_router']['aiq']:.4f}   best single: {base['best_single']}")
+    lines += ["", f"{'router':<40} {'AIQ':>7} {'95% at':>8} {'100% at':>8} "
+              + " ".join(f"{'q@' + f:>7}" for f in ("0.1", "0.25", "0.5", "1.0")) + "  >random"]
+    for r in report["routers"]:
+        reach = r["cost_to_reach_vs_best"]
+        qab = r["quality_at_budget"]
+        ar = r["above_random"]
+        lines.append(
+            f"{r['name'][:40]:<40} {r['aiq']:>7.4f} {_pct(reach['0.95']):>8} {_pct(reach['1.0']):>8} "
+            + " ".join(f"{('-' if qab[f] is None else f'{qab[f]:.4f}'):>9}" for f in ("0.1", "0.25", "0.5", "1.0"))
+            + f"  {ar['above']}/{ar['points_mixed']}"
+        )
+        if "routellm" in r:
+            rl = r["routellm"]
+            lines.append(f"{'':<40} APGR {rl['apgr']:.4f}  CPT(50%) {_pct(rl['cpt_50'])}  "
+                         f"CPT(80%) {_pct(rl['cpt_80'])}  (strong {rl['strong']})")
+    lines.append("(95%/100% at: cost on the hull to reach that share of the best single model's score, as a "
+                 "fraction of its cost; q@f: hull quality at f x its cost)")
+    t = report.get("targets") or {}
+    if t:
+        a, b, c = t["aiq_above_zero_router"], t["best_single_score_at_half_its_cost"], t["above_random_everywhere"]
+        ci = a["difference_ci"]
+        lines += ["", f"targets for {t['router']}:",
+                  f"  AIQ above zero router:          {'MET' if a['met'] else 'NOT MET'} "
+                  f"({a['router_aiq']:.4f} vs {a['zero_router_aiq']:.4f}"
+                  + (f", difference 95% CI [{ci[0]:+.4f}, {ci[1]:+.4f}])" if ci else ")"),
+                  f"  best single score at <=50% cost: {'MET' if b['met'] else 'NOT MET'} "
+                  f"(hull reaches it at {_pct(b['cost_vs_best_on_hull'])} of its cost)",
+                  f"  above random everywhere:        {'MET' if c['met'] else 'NOT MET'} "
+                  f"({c['above']}/{c['points_mixed']} mixed points)"]
+    return "\n".join(lines)
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(report, indent=1, allow_nan=False, default=str) + "\n")
+
+
+def write_plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    base = report["baselines"]
+    fig, ax = plt.subplots(figsize=(11, 7), dpi=110)
+    for s in base["single"]:
+        ax.scatter(s["cost_per_request"], s["score"], color="black", marker="s", s=22, zorder=5)
+        ax.annotate(s["model"].split("/")[-1][:28], (s["cost_per_request"], s["score"]), fontsize=7,
+                    xytext=(4, -8), textcoords="offset points")
+    zx, zy = zip(*base["zero_router"]["hull"], strict=True)
+    ax.plot(zx, zy, color="black", linestyle="--", linewidth=1.2, label="zero router (hull of single models)")
+    o = base["oracle"]
+    ax.scatter(o["cost_per_request"], o["score"], color="gold", edgecolor="black", marker="*", s=160,
+               label="oracle", zorder=6)
+    colours = iter(["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
+                    "tab:olive", "tab:cyan"])
+    for r in report["routers"]:
+        if r["role"] == "point" or r["role"] == "policy":
+            p = r["points"][0]
+            ax.scatter(p["cost_per_request"], p["score"], marker="D", s=40, color="tab:gray", label=r["name"],
+                       zorder=6)
+            continue
+        colour = next(colours)
+        main = r["role"] == "main"
+        xs = [p["cost_per_request"] for p in r["points"]]
+        ys = [p["score"] for p in r["points"]]
+        hx, hy = zip(*r["hull"], strict=True)
+        ax.plot(hx, hy, color=colour, linewidth=2.0 if main else 1.0, alpha=1.0 if main else 0.7,
+                label=f"{r['name']} AIQ {r['aiq']:.4f}")
+        ax.scatter(xs, ys, color=colour, s=10 if main else 5, alpha=0.8)
+        if main and r["strategy"] == "balanced":
+            rx = [p["random_cost_per_request"] for p in r["points"]]
+            ry = [p["random_score"] for p in r["points"]]
+            ax.plot(rx, ry, color=colour, linestyle=":", linewidth=1.2, label="random at matched call shares")
+    # Linear cost axis: hulls (random mixing) are straight segments only on a linear scale.
+    ax.set_xlabel("mean cost per request (USD)")
+    ax.set_ylabel("mean score")
+    ax.set_title(f"{report['data']['name']}: test split, domain inferred unless stated")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

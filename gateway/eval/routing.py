@@ -1,0 +1,174 @@
+"""Route test prompts through the real `SelectionEngine`, one knob setting at a time.
+
+Each test prompt becomes a `RequestContext` exactly as the request path would build it (token
+estimate, domain and its source, `quality_estimates` from `RouterModel.estimate`), then every
+knob setting of a strategy ranks the catalog for every prompt; the winner is the routed model.
+No upstream is called: the file already holds every model's outcome.
+
+Engine compatibility: the engine's quality scorer is meant to read `ctx.quality_estimates`. If the
+installed engine does not (checked once by `engine_reads_estimates`), each prompt gets its own
+live-stats view whose learned `quality` is the estimate with an overwhelming sample count, so the
+engine's shrinkage returns the estimate itself (to ~1e-12): the same number the scorer would read
+from the context. The catalog object stays shared, so the engine's prepared-catalog cache still
+hits. The report records which path was used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+
+import numpy as np
+
+from gateway.context import estimate_tokens
+from gateway.selection import (
+    Constraints,
+    LiveStats,
+    ModelInfo,
+    RequestContext,
+    SelectionEngine,
+    SelectionParams,
+)
+
+__all__ = [
+    "Prepared",
+    "RouterRun",
+    "engine_reads_estimates",
+    "knob_grid",
+    "prepare",
+    "route_all",
+    "route_params",
+    "sweep",
+]
+
+_NO_LIVE = LiveStats()
+# Samples behind an injected estimate: shrink(prior, q, n, k) = prior + n/(n+k)(q - prior) -> q.
+_DECISIVE = 10**15
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Per test prompt: its context and the catalog view the engine ranks."""
+
+    contexts: tuple[RequestContext, ...]
+    models: Sequence[ModelInfo]
+    lives: tuple[Mapping[str, LiveStats], ...]
+
+
+@dataclass
+class RouterRun:
+    name: str
+    strategy: str
+    knob: str
+    values: list[float]
+    choices: np.ndarray  # (points, test prompts) model index
+    fallbacks: list[int]  # prompts per point with no feasible model (a fallback was routed)
+
+
+def engine_reads_estimates(engine: SelectionEngine) -> bool:
+    """Whether `rank` lets `ctx.quality_estimates` decide quality (probe with two twin models)."""
+    twins = [ModelInfo(name=n, provider="p", litellm_model=n, quality=0.5) for n in ("a", "b")]
+    params = SelectionParams(strategy="performance")
+    ctx = RequestContext("probe", 10, quality_estimates={"a": 0.1, "b": 0.9})
+    ranking = engine.rank(ctx, twins, params, None, detail=0)
+    return ranking.winner is not None and ranking.winner.model.name == "b"
+
+
+def prepare(
+    ids: Sequence[str],
+    messages: Sequence[list],
+    estimates: Sequence[tuple[str | None, str | None, Mapping[str, float] | None]],
+    catalog: Sequence[ModelInfo],
+    live: Mapping[str, LiveStats],
+    *,
+    native: bool,
+) -> Prepared:
+    """``estimates[k] = (domain, domain_source, quality_estimates)`` for test prompt k."""
+    contexts, lives = [], []
+    catalog = tuple(catalog)
+    shared = MappingProxyType(dict(live))
+    for rid, msgs, (domain, source, q) in zip(ids, messages, estimates, strict=True):
+        contexts.append(RequestContext(rid, estimate_tokens(msgs), domain=domain, domain_source=source,
+                                       quality_estimates=q))
+        if native or q is None:
+            lives.append(shared)
+        else:
+            lives.append({m.name: replace(live.get(m.name, _NO_LIVE), quality=q[m.name],
+                                          quality_samples=_DECISIVE) for m in catalog if m.name in q})
+    return Prepared(tuple(contexts), catalog, tuple(lives))
+
+
+def knob_grid(strategy: str, points: int, cost_lo: float, cost_hi: float) -> tuple[str, list[float]]:
+    """The knob each strategy is swept over, and its settings (low -> high cost, roughly)."""
+    if strategy == "balanced":
+        # quality:cost weight ratio; log-spaced because a 10x ratio change is what moves decisions.
+        return "quality_cost_ratio", [0.0, *np.logspace(-1, 3, points - 2).tolist(), float("inf")]
+    if strategy == "cost":
+        return "min_quality", np.linspace(0.0, 1.0, points).tolist()
+    if strategy == "performance":
+        return "max_cost_usd", np.geomspace(cost_lo, cost_hi, points).tolist()
+    raise ValueError(f"no sweep for strategy {strategy!r}")
+
+
+def _params(strategy: str, value: float) -> tuple[SelectionParams, SelectionParams]:
+    """(params for this knob value, fallback params when nothing is feasible)."""
+    if strategy == "balanced":
+        if value == float("inf"):
+            weights = {"quality": 1.0, "cost": 0.0}
+        else:
+            weights = {"quality": value / (1.0 + value), "cost": 1.0 / (1.0 + value)}
+        p = SelectionParams(strategy="custom", weights=MappingProxyType(weights))
+        return p, p
+    if strategy == "cost":
+        # A floor nobody meets: route to the best available quality rather than fail.
+        return (SelectionParams(strategy="cost", constraints=Constraints(min_quality=value)),
+                SelectionParams(strategy="performance"))
+    if strategy == "performance":
+        # A cap nobody meets: route to the cheapest rather than fail.
+        return (SelectionParams(strategy="performance",
+                                constraints=Constraints(max_cost_per_request_usd=value)),
+                SelectionParams(strategy="cost"))
+    raise ValueError(f"no sweep for strategy {strategy!r}")
+
+
+def route_all(engine: SelectionEngine, prep: Prepared, params: SelectionParams,
+              fallback: SelectionParams, index: Mapping[str, int]) -> tuple[np.ndarray, int]:
+    rank, models = engine.rank, engine.prepare(prep.models) if hasattr(engine, "prepare") else prep.models
+    out = np.empty(len(prep.contexts), dtype=np.int64)
+    missed = 0
+    for k, (ctx, live) in enumerate(zip(prep.contexts, prep.lives, strict=True)):
+        winner = rank(ctx, models, params, live, detail=0).winner
+        if winner is None:
+            missed += 1
+            winner = rank(ctx, models, fallback, live, detail=0).winner
+        out[k] = index[winner.model.name] if winner is not None else 0
+    return out, missed
+
+
+def sweep(
+    name: str,
+    strategy: str,
+    engine: SelectionEngine,
+    prep: Prepared,
+    names: Sequence[str],
+    points: int,
+    cost_range: tuple[float, float],
+) -> RouterRun:
+    knob, values = knob_grid(strategy, points, *cost_range)
+    index = {n: j for j, n in enumerate(names)}
+    rows, misses = [], []
+    for value in values:
+        params, fallback = _params(strategy, value)
+        choice, missed = route_all(engine, prep, params, fallback, index)
+        rows.append(choice)
+        misses.append(missed)
+    return RouterRun(name, strategy, knob, values, np.stack(rows), misses)
+
+
+def route_params(name: str, engine: SelectionEngine, prep: Prepared, names: Sequence[str],
+                 params: SelectionParams) -> RouterRun:
+    """A single operating point (a policy's params, or the engine's default balanced weights)."""
+    index = {n: j for j, n in enumerate(names)}
+    choice, missed = route_all(engine, prep, params, params, index)
+    return RouterRun(name, params.strategy, "fixed", [0.0], choice[None, :], [missed])

@@ -1,0 +1,146 @@
+"""Cheap prompt features: signed hashed unigrams + bigrams of lowercase word tokens.
+
+One `FeatureHasher.transform(text)` runs per request, so it avoids per-token Python work beyond
+the regex and one dict lookup: bigram hashes are mixed from the unigram hashes in numpy, and
+counts are aggregated with one `np.unique`. Hashes are CRC32 based (not Python's salted `hash`),
+so features, and every model trained on them, are identical across processes and machines.
+
+Values are sublinear counts (ln(1 + tf)), signed by a hash bit so collisions cancel in expectation,
+L2-normalised so long and short prompts live on the same scale. Two length tokens say how long
+the prompt is, which a bag of words cannot.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["DEFAULT_BITS", "FeatureHasher", "SparseFeatures", "messages_text"]
+
+DEFAULT_BITS = 18
+_TOKEN = re.compile(r"[a-z0-9]+")
+_M32 = np.uint64(0xFFFFFFFF)
+# Odd multipliers from the golden ratio / murmur finalizer: they spread bits of both tokens.
+_K1 = np.uint64(0x9E3779B1)
+_K2 = np.uint64(0x85EBCA77)
+_K3 = np.uint64(0xC2B2AE3D)
+_SIGN_BIT = np.uint64(31)
+
+
+@dataclass(frozen=True, slots=True)
+class SparseFeatures:
+    """A sparse vector: sorted unique `indices` (int64) with float64 `values`, plus token count."""
+
+    indices: np.ndarray
+    values: np.ndarray
+    n_tokens: int
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+
+def messages_text(messages: object) -> str:
+    """The text the router reads from an OpenAI message list: every string / text part, joined."""
+    if not isinstance(messages, list):
+        return ""
+    parts: list[str] = []
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and part.get("type") == "text":
+                    parts.append(str(part.get("text") or ""))
+    return "\n".join(parts)
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    # murmur3 fmix32 on uint64 lanes: consecutive inputs must not land in consecutive buckets.
+    h = h ^ (h >> np.uint64(16))
+    h = (h * _K2) & _M32
+    h = h ^ (h >> np.uint64(13))
+    h = (h * _K3) & _M32
+    return h ^ (h >> np.uint64(16))
+
+
+class FeatureHasher:
+    """Text -> `SparseFeatures` in a 2**n_bits space. Stateless apart from a bounded token cache."""
+
+    __slots__ = ("_cache", "_cache_size", "bigrams", "dim", "n_bits")
+
+    def __init__(self, n_bits: int = DEFAULT_BITS, *, bigrams: bool = True, cache_size: int = 200_000):
+        if not 8 <= n_bits <= 26:
+            raise ValueError(f"n_bits must be in [8, 26], got {n_bits}")
+        self.n_bits = n_bits
+        self.dim = 1 << n_bits
+        self.bigrams = bigrams
+        self._cache: dict[str, int] = {}
+        self._cache_size = cache_size
+
+    def _token_hashes(self, tokens: list[str]) -> np.ndarray:
+        cache = self._cache
+        get = cache.get
+        out = []
+        for tok in tokens:
+            h = get(tok)
+            if h is None:
+                h = zlib.crc32(tok.encode())
+                if len(cache) >= self._cache_size:
+                    cache.clear()  # a bounded cache; rebuilding it is cheap
+                cache[tok] = h
+            out.append(h)
+        return np.fromiter(out, dtype=np.uint64, count=len(out))
+
+    def _hashes(self, tokens: list[str]) -> np.ndarray:
+        n = len(tokens)
+        bucket = min(int(math.log2(n + 1)), 12)
+        extra = [f"\x00len{bucket}", f"\x00len{min(bucket + 1, 12)}h"]
+        uni = self._token_hashes(tokens + extra)
+        if not self.bigrams or n < 2:
+            return _mix(uni)
+        a, b = uni[: n - 1], uni[1:n]
+        bi = ((a * _K1) ^ (b + _K2)) & _M32
+        return _mix(np.concatenate((uni, bi ^ _K3)))
+
+    def transform(self, text: str) -> SparseFeatures:
+        tokens = _TOKEN.findall(text.lower())
+        hashes = self._hashes(tokens)
+        buckets = (hashes & np.uint64(self.dim - 1)).astype(np.int64)
+        # Sign from a bit outside the index, so colliding features cancel on average.
+        signs = 1.0 - 2.0 * ((hashes >> _SIGN_BIT) & np.uint64(1)).astype(np.float64)
+        idx, inverse = np.unique(buckets, return_inverse=True)
+        signed = np.bincount(inverse, weights=signs, minlength=idx.shape[0])
+        values = np.sign(signed) * np.log1p(np.abs(signed))
+        keep = values != 0.0
+        if not keep.all():
+            idx, values = idx[keep], values[keep]
+        norm = float(np.sqrt(values @ values))
+        if norm > 0.0:
+            values /= norm
+        return SparseFeatures(idx, values, len(tokens))
+
+    def describe(self, text: str, indices: np.ndarray) -> dict[int, str]:
+        """Readable names ("integral", "sorted list", "len:2^7") for the given feature indices.
+
+        Only for explanations: re-tokenises the text, so it costs about one `transform`.
+        """
+        tokens = _TOKEN.findall(text.lower())
+        n = len(tokens)
+        bucket = min(int(math.log2(n + 1)), 12)
+        names = tokens + [f"len~2^{bucket}", f"len~2^{min(bucket + 1, 12)}"]
+        if self.bigrams and n >= 2:
+            names += [f"{tokens[i]} {tokens[i + 1]}" for i in range(n - 1)]
+        buckets = (self._hashes(tokens) & np.uint64(self.dim - 1)).astype(np.int64)
+        wanted = {int(i) for i in indices}
+        out: dict[int, str] = {}
+        for pos, b in enumerate(buckets.tolist()):
+            if b in wanted and b not in out:
+                out[b] = names[pos]
+        return out

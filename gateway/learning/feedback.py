@@ -1,0 +1,88 @@
+"""The feedback seam: one path from "this answer scored s" to every learner.
+
+Live traffic: after serving a request the request path calls `remember(request_id, deployment,
+domain, features)`; later `POST /v1/feedback {request_id, score}` calls `apply(request_id, score)`.
+Offline evaluation calls exactly the same two methods for every (train prompt, model) pair, so
+what the eval measures is what live feedback would learn. Both end in `observe`, which updates the
+stats store's Beta posteriors (`StatsService.feedback`) and the prompt-quality model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import NamedTuple
+
+from gateway.learning.features import SparseFeatures
+from gateway.learning.quality import PromptQualityModel
+from gateway.stats import StatsService
+
+__all__ = ["FeedbackProcessor", "Remembered"]
+
+
+class Remembered(NamedTuple):
+    deployment: str
+    domain: str | None
+    features: SparseFeatures | None
+
+
+class FeedbackProcessor:
+    """Bounded memory of recent requests plus the one `observe` that updates every learner."""
+
+    def __init__(
+        self,
+        stats: StatsService,
+        quality_model: PromptQualityModel | None,
+        *,
+        max_remembered: int = 50_000,
+    ) -> None:
+        if max_remembered < 1:
+            raise ValueError("max_remembered must be at least 1")
+        self.stats = stats
+        self.quality_model = quality_model
+        self.max_remembered = max_remembered
+        self._recent: OrderedDict[str, Remembered] = OrderedDict()
+        self.applied = 0  # feedback events that found their request
+        self.unknown = 0  # feedback for request ids never seen or already evicted / applied
+
+    def __len__(self) -> int:
+        return len(self._recent)
+
+    def remember(
+        self, request_id: str, deployment: str, domain: str | None, features: SparseFeatures | None
+    ) -> None:
+        """Called once a request was served; the oldest entry goes when the memory is full."""
+        recent = self._recent
+        recent[request_id] = Remembered(deployment, domain, features)
+        recent.move_to_end(request_id)
+        while len(recent) > self.max_remembered:
+            recent.popitem(last=False)
+
+    def apply(self, request_id: str, score: float) -> bool:
+        """Feedback for a remembered request; False when the id is unknown (never seen, evicted,
+        or already scored: a request is learned from once). Raises ValueError for a bad score."""
+        score = _checked(score)
+        entry = self._recent.pop(request_id, None)
+        if entry is None:
+            self.unknown += 1
+            return False
+        self.observe(entry.deployment, entry.domain, entry.features, score)
+        self.applied += 1
+        return True
+
+    def observe(
+        self, deployment: str, domain: str | None, features: SparseFeatures | None, score: float
+    ) -> None:
+        """Update the stats posterior (model and model x domain) and the prompt-quality model."""
+        score = _checked(score)
+        self.stats.feedback(deployment, domain, score)
+        if self.quality_model is not None:
+            self.quality_model.update(deployment, features, domain, score)
+
+
+def _checked(score: float) -> float:
+    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
+        raise ValueError(f"score must be a finite number in [0, 1], got {score!r}")
+    if not 0.0 <= score <= 1.0:
+        raise ValueError(f"score must be in [0, 1], got {score}")
+    return float(score)

@@ -1,0 +1,148 @@
+"""The one call the request path makes per request: features, domain, per-model quality.
+
+`RouterModel.estimate(text, models)` hashes the prompt once, infers the domain when none was
+given (header or policy), and predicts P(good outcome) per candidate model, returning what goes
+into `RequestContext` (`domain`, `domain_source`, `quality_estimates`, `quality_explanations`)
+plus the features to hand to `FeedbackProcessor.remember` once the request is served.
+
+Modes: ``prompt`` uses the prompt-level feature model on top of the per-domain prior; ``domain``
+uses only the per-domain Beta prior (the baseline `gateway eval` compares against). `gateway eval`
+reports both and records which one won on the train split's validation slice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import NamedTuple
+
+import numpy as np
+
+from gateway.learning.domain import DomainClassifier
+from gateway.learning.features import FeatureHasher, SparseFeatures
+from gateway.learning.quality import PromptQualityModel
+
+__all__ = ["QUALITY_MODES", "RouterModel", "RoutingEstimate"]
+
+QUALITY_MODES = ("prompt", "domain")
+_FORMAT = "gateway-router-model/1"
+
+
+class RoutingEstimate(NamedTuple):
+    domain: str | None
+    domain_confidence: float | None  # None when the domain was given, not inferred
+    quality_estimates: Mapping[str, float] | None
+    explanations: Mapping[str, str] | None
+    features: SparseFeatures
+    domain_source: str | None  # "header" / "policy" (given), "inferred", or None
+
+
+class RouterModel:
+    def __init__(
+        self,
+        hasher: FeatureHasher | None = None,
+        classifier: DomainClassifier | None = None,
+        quality: PromptQualityModel | None = None,
+        *,
+        mode: str = "prompt",
+        soft_domains: int = 3,
+    ) -> None:
+        if mode not in QUALITY_MODES:
+            raise ValueError(f"unknown quality mode {mode!r}; allowed: {', '.join(QUALITY_MODES)}")
+        self.hasher = hasher or (classifier.hasher if classifier is not None else FeatureHasher())
+        self.classifier = classifier
+        self.quality = quality
+        self.mode = mode
+        # An inferred domain hedges the quality prior over its top-k classes by probability.
+        self.soft_domains = soft_domains
+
+    def infer_domain(self, features: SparseFeatures) -> tuple[str | None, float | None, dict[str, float] | None]:
+        """(argmax domain, its probability, top-k domain -> renormalised probability)."""
+        if self.classifier is None or not self.classifier.fitted:
+            return None, None, None
+        p = self.classifier.predict_proba(features)
+        top = np.argsort(-p, kind="stable")[: max(1, self.soft_domains)]
+        mass = float(p[top].sum())
+        probs = {self.classifier.classes[i]: float(p[i]) / mass for i in top}
+        k = int(top[0])
+        return self.classifier.classes[k], float(p[k]), probs
+
+    def estimate(
+        self,
+        text: str,
+        models: Sequence[str],
+        *,
+        domain: str | None = None,
+        domain_source: str = "header",
+        explain: bool = True,
+        mode: str | None = None,
+        features: SparseFeatures | None = None,
+    ) -> RoutingEstimate:
+        """Features (computed unless given), domain (inferred unless given) and estimates."""
+        if features is None:
+            features = self.hasher.transform(text)
+        confidence: float | None = None
+        probs: dict[str, float] | None = None
+        if domain is None:
+            domain, confidence, probs = self.infer_domain(features)
+            domain_source = "inferred" if domain is not None else None  # type: ignore[assignment]
+        quality = self.quality
+        if quality is None:
+            return RoutingEstimate(domain, confidence, None, None, features, domain_source)
+        use_features = (mode or self.mode) == "prompt"
+        estimates = quality.predict(features, domain, models, domain_probs=probs, use_features=use_features)
+        explanations = None
+        if explain:
+            explanations = self._explain(text, features, domain, models, probs, use_features)
+        return RoutingEstimate(
+            domain, confidence, MappingProxyType(estimates), explanations, features, domain_source
+        )
+
+    def _explain(
+        self,
+        text: str,
+        features: SparseFeatures,
+        domain: str | None,
+        models: Sequence[str],
+        probs: Mapping[str, float] | None,
+        use_features: bool,
+    ) -> Mapping[str, str]:
+        quality = self.quality
+        assert quality is not None
+        names: Mapping[int, str] = {}
+        if use_features:
+            wanted = {i for m in models for i, _ in quality.contributions(features, m)}
+            names = self.hasher.describe(text, np.fromiter(wanted, dtype=np.int64, count=len(wanted)))
+        saved, quality.use_features = quality.use_features, use_features
+        try:
+            out = {m: quality.explain(features, domain, m, names, domain_probs=probs) for m in models}
+        finally:
+            quality.use_features = saved
+        return MappingProxyType(out)
+
+    # -- persistence ------------------------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> None:
+        """``router.json`` + ``domain.npz`` + ``quality.npz`` in ``directory``."""
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        if self.classifier is not None and self.classifier.fitted:
+            self.classifier.save(path / "domain.npz")
+        if self.quality is not None:
+            self.quality.save(path / "quality.npz")
+        meta = {"format": _FORMAT, "mode": self.mode, "soft_domains": self.soft_domains,
+                "n_bits": self.hasher.n_bits, "bigrams": self.hasher.bigrams}
+        (path / "router.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> RouterModel:
+        path = Path(directory)
+        meta = json.loads((path / "router.json").read_text())
+        if meta.get("format") != _FORMAT:
+            raise ValueError(f"{path}: not a router model directory ({meta.get('format')!r})")
+        hasher = FeatureHasher(meta["n_bits"], bigrams=meta["bigrams"])
+        classifier = DomainClassifier.load(path / "domain.npz", hasher) if (path / "domain.npz").exists() else None
+        quality = PromptQualityModel.load(path / "quality.npz") if (path / "quality.npz").exists() else None
+        return cls(hasher, classifier, quality, mode=meta["mode"], soft_domains=meta["soft_domains"])

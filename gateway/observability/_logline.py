@@ -1,0 +1,108 @@
+"""One JSON object per finished request: what was decided, what happened, what it cost.
+
+Prompts and completions are left out unless the operator opts in (`log_prompts`): they may hold
+personal data. Key values cannot reach a line through the fields built here (names, numbers and
+constraint reasons), and `render` still strips any known key value as a last guard.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+
+from gateway.errors import redact
+
+__all__ = ["REQUEST_LOGGER", "build_record", "render", "request_logger"]
+
+#: Logger name operators can route or silence (`logging.getLogger("gateway.requests")`).
+REQUEST_LOGGER = "gateway.requests"
+_MAX_CANDIDATES = 10  # the ranking can list the whole catalog; the head is what explains a choice
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def build_record(
+    decision: Any, *, served: str | None, status: int, latency_ms: float | None, ttft_ms: float | None,
+    usage: dict | None, cost_usd: float, attempts: Sequence[Any], overhead_ms: float | None, stream: bool,
+    pipeline: str, prompt: Any = None, completion: Any = None,
+) -> dict:
+    ranking = decision.ranking
+    ranked = ranking.ranked
+    usage = usage or {}
+    record = {
+        "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+        "event": "request",
+        "request_id": decision.ctx.request_id,
+        "pipeline": pipeline,
+        "strategy": decision.strategy,
+        "strategy_source": decision.strategy_source,
+        "domain": decision.ctx.domain,
+        "stream": stream,
+        "status": status,
+        "model": served,
+        "selected": ranked[0].model.name if ranked else None,
+        "runner_up": ranked[1].model.name if len(ranked) > 1 else None,
+        "reasons": list(ranked[0].reasons) if ranked else [],
+        "candidates": [{"model": c.model.name, "score": round(c.total, 4)} for c in ranked[:_MAX_CANDIDATES]],
+        "rejected": [{"model": r.model, "reasons": list(r.reasons)} for r in ranking.rejected],
+        "attempts": [
+            {"model": a.deployment, "outcome": a.status, "latency_ms": _ms(a.latency_ms)} for a in attempts
+        ],
+        "latency_ms": _ms(latency_ms),
+        "ttft_ms": _ms(ttft_ms),
+        "overhead_ms": _ms(overhead_ms),
+        "prompt_tokens": int(usage.get("prompt_tokens") or 0),
+        "completion_tokens": int(usage.get("completion_tokens") or 0),
+        "cost_usd": round(cost_usd, 10),
+        "notes": list(decision.notes),
+    }
+    if prompt is not None:
+        record["prompt"] = prompt
+    if completion is not None:
+        record["completion"] = completion
+    return record
+
+
+def render(record: dict, secrets: Iterable[str] = ()) -> str:
+    line = orjson.dumps(record, default=str).decode()
+    for secret in secrets:
+        if secret in line:  # cheap substring test first; redact only on a hit
+            return redact(line, secrets)
+    return line
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at emit time (test runners and daemons swap it)."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
+def request_logger() -> logging.Logger:
+    """The request logger, given a bare stderr handler once if the operator configured none.
+
+    Lines are already JSON, so the handler writes the message alone. `propagate` stays on so a
+    root handler an operator installs (or pytest's caplog) sees the records too.
+    """
+    logger = logging.getLogger(REQUEST_LOGGER)
+    if not logger.handlers:
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    return logger

@@ -1,0 +1,222 @@
+"""`Observer`: the one object that turns finished requests into metrics, log lines and history.
+
+Built once per app. `on_request` runs on the event loop after the upstream answered: it bumps a
+handful of cached counter children, appends to the dashboard's ring buffer and writes one JSON
+line. Circuit states and budget use cost nothing per request: a collector reads the stats
+snapshot at scrape time.
+
+Several workers: when PROMETHEUS_MULTIPROC_DIR is set (before prometheus_client is imported, i.e.
+by the process that spawns the workers; see `prepare_multiprocess_dir`), counters and histograms
+are written to per-process files in that directory and every scrape aggregates all of them, so
+any worker answers /metrics with fleet-wide totals.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from gateway.observability._collector import LiveCollector, LiveSources
+from gateway.observability._logline import build_record, render, request_logger
+from gateway.observability._metrics import Instruments
+from gateway.observability._series import SeriesBuffer
+
+__all__ = ["METRICS_CONTENT_TYPE", "Observer"]
+
+METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
+_NONE = "none"  # label value for "no model served" / "no strategy decided"
+_UNKNOWN = "unknown"  # an X-Pipeline-Id no policy defines (the request was refused with 404)
+
+
+class Observer:
+    def __init__(
+        self,
+        settings: Any,
+        catalog: Any,
+        *,
+        live: Callable[[], Mapping[str, Any]] | None = None,
+        spend: Callable[[], Mapping[str, Any]] | None = None,
+        policies: Callable[[], Any] | None = None,
+        multiprocess_dir: str | None = None,
+    ) -> None:
+        self._models = frozenset(catalog.deployments)
+        self._secrets = tuple(s for s in catalog.secrets() if s and len(s) >= 4)
+        self._metrics_on = bool(getattr(settings, "metrics_enabled", True))
+        self._log_prompts = bool(getattr(settings, "log_prompts", False))
+        self._allow_unknown = bool(getattr(settings, "allow_unknown_pipeline", False))
+        self._logger = request_logger() if getattr(settings, "log_requests", True) else None
+        self._policies = policies
+        self._mp_dir = multiprocess_dir or os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+        self._live = LiveCollector(tuple(catalog.deployments), LiveSources(live or dict, spend or dict, policies))
+        # Multiprocess mode: instruments register nowhere; their values go to the shared files.
+        self._registry = None if self._mp_dir else CollectorRegistry(auto_describe=False)
+        self._m = Instruments(self._registry)
+        if self._registry is not None:
+            self._registry.register(self._live)
+        # labels() takes a lock and builds a tuple each call; cached children make an increment cheap.
+        self._children: dict[tuple, Any] = {}
+        self.series = SeriesBuffer(
+            int(getattr(settings, "dashboard_bucket_s", 5)), int(getattr(settings, "dashboard_history_s", 900))
+        )
+
+    # -- request path -------------------------------------------------------------------------------
+
+    def on_request(
+        self,
+        decision: Any,
+        *,
+        served: str | None,
+        status: int,
+        latency_ms: float | None,
+        ttft_ms: float | None,
+        usage: dict | None,
+        cost_usd: float,
+        attempts: Sequence[Any] = (),
+        overhead_ms: float | None,
+        stream: bool,
+        request_body: Mapping[str, Any] | None = None,
+        response_body: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Once per finished request that reached a decision (success or error). Never raises."""
+        try:
+            self._on_request(decision, served, status, latency_ms, ttft_ms, usage, cost_usd, attempts,
+                             overhead_ms, stream, request_body, response_body)
+        except Exception:  # noqa: BLE001 - observability must never fail a request
+            logging.getLogger(__name__).exception("observer failed to record a request")
+
+    def on_refused(self, pipeline_header: str | None, status: int) -> None:
+        """A request refused before any decision (bad body, unknown model or pipeline, budget)."""
+        if self._metrics_on:
+            self._inc(self._m.requests, self._pipeline_of_header(pipeline_header), _NONE, _NONE, str(status))
+
+    def on_circuit(self, deployment: str, state: str) -> None:
+        """A breaker transition; the current state itself is read at scrape time."""
+        if self._metrics_on and deployment in self._models:
+            self._inc(self._m.circuit_transitions, deployment, state)
+
+    # -- scrape -------------------------------------------------------------------------------------
+
+    def render_metrics(self) -> bytes:
+        if self._registry is not None:
+            return generate_latest(self._registry)
+        # A fresh registry per scrape, as prometheus_client's multiprocess docs prescribe.
+        registry = CollectorRegistry(auto_describe=False)
+        MultiProcessCollector(registry, path=self._mp_dir)
+        registry.register(self._live)
+        return generate_latest(registry)
+
+    @property
+    def multiprocess(self) -> bool:
+        return self._mp_dir is not None
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _inc(self, metric: Any, *labels: str, amount: float = 1.0) -> None:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        child.inc(amount)
+
+    def _observe(self, metric: Any, value: float, *labels: str) -> None:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        child.observe(value)
+
+    def _model(self, name: str | None) -> str:
+        return name if name in self._models else _NONE
+
+    def _known_pipeline(self, name: str) -> bool:
+        if name == "default":
+            return True
+        current = self._policies() if self._policies is not None else None
+        return current is not None and current.get(name) is not None
+
+    def _pipeline_of_header(self, header: str | None) -> str:
+        if not header or self._known_pipeline(header):
+            return header or "default"
+        return "default" if self._allow_unknown else _UNKNOWN
+
+    def _on_request(
+        self, decision: Any, served: str | None, status: int, latency_ms: float | None, ttft_ms: float | None,
+        usage: dict | None, cost_usd: float, attempts: Sequence[Any], overhead_ms: float | None, stream: bool,
+        request_body: Mapping[str, Any] | None, response_body: Mapping[str, Any] | None,
+    ) -> None:
+        # budget_key is a loaded policy's name or "default"; the check guards a raw header value.
+        pipeline = decision.budget_key
+        if not self._known_pipeline(pipeline):
+            pipeline = "default"
+        ranked = decision.ranking.ranked
+        selected = self._model(ranked[0].model.name) if ranked else None
+        ok = 200 <= status < 300
+        served_label = self._model(served) if served else _NONE
+        failed = [self._model(a.deployment) for a in attempts]
+        if served and not ok:
+            failed.append(served_label)  # a stream that broke after its first chunk
+        usage = usage or {}
+        if self._metrics_on:
+            self._count(decision.strategy, pipeline, selected, served_label if served else None, ok, status,
+                        attempts, failed, latency_ms, ttft_ms, usage, cost_usd, overhead_ms, stream)
+        self.series.add(
+            pipeline, selected, served_label if served and ok else None, failed, latency_ms if ok else None,
+            ttft_ms if ok else None, cost_usd, int(usage.get("completion_tokens") or 0),
+        )
+        logger = self._logger
+        if logger is not None and logger.isEnabledFor(logging.INFO):
+            prompt = completion = None
+            if self._log_prompts:
+                prompt = (request_body or {}).get("messages")
+                completion = _completion_text(response_body)
+            record = build_record(
+                decision, served=served, status=status, latency_ms=latency_ms, ttft_ms=ttft_ms, usage=usage,
+                cost_usd=cost_usd, attempts=attempts, overhead_ms=overhead_ms, stream=stream,
+                pipeline=pipeline, prompt=prompt, completion=completion,
+            )
+            logger.info(render(record, self._secrets))
+
+    def _count(
+        self, strategy: str, pipeline: str, selected: str | None, served: str | None, ok: bool, status: int,
+        attempts: Sequence[Any], failed: list[str], latency_ms: float | None, ttft_ms: float | None,
+        usage: Mapping[str, Any], cost_usd: float, overhead_ms: float | None, stream: bool,
+    ) -> None:
+        m = self._m
+        self._inc(m.requests, pipeline, strategy, served or _NONE, str(status))
+        if selected is not None:
+            self._inc(m.selections, pipeline, strategy, selected)
+        # Walk the tries in order: the same deployment again is a retry, another one a fallback.
+        prev = selected
+        tried = [*failed[: len(attempts)], served] if served else failed[: len(attempts)]
+        for i, name in enumerate(tried):
+            if i < len(attempts):
+                self._inc(m.attempt_failures, name, attempts[i].status)
+            if prev is not None and name != prev:
+                self._inc(m.fallbacks, pipeline, prev)
+            elif i > 0:
+                self._inc(m.retries, name)
+            prev = name
+        if served and ok:
+            if latency_ms is not None:
+                self._observe(m.latency, latency_ms / 1000.0, served)
+            if ttft_ms is not None:
+                self._observe(m.ttft, ttft_ms / 1000.0, served)
+            for kind in ("prompt", "completion"):
+                n = usage.get(f"{kind}_tokens")
+                if n:
+                    self._inc(m.tokens, pipeline, served, kind, amount=float(n))
+            if cost_usd:
+                self._inc(m.cost, pipeline, served, amount=cost_usd)
+        if overhead_ms is not None:
+            self._observe(m.overhead, max(0.0, overhead_ms) / 1000.0, "true" if stream else "false")
+
+
+def _completion_text(response: Mapping[str, Any] | None) -> list | None:
+    if not response:
+        return None
+    return [((c.get("message") or {}).get("content")) for c in response.get("choices") or ()]
