@@ -149,6 +149,10 @@ def _describe(
     return errors.redact(text, secrets)[:_MAX_ERROR_CHARS]
 
 
+def _timeout(dep: ResolvedDeployment, timeout_s: float) -> float:
+    return min(timeout_s, dep.config.timeout_s or timeout_s)
+
+
 def _probe_body(max_tokens: int) -> dict:
     return {
         "messages": [{"role": "user", "content": _PROBE_PROMPT.format(nonce=uuid.uuid4().hex[:12])}],
@@ -163,7 +167,7 @@ async def _warm_up(transport: Transport, dep: ResolvedDeployment, timeout_s: flo
     # that block the event loop for hundreds of ms, skewing every probe in flight at that moment.
     # Its outcome does not matter: the measured probes report failures.
     try:
-        await _probe(transport, dep, _probe_body(_WARMUP_TOKENS), min(timeout_s, dep.config.timeout_s or timeout_s))
+        await _probe(transport, dep, _probe_body(_WARMUP_TOKENS), _timeout(dep, timeout_s))
     except asyncio.CancelledError:
         raise
     except Exception:
@@ -180,7 +184,7 @@ async def _calibrate_one(
     transport: Transport, dep: ResolvedDeployment, *, requests: int, max_tokens: int, timeout_s: float,
     map_error: _ErrorMapper | None, secrets: Sequence[str],
 ) -> CalibrationResult:
-    timeout_s = min(timeout_s, dep.config.timeout_s or timeout_s)
+    timeout_s = _timeout(dep, timeout_s)
     samples: list[_Sample] = []
     failures: list[str] = []
     # Probes to one deployment run one after another: concurrent probes would queue behind each
@@ -233,8 +237,8 @@ async def calibrate(
     async def one(dep: ResolvedDeployment) -> CalibrationResult:
         async with gate:
             return await _calibrate_one(
-                _pick(transport, dep), dep, requests=requests_per_model, max_tokens=max_tokens, timeout_s=timeout_s,
-                map_error=map_error, secrets=secrets,
+                _pick(transport, dep), dep, requests=requests_per_model, max_tokens=max_tokens,
+                timeout_s=timeout_s, map_error=map_error, secrets=secrets,
             )
 
     async def warm(dep: ResolvedDeployment) -> None:
@@ -327,16 +331,17 @@ def write_calibration(
         probe=_Probe(requests_per_model=requests_per_model, max_tokens=max_tokens),
         deployments=entries,
     )
-    data = doc.model_dump(mode="json", exclude_none=True)
+    data = doc.model_dump(mode="json")
+    data["probe"] = {k: v for k, v in data["probe"].items() if v is not None}
     for entry in data["deployments"].values():
-        # An explicit null reads as "measured, nothing usable" rather than "forgot to measure".
-        entry.setdefault("ttft_ms", None)
-        entry.setdefault("tokens_per_s", None)
+        # Null speeds stay, reading as "measured, nothing usable"; a null error is just noise.
+        if entry["first_error"] is None:
+            del entry["first_error"]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     # Written aside and renamed, so a gateway starting meanwhile never reads half a file.
-    tmp.write_text(_header(now, doc.probe) + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    tmp.write_text(_header(now, doc.probe) + yaml.safe_dump(data, sort_keys=False, width=1000), encoding="utf-8")
     tmp.replace(path)
     return path
 

@@ -30,12 +30,14 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         from gateway.app import create_app
 
-        create_app(settings)  # fail fast, in the parent, on a bad catalog or policy
+        app = create_app(settings)  # fail fast, in the parent, on a bad catalog or policy
     except (CatalogError, PolicyError) as exc:
         print(f"gateway: cannot start:\n{exc}", file=sys.stderr)
         return 2
+    # One worker serves the app just built; several each build their own from the environment.
+    target = app if settings.workers == 1 else "gateway.app:create_app"
     uvicorn.run(
-        "gateway.app:create_app", factory=True, host=settings.host, port=settings.port,
+        target, factory=settings.workers > 1, host=settings.host, port=settings.port,
         workers=settings.workers, log_level=settings.log_level, access_log=False,
         timeout_graceful_shutdown=30,
     )

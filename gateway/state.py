@@ -44,6 +44,8 @@ class GatewayState:
     async def start(self) -> None:
         await self.stats.start()
         loop = asyncio.get_running_loop()
+        if any(d.transport == "litellm" for d in self.catalog.deployments.values()):
+            self._tasks.append(loop.create_task(self.transports["litellm"].warm(), name="litellm-import"))
         self._tasks.append(
             loop.create_task(self.policies.run_watcher(self.settings.policy_reload_s), name="policy-watcher")
         )

@@ -128,11 +128,13 @@ async def test_probes_are_streamed_capped_and_vary(sim, catalog_path):
     _sim_http(sim, "POST", "/_sim/reset")  # only this module uses this simulator; start from a clean record
     await calibrate(only_fast, LiteLLMTransport(), requests_per_model=3, max_tokens=7, timeout_s=10)
     bodies = [r["body"] for r in _sim_http(sim, "GET", "/_sim/requests?model=cal-fast")["requests"]]
-    assert len(bodies) == 3
+    assert len(bodies) == 4
+    warmup, bodies = bodies[0], bodies[1:]
+    assert warmup["stream"] is True and warmup["max_tokens"] < 7  # small, unmeasured, before the probes
     assert all(b["stream"] is True and b["max_tokens"] == 7 for b in bodies)
     assert all(b["stream_options"] == {"include_usage": True} for b in bodies)
-    prompts = {b["messages"][-1]["content"] for b in bodies}
-    assert len(prompts) == 3  # no two probes alike, so no cache can answer one
+    prompts = {b["messages"][-1]["content"] for b in [warmup, *bodies]}
+    assert len(prompts) == 4  # no two probes alike, so no cache can answer one
 
 
 class _ScriptedTransport:
@@ -168,7 +170,7 @@ async def test_counts_chunks_without_usage_and_reports_timeouts_and_non_streams(
     no_usage = _ScriptedTransport([_chunk(""), *(_chunk(f"w{i} ") for i in range(6))])
     r = (await calibrate(one, no_usage, requests_per_model=2))["cal-fast"]
     assert r.samples == 2 and r.tokens_per_s is not None
-    assert 40 <= r.tokens_per_s <= 110  # 5 gaps of ~10 ms each
+    assert 20 <= r.tokens_per_s <= 110  # 5 gaps of >= 10 ms each
 
     r = (await calibrate(one, _ScriptedTransport([_chunk("x")], hang=True), requests_per_model=1,
                          timeout_s=0.2))["cal-fast"]

@@ -25,19 +25,20 @@ import loadgen  # noqa: E402
 import procs  # noqa: E402
 from rows import ROWS, Env  # noqa: E402
 
-AREAS = [  # first match wins; matched against the frame's file path
-    ("litellm", "/litellm/"), ("openai sdk", "/openai/"), ("httpx/httpcore", "/httpcore"),
-    ("httpx/httpcore", "/httpx/"), ("aiohttp", "/aiohttp/"), ("pydantic", "/pydantic"),
+AREAS = [  # first match wins; matched against the frame's file path as py-spy prints it
+    ("litellm", "litellm/"), ("openai sdk", "openai/"), ("httpx/httpcore", "httpcore/"),
+    ("httpx/httpcore", "httpx/"), ("aiohttp", "aiohttp/"), ("pydantic", "pydantic"),
     ("gateway.selection", "gateway/selection/"), ("gateway.stats", "gateway/stats/"),
     ("gateway.policy", "gateway/policy/"), ("gateway.upstream", "gateway/upstream/"),
-    ("gateway (other)", "/gateway/"), ("fastapi/starlette", "/starlette/"), ("fastapi/starlette", "/fastapi/"),
-    ("uvicorn", "/uvicorn/"), ("tenacity", "/tenacity/"), ("asyncio", "/asyncio/"), ("orjson/json", "/json/"),
+    ("gateway.routes", "gateway/routes/"), ("gateway (other)", "gateway/"),
+    ("fastapi/starlette", "starlette/"), ("fastapi/starlette", "fastapi/"), ("uvicorn", "uvicorn/"),
+    ("tenacity", "tenacity/"), ("asyncio", "asyncio/"), ("json", "json/"),
 ]
 
 
 def _area(frame: str) -> str:
     for name, needle in AREAS:
-        if needle in frame:
+        if f"({needle}" in frame or f"/{needle}" in frame:
             return name
     return "other"
 
@@ -55,15 +56,16 @@ def analyse(raw: Path, top: int) -> str:
         for f in set(frames):
             total[f] += c
         own[frames[-1]] += c
-        # Attribute the sample to the innermost frame that is not stdlib asyncio/uvloop glue.
-        area = "other"
+        # Attribute the sample to the innermost frame of a known library or gateway package
+        # (stdlib frames such as contextlib or os count towards their caller).
+        area = "other (stdlib, C, unattributed)"
         for f in reversed(frames):
-            area = _area(f)
-            if area not in ("other", "asyncio"):
+            if _area(f) != "other":
+                area = _area(f)
                 break
         areas[area] += c
     out = [f"{n} samples"]
-    out.append("\nby area (innermost non-asyncio frame):")
+    out.append("\nby area (innermost frame in a known package):")
     out += [f"  {100 * c / n:5.1f}%  {a}" for a, c in areas.most_common()]
     out.append(f"\ntop {top} by total (inclusive) samples:")
     out += [f"  {100 * c / n:5.1f}%  {f}" for f, c in total.most_common(top)]

@@ -256,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}
     out.write_text(json.dumps({"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": machine,
                                "settings": settings, "rows": results, "checks": checks}, indent=1))
+    if max(machine["loadavg_start"], machine["loadavg_end"]) > 1.0:
+        print(f"\nNOTE: load average {machine['loadavg_start']:.1f} -> {machine['loadavg_end']:.1f} on "
+              f"{machine['nproc']} cores: other work shared the pinned cores, so absolute numbers are low and "
+              "noisy; repeat and take medians (bench/perf/combine.py).")
     print(f"\nwrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out} "
           f"({time.monotonic() - started:.0f} s; load avg {machine['loadavg_start']:.2f} -> "
           f"{machine['loadavg_end']:.2f})")

@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--policy", help="also evaluate this pipeline policy file's selection params")
     p.add_argument("--strategies", nargs="+", default=["balanced", "cost", "performance"],
                    choices=["balanced", "cost", "performance"], help="strategies to sweep")
-    p.add_argument("--out", default="eval-out", help="directory for report.json, curves.png, model/")
+    p.add_argument("--out", default="eval-out", help="directory for report.json and curves.png")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--points", type=int, default=20, help="knob settings per sweep")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for CIs (0: none)")

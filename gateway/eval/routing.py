@@ -146,6 +146,14 @@ def route_all(engine: SelectionEngine, prep: Prepared, params: SelectionParams,
     return out, missed
 
 
+def _midpoint(strategy: str, a: float, b: float) -> float | None:
+    if strategy == "cost":
+        return (a + b) / 2.0
+    if not (np.isfinite(a) and np.isfinite(b)) or a <= 0.0 or b <= 0.0:
+        return None  # no midpoint next to 0 or inf on a log-scaled knob
+    return float(np.sqrt(a * b))
+
+
 def sweep(
     name: str,
     strategy: str,
@@ -154,16 +162,35 @@ def sweep(
     names: Sequence[str],
     points: int,
     cost_range: tuple[float, float],
+    refine: int | None = None,
 ) -> RouterRun:
+    """Route every prompt at ``points`` knob settings, then ``refine`` (default points // 2) more,
+    each between the two neighbouring settings whose decisions differ on the most prompts: the
+    curve is sampled densely where it moves. Uses the router's own decisions only, never scores."""
     knob, values = knob_grid(strategy, points, *cost_range)
     index = {n: j for j, n in enumerate(names)}
-    rows, misses = [], []
-    for value in values:
+    done: dict[float, tuple[np.ndarray, int]] = {}
+
+    def run(value: float) -> None:
         params, fallback = _params(strategy, value)
-        choice, missed = route_all(engine, prep, params, fallback, index)
-        rows.append(choice)
-        misses.append(missed)
-    return RouterRun(name, strategy, knob, values, np.stack(rows), misses)
+        done[value] = route_all(engine, prep, params, fallback, index)
+
+    for value in values:
+        run(value)
+    tried: set[tuple[float, float]] = set()
+    for _ in range(points // 2 if refine is None else refine):
+        order = sorted(done)
+        gaps = [(int(np.count_nonzero(done[a][0] != done[b][0])), a, b)
+                for a, b in zip(order, order[1:], strict=False) if (a, b) not in tried]
+        gaps = [g for g in gaps if g[0] > 1 and _midpoint(strategy, g[1], g[2]) is not None]
+        if not gaps:
+            break
+        _, a, b = max(gaps)
+        tried.add((a, b))
+        run(_midpoint(strategy, a, b))  # type: ignore[arg-type]
+    order = sorted(done)
+    return RouterRun(name, strategy, knob, order, np.stack([done[v][0] for v in order]),
+                     [done[v][1] for v in order])
 
 
 def route_params(name: str, engine: SelectionEngine, prep: Prepared, names: Sequence[str],

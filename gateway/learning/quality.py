@@ -137,13 +137,26 @@ class PromptQualityModel:
 
     def contributions(self, features: SparseFeatures, model: str, top: int = 3) -> list[tuple[int, float]]:
         """The ``top`` (feature index, logit contribution) pairs by magnitude for ``model``."""
-        j = self._col.get(model)
-        if j is None or not len(features):
-            return []
+        return self.top_contributions(features, [model], top)[model]
+
+    def top_contributions(
+        self, features: SparseFeatures, models: Iterable[str], top: int = 3
+    ) -> dict[str, list[tuple[int, float]]]:
+        """`contributions` for several models with one gather (explanations run per request)."""
+        models = list(models)
+        out: dict[str, list[tuple[int, float]]] = {m: [] for m in models}
+        known = [(m, self._col[m]) for m in models if m in self._col]
+        if not known or not len(features):
+            return out
         idx = features.indices & (self.dim - 1)
-        contrib = features.values * self._w[idx, j]
-        order = np.argsort(-np.abs(contrib), kind="stable")[:top]
-        return [(int(features.indices[i]), float(contrib[i])) for i in order if contrib[i] != 0.0]
+        contrib = features.values[:, None] * self._w[idx][:, [j for _, j in known]]
+        k = min(top, len(idx))
+        for c, (m, _) in enumerate(known):
+            col = contrib[:, c]
+            part = np.argpartition(-np.abs(col), k - 1)[:k]
+            part = part[np.argsort(-np.abs(col[part]), kind="stable")]
+            out[m] = [(int(features.indices[i]), float(col[i])) for i in part if col[i] != 0.0]
+        return out
 
     def explain(
         self,
@@ -154,15 +167,21 @@ class PromptQualityModel:
         *,
         top: int = 3,
         domain_probs: Mapping[str, float] | None = None,
+        estimate: float | None = None,
+        contributions: list[tuple[int, float]] | None = None,
     ) -> str:
-        """E.g. ``p=0.71: domain math prior 0.62 (n=640); +0.31 'integral', -0.12 'len~2^7'``."""
-        p = self.predict(features, domain, [model], domain_probs=domain_probs)[model]
+        """E.g. ``p=0.71: domain math prior 0.62 (n=640); +0.31 'integral', -0.12 'len~2^7'``.
+
+        ``estimate`` and ``contributions`` skip recomputing what the caller already has."""
+        p = estimate if estimate is not None else self.predict(
+            features, domain, [model], domain_probs=domain_probs)[model]
         prior = self._prior_mix(model, domain, domain_probs)
         n = self.prior(model, domain)[1]
         basis = f"domain {domain}" if domain is not None else "overall"
         text = f"p={p:.2f}: {basis} prior {prior:.2f} (n={n:.0f})"
         if self.use_features:
-            parts = [f"{c:+.2f} '{(names or {}).get(i, f'#{i}')}'" for i, c in self.contributions(features, model, top)]
+            pairs = contributions if contributions is not None else self.contributions(features, model, top)
+            parts = [f"{c:+.2f} '{(names or {}).get(i, f'#{i}')}'" for i, c in pairs]
             if parts:
                 text += "; " + ", ".join(parts)
         return text

@@ -95,7 +95,7 @@ class RouterModel:
         estimates = quality.predict(features, domain, models, domain_probs=probs, use_features=use_features)
         explanations = None
         if explain:
-            explanations = self._explain(text, features, domain, models, probs, use_features)
+            explanations = self._explain(text, features, domain, models, probs, use_features, estimates)
         return RoutingEstimate(
             domain, confidence, MappingProxyType(estimates), explanations, features, domain_source
         )
@@ -108,16 +108,20 @@ class RouterModel:
         models: Sequence[str],
         probs: Mapping[str, float] | None,
         use_features: bool,
+        estimates: Mapping[str, float],
     ) -> Mapping[str, str]:
         quality = self.quality
         assert quality is not None
         names: Mapping[int, str] = {}
+        top: dict[str, list[tuple[int, float]]] = {m: [] for m in models}
         if use_features:
-            wanted = {i for m in models for i, _ in quality.contributions(features, m)}
+            top = quality.top_contributions(features, models)
+            wanted = {i for pairs in top.values() for i, _ in pairs}
             names = self.hasher.describe(text, np.fromiter(wanted, dtype=np.int64, count=len(wanted)))
         saved, quality.use_features = quality.use_features, use_features
         try:
-            out = {m: quality.explain(features, domain, m, names, domain_probs=probs) for m in models}
+            out = {m: quality.explain(features, domain, m, names, domain_probs=probs, estimate=estimates[m],
+                                      contributions=top[m]) for m in models}
         finally:
             quality.use_features = saved
         return MappingProxyType(out)

@@ -100,9 +100,10 @@ def request_logger() -> logging.Logger:
     root handler an operator installs (or pytest's caplog) sees the records too.
     """
     logger = logging.getLogger(REQUEST_LOGGER)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)  # root defaults to WARNING, which would drop every line
     if not logger.handlers:
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
     return logger

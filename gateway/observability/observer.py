@@ -157,13 +157,18 @@ class Observer:
         selected = self._model(ranked[0].model.name) if ranked else None
         ok = 200 <= status < 300
         served_label = self._model(served) if served else _NONE
-        failed = [self._model(a.deployment) for a in attempts]
-        if served and not ok:
-            failed.append(served_label)  # a stream that broke after its first chunk
+        # Every try in order as (deployment, failure class or None for the one that answered).
+        tries = [(self._model(a.deployment), a.status) for a in attempts]
+        if served and ok:
+            tries.append((served_label, None))
+        elif served and not (tries and tries[-1][0] == served_label):
+            # A stream that broke after its first chunk, when the caller did not list that attempt.
+            tries.append((served_label, "server_error"))
+        failed = [name for name, reason in tries if reason is not None]
         usage = usage or {}
         if self._metrics_on:
             self._count(decision.strategy, pipeline, selected, served_label if served else None, ok, status,
-                        attempts, failed, latency_ms, ttft_ms, usage, cost_usd, overhead_ms, stream)
+                        tries, latency_ms, ttft_ms, usage, cost_usd, overhead_ms, stream)
         self.series.add(
             pipeline, selected, served_label if served and ok else None, failed, latency_ms if ok else None,
             ttft_ms if ok else None, cost_usd, int(usage.get("completion_tokens") or 0),
@@ -183,7 +188,7 @@ class Observer:
 
     def _count(
         self, strategy: str, pipeline: str, selected: str | None, served: str | None, ok: bool, status: int,
-        attempts: Sequence[Any], failed: list[str], latency_ms: float | None, ttft_ms: float | None,
+        tries: list[tuple[str, str | None]], latency_ms: float | None, ttft_ms: float | None,
         usage: Mapping[str, Any], cost_usd: float, overhead_ms: float | None, stream: bool,
     ) -> None:
         m = self._m
@@ -192,10 +197,9 @@ class Observer:
             self._inc(m.selections, pipeline, strategy, selected)
         # Walk the tries in order: the same deployment again is a retry, another one a fallback.
         prev = selected
-        tried = [*failed[: len(attempts)], served] if served else failed[: len(attempts)]
-        for i, name in enumerate(tried):
-            if i < len(attempts):
-                self._inc(m.attempt_failures, name, attempts[i].status)
+        for i, (name, reason) in enumerate(tries):
+            if reason is not None:
+                self._inc(m.attempt_failures, name, reason)
             if prev is not None and name != prev:
                 self._inc(m.fallbacks, pipeline, prev)
             elif i > 0:

@@ -5,6 +5,7 @@ with `ranking_to_dict`, `format_ranking_table` or `decision_header`. See docs/se
 """
 
 from gateway.selection._estimate import Estimate, Priors
+from gateway.selection._prepared import PreparedCatalog
 from gateway.selection._snapshot import Snapshot
 from gateway.selection.constraints import CIRCUIT_OPEN, HardConstraints
 from gateway.selection.engine import PINNED, SelectionEngine
@@ -54,6 +55,7 @@ __all__ = [
     "LatencyScorer",
     "LiveStats",
     "ModelInfo",
+    "PreparedCatalog",
     "Priors",
     "QualityScorer",
     "Ranking",

@@ -4,8 +4,9 @@ Selection runs on every request over the same catalog, so what depends only on t
 limits, the set of supported capabilities, the clamped throughput, name order) is read once into a
 flat tuple per model. `PreparedCatalog.split` then estimates every model for one request and
 applies the hard constraints in a single loop over those tuples, with the request's figures in
-locals. The checks that depend only on the model and the request's constraint sets (model and
-provider lists, capabilities) are answered once per distinct set of constraints and cached here.
+locals. Two caches live here (bounded, and derived from immutable inputs, so they never change a
+result): per request shape (constraint sets and domain), each model's static verdict and quality
+(`_view`); per model, what its current live stats contribute whatever the request (`_blend`).
 
 The loop restates `_estimate.estimate` and `HardConstraints.admits` inline (a function call per
 model per step cost more than the arithmetic). It must produce the same floats in the same
@@ -65,7 +66,19 @@ _Blend = tuple[
 # input and output price per token, quality, domain quality, TTFT and throughput priors, and the
 # throughput floored as `estimate` floors it).
 _Row = tuple[
-    ModelInfo, str, str, frozenset[str], int, int, float, float, float, object, float, float, float
+    ModelInfo,
+    str,
+    str,
+    frozenset[str],
+    int,
+    int,
+    float,
+    float,
+    float,
+    Mapping[str, float],
+    float,
+    float,
+    float,
 ]
 
 

@@ -16,7 +16,7 @@ from gateway.selection.types import Constraints, LiveStats, RequestContext
 __all__ = ["CIRCUIT_OPEN", "HardConstraints"]
 
 CIRCUIT_OPEN = "circuit open (cooling down)"
-# NamedTuple's generated __new__ checks arguments; the fields are known here, so skip it.
+# NamedTuple's generated __new__ is a Python function; every field is given here, so skip it.
 _new = tuple.__new__
 
 

@@ -30,6 +30,7 @@
     if (v === 0) return "$0";
     if (v >= 1) return "$" + v.toFixed(2);
     if (v >= 0.01) return "$" + v.toFixed(3);
+    if (v >= 1e-4) return "$" + Number(v.toPrecision(2));
     return "$" + v.toExponential(1);
   }
   const fmtTime = (t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false });
@@ -59,7 +60,7 @@
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, w, h);
     ctx.font = "11px system-ui, sans-serif";
-    return { ctx, w, h, left: 52, right: w - 8, top: 8, bottom: h - 20 };
+    return { ctx, w, h, left: 60, right: w - 8, top: 8, bottom: h - 20 };
   }
 
   function niceMax(v) {
@@ -76,17 +77,18 @@
     ctx.lineWidth = 1;
     ctx.textAlign = "right";
     ctx.textBaseline = "middle";
-    for (let i = 0; i <= 4; i++) {
-      const y = bottom - (bottom - top) * i / 4;
+    // Five divisions: every "nice" maximum (1, 2, 2.5, 5, 10 x 10^k) then has round tick labels.
+    for (let i = 0; i <= 5; i++) {
+      const y = bottom - (bottom - top) * i / 5;
       ctx.beginPath(); ctx.moveTo(left, y); ctx.lineTo(right, y); ctx.stroke();
-      ctx.fillText(fmt(ymax * i / 4), left - 4, y);
+      ctx.fillText(fmt(ymax * i / 5), left - 4, y);
     }
     ctx.textAlign = "center";
     ctx.textBaseline = "top";
-    const step = (t1 - t0) > 600 ? 300 : 60;
+    const step = [5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600].find((s) => (t1 - t0) / s <= 5) || 7200;
     for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
       const x = left + (right - left) * (t - t0) / (t1 - t0);
-      ctx.fillText(fmtTime(t).slice(0, 5), x, bottom + 4);
+      ctx.fillText(fmtTime(t).slice(0, step < 60 ? 8 : 5), x, bottom + 4);
     }
   }
 

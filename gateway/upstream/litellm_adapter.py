@@ -1,45 +1,78 @@
 """The only module that imports litellm.
 
-It owns three things litellm is good at: calling providers (`LiteLLMTransport`), the bundled price
-and capability map (`lookup_model_info`), token counting (`count_tokens`), and the translation of
-litellm's exception types into the gateway's error hierarchy (`map_exception`).
+It owns what litellm is good at: calling providers that need translation (`LiteLLMTransport`),
+the bundled price and capability map (`lookup_model_info`), token counting (`count_tokens`), and
+the translation of litellm's exception types into the gateway's error hierarchy (`map_exception`).
+
+litellm itself is imported lazily, on first use: importing it costs ~3.5 s of start-up and ~100 MB,
+which a gateway whose deployments all speak OpenAI's wire format never needs. The price map is
+litellm's own bundled JSON, read directly (it is the file litellm loads when
+LITELLM_LOCAL_MODEL_COST_MAP is set).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import importlib.util
 import os
+import sys
+from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
 
-# Prices must come from the bundled map: never fetch it over the network at import time.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+import orjson
 
-from collections.abc import AsyncIterator, Iterable, Mapping  # noqa: E402
-from typing import Any  # noqa: E402
-
-import litellm  # noqa: E402
-import orjson  # noqa: E402
-from litellm import exceptions as _lx  # noqa: E402
-
-from gateway import errors  # noqa: E402
+from gateway import errors
 
 __all__ = ["LiteLLMTransport", "count_tokens", "lookup_model_info", "map_exception"]
 
-litellm.suppress_debug_info = True
-litellm.telemetry = False
-# Token counting must stay offline: use the bundled tiktoken files, never a tokenizer from a hub.
-litellm.disable_hf_tokenizer_download = True
+_PRICE_MAP = "model_prices_and_context_window_backup.json"
+
+
+@functools.cache
+def _litellm() -> ModuleType:
+    # Prices must come from the bundled map: never fetch it over the network.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    # Token counting must stay offline: bundled tiktoken files, never a tokenizer from a hub.
+    litellm.disable_hf_tokenizer_download = True
+    return litellm
+
+
+@functools.cache
+def _price_map() -> Mapping[str, Any]:
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or spec.origin is None:
+        return {}
+    path = Path(spec.origin).parent / _PRICE_MAP
+    return orjson.loads(path.read_bytes()) if path.exists() else dict(_litellm().model_cost)
 
 
 def lookup_model_info(model: str) -> Mapping[str, Any] | None:
-    """litellm's offline metadata for `model` (prices, window, capabilities), or None if unknown."""
-    try:
-        info = litellm.get_model_info(model)
-    except Exception:  # litellm raises a bare Exception subclass for unmapped models
+    """litellm's offline metadata for `model` (prices, window, capabilities), or None if unknown.
+
+    Keys are tried as litellm names them: the full string ("deepseek/deepseek-coder"), then without
+    an OpenAI-compatible provider prefix ("openai/gpt-4o-mini" is listed as "gpt-4o-mini").
+    """
+    table = _price_map()
+    info = table.get(model)
+    if info is None and "/" in model:
+        prefix, rest = model.split("/", 1)
+        candidate = table.get(rest)
+        if candidate is not None and candidate.get("litellm_provider") in (prefix, "openai", "text-completion-openai"):
+            info = candidate
+    if not isinstance(info, dict) or info.get("mode", "chat") not in ("chat", "responses"):
         return None
-    return info or None
+    return info
 
 
 def count_tokens(model: str, messages: list, tools: list | None = None) -> int:
-    return int(litellm.token_counter(model=model, messages=messages, tools=tools))
+    return int(_litellm().token_counter(model=model, messages=messages, tools=tools))
 
 
 def _retry_after(exc: BaseException) -> str | None:
@@ -73,18 +106,20 @@ def map_exception(exc: BaseException, deployment: str, secrets: Iterable[str] = 
     """Translate a litellm/provider exception into the gateway's hierarchy, with no secrets."""
     if isinstance(exc, errors.GatewayError):
         return exc
+    # Only a loaded litellm can have raised a litellm exception; don't import it to find out.
+    _lx = sys.modules["litellm"].exceptions if "litellm" in sys.modules else None
     raw = str(getattr(exc, "message", None) or exc)
     # litellm prefixes messages with its own class path; keep what the provider said.
     raw = raw.split("Exception - ", 1)[-1].strip()
     detail = errors.redact(raw, secrets)[:500]
-    if isinstance(exc, _lx.ContextWindowExceededError):
+    if _lx is not None and isinstance(exc, _lx.ContextWindowExceededError):
         return errors.ContextWindowError(
             f"deployment {deployment}: context window exceeded: {detail}", param="messages"
         )
     status = _provider_status(exc)
-    if status is None and isinstance(exc, _lx.Timeout):
+    if status is None and _lx is not None and isinstance(exc, _lx.Timeout):
         return errors.GatewayTimeoutError(f"deployment {deployment} timed out: {detail}")
-    if status is None and isinstance(exc, _lx.APIConnectionError):
+    if status is None and _lx is not None and isinstance(exc, _lx.APIConnectionError):
         return errors.BadGatewayError(
             f"could not reach deployment {deployment}: {detail}", code="upstream_connection_error"
         )
@@ -120,12 +155,16 @@ class LiteLLMTransport:
             kwargs["api_key"] = dep.api_key
         if cfg.api_version:
             kwargs["api_version"] = cfg.api_version
-        response = await litellm.acompletion(
+        response = await _litellm().acompletion(
             model=cfg.model, timeout=timeout, num_retries=0, max_retries=0, **kwargs
         )
         if kwargs.get("stream"):
             return _iter_events(response, dep.name)
         return _conform_response(response.model_dump(exclude_none=True))
+
+    async def warm(self) -> None:
+        """Import litellm off the event loop, so the first translated request does not pay for it."""
+        await asyncio.to_thread(_litellm)
 
     async def close(self) -> None:
         pass

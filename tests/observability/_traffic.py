@@ -36,16 +36,19 @@ def _send(client: httpx.Client, kind: int) -> int:
     return client.post("/v1/chat/completions", json=body, headers=headers).status_code
 
 
-def run_traffic(base_url: str, seconds: float, concurrency: int = 12) -> list[int]:
-    """Send the mix for `seconds` from `concurrency` threads; returns every status code."""
+def run_traffic(
+    base_url: str, seconds: float, concurrency: int = 12, stop: threading.Event | None = None
+) -> list[int]:
+    """Send the mix for `seconds` (or until `stop` is set) from `concurrency` threads; every status."""
     deadline = time.monotonic() + seconds
+    stop = stop or threading.Event()
     counter = itertools.count()
     lock = threading.Lock()
     statuses: list[int] = []
 
     def worker() -> None:
         with httpx.Client(base_url=base_url, timeout=30) as client:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not stop.is_set():
                 status = _send(client, next(counter))
                 with lock:
                     statuses.append(status)

@@ -1,0 +1,81 @@
+"""Structured request logs: one JSON object per request, no prompts by default, never a key value."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+
+from tests.conftest import SIM_KEY
+from tests.observability.conftest import parsed
+
+_FIELDS = {
+    "time", "event", "request_id", "pipeline", "strategy", "strategy_source", "domain", "stream", "status",
+    "model", "selected", "runner_up", "reasons", "candidates", "rejected", "attempts", "latency_ms", "ttft_ms",
+    "overhead_ms", "prompt_tokens", "completion_tokens", "cost_usd", "notes",
+}
+
+
+def _chat(url: str, content: str, **extra: object) -> httpx.Response:
+    body = {"model": "auto", "messages": [{"role": "user", "content": content}], **extra}
+    return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=30)
+
+
+def test_one_json_line_per_request(gateway_factory, request_log):
+    gw = gateway_factory()
+    marker = "private-prompt-" + uuid.uuid4().hex
+    ok = _chat(gw.url, marker)
+    assert ok.status_code == 200
+    # Tools rule out sim-tiny: it shows up as a rejected candidate with its reason.
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}]
+    assert _chat(gw.url, marker, tools=tools).status_code == 200
+    with httpx.stream("POST", f"{gw.url}/v1/chat/completions", timeout=30, json={
+        "model": "auto", "stream": True, "messages": [{"role": "user", "content": marker}],
+    }) as r:
+        r.read()
+    assert _chat(gw.url, "[sim:status=400] " + marker).status_code == 400
+
+    lines = parsed(request_log)
+    assert len(lines) == len(request_log.lines) == 4
+    for raw, line in zip(request_log.lines, lines):
+        assert "\n" not in raw and json.loads(raw) == line
+        assert _FIELDS <= set(line)
+        assert marker not in raw and SIM_KEY not in raw
+        assert "prompt" not in line and "completion" not in line
+    first, tooled, streamed, failed = lines
+    assert first["request_id"] == ok.headers["x-gateway-request-id"]
+    assert first["status"] == 200 and first["model"] == ok.headers["x-gateway-model"]
+    assert first["selected"] == first["candidates"][0]["model"] and first["runner_up"] == first["candidates"][1]["model"]
+    assert first["reasons"] and first["latency_ms"] > 0 and first["cost_usd"] > 0 and first["completion_tokens"] > 0
+    assert first["pipeline"] == "default" and first["strategy"] == "balanced" and first["attempts"] == []
+    assert [r["model"] for r in tooled["rejected"]] == ["sim-tiny"] and tooled["rejected"][0]["reasons"]
+    assert streamed["stream"] is True and streamed["ttft_ms"] is not None
+    assert failed["status"] == 400 and failed["model"] is None
+    assert failed["attempts"] and failed["attempts"][0]["outcome"] == "client_error"
+
+
+def test_prompts_only_when_opted_in_and_keys_still_redacted(gateway_factory, request_log):
+    gw = gateway_factory(log_prompts=True)
+    marker = "opted-in-prompt-" + uuid.uuid4().hex
+    assert _chat(gw.url, f"{marker} my key is {SIM_KEY}").status_code == 200
+    (line,) = parsed(request_log)
+    assert marker in line["prompt"][0]["content"]
+    assert isinstance(line["completion"], list) and line["completion"][0]
+    assert SIM_KEY not in request_log.lines[0] and "[redacted]" in request_log.lines[0]
+
+
+def test_request_logs_can_be_switched_off(gateway_factory, request_log):
+    gw = gateway_factory(log_requests=False)
+    assert _chat(gw.url, "hi").status_code == 200
+    assert request_log.lines == []
+
+
+def test_no_key_in_stats_or_metrics(gateway_factory):
+    gw = gateway_factory()
+    assert _chat(gw.url, "hi").status_code == 200
+    for path in ("/metrics", "/v1/gateway/stats", "/dashboard", "/dashboard/dashboard.js"):
+        resp = httpx.get(gw.url + path, timeout=10)
+        assert resp.status_code == 200 and SIM_KEY not in resp.text, path
+    assert httpx.get(gw.url + "/dashboard/..%2Fsettings.py").status_code == 404
+    assert httpx.get(gw.url + "/dashboard/dashboard.html.bak").status_code == 404
