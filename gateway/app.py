@@ -15,13 +15,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway import errors
+from gateway.calibration import apply_calibration, load_calibration
 from gateway.catalog import load_catalog, load_config
 from gateway.decision import Decider
 from gateway.policy import PolicyStore
 from gateway.observability import Observer
 from gateway.routes.chat import chat_completions
 from gateway.routes.dashboard import dashboard, dashboard_asset
+from gateway.learning.feedback import FeedbackProcessor
 from gateway.routes.explain import explain
+from gateway.routes.feedback import feedback
 from gateway.routes.gateway_stats import gateway_stats
 from gateway.routes.health import healthz, readyz
 from gateway.routes.metrics import metrics
@@ -73,6 +76,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build a gateway; raises `CatalogError` or `PolicyError` on a config it cannot serve."""
     settings = settings or Settings()
     config = load_config(settings.config)
+    calibration = settings.calibration or settings.config.parent / "calibration.yaml"
+    if settings.calibration is not None or calibration.exists():  # an explicit path must exist
+        config = apply_calibration(config, load_calibration(calibration))
     catalog = load_catalog(config)
     # Policies are validated against every configured deployment, usable or not, so a policy that
     # names a deployment whose key is unset here still loads (that expert is simply unavailable).
@@ -121,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         map_exception_fn=map_exception,
         decision_header=decision_header,
         created=int(time.time()),
+        feedback=FeedbackProcessor(stats, None),
         observer=Observer(
             settings, catalog, live=lambda: stats.live, spend=lambda: stats.spend, policies=lambda: policies.current
         ),
@@ -139,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     app.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"])
     app.add_api_route("/v1/selection/explain", explain, methods=["POST"])
+    app.add_api_route("/v1/feedback", feedback, methods=["POST"])
     app.add_api_route("/v1/models", list_models, methods=["GET"])
     app.add_api_route("/v1/gateway/stats", gateway_stats, methods=["GET"])
     if settings.dashboard_enabled:

@@ -27,6 +27,9 @@ def _serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[f"GATEWAY_{key.upper()}"] = str(value)
     settings = Settings()
+    from gateway.observability import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir(settings.workers)
     try:
         from gateway.app import create_app
 
@@ -157,6 +160,12 @@ def _parser() -> argparse.ArgumentParser:
     v.set_defaults(func=_policy_validate)
     sc = psub.add_parser("schema", help="print the policy JSON Schema")
     sc.set_defaults(func=_policy_schema)
+
+    from gateway.calibration_cli import register as register_calibrate
+    from gateway.eval.command import register as register_eval
+
+    register_calibrate(sub)
+    register_eval(sub)
     return p
 
 

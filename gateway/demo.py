@@ -112,7 +112,7 @@ def run_demo(config: Path, profile: Path, policies: Path = Path("policies")) -> 
     with SimulatorThread(sim_profile) as sim:
         os.environ["GATEWAY_SIMULATOR_URL"] = sim.base_url
         os.environ["SIMULATOR_API_KEY"] = sim_profile.api_key or "sim-no-auth"
-        settings = Settings(config=config, policies=policies, port=0)
+        settings = Settings(config=config, policies=policies, port=0, log_requests=False)
         with GatewayThread(settings) as gw:
             print(f"simulator at {sim.base_url}; gateway at {gw.base_url}\n")
             client = openai.OpenAI(base_url=gw.base_url, api_key="demo", max_retries=0, timeout=60)

@@ -15,6 +15,9 @@ class Settings(BaseSettings):
 
     config: Path = Field(Path("config/gateway.yaml"), description="Catalog and router config.")
     policies: Path = Field(Path("policies"), description="Directory of policy YAML files.")
+    calibration: Path | None = Field(
+        None, description="Speed priors from `gateway calibrate`; default: calibration.yaml next to the config, if present."
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64)

@@ -33,6 +33,7 @@ class GatewayState:
     policies: PolicyStore
     map_exception_fn: Callable[..., GatewayError]
     decision_header: Callable[[Ranking], str]
+    feedback: Any = None  # FeedbackProcessor: request id -> (deployment, domain) for POST /v1/feedback
     created: int = 0
     ready: bool = False
     #: The most recent decisions with their explanations, for /v1/gateway/stats and the dashboard.
@@ -76,6 +77,8 @@ class GatewayState:
         body: dict | None = None, result: dict | None = None,
     ) -> None:
         """Hand a served request to the stats recorder (an O(1) append; flushed in the background)."""
+        if self.feedback is not None:
+            self.feedback.remember(decision.ctx.request_id, dep.name, decision.ctx.domain, None)
         self._remember(decision, dep.name, "ok", latency_ms, cost)
         if self.observer is not None:
             self.observer.on_request(

@@ -168,3 +168,21 @@ def test_redis_outage_degrades_but_serves(gateway_factory, redis_process):
         assert time.monotonic() < deadline, "did not resync after Redis came back"
         time.sleep(0.1)
     assert len(_serve(client, 2)) == 2
+
+
+def test_feedback_updates_learned_quality(gateway_factory):
+    gw = gateway_factory(stats_refresh_s=0.05)
+    client = _client(gw)
+    raw = client.chat.completions.with_raw_response.create(model="sim-mini", messages=MSG)
+    request_id, model = raw.headers["x-gateway-request-id"], raw.headers["x-gateway-model"]
+    ok = httpx.post(f"{gw.base_url}/feedback", json={"request_id": request_id, "score": "down"})
+    assert ok.status_code == 200 and ok.json()["score"] == 0.0
+    again = httpx.post(f"{gw.base_url}/feedback", json={"request_id": request_id, "score": 1})
+    assert again.status_code == 404 and again.json()["error"]["code"] == "unknown_request"
+    bad = httpx.post(f"{gw.base_url}/feedback", json={"request_id": "x", "score": 3})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "score"
+    deadline = time.monotonic() + 5
+    while (q := httpx.get(f"{gw.base_url}/gateway/stats").json()["deployments"][model]["quality"]) is None:
+        assert time.monotonic() < deadline, "feedback never reached the stats store"
+        time.sleep(0.05)
+    assert q == 0.0

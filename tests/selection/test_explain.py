@@ -57,7 +57,7 @@ def test_decision_header_is_compact_ascii():
 def test_decision_header_sanitises_names_and_handles_no_winner():
     odd = model("modèle;x=1")
     ranking = SelectionEngine().rank(ctx(), [odd], SelectionParams())
-    assert decision_header(ranking).startswith("winner=mod_le_x_1;score=0.879;")
+    assert decision_header(ranking).startswith("winner=mod_le_x_1;score=0.819;")
     empty = SelectionEngine().rank(
         ctx(), [odd], SelectionParams(constraints=Constraints(min_quality=0.99))
     )

@@ -47,7 +47,7 @@ _CATALOG = [
             ["mid", "dear", "dear-fast"],
         ),
         (SelectionParams(strategy="performance"), ["dear-fast", "dear", "mid", "twin", "cheap"]),
-        (SelectionParams(strategy="balanced"), ["cheap", "mid", "twin", "dear-fast", "dear"]),
+        (SelectionParams(strategy="balanced"), ["dear-fast", "mid", "cheap", "dear", "twin"]),
         (
             SelectionParams(strategy="custom", weights=MappingProxyType({"latency": 1.0})),
             ["cheap", "dear-fast", "mid", "dear", "twin"],
