@@ -112,7 +112,9 @@ def run_demo(config: Path, profile: Path, policies: Path = Path("policies")) -> 
     with SimulatorThread(sim_profile) as sim:
         os.environ["GATEWAY_SIMULATOR_URL"] = sim.base_url
         os.environ["SIMULATOR_API_KEY"] = sim_profile.api_key or "sim-no-auth"
-        settings = Settings(config=config, policies=policies, port=0, log_requests=False)
+        # A short cool-down and half-life so the adaptation phase fits in seconds.
+        settings = Settings(config=config, policies=policies, port=0, log_requests=False,
+                            circuit_cooldown_s=3.0, stats_half_life_s=5.0, stats_refresh_s=0.1)
         with GatewayThread(settings) as gw:
             print(f"simulator at {sim.base_url}; gateway at {gw.base_url}\n")
             client = openai.OpenAI(base_url=gw.base_url, api_key="demo", max_retries=0, timeout=60)
@@ -135,4 +137,43 @@ def run_demo(config: Path, profile: Path, policies: Path = Path("policies")) -> 
             ]
             rows = [_call(client, label, fn) for label, fn in workload]
             _print_table(rows)
+            _adaptation(client, sim.url)
     return 0
+
+
+def _patch_model(sim_url: str, model: str, **fields: Any) -> None:
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(
+        f"{sim_url}/_sim/models/{model}", data=json.dumps(fields).encode(), method="PATCH",
+        headers={"content-type": "application/json"},
+    )
+    urllib.request.urlopen(req, timeout=10).read()
+
+
+def _adaptation(client: Any, sim_url: str, n: int = 15) -> None:
+    """Live stats at work: a model's errors spike, traffic leaves it, it recovers, traffic returns."""
+    from collections import Counter
+
+    def phase() -> Counter:
+        served: Counter = Counter()
+        for _ in range(n):
+            raw = client.chat.completions.with_raw_response.create(
+                model="auto", messages=[{"role": "user", "content": _PROMPT}], max_tokens=16
+            )
+            raw.parse()
+            served[raw.headers["x-gateway-model"]] += 1
+        return served
+
+    print("\nadaptation (balanced, default policy; every request still succeeds):")
+    before = phase()
+    victim = before.most_common(1)[0][0]
+    print(f"  healthy:               {dict(before)}")
+    _patch_model(sim_url, victim, error_rate=1.0, error_statuses=[503])
+    during = phase()
+    print(f"  {victim} fails (503): {dict(during)}   <- circuit opens, fallbacks serve")
+    _patch_model(sim_url, victim, error_rate=0.0)
+    time.sleep(3.5)  # the demo's circuit cool-down is 3 s; then one half-open probe
+    after = phase()
+    print(f"  {victim} recovered:   {dict(after)}   <- probe succeeded, circuit closed")
