@@ -32,7 +32,7 @@ async def _read_json(request: Request) -> dict:
     return body
 
 
-def _headers(state: GatewayState, request_id: str, decision: Decision, dep_name: str, started: float) -> dict[str, str]:
+def _headers(state: GatewayState, request_id: str, decision: Decision, dep_name: str) -> dict[str, str]:
     return {
         "x-gateway-request-id": request_id,
         "x-gateway-model": dep_name,
@@ -68,7 +68,7 @@ async def chat_completions(request: Request) -> Response:
     overhead_ms = max(0.0, (time.perf_counter() - started) * 1000 - latency_ms)
     state.record_success(decision, dep, latency_ms, None, usage, cost, attempts=attempts,
                          overhead_ms=overhead_ms, body=body, result=result)
-    headers = _headers(state, request_id, decision, dep.name, started)
+    headers = _headers(state, request_id, decision, dep.name)
     # Nano-dollar resolution: exactly what the budget store adds up (integer nano-dollars).
     headers["x-gateway-cost-usd"] = f"{cost:.9f}"
     headers["x-gateway-overhead-ms"] = f"{overhead_ms:.3f}"
@@ -90,7 +90,7 @@ async def _stream(
     except errors.GatewayError as exc:
         state.record_failure(decision, exc.status, attempts=attempts)
         raise
-    headers = _headers(state, request_id, decision, start.deployment.name, started)
+    headers = _headers(state, request_id, decision, start.deployment.name)
     overhead_ms = max(0.0, (time.perf_counter() - started) * 1000 - start.ttft_ms)
     headers["x-gateway-overhead-ms"] = f"{overhead_ms:.3f}"
     return StreamingResponse(

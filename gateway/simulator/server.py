@@ -388,56 +388,6 @@ async def _healthz(request: web.Request) -> web.Response:
     return web.Response(body=b'{"status":"ok"}', headers=_JSON)
 
 
-async def _sim_requests(request: web.Request) -> web.Response:
-    st = request.app[SIM_STATE]
-    model = request.query.get("model")
-    rows = [r for r in st.records if model is None or (isinstance(r["body"], dict) and r["body"].get("model") == model)]
-    limit = request.query.get("limit")
-    if limit and limit.isdigit():
-        rows = rows[-int(limit) :] if int(limit) else []
-    out = [
-        {**r, "headers": {str(k): v for k, v in r["headers"].items() if k.lower() != "authorization"}}
-        for r in rows
-    ]
-    return web.Response(body=orjson.dumps({"requests": out}), headers=_JSON)
-
-
-async def _sim_stats(request: web.Request) -> web.Response:
-    st = request.app[SIM_STATE]
-    models = {n: s.as_dict() for n, s in st.stats.items()}
-    total = {k: sum(s[k] for s in models.values()) for k in _ModelStats.__slots__}
-    doc = {"models": models, "total": total, "unknown_model": st.unknown_model, "fail_first": st.fail_counts}
-    return web.Response(body=orjson.dumps(doc), headers=_JSON)
-
-
-async def _sim_models(request: web.Request) -> web.Response:
-    st = request.app[SIM_STATE]
-    doc = {n: m.model_dump() for n, m in st.models.items()}
-    return web.Response(body=orjson.dumps(doc), headers=_JSON)
-
-
-async def _sim_patch_model(request: web.Request) -> web.Response:
-    st = request.app[SIM_STATE]
-    name = request.match_info["name"]
-    current = st.models.get(name)
-    if current is None:
-        return _error(404, f"unknown simulator model {name!r}")
-    try:
-        patch = orjson.loads(await request.read())
-        if not isinstance(patch, dict):
-            raise ValueError("patch must be a JSON object")
-        updated = ModelProfile.model_validate({**current.model_dump(), **patch})
-    except ValueError as exc:  # pydantic.ValidationError and JSONDecodeError are ValueErrors
-        return _error(400, str(exc))
-    st.models[name] = updated
-    return web.Response(body=orjson.dumps(updated.model_dump()), headers=_JSON)
-
-
-async def _sim_reset(request: web.Request) -> web.Response:
-    request.app[SIM_STATE].reset()
-    return web.Response(body=b'{"status":"reset"}', headers=_JSON)
-
-
 async def _on_shutdown(app: web.Application) -> None:
     # Releases hung/stalled handlers so graceful shutdown does not wait on them.
     app[SIM_STATE].closing.set()
@@ -451,11 +401,10 @@ def create_simulator_app(profile: SimulatorProfile) -> web.Application:
     app.router.add_post("/chat/completions", _chat)
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/_sim/requests", _sim_requests)
-    app.router.add_get("/_sim/stats", _sim_stats)
-    app.router.add_get("/_sim/models", _sim_models)
-    app.router.add_patch("/_sim/models/{name}", _sim_patch_model)
-    app.router.add_post("/_sim/reset", _sim_reset)
+    # Imported here: the control routes need this module's state key and error helper.
+    from ._control import add_control_routes
+
+    add_control_routes(app)
     app.on_shutdown.append(_on_shutdown)
     return app
 

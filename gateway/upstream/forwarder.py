@@ -8,7 +8,7 @@ Policy, in order of precedence:
 - 408/429/5xx, timeouts and connection errors are retried with exponential backoff and jitter,
   honouring Retry-After, then fall back. Nothing waits past the request's total deadline.
 - A stream falls back only before its first chunk; after that the caller ends it with an error event.
-Every failed attempt is reported to `on_attempt` so stats see failures; the caller records the
+Every failed attempt is reported to the per-call `report` callback so stats see failures; the caller records the
 successful one, since only it sees the usage (and, for streams, the end).
 """
 
