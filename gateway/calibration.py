@@ -25,7 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway import errors
-from gateway.catalog import Catalog, CatalogError, GatewayConfig, ResolvedDeployment
+from gateway.catalog import Catalog, CatalogError, GatewayConfig, ResolvedDeployment, read_yaml
 from gateway.upstream.forwarder import Transport
 
 __all__ = [
@@ -348,12 +348,7 @@ def write_calibration(
 
 def load_calibration(path: Path | str) -> dict[str, dict]:
     """Deployment name -> {model, ttft_ms, tokens_per_s, samples, errors, first_error, measured_at}."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CalibrationError(f"{path}: calibration file not found") from None
-    except yaml.YAMLError as exc:
-        raise CalibrationError(f"{path}: invalid YAML: {exc}") from None
+    raw = read_yaml(path, "calibration file", CalibrationError)
     try:
         doc = _File.model_validate(raw)
     except ValidationError as exc:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gateway.selection.types import ModelInfo
 
-__all__ = ["Catalog", "CatalogError", "Deployment", "GatewayConfig", "load_catalog", "load_config"]
+__all__ = ["Catalog", "CatalogError", "Deployment", "GatewayConfig", "load_catalog", "load_config", "read_yaml"]
 
 log = logging.getLogger("gateway.catalog")
 
@@ -107,14 +107,19 @@ def _expand_env(value: Any, env: Mapping[str, str]) -> Any:
     return value
 
 
+def read_yaml(path: Path | str, what: str, error: type[CatalogError] = CatalogError) -> Any:
+    """Parse a YAML config file; a missing file or a syntax error becomes `error` naming the path."""
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: invalid YAML: {exc}") from None
+
+
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
     env = os.environ if env is None else env
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CatalogError(f"{path}: config file not found") from None
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"{path}: invalid YAML: {exc}") from None
+    raw = read_yaml(path, "config file")
     if not isinstance(raw, dict):
         raise CatalogError(f"{path}: expected a mapping with a `deployments` list")
     try:
