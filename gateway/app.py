@@ -15,12 +15,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway import errors
+from gateway.asgi import GatewayApp
 from gateway.calibration import apply_calibration, load_calibration
 from gateway.catalog import load_catalog, load_config
 from gateway.decision import Decider
 from gateway.policy import PolicyStore
 from gateway.observability import Observer
-from gateway.routes.chat import chat_completions
+from gateway.routes.chat import ChatCompletions
 from gateway.routes.dashboard import dashboard, dashboard_asset
 from gateway.learning.feedback import FeedbackProcessor
 from gateway.routes.explain import explain
@@ -141,10 +142,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await state.stop()
 
-    app = FastAPI(title="gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = GatewayApp(title="gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.gateway = state
     _install_error_handlers(app)
-    app.add_api_route("/v1/chat/completions", chat_completions, methods=["POST"])
+    app.add_fast_route(ChatCompletions.path, ChatCompletions(state))
     app.add_api_route("/v1/selection/explain", explain, methods=["POST"])
     app.add_api_route("/v1/feedback", feedback, methods=["POST"])
     app.add_api_route("/v1/models", list_models, methods=["GET"])

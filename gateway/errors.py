@@ -18,6 +18,7 @@ __all__ = [
     "GatewayTimeoutError",
     "InternalError",
     "InvalidRequestError",
+    "MethodNotAllowedError",
     "NoFeasibleModelError",
     "NotFoundError",
     "PayloadTooLargeError",
@@ -82,6 +83,10 @@ class PermissionDeniedError(GatewayError):
 
 class NotFoundError(GatewayError):
     status, type, code = 404, "invalid_request_error", "not_found"
+
+
+class MethodNotAllowedError(GatewayError):
+    status, type, code = 405, "invalid_request_error", "method_not_allowed"
 
 
 class RequestTimeoutError(GatewayError):

@@ -1,33 +1,35 @@
-"""`POST /v1/chat/completions`: decide, forward down the ranking, answer in OpenAI's format."""
+"""`POST /v1/chat/completions`: decide, forward down the ranking, answer in OpenAI's format.
+
+A raw ASGI endpoint (see `routes/_asgi.py` for why): create_app dispatches to it ahead of the
+framework's router, and middleware added to the app (authentication, limits) still wraps it.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
 
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.datastructures import Headers
 
 from gateway import errors, sse
 from gateway.context import validate_body
 from gateway.decision import Decision
+from gateway.routes import _asgi
+from gateway.routes._asgi import Receive, Scope, Send
 from gateway.state import GatewayState
 from gateway.upstream.forwarder import Attempt, StreamStart, classify
 from gateway.usage import cost_usd
 
-__all__ = ["chat_completions"]
+__all__ = ["ChatCompletions", "parse_body"]
 
-_JSON = "application/json"
+log = logging.getLogger("gateway")
 
 
-async def _read_json(request: Request) -> dict:
-    raw = await request.body()
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise errors.InvalidRequestError(f"The request body is not valid JSON: {exc}", param="body") from None
+def parse_body(raw: bytes) -> dict:
+    body = _asgi.parse_json(raw)
     validate_body(body)
     return body
 
@@ -41,63 +43,85 @@ def _headers(state: GatewayState, request_id: str, decision: Decision, dep_name:
     }
 
 
-async def chat_completions(request: Request) -> Response:
-    started = time.perf_counter()
-    state: GatewayState = request.app.state.gateway
-    request_id = "req_" + uuid.uuid4().hex
-    try:
-        body = await _read_json(request)
-        decision = state.decider.decide(body, request.headers, request_id)
-    except errors.GatewayError as exc:
-        state.record_refusal(request.headers.get("x-pipeline-id"), exc.status)
-        raise
-    deadline = time.monotonic() + state.settings.request_timeout_s
-    if body.get("stream"):
-        return await _stream(state, request_id, body, decision, deadline, started)
+class ChatCompletions:
+    """The ASGI app behind `POST /v1/chat/completions` for one gateway."""
 
-    attempts: list[Attempt] = []
-    report = state.attempt_reporter(decision, attempts)
-    try:
-        dep, result, latency_ms = await state.forwarder.complete(decision.candidates, body, deadline, report)
-    except errors.GatewayError as exc:
-        state.record_failure(decision, exc.status, attempts=attempts)
-        raise
-    result["model"] = dep.name
-    usage = result.get("usage")
-    cost = cost_usd(dep.info, usage)
-    overhead_ms = max(0.0, (time.perf_counter() - started) * 1000 - latency_ms)
-    state.record_success(decision, dep, latency_ms, None, usage, cost, attempts=attempts,
-                         overhead_ms=overhead_ms, body=body, result=result)
-    headers = _headers(state, request_id, decision, dep.name)
-    # Nano-dollar resolution: exactly what the budget store adds up (integer nano-dollars).
-    headers["x-gateway-cost-usd"] = f"{cost:.9f}"
-    headers["x-gateway-overhead-ms"] = f"{overhead_ms:.3f}"
-    return Response(orjson.dumps(result), media_type=_JSON, headers=headers)
+    path = "/v1/chat/completions"
 
+    def __init__(self, state: GatewayState) -> None:
+        self._state = state
 
-async def _stream(
-    state: GatewayState, request_id: str, body: dict, decision: Decision, deadline: float, started: float
-) -> Response:
-    client_wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    # Always ask for usage upstream so stats and budgets see real token counts; strip it below
-    # when the client did not ask for it.
-    upstream_body = {**body, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
-    attempts: list[Attempt] = []
-    try:
-        start = await state.forwarder.stream(
-            decision.candidates, upstream_body, deadline, state.attempt_reporter(decision, attempts)
-        )
-    except errors.GatewayError as exc:
-        state.record_failure(decision, exc.status, attempts=attempts)
-        raise
-    headers = _headers(state, request_id, decision, start.deployment.name)
-    overhead_ms = max(0.0, (time.perf_counter() - started) * 1000 - start.ttft_ms)
-    headers["x-gateway-overhead-ms"] = f"{overhead_ms:.3f}"
-    return StreamingResponse(
-        _relay(state, decision, start, client_wants_usage, attempts, overhead_ms, body),
-        media_type="text/event-stream",
-        headers={**headers, "cache-control": "no-cache"},
-    )
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            if scope["method"] != "POST":
+                raise errors.MethodNotAllowedError(f"Method {scope['method']} not allowed.")
+            await self._handle(scope, receive, send)
+        except _asgi.ClientGone:
+            return
+        except errors.GatewayError as exc:
+            await _asgi.send_error(send, exc)
+        except Exception:
+            # Log the detail for operators; the client only learns that it was our fault.
+            log.exception("unhandled error on %s", self.path)
+            await _asgi.send_error(send, errors.InternalError("The gateway hit an internal error."))
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        state = self._state
+        headers = Headers(scope=scope)
+        request_id = "req_" + uuid.uuid4().hex
+        try:
+            body = parse_body(await _asgi.read_body(receive))
+            decision = state.decider.decide(body, headers, request_id)
+        except errors.GatewayError as exc:
+            state.record_refusal(headers.get("x-pipeline-id"), exc.status)
+            raise
+        deadline = time.monotonic() + state.settings.request_timeout_s
+        if body.get("stream"):
+            await self._stream(receive, send, request_id, body, decision, deadline, started)
+            return
+
+        attempts: list[Attempt] = []
+        report = state.attempt_reporter(decision, attempts)
+        try:
+            dep, result, latency_ms = await state.forwarder.complete(decision.candidates, body, deadline, report)
+        except errors.GatewayError as exc:
+            state.record_failure(decision, exc.status, attempts=attempts)
+            raise
+        result["model"] = dep.name
+        usage = result.get("usage")
+        cost = cost_usd(dep.info, usage)
+        overhead_ms = max(0.0, (time.perf_counter() - started) * 1000 - latency_ms)
+        state.record_success(decision, dep, latency_ms, None, usage, cost, attempts=attempts,
+                             overhead_ms=overhead_ms, body=body, result=result)
+        out = _headers(state, request_id, decision, dep.name)
+        # Nano-dollar resolution: exactly what the budget store adds up (integer nano-dollars).
+        out["x-gateway-cost-usd"] = f"{cost:.9f}"
+        out["x-gateway-overhead-ms"] = f"{overhead_ms:.3f}"
+        await _asgi.send_bytes(send, 200, orjson.dumps(result), out)
+
+    async def _stream(
+        self, receive: Receive, send: Send, request_id: str, body: dict, decision: Decision, deadline: float,
+        started: float,
+    ) -> None:
+        state = self._state
+        client_wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        # Always ask for usage upstream so stats and budgets see real token counts; strip it below
+        # when the client did not ask for it.
+        upstream_body = {**body, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
+        attempts: list[Attempt] = []
+        try:
+            start = await state.forwarder.stream(
+                decision.candidates, upstream_body, deadline, state.attempt_reporter(decision, attempts)
+            )
+        except errors.GatewayError as exc:
+            state.record_failure(decision, exc.status, attempts=attempts)
+            raise
+        out = _headers(state, request_id, decision, start.deployment.name)
+        overhead_ms = max(0.0, (time.perf_counter() - started) * 1000 - start.ttft_ms)
+        out["x-gateway-overhead-ms"] = f"{overhead_ms:.3f}"
+        events = _relay(state, decision, start, client_wants_usage, attempts, overhead_ms, body)
+        await _asgi.send_stream(receive, send, out, events)
 
 
 async def _relay(
@@ -106,7 +130,7 @@ async def _relay(
 ) -> AsyncIterator[bytes]:
     dep = start.deployment
     usage = None
-    status = "ok"
+    status = "cancelled"  # until the stream ends one way or the other: the client hung up
     try:
         if start.first is not None:
             async for event, chunk in _events(start.first, start.rest):
@@ -119,6 +143,7 @@ async def _relay(
                         event = sse.encode_chunk({k: v for k, v in chunk.items() if k != "usage"})
                 yield event
         yield sse.DONE
+        status = "ok"
     except errors.GatewayError as exc:
         status = classify(exc)
         yield sse.encode_error(exc)
@@ -127,14 +152,22 @@ async def _relay(
         status = classify(exc)
         yield sse.encode_error(exc)
     finally:
+        await _close(start.rest)
         latency_ms = (time.perf_counter() - start.started) * 1000
         if status == "ok":
             state.record_success(decision, dep, latency_ms, start.ttft_ms, usage, cost_usd(dep.info, usage),
                                  attempts=attempts, overhead_ms=overhead_ms, body=body)
         else:
             state.attempt_reporter(decision, attempts)(Attempt(dep.name, status, latency_ms, start.ttft_ms))
-            state.record_failure(decision, 502, attempts=attempts, served=dep.name, latency_ms=latency_ms,
-                                 ttft_ms=start.ttft_ms)
+            state.record_failure(decision, 499 if status == "cancelled" else 502, attempts=attempts,
+                                 served=dep.name, latency_ms=latency_ms, ttft_ms=start.ttft_ms)
+
+
+async def _close(rest: AsyncIterator) -> None:
+    # Closing the upstream iterator releases its connection now rather than at garbage collection.
+    close = getattr(rest, "aclose", None)
+    if close is not None:
+        await close()
 
 
 async def _events(

@@ -7,7 +7,7 @@ import uuid
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway.routes.chat import _read_json
+from gateway.routes.chat import parse_body
 from gateway.selection.explain import ranking_to_dict
 from gateway.state import GatewayState
 
@@ -16,7 +16,7 @@ __all__ = ["explain"]
 
 async def explain(request: Request) -> JSONResponse:
     state: GatewayState = request.app.state.gateway
-    body = await _read_json(request)
+    body = parse_body(await request.body())
     request_id = "req_" + uuid.uuid4().hex
     decision = state.decider.decide(body, request.headers, request_id, explain=True)
     out = ranking_to_dict(decision.ranking)

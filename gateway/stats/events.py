@@ -27,12 +27,14 @@ STATUSES = (
     "client_error",
     "context_window",
     "auth",
+    "cancelled",
 )
 #: Failures that say something about the deployment's health; only these feed the circuit breaker
 #: and `LiveStats.error_rate`.
 SERVER_FAILURES = frozenset({"rate_limit", "server_error", "timeout", "connection"})
-#: Failures caused by the request or our own config; reported per class, never trip the breaker.
-CLIENT_SIDE = frozenset({"client_error", "context_window", "auth"})
+#: Failures caused by the request, our own config or the client hanging up ("cancelled"); reported
+#: per class, never trip the breaker.
+CLIENT_SIDE = frozenset({"client_error", "context_window", "auth", "cancelled"})
 
 #: Spend is kept as integer nano-dollars so concurrent additions sum exactly (INCRBY, not floats).
 NANOS_PER_USD = 1_000_000_000

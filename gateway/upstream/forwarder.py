@@ -40,7 +40,7 @@ class Transport(Protocol):
 @dataclass(frozen=True, slots=True)
 class Attempt:
     deployment: str
-    status: str  # ok | rate_limit | server_error | timeout | connection | client_error | context_window | auth
+    status: str  # one of gateway.stats.STATUSES
     latency_ms: float
     ttft_ms: float | None = None
     error: str | None = None

@@ -1,0 +1,59 @@
+"""`GatewayApp`: FastAPI for the management routes, with hot routes dispatched ahead of it.
+
+FastAPI's per-request machinery (its middleware chain, routing, dependency solving and
+request/response objects) cost about a quarter of the gateway's CPU per proxied call (profile in
+docs/performance.md). The routes every LLM call takes are therefore plain ASGI apps matched by exact
+path before FastAPI's stack; the rest (models, explain, stats, dashboard, metrics, health) keep the
+framework. Middleware added with `app.add_middleware` wraps *both*, so authentication and limits
+cannot be bypassed by the fast path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+__all__ = ["GatewayApp"]
+
+
+class _Dispatch:
+    def __init__(self, fast: dict[str, ASGIApp], rest: ASGIApp) -> None:
+        self._fast = fast
+        self._rest = rest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            app = self._fast.get(scope["path"])
+            if app is not None:
+                await app(scope, receive, send)
+                return
+        await self._rest(scope, receive, send)
+
+
+class GatewayApp(FastAPI):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._fast_routes: dict[str, ASGIApp] = {}
+
+    def add_fast_route(self, path: str, app: ASGIApp) -> None:
+        """Serve `path` (every method) with the raw ASGI `app`; it must render its own errors."""
+        self._fast_routes[path] = app
+        self.middleware_stack = None  # rebuilt on the next request, as add_middleware does
+
+    def build_middleware_stack(self) -> ASGIApp:
+        user = self.user_middleware
+        self.user_middleware = []
+        try:
+            rest = super().build_middleware_stack()
+        finally:
+            self.user_middleware = user
+        app: ASGIApp = _Dispatch(self._fast_routes, rest)
+        for cls, args, kwargs in reversed(user):
+            app = cls(app, *args, **kwargs)
+        # Outermost: an exception escaping user middleware still becomes an OpenAI 500 body.
+        handler: Callable | None = self.exception_handlers.get(Exception) or self.exception_handlers.get(500)
+        return ServerErrorMiddleware(app, handler=handler, debug=self.debug)
