@@ -152,6 +152,15 @@ class Forwarder:
     async def _try_deployment(
         self, dep: ResolvedDeployment, body: dict, deadline: float, first_chunk: bool, report: _Report
     ) -> Any:
+        try:
+            return await self._once(dep, body, deadline, first_chunk, report)
+        except errors.GatewayError as exc:
+            if not self._max_retries or not (_retryable(exc) and time.monotonic() < deadline):
+                raise
+            failed: errors.GatewayError | None = exc
+        # Retries only: tenacity is set up once a first attempt has failed, so the common case
+        # (first try succeeds) does not pay for it. Attempt 1 replays that failure so waits,
+        # Retry-After and the attempt count behave exactly as if tenacity had run it.
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._max_retries + 1),
             wait=self._wait(deadline),
@@ -160,25 +169,33 @@ class Forwarder:
         )
         async for attempt in retrying:
             with attempt:
-                started, result = await self._attempt(dep, body, deadline, report)
-                if not first_chunk:
-                    return started, result, None
-                # Streams: fall back only before the first byte, so pull it inside the retry.
-                result = aiter(result)  # one iterator: the relay continues where this read stopped
-                try:
-                    first = await anext(result)
-                except StopAsyncIteration:
-                    first = None
-                except BaseException as raw:
-                    exc = self._map(
-                        errors.GatewayTimeoutError(f"deployment {dep.name} sent no first chunk in time")
-                        if isinstance(raw, (asyncio.TimeoutError, TimeoutError)) else raw,
-                        dep.name, self._secrets,
-                    )
-                    report(Attempt(dep.name, classify(exc), (time.perf_counter() - started) * 1000, error=exc.message))
-                    raise exc from None
-                return started, result, first
+                if failed is not None:
+                    replay, failed = failed, None
+                    raise replay
+                return await self._once(dep, body, deadline, first_chunk, report)
         raise AssertionError("unreachable")
+
+    async def _once(
+        self, dep: ResolvedDeployment, body: dict, deadline: float, first_chunk: bool, report: _Report
+    ) -> Any:
+        started, result = await self._attempt(dep, body, deadline, report)
+        if not first_chunk:
+            return started, result, None
+        # Streams: fall back only before the first byte, so pull it inside the retry.
+        result = aiter(result)  # one iterator: the relay continues where this read stopped
+        try:
+            first = await anext(result)
+        except StopAsyncIteration:
+            first = None
+        except BaseException as raw:
+            exc = self._map(
+                errors.GatewayTimeoutError(f"deployment {dep.name} sent no first chunk in time")
+                if isinstance(raw, (asyncio.TimeoutError, TimeoutError)) else raw,
+                dep.name, self._secrets,
+            )
+            report(Attempt(dep.name, classify(exc), (time.perf_counter() - started) * 1000, error=exc.message))
+            raise exc from None
+        return started, result, first
 
     async def _walk(
         self, candidates: Sequence[ResolvedDeployment], body: dict, deadline: float, stream: bool, report: _Report
