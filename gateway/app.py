@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     engine = SelectionEngine()
     transports = {
-        "litellm": LiteLLMTransport(),
+        "litellm": LiteLLMTransport(stream_idle_timeout_s=settings.stream_idle_timeout_s),
         "openai": OpenAIWireTransport(
             connect_timeout_s=settings.connect_timeout_s,
             stream_idle_timeout_s=settings.stream_idle_timeout_s,

@@ -176,6 +176,7 @@ class Directives:
     truncate_sse: bool = False
     fail_first: int | None = None
     key: str = "default"
+    model: str | None = None  # the block applies only to requests for this model
 
 
 def parse_directives(text: str) -> Directives | None:
@@ -199,6 +200,8 @@ def parse_directives(text: str) -> Directives | None:
                     d.retry_after = max(0.0, float(value))
                 elif key == "key" and sep:
                     d.key = value
+                elif key == "model" and sep:
+                    d.model = value
                 else:
                     raise DirectiveError(f"unknown simulator directive {item!r}")
             except ValueError as exc:

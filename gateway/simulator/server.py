@@ -38,6 +38,9 @@ of ``key=value`` items or bare flags separated by ``;``, e.g.
 ``fail_first=N``   the first N requests with the same ``key=K`` (default key
                    "default") fail with ``status`` (default 500); later ones
                    succeed.  Counters live in the app and reset via /_sim/reset.
+``model=NAME``     the directives apply only to requests for model NAME;
+                   other models answer normally (a fault on the primary
+                   deployment, a healthy fallback behind it)
 =================  ==========================================================
 
 Timing: non-stream replies arrive after ``latency_ms + completion_tokens /
@@ -244,6 +247,8 @@ async def _answer(c: _Call, name: str) -> web.StreamResponse:
                     c.d = parse_directives(text)
                 except DirectiveError as exc:
                     return _error(400, str(exc), code="invalid_sim_directive", param="messages")
+                if c.d is not None and c.d.model is not None and c.d.model != name:
+                    c.d = None
             break
     d = c.d
     if d is not None:

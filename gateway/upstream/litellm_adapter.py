@@ -13,11 +13,13 @@ LITELLM_LOCAL_MODEL_COST_MAP is set).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib.util
+import json
 import os
 import sys
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -102,6 +104,52 @@ def _provider_status(exc: BaseException) -> int | None:
     return status
 
 
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    node: BaseException | None = exc
+    for _ in range(10):
+        if node is None:
+            return
+        yield node
+        node = node.__cause__ or node.__context__
+
+
+def _ours(exc: BaseException) -> bool:
+    # litellm's exceptions subclass openai's, statuses included, even when no HTTP status came back.
+    return type(exc).__module__.startswith("litellm")
+
+
+def _transport_failure(exc: BaseException, deployment: str, detail: str) -> errors.GatewayError | None:
+    """A failure below HTTP (timeout, broken connection, unparseable body, cut stream), or None.
+
+    litellm wraps these in exceptions carrying a made-up status 500, so they must be recognised
+    by their cause before any status is trusted. A real HTTP status from the provider (an
+    `openai.APIStatusError` raised by the OpenAI client itself) wins: the upstream did answer.
+    """
+    openai = sys.modules.get("openai")
+    httpx = sys.modules.get("httpx")
+    for node in _chain(exc):
+        if openai is not None and isinstance(node, openai.APIStatusError) and not _ours(node):
+            return None
+        if isinstance(node, TimeoutError) or (openai is not None and isinstance(node, openai.APITimeoutError)) or (
+            httpx is not None and isinstance(node, httpx.TimeoutException)
+        ):
+            return errors.GatewayTimeoutError(f"deployment {deployment} timed out: {detail}")
+        if isinstance(node, json.JSONDecodeError):
+            return errors.BadGatewayError(
+                f"deployment {deployment} sent a malformed response: {detail}", code="upstream_bad_response"
+            )
+        # litellm's own end-of-stream check: the stream stopped before any finish_reason.
+        if "Stream ended before a finish_reason" in str(node):
+            return errors.BadGatewayError(f"deployment {deployment} ended the stream early: {detail}",
+                                          code="upstream_truncated")
+        if (openai is not None and isinstance(node, openai.APIConnectionError)) or (
+            httpx is not None and isinstance(node, httpx.TransportError)
+        ):
+            return errors.BadGatewayError(f"could not reach deployment {deployment}: {detail}",
+                                          code="upstream_connection_error")
+    return None
+
+
 def map_exception(exc: BaseException, deployment: str, secrets: Iterable[str] = ()) -> errors.GatewayError:
     """Translate a litellm/provider exception into the gateway's hierarchy, with no secrets."""
     if isinstance(exc, errors.GatewayError):
@@ -116,6 +164,8 @@ def map_exception(exc: BaseException, deployment: str, secrets: Iterable[str] = 
         return errors.ContextWindowError(
             f"deployment {deployment}: context window exceeded: {detail}", param="messages"
         )
+    if (failure := _transport_failure(exc, deployment, detail)) is not None:
+        return failure
     status = _provider_status(exc)
     if status is None and _lx is not None and isinstance(exc, _lx.Timeout):
         return errors.GatewayTimeoutError(f"deployment {deployment} timed out: {detail}")
@@ -145,6 +195,9 @@ class LiteLLMTransport:
     forwarder's job, so litellm's and the OpenAI client's own retries are off.
     """
 
+    def __init__(self, *, stream_idle_timeout_s: float = 60.0) -> None:
+        self._idle_timeout = stream_idle_timeout_s
+
     async def send(self, dep: Any, body: Mapping[str, Any], timeout: float) -> dict | AsyncIterator[tuple[bytes, dict]]:
         cfg = dep.config
         kwargs = dict(body)
@@ -159,7 +212,7 @@ class LiteLLMTransport:
             model=cfg.model, timeout=timeout, num_retries=0, max_retries=0, **kwargs
         )
         if kwargs.get("stream"):
-            return _iter_events(response, dep.name)
+            return _iter_events(response, dep.name, min(self._idle_timeout, timeout))
         return _conform_response(response.model_dump(exclude_none=True))
 
     async def warm(self) -> None:
@@ -183,12 +236,37 @@ def _conform_response(out: dict) -> dict:
     return out
 
 
-async def _iter_events(stream: Any, public_model: str) -> AsyncIterator[tuple[bytes, dict]]:
-    """(SSE event bytes, chunk) pairs, the same shape the OpenAI-wire transport yields."""
-    async for chunk in stream:
-        out = chunk.model_dump(exclude_none=True)
-        for choice in out.get("choices") or ():
-            choice.setdefault("finish_reason", None)
-            choice.setdefault("delta", {})
-        out["model"] = public_model
-        yield b"data: " + orjson.dumps(out) + b"\n\n", out
+async def _iter_events(stream: Any, public_model: str, idle_s: float) -> AsyncIterator[tuple[bytes, dict]]:
+    """(SSE event bytes, chunk) pairs, the same shape the OpenAI-wire transport yields.
+
+    Every chunk must arrive within `idle_s` of the previous one: the HTTP client's read timeout is
+    the whole request's, so without this a stalled stream would hold the client until the deadline.
+    """
+    chunks = aiter(stream)
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(idle_s):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise errors.GatewayTimeoutError(
+                    f"deployment {public_model} stalled: no stream data within {idle_s:.1f}s"
+                ) from None
+            yield _event(chunk, public_model)
+    finally:
+        # Releases the provider connection at once, also when the client went away mid-stream.
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await close()
+
+
+def _event(chunk: Any, public_model: str) -> tuple[bytes, dict]:
+    out = chunk.model_dump(exclude_none=True)
+    for choice in out.get("choices") or ():
+        choice.setdefault("finish_reason", None)
+        choice.setdefault("delta", {})
+    out["model"] = public_model
+    return b"data: " + orjson.dumps(out) + b"\n\n", out

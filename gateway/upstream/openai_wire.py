@@ -64,14 +64,15 @@ class StreamEvents:
                 # A compact JSON key/value pair: a byte replace rewrites the model without re-encoding.
                 payload = payload.replace(self._upstream_model, self._public_model, 1)
                 yield b"data: " + payload + b"\n\n", chunk
+        except TimeoutError:
+            # First: aiohttp's read timeout is also a ClientConnectionError, but a stall is a timeout.
+            raise errors.GatewayTimeoutError(
+                f"deployment {self._deployment} stalled: no stream data within the idle timeout"
+            ) from None
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
             raise errors.BadGatewayError(
                 f"deployment {self._deployment} broke the stream: {type(exc).__name__}",
                 code="upstream_connection_error",
-            ) from None
-        except TimeoutError:
-            raise errors.GatewayTimeoutError(
-                f"deployment {self._deployment} stalled: no stream data within the idle timeout"
             ) from None
         finally:
             resp.release()
