@@ -16,7 +16,10 @@ from typing import NamedTuple
 
 from gateway.selection.types import LiveStats, ModelInfo, RequestContext
 
-__all__ = ["Estimate", "Priors", "estimate", "shrink"]
+__all__ = ["PROMPT_BASIS", "Estimate", "Priors", "blend_quality", "estimate", "shrink"]
+
+#: `Estimate.quality_domain` when the quality came from `RequestContext.quality_estimates`.
+PROMPT_BASIS = "prompt"
 
 _MIN_TPS = 1e-3  # guards a zero/negative throughput prior against division by zero
 # NamedTuple's generated __new__ is twice as slow as building the tuple directly.
@@ -52,9 +55,19 @@ class Estimate(NamedTuple):
     cost_usd: float
     latency_ms: float
     quality: float
-    quality_domain: str | None  # the domain whose score was used, None for overall quality
+    quality_domain: str | None  # the domain whose score was used, None for overall, PROMPT_BASIS
     error_rate: float
     samples: int  # live samples behind latency and error rate (0 = priors only)
+
+
+def blend_quality(prior: float, stats: LiveStats, domain: str | None, k: float) -> float:
+    """The prior shrunk towards feedback: the model x domain posterior when this domain has had
+    feedback for this model, else the model's overall posterior."""
+    if domain is not None and stats.domain_quality:
+        live = stats.domain_quality.get(domain)
+        if live is not None:
+            return shrink(prior, live, stats.domain_quality_samples.get(domain, 0.0), k)  # type: ignore[arg-type]
+    return shrink(prior, stats.quality, stats.quality_samples, k)
 
 
 def shrink(prior: float, live: float | None, n: int, k: float) -> float:
@@ -86,6 +99,11 @@ def estimate(
     quality = model.domain_quality.get(domain) if domain is not None else None
     if quality is None:
         quality, domain = model.quality, None
+    learned = ctx.quality_estimates.get(model.name) if ctx.quality_estimates is not None else None
+    if learned is not None:
+        # The router model's estimate for this prompt already folds in every piece of feedback
+        # it was trained on (per-domain prior plus prompt features), so it replaces the rest.
+        quality, domain = learned, PROMPT_BASIS
 
     if stats is None:
         latency = model.ttft_ms + out * 1000.0 / max(model.tokens_per_s, _MIN_TPS)
@@ -99,7 +117,8 @@ def estimate(
         # End-to-end latency was measured at other requests' output lengths, so it only stands
         # in when the components that scale with this request's length are missing.
         latency = shrink(latency, stats.latency_ms, n, priors.latency_weight)
-    quality = shrink(quality, stats.quality, stats.quality_samples, priors.quality_weight)
+    if learned is None:
+        quality = blend_quality(quality, stats, ctx.domain, priors.quality_weight)
     errors = shrink(priors.error_rate, stats.error_rate, n, priors.error_weight)
     errors = 0.0 if errors < 0.0 else (1.0 if errors > 1.0 else errors)
     return _new(Estimate, (model, out, cost, latency, quality, domain, errors, n))

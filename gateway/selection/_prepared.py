@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import is_
 from typing import overload
 
-from gateway.selection._estimate import _MIN_TPS, Estimate, Priors, estimate, shrink
+from gateway.selection._estimate import _MIN_TPS, PROMPT_BASIS, Estimate, Priors, blend_quality, estimate, shrink
 from gateway.selection.constraints import HardConstraints
 from gateway.selection.types import (
     LiveStats,
@@ -263,6 +263,7 @@ class PreparedCatalog(Sequence[ModelInfo]):
         # (the others are rejected before estimating).
         requested_out = None if requested is None else float(requested)
         domain = ctx.domain
+        learned = ctx.quality_estimates
         prior_out, prior_err = priors.output_tokens, priors.error_rate
         blends = self._blends
         feasible: list[Estimate] = []
@@ -304,8 +305,14 @@ class PreparedCatalog(Sequence[ModelInfo]):
                 latency = ttft + out * 1000.0 / tps_floor
                 if latency_weight is not None:
                     latency = latency + latency_weight * (live_latency - latency)
-                if quality_weight is not None:
+                if domain is not None and stats.domain_quality:
+                    quality = blend_quality(quality, stats, domain, priors.quality_weight)
+                elif quality_weight is not None:
                     quality = quality + quality_weight * (live_quality - quality)
+            if learned is not None:
+                q = learned.get(name)
+                if q is not None:  # as in `estimate`: the router model's estimate wins
+                    quality, quality_domain = q, PROMPT_BASIS
             cost = inp * in_cost + out * out_cost
 
             if (

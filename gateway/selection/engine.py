@@ -146,6 +146,7 @@ class SelectionEngine:
         values = list(zip(*columns, strict=True))
         head = max(depth, promoted)
         scorers = self._scorers
+        learned_why = ctx.quality_explanations
         candidates: list[Candidate] = []
         for rank, i in enumerate(order[:head]):
             est = estimates[i]
@@ -157,7 +158,7 @@ class SelectionEngine:
                     names,
                     values[i],
                     lead,
-                    (_explain, (lead, scorers, snap, i)) if rank < depth else None,
+                    (_explain, (lead, scorers, snap, i, learned_why)) if rank < depth else None,
                     est.cost_usd,
                     est.latency_ms,
                     rank < promoted,
@@ -196,10 +197,14 @@ class SelectionEngine:
 
 
 def _explain(
-    lead: tuple[str, ...], scorers: Sequence[Scorer], snap: Snapshot, i: int
+    lead: tuple[str, ...], scorers: Sequence[Scorer], snap: Snapshot, i: int,
+    learned_why: Mapping[str, str] | None = None,
 ) -> tuple[str, ...]:
-    """A candidate's reasons: ``lead`` (e.g. why it was preferred), then one line per scorer."""
-    return lead + tuple([scorer.explain(snap, i) for scorer in scorers])
+    """A candidate's reasons: ``lead`` (e.g. why it was preferred), one line per scorer, then what
+    drove a learned quality estimate (the prompt features that mattered most)."""
+    reasons = lead + tuple([scorer.explain(snap, i) for scorer in scorers])
+    why = learned_why.get(snap.estimates[i].model.name) if learned_why else None
+    return reasons + (f"quality estimate: {why}",) if why else reasons
 
 
 def _promote_preferred(

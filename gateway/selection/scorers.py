@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from math import log
 from typing import Protocol
 
+from gateway.selection._estimate import PROMPT_BASIS
 from gateway.selection._snapshot import Snapshot, log_scores
 
 __all__ = [
@@ -64,9 +65,9 @@ class CostScorer:
 
 
 class QualityScorer:
-    """Domain quality for the request's domain when the model has one, else overall quality.
-
-    The estimate already blends in a learned quality (``LiveStats.quality``) by sample count.
+    """The router model's estimate for this prompt when there is one; else domain quality for the
+    request's domain when the model has one, else overall quality, either shrunk towards the
+    feedback posterior (``LiveStats.domain_quality`` / ``quality``) by sample count.
     """
 
     __slots__ = ()
@@ -77,7 +78,10 @@ class QualityScorer:
 
     def explain(self, snap: Snapshot, i: int) -> str:
         est = snap.estimates[i]
-        basis = "overall" if est.quality_domain is None else f"domain {est.quality_domain}"
+        if est.quality_domain == PROMPT_BASIS:
+            basis = "learned for this prompt"
+        else:
+            basis = "overall" if est.quality_domain is None else f"domain {est.quality_domain}"
         return f"quality: {est.quality:.2f} ({basis})"
 
 

@@ -72,6 +72,10 @@ contexts = st.builds(
     max_output_tokens=st.one_of(st.none(), st.integers(1, 20_000)),
     required_capabilities=st.frozensets(st.sampled_from(("tools", "vision")), max_size=2),
     domain=st.sampled_from((None, "sql", "code")),
+    # Some prompts carry the router model's per-model estimates (for some models only).
+    quality_estimates=st.one_of(
+        st.none(), st.dictionaries(st.sampled_from(("m00", "m01", "m02", "m05")), st.floats(0, 1), max_size=3)
+    ),
 )
 
 constraints = st.builds(

@@ -49,6 +49,8 @@ _stats = st.builds(
     output_tokens=_maybe(st.none(), st.floats(1, 30_000)),
     quality=_maybe(st.none(), st.floats(0, 1)),
     quality_samples=st.integers(0, 100),
+    domain_quality=st.dictionaries(st.sampled_from(("sql", "code", "math")), st.floats(0, 1), max_size=2),
+    domain_quality_samples=st.dictionaries(st.sampled_from(("sql", "code", "math")), st.floats(0, 80), max_size=3),
 )
 
 _names = st.frozensets(st.sampled_from(("m00", "m01", "m02", "m03", "other")), max_size=3)

@@ -150,3 +150,41 @@ def test_every_score_is_in_unit_interval(catalog, c):
         values = scorer.score(snap)
         assert len(values) == len(catalog)
         assert all(0.0 <= v <= 1.0 and not math.isnan(v) for v in values), scorer.name
+
+
+# -- where a candidate's quality comes from: learned estimate > domain posterior > overall ------------
+
+_Q_MODEL = dict(quality=0.6, domain_quality={"code": 0.8})
+_QUALITY_CASES = [
+    # (id, domain, live stats, quality_estimates, expected quality, expected basis)
+    ("overall prior", None, None, None, 0.6, "overall"),
+    ("domain prior", "code", None, None, 0.8, "domain code"),
+    ("overall posterior", None, dict(quality=0.2, quality_samples=30), None, 0.4, "overall"),
+    ("domain posterior beats overall", "code",
+     dict(quality=0.0, quality_samples=30, domain_quality={"code": 0.4}, domain_quality_samples={"code": 30.0}),
+     None, 0.6, "domain code"),
+    ("other domain's posterior ignored", "code",
+     dict(quality=0.2, quality_samples=30, domain_quality={"math": 0.0}, domain_quality_samples={"math": 30.0}),
+     None, 0.5, "domain code"),
+    ("learned estimate wins", "code",
+     dict(quality=0.0, quality_samples=30, domain_quality={"code": 0.0}, domain_quality_samples={"code": 30.0}),
+     {"m": 0.93}, 0.93, "learned for this prompt"),
+    ("estimate for another model only", None, None, {"other": 0.1}, 0.6, "overall"),
+]
+
+
+@pytest.mark.parametrize(("domain", "live", "estimates", "expected", "basis"),
+                         [c[1:] for c in _QUALITY_CASES], ids=[c[0] for c in _QUALITY_CASES])
+def test_quality_source_precedence(domain, live, estimates, expected, basis):
+    from gateway.selection import LiveStats, RequestContext, SelectionEngine, SelectionParams
+
+    m = model("m", **_Q_MODEL)
+    c = RequestContext("q", 10, domain=domain, quality_estimates=estimates,
+                       quality_explanations={"m": "+'sql' 0.12"} if estimates else None)
+    stats = {"m": LiveStats(**live)} if live else None
+    ranking = SelectionEngine().rank(c, [m], SelectionParams(strategy="performance"), stats)
+    cand = ranking.winner
+    assert cand.scores["quality"] == pytest.approx(expected)
+    assert f"quality: {expected:.2f} ({basis})" in cand.reasons
+    if estimates and "m" in estimates:
+        assert cand.reasons[-1] == "quality estimate: +'sql' 0.12"
