@@ -57,7 +57,9 @@ def _simulate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
-    return run_demo(config=args.config, profile=args.profile)
+    return run_demo(config=args.config, profile=args.profile, keep_running=args.keep_running,
+                    port=args.port if args.port is not None else (8000 if args.keep_running else 0),
+                    rate=args.rate, healthy_s=args.healthy_s, degraded_s=args.degraded_s)
 
 
 def _route(args: argparse.Namespace) -> int:
@@ -137,6 +139,13 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="start simulator + gateway, send a mixed workload, print a table")
     s.add_argument("--config", type=Path, default=Path("config/demo.yaml"))
     s.add_argument("--profile", type=Path, default=Path("config/simulator.yaml"))
+    s.add_argument("--keep-running", action="store_true",
+                   help="afterwards keep both up with steady traffic and a model that fails and recovers "
+                        "in turns, to watch /dashboard adapt (Ctrl-C stops)")
+    s.add_argument("--port", type=int, help="gateway port (default: 8000 with --keep-running if free, else any)")
+    s.add_argument("--rate", type=float, default=6.0, help="--keep-running: requests per second")
+    s.add_argument("--healthy-s", type=float, default=40.0, help="--keep-running: seconds all models are healthy")
+    s.add_argument("--degraded-s", type=float, default=30.0, help="--keep-running: seconds a model fails")
     s.set_defaults(func=_demo)
 
     s = sub.add_parser("route", help="print the ranking the gateway would choose for a prompt")

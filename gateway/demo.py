@@ -1,7 +1,9 @@
 """`gateway demo`: simulator + gateway on loopback, a short mixed workload, a table, a clean exit.
 
 The workload goes through the official OpenAI SDK, exactly as an application would: only
-`base_url` points at the gateway.
+`base_url` points at the gateway. With `keep_running` the two servers stay up afterwards, with
+steady traffic and a model that fails and recovers in turns (`gateway/demo_live.py`), so the
+dashboard at the printed URL shows the routing adapt.
 """
 
 from __future__ import annotations
@@ -101,7 +103,26 @@ def _print_table(rows: list[_Row]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(d, widths)))
 
 
-def run_demo(config: Path, profile: Path, policies: Path = Path("policies")) -> int:
+def _port(preferred: int) -> int:
+    """`preferred` when it is free on loopback (a stable URL to bookmark), else any free port."""
+    import socket
+
+    from gateway.harness import free_port
+
+    if preferred:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", preferred))
+                return preferred
+            except OSError:
+                pass
+    return free_port()
+
+
+def run_demo(
+    config: Path, profile: Path, policies: Path = Path("policies"), *, keep_running: bool = False,
+    port: int = 0, rate: float = 6.0, healthy_s: float = 40.0, degraded_s: float = 30.0,
+) -> int:
     import openai
 
     from gateway.harness import GatewayThread
@@ -112,11 +133,14 @@ def run_demo(config: Path, profile: Path, policies: Path = Path("policies")) -> 
     with SimulatorThread(sim_profile) as sim:
         os.environ["GATEWAY_SIMULATOR_URL"] = sim.base_url
         os.environ["SIMULATOR_API_KEY"] = sim_profile.api_key or "sim-no-auth"
-        # A short cool-down and half-life so the adaptation phase fits in seconds.
-        settings = Settings(config=config, policies=policies, port=0, log_requests=False,
-                            circuit_cooldown_s=3.0, stats_half_life_s=5.0, stats_refresh_s=0.1)
+        # A short cool-down and half-life so the adaptation phase fits in seconds; 2 s dashboard
+        # buckets so a change shows within one poll or two.
+        settings = Settings(config=config, policies=policies, port=_port(port), log_requests=False,
+                            circuit_cooldown_s=3.0, stats_half_life_s=5.0, stats_refresh_s=0.1,
+                            dashboard_bucket_s=2)
         with GatewayThread(settings) as gw:
-            print(f"simulator at {sim.base_url}; gateway at {gw.base_url}\n")
+            print(f"simulator at {sim.base_url}; gateway at {gw.base_url}")
+            print(f"dashboard: {gw.url}/dashboard   metrics: {gw.url}/metrics\n")
             client = openai.OpenAI(base_url=gw.base_url, api_key="demo", max_retries=0, timeout=60)
             workload: list[tuple[str, Callable[[Any], _Row]]] = [
                 ("plain, default strategy", _plain(None)),
@@ -138,7 +162,22 @@ def run_demo(config: Path, profile: Path, policies: Path = Path("policies")) -> 
             rows = [_call(client, label, fn) for label, fn in workload]
             _print_table(rows)
             _adaptation(client, sim.url)
+            if keep_running:
+                _keep_running(gw.url, sim.url, rate, healthy_s, degraded_s)
+            else:
+                print(f"\nrun `gateway demo --keep-running` to keep both up and watch {gw.url}/dashboard adapt live")
     return 0
+
+
+def _keep_running(gateway_url: str, sim_url: str, rate: float, healthy_s: float, degraded_s: float) -> None:
+    from gateway.demo_live import run_live
+
+    print(f"\nkeeping the gateway and simulator up: about {rate:g} requests/s on loopback, and every "
+          f"{healthy_s + degraded_s:.0f} s the busiest model fails for {degraded_s:.0f} s.")
+    print(f"open {gateway_url}/dashboard?window=300 and watch the routing shares, circuits and decisions; "
+          f"Ctrl-C stops.\n")
+    run_live(gateway_url, sim_url, rate=rate, healthy_s=healthy_s, degraded_s=degraded_s)
+    print("\nstopped; the simulator's models are restored.")
 
 
 def _patch_model(sim_url: str, model: str, **fields: Any) -> None:

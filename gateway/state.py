@@ -42,6 +42,11 @@ class GatewayState:
     observer: Any = None
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # Breaker transitions reach the metrics as they happen (the state gauge is read at scrape).
+        if self.observer is not None:
+            self.stats.add_circuit_listener(self.observer.on_circuit)
+
     async def start(self) -> None:
         await self.stats.start()
         loop = asyncio.get_running_loop()
@@ -128,6 +133,8 @@ class GatewayState:
                 "cost_usd": cost,
                 "reasons": list(ranked[0].reasons) if ranked else [],
                 "notes": list(decision.notes),
+                # The Rejection tuple itself: its reasons are formatted only when the stats route reads them.
+                "rejected": decision.ranking.rejected,
             }
         )
 

@@ -18,6 +18,13 @@ def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _decision(entry: dict) -> dict:
+    # The request path stores the ranking's Rejection objects unformatted (their reason strings are
+    # built lazily); format them here, off the hot path: model -> every reason it was ruled out.
+    rejected = entry.get("rejected") or ()
+    return {**entry, "rejected": {r.model: list(r.reasons) for r in rejected}}
+
+
 async def gateway_stats(request: Request) -> JSONResponse:
     state: GatewayState = request.app.state.gateway
     live = state.stats.live
@@ -56,7 +63,7 @@ async def gateway_stats(request: Request) -> JSONResponse:
             "policy_error": str(state.policies.last_error) if state.policies.last_error else None,
             "deployments": deployments,
             "budgets": budgets,
-            "recent_decisions": list(state.recent),
+            "recent_decisions": [_decision(d) for d in list(state.recent)],
             # Per-model and per-pipeline history in fixed buckets (this process), for the dashboard.
             "series": state.observer.series.snapshot() if state.observer is not None else None,
         }

@@ -230,14 +230,18 @@
     const recent = (data.recent_decisions || []).slice(-30).reverse();
     const rows = recent.map((d) => {
       const ok = d.status === "ok";
-      const why = [...(d.reasons || []), ...(d.notes || [])].join("; ");
+      // The winner's reasons, then policy notes (probes, exploration, header overrides), then every
+      // model ruled out by a hard constraint (an open circuit shows up here while it cools down).
+      const ruledOut = Object.entries(d.rejected || {}).map(([m, rs]) => `${m} (${rs.join(", ")})`);
+      const why = el("td", { class: "why" }, (d.reasons || []).join("; "));
+      if ((d.notes || []).length) why.append(el("div", { class: "note" }, d.notes.join("; ")));
+      if (ruledOut.length) why.append(el("div", { class: "ruled-out" }, "ruled out: " + ruledOut.join("; ")));
       return el("tr", { "data-request-id": d.request_id || "" },
         el("td", {}, fmtTime(d.ts)), el("td", {}, d.pipeline), el("td", {}, d.strategy),
         el("td", {}, d.winner, el("span", { class: "dim" }, d.score == null ? "" : ` ${d.score.toFixed(2)}`)),
         el("td", {}, d.runner_up || "–"), el("td", {}, d.served || "–"),
         el("td", {}, el("span", { class: `badge ${ok ? "ok" : "err"}` }, d.status)),
-        el("td", { class: "num" }, fmtMs(d.latency_ms)), el("td", { class: "num" }, fmtUsd(d.cost_usd)),
-        el("td", { class: "why" }, why));
+        el("td", { class: "num" }, fmtMs(d.latency_ms)), el("td", { class: "num" }, fmtUsd(d.cost_usd)), why);
     });
     const table = document.getElementById("decisions");
     table.tBodies[0].replaceChildren(...rows);

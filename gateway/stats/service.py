@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Literal
@@ -60,6 +60,7 @@ class StatsService:
         self._remote_spend: dict[str, SpendTotals] = {}
         self._spend_base: dict[str, SpendTotals] = {}
         self._task: asyncio.Task[None] | None = None
+        self._circuit_listeners: list[Callable[[str, str], None]] = []
         #: deployment -> live figures; read synchronously on the request path.
         self.live: Mapping[str, LiveStats] = _EMPTY_LIVE
         #: pipeline -> spend this UTC day / month, as of the last refresh.
@@ -108,7 +109,21 @@ class StatsService:
         if ok:
             # Our probe is out: the rest of this process need not ask the store until refresh.
             self._patch(deployment, circuit_open=True)
+            self._notify_circuit(deployment, "half_open")
         return ok
+
+    def add_circuit_listener(self, listener: Callable[[str, str], None]) -> None:
+        """`listener(deployment, state)` on every breaker transition this process sees: "open" (trip or
+        re-open), "closed", or "half_open" (this process sent the probe). Called synchronously on the
+        request path, so it must be cheap and must not raise."""
+        self._circuit_listeners.append(listener)
+
+    def _notify_circuit(self, deployment: str, state: str) -> None:
+        for listener in self._circuit_listeners:
+            try:
+                listener(deployment, state)
+            except Exception:  # noqa: BLE001 - a listener must never fail a request
+                _log.exception("circuit listener failed")
 
     # -- background -------------------------------------------------------------------------------
 
@@ -180,6 +195,7 @@ class StatsService:
             self._patch(deployment, circuit_open=True, circuit_state="open")
         elif not self._shared:
             self._patch(deployment, circuit_open=False, circuit_state="closed")
+        self._notify_circuit(deployment, "open" if step in ("trip", "reopen") else "closed")
 
     def _patch(self, deployment: str, **changes: object) -> None:
         live = dict(self.live)

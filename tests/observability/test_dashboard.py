@@ -1,44 +1,28 @@
-"""/dashboard in headless Chromium against a gateway under simulator traffic.
+"""/dashboard in headless Chromium against a gateway under simulator traffic, while a model degrades.
 
 The page's script mirrors what it drew into data-* attributes (series and points per chart, rows per
 table, polls so far); `--dump-dom` returns the DOM after the script ran, so the test asserts on
-those. It also leaves a screenshot at docs/dashboard.png.
+those. The scenario (gateway/observability/screenshot.py) makes the busiest model fail mid-way; the
+test checks the page shows it (open circuit, decisions that rule it out, shares that moved) and
+leaves the screenshot at docs/dashboard.png.
 """
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
-import subprocess
-import threading
-import time
-from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.harness import GatewayThread
-from gateway.settings import Settings
-from gateway.simulator import SimulatorThread, load_profile
+from gateway.observability.screenshot import capture_degraded_dashboard, find_chromium
 from tests.conftest import ROOT
-from tests.observability._traffic import run_traffic
 
-_CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
-    _CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium; scripts/test installs it)"
+    find_chromium() is None, reason="chromium is not installed (apt-get install -y chromium; scripts/test installs it)"
 )
-
-
-def _chromium(tmp_path: Path, url: str, *args: str) -> str:
-    profile = tmp_path / f"chromium-{time.monotonic_ns()}"
-    cmd = [
-        _CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={profile}", "--virtual-time-budget=8000", *args, url,
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
 
 
 def _attrs(dom: str, element_id: str) -> dict[str, str]:
@@ -47,38 +31,20 @@ def _attrs(dom: str, element_id: str) -> dict[str, str]:
     return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', tag.group(0)))
 
 
-@pytest.fixture
-def busy_gateway(tmp_path, monkeypatch):
-    """The demo catalog and policies behind the demo simulator profile, with traffic running."""
-    profile = load_profile(ROOT / "config" / "simulator.yaml")
-    policies = tmp_path / "policies"
-    shutil.copytree(ROOT / "policies", policies)
-    # A small daily budget, so the budget panel shows a bar that is partly used.
-    support = policies / "customer-support.yaml"
-    support.write_text(support.read_text().replace("daily_usd: 200", "daily_usd: 0.05"))
-    with SimulatorThread(profile) as sim:
-        monkeypatch.setenv("GATEWAY_SIMULATOR_URL", sim.base_url)
-        monkeypatch.setenv("SIMULATOR_API_KEY", profile.api_key)
-        settings = Settings(config=ROOT / "config" / "demo.yaml", policies=policies, port=0,
-                            dashboard_bucket_s=1, log_requests=False)
-        with GatewayThread(settings) as gw:
-            stop = threading.Event()
-            thread = threading.Thread(target=run_traffic, args=(gw.url, 120.0, 8, stop), daemon=True)
-            thread.start()
-            time.sleep(5)  # a few one-second buckets of history before the page first loads
-            try:
-                yield gw
-            finally:
-                stop.set()
-                thread.join(30)
+def _share(buckets: list[dict], pipeline: str, model: str) -> tuple[float, int]:
+    counts = [b["pipelines"].get(pipeline, {}) for b in buckets]
+    total = sum(sum(c.values()) for c in counts)
+    return (sum(c.get(model, 0) for c in counts) / total if total else 0.0), total
 
 
-def test_dashboard_renders_live_charts(busy_gateway, tmp_path):
-    page = f"{busy_gateway.url}/dashboard?window=20&interval=1000"
-    resp = httpx.get(page)
-    assert resp.status_code == 200 and "default-src 'self'" in resp.headers["content-security-policy"]
+def test_dashboard_shows_routing_adapt(tmp_path):
+    shot = tmp_path / "dashboard.png"
+    cap = capture_degraded_dashboard(
+        shot, config=ROOT / "config" / "demo.yaml", profile=ROOT / "config" / "simulator.yaml",
+        policies=ROOT / "policies",
+    )
+    dom, victim = cap.dom, cap.victim
 
-    dom = _chromium(tmp_path, page, "--dump-dom")
     assert int(re.search(r'<body[^>]*data-polls="(\d+)"', dom).group(1)) >= 2
     assert "cannot read" not in dom
     assert _attrs(dom, "legend")["models"] == "8"
@@ -88,10 +54,49 @@ def test_dashboard_renders_live_charts(busy_gateway, tmp_path):
     assert int(_attrs(dom, "shares")["pipelines"]) >= 3
     assert re.search(r'data-pipeline="code-assistant" data-points="[1-9]', dom)
     assert _attrs(dom, "circuits")["rows"] == "8"
-    assert int(_attrs(dom, "decisions")["rows"]) >= 10
     assert int(_attrs(dom, "budgets")["rows"]) >= 2
 
-    shot = tmp_path / "dashboard.png"
-    _chromium(tmp_path, page, f"--screenshot={shot}", "--window-size=1400,1500", "--hide-scrollbars")
+    # The degraded model: its circuit is shown open (or half-open between a cool-down and its probe),
+    # and recent decisions explain that it was ruled out.
+    row = re.search(rf'<tr data-deployment="{re.escape(victim)}">(.*?)</tr>', dom).group(1)
+    assert re.search(r'class="badge (open|half_open)"', row), row
+    assert int(_attrs(dom, "decisions")["rows"]) >= 10
+    why = [html.unescape(w) for w in re.findall(r'<td class="why">(.*?)</td>', dom)]
+    assert why and all(w.strip() for w in why)
+    assert any(f"{victim} (circuit open" in w for w in why), why[:5]
+
+    # The routing share moved: the pipelines where the victim was the router's first choice before
+    # the fault rarely pick it afterwards (only the half-open probes do).
+    buckets = cap.stats["series"]["buckets"]
+    before = [b for b in buckets if b["t"] + cap.stats["series"]["bucket_s"] <= cap.degraded_at]
+    after = [b for b in buckets if b["t"] >= cap.degraded_at + 2]
+    moved = []
+    for pipeline in cap.stats["series"]["buckets"][-1]["pipelines"]:
+        (was, n_before), (now, n_after) = _share(before, pipeline, victim), _share(after, pipeline, victim)
+        if was >= 0.5 and n_before >= 5 and n_after >= 5:
+            assert now <= 0.25, (pipeline, was, now)
+            moved.append(pipeline)
+    assert moved, f"{victim} led no pipeline before it failed"
+    errors = [b["models"].get(victim, {}).get("error_rate") for b in after]
+    assert max(e for e in errors if e is not None) == 1.0
+
+    # /metrics followed the real breaker transitions.
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for fam in text_string_to_metric_families(cap.metrics) for s in fam.samples}
+    transitions = {dict(lab)["state"]: v for (name, lab), v in samples.items()
+                   if name == "gateway_circuit_transitions_total" and dict(lab)["deployment"] == victim}
+    # Tripped, probed after the 3 s cool-down (half-open), the probe failed: re-opened.
+    assert transitions.get("open", 0) >= 2 and transitions.get("half_open", 0) >= 1, transitions
+    state = {dict(lab)["state"] for (name, lab), v in samples.items()
+             if name == "gateway_circuit_state" and dict(lab)["deployment"] == victim and v == 1}
+    assert state <= {"open", "half_open"} and len(state) == 1
+
     assert shot.stat().st_size > 20_000  # an empty dark page compresses to a few kB
     shutil.copyfile(shot, ROOT / "docs" / "dashboard.png")
+
+
+def test_dashboard_page_headers(gateway_factory):
+    gw = gateway_factory()
+    resp = httpx.get(f"{gw.url}/dashboard")
+    assert resp.status_code == 200 and "default-src 'self'" in resp.headers["content-security-policy"]
+    assert httpx.get(f"{gw.url}/dashboard/dashboard.js").headers["content-type"].startswith("text/javascript")

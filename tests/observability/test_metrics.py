@@ -140,6 +140,9 @@ def test_circuit_and_budget_gauges(gateway_factory, tmp_path):
         time.sleep(0.1)
     for dep in ("sim-premium", "sim-mini", "sim-tiny"):
         assert total(m, "gateway_circuit_state", deployment=dep) == 1  # exactly one state is current
+    # The breaker's own transition reached the counter (stats -> observer hook), once.
+    assert total(m, "gateway_circuit_transitions_total", deployment="sim-tiny", state="open") == 1
+    assert total(m, "gateway_circuit_transitions_total", deployment="sim-mini") == 0
     assert total(m, "gateway_circuit_state", deployment="sim-mini", state="closed") == 1
     assert total(m, "gateway_budget_limit_usd", pipeline="team-a", period="day") == 1.0
     assert total(m, "gateway_budget_limit_usd", pipeline="team-a", period="month") == 10.0
