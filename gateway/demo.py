@@ -165,7 +165,8 @@ def run_demo(
             if keep_running:
                 _keep_running(gw.url, sim.url, rate, healthy_s, degraded_s)
             else:
-                print(f"\nrun `gateway demo --keep-running` to keep both up and watch {gw.url}/dashboard adapt live")
+                print("\nto keep both up and watch /dashboard adapt live: ./scripts/demo --keep-running "
+                      "(or gateway demo --keep-running)")
     return 0
 
 
