@@ -23,13 +23,15 @@ from gateway.policy import PolicyStore
 from gateway.observability import Observer
 from gateway.routes.chat import ChatCompletions
 from gateway.routes.dashboard import dashboard, dashboard_asset
-from gateway.learning.feedback import FeedbackProcessor
+from gateway.learning import FeedbackProcessor, RouterModel
 from gateway.routes.explain import explain
 from gateway.routes.feedback import feedback
 from gateway.routes.gateway_stats import gateway_stats
 from gateway.routes.health import healthz, readyz
 from gateway.routes.metrics import metrics
 from gateway.routes.models import list_models
+from gateway.openapi import install_openapi
+from gateway.security.setup import install_security
 from gateway.selection.engine import SelectionEngine
 from gateway.selection.explain import decision_header
 from gateway.settings import Settings
@@ -109,12 +111,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         map_exception,
         secrets=catalog.secrets(),
         max_retries=settings.max_retries,
+        backoff_base_s=settings.retry_backoff_s,
         max_fallbacks=settings.max_fallbacks,
         admit=stats.admit,
     )
+    router = RouterModel.load(settings.router_model) if settings.router_model is not None else None
     decider = Decider(
         catalog, engine, lambda: policies.current, lambda: stats.live, lambda: stats.spend,
         allow_unknown_pipeline=settings.allow_unknown_pipeline,
+        router=router, domain_min_confidence=settings.domain_min_confidence,
     )
     state = GatewayState(
         settings=settings,
@@ -128,7 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         map_exception_fn=map_exception,
         decision_header=decision_header,
         created=int(time.time()),
-        feedback=FeedbackProcessor(stats, None),
+        feedback=FeedbackProcessor(stats, router.quality if router is not None else None),
         observer=Observer(
             settings, catalog, live=lambda: stats.live, spend=lambda: stats.spend, policies=lambda: policies.current
         ),
@@ -137,14 +142,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.start()
+        if limiter is not None:
+            await limiter.start()
         try:
             yield
         finally:
+            if limiter is not None:
+                await limiter.stop()
             await state.stop()
 
     app = GatewayApp(title="gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.gateway = state
     _install_error_handlers(app)
+    limiter = install_security(app, settings, config, stats.store)  # wraps every route, probes excepted
+    install_openapi(app, decider.valid_names())  # the raw chat route and the request bodies
     app.add_fast_route(ChatCompletions.path, ChatCompletions(state))
     app.add_api_route("/v1/selection/explain", explain, methods=["POST"])
     app.add_api_route("/v1/feedback", feedback, methods=["POST"])

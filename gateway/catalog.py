@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.selection.types import ModelInfo
+from gateway.security.config import KeySpec, RateLimitConfig, check_keys
 
 __all__ = ["Catalog", "CatalogError", "Deployment", "GatewayConfig", "load_catalog", "load_config", "read_yaml"]
 
@@ -91,6 +92,11 @@ class RouterConfig(_Strict):
 class GatewayConfig(_Strict):
     router: RouterConfig = Field(default_factory=RouterConfig)
     deployments: list[Deployment] = Field(min_length=1)
+    # Gateway keys (hashes only) and rate limits: see gateway/security/config.py and docs/security.md.
+    keys: list[KeySpec] = Field(default_factory=list)
+    rate_limits: RateLimitConfig = Field(default_factory=RateLimitConfig)
+
+    _unique_keys = field_validator("keys")(check_keys)
 
 
 _ENV_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}")

@@ -22,7 +22,7 @@ def _serve(args: argparse.Namespace) -> int:
     # Workers are separate processes that build their own app from GATEWAY_* variables, so flags
     # travel through the environment rather than through objects.
     overrides = {"config": args.config, "policies": args.policies, "host": args.host, "port": args.port,
-                 "workers": args.workers}
+                 "workers": args.workers, "insecure": True if args.insecure else None}
     for key, value in overrides.items():
         if value is not None:
             os.environ[f"GATEWAY_{key.upper()}"] = str(value)
@@ -37,12 +37,21 @@ def _serve(args: argparse.Namespace) -> int:
     except (CatalogError, PolicyError) as exc:
         print(f"gateway: cannot start:\n{exc}", file=sys.stderr)
         return 2
+    from gateway.security.bind import bind_refusal, startup_notice
+
+    keyring = app.state.keyring
+    refusal = bind_refusal(settings.host, keyring.enabled, settings.insecure)
+    if refusal is not None:
+        print(f"gateway: {refusal}", file=sys.stderr)
+        return 2
+    print(f"gateway: {startup_notice(settings.host, keyring.enabled, settings.insecure, len(keyring))}",
+          file=sys.stderr)
     # One worker serves the app just built; several each build their own from the environment.
     target = app if settings.workers == 1 else "gateway.app:create_app"
     uvicorn.run(
         target, factory=settings.workers > 1, host=settings.host, port=settings.port,
         workers=settings.workers, log_level=settings.log_level, access_log=False,
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     return 0
 
@@ -128,6 +137,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--host")
     s.add_argument("--port", type=int)
     s.add_argument("--workers", type=int)
+    s.add_argument("--insecure", action="store_true",
+                   help="allow a non-loopback bind with no gateway keys (something in front must authenticate)")
     s.set_defaults(func=_serve)
 
     s = sub.add_parser("simulate", help="run the simulator upstream")
@@ -173,7 +184,10 @@ def _parser() -> argparse.ArgumentParser:
     from gateway.calibration_cli import register as register_calibrate
     from gateway.eval.command import register as register_eval
 
+    from gateway.security.commands import register as register_keys
+
     register_calibrate(sub)
+    register_keys(sub)
     register_eval(sub)
     return p
 

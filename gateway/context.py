@@ -13,7 +13,7 @@ from typing import Any
 from gateway.errors import InvalidRequestError
 from gateway.selection.types import RequestContext
 
-__all__ = ["FORBIDDEN_PARAMS", "build_context", "estimate_tokens", "validate_body"]
+__all__ = ["ALLOWED_PARAMS", "FORBIDDEN_PARAMS", "build_context", "estimate_tokens", "validate_body"]
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
@@ -28,7 +28,30 @@ FORBIDDEN_PARAMS = frozenset(
         "proxy_server_request", "model_list", "fallbacks", "context_window_fallback_dict",
     }
 )
-_FORBIDDEN_PREFIXES = ("aws_", "vertex_", "litellm_", "azure_")
+_FORBIDDEN_PREFIXES = ("aws_", "vertex_", "litellm_", "azure_", "watsonx_", "vertexai_")
+
+#: Every other parameter a client may send: OpenAI's chat-completions parameters plus a few common
+#: provider sampling extras. The litellm transport turns body keys into `acompletion` keyword
+#: arguments, so an allow-list (not only the deny-list above) is what guarantees nothing steering
+#: the provider connection gets through. OpenAI refuses unknown parameters the same way.
+ALLOWED_PARAMS = frozenset(
+    {
+        "model", "messages", "audio", "frequency_penalty", "function_call", "functions", "logit_bias",
+        "logprobs", "max_completion_tokens", "max_tokens", "modalities", "n", "parallel_tool_calls",
+        "prediction", "presence_penalty", "prompt_cache_key", "reasoning_effort", "response_format",
+        "safety_identifier", "seed", "service_tier", "stop", "store", "stream", "stream_options",
+        "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity",
+        "web_search_options",
+        "top_k", "min_p", "repetition_penalty",  # provider sampling extras (vLLM, Together, ...)
+    }
+)
+_PART_TYPES = frozenset({"text", "image_url", "input_image", "input_audio", "file", "refusal"})
+_MAX_TOKENS_CAP = 1 << 24  # far above any context window; larger is a client bug or an attack
+# (param, low, high) for numeric sampling parameters.
+_RANGES = (
+    ("temperature", 0.0, 2.0), ("top_p", 0.0, 1.0), ("frequency_penalty", -2.0, 2.0),
+    ("presence_penalty", -2.0, 2.0), ("min_p", 0.0, 1.0), ("repetition_penalty", 0.0, 10.0),
+)
 
 # Per-message framing tokens in OpenAI's chat format, and a flat cost per image part.
 _MESSAGE_OVERHEAD = 4
@@ -74,8 +97,11 @@ def validate_body(body: Any) -> None:
     if not isinstance(body, dict):
         _fail("The request body must be a JSON object.", "body")
     for key in body:
+        if key in ALLOWED_PARAMS:
+            continue
         if key in FORBIDDEN_PARAMS or key.startswith(_FORBIDDEN_PREFIXES):
             _fail(f"Parameter '{key}' is not allowed: the gateway controls provider routing.", key)
+        _fail(f"Unrecognized request argument supplied: {key[:100]}", key[:100])
     model = body.get("model")
     if not isinstance(model, str) or not model:
         _fail("'model' is required and must be a string.", "model")
@@ -93,15 +119,23 @@ def validate_body(body: Any) -> None:
             _fail(f"messages[{i}].content must be a string or an array of parts.", f"messages[{i}].content")
         if isinstance(content, list):
             for j, part in enumerate(content):
-                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-                    _fail(f"messages[{i}].content[{j}] must be an object with a 'type'.", f"messages[{i}].content[{j}]")
+                _check_part(part, f"messages[{i}].content[{j}]")
+        for field in ("name", "tool_call_id"):
+            if field in message and not isinstance(message[field], str):
+                _fail(f"messages[{i}].{field} must be a string.", f"messages[{i}].{field}")
+        calls = message.get("tool_calls")
+        if calls is not None and (not isinstance(calls, list) or not all(_is_call(c) for c in calls)):
+            _fail(f"messages[{i}].tool_calls must be an array of {{'id', 'function': {{'name', 'arguments'}}}}.",
+                  f"messages[{i}].tool_calls")
     n = body.get("n")
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 128):
         _fail("'n' must be an integer between 1 and 128.", "n")
     for key in ("max_tokens", "max_completion_tokens"):
         v = body.get(key)
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-            _fail(f"'{key}' must be a positive integer.", key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= _MAX_TOKENS_CAP):
+            _fail(f"'{key}' must be a positive integer (at most {_MAX_TOKENS_CAP}).", key)
+    if len(body) > 2:  # anything beyond model and messages
+        _check_sampling(body)
     if "stream" in body and not isinstance(body["stream"], bool):
         _fail("'stream' must be a boolean.", "stream")
     tools = body.get("tools")
@@ -112,6 +146,67 @@ def validate_body(body: Any) -> None:
             fn = tool.get("function") if isinstance(tool, dict) else None
             if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
                 _fail(f"tools[{i}] must be {{'type': 'function', 'function': {{'name': ...}}}}.", f"tools[{i}]")
+
+
+def _check_part(part: Any, where: str) -> None:
+    if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+        _fail(f"{where} must be an object with a 'type'.", where)
+    kind = part["type"]
+    if kind not in _PART_TYPES:
+        _fail(f"{where}.type must be one of {sorted(_PART_TYPES)}, got {kind[:40]!r}.", f"{where}.type")
+    if kind == "text" and not isinstance(part.get("text"), str):
+        _fail(f"{where}.text must be a string.", f"{where}.text")
+    if kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        if not isinstance(url, str):
+            _fail(f"{where}.image_url must be {{'url': string}}.", f"{where}.image_url")
+
+
+def _is_call(call: Any) -> bool:
+    if not isinstance(call, dict):
+        return False
+    fn = call.get("function")
+    return fn is None or (
+        isinstance(fn, dict) and isinstance(fn.get("name", ""), str) and isinstance(fn.get("arguments", ""), str)
+    )
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v  # not NaN
+
+
+def _check_sampling(body: dict) -> None:
+    for key, low, high in _RANGES:
+        v = body.get(key)
+        if v is not None and (not _number(v) or not low <= v <= high):
+            _fail(f"'{key}' must be a number between {low:g} and {high:g}.", key)
+    stop = body.get("stop")
+    if stop is not None and not isinstance(stop, str) and (
+        not isinstance(stop, list) or len(stop) > 4 or not all(isinstance(x, str) for x in stop)
+    ):
+        _fail("'stop' must be a string or an array of at most 4 strings.", "stop")
+    for key, kind, name in (
+        ("seed", int, "an integer"), ("user", str, "a string"), ("logprobs", bool, "a boolean"),
+        ("parallel_tool_calls", bool, "a boolean"), ("logit_bias", dict, "an object"),
+        ("response_format", dict, "an object"), ("stream_options", dict, "an object"),
+        ("top_k", int, "an integer"),
+    ):
+        v = body.get(key)
+        if v is not None and (not isinstance(v, kind) or (kind is int and isinstance(v, bool))):
+            _fail(f"'{key}' must be {name}.", key)
+    top = body.get("top_logprobs")
+    if top is not None and (not isinstance(top, int) or isinstance(top, bool) or not 0 <= top <= 20):
+        _fail("'top_logprobs' must be an integer between 0 and 20.", "top_logprobs")
+    choice = body.get("tool_choice")
+    if choice is not None and (
+        not isinstance(choice.get("function", {}), dict) if isinstance(choice, dict)
+        else choice not in ("none", "auto", "required")
+    ):
+        _fail("'tool_choice' must be 'none', 'auto', 'required' or an object naming a function.", "tool_choice")
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and not isinstance(fmt.get("type"), str):
+        _fail("'response_format.type' must be a string.", "response_format")
 
 
 def _required_capabilities(body: Mapping[str, Any]) -> frozenset[str]:

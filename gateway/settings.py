@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -37,11 +37,28 @@ class Settings(BaseSettings):
     )
     max_retries: int = Field(2, ge=0, le=10, description="Retries per deployment before fallback.")
     max_fallbacks: int = Field(3, ge=0, le=20, description="Further deployments tried after the first.")
+    retry_backoff_s: float = Field(
+        0.25, gt=0, le=10, description="Wait before the first retry; doubles per retry (jittered, at most 4 s)."
+    )
+    shutdown_grace_s: float = Field(
+        30.0, ge=0, description="On SIGTERM, how long in-flight requests may take to finish before being cut."
+    )
 
     allow_unknown_pipeline: bool = Field(
         False, description="Serve unknown X-Pipeline-Id values with the default policy instead of 404."
     )
     policy_reload_s: float = Field(0.5, gt=0, description="Policy directory poll interval.")
+    router_model: Path | None = Field(
+        None,
+        description=(
+            "Router model directory from `gateway eval --save-model`: domain inference plus learned "
+            "per-prompt quality, updated by live feedback. Without it, requests that name no domain "
+            "get one from a classifier trained on the policies' domain_examples."
+        ),
+    )
+    domain_min_confidence: float = Field(
+        0.5, ge=0, le=1, description="An inferred domain below this probability is not used."
+    )
 
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
     dashboard_enabled: bool = Field(True, description="Serve the live routing dashboard at /dashboard.")
@@ -51,3 +68,10 @@ class Settings(BaseSettings):
     )
     dashboard_bucket_s: int = Field(5, ge=1, le=300, description="Dashboard history bucket width.")
     dashboard_history_s: int = Field(900, ge=60, le=86_400, description="Dashboard history kept per process.")
+
+    # Security (docs/security.md). Gateway keys themselves are listed, as hashes, in the config.
+    master_key: SecretStr | None = Field(None, description="GATEWAY_MASTER_KEY: a key with access to everything.")
+    insecure: bool = Field(False, description="Serve non-loopback clients with no keys configured (--insecure).")
+    metrics_public: bool = Field(False, description="Serve /metrics without a key (for scrapers that cannot send one).")
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above).")
+    max_header_bytes: int = Field(32 * 1024, ge=1024, description="Largest total of request header bytes (431 above).")

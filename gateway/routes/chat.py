@@ -19,6 +19,7 @@ from gateway.context import validate_body
 from gateway.decision import Decision
 from gateway.routes import _asgi
 from gateway.routes._asgi import Receive, Scope, Send
+from gateway.security.middleware import admit
 from gateway.state import GatewayState
 from gateway.upstream.forwarder import Attempt, StreamStart, classify
 from gateway.usage import cost_usd
@@ -73,6 +74,7 @@ class ChatCompletions:
         try:
             body = parse_body(await _asgi.read_body(receive))
             decision = state.decider.decide(body, headers, request_id)
+            admit(scope, decision.ctx)  # rate limits of the caller's key and pipeline (429)
         except errors.GatewayError as exc:
             state.record_refusal(headers.get("x-pipeline-id"), exc.status)
             raise

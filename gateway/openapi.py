@@ -1,0 +1,152 @@
+"""The OpenAPI document at /openapi.json, completed by hand where FastAPI cannot see.
+
+The chat route is a raw ASGI app (gateway/asgi.py) and the JSON routes read their bodies without
+pydantic models, so FastAPI's generated document lacks them. This adds the chat operation and the
+request bodies, error responses and the two ways to send a key. `tests/security/test_schemathesis.py`
+fuzzes the gateway from this document, so it describes what `context.validate_body` accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+__all__ = ["install_openapi"]
+
+_ROLES = ["system", "developer", "user", "assistant", "tool", "function"]
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+_PART = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {
+        "type": {"enum": ["text", "image_url"]},
+        "text": {"type": "string"},
+        "image_url": {"type": "object", "properties": {"url": {"type": "string"}}},
+    },
+}
+_MESSAGE = {
+    "type": "object",
+    "required": ["role", "content"],
+    "properties": {
+        "role": {"enum": _ROLES},
+        "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": _PART}, {"type": "null"}]},
+        "name": {"type": "string"},
+        "tool_call_id": {"type": "string"},
+    },
+}
+_TOOL = {
+    "type": "object",
+    "required": ["type", "function"],
+    "properties": {
+        "type": {"enum": ["function"]},
+        "function": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"type": "string"}, "parameters": {"type": "object"}},
+        },
+    },
+}
+_ERRORS = {
+    str(status): {"description": text, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for status, text in (
+        (400, "Invalid request"), (401, "Missing or wrong key"), (403, "Key not allowed this pipeline"),
+        (404, "Unknown model or pipeline"), (413, "Body too large"), (422, "No model satisfies the constraints"),
+        (429, "Rate limit (see Retry-After)"), (502, "Every upstream attempt failed"),
+    )
+}
+
+
+def _chat_request(models: Iterable[str]) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        # Mostly real names, so generated requests get past model resolution to the deeper layers.
+        "model": {"anyOf": [{"enum": list(models)}, {"type": "string"}]},
+        "messages": {"type": "array", "minItems": 1, "maxItems": 8, "items": _MESSAGE},
+        "max_tokens": {"type": "integer", "minimum": 1, "maximum": 1 << 24},
+        "max_completion_tokens": {"type": "integer", "minimum": 1, "maximum": 1 << 24},
+        "n": {"type": "integer", "minimum": 1, "maximum": 128},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+        "stream": {"type": "boolean"},
+        "stop": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 4}]},
+        "seed": {"type": "integer"},
+        "user": {"type": "string"},
+        "tools": {"type": "array", "items": _TOOL},
+        "tool_choice": {"anyOf": [{"enum": ["none", "auto", "required"]}, {"type": "object"}]},
+        "response_format": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}},
+    }
+    return {"type": "object", "required": ["model", "messages"], "properties": props}
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def complete(doc: dict[str, Any], models: Iterable[str]) -> dict[str, Any]:
+    components = doc.setdefault("components", {})
+    components.setdefault("schemas", {})["Error"] = _ERROR
+    components["schemas"]["ChatRequest"] = _chat_request(models)
+    components["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer"},
+        "apiKey": {"type": "apiKey", "in": "header", "name": "api-key"},
+    }
+    doc["security"] = [{"bearer": []}, {"apiKey": []}]
+    paths = doc.setdefault("paths", {})
+    chat_body = _json_body({"$ref": "#/components/schemas/ChatRequest"})
+    paths["/v1/chat/completions"] = {
+        "post": {
+            "summary": "Chat completions (OpenAI-compatible); the gateway picks the model for `auto`",
+            "operationId": "chat_completions",
+            "requestBody": chat_body,
+            "responses": {
+                "200": {"description": "A chat completion, or an SSE stream when `stream` is true",
+                        "content": {"application/json": {"schema": {"type": "object"}},
+                                    "text/event-stream": {"schema": {"type": "string"}}}},
+                **_ERRORS,
+            },
+        }
+    }
+    explain = paths.get("/v1/selection/explain", {}).get("post")
+    if explain is not None:
+        explain["requestBody"] = chat_body
+        explain["responses"].update(_ERRORS)
+    feedback = paths.get("/v1/feedback", {}).get("post")
+    if feedback is not None:
+        feedback["requestBody"] = _json_body({
+            "type": "object", "required": ["request_id", "score"],
+            "properties": {"request_id": {"type": "string"}, "score": {"type": "number", "minimum": 0, "maximum": 1}},
+        })
+        feedback["responses"].update(_ERRORS)
+    for probe in ("/healthz", "/readyz"):
+        if probe in paths:
+            paths[probe]["get"]["security"] = []
+    return doc
+
+
+def install_openapi(app: Any, models: Iterable[str]) -> None:
+    """Make `app.openapi()` return the completed document (built once, then cached)."""
+    generate = app.openapi
+    names = list(models)
+
+    def openapi() -> dict[str, Any]:
+        if not getattr(app, "_gateway_openapi_done", False):
+            complete(generate(), names)
+            app._gateway_openapi_done = True
+        return app.openapi_schema
+
+    app.openapi = openapi

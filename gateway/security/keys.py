@@ -1,0 +1,58 @@
+"""Who is calling: gateway keys looked up by their SHA-256, plus the master key.
+
+A presented key is hashed once (SHA-256, well under a microsecond for a 50-byte key) and looked
+up in a dict of digests. No plaintext is ever compared, so there is no `hmac.compare_digest` here:
+the dict's `==` on digests can at most leak, through timing, how a *digest* of the attacker's own
+guess relates to a stored digest, and that says nothing about which key hashes to the stored one
+(a preimage). Hashing first is what makes the comparison safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from gateway.security.config import KeySpec, Limits
+
+__all__ = ["KeyRing", "Principal", "hash_key"]
+
+_NO_LIMITS = Limits()
+
+
+def hash_key(key: str) -> str:
+    """The lower-case hex SHA-256 of `key` as the config's `keys[].sha256` expects it."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller. `name` is safe to log; the key itself is never kept."""
+
+    name: str
+    pipeline: str | None = None  # the only pipeline this key may use (None: any)
+    limits: Limits = _NO_LIMITS
+    master: bool = False
+
+
+class KeyRing:
+    """Digest -> principal for every configured key; empty means authentication is off."""
+
+    def __init__(self, keys: Iterable[KeySpec] = (), master_key: str | None = None) -> None:
+        self._by_digest: dict[bytes, Principal] = {}
+        for spec in keys:
+            limits = Limits(rpm=spec.rpm, tpm=spec.tpm)
+            self._by_digest[bytes.fromhex(spec.sha256)] = Principal(spec.name, spec.pipeline, limits)
+        if master_key:
+            # The master key wins over a gateway key with the same value: it is the operator's.
+            self._by_digest[hashlib.sha256(master_key.encode("utf-8")).digest()] = Principal("master", master=True)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._by_digest)
+
+    def __len__(self) -> int:
+        return len(self._by_digest)
+
+    def lookup(self, key: bytes) -> Principal | None:
+        return self._by_digest.get(hashlib.sha256(key).digest())

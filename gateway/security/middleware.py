@@ -1,0 +1,253 @@
+"""`SecurityMiddleware`: the pure-ASGI gate every request passes before any route runs.
+
+One pass over the request headers does all of it: caps and control-character checks on the
+headers the gateway reads, authentication (SHA-256 lookup of the presented key), the pipeline a
+bound key may use, the loopback-only rule when no key is configured, and the body size limit
+(declared Content-Length up front, actual bytes while the body streams in). Refusals are OpenAI
+error bodies rendered by `errors.error_body`. No framework request object is built here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any
+
+import orjson
+
+from gateway import errors
+from gateway.security.keys import KeyRing, Principal
+
+__all__ = ["PRINCIPAL", "SECURITY", "SecurityMiddleware", "admit"]
+
+#: Scope keys the middleware sets: the authenticated `Principal` (None when auth is off) and itself.
+PRINCIPAL = "gateway.principal"
+SECURITY = "gateway.security"
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Headers the gateway acts on, with the longest value it accepts. Anything longer is refused
+# rather than truncated: a truncated key or pipeline id would mean something else.
+_READ_HEADERS = {
+    b"authorization": 1024,
+    b"api-key": 1024,
+    b"x-pipeline-id": 128,
+    b"x-selection-strategy": 64,
+    b"x-task-domain": 64,
+    b"content-length": 20,
+}
+# C0 controls (tab allowed) and DEL: a CR/LF that slipped past the HTTP parser must not reach
+# a log line or an upstream request.
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+_DASHBOARD = "/dashboard"
+
+
+class _TooLarge(errors.PayloadTooLargeError):
+    pass
+
+
+def _is_loopback(client: tuple[str, int] | None) -> bool:
+    if client is None:  # a unix socket: only local processes can reach it
+        return True
+    host = client[0]
+    if host in _LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _basic_password(value: bytes) -> bytes | None:
+    # Browsers can only send a key to /dashboard as HTTP Basic credentials; the password is the key.
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return decoded.partition(b":")[2] or None
+
+
+class SecurityMiddleware:
+    """Wraps the whole app. `open_paths` answer without a key (probes; /metrics when configured)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        keyring: KeyRing,
+        limiter: Any = None,
+        max_body_bytes: int = 4 * 1024 * 1024,
+        max_header_bytes: int = 32 * 1024,
+        open_paths: Collection[str] = ("/healthz", "/readyz"),
+        insecure: bool = False,
+    ) -> None:
+        self.app = app
+        self.keyring = keyring
+        self.limiter = limiter  # gateway.security.ratelimit.RateLimiter, used by `admit`
+        self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
+        self.open_paths = frozenset(open_paths)
+        self.insecure = insecure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal, length = self._check(scope)
+        except errors.GatewayError as exc:
+            await _refuse(send, exc)
+            return
+        scope[PRINCIPAL] = principal
+        scope[SECURITY] = self
+        if scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        if length is not None and length > self.max_body_bytes:
+            await _refuse(send, self._too_large())
+            return
+        await self._with_body_limit(scope, receive, send)
+
+    def _check(self, scope: Scope) -> tuple[Principal | None, int | None]:
+        total = 0
+        credential: bytes | None = None
+        pipeline: bytes | None = None
+        length: int | None = None
+        seen: set[bytes] = set()
+        for name, value in scope["headers"]:
+            total += len(name) + len(value)
+            cap = _READ_HEADERS.get(name)
+            if cap is None:
+                continue
+            header = name.decode("latin-1")
+            if name in seen:
+                raise errors.InvalidRequestError(f"Header '{header}' was sent more than once.", param=header)
+            seen.add(name)
+            if len(value) > cap:
+                raise errors.InvalidRequestError(
+                    f"Header '{header}' is too long ({len(value)} bytes; at most {cap}).", param=header
+                )
+            if _CONTROL.search(value):
+                raise errors.InvalidRequestError(f"Header '{header}' contains control characters.", param=header)
+            if name == b"authorization":
+                scheme, _, rest = value.partition(b" ")
+                scheme = scheme.lower()
+                if scheme == b"bearer":
+                    credential = credential or rest.strip()
+                elif scheme == b"basic":
+                    credential = credential or _basic_password(rest.strip())
+            elif name == b"api-key":
+                credential = value.strip() or credential
+            elif name == b"x-pipeline-id":
+                pipeline = value
+            elif name == b"content-length":
+                length = int(value) if value.isdigit() else None
+        if total > self.max_header_bytes:
+            raise _HeaderTooLarge(total, self.max_header_bytes)
+        path = scope["path"]
+        if path in self.open_paths:
+            return None, length
+        if not self.keyring.enabled:
+            if not self.insecure and not _is_loopback(scope.get("client")):
+                raise errors.PermissionDeniedError(
+                    "Authentication is off (no gateway keys configured), so only loopback clients are served.",
+                    code="loopback_only",
+                )
+            return None, length
+        principal = self.keyring.lookup(credential) if credential else None
+        if principal is None:
+            raise _unauthorized(path, credential is not None)
+        if principal.pipeline is not None:
+            bound = principal.pipeline.encode("latin-1")
+            if pipeline is None:
+                # The key's pipeline applies as if the client had sent it: every layer below
+                # (policy resolution, budgets, logs, metrics) sees one consistent pipeline id.
+                scope["headers"] = [*scope["headers"], (b"x-pipeline-id", bound)]
+            elif pipeline != bound:
+                raise errors.PermissionDeniedError(
+                    f"This key may only use pipeline '{principal.pipeline}'; X-Pipeline-Id asked for another.",
+                    param="x-pipeline-id", code="pipeline_not_allowed",
+                )
+        return principal, length
+
+    def _too_large(self) -> errors.PayloadTooLargeError:
+        return _TooLarge(f"The request body is larger than the gateway's limit of {self.max_body_bytes} bytes.",
+                         param="body")
+
+    async def _with_body_limit(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.max_body_bytes
+        received = 0
+        started = False
+
+        async def limited_receive() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # Raised inside the app's body read: its error handlers render the 413, and
+                    # the rest of the body is never buffered.
+                    raise self._too_large()
+            return message
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge as exc:
+            if started:
+                raise
+            await _refuse(send, exc)
+
+
+class _HeaderTooLarge(errors.GatewayError):
+    status, type, code = 431, "invalid_request_error", "headers_too_large"
+
+    def __init__(self, total: int, cap: int) -> None:
+        super().__init__(f"The request headers are too large ({total} bytes; at most {cap}).", param="headers")
+
+
+def _unauthorized(path: str, presented: bool) -> errors.AuthenticationError:
+    if path == _DASHBOARD or path.startswith(_DASHBOARD + "/"):
+        # Lets a browser ask for the key (as the password) and send it with the page's fetches.
+        challenge = 'Basic realm="gateway", charset="UTF-8"'
+    else:
+        challenge = 'Bearer realm="gateway"'
+    if presented:
+        message = "Incorrect API key provided. Send a gateway key as 'Authorization: Bearer <key>' or 'api-key: <key>'."
+    else:
+        message = "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or 'api-key: <key>'."
+    return errors.AuthenticationError(message, headers={"www-authenticate": challenge})
+
+
+async def _refuse(send: Send, exc: errors.GatewayError) -> None:
+    body = orjson.dumps(errors.error_body(exc))
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def admit(scope: Scope, ctx: Any) -> None:
+    """The chat route's rate-limit hook: charge this request to its key's and pipeline's limits.
+
+    `ctx` is the request's `RequestContext`; TPM is charged its estimated prompt tokens plus
+    max_tokens (or the configured allowance when unset). Raises `RateLimitError` (429).
+    """
+    security = scope.get(SECURITY)
+    if security is None or security.limiter is None:
+        return
+    limiter = security.limiter
+    tokens = ctx.input_tokens + (ctx.max_output_tokens or limiter.config.assumed_completion_tokens)
+    limiter.admit(scope.get(PRINCIPAL), ctx.pipeline, tokens)

@@ -1,0 +1,242 @@
+"""Rate limits per gateway key and per pipeline: requests and tokens per minute.
+
+Counting is a sliding window over two fixed one-minute windows (the previous window weighted by
+how much of it still overlaps the last 60 s), which needs two integers per bucket and axis and
+no per-request timestamps. Counters live in a `CounterStore` shared by every replica (Redis) or
+the process (memory).
+
+The request path never waits for the store. `RateLimiter.admit` decides from a local view
+(the shared totals from the last sync plus this process's increments since) and a background
+task syncs every `sync_s` (0.1 s): one pipelined round trip that adds this process's increments
+and reads the other replicas'. The price is bounded overshoot: R replicas can each admit what the
+others admitted during one sync interval before they see it (see docs/security.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+from gateway import errors
+from gateway.security.config import Limits, RateLimitConfig
+from gateway.security.keys import Principal
+
+__all__ = ["CounterStore", "MemoryCounterStore", "RateLimiter", "RedisCounterStore"]
+
+_log = logging.getLogger("gateway.ratelimit")
+WINDOW_S = 60
+_KEY_TTL_S = 2 * WINDOW_S + 5  # the previous window is still read for a full minute
+
+
+class CounterStore(Protocol):
+    async def add_and_read(self, increments: Mapping[str, int], reads: Iterable[str]) -> dict[str, int]:
+        """Add `increments`, then return the totals of every incremented and read counter."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryCounterStore:
+    """Counters in this process: shared by every limiter built on the same instance."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._counts: dict[str, int] = {}
+        self._clock = clock
+
+    async def add_and_read(self, increments: Mapping[str, int], reads: Iterable[str]) -> dict[str, int]:
+        counts = self._counts
+        for key, n in increments.items():
+            counts[key] = counts.get(key, 0) + n
+        out = {key: counts.get(key, 0) for key in (*increments, *reads)}
+        oldest = int(self._clock() // WINDOW_S) - 1
+        for key in [k for k in counts if int(k.rsplit(":", 1)[1]) < oldest]:
+            del counts[key]
+        return out
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisCounterStore:
+    """Counters in Redis: INCRBY (atomic) plus EXPIRE per counter, GET for the rest, one pipeline.
+
+    Each counter is its own key, so the non-transactional pipeline also works on a Cluster.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._redis = client
+
+    async def add_and_read(self, increments: Mapping[str, int], reads: Iterable[str]) -> dict[str, int]:
+        reads = [k for k in reads if k not in increments]
+        if not increments and not reads:
+            return {}
+        pipe = self._redis.pipeline(transaction=False)
+        for key, n in increments.items():
+            pipe.incrby(key, n)
+            pipe.expire(key, _KEY_TTL_S)
+        for key in reads:
+            pipe.get(key)
+        res = await pipe.execute()
+        out = {key: int(res[2 * i]) for i, key in enumerate(increments)}
+        base = 2 * len(increments)
+        out.update((key, int(res[base + i] or 0)) for i, key in enumerate(reads))
+        return out
+
+    async def close(self) -> None:
+        return None  # the client belongs to the stats store, which closes it
+
+
+class RateLimiter:
+    """Admits or refuses requests against key and pipeline limits; see the module docstring."""
+
+    def __init__(
+        self,
+        config: RateLimitConfig,
+        store: CounterStore | None = None,
+        *,
+        prefix: str = "gw",
+        sync_s: float = 0.1,
+        timeout_s: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.store: CounterStore = store or MemoryCounterStore(clock)
+        self._prefix = prefix
+        self._sync_s = sync_s
+        self._timeout_s = timeout_s
+        self._clock = clock
+        self._known: dict[str, int] = {}  # shared totals as of the last sync
+        self._pending: dict[str, int] = {}  # this process's increments not yet synced
+        self._task: asyncio.Task[None] | None = None
+        self._healthy = True
+
+    # -- request path (synchronous) ---------------------------------------------------------------
+
+    def admit(self, principal: Principal | None, pipeline: str | None, tokens: int) -> None:
+        """Charge one request and `tokens` to every limit that applies, or raise `RateLimitError`.
+
+        All or nothing: a refused request charges no bucket.
+        """
+        checks: list[tuple[str, Limits]] = []
+        if principal is not None and principal.limits.active:
+            checks.append(("key:" + principal.name, principal.limits))
+        pipe_limits = self.config.pipelines.get(pipeline or "default")
+        if pipe_limits is not None and pipe_limits.active:
+            checks.append(("pipe:" + (pipeline or "default"), pipe_limits))
+        if not checks:
+            return
+        now = self._clock()
+        w = int(now // WINDOW_S)
+        elapsed = (now - w * WINDOW_S) / WINDOW_S
+        wait = 0.0
+        refused: str | None = None
+        for bucket, limits in checks:
+            for axis, limit, cost in (("r", limits.rpm, 1), ("t", limits.tpm, tokens)):
+                if limit is None:
+                    continue
+                prev_n = self._count(self._key(bucket, axis, w - 1))
+                cur_n = self._count(self._key(bucket, axis, w))
+                if cost > limit:
+                    raise errors.RateLimitError(
+                        f"Rate limit for {_describe(bucket)}: this request alone needs {cost} tokens, "
+                        f"more than the limit of {limit} per minute.", code="request_too_large",
+                        headers={"retry-after": str(WINDOW_S)}, retryable=False,
+                    )
+                if prev_n * (1 - elapsed) + cur_n + cost > limit:
+                    seconds = _retry_after(prev_n, cur_n, cost, limit, elapsed)
+                    if seconds >= wait:
+                        wait, refused = seconds, f"{_describe(bucket)}: {limit} {_AXIS[axis]} per minute"
+                    continue
+        if refused is not None:
+            retry = max(1, math.ceil(wait))
+            raise errors.RateLimitError(
+                f"Rate limit reached for {refused}. Try again in {retry} s.",
+                headers={"retry-after": str(retry)},
+            )
+        for bucket, limits in checks:
+            if limits.rpm is not None:
+                key = self._key(bucket, "r", w)
+                self._pending[key] = self._pending.get(key, 0) + 1
+            if limits.tpm is not None:
+                key = self._key(bucket, "t", w)
+                self._pending[key] = self._pending.get(key, 0) + tokens
+
+    def _key(self, bucket: str, axis: str, window: int) -> str:
+        # Hash tag per bucket: a bucket's counters share a cluster slot.
+        return f"{self._prefix}:{{rl:{bucket}}}:{axis}:{window}"
+
+    def _count(self, key: str) -> int:
+        return self._known.get(key, 0) + self._pending.get(key, 0)
+
+    # -- background sync --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="ratelimit-sync")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.sync(), self._timeout_s)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._sync_s)
+            await self.sync()
+
+    async def sync(self) -> bool:
+        """Push this process's increments, pull everyone's totals; False if the store failed."""
+        w = int(self._clock() // WINDOW_S)
+        pending, self._pending = self._pending, {}
+        live = {k: n for k, n in pending.items() if _window(k) >= w - 1}
+        reads = [k for k in self._known if _window(k) >= w - 1]
+        try:
+            totals = await asyncio.wait_for(self.store.add_and_read(live, reads), self._timeout_s)
+        except Exception as exc:  # noqa: BLE001 - keep counting locally; retry next tick
+            for k, n in live.items():
+                self._pending[k] = self._pending.get(k, 0) + n
+            if self._healthy:
+                self._healthy = False
+                _log.warning("rate-limit store unreachable, counting locally until it is back: %r", exc)
+            return False
+        if not self._healthy:
+            self._healthy = True
+            _log.info("rate-limit store reachable again")
+        self._known = {k: n for k, n in totals.items() if _window(k) >= w - 1}
+        return True
+
+    @property
+    def healthy(self) -> bool:
+        return self._healthy
+
+
+_AXIS = {"r": "requests", "t": "tokens"}
+
+
+def _describe(bucket: str) -> str:
+    kind, _, name = bucket.partition(":")
+    return f"{'key' if kind == 'key' else 'pipeline'} '{name}'"
+
+
+def _window(key: str) -> int:
+    return int(key.rsplit(":", 1)[1])
+
+
+def _retry_after(prev_n: int, cur_n: int, cost: int, limit: int, elapsed: float) -> float:
+    """Seconds until prev*(1-e) + cur + cost <= limit, as the sliding window moves on."""
+    room = limit - cur_n - cost
+    if room >= 0 and prev_n > 0:
+        target = 1 - room / prev_n  # this window, once enough of the previous one slid out
+        return max(0.0, (target - elapsed) * WINDOW_S)
+    # Next window: this window's count becomes the weighted previous one.
+    target = 1 - (limit - cost) / cur_n if cur_n > 0 else 0.0
+    return ((1 - elapsed) + max(0.0, target)) * WINDOW_S

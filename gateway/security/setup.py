@@ -1,0 +1,39 @@
+"""Wire security into an app: key ring, rate limiter on the stats store's Redis, the middleware."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gateway.security.keys import KeyRing
+from gateway.security.middleware import SecurityMiddleware
+from gateway.security.ratelimit import RateLimiter, RedisCounterStore
+
+__all__ = ["install_security"]
+
+_log = logging.getLogger("gateway.security")
+
+
+def install_security(app: Any, settings: Any, config: Any, stats_store: Any) -> RateLimiter | None:
+    """Add `SecurityMiddleware` around every route; returns the limiter to start (None: no limits).
+
+    Sets `app.state.keyring` so `gateway serve` can apply the bind rule before listening.
+    """
+    master = settings.master_key.get_secret_value() if settings.master_key is not None else None
+    keyring = KeyRing(config.keys, master)
+    limits = config.rate_limits
+    limited = any(k.rpm or k.tpm for k in config.keys) or any(p.active for p in limits.pipelines.values())
+    limiter = None
+    if limited:
+        client = getattr(stats_store, "client", None)  # the Redis stats store's client, when there is one
+        store = RedisCounterStore(client) if client is not None else None
+        limiter = RateLimiter(limits, store, prefix=getattr(stats_store, "prefix", "gw"))
+    open_paths = ["/healthz", "/readyz"]
+    if settings.metrics_public:
+        open_paths.append("/metrics")
+    app.add_middleware(
+        SecurityMiddleware, keyring=keyring, limiter=limiter, max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes, open_paths=open_paths, insecure=settings.insecure,
+    )
+    app.state.keyring = keyring
+    return limiter

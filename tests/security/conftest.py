@@ -1,0 +1,75 @@
+"""A gateway with keys configured, on loopback against the session simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.security.keys import hash_key
+from tests.conftest import SIM_KEY, write_catalog
+
+MASTER = "gw-master-9QmZ3xV7cK2pL8rT"
+#: Gateway keys by name; the config only ever sees their hashes.
+KEYS = {
+    "alpha": "gw-alpha-4fJ8sLq2Wm9xZc1V",
+    "support": "gw-support-7Hn3Rt6Yb0Pk5Ds2",
+}
+BOUND = {"support": "customer-support"}
+
+
+def key_specs(keys: dict[str, str] = KEYS, **extra: dict) -> list[dict]:
+    specs = []
+    for name, key in keys.items():
+        spec = {"name": name, "sha256": hash_key(key)}
+        if name in BOUND:
+            spec["pipeline"] = BOUND[name]
+        spec.update(extra.get(name, {}))
+        specs.append(spec)
+    return specs
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def chat(content: str = "hello", **extra: object) -> dict:
+    return {"model": "auto", "messages": [{"role": "user", "content": content}], **extra}
+
+
+@pytest.fixture
+def secure_factory(simulator, tmp_path: Path, monkeypatch) -> Iterator[Callable[..., object]]:
+    """`start(keys=[...specs], rate_limits={...}, **settings)` -> a running GatewayThread."""
+    from gateway.harness import GatewayThread
+    from gateway.settings import Settings
+
+    monkeypatch.setenv("SIM_TEST_KEY", SIM_KEY)
+    started: list[GatewayThread] = []
+    policies = tmp_path / "no-policies"
+    policies.mkdir()
+
+    def start(keys: list[dict] | None = None, rate_limits: dict | None = None, transport: str = "openai",
+              **settings: object):
+        path = write_catalog(tmp_path / f"catalog{len(started)}.yaml", simulator.base_url, transport=transport)
+        doc = yaml.safe_load(path.read_text())
+        doc["keys"] = key_specs() if keys is None else keys
+        if rate_limits is not None:
+            doc["rate_limits"] = rate_limits
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        settings.setdefault("master_key", MASTER)
+        settings.setdefault("max_retries", 0)
+        settings.setdefault("allow_unknown_pipeline", True)
+        gw = GatewayThread(Settings(config=path, policies=policies, port=0, **settings)).start()
+        started.append(gw)
+        return gw
+
+    yield start
+    for gw in started:
+        gw.stop()
+
+
+@pytest.fixture
+def secure_gateway(secure_factory):
+    return secure_factory()
