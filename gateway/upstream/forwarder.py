@@ -128,6 +128,23 @@ class Forwarder:
 
         return wait
 
+    def _stop(self, deadline: float) -> Callable[[RetryCallState], bool]:
+        attempts = stop_after_attempt(self._max_retries + 1)
+
+        def stop(state: RetryCallState) -> bool:
+            if attempts(state):
+                return True
+            # A Retry-After reaching past the deadline: waiting it out would end in a timeout that
+            # hides the 429, so stop and let the next deployment (or the 429 itself) answer.
+            exc = state.outcome.exception() if state.outcome else None
+            retry_after = getattr(exc, "headers", {}).get("Retry-After") if exc else None
+            try:
+                return retry_after is not None and float(retry_after) >= deadline - time.monotonic()
+            except ValueError:
+                return False
+
+        return stop
+
     async def _attempt(self, dep: ResolvedDeployment, body: dict, deadline: float, report: _Report) -> Any:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -162,7 +179,7 @@ class Forwarder:
         # (first try succeeds) does not pay for it. Attempt 1 replays that failure so waits,
         # Retry-After and the attempt count behave exactly as if tenacity had run it.
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._max_retries + 1),
+            stop=self._stop(deadline),
             wait=self._wait(deadline),
             retry=retry_if_exception(lambda e: _retryable(e) and time.monotonic() < deadline),
             reraise=True,

@@ -208,12 +208,19 @@ class LiteLLMTransport:
             kwargs["api_key"] = dep.api_key
         if cfg.api_version:
             kwargs["api_version"] = cfg.api_version
-        response = await _litellm().acompletion(
-            model=cfg.model, timeout=timeout, num_retries=0, max_retries=0, **kwargs
-        )
-        if kwargs.get("stream"):
-            return _iter_events(response, dep.name, min(self._idle_timeout, timeout))
-        return _conform_response(response.model_dump(exclude_none=True))
+        if not kwargs.get("stream"):
+            response = await _litellm().acompletion(
+                model=cfg.model, timeout=timeout, num_retries=0, max_retries=0, **kwargs
+            )
+            return _conform_response(response.model_dump(exclude_none=True))
+        # A stream's headers are its first sign of life: the idle timeout covers them too, as on
+        # the OpenAI-wire transport.
+        idle = min(self._idle_timeout, timeout)
+        async with asyncio.timeout(idle):
+            response = await _litellm().acompletion(
+                model=cfg.model, timeout=timeout, num_retries=0, max_retries=0, **kwargs
+            )
+        return _iter_events(response, dep.name, idle)
 
     async def warm(self) -> None:
         """Import litellm off the event loop, so the first translated request does not pay for it."""
