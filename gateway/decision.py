@@ -16,8 +16,9 @@ import random
 from gateway import errors
 from gateway.budgets import check_budget
 from gateway.catalog import Catalog, ResolvedDeployment
-from gateway.exploration import explore
 from gateway.context import build_context
+from gateway.exploration import explore
+from gateway.learning import RouterModel, SparseFeatures, messages_text
 from gateway.policy import PolicySet, Resolution, resolve
 from gateway.selection.strategies import SelectionParamsError
 from gateway.selection.types import LiveStats, Ranking, RequestContext
@@ -34,6 +35,7 @@ class Decision:
     strategy_source: str  # pinned | header | pipeline | default
     pipeline: str | None
     resolution: Resolution | None = None
+    features: SparseFeatures | None = None  # the prompt's features, kept for feedback
 
     @property
     def budget_key(self) -> str:
@@ -59,6 +61,8 @@ class Decider:
         *,
         allow_unknown_pipeline: bool = False,
         rng: random.Random | None = None,
+        router: RouterModel | None = None,
+        domain_min_confidence: float = 0.5,
     ) -> None:
         self._catalog = catalog
         self._engine = engine
@@ -68,6 +72,10 @@ class Decider:
         self._spend = spend  # returns pipeline -> SpendTotals from the last refresh
         self._allow_unknown = allow_unknown_pipeline
         self._rng = rng or random.Random()
+        # A trained router model (`gateway eval --save-model`) wins over the policies' examples.
+        self._router = router
+        self._min_confidence = domain_min_confidence
+        self._known: tuple[RouterModel | None, tuple[str, ...]] = (None, ())
 
     def valid_names(self) -> list[str]:
         return [*self._catalog.aliases, *self._catalog.deployments]
@@ -97,6 +105,10 @@ class Decider:
         )
         if ctx.domain is None and resolution.domain is not None:
             ctx = replace(ctx, domain=resolution.domain, domain_source="policy")
+        features, inferred_note = None, None
+        router = self._router or self._policies().domain_router if pinned is None else None
+        if router is not None:
+            ctx, features, inferred_note = self._learned(router, ctx, body, explain)
         live = self._live()
         if pinned is not None:
             ranking = self._engine.pinned_ranking(deployments[pinned].info, ctx, live.get(pinned))
@@ -112,8 +124,9 @@ class Decider:
                 ranking = self._engine.rank(ctx, self._models, params, live, detail=None if explain else 3)
             except SelectionParamsError as exc:
                 raise errors.InvalidRequestError(str(exc), param="strategy", code="invalid_strategy") from None
-            if budget.note:
-                ranking = replace(ranking, notes=(*ranking.notes, budget.note))
+            extra = tuple(n for n in (inferred_note, budget.note) if n)
+            if extra:
+                ranking = replace(ranking, notes=(*ranking.notes, *extra))
             ex = resolution.exploration
             if not explain:
                 ranking = explore(ranking, ex.method, ex.rate, ex.top_k, live, self._rng)
@@ -121,7 +134,37 @@ class Decider:
         if not ranking.ranked and not explain:
             raise _no_feasible(ranking)
         candidates = _attempt_order(ranking, resolution.fallbacks, deployments)
-        return Decision(ctx, ranking, candidates, strategy, source, pipeline, resolution)
+        return Decision(ctx, ranking, candidates, strategy, source, pipeline, resolution, features)
+
+    def _learned(
+        self, router: RouterModel, ctx: RequestContext, body: Mapping[str, Any], explain: bool
+    ) -> tuple[RequestContext, SparseFeatures, str | None]:
+        """Infer the domain when none was given, and the router model's per-model quality."""
+        est = router.estimate(
+            messages_text(body["messages"]), self._known_models(router), domain=ctx.domain,
+            domain_source=ctx.domain_source or "header", explain=explain,
+        )
+        note = None
+        if est.domain_source == "inferred":
+            confident = est.domain_confidence is not None and est.domain_confidence >= self._min_confidence
+            note = (f"domain inferred from the prompt: {est.domain} (p={est.domain_confidence:.2f})"
+                    if confident else
+                    f"domain not inferred: best guess {est.domain} (p={est.domain_confidence:.2f}) "
+                    f"< {self._min_confidence:g}")
+            ctx = replace(ctx, domain=est.domain if confident else None,
+                          domain_source="inferred" if confident else None)
+        if est.quality_estimates:
+            ctx = replace(ctx, quality_estimates=est.quality_estimates, quality_explanations=est.explanations)
+        return ctx, est.features, note
+
+    def _known_models(self, router: RouterModel) -> tuple[str, ...]:
+        """Catalog models the router's quality model has learned about (cached per router)."""
+        seen, names = self._known
+        if seen is not router:
+            learned = set(router.quality.models) if router.quality is not None else set()
+            names = tuple(n for n in self._catalog.deployments if n in learned)
+            self._known = (router, names)
+        return names
 
 
 def _probe_half_open(ranking: Ranking, live: Mapping[str, LiveStats]) -> Ranking:

@@ -83,7 +83,7 @@ class GatewayState:
     ) -> None:
         """Hand a served request to the stats recorder (an O(1) append; flushed in the background)."""
         if self.feedback is not None:
-            self.feedback.remember(decision.ctx.request_id, dep.name, decision.ctx.domain, None)
+            self.feedback.remember(decision.ctx.request_id, dep.name, decision.ctx.domain, decision.features)
         self._remember(decision, dep.name, "ok", latency_ms, cost)
         if self.observer is not None:
             self.observer.on_request(

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--no-compare", action="store_true",
                    help="skip the domain given/inferred x per-domain/prompt-level comparison sweeps")
     p.add_argument("--model-meta", help="YAML/JSON: model name -> ModelInfo fields (e.g. ttft_ms, quality)")
+    p.add_argument("--save-model", metavar="DIR",
+                   help="save the router model trained on the train split (domain classifier + quality model) "
+                        "for `gateway serve` (GATEWAY_ROUTER_MODEL=DIR)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
     return p
@@ -66,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
             policy_kw = {"policy_name": policy.pipeline, "policy_params": policy.selection_params(),
                          "policy_domain": policy.selection_schema.default_domain}
         opts = EvalOptions(strategies=tuple(dict.fromkeys(args.strategies)), seed=args.seed, points=args.points,
-                           n_boot=args.bootstrap, compare=not args.no_compare, model_meta=meta, **policy_kw)
+                           n_boot=args.bootstrap, compare=not args.no_compare, model_meta=meta,
+                           save_model=args.save_model, **policy_kw)
         report = run_eval(data, opts, progress)
     except (EvalDataError, ValueError, OSError) as exc:
         print(f"gateway eval: {exc}", file=sys.stderr)

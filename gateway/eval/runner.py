@@ -41,6 +41,7 @@ class EvalOptions:
     policy_params: SelectionParams | None = None
     policy_domain: str | None = None
     model_meta: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    save_model: str | None = None  # directory for the trained router model (GATEWAY_ROUTER_MODEL)
 
 
 def build_catalog(data: EvalData, meta: Mapping[str, Mapping[str, Any]]) -> list[ModelInfo]:
@@ -113,6 +114,9 @@ def run_eval(data: EvalData, opts: EvalOptions, progress=lambda msg: None) -> di
     router = trained.router
     router.mode = default_mode
     progress("trained through the feedback seam")
+    if opts.save_model:
+        router.save(opts.save_model)
+        progress(f"router model saved to {opts.save_model} (serve it with GATEWAY_ROUTER_MODEL)")
 
     # Per test prompt: inferred domain (+ timing of the whole per-request estimate), given domain.
     has_domain = any(data.domains[i] is not None for i in test_rows)

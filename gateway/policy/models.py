@@ -215,6 +215,14 @@ class Policy(_Strict):
         description="Tool name -> models preferred when that tool is forced, just returned, or offered.",
     )
     budget: BudgetSpec | None = Field(None, description="Spend limits for this pipeline.")
+    domain_examples: dict[_Name, tuple[StrictStr, ...]] = Field(
+        default_factory=dict,
+        description=(
+            "Domain -> example prompts. The examples of every loaded policy train one domain "
+            "classifier, which labels requests that name no domain (no X-Task-Domain header and no "
+            "default_domain); the label selects the catalog's domain_quality scores."
+        ),
+    )
 
     def selection_params(
         self,

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from gateway.learning import DomainClassifier, FeatureHasher, RouterModel
 from gateway.policy.models import Policy
 from gateway.selection.types import ModelInfo
 
@@ -34,6 +35,8 @@ class PolicySet:
     pipelines: Mapping[str, Policy] = field(default_factory=dict)
     models: Mapping[str, ModelInfo] | None = None  # None: catalog checks were skipped
     sources: Mapping[str, str] = field(default_factory=dict)  # policy name -> file it came from
+    #: Domain inference trained on the policies' `domain_examples` (None: fewer than two domains).
+    domain_router: RouterModel | None = field(default=None, init=False, compare=False)
 
     def __post_init__(self) -> None:
         # Callers may pass plain dicts; freeze them so nobody can mutate a published set.
@@ -41,6 +44,7 @@ class PolicySet:
         object.__setattr__(self, "sources", _frozen(self.sources))
         if self.models is not None:
             object.__setattr__(self, "models", _frozen(self.models))
+        object.__setattr__(self, "domain_router", _domain_router((self.default, *self.pipelines.values())))
 
     def get(self, pipeline: str) -> Policy | None:
         return self.pipelines.get(pipeline)
@@ -52,3 +56,19 @@ class PolicySet:
     @property
     def default_is_builtin(self) -> bool:
         return self.sources.get(DEFAULT_PIPELINE, BUILTIN_SOURCE) == BUILTIN_SOURCE
+
+
+def _domain_router(policies: tuple[Policy, ...]) -> RouterModel | None:
+    """A classifier over every policy's `domain_examples` (a few ms for hundreds of examples)."""
+    texts: list[str] = []
+    labels: list[str] = []
+    for policy in policies:
+        for domain, examples in policy.domain_examples.items():
+            texts += examples
+            labels += [domain] * len(examples)
+    if len(set(labels)) < 2:
+        return None
+    hasher = FeatureHasher()
+    # Hand-written example lists are small: keep every feature (min_df=1) and train longer.
+    classifier = DomainClassifier(hasher, epochs=30, min_df=1).fit(texts, labels)
+    return RouterModel(hasher, classifier, None, mode="domain")

@@ -83,3 +83,18 @@ def test_other_strategies_sweep_their_knob(tmp_path, strategy):
     assert run["knob"] == {"cost": "min_quality", "performance": "max_cost_usd"}[strategy]
     costs = [p["cost_per_request"] for p in run["points"]]
     assert max(costs) > min(costs)  # the knob moves the operating point
+
+
+def test_saved_router_model_is_what_serve_loads(tmp_path):
+    """`--save-model` writes the trained router; it loads and infers the same domains as in eval."""
+    from gateway.learning import RouterModel
+
+    data_path = write_synthetic(tmp_path / "s.jsonl")
+    report = _run(data_path, compare=False, strategies=("balanced",), save_model=str(tmp_path / "router"))
+    router = RouterModel.load(tmp_path / "router")
+    data = load_eval_data(data_path)
+    test = data.split(False)
+    right = sum(router.estimate(data.texts[i], ()).domain == data.domains[i] for i in test)
+    assert right / len(test) == pytest.approx(report["domain_classifier"]["test_accuracy"])
+    assert router.mode == report["quality_model"]["default_mode"]
+    assert set(router.quality.models) == set(data.model_names)
