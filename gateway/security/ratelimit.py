@@ -153,7 +153,7 @@ class RateLimiter:
                         wait, refused = seconds, f"{_describe(bucket)}: {limit} {_AXIS[axis]} per minute"
                     continue
         if refused is not None:
-            retry = max(1, math.ceil(wait))
+            retry = max(1, math.ceil(wait - 1e-6))  # float noise must not add a second
             raise errors.RateLimitError(
                 f"Rate limit reached for {refused}. Try again in {retry} s.",
                 headers={"retry-after": str(retry)},
@@ -171,7 +171,11 @@ class RateLimiter:
         return f"{self._prefix}:{{rl:{bucket}}}:{axis}:{window}"
 
     def _count(self, key: str) -> int:
-        return self._known.get(key, 0) + self._pending.get(key, 0)
+        known = self._known.get(key)
+        if known is None:
+            # First sight of this counter here: the next sync reads what other replicas counted.
+            self._known[key] = known = 0
+        return known + self._pending.get(key, 0)
 
     # -- background sync --------------------------------------------------------------------------
 

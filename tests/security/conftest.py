@@ -70,6 +70,29 @@ def secure_factory(simulator, tmp_path: Path, monkeypatch) -> Iterator[Callable[
         gw.stop()
 
 
-@pytest.fixture
-def secure_gateway(secure_factory):
-    return secure_factory()
+@pytest.fixture(scope="module")
+def secure_gateway(simulator, tmp_path_factory) -> Iterator[object]:
+    """One keyed gateway per test module, for tests that do not change its configuration."""
+    from gateway.harness import GatewayThread
+    from gateway.settings import Settings
+
+    tmp = tmp_path_factory.mktemp("secure")
+    path = write_catalog(tmp / "catalog.yaml", simulator.base_url, transport="openai")
+    doc = yaml.safe_load(path.read_text())
+    doc["keys"] = key_specs()
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    (tmp / "policies").mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SIM_TEST_KEY", SIM_KEY)
+        settings = Settings(config=path, policies=tmp / "policies", port=0, master_key=MASTER, max_retries=0,
+                            allow_unknown_pipeline=True)
+        with GatewayThread(settings) as gw:
+            yield gw
+
+
+def sim_bodies(simulator) -> list:
+    """Request bodies the simulator received recently (its ring buffer)."""
+    import httpx
+
+    rows = httpx.get(simulator.base_url.removesuffix("/v1") + "/_sim/requests").json()["requests"]
+    return [r["body"] for r in rows]

@@ -1,0 +1,198 @@
+"""Rate limits: one contract run against the memory and the Redis counter stores, then 429s with
+Retry-After over real HTTP, alone and shared by two gateways on one Redis."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import openai
+import pytest
+from redis.asyncio import Redis
+
+from gateway import errors
+from gateway.security.config import Limits, RateLimitConfig
+from gateway.security.keys import Principal
+from gateway.security.ratelimit import MemoryCounterStore, RateLimiter, RedisCounterStore
+
+from .conftest import auth, chat, key_specs
+
+
+class Clock:
+    def __init__(self, t: float = 1_000_040.0) -> None:  # 20 s into a one-minute window
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store_factory(request):
+    """`make(clock)` -> a fresh store; every store made in one test shares its counters."""
+    if request.param == "memory":
+        shared: dict = {}
+
+        def make(clock):
+            store = MemoryCounterStore(clock)
+            store._counts = shared.setdefault("counts", store._counts)
+            return store
+
+        yield make
+        return
+    client = Redis.from_url(request.getfixturevalue("redis_server"), decode_responses=True)
+    yield lambda clock: RedisCounterStore(client)
+    await client.aclose()
+
+
+def _limiter(store_factory, clock, **pipelines: Limits) -> RateLimiter:
+    # A fresh prefix per test keeps runs on the session Redis apart.
+    prefix = _limiter.prefix
+    return RateLimiter(RateLimitConfig(pipelines=pipelines), store_factory(clock), prefix=prefix, clock=clock)
+
+
+@pytest.fixture(autouse=True)
+def _prefix():
+    _limiter.prefix = "t" + uuid.uuid4().hex[:8]
+
+
+def _refused(limiter: RateLimiter, principal, pipeline=None, tokens=1) -> errors.RateLimitError:
+    with pytest.raises(errors.RateLimitError) as info:
+        limiter.admit(principal, pipeline, tokens)
+    return info.value
+
+
+async def test_rpm_per_key(store_factory):
+    clock = Clock()
+    lim = _limiter(store_factory, clock)
+    key = Principal("k", limits=Limits(rpm=3))
+    for _ in range(3):
+        lim.admit(key, None, 10)
+    exc = _refused(lim, key)
+    assert exc.status == 429 and int(exc.headers["retry-after"]) >= 1 and "key 'k'" in exc.message
+    lim.admit(Principal("other", limits=Limits(rpm=3)), None, 10)  # buckets are per key
+    assert await lim.sync()
+    _refused(lim, key)  # still refused once the store holds the counts
+
+
+async def test_tpm_and_request_too_large(store_factory):
+    lim = _limiter(store_factory, Clock())
+    key = Principal("k", limits=Limits(tpm=100))
+    lim.admit(key, None, 40)
+    lim.admit(key, None, 40)
+    assert "tokens" in _refused(lim, key, tokens=40).message
+    lim.admit(key, None, 20)
+    too_big = _refused(lim, key, tokens=150)
+    assert too_big.code == "request_too_large" and not too_big.retryable
+
+
+async def test_pipeline_limit_and_all_or_nothing(store_factory):
+    lim = _limiter(store_factory, Clock(), p=Limits(rpm=1), default=Limits(rpm=1))
+    key = Principal("k", limits=Limits(rpm=5))
+    lim.admit(key, "p", 1)
+    assert "pipeline 'p'" in _refused(lim, key, "p").message
+    lim.admit(key, None, 1)  # no pipeline header: the `default` pipeline's limit
+    _refused(lim, key, None)
+    lim.admit(key, "unlimited-pipeline", 1)
+    # The key has 5; three were admitted and the two refusals charged nothing.
+    lim.admit(key, "unlimited-pipeline", 1)
+    lim.admit(key, "unlimited-pipeline", 1)
+    _refused(lim, key, "unlimited-pipeline")
+
+
+async def test_sliding_window_and_retry_after(store_factory):
+    clock = Clock(1_000_040.0)
+    lim = _limiter(store_factory, clock)
+    key = Principal("k", limits=Limits(rpm=3))
+    for _ in range(3):
+        lim.admit(key, None, 1)
+    assert await lim.sync()
+    clock.t = 1_000_080.0 + 30  # halfway through the next window: the previous counts half
+    lim.admit(key, None, 1)  # 3 * 0.5 + 0 + 1 = 2.5
+    exc = _refused(lim, key)  # 3 * 0.5 + 1 + 1 = 3.5
+    # Room for one more once the previous window weighs 1/3: 20 s of the window later -> 10 s.
+    assert exc.headers["retry-after"] == "10"
+    clock.t += 10
+    lim.admit(key, None, 1)
+    assert await lim.sync()
+    clock.t += 200  # both windows long gone
+    for _ in range(3):
+        lim.admit(key, None, 1)
+
+
+async def test_two_limiters_share_one_store(store_factory):
+    clock = Clock()
+    a, b = _limiter(store_factory, clock), _limiter(store_factory, clock)
+    key = Principal("shared", limits=Limits(rpm=3))
+    a.admit(key, None, 1)
+    a.admit(key, None, 1)
+    b.admit(key, None, 1)  # b has not synced: it decides from its own count (the documented overshoot)
+    assert await a.sync() and await b.sync() and await a.sync()
+    _refused(b, key)  # b admitted one itself but now knows about a's two
+    _refused(a, key)
+    c = _limiter(store_factory, clock)
+    c.admit(key, None, 1)  # a newcomer's first request for a bucket is decided locally...
+    assert await c.sync()
+    _refused(c, key)  # ...and from then on it counts everyone's
+
+
+async def test_store_outage_counts_locally(redis_process):
+    client = Redis.from_url(redis_process.url, decode_responses=True, socket_timeout=0.5,
+                            socket_connect_timeout=0.5)
+    lim = RateLimiter(RateLimitConfig(), RedisCounterStore(client), prefix="outage", timeout_s=1.0)
+    key = Principal("k", limits=Limits(rpm=4))
+    lim.admit(key, None, 1)
+    redis_process.stop()
+    lim.admit(key, None, 1)
+    assert not await lim.sync() and not lim.healthy
+    lim.admit(key, None, 1)
+    lim.admit(key, None, 1)
+    _refused(lim, key)  # local counting still enforces the limit
+    redis_process.start()
+    assert await lim.sync() and lim.healthy
+    assert int(await client.get(lim._key("key:k", "r", int(time.time() // 60)))) == 4
+    await client.aclose()
+
+
+# -- over HTTP ----------------------------------------------------------------------------------
+
+
+def test_key_rpm_gives_429_with_retry_after(secure_factory):
+    gw = secure_factory(keys=key_specs(alpha={"rpm": 2}), rate_limits={"pipelines": {"batch": {"tpm": 1000}}})
+    key = "gw-alpha-4fJ8sLq2Wm9xZc1V"
+    url = gw.base_url + "/chat/completions"
+    for _ in range(2):
+        assert httpx.post(url, json=chat(), headers=auth(key)).status_code == 200
+    resp = httpx.post(url, json=chat(), headers=auth(key))
+    assert resp.status_code == 429 and int(resp.headers["retry-after"]) >= 1
+    err = resp.json()["error"]
+    assert err["type"] == "rate_limit_error" and "key 'alpha'" in err["message"]
+    client = openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0)
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+    # The master key has no limit; a pipeline's TPM counts prompt estimate + max_tokens.
+    from .conftest import MASTER
+
+    headers = {**auth(MASTER), "X-Pipeline-Id": "batch"}
+    assert httpx.post(url, json=chat(max_tokens=600), headers=headers).status_code == 200
+    resp = httpx.post(url, json=chat(max_tokens=600), headers=headers)
+    assert resp.status_code == 429 and "pipeline 'batch'" in resp.json()["error"]["message"]
+    assert httpx.post(url, json=chat(max_tokens=300), headers=headers).status_code == 200
+
+
+def test_two_gateways_share_limits_through_redis(secure_factory, redis_server):
+    name = "k" + uuid.uuid4().hex[:8]  # the session Redis outlives this test
+    key = "gw-shared-" + uuid.uuid4().hex
+    spec = {"name": name, "sha256": __import__("hashlib").sha256(key.encode()).hexdigest(), "rpm": 3}
+    one = secure_factory(keys=[spec], redis_url=redis_server)
+    two = secure_factory(keys=[spec], redis_url=redis_server)
+    for gw in (one, one):
+        assert httpx.post(gw.base_url + "/chat/completions", json=chat(), headers=auth(key)).status_code == 200
+    time.sleep(0.5)  # a few sync intervals (0.1 s)
+    # `two` never saw this bucket: its first request is decided locally, then it syncs.
+    assert httpx.post(two.base_url + "/chat/completions", json=chat(), headers=auth(key)).status_code == 200
+    time.sleep(0.5)
+    resp = httpx.post(two.base_url + "/chat/completions", json=chat(), headers=auth(key))
+    assert resp.status_code == 429, resp.text
+    time.sleep(0.5)
+    assert httpx.post(one.base_url + "/chat/completions", json=chat(), headers=auth(key)).status_code == 429
