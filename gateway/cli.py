@@ -47,12 +47,14 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"gateway: {startup_notice(settings.host, keyring.enabled, settings.insecure, len(keyring))}",
           file=sys.stderr)
     # One worker serves the app just built; several each build their own from the environment.
-    target = app if settings.workers == 1 else "gateway.app:create_app"
-    uvicorn.run(
-        target, factory=settings.workers > 1, host=settings.host, port=settings.port,
-        workers=settings.workers, log_level=settings.log_level, access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_grace_s,
-    )
+    options = dict(host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
+                   timeout_graceful_shutdown=settings.shutdown_grace_s)
+    if settings.workers == 1:
+        uvicorn.run(app, **options)
+    else:
+        from gateway.supervisor import run_workers
+
+        run_workers(uvicorn.Config("gateway.app:create_app", factory=True, workers=settings.workers, **options))
     return 0
 
 
