@@ -156,6 +156,9 @@ def run_demo(
                                      prompt="Return a JSON object with a 'summary' field.")),
                 ("code domain, performance", _plain("performance", headers={"X-Task-Domain": "code"},
                                                     prompt="Write a Python function that merges two sorted lists.")),
+                # No header: the domain is inferred from the prompt (policies/default.yaml examples).
+                ("code inferred, performance", _plain("performance",
+                                                      prompt="Fix this Python bug: my loop skips the last item.")),
                 ("pinned model gpt-4o-mini", _plain(None, model="gpt-4o-mini")),
                 ("unknown model", _plain(None, model="gpt-9")),
             ]
