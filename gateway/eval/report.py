@@ -22,8 +22,6 @@ def format_table(report: dict[str, Any]) -> str:
     lines = [
         f"data: {d['name']} ({d['train']} train / {d['test']} test rows, {len(d['models'])} models, "
         f"{len(d['domains'])} domains)   seed {report['seed']}   {report['elapsed_s']} s",
-        f"engine reads ctx.quality_estimates: {report['engine_reads_quality_estimates']} "
-        "(False: estimates injected as decisive live quality)",
     ]
     dc = report["domain_classifier"]
     if dc["trained"]:

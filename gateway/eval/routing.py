@@ -5,18 +5,14 @@ estimate, domain and its source, `quality_estimates` from `RouterModel.estimate`
 knob setting of a strategy ranks the catalog for every prompt; the winner is the routed model.
 No upstream is called: the file already holds every model's outcome.
 
-Engine compatibility: the engine's quality scorer is meant to read `ctx.quality_estimates`. If the
-installed engine does not (checked once by `engine_reads_estimates`), each prompt gets its own
-live-stats view whose learned `quality` is the estimate with an overwhelming sample count, so the
-engine's shrinkage returns the estimate itself (to ~1e-12): the same number the scorer would read
-from the context. The catalog object stays shared, so the engine's prepared-catalog cache still
-hits. The report records which path was used.
+The engine's quality scorer reads `ctx.quality_estimates` (learned per prompt), exactly as on
+the request path; the live stats (output lengths, feedback posteriors) are shared by every prompt.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
@@ -42,10 +38,6 @@ __all__ = [
     "sweep",
 ]
 
-_NO_LIVE = LiveStats()
-# Samples behind an injected estimate: shrink(prior, q, n, k) = prior + n/(n+k)(q - prior) -> q.
-_DECISIVE = 10**15
-
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
@@ -53,7 +45,7 @@ class Prepared:
 
     contexts: tuple[RequestContext, ...]
     models: Sequence[ModelInfo]
-    lives: tuple[Mapping[str, LiveStats], ...]
+    live: Mapping[str, LiveStats]
 
 
 @dataclass
@@ -81,22 +73,13 @@ def prepare(
     estimates: Sequence[tuple[str | None, str | None, Mapping[str, float] | None]],
     catalog: Sequence[ModelInfo],
     live: Mapping[str, LiveStats],
-    *,
-    native: bool,
 ) -> Prepared:
     """``estimates[k] = (domain, domain_source, quality_estimates)`` for test prompt k."""
-    contexts, lives = [], []
-    catalog = tuple(catalog)
-    shared = MappingProxyType(dict(live))
-    for rid, msgs, (domain, source, q) in zip(ids, messages, estimates, strict=True):
-        contexts.append(RequestContext(rid, estimate_tokens(msgs), domain=domain, domain_source=source,
-                                       quality_estimates=q))
-        if native or q is None:
-            lives.append(shared)
-        else:
-            lives.append({m.name: replace(live.get(m.name, _NO_LIVE), quality=q[m.name],
-                                          quality_samples=_DECISIVE) for m in catalog if m.name in q})
-    return Prepared(tuple(contexts), catalog, tuple(lives))
+    contexts = [
+        RequestContext(rid, estimate_tokens(msgs), domain=domain, domain_source=source, quality_estimates=q)
+        for rid, msgs, (domain, source, q) in zip(ids, messages, estimates, strict=True)
+    ]
+    return Prepared(tuple(contexts), tuple(catalog), MappingProxyType(dict(live)))
 
 
 def knob_grid(strategy: str, points: int, cost_lo: float, cost_hi: float) -> tuple[str, list[float]]:
@@ -137,7 +120,8 @@ def route_all(engine: SelectionEngine, prep: Prepared, params: SelectionParams,
     rank, models = engine.rank, engine.prepare(prep.models) if hasattr(engine, "prepare") else prep.models
     out = np.empty(len(prep.contexts), dtype=np.int64)
     missed = 0
-    for k, (ctx, live) in enumerate(zip(prep.contexts, prep.lives, strict=True)):
+    live = prep.live
+    for k, ctx in enumerate(prep.contexts):
         winner = rank(ctx, models, params, live, detail=0).winner
         if winner is None:
             missed += 1

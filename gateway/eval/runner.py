@@ -80,7 +80,6 @@ def _choose_mode(data: EvalData, train_rows: np.ndarray, feats: Sequence, catalo
     base = compute_baselines(tuple(names), data.scores[rows], data.costs[rows])
     caps = (float(base.single_cost.min()) / 3, float(base.single_cost.max()) * 3)
     out: dict[str, Any] = {"rows_fit": int(len(fit)), "rows_validation": int(n_val)}
-    native = engine_reads_estimates(engine)
     for mode in QUALITY_MODES:
         est = []
         for k, i in zip(val, rows, strict=True):
@@ -88,7 +87,7 @@ def _choose_mode(data: EvalData, train_rows: np.ndarray, feats: Sequence, catalo
                                         mode=mode, features=feats[k])
             est.append((r.domain, r.domain_source, r.quality_estimates))
         prep = prepare([data.ids[i] for i in rows], [data.messages[i] for i in rows], est, catalog,
-                       trained.live, native=native)
+                       trained.live)
         run = sweep(mode, "balanced", engine, prep, names, max(8, opts.points // 2), caps)
         summary = summarise([(run, {})], base, data.scores[rows], data.costs[rows], n_boot=0, seed=opts.seed)
         out[mode] = {"balanced_aiq": summary["routers"][0]["aiq"],
@@ -140,11 +139,12 @@ def run_eval(data: EvalData, opts: EvalOptions, progress=lambda msg: None) -> di
                 est.setdefault(("given", mode), []).append((g.domain, g.domain_source, g.quality_estimates))
     progress("estimates for test prompts")
 
-    native = engine_reads_estimates(engine)
+    if not engine_reads_estimates(engine):  # a custom engine that ignores the estimates would measure something else
+        raise ValueError("the selection engine does not read ctx.quality_estimates")
     ids = [data.ids[i] for i in test_rows]
     msgs = [data.messages[i] for i in test_rows]
     preps: dict[tuple[str, str], Prepared] = {
-        key: prepare(ids, msgs, rows, catalog, trained.live, native=native) for key, rows in est.items()
+        key: prepare(ids, msgs, rows, catalog, trained.live) for key, rows in est.items()
     }
     scores, costs = data.scores[test_rows], data.costs[test_rows]
     base = compute_baselines(tuple(names), scores, costs)
@@ -173,7 +173,7 @@ def run_eval(data: EvalData, opts: EvalOptions, progress=lambda msg: None) -> di
             pol_est = [(opts.policy_domain, "policy", router.estimate(
                 data.texts[i], names, domain=opts.policy_domain, explain=False, features=feats[int(i)]
             ).quality_estimates) for i in test_rows]
-            prep = prepare(ids, msgs, pol_est, catalog, trained.live, native=native)
+            prep = prepare(ids, msgs, pol_est, catalog, trained.live)
         run = route_params(f"policy {opts.policy_name}", engine, prep, names, opts.policy_params)
         runs.append((run, {"domain": "policy" if opts.policy_domain else "inferred",
                            "quality": default_mode, "role": "policy"}))
@@ -184,7 +184,6 @@ def run_eval(data: EvalData, opts: EvalOptions, progress=lambda msg: None) -> di
                  "test": int(len(test_rows)), "models": names,
                  "domains": sorted({d for d in data.domains if d is not None})},
         "seed": opts.seed,
-        "engine_reads_quality_estimates": native,
         "quality_model": {"default_mode": default_mode, "validation": validation},
         "domain_classifier": {
             "trained": router.classifier is not None,
