@@ -121,6 +121,9 @@ def read_yaml(path: Path | str, what: str, error: type[CatalogError] = CatalogEr
         raise error(f"{path}: {what} not found") from None
     except yaml.YAMLError as exc:
         raise error(f"{path}: invalid YAML: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        # Not YAMLError: a bad date (`2024-02-30`), bytes that are not UTF-8, absurd nesting.
+        raise error(f"{path}: invalid YAML: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> GatewayConfig:

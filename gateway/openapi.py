@@ -32,16 +32,17 @@ _ERROR = {
     },
 }
 _PART = {
-    "type": "object",
-    "required": ["type"],
-    "properties": {
-        "type": {"enum": ["text", "image_url"]},
-        "text": {"type": "string"},
-        "image_url": {"type": "object", "properties": {"url": {"type": "string"}}},
-    },
+    "anyOf": [
+        {"type": "object", "additionalProperties": False, "required": ["type", "text"],
+         "properties": {"type": {"enum": ["text"]}, "text": {"type": "string"}}},
+        {"type": "object", "additionalProperties": False, "required": ["type", "image_url"],
+         "properties": {"type": {"enum": ["image_url"]},
+                        "image_url": {"type": "object", "required": ["url"], "properties": {"url": {"type": "string"}}}}},
+    ]
 }
 _MESSAGE = {
     "type": "object",
+    "additionalProperties": False,
     "required": ["role", "content"],
     "properties": {
         "role": {"enum": _ROLES},
@@ -74,8 +75,9 @@ _ERRORS = {
 
 def _chat_request(models: Iterable[str]) -> dict[str, Any]:
     props: dict[str, Any] = {
-        # Mostly real names, so generated requests get past model resolution to the deeper layers.
-        "model": {"anyOf": [{"enum": list(models)}, {"type": "string"}]},
+        # Real names only, so generated requests get past model resolution to the deeper layers
+        # (any other string is a 404 naming the valid models).
+        "model": {"type": "string", "enum": list(models)},
         "messages": {"type": "array", "minItems": 1, "maxItems": 8, "items": _MESSAGE},
         "max_tokens": {"type": "integer", "minimum": 1, "maximum": 1 << 24},
         "max_completion_tokens": {"type": "integer", "minimum": 1, "maximum": 1 << 24},
@@ -90,7 +92,8 @@ def _chat_request(models: Iterable[str]) -> dict[str, Any]:
         "tool_choice": {"anyOf": [{"enum": ["none", "auto", "required"]}, {"type": "object"}]},
         "response_format": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}},
     }
-    return {"type": "object", "required": ["model", "messages"], "properties": props}
+    # The gateway refuses unknown top-level parameters (context.ALLOWED_PARAMS), so this is exact.
+    return {"type": "object", "additionalProperties": False, "required": ["model", "messages"], "properties": props}
 
 
 def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
