@@ -112,6 +112,7 @@ class RateLimiter:
         self._clock = clock
         self._known: dict[str, int] = {}  # shared totals as of the last sync
         self._pending: dict[str, int] = {}  # this process's increments not yet synced
+        self._bases: dict[tuple[str, str], str] = {}  # (bucket, axis) -> key prefix, built once
         self._task: asyncio.Task[None] | None = None
         self._healthy = True
 
@@ -167,8 +168,11 @@ class RateLimiter:
                 self._pending[key] = self._pending.get(key, 0) + tokens
 
     def _key(self, bucket: str, axis: str, window: int) -> str:
-        # Hash tag per bucket: a bucket's counters share a cluster slot.
-        return f"{self._prefix}:{{rl:{bucket}}}:{axis}:{window}"
+        base = self._bases.get((bucket, axis))
+        if base is None:
+            # Hash tag per bucket: a bucket's counters share a cluster slot.
+            base = self._bases[(bucket, axis)] = f"{self._prefix}:{{rl:{bucket}}}:{axis}:"
+        return base + str(window)
 
     def _count(self, key: str) -> int:
         known = self._known.get(key)

@@ -266,8 +266,11 @@
 
   async function poll() {
     try {
-      const resp = await fetch("v1/gateway/stats", { headers: authHeaders(), cache: "no-store" });
-      if (!resp.ok) throw new Error(resp.status === 401 ? "unauthorised: open this page as /dashboard#key=YOUR_KEY" : `HTTP ${resp.status}`);
+      // Resolved against origin + path: a page opened as http://user:key@host/dashboard must not pass
+      // its credentials into the URL (fetch refuses those); the browser re-sends them as Basic auth.
+      const resp = await fetch(new URL("v1/gateway/stats", location.origin + location.pathname),
+        { headers: authHeaders(), cache: "no-store" });
+      if (!resp.ok) throw new Error(resp.status === 401 ? "unauthorised: reload and give a gateway key as the password" : `HTTP ${resp.status}`);
       const data = await resp.json();
       render(data);
       view.polls += 1;
