@@ -38,6 +38,7 @@ class GatewayThread:
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="gateway", daemon=True)
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def url(self) -> str:
@@ -52,7 +53,12 @@ class GatewayThread:
         return self.app.state.gateway
 
     def _run(self) -> None:
-        asyncio.run(self._server.serve())
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        # Kept for tests that inspect the gateway's loop (`asyncio.run_coroutine_threadsafe`).
+        self.loop = asyncio.get_running_loop()
+        await self._server.serve()
 
     def start(self, timeout: float = 15.0) -> GatewayThread:
         self._thread.start()

@@ -1,0 +1,105 @@
+"""A client that hangs up mid-stream: the gateway cancels the upstream request, records the attempt
+as `cancelled`, and its tasks and upstream connections return to where they were.
+
+Counted three ways: the recorded attempts (stats store), the gateway loop's asyncio tasks, and the
+simulator's open TCP connections as the kernel lists them (/proc/net/tcp), so a leaked upstream
+connection or a relay task left running shows up whichever side holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from gateway.simulator import SimulatorProfile, SimulatorThread
+from tests.conftest import SIM_KEY
+from tests.reliability._topology import PRIMARY, attempt_counts, attempts_since, start_gateway, write_catalog
+
+_ESTABLISHED = "01"
+
+
+def _open_connections(port: int) -> int:
+    """Established TCP connections whose local end is `port` (the server side, IPv4 and IPv6)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == _ESTABLISHED and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
+
+
+def _tasks(gw) -> int:
+    async def count() -> int:
+        return len(asyncio.all_tasks())
+
+    return asyncio.run_coroutine_threadsafe(count(), gw.loop).result(5)
+
+
+def _settles(measure: Callable[[], int], baseline: int, timeout: float = 3.0) -> int:
+    end = time.monotonic() + timeout
+    while (value := measure()) > baseline and time.monotonic() < end:
+        time.sleep(0.05)
+    return value
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimulatorThread]:
+    # Paced at 20 tokens/s: a 200-token reply streams for 10 s, long after the client has left.
+    profile = SimulatorProfile.model_validate(
+        {"api_key": SIM_KEY, "models": {m: {"tokens_per_s": 20, "output_tokens": 8} for m in (PRIMARY, "fm-b")}}
+    )
+    with SimulatorThread(profile) as s:
+        yield s
+
+
+@pytest.fixture(scope="module", params=["openai", "litellm"])
+def gw(request, sim, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("client-faults")
+    (tmp / "policies").mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SIM_TEST_KEY", SIM_KEY)
+        # Long idle timeout and deadline: only the client's hang-up may end these streams.
+        g = start_gateway(write_catalog(tmp / "catalog.yaml", sim.base_url, request.param), tmp / "policies",
+                          stream_idle_timeout_s=30, request_timeout_s=30)
+        yield g
+        g.stop()
+
+
+@pytest.mark.parametrize("fault", ["tokens=200", "stall_after=2"], ids=["paced", "stalled"])
+def test_hang_up_mid_stream_cancels_upstream(gw, sim, fault: str) -> None:
+    body = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": f"Go on. [sim:{fault}]"}]}
+    headers = {"x-selection-strategy": "cost"}
+    with httpx.Client(timeout=10) as http:
+        # Warm up the pools first so the baseline already holds any keep-alive connection.
+        http.post(f"{gw.base_url}/chat/completions", json={**body, "messages": [{"role": "user", "content": "hi"}]},
+                  headers=headers)
+    time.sleep(0.2)
+    conns, tasks, stats = _open_connections(sim.port), _tasks(gw), attempt_counts(gw)
+
+    with httpx.Client(timeout=10) as http, http.stream(
+        "POST", f"{gw.base_url}/chat/completions", json=body, headers=headers
+    ) as r:
+        assert r.status_code == 200
+        chunks = r.iter_raw()
+        assert next(chunks).startswith(b"data: ")  # the stream is live upstream and at the client
+        # The stream rides a pooled connection or a new one; either way it is open now, and one
+        # fewer must be open once the client has gone (the pool must not keep a half-read one).
+        during = _open_connections(sim.port)
+        assert during >= 1
+        # Leaving the block closes the connection with the body unread: the client hangs up.
+
+    assert attempts_since(gw, stats, {PRIMARY: {"cancelled": 1}}) == {PRIMARY: {"cancelled": 1}}
+    after = _settles(lambda: _open_connections(sim.port), during - 1)
+    assert after <= min(conns, during - 1), "upstream connection left open"
+    assert _settles(lambda: _tasks(gw), tasks) <= tasks, "gateway tasks left running"
+    decision = list(gw.state.recent)[-1]
+    assert (decision["status"], decision["served"]) == ("499", PRIMARY)
