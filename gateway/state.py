@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -55,6 +56,11 @@ class GatewayState:
         self._tasks.append(
             loop.create_task(self.policies.run_watcher(self.settings.policy_reload_s), name="policy-watcher")
         )
+        # Everything built so far (modules, catalog, policies, prepared views) lives as long as the
+        # process: move it out of the collector's reach, so a full collection under load walks only
+        # what requests allocate (fewer multi-millisecond pauses at the tail).
+        gc.collect()
+        gc.freeze()
         self.ready = True
 
     async def stop(self) -> None:

@@ -93,14 +93,17 @@ class ChatCompletions:
         result["model"] = dep.name
         usage = result.get("usage")
         cost = cost_usd(dep.info, usage)
-        overhead_ms = max(0.0, (time.perf_counter() - started) * 1000 - latency_ms)
-        state.record_success(decision, dep, latency_ms, None, usage, cost, attempts=attempts,
-                             overhead_ms=overhead_ms, body=body, result=result)
         out = _headers(state, request_id, decision, dep.name)
         # Nano-dollar resolution: exactly what the budget store adds up (integer nano-dollars).
         out["x-gateway-cost-usd"] = f"{cost:.9f}"
+        overhead_ms = max(0.0, (time.perf_counter() - started) * 1000 - latency_ms)
         out["x-gateway-overhead-ms"] = f"{overhead_ms:.3f}"
-        await _asgi.send_bytes(send, 200, orjson.dumps(result), out)
+        try:
+            await _asgi.send_bytes(send, 200, orjson.dumps(result), out)
+        finally:
+            # After the answer is out: stats, metrics and the log line are not the client's wait.
+            state.record_success(decision, dep, latency_ms, None, usage, cost, attempts=attempts,
+                                 overhead_ms=overhead_ms, body=body, result=result)
 
     async def _stream(
         self, receive: Receive, send: Send, request_id: str, body: dict, decision: Decision, deadline: float,
@@ -122,22 +125,48 @@ class ChatCompletions:
         out = _headers(state, request_id, decision, start.deployment.name)
         overhead_ms = max(0.0, (time.perf_counter() - started) * 1000 - start.ttft_ms)
         out["x-gateway-overhead-ms"] = f"{overhead_ms:.3f}"
-        events = _relay(state, decision, start, client_wants_usage, attempts, overhead_ms, body)
-        await _asgi.send_stream(receive, send, out, events)
+        outcome = _StreamOutcome()
+        try:
+            await _asgi.send_stream(receive, send, out, _relay(state, start, client_wants_usage, outcome))
+        finally:
+            # After the last byte (or the hang-up), so recording never delays the stream's end.
+            _record_stream(state, decision, start, outcome, attempts, overhead_ms, body)
+
+
+class _StreamOutcome:
+    """How a relayed stream ended: "cancelled" until it finishes one way or the other."""
+
+    __slots__ = ("status", "usage")
+
+    def __init__(self) -> None:
+        self.status = "cancelled"
+        self.usage: dict | None = None
+
+
+def _record_stream(
+    state: GatewayState, decision: Decision, start: StreamStart, outcome: _StreamOutcome,
+    attempts: list[Attempt], overhead_ms: float, body: dict,
+) -> None:
+    dep = start.deployment
+    latency_ms = (time.perf_counter() - start.started) * 1000
+    if outcome.status == "ok":
+        state.record_success(decision, dep, latency_ms, start.ttft_ms, outcome.usage,
+                             cost_usd(dep.info, outcome.usage), attempts=attempts, overhead_ms=overhead_ms, body=body)
+        return
+    state.attempt_reporter(decision, attempts)(Attempt(dep.name, outcome.status, latency_ms, start.ttft_ms))
+    state.record_failure(decision, 499 if outcome.status == "cancelled" else 502, attempts=attempts,
+                         served=dep.name, latency_ms=latency_ms, ttft_ms=start.ttft_ms)
 
 
 async def _relay(
-    state: GatewayState, decision: Decision, start: StreamStart, client_wants_usage: bool,
-    attempts: list[Attempt], overhead_ms: float, body: dict,
+    state: GatewayState, start: StreamStart, client_wants_usage: bool, outcome: _StreamOutcome
 ) -> AsyncIterator[bytes]:
     dep = start.deployment
-    usage = None
-    status = "cancelled"  # until the stream ends one way or the other: the client hung up
     try:
         if start.first is not None:
             async for event, chunk in _events(start.first, start.rest):
                 if "usage" in chunk and chunk["usage"]:
-                    usage = chunk["usage"]
+                    outcome.usage = chunk["usage"]
                     if not client_wants_usage:
                         # We asked upstream for usage on the client's behalf: hide it again.
                         if not chunk.get("choices"):
@@ -145,24 +174,16 @@ async def _relay(
                         event = sse.encode_chunk({k: v for k, v in chunk.items() if k != "usage"})
                 yield event
         yield sse.DONE
-        status = "ok"
+        outcome.status = "ok"
     except errors.GatewayError as exc:
-        status = classify(exc)
+        outcome.status = classify(exc)
         yield sse.encode_error(exc)
     except Exception as raw:  # the stream broke after bytes were sent: end it with an error event
         exc = state.map_exception(raw, dep.name)
-        status = classify(exc)
+        outcome.status = classify(exc)
         yield sse.encode_error(exc)
     finally:
         await _close(start.rest)
-        latency_ms = (time.perf_counter() - start.started) * 1000
-        if status == "ok":
-            state.record_success(decision, dep, latency_ms, start.ttft_ms, usage, cost_usd(dep.info, usage),
-                                 attempts=attempts, overhead_ms=overhead_ms, body=body)
-        else:
-            state.attempt_reporter(decision, attempts)(Attempt(dep.name, status, latency_ms, start.ttft_ms))
-            state.record_failure(decision, 499 if status == "cancelled" else 502, attempts=attempts,
-                                 served=dep.name, latency_ms=latency_ms, ttft_ms=start.ttft_ms)
 
 
 async def _close(rest: AsyncIterator) -> None:

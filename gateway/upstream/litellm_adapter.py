@@ -127,9 +127,12 @@ def _transport_failure(exc: BaseException, deployment: str, detail: str) -> erro
     """
     openai = sys.modules.get("openai")
     httpx = sys.modules.get("httpx")
-    for node in _chain(exc):
-        if openai is not None and isinstance(node, openai.APIStatusError) and not _ours(node):
-            return None
+    chain = list(_chain(exc))
+    # Checked over the whole chain first: litellm wraps an upstream 408 in its Timeout (an
+    # APITimeoutError) above the provider's real status error.
+    if openai is not None and any(isinstance(n, openai.APIStatusError) and not _ours(n) for n in chain):
+        return None
+    for node in chain:
         if isinstance(node, TimeoutError) or (openai is not None and isinstance(node, openai.APITimeoutError)) or (
             httpx is not None and isinstance(node, httpx.TimeoutException)
         ):
