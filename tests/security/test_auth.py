@@ -152,3 +152,15 @@ def test_keyring_matches_only_exact_keys():
     for near in (MASTER[:-1], MASTER + " ", MASTER.upper(), ""):
         assert ring.lookup(near.encode()) is None
     assert hash_key("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_websocket_upgrades_are_refused(secure_gateway):
+    import socket
+
+    req = (b"GET /v1/models HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+           b"Authorization: Bearer " + MASTER.encode() + b"\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", secure_gateway.port), timeout=5) as s:
+        s.sendall(req)
+        reply = s.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 403"), reply[:100]
