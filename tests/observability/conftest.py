@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -37,12 +38,27 @@ def request_log() -> Iterator[_ListHandler]:
         logger.setLevel(old_level)
 
 
+def settle(handler: _ListHandler | None = None, quiet_s: float = 0.05, timeout_s: float = 2.0) -> None:
+    """Wait for the gateway to finish recording: it logs and counts *after* the response is sent,
+    so a client can read the response a moment before its metrics and log line exist."""
+    deadline = time.monotonic() + timeout_s
+    seen = len(handler.lines) if handler is not None else -1
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = len(handler.lines) if handler is not None else -1
+        if now == seen:
+            return
+        seen = now
+
+
 def parsed(handler: _ListHandler) -> list[dict]:
+    settle(handler)
     return [json.loads(line) for line in handler.lines]
 
 
 def scrape(url: str) -> dict[tuple[str, tuple], float]:
     """/metrics as {(sample name, sorted label items): value}; fails if the text does not parse."""
+    settle()
     resp = httpx.get(f"{url}/metrics", timeout=10)
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/plain")

@@ -8,7 +8,7 @@ import uuid
 import httpx
 
 from tests.conftest import SIM_KEY
-from tests.observability.conftest import parsed
+from tests.observability.conftest import parsed, settle
 
 _FIELDS = {
     "time", "event", "request_id", "pipeline", "strategy", "strategy_source", "domain", "stream", "status",
@@ -68,6 +68,7 @@ def test_prompts_only_when_opted_in_and_keys_still_redacted(gateway_factory, req
 def test_request_logs_can_be_switched_off(gateway_factory, request_log):
     gw = gateway_factory(log_requests=False)
     assert _chat(gw.url, "hi").status_code == 200
+    settle(request_log)
     assert request_log.lines == []
 
 
