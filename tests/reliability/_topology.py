@@ -9,17 +9,19 @@ turns the decayed stats sums into plain counts, so a test can count recorded att
 
 from __future__ import annotations
 
+import socket
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
 
-from gateway.harness import GatewayThread, free_port
+from gateway.harness import GatewayThread
 from gateway.settings import Settings
 
 __all__ = ["DEADLINE_S", "FALLBACK", "IDLE_S", "PRIMARY", "PRIMARY_TIMEOUT_S", "attempt_counts", "attempts_since",
-           "start_gateway", "write_catalog"]
+           "closed_port", "start_gateway", "write_catalog"]
 
 PRIMARY, FALLBACK = "fm-a", "fm-b"
 DEADLINE_S = 1.5  # request_timeout_s
@@ -27,11 +29,20 @@ PRIMARY_TIMEOUT_S = 0.2  # fm-a's per-attempt timeout (timeout_s in the catalog)
 IDLE_S = 0.3  # stream_idle_timeout_s
 
 
-def write_catalog(path: Path, sim_base_url: str, transport: str, dead: frozenset[str] = frozenset()) -> Path:
-    """`dead` deployments point at a loopback port nothing listens on (connection refused)."""
+def closed_port() -> socket.socket:
+    """A loopback port that refuses connections and stays so: bound, never listening, and held
+    (a port merely found free could be taken by another process before the test dials it)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def write_catalog(path: Path, sim_base_url: str, transport: str, dead: Mapping[str, int] | None = None) -> Path:
+    """`dead` maps deployments to a port that refuses connections (see `closed_port`)."""
+    dead = dead or {}
 
     def base(name: str) -> str:
-        return f"http://127.0.0.1:{free_port()}/v1" if name in dead else sim_base_url
+        return f"http://127.0.0.1:{dead[name]}/v1" if name in dead else sim_base_url
 
     meta = {"provider": "self-hosted", "context_window": 8192, "max_output_tokens": 1024}
     deployments = [

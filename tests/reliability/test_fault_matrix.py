@@ -22,7 +22,7 @@ import pytest
 from gateway.simulator import SimulatorProfile, SimulatorThread
 from tests.conftest import SIM_KEY
 from tests.reliability._topology import (
-    DEADLINE_S, FALLBACK, PRIMARY, attempt_counts, attempts_since, start_gateway, write_catalog,
+    DEADLINE_S, FALLBACK, PRIMARY, attempt_counts, attempts_since, closed_port, start_gateway, write_catalog,
 )
 
 A, B = PRIMARY, FALLBACK
@@ -134,6 +134,7 @@ def gateways(sim, tmp_path_factory) -> Iterator[dict]:
     tmp = tmp_path_factory.mktemp("faults")
     (tmp / "policies").mkdir()
     started: dict = {}
+    held: dict = {}  # deployment -> bound, never-listening socket (connection refused)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SIM_TEST_KEY", SIM_KEY)
 
@@ -145,7 +146,8 @@ def gateways(sim, tmp_path_factory) -> Iterator[dict]:
                     from gateway.upstream.litellm_adapter import LiteLLMTransport
 
                     asyncio.run(LiteLLMTransport().warm())
-                config = write_catalog(tmp / f"catalog-{len(started)}.yaml", sim.base_url, transport, dead)
+                ports = {name: held.setdefault(name, closed_port()).getsockname()[1] for name in dead}
+                config = write_catalog(tmp / f"catalog-{len(started)}.yaml", sim.base_url, transport, ports)
                 gw = started[key] = start_gateway(config, tmp / "policies")
                 # One plain and one streamed request first: a transport's first call sets up its
                 # client, which must not eat into a case's deadline. (Their stats are not counted:
@@ -158,6 +160,8 @@ def gateways(sim, tmp_path_factory) -> Iterator[dict]:
         yield get
         for gw in started.values():
             gw.stop()
+        for sock in held.values():
+            sock.close()
 
 
 def _sim_requests(sim: SimulatorThread) -> dict[str, int]:

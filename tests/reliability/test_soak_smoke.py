@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_soak_smoke(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "soak.py"), "--duration", "10", "--interval", "2", "--warmup", "4",
-         "--rate", "20", "--out-dir", str(tmp_path)],
+         "--rate", "20", "--idle-wait", "1", "--out-dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     result = json.loads((tmp_path / "soak.json").read_text())
@@ -25,7 +25,7 @@ def test_soak_smoke(tmp_path: Path) -> None:
     assert result["checks"]["unexpected_5xx"] == {"ok": True, "count": 0, "detail": {}}, run.stdout
     statuses = result["totals"]["statuses"]
     assert {"200", "400", "404", "503"} <= set(statuses), statuses
-    assert len(result["buckets"]) == 5 and len(result["samples"]) >= 4
+    assert len(result["buckets"]) == 5 and len(result["samples"]) >= 4 and result["samples"][-1]["idle"]
     # The supervisor and both workers (and multiprocessing's helper, if it started one).
     assert all(s["rss_mib"] > 0 and s["fds"] > 0 and s["processes"] >= 3 for s in result["samples"])
     assert {"rss_flat", "fds_flat"} <= set(result["checks"])
