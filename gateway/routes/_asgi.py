@@ -15,7 +15,10 @@ import orjson
 
 from gateway import errors
 
-__all__ = ["Scope", "Receive", "Send", "read_body", "parse_json", "send_bytes", "send_error", "send_stream"]
+__all__ = [
+    "ClientGone", "Hangup", "Receive", "Scope", "Send", "parse_json", "read_body", "send_bytes", "send_error",
+    "send_stream",
+]
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -67,42 +70,55 @@ async def send_error(send: Send, exc: errors.GatewayError) -> None:
     await send_bytes(send, exc.status, orjson.dumps(errors.error_body(exc)), exc.headers)
 
 
-async def send_stream(
-    receive: Receive, send: Send, headers: Mapping[str, str], events: AsyncIterator[bytes]
-) -> bool:
-    """Relay `events` as an SSE response; returns False when the client went away first.
+class Hangup:
+    """Cancels the request's task when the client disconnects.
 
-    uvicorn drops writes to a closed connection silently (ASGI 2.4), so a stalled or slow upstream
-    would otherwise keep being read for a client that is gone. A watcher task waits for
-    `http.disconnect` and cancels the relay, which closes the upstream response in its `finally`.
+    uvicorn neither cancels an app whose client went away nor fails its writes (ASGI 2.4: they
+    are dropped), so a slow upstream would otherwise be waited for, and paid for, on behalf of
+    nobody. One watcher task per request waits for `http.disconnect`; `absorb` then tells the
+    handler's `except CancelledError` that the cancellation was ours to swallow. `close` it before
+    the response's last message: a finished response reads as a disconnect too.
     """
-    relay = asyncio.current_task()
-    gone = False
 
-    async def watch() -> None:
-        nonlocal gone
+    __slots__ = ("gone", "_task", "_watcher")
+
+    def __init__(self, receive: Receive) -> None:
+        self.gone = False
+        self._task = asyncio.current_task()
+        self._watcher: asyncio.Task | None = asyncio.create_task(self._watch(receive))
+
+    async def _watch(self, receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
-        gone = True
-        assert relay is not None
-        relay.cancel()
+        self.gone = True
+        self._watcher = None
+        if self._task is not None:
+            self._task.cancel()
 
-    watcher = asyncio.create_task(watch())
+    def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
+
+    def absorb(self) -> bool:
+        """In an `except CancelledError`: True (and the cancellation undone) if it was a hang-up."""
+        if not self.gone or self._task is None:
+            return False
+        self._task.uncancel()
+        return True
+
+
+async def send_stream(send: Send, headers: Mapping[str, str], events: AsyncIterator[bytes], hangup: Hangup) -> None:
+    """Relay `events` as an SSE response; a hang-up cancels it (see `Hangup`), and closing the
+    event iterator then releases the upstream response."""
     try:
         await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *_encode(headers)]})
         async for event in events:
             await send({"type": "http.response.body", "body": event, "more_body": True})
+        hangup.close()
         await send({"type": "http.response.body", "body": b""})
-    except asyncio.CancelledError:
-        if not gone:
-            raise
-        # Swallow only our own cancellation: the client is gone, nothing is left to send.
-        relay.uncancel()  # type: ignore[union-attr]
-        return False
     finally:
-        watcher.cancel()
         await aclose(events)
-    return True
 
 
 async def aclose(events: AsyncIterator[bytes]) -> None:

@@ -6,6 +6,7 @@ framework's router, and middleware added to the app (authentication, limits) sti
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -79,10 +80,23 @@ class ChatCompletions:
             state.record_refusal(headers.get("x-pipeline-id"), exc.status)
             raise
         deadline = time.monotonic() + state.settings.request_timeout_s
-        if body.get("stream"):
-            await self._stream(receive, send, request_id, body, decision, deadline, started)
-            return
+        hangup = _asgi.Hangup(receive)
+        try:
+            if body.get("stream"):
+                await self._stream(send, request_id, body, decision, deadline, started, hangup)
+            else:
+                await self._complete(send, request_id, body, decision, deadline, started, hangup)
+        except asyncio.CancelledError:
+            if not hangup.absorb():
+                raise
+        finally:
+            hangup.close()
 
+    async def _complete(
+        self, send: Send, request_id: str, body: dict, decision: Decision, deadline: float, started: float,
+        hangup: _asgi.Hangup,
+    ) -> None:
+        state = self._state
         attempts: list[Attempt] = []
         report = state.attempt_reporter(decision, attempts)
         try:
@@ -90,6 +104,10 @@ class ChatCompletions:
         except errors.GatewayError as exc:
             state.record_failure(decision, exc.status, attempts=attempts)
             raise
+        except asyncio.CancelledError:  # the forwarder recorded the cancelled attempt
+            state.record_failure(decision, 499, attempts=attempts)
+            raise
+        hangup.close()
         result["model"] = dep.name
         usage = result.get("usage")
         cost = cost_usd(dep.info, usage)
@@ -106,8 +124,8 @@ class ChatCompletions:
                                  overhead_ms=overhead_ms, body=body, result=result)
 
     async def _stream(
-        self, receive: Receive, send: Send, request_id: str, body: dict, decision: Decision, deadline: float,
-        started: float,
+        self, send: Send, request_id: str, body: dict, decision: Decision, deadline: float, started: float,
+        hangup: _asgi.Hangup,
     ) -> None:
         state = self._state
         client_wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -122,12 +140,15 @@ class ChatCompletions:
         except errors.GatewayError as exc:
             state.record_failure(decision, exc.status, attempts=attempts)
             raise
+        except asyncio.CancelledError:  # hung up before the first chunk; the attempt is recorded
+            state.record_failure(decision, 499, attempts=attempts)
+            raise
         out = _headers(state, request_id, decision, start.deployment.name)
         overhead_ms = max(0.0, (time.perf_counter() - started) * 1000 - start.ttft_ms)
         out["x-gateway-overhead-ms"] = f"{overhead_ms:.3f}"
         outcome = _StreamOutcome()
         try:
-            await _asgi.send_stream(receive, send, out, _relay(state, start, client_wants_usage, outcome))
+            await _asgi.send_stream(send, out, _relay(state, start, client_wants_usage, outcome), hangup)
         finally:
             # After the last byte (or the hang-up), so recording never delays the stream's end.
             _record_stream(state, decision, start, outcome, attempts, overhead_ms, body)

@@ -154,7 +154,8 @@ class Forwarder:
         try:
             # No asyncio.wait_for here: it costs a task per call; transports enforce `timeout`.
             result = await self._transports[dep.transport].send(dep, body, timeout)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # the client hung up (or shutdown): an attempt all the same
+            report(Attempt(dep.name, "cancelled", (time.perf_counter() - started) * 1000))
             raise
         except BaseException as raw:  # every provider failure becomes a GatewayError here
             exc = self._map(
@@ -204,6 +205,10 @@ class Forwarder:
             first = await anext(result)
         except StopAsyncIteration:
             first = None
+        except asyncio.CancelledError:
+            report(Attempt(dep.name, "cancelled", (time.perf_counter() - started) * 1000))
+            await _aclose(result)
+            raise
         except BaseException as raw:
             exc = self._map(
                 errors.GatewayTimeoutError(f"deployment {dep.name} sent no first chunk in time")
@@ -251,3 +256,9 @@ class Forwarder:
         dep, started, result, first = await self._walk(candidates, body, deadline, True, report)
         ttft = (time.perf_counter() - started) * 1000
         return StreamStart(dep, first, result, started, ttft)
+
+
+async def _aclose(stream: Any) -> None:
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        await close()

@@ -103,3 +103,29 @@ def test_hang_up_mid_stream_cancels_upstream(gw, sim, fault: str) -> None:
     assert _settles(lambda: _tasks(gw), tasks) <= tasks, "gateway tasks left running"
     decision = list(gw.state.recent)[-1]
     assert (decision["status"], decision["served"]) == ("499", PRIMARY)
+
+
+@pytest.mark.parametrize(
+    ("stream", "fault"),
+    [(False, "delay_ms=4000"), (True, "delay_ms=4000")],
+    ids=["plain-waiting", "stream-before-first-chunk"],
+)
+def test_hang_up_while_waiting_for_upstream_cancels_it(gw, sim, stream: bool, fault: str) -> None:
+    """No byte has reached the client yet: the forwarder's upstream call is cancelled all the same."""
+    body = {"model": "auto", "stream": stream, "messages": [{"role": "user", "content": f"Wait. [sim:{fault}]"}]}
+    headers = {"x-selection-strategy": "cost"}
+    with httpx.Client(timeout=10) as http:
+        http.post(f"{gw.base_url}/chat/completions", json={**body, "messages": [{"role": "user", "content": "hi"}]},
+                  headers=headers)
+    time.sleep(0.2)
+    tasks, stats = _tasks(gw), attempt_counts(gw)
+    started = time.monotonic()
+    # The client leaves during fm-a's first attempt (which its own 0.2 s timeout would cut later).
+    with pytest.raises(httpx.ReadTimeout), httpx.Client(timeout=0.08) as http:
+        http.post(f"{gw.base_url}/chat/completions", json=body, headers=headers)
+    assert attempts_since(gw, stats, {PRIMARY: {"cancelled": 1}}) == {PRIMARY: {"cancelled": 1}}
+    # Recorded as the client's doing well before the 4 s upstream reply would have come.
+    assert time.monotonic() - started < 3.0
+    assert _settles(lambda: _tasks(gw), tasks) <= tasks, "gateway tasks left running"
+    decision = list(gw.state.recent)[-1]
+    assert decision["status"] == "499"
