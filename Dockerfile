@@ -32,5 +32,7 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status == 200 else 1)"]
 
+# A public bind needs authentication: pass GATEWAY_MASTER_KEY (or list hashed keys in the config).
+# Without keys `gateway serve` refuses 0.0.0.0 and exits with a message saying so (docs/security.md).
 ENTRYPOINT ["gateway", "serve"]
 CMD ["--host", "0.0.0.0", "--port", "8000"]
