@@ -62,18 +62,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ._replies import (
-    BadRequest,
-    Choice,
-    error_body,
-    has_image,
-    message_text,
-    plan_choices,
-    prompt_tokens,
-    render_completion,
-    render_stream,
-    usage_doc,
-)
+from ._replies import BadRequest, Choice, error_body, plan_choices, render_completion, render_stream, usage_doc
+from ._text import has_image, message_text, prompt_tokens
 from .profile import DirectiveError, Directives, ModelProfile, SimulatorProfile, parse_directives
 
 __all__ = ["SIM_STATE", "SimulatorState", "create_simulator_app", "run_simulator"]

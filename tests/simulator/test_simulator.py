@@ -21,7 +21,7 @@ from gateway.simulator import (
     load_profile,
     start_simulator_process,
 )
-from gateway.simulator._replies import count_tokens
+from gateway.simulator._text import count_tokens
 
 KEY = "sk-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
