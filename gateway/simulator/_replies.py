@@ -7,6 +7,7 @@ Everything here is pure (no app state) so the server module only orchestrates.
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from typing import Any
 
 import orjson
