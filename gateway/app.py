@@ -133,7 +133,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         map_exception_fn=map_exception,
         decision_header=decision_header,
         created=int(time.time()),
-        feedback=FeedbackProcessor(stats, router.quality if router is not None else None),
+        feedback=FeedbackProcessor(stats, router.quality if router is not None else None,
+                                   max_remembered=settings.feedback_memory),
         observer=Observer(
             settings, catalog, live=lambda: stats.live, spend=lambda: stats.spend, policies=lambda: policies.current
         ),

@@ -56,6 +56,13 @@ class Settings(BaseSettings):
             "get one from a classifier trained on the policies' domain_examples."
         ),
     )
+    feedback_memory: int = Field(
+        50_000, ge=1, le=10_000_000,
+        description=(
+            "Served requests remembered so POST /v1/feedback can score them (~130 bytes each; the "
+            "oldest is forgotten first). At 100 req/s the default covers about 8 minutes."
+        ),
+    )
     domain_min_confidence: float = Field(
         0.5, ge=0, le=1, description="An inferred domain below this probability is not used."
     )
