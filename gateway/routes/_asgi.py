@@ -75,20 +75,29 @@ class Hangup:
 
     uvicorn neither cancels an app whose client went away nor fails its writes (ASGI 2.4: they
     are dropped), so a slow upstream would otherwise be waited for, and paid for, on behalf of
-    nobody. One watcher task per request waits for `http.disconnect`; `absorb` then tells the
-    handler's `except CancelledError` that the cancellation was ours to swallow. `close` it before
-    the response's last message: a finished response reads as a disconnect too.
+    nobody. A watcher task waits for `http.disconnect`; `absorb` then tells the handler's
+    `except CancelledError` that the cancellation was ours to swallow. `close` it before the
+    response's last message: a finished response reads as a disconnect too.
+
+    The watcher starts only after `delay_s`: most answers that come back faster never pay for a
+    task, and an LLM call that is worth cancelling runs for far longer than that.
     """
 
-    __slots__ = ("gone", "_task", "_watcher")
+    __slots__ = ("gone", "_receive", "_task", "_timer", "_watcher")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, delay_s: float = 0.05) -> None:
         self.gone = False
+        self._receive = receive
         self._task = asyncio.current_task()
-        self._watcher: asyncio.Task | None = asyncio.create_task(self._watch(receive))
+        self._watcher: asyncio.Task | None = None
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(delay_s, self._start)
 
-    async def _watch(self, receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
+    def _start(self) -> None:
+        self._timer = None
+        self._watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
             pass
         self.gone = True
         self._watcher = None
@@ -96,6 +105,9 @@ class Hangup:
             self._task.cancel()
 
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._watcher is not None:
             self._watcher.cancel()
             self._watcher = None
