@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from gateway.aio import cancel_and_wait
 from gateway.catalog import Catalog, ResolvedDeployment
 from gateway.decision import Decider, Decision
 from gateway.errors import GatewayError
@@ -66,9 +66,7 @@ class GatewayState:
     async def stop(self) -> None:
         self.ready = False
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self._tasks.clear()
         for transport in self.transports.values():
             await transport.close()

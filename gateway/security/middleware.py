@@ -16,9 +16,8 @@ import re
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
-import orjson
-
 from gateway import errors
+from gateway.routes._asgi import send_error  # the same OpenAI error response the routes send
 from gateway.security.keys import KeyRing, Principal
 
 __all__ = ["PRINCIPAL", "SECURITY", "SecurityMiddleware", "admit"]
@@ -107,7 +106,7 @@ class SecurityMiddleware:
         try:
             principal, length = self._check(scope)
         except errors.GatewayError as exc:
-            await _refuse(send, exc)
+            await send_error(send, exc)
             return
         scope[PRINCIPAL] = principal
         scope[SECURITY] = self
@@ -115,7 +114,7 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         if length is not None and length > self.max_body_bytes:
-            await _refuse(send, self._too_large())
+            await send_error(send, self._too_large())
             return
         await self._with_body_limit(scope, receive, send)
 
@@ -211,7 +210,7 @@ class SecurityMiddleware:
         except _TooLarge as exc:
             if started:
                 raise
-            await _refuse(send, exc)
+            await send_error(send, exc)
 
 
 class _HeaderTooLarge(errors.GatewayError):
@@ -232,14 +231,6 @@ def _unauthorized(path: str, presented: bool) -> errors.AuthenticationError:
     else:
         message = "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or 'api-key: <key>'."
     return errors.AuthenticationError(message, headers={"www-authenticate": challenge})
-
-
-async def _refuse(send: Send, exc: errors.GatewayError) -> None:
-    body = orjson.dumps(errors.error_body(exc))
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
-    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 def admit(scope: Scope, ctx: Any) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from gateway import errors
+from gateway.aio import cancel_and_wait
 from gateway.security.config import Limits, RateLimitConfig
 from gateway.security.keys import Principal
 
@@ -189,10 +190,7 @@ class RateLimiter:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.sync(), self._timeout_s)
 

@@ -13,6 +13,7 @@ import contextlib
 from collections import deque
 from collections.abc import Callable
 
+from gateway.aio import cancel_and_wait
 from gateway.stats.events import Feedback, Outcome
 from gateway.stats.memory import MemoryStatsStore
 from gateway.stats.base import StatsStore
@@ -97,10 +98,7 @@ class StatsRecorder:
     async def stop(self) -> None:
         """Stop the background task and flush what is queued (one attempt)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         await self.flush()
 
     async def _loop(self) -> None:

@@ -17,6 +17,7 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Literal
 
+from gateway.aio import cancel_and_wait
 from gateway.selection.types import LiveStats
 from gateway.stats.base import StatsConfig, StatsStore
 from gateway.stats.events import Feedback, Outcome, SpendTotals
@@ -137,10 +138,7 @@ class StatsService:
     async def stop(self) -> None:
         """Stop refreshing, flush queued outcomes, close the store."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         await self.recorder.stop()
         with contextlib.suppress(Exception):
             await self.store.close()
