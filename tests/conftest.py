@@ -74,8 +74,10 @@ def simulator() -> Iterator[object]:
 
 
 def write_catalog(
-    path: Path, base_url: str, deployments: dict[str, dict] | None = None, transport: str = "auto", **router: object
+    path: Path, base_url: str, deployments: dict[str, dict] | None = None, transport: str = "auto", *,
+    top_level: dict | None = None, **router: object,
 ) -> Path:
+    """A catalog of simulator deployments; `top_level` adds config sections (e.g. `keys`)."""
     deployments = deployments or TEST_DEPLOYMENTS
     doc = {
         "router": {"aliases": ["auto"], "default_strategy": "balanced", **router},
@@ -84,6 +86,7 @@ def write_catalog(
              "transport": transport, "metadata": meta}
             for name, meta in deployments.items()
         ],
+        **(top_level or {}),
     }
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
@@ -100,9 +103,10 @@ def gateway_factory(simulator, tmp_path, monkeypatch) -> Iterator[Callable[..., 
 
     def start(
         deployments: dict[str, dict] | None = None, policies: Path | None = None, transport: str = "auto",
-        **settings: object,
+        catalog_extra: dict | None = None, **settings: object,
     ):
-        config = write_catalog(tmp_path / f"catalog{len(started)}.yaml", simulator.base_url, deployments, transport)
+        config = write_catalog(tmp_path / f"catalog{len(started)}.yaml", simulator.base_url, deployments, transport,
+                               top_level=catalog_extra)
         if policies is None:
             policies = tmp_path / "no-policies"
             policies.mkdir(exist_ok=True)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-import yaml
 
 from gateway.security.keys import hash_key
 from tests.conftest import SIM_KEY, write_catalog
@@ -40,34 +38,20 @@ def chat(content: str = "hello", **extra: object) -> dict:
 
 
 @pytest.fixture
-def secure_factory(simulator, tmp_path: Path, monkeypatch) -> Iterator[Callable[..., object]]:
+def secure_factory(gateway_factory) -> Callable[..., object]:
     """`start(keys=[...specs], rate_limits={...}, **settings)` -> a running GatewayThread."""
-    from gateway.harness import GatewayThread
-    from gateway.settings import Settings
-
-    monkeypatch.setenv("SIM_TEST_KEY", SIM_KEY)
-    started: list[GatewayThread] = []
-    policies = tmp_path / "no-policies"
-    policies.mkdir()
 
     def start(keys: list[dict] | None = None, rate_limits: dict | None = None, transport: str = "openai",
               **settings: object):
-        path = write_catalog(tmp_path / f"catalog{len(started)}.yaml", simulator.base_url, transport=transport)
-        doc = yaml.safe_load(path.read_text())
-        doc["keys"] = key_specs() if keys is None else keys
+        extra: dict = {"keys": key_specs() if keys is None else keys}
         if rate_limits is not None:
-            doc["rate_limits"] = rate_limits
-        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+            extra["rate_limits"] = rate_limits
         settings.setdefault("master_key", MASTER)
         settings.setdefault("max_retries", 0)
         settings.setdefault("allow_unknown_pipeline", True)
-        gw = GatewayThread(Settings(config=path, policies=policies, port=0, **settings)).start()
-        started.append(gw)
-        return gw
+        return gateway_factory(transport=transport, catalog_extra=extra, **settings)
 
-    yield start
-    for gw in started:
-        gw.stop()
+    return start
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +61,8 @@ def secure_gateway(simulator, tmp_path_factory) -> Iterator[object]:
     from gateway.settings import Settings
 
     tmp = tmp_path_factory.mktemp("secure")
-    path = write_catalog(tmp / "catalog.yaml", simulator.base_url, transport="openai")
-    doc = yaml.safe_load(path.read_text())
-    doc["keys"] = key_specs()
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    path = write_catalog(tmp / "catalog.yaml", simulator.base_url, transport="openai",
+                         top_level={"keys": key_specs()})
     (tmp / "policies").mkdir()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SIM_TEST_KEY", SIM_KEY)
