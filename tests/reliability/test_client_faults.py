@@ -74,15 +74,21 @@ def gw(request, sim, tmp_path_factory):
         g.stop()
 
 
-@pytest.mark.parametrize("fault", ["tokens=200", "stall_after=2"], ids=["paced", "stalled"])
-def test_hang_up_mid_stream_cancels_upstream(gw, sim, fault: str) -> None:
-    body = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": f"Go on. [sim:{fault}]"}]}
+def _warm_up(gw, body: dict) -> dict[str, str]:
+    """One healthy request like `body` first, so the baseline already holds any keep-alive
+    connection; returns the headers every request of the test sends."""
     headers = {"x-selection-strategy": "cost"}
     with httpx.Client(timeout=10) as http:
-        # Warm up the pools first so the baseline already holds any keep-alive connection.
         http.post(f"{gw.base_url}/chat/completions", json={**body, "messages": [{"role": "user", "content": "hi"}]},
                   headers=headers)
     time.sleep(0.2)
+    return headers
+
+
+@pytest.mark.parametrize("fault", ["tokens=200", "stall_after=2"], ids=["paced", "stalled"])
+def test_hang_up_mid_stream_cancels_upstream(gw, sim, fault: str) -> None:
+    body = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": f"Go on. [sim:{fault}]"}]}
+    headers = _warm_up(gw, body)
     conns, tasks, stats = _open_connections(sim.port), _tasks(gw), attempt_counts(gw)
 
     with httpx.Client(timeout=10) as http, http.stream(
@@ -113,11 +119,7 @@ def test_hang_up_mid_stream_cancels_upstream(gw, sim, fault: str) -> None:
 def test_hang_up_while_waiting_for_upstream_cancels_it(gw, sim, stream: bool, fault: str) -> None:
     """No byte has reached the client yet: the forwarder's upstream call is cancelled all the same."""
     body = {"model": "auto", "stream": stream, "messages": [{"role": "user", "content": f"Wait. [sim:{fault}]"}]}
-    headers = {"x-selection-strategy": "cost"}
-    with httpx.Client(timeout=10) as http:
-        http.post(f"{gw.base_url}/chat/completions", json={**body, "messages": [{"role": "user", "content": "hi"}]},
-                  headers=headers)
-    time.sleep(0.2)
+    headers = _warm_up(gw, body)
     tasks, stats = _tasks(gw), attempt_counts(gw)
     started = time.monotonic()
     # The client leaves during fm-a's first attempt (which its own 0.2 s timeout would cut later).
