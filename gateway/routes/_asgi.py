@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from gateway import errors
+from gateway.aio import aclose
 
 __all__ = [
     "ClientGone", "Hangup", "Receive", "Scope", "Send", "parse_json", "read_body", "send_bytes", "send_error",
@@ -131,9 +132,3 @@ async def send_stream(send: Send, headers: Mapping[str, str], events: AsyncItera
         await send({"type": "http.response.body", "body": b""})
     finally:
         await aclose(events)
-
-
-async def aclose(events: AsyncIterator[bytes]) -> None:
-    close = getattr(events, "aclose", None)
-    if close is not None:
-        await close()

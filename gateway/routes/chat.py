@@ -16,6 +16,7 @@ import orjson
 from starlette.datastructures import Headers
 
 from gateway import errors, sse
+from gateway.aio import aclose
 from gateway.context import validate_body
 from gateway.decision import Decision
 from gateway.routes import _asgi
@@ -204,14 +205,7 @@ async def _relay(
         outcome.status = classify(exc)
         yield sse.encode_error(exc)
     finally:
-        await _close(start.rest)
-
-
-async def _close(rest: AsyncIterator) -> None:
-    # Closing the upstream iterator releases its connection now rather than at garbage collection.
-    close = getattr(rest, "aclose", None)
-    if close is not None:
-        await close()
+        await aclose(start.rest)  # releases the upstream connection now
 
 
 async def _events(

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from gateway import errors
+from gateway.aio import aclose
 from gateway.catalog import ResolvedDeployment
 
 __all__ = ["Attempt", "Forwarder", "StreamStart", "Transport"]
@@ -207,7 +208,7 @@ class Forwarder:
             first = None
         except asyncio.CancelledError:
             report(Attempt(dep.name, "cancelled", (time.perf_counter() - started) * 1000))
-            await _aclose(result)
+            await aclose(result)
             raise
         except BaseException as raw:
             exc = self._map(
@@ -256,9 +257,3 @@ class Forwarder:
         dep, started, result, first = await self._walk(candidates, body, deadline, True, report)
         ttft = (time.perf_counter() - started) * 1000
         return StreamStart(dep, first, result, started, ttft)
-
-
-async def _aclose(stream: Any) -> None:
-    close = getattr(stream, "aclose", None)
-    if close is not None:
-        await close()
