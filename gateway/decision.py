@@ -106,7 +106,7 @@ class Decider:
         if ctx.domain is None and resolution.domain is not None:
             ctx = replace(ctx, domain=resolution.domain, domain_source="policy")
         features, inferred_note = None, None
-        router = self._router or self._policies().domain_router if pinned is None else None
+        router = None if pinned is not None else (self._router or self._policies().domain_router)
         if router is not None:
             ctx, features, inferred_note = self._learned(router, ctx, body, explain)
         live = self._live()
