@@ -18,7 +18,7 @@ from gateway import errors
 from gateway.asgi import GatewayApp
 from gateway.calibration import apply_calibration, load_calibration
 from gateway.catalog import load_catalog, load_config
-from gateway.decision import Decider
+from gateway.core.decision import Decider
 from gateway.policy import PolicyStore
 from gateway.observability import Observer
 from gateway.routes.chat import ChatCompletions

@@ -66,7 +66,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from gateway.demo import run_demo
+    from gateway.tools.demo import run_demo
 
     return run_demo(config=args.config, profile=args.profile, keep_running=args.keep_running,
                     port=args.port if args.port is not None else (8000 if args.keep_running else 0),
@@ -75,7 +75,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _route(args: argparse.Namespace) -> int:
     from gateway.catalog import load_catalog, load_config
-    from gateway.decision import Decider
+    from gateway.core.decision import Decider
     from gateway.policy import load_policy_dir
     from gateway.selection.engine import SelectionEngine
     from gateway.selection.explain import format_ranking_table
@@ -183,7 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     sc = psub.add_parser("schema", help="print the policy JSON Schema")
     sc.set_defaults(func=_policy_schema)
 
-    from gateway.calibration_cli import register as register_calibrate
+    from gateway.tools.calibration_cli import register as register_calibrate
     from gateway.eval.command import register as register_eval
 
     from gateway.security.commands import register as register_keys

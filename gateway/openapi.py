@@ -1,6 +1,6 @@
 """The OpenAPI document at /openapi.json, completed by hand where FastAPI cannot see.
 
-The chat route is a raw ASGI app (gateway/asgi.py) and the JSON routes read their bodies without
+The chat route is a raw ASGI app (gateway/asgi/app.py) and the JSON routes read their bodies without
 pydantic models, so FastAPI's generated document lacks them. This adds the chat operation and the
 request bodies, error responses and the two ways to send a key. `tests/security/test_schemathesis.py`
 fuzzes the gateway from this document, so it describes what `context.validate_body` accepts.

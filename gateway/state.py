@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from gateway.aio import cancel_and_wait
 from gateway.catalog import Catalog, ResolvedDeployment
-from gateway.decision import Decider, Decision
+from gateway.core.decision import Decider, Decision
 from gateway.errors import GatewayError
 from gateway.policy import PolicyStore
 from gateway.selection.types import Ranking

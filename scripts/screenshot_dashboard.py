@@ -28,7 +28,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch the price map
 
-    from gateway.observability.screenshot import capture_degraded_dashboard
+    from gateway.tools.screenshot import capture_degraded_dashboard
 
     cap = capture_degraded_dashboard(
         args.out, config=ROOT / "config" / "demo.yaml", profile=ROOT / "config" / "simulator.yaml",

@@ -21,7 +21,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 pytest_plugins = ["tests.redis_fixtures"]
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_PATH = ROOT.parent / "shared" / "openai" / "chat-completions.schema.json"
+#: OpenAI's chat-completions schema, carried in the repo (source and licence: tests/data/openai/README.md).
+SCHEMA_PATH = ROOT / "tests" / "data" / "openai" / "chat-completions.schema.json"
 SIM_KEY = "sim-secret-key-0123456789"
 
 #: A small catalog of simulator-backed deployments with distinct prices, quality and capabilities.
@@ -95,7 +96,7 @@ def write_catalog(
 @pytest.fixture
 def gateway_factory(simulator, tmp_path, monkeypatch) -> Iterator[Callable[..., object]]:
     """Start gateways on free ports against the session simulator; all stopped at teardown."""
-    from gateway.harness import GatewayThread
+    from gateway.tools.harness import GatewayThread
     from gateway.settings import Settings
 
     monkeypatch.setenv("SIM_TEST_KEY", SIM_KEY)

@@ -22,7 +22,7 @@ from gateway.calibration import (
     load_calibration,
     write_calibration,
 )
-from gateway.calibration_cli import register, run
+from gateway.tools.calibration_cli import register, run
 from gateway.catalog import load_catalog, load_config
 from tests.conftest import SIM_KEY, write_catalog
 

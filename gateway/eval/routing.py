@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from gateway.context import estimate_tokens
+from gateway.core.context import estimate_tokens
 from gateway.selection import (
     Constraints,
     LiveStats,

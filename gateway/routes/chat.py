@@ -1,6 +1,6 @@
 """`POST /v1/chat/completions`: decide, forward down the ranking, answer in OpenAI's format.
 
-A raw ASGI endpoint (see `routes/_asgi.py` for why): create_app dispatches to it ahead of the
+A raw ASGI endpoint (see `gateway/asgi/io.py` for why): create_app dispatches to it ahead of the
 framework's router, and middleware added to the app (authentication, limits) still wraps it.
 """
 
@@ -15,16 +15,17 @@ from collections.abc import AsyncIterator
 import orjson
 from starlette.datastructures import Headers
 
-from gateway import errors, sse
+from gateway import errors
+from gateway.asgi import sse
 from gateway.aio import aclose
-from gateway.context import validate_body
-from gateway.decision import Decision
-from gateway.routes import _asgi
-from gateway.routes._asgi import Receive, Scope, Send
+from gateway.core.context import validate_body
+from gateway.core.decision import Decision
+from gateway.asgi import io as _asgi
+from gateway.asgi.io import Receive, Scope, Send
 from gateway.security.middleware import admit
 from gateway.state import GatewayState
 from gateway.upstream.forwarder import Attempt, StreamStart, classify
-from gateway.usage import cost_usd
+from gateway.core.usage import cost_usd
 
 __all__ = ["ChatCompletions", "parse_body"]
 

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from gateway import errors
-from gateway.routes._asgi import send_error  # the same OpenAI error response the routes send
+from gateway.asgi.io import send_error  # the same OpenAI error response the routes send
 from gateway.security.keys import KeyRing, Principal
 
 __all__ = ["PRINCIPAL", "SECURITY", "SecurityMiddleware", "admit"]

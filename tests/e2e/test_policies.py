@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from gateway.harness import GatewayThread
+from gateway.tools.harness import GatewayThread
 from gateway.settings import Settings
 from gateway.simulator import SimulatorThread, load_profile
 

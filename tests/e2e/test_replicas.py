@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from gateway.harness import free_port
+from gateway.tools.harness import free_port
 from gateway.stats.events import usd_to_nanos
 from gateway.stats.redis_store import RedisStatsStore
 from tests.conftest import SIM_KEY, TEST_DEPLOYMENTS, write_catalog

@@ -2,7 +2,7 @@
 
 The page's script mirrors what it drew into data-* attributes (series and points per chart, rows per
 table, polls so far); `--dump-dom` returns the DOM after the script ran, so the test asserts on
-those. The scenario (gateway/observability/screenshot.py) makes the busiest model fail mid-way; the
+those. The scenario (gateway/tools/screenshot.py) makes the busiest model fail mid-way; the
 test checks the page shows it (open circuit, decisions that rule it out, shares that moved) and
 leaves the screenshot at docs/dashboard.png.
 """
@@ -17,7 +17,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.observability.screenshot import capture_degraded_dashboard, find_chromium
+from gateway.tools.screenshot import capture_degraded_dashboard, find_chromium
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.skipif(

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from gateway.demo_live import LiveTraffic, SimControl
+from gateway.tools.demo_live import LiveTraffic, SimControl
 
 
 def _profile(sim_url: str, model: str) -> dict:

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from gateway.harness import free_port
+from gateway.tools.harness import free_port
 from gateway.observability import prepare_multiprocess_dir
 from tests.conftest import ROOT, SIM_KEY, write_catalog
 from tests.observability.conftest import scrape, total

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from gateway.harness import GatewayThread
+from gateway.tools.harness import GatewayThread
 from gateway.settings import Settings
 
 __all__ = ["DEADLINE_S", "FALLBACK", "IDLE_S", "PRIMARY", "PRIMARY_TIMEOUT_S", "attempt_counts", "attempts_since",

@@ -18,7 +18,7 @@ import httpx
 import orjson
 import pytest
 
-from gateway.harness import free_port
+from gateway.tools.harness import free_port
 from gateway.simulator import SimulatorProfile, SimulatorThread
 from tests.conftest import SIM_KEY
 from tests.reliability._topology import FALLBACK, PRIMARY, write_catalog

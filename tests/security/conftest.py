@@ -57,7 +57,7 @@ def secure_factory(gateway_factory) -> Callable[..., object]:
 @pytest.fixture(scope="module")
 def secure_gateway(simulator, tmp_path_factory) -> Iterator[object]:
     """One keyed gateway per test module, for tests that do not change its configuration."""
-    from gateway.harness import GatewayThread
+    from gateway.tools.harness import GatewayThread
     from gateway.settings import Settings
 
     tmp = tmp_path_factory.mktemp("secure")

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from gateway import errors
 from gateway.catalog import load_catalog, load_config
-from gateway.context import validate_body
-from gateway.decision import Decider
+from gateway.core.context import validate_body
+from gateway.core.decision import Decider
 from gateway.policy import load_policy_dir
 from gateway.selection.engine import SelectionEngine
 from tests.conftest import write_catalog

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import yaml
 
-from gateway.harness import free_port
+from gateway.tools.harness import free_port
 from gateway.security.bind import bind_refusal, startup_notice
 from gateway.security.keys import hash_key
 from tests.conftest import ROOT, SIM_KEY, write_catalog

@@ -11,7 +11,7 @@ import socket
 import httpx
 import pytest
 
-from gateway.context import FORBIDDEN_PARAMS
+from gateway.core.context import FORBIDDEN_PARAMS
 
 from .conftest import MASTER, auth, chat, sim_bodies
 

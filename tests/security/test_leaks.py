@@ -14,7 +14,7 @@ import httpx
 import pytest
 import yaml
 
-from gateway.harness import GatewayThread
+from gateway.tools.harness import GatewayThread
 from gateway.settings import Settings
 from tests.conftest import SIM_KEY, write_catalog
 

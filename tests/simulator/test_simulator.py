@@ -26,9 +26,7 @@ from gateway.simulator._text import count_tokens
 KEY = "sk-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 REPO = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = Path("/work/shared/openai/chat-completions.schema.json")
-if not SCHEMA_PATH.exists():  # CI lays shared/ beside the clone
-    SCHEMA_PATH = REPO.parent / "shared" / "openai" / "chat-completions.schema.json"
+from tests.conftest import SCHEMA_PATH
 
 _SCHEMA = json.loads(SCHEMA_PATH.read_text())
 

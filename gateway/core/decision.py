@@ -14,10 +14,10 @@ from typing import Any
 import random
 
 from gateway import errors
-from gateway.budgets import check_budget
+from gateway.core.budgets import check_budget
 from gateway.catalog import Catalog, ResolvedDeployment
-from gateway.context import build_context
-from gateway.exploration import explore
+from gateway.core.context import build_context
+from gateway.core.exploration import explore
 from gateway.learning import RouterModel, SparseFeatures, messages_text
 from gateway.policy import PolicySet, Resolution, resolve
 from gateway.selection.strategies import SelectionParamsError

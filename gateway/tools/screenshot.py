@@ -75,7 +75,7 @@ def capture_degraded_dashboard(
     degraded_s: float = 8.0, rate: float = 15.0, size: tuple[int, int] = (1400, 1500),
 ) -> Capture:
     """Run the scenario and capture the page `degraded_s` after the victim started failing."""
-    from gateway.harness import GatewayThread
+    from gateway.tools.harness import GatewayThread
     from gateway.settings import Settings
     from gateway.simulator import SimulatorThread, load_profile
 
@@ -101,7 +101,7 @@ def capture_degraded_dashboard(
 
 def _run(gw_url: str, sim_url: str, png: Path | None, healthy_s: float, degraded_s: float, rate: float,
          size: tuple[int, int]) -> Capture:
-    from gateway.demo_live import run_live
+    from gateway.tools.demo_live import run_live
 
     stop, degraded = threading.Event(), threading.Event()
     log: list[str] = []

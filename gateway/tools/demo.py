@@ -2,7 +2,7 @@
 
 The workload goes through the official OpenAI SDK, exactly as an application would: only
 `base_url` points at the gateway. With `keep_running` the two servers stay up afterwards, with
-steady traffic and a model that fails and recovers in turns (`gateway/demo_live.py`), so the
+steady traffic and a model that fails and recovers in turns (`gateway/tools/demo_live.py`), so the
 dashboard at the printed URL shows the routing adapt.
 """
 
@@ -107,7 +107,7 @@ def _port(preferred: int) -> int:
     """`preferred` when it is free on loopback (a stable URL to bookmark), else any free port."""
     import socket
 
-    from gateway.harness import free_port
+    from gateway.tools.harness import free_port
 
     if preferred:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -125,7 +125,7 @@ def run_demo(
 ) -> int:
     import openai
 
-    from gateway.harness import GatewayThread
+    from gateway.tools.harness import GatewayThread
     from gateway.settings import Settings
     from gateway.simulator import SimulatorThread, load_profile
 
@@ -174,7 +174,7 @@ def run_demo(
 
 
 def _keep_running(gateway_url: str, sim_url: str, rate: float, healthy_s: float, degraded_s: float) -> None:
-    from gateway.demo_live import run_live
+    from gateway.tools.demo_live import run_live
 
     print(f"\nkeeping the gateway and simulator up: about {rate:g} requests/s on loopback, and every "
           f"{healthy_s + degraded_s:.0f} s the busiest model fails for {degraded_s:.0f} s.")
