@@ -18,7 +18,10 @@ from gateway import errors
 from gateway.asgi import GatewayApp
 from gateway.calibration import apply_calibration, load_calibration
 from gateway.catalog import load_catalog, load_config
+from gateway.core.budgets import BudgetGate
 from gateway.core.decision import Decider
+from gateway.core.pipeline import RequestPipeline
+from gateway.core.subscribers import RecentDecisions, feedback_memory, live_stats
 from gateway.policy import PolicyStore
 from gateway.observability import Observer
 from gateway.routes.chat import ChatCompletions
@@ -33,12 +36,11 @@ from gateway.routes.models import list_models
 from gateway.openapi import install_openapi
 from gateway.security.setup import install_security
 from gateway.selection.engine import SelectionEngine
-from gateway.selection.explain import decision_header
 from gateway.settings import Settings
 from gateway.state import GatewayState
 from gateway.stats import StatsConfig, StatsService
 from gateway.upstream.forwarder import Forwarder
-from gateway.upstream.litellm_adapter import LiteLLMTransport, map_exception
+from gateway.upstream.litellm_adapter import LiteLLMTransport
 from gateway.upstream.openai_wire import OpenAIWireTransport
 
 __all__ = ["create_app"]
@@ -98,18 +100,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
     )
     engine = SelectionEngine()
+    secrets = catalog.secrets()
     transports = {
-        "litellm": LiteLLMTransport(stream_idle_timeout_s=settings.stream_idle_timeout_s),
+        "litellm": LiteLLMTransport(stream_idle_timeout_s=settings.stream_idle_timeout_s, secrets=secrets),
         "openai": OpenAIWireTransport(
             connect_timeout_s=settings.connect_timeout_s,
             stream_idle_timeout_s=settings.stream_idle_timeout_s,
-            secrets=catalog.secrets(),
+            secrets=secrets,
         ),
     }
     forwarder = Forwarder(
         transports,
-        map_exception,
-        secrets=catalog.secrets(),
         max_retries=settings.max_retries,
         backoff_base_s=settings.retry_backoff_s,
         max_fallbacks=settings.max_fallbacks,
@@ -121,23 +122,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_unknown_pipeline=settings.allow_unknown_pipeline,
         router=router, domain_min_confidence=settings.domain_min_confidence,
     )
+    budgets = BudgetGate(
+        stats, max_attempts=settings.max_fallbacks + 1,
+        # A hold outlives the longest request it can stand for, then frees itself.
+        hold_ttl_s=settings.request_timeout_s + settings.stream_timeout_s + 60,
+    )
+    pipeline = RequestPipeline(
+        decider, forwarder, stats, budgets,
+        request_timeout_s=settings.request_timeout_s, stream_timeout_s=settings.stream_timeout_s,
+    )
+    observer = Observer(
+        settings, catalog, live=lambda: stats.live, spend=lambda: stats.spend, policies=lambda: policies.current
+    )
+    learner = FeedbackProcessor(stats, router.quality if router is not None else None,
+                                max_remembered=settings.feedback_memory)
+    recent = RecentDecisions()
+    for subscriber in (live_stats(stats), feedback_memory(learner), recent, observer.on_finished):
+        pipeline.subscribe(subscriber)
+    # Breaker transitions reach the metrics as they happen (the state gauge is read at scrape).
+    stats.add_circuit_listener(observer.on_circuit)
     state = GatewayState(
-        settings=settings,
-        catalog=catalog,
-        engine=engine,
-        decider=decider,
-        forwarder=forwarder,
-        transports=transports,
-        stats=stats,
-        policies=policies,
-        map_exception_fn=map_exception,
-        decision_header=decision_header,
-        created=int(time.time()),
-        feedback=FeedbackProcessor(stats, router.quality if router is not None else None,
-                                   max_remembered=settings.feedback_memory),
-        observer=Observer(
-            settings, catalog, live=lambda: stats.live, spend=lambda: stats.spend, policies=lambda: policies.current
-        ),
+        settings=settings, catalog=catalog, policies=policies, stats=stats, pipeline=pipeline,
+        feedback=learner, recent=recent, transports=transports, observer=observer, created=int(time.time()),
     )
 
     @contextlib.asynccontextmanager
@@ -156,8 +162,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway = state
     _install_error_handlers(app)
     limiter = install_security(app, settings, config, stats.store)  # wraps every route, probes excepted
+    pipeline.limiter = limiter
     install_openapi(app, decider.valid_names())  # the raw chat route and the request bodies
-    app.add_fast_route(ChatCompletions.path, ChatCompletions(state))
+    app.add_fast_route(ChatCompletions.path, ChatCompletions(pipeline))
     app.add_api_route("/v1/selection/explain", explain, methods=["POST"])
     app.add_api_route("/v1/feedback", feedback, methods=["POST"])
     app.add_api_route("/v1/models", list_models, methods=["GET"])

@@ -15,7 +15,7 @@ import logging
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,7 +39,6 @@ __all__ = [
 
 log = logging.getLogger("gateway.calibration")
 
-_ErrorMapper = Callable[[BaseException, str, Sequence[str]], BaseException]
 
 # Short and deterministic in length, so every deployment is timed on comparable work. The nonce in
 # front defeats response caches and prefix caches alike.
@@ -109,7 +108,7 @@ async def _probe(transport: Transport, dep: ResolvedDeployment, body: dict, time
     content_chunks = 0
     usage_tokens = None
     async with asyncio.timeout(timeout_s):
-        stream = await transport.send(dep, body, timeout_s)
+        stream = await transport.stream(dep, body, timeout_s)
         if not isinstance(stream, AsyncIterable):
             raise errors.BadGatewayError(f"deployment {dep.name} answered a stream request without streaming")
         events = aiter(stream)
@@ -139,12 +138,10 @@ async def _probe(transport: Transport, dep: ResolvedDeployment, body: dict, time
 
 
 def _describe(
-    exc: BaseException, dep: ResolvedDeployment, map_error: _ErrorMapper | None, secrets: Sequence[str]
+    exc: BaseException, dep: ResolvedDeployment, secrets: Sequence[str]
 ) -> str:
     if isinstance(exc, TimeoutError):
         return f"deployment {dep.name}: probe timed out"
-    if map_error is not None:
-        exc = map_error(exc, dep.name, secrets)
     text = str(getattr(exc, "message", None) or exc) or type(exc).__name__
     return errors.redact(text, secrets)[:_MAX_ERROR_CHARS]
 
@@ -182,7 +179,7 @@ def _pick(transports: Transport | Mapping[str, Transport], dep: ResolvedDeployme
 
 async def _calibrate_one(
     transport: Transport, dep: ResolvedDeployment, *, requests: int, max_tokens: int, timeout_s: float,
-    map_error: _ErrorMapper | None, secrets: Sequence[str],
+    secrets: Sequence[str],
 ) -> CalibrationResult:
     timeout_s = _timeout(dep, timeout_s)
     samples: list[_Sample] = []
@@ -195,7 +192,7 @@ async def _calibrate_one(
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a failing deployment is reported, never fatal to the run
-            failures.append(_describe(exc, dep, map_error, secrets))
+            failures.append(_describe(exc, dep, secrets))
     rates = [s.tokens_per_s for s in samples if s.tokens_per_s is not None]
     return CalibrationResult(
         deployment=dep.name,
@@ -216,7 +213,6 @@ async def calibrate(
     max_tokens: int = 64,
     concurrency: int = 2,
     timeout_s: float = 60,
-    map_error: _ErrorMapper | None = None,
     warmup: bool = True,
 ) -> dict[str, CalibrationResult]:
     """Probe every deployment of `catalog`; results in catalog order.
@@ -226,8 +222,8 @@ async def calibrate(
     `concurrency` bounds how many deployments are probed at once (each one's probes are sequential).
     With `warmup`, every deployment first gets one small unmeasured request, all of them before any
     measurement starts, so no probe is timed while another deployment's cold start stalls the loop.
-    `map_error` (the forwarder's `map_exception` signature) turns provider exceptions into readable
-    messages; without it the raw message is kept, redacted either way.
+    Transports raise the gateway's own errors, so a failure reads as the client would see it
+    (redacted either way).
     """
     if requests_per_model < 1 or max_tokens < 1 or concurrency < 1 or timeout_s <= 0:
         raise ValueError("requests_per_model, max_tokens and concurrency must be >= 1, timeout_s > 0")
@@ -238,7 +234,7 @@ async def calibrate(
         async with gate:
             return await _calibrate_one(
                 _pick(transport, dep), dep, requests=requests_per_model, max_tokens=max_tokens,
-                timeout_s=timeout_s, map_error=map_error, secrets=secrets,
+                timeout_s=timeout_s, secrets=secrets,
             )
 
     async def warm(dep: ResolvedDeployment) -> None:

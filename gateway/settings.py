@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     stream_idle_timeout_s: float = Field(
         60.0, gt=0, description="A stream that sends nothing for this long is cut with an error event."
     )
+    stream_timeout_s: float = Field(
+        600.0, gt=0,
+        description="Total time limit of one stream from its first chunk; past it the stream ends with an error event.",
+    )
     max_retries: int = Field(2, ge=0, le=10, description="Retries per deployment before fallback.")
     max_fallbacks: int = Field(3, ge=0, le=20, description="Further deployments tried after the first.")
     retry_backoff_s: float = Field(

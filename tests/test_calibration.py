@@ -85,7 +85,7 @@ def _result(name: str, ttft: float | None, tps: float | None, errors: tuple[str,
 
 
 async def test_calibrate_ranks_simulator_models_and_reports_a_dead_one(catalog_path):
-    from gateway.upstream.litellm_adapter import LiteLLMTransport, map_exception
+    from gateway.upstream.litellm_adapter import LiteLLMTransport
     from gateway.upstream.openai_wire import OpenAIWireTransport
 
     catalog = load_catalog(load_config(catalog_path))
@@ -93,7 +93,7 @@ async def test_calibrate_ranks_simulator_models_and_reports_a_dead_one(catalog_p
     transports = {"litellm": LiteLLMTransport(), "openai": OpenAIWireTransport(secrets=catalog.secrets())}
     try:
         results = await calibrate(
-            catalog, transports, requests_per_model=3, max_tokens=64, timeout_s=10, map_error=map_exception
+            catalog, transports, requests_per_model=3, max_tokens=64, timeout_s=10
         )
     finally:
         await transports["openai"].close()
@@ -143,7 +143,7 @@ class _ScriptedTransport:
     def __init__(self, chunks=None, *, hang=False, plain=False):
         self._chunks, self._hang, self._plain = chunks or [], hang, plain
 
-    async def send(self, dep, body, timeout):
+    async def stream(self, dep, body, timeout):
         if self._plain:
             return {"choices": []}
 

@@ -6,10 +6,11 @@ Nothing here knows about models or policies; it moves bytes and renders `Gateway
 
 from gateway.asgi.app import GatewayApp
 from gateway.asgi.io import (
-    ClientGone, Hangup, Receive, Scope, Send, parse_json, read_body, send_bytes, send_error, send_stream,
+    REQUEST_ID, ClientGone, Hangup, Receive, Scope, Send, new_request_id, parse_json, read_body, request_id,
+    send_bytes, send_error, send_stream,
 )
 
 __all__ = [
-    "ClientGone", "GatewayApp", "Hangup", "Receive", "Scope", "Send", "parse_json", "read_body", "send_bytes",
-    "send_error", "send_stream",
+    "REQUEST_ID", "ClientGone", "GatewayApp", "Hangup", "Receive", "Scope", "Send", "new_request_id", "parse_json",
+    "read_body", "request_id", "send_bytes", "send_error", "send_stream",
 ]

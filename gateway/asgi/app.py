@@ -17,6 +17,8 @@ from fastapi import FastAPI
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.asgi.io import REQUEST_ID, new_request_id
+
 __all__ = ["GatewayApp"]
 
 
@@ -32,6 +34,30 @@ class _Dispatch:
                 await app(scope, receive, send)
                 return
         await self._rest(scope, receive, send)
+
+
+class _RequestId:
+    """Gives every request its id (`scope["gateway.request_id"]`) and every response, errors and
+    refusals by any layer included, its `x-gateway-request-id` header, so any answer can be found
+    in the logs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        rid = new_request_id()
+        scope[REQUEST_ID] = rid
+        header = (b"x-gateway-request-id", rid.encode())
+
+        async def stamped(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        await self._app(scope, receive, stamped)
 
 
 class GatewayApp(FastAPI):
@@ -56,4 +82,4 @@ class GatewayApp(FastAPI):
             app = cls(app, *args, **kwargs)
         # Outermost: an exception escaping user middleware still becomes an OpenAI 500 body.
         handler: Callable | None = self.exception_handlers.get(Exception) or self.exception_handlers.get(500)
-        return ServerErrorMiddleware(app, handler=handler, debug=self.debug)
+        return _RequestId(ServerErrorMiddleware(app, handler=handler, debug=self.debug))

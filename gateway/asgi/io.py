@@ -8,6 +8,7 @@ saves. Everything here is a thin layer over the ASGI messages themselves.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
@@ -17,9 +18,12 @@ from gateway import errors
 from gateway.aio import aclose
 
 __all__ = [
-    "ClientGone", "Hangup", "Receive", "Scope", "Send", "parse_json", "read_body", "send_bytes", "send_error",
-    "send_stream",
+    "REQUEST_ID", "ClientGone", "Hangup", "Receive", "Scope", "Send", "new_request_id", "parse_json", "read_body",
+    "request_id", "send_bytes", "send_error", "send_stream",
 ]
+
+#: Scope key of the request's id, set by the app before any middleware or route runs.
+REQUEST_ID = "gateway.request_id"
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -27,6 +31,18 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _JSON_HEADERS = ((b"content-type", b"application/json"),)
 _SSE_HEADERS = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
+
+
+def new_request_id() -> str:
+    return "req_" + uuid.uuid4().hex
+
+
+def request_id(scope: Scope) -> str:
+    """The id the app gave this request (a fresh one for an app mounted without `GatewayApp`)."""
+    rid = scope.get(REQUEST_ID)
+    if rid is None:
+        rid = scope[REQUEST_ID] = new_request_id()
+    return rid
 
 
 class ClientGone(Exception):

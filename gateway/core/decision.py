@@ -21,7 +21,7 @@ from gateway.core.exploration import explore
 from gateway.learning import RouterModel, SparseFeatures, messages_text
 from gateway.policy import PolicySet, Resolution, resolve
 from gateway.selection.strategies import SelectionParamsError
-from gateway.selection.types import LiveStats, Ranking, RequestContext
+from gateway.selection.types import LiveStats, ModelInfo, Ranking, Rejection, RequestContext
 
 __all__ = ["Decider", "Decision"]
 
@@ -110,12 +110,14 @@ class Decider:
         if router is not None:
             ctx, features, inferred_note = self._learned(router, ctx, body, explain)
         live = self._live()
+        budget = check_budget(resolution.policy_name, resolution.budget, self._spend().get(resolution.policy_name))
         if pinned is not None:
-            ranking = self._engine.pinned_ranking(deployments[pinned].info, ctx, live.get(pinned))
+            ranking = self._pinned(deployments[pinned].info, ctx, resolution, live, explain)
             strategy = source = "pinned"
+            if budget.note:
+                ranking = replace(ranking, notes=(*ranking.notes, budget.note + " (not applied: the request named a deployment)"))
         else:
             params, source = resolution.params, resolution.strategy_source
-            budget = check_budget(resolution.policy_name, resolution.budget, self._spend().get(resolution.policy_name))
             if budget.downgrade and params.strategy != "cost":
                 params, source = replace(params, strategy="cost"), "budget"
             strategy = params.strategy
@@ -135,6 +137,29 @@ class Decider:
             raise _no_feasible(ranking)
         candidates = _attempt_order(ranking, resolution.fallbacks, deployments)
         return Decision(ctx, ranking, candidates, strategy, source, pipeline, resolution, features)
+
+    def _pinned(
+        self, info: ModelInfo, ctx: RequestContext, resolution: Resolution, live: Mapping[str, LiveStats],
+        explain: bool,
+    ) -> Ranking:
+        """A named deployment, held to the caller's policy and to the request's needs like `auto`."""
+        stats = live.get(info.name)
+        policy_why, request_why = self._engine.check_pinned(info, ctx, resolution.params.constraints, stats)
+        if not policy_why and not request_why:
+            return self._engine.pinned_ranking(info, ctx, stats)
+        if explain:
+            reasons = tuple(f"policy {resolution.policy_name!r}: {r}" for r in policy_why) + request_why
+            return Ranking("pinned", (), (Rejection(info.name, reasons),), ())
+        if policy_why:
+            raise errors.PermissionDeniedError(
+                f"The model '{info.name}' is not allowed by the policy of pipeline '{resolution.policy_name}': "
+                f"{'; '.join(policy_why)}.",
+                param="model", code="model_not_allowed",
+            )
+        raise errors.NoFeasibleModelError(
+            f"The model '{info.name}' cannot serve this request: {'; '.join(request_why)}.",
+            rejected=((info.name, request_why),),
+        )
 
     def _learned(
         self, router: RouterModel, ctx: RequestContext, body: Mapping[str, Any], explain: bool

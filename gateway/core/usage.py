@@ -1,13 +1,62 @@
-"""Actual cost of a served request: the provider's reported usage times the deployment's prices."""
+"""What a served request cost: the provider's reported usage, checked, times the deployment's prices.
+
+Usage comes from the upstream, so it is untrusted input: `clean_usage` keeps only non-negative
+integer token counts (a negative count would credit a budget; a string would break the sum) and
+treats a block it cannot read as missing, which `cost_usd` then prices from the estimate.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from gateway.selection.types import ModelInfo
 
-__all__ = ["cost_usd"]
+__all__ = ["clean_usage", "cost_usd", "estimated_usage"]
+
+_log = logging.getLogger("gateway.usage")
+_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+_MAX_TOKENS = 1 << 31  # far beyond any context window; larger is garbage, not usage
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return min(max(value, 0), _MAX_TOKENS)
+    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+        return min(max(int(value), 0), _MAX_TOKENS)
+    return None
+
+
+def clean_usage(usage: Any, deployment: str = "") -> dict | None:
+    """`usage` with every count a non-negative int, or None when it is missing or unreadable."""
+    if usage is None:
+        return None
+    if not isinstance(usage, Mapping):
+        _log.warning("deployment %s sent a malformed usage block (%s); cost is estimated", deployment,
+                     type(usage).__name__)
+        return None
+    out = dict(usage)
+    for key in _COUNTS:
+        if key in usage:
+            n = _count(usage[key])
+            if n is None:
+                _log.warning("deployment %s sent a malformed usage.%s; cost is estimated", deployment, key)
+                return None
+            out[key] = n
+    details = usage.get("prompt_tokens_details")
+    if details is not None:
+        cached = _count(details.get("cached_tokens")) if isinstance(details, Mapping) else None
+        out["prompt_tokens_details"] = {**details, "cached_tokens": cached or 0} if isinstance(details, Mapping) else {}
+    return out
+
+
+def estimated_usage(input_tokens: int, output_tokens: int) -> dict:
+    """Usage to price a request whose upstream reported none it could trust."""
+    return {"prompt_tokens": input_tokens, "completion_tokens": output_tokens,
+            "total_tokens": input_tokens + output_tokens, "estimated": True}
 
 
 def cost_usd(info: ModelInfo, usage: Mapping[str, Any] | None) -> float:

@@ -24,6 +24,8 @@ class Remembered(NamedTuple):
     deployment: str
     domain: str | None
     features: SparseFeatures | None
+    pipeline: str | None = None  # the pipeline the request counted against
+    principal: str | None = None  # the key that made it (None: authentication off)
 
 
 class FeedbackProcessor:
@@ -49,11 +51,12 @@ class FeedbackProcessor:
         return len(self._recent)
 
     def remember(
-        self, request_id: str, deployment: str, domain: str | None, features: SparseFeatures | None
+        self, request_id: str, deployment: str, domain: str | None, features: SparseFeatures | None,
+        *, pipeline: str | None = None, principal: str | None = None,
     ) -> None:
         """Called once a request was served; the oldest entry goes when the memory is full."""
         recent = self._recent
-        recent[request_id] = Remembered(deployment, domain, features)
+        recent[request_id] = Remembered(deployment, domain, features, pipeline, principal)
         recent.move_to_end(request_id)
         while len(recent) > self.max_remembered:
             recent.popitem(last=False)

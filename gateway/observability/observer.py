@@ -89,6 +89,18 @@ class Observer:
         except Exception:  # noqa: BLE001 - observability must never fail a request
             logging.getLogger(__name__).exception("observer failed to record a request")
 
+    def on_finished(self, event: Any) -> None:
+        """The `RequestFinished` subscriber: every request, once, after its answer went out."""
+        if event.decision is None:
+            self.on_refused(event.pipeline, event.status)
+            return
+        self.on_request(
+            event.decision, served=event.served.name if event.served is not None else None, status=event.status,
+            latency_ms=event.latency_ms, ttft_ms=event.ttft_ms, usage=event.usage, cost_usd=event.cost_usd,
+            attempts=event.attempts, overhead_ms=event.overhead_ms, stream=event.stream,
+            request_body=event.request_body, response_body=event.response_body,
+        )
+
     def on_refused(self, pipeline_header: str | None, status: int) -> None:
         """A request refused before any decision (bad body, unknown model or pipeline, budget)."""
         if self._metrics_on:

@@ -16,7 +16,7 @@ async def healthz(request: Request) -> JSONResponse:
 
 async def readyz(request: Request) -> JSONResponse:
     state: GatewayState = request.app.state.gateway
-    stats = await state.stats_status()
+    stats = state.stats.status
     ready = state.ready and stats != "down"
     body = {
         "status": ("degraded" if stats == "degraded" else "ready") if ready else "not_ready",

@@ -20,7 +20,7 @@ from gateway import errors
 from gateway.asgi.io import send_error  # the same OpenAI error response the routes send
 from gateway.security.keys import KeyRing, Principal
 
-__all__ = ["PRINCIPAL", "SECURITY", "SecurityMiddleware", "admit"]
+__all__ = ["PRINCIPAL", "SECURITY", "SecurityMiddleware"]
 
 #: Scope keys the middleware sets: the authenticated `Principal` (None when auth is off) and itself.
 PRINCIPAL = "gateway.principal"
@@ -231,17 +231,3 @@ def _unauthorized(path: str, presented: bool) -> errors.AuthenticationError:
     else:
         message = "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or 'api-key: <key>'."
     return errors.AuthenticationError(message, headers={"www-authenticate": challenge})
-
-
-def admit(scope: Scope, ctx: Any) -> None:
-    """The chat route's rate-limit hook: charge this request to its key's and pipeline's limits.
-
-    `ctx` is the request's `RequestContext`; TPM is charged its estimated prompt tokens plus
-    max_tokens (or the configured allowance when unset). Raises `RateLimitError` (429).
-    """
-    security = scope.get(SECURITY)
-    if security is None or security.limiter is None:
-        return
-    limiter = security.limiter
-    tokens = ctx.input_tokens + (ctx.max_output_tokens or limiter.config.assumed_completion_tokens)
-    limiter.admit(scope.get(PRINCIPAL), ctx.pipeline, tokens)

@@ -63,6 +63,20 @@ class HardConstraints(NamedTuple):
             ),
         )
 
+    @classmethod
+    def for_policy(cls, constraints: Constraints) -> HardConstraints:
+        """Only the rules a policy sets (no request-derived capability or context need)."""
+        caps = sorted(constraints.required_capabilities)
+        return _new(
+            cls,
+            (
+                0, None, tuple(caps), tuple([f"supports_{c}" for c in caps]),
+                constraints.min_quality, constraints.max_cost_per_request_usd, constraints.max_latency_ms,
+                constraints.allowed_models, constraints.blocked_models, constraints.allowed_providers,
+                constraints.blocked_providers,
+            ),
+        )
+
     def admits(self, est: Estimate, stats: LiveStats | None) -> bool:
         """True when no constraint is broken (same rules as `violations`, without the strings)."""
         model = est.model

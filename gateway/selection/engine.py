@@ -173,17 +173,27 @@ class SelectionEngine:
         ]
         return Ranking(params.strategy, tuple(candidates), tuple(rejected), tuple(notes))
 
+    def check_pinned(
+        self, model: ModelInfo, ctx: RequestContext, constraints: Constraints, live: LiveStats | None = None
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The hard constraints a request that names `model` breaks, split by who set them:
+        (the policy's rules, the request's own needs such as capabilities and context).
+
+        A named deployment gets no exemption: the same rules that reject it from an `auto`
+        ranking refuse it here. An open circuit is left to the forwarder (it answers 503).
+        """
+        est = estimate(model, ctx, live, self._priors)
+        policy = HardConstraints.for_policy(constraints).violations(est, None)
+        request = HardConstraints.for_request(ctx, Constraints()).violations(est, None)
+        return policy, request
+
     def pinned_ranking(
         self, model: ModelInfo, ctx: RequestContext, live: LiveStats | None = None
     ) -> Ranking:
-        """A single-candidate ranking for a request that names a deployment directly.
-
-        Nothing is rejected; constraint breaches (e.g. context overflow) are reported in notes.
-        """
+        """A single-candidate ranking for a request that names a deployment directly (after
+        `check_pinned` found nothing in the way)."""
         priors = self._priors
         est = estimate(model, ctx, live, priors)
-        limits = HardConstraints.for_request(ctx, Constraints())
-        notes = tuple(f"pinned despite {why}" for why in limits.violations(est, live))
         snap = Snapshot.of((est,), priors.cost_floor_usd, priors.latency_floor_ms)
         scores = {s.name: s.score(snap)[0] for s in self._scorers}
         reasons = (
@@ -193,7 +203,7 @@ class SelectionEngine:
         candidate = Candidate(
             model, 1.0, MappingProxyType(scores), reasons, est.cost_usd, est.latency_ms
         )
-        return Ranking(PINNED, (candidate,), (), notes)
+        return Ranking(PINNED, (candidate,), (), ())
 
 
 def _explain(

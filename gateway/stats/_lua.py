@@ -7,7 +7,7 @@ Numbers are written with %.17g so a double survives the round trip through a has
 
 from __future__ import annotations
 
-__all__ = ["FEEDBACK", "PROBE", "RECORD", "SPEND"]
+__all__ = ["FEEDBACK", "PROBE", "RECORD", "RESERVE", "SETTLE", "SPEND"]
 
 # KEYS: stats hash, circuit hash, cool key, probe key.
 # ARGV: half_life_s, min_gen_ms, ttl_ms, failure_threshold, error_rate_threshold, min_samples,
@@ -128,4 +128,49 @@ if ARGV[4] ~= '' then
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
+"""
+
+# Budget reservations of one pipeline: a hash (reservation id -> nano-dollars, plus '_total') and
+# a sorted set (reservation id by expiry, ms) so a reservation whose replica died frees itself.
+# KEYS: day key, month key, reservation hash, expiry zset.
+# ARGV: now_ms, id, nanos, day limit nanos (-1: none), month limit nanos (-1: none), expiry_ms, ttl_s.
+# Returns {granted 0/1, day, month, reserved total}.
+RESERVE = r"""
+local now = tonumber(ARGV[1])
+local stale = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)
+for _, id in ipairs(stale) do
+  local amt = tonumber(redis.call('HGET', KEYS[3], id) or '0')
+  redis.call('HDEL', KEYS[3], id)
+  redis.call('HINCRBY', KEYS[3], '_total', -amt)
+end
+if #stale > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now) end
+local held = tonumber(redis.call('HGET', KEYS[3], '_total') or '0')
+local d = tonumber(redis.call('GET', KEYS[1]) or '0')
+local m = tonumber(redis.call('GET', KEYS[2]) or '0')
+local n, dl, ml = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if (dl >= 0 and d + held + n > dl) or (ml >= 0 and m + held + n > ml) then
+  return {0, d, m, held}
+end
+redis.call('HSET', KEYS[3], ARGV[2], n)
+redis.call('HINCRBY', KEYS[3], '_total', n)
+redis.call('ZADD', KEYS[4], ARGV[6], ARGV[2])
+redis.call('EXPIRE', KEYS[3], ARGV[7])
+redis.call('EXPIRE', KEYS[4], ARGV[7])
+return {1, d, m, held + n}
+"""
+
+# KEYS: day key, month key, reservation hash, expiry zset.
+# ARGV: id, actual nano-dollars, day ttl s, month ttl s. Returns {day, month}.
+SETTLE = r"""
+local amt = redis.call('HGET', KEYS[3], ARGV[1])
+if amt then
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  redis.call('HINCRBY', KEYS[3], '_total', -tonumber(amt))
+  redis.call('ZREM', KEYS[4], ARGV[1])
+end
+local d = redis.call('INCRBY', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+local m = redis.call('INCRBY', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return {d, m}
 """

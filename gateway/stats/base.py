@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.selection.types import LiveStats
-from gateway.stats.events import Outcome, Quality, SpendTotals
+from gateway.stats.events import Outcome, Quality, SpendTotals, SpendVerdict
 
 __all__ = ["StatsConfig", "StatsStore"]
 
@@ -58,6 +58,19 @@ class StatsStore(abc.ABC):
     @abc.abstractmethod
     async def get_spend(self, pipelines: Iterable[str] | None = None) -> dict[str, SpendTotals]:
         """Spend for `pipelines`, or for every pipeline that has spend when None."""
+
+    @abc.abstractmethod
+    async def reserve_spend(
+        self, pipeline: str, reservation: str, usd: float, *, daily_limit: float | None,
+        monthly_limit: float | None, ttl_s: float,
+    ) -> SpendVerdict:
+        """Atomically (across replicas): hold `usd` for an in-flight request if spend plus every
+        held amount plus `usd` stays within each limit; refuse otherwise. A held amount frees
+        itself after `ttl_s` if it is never settled (a replica died mid-request)."""
+
+    @abc.abstractmethod
+    async def settle_spend(self, pipeline: str, reservation: str, usd: float) -> SpendTotals:
+        """Release the reservation (if still held) and add the real cost `usd` to the spend."""
 
     @abc.abstractmethod
     async def add_feedback(self, deployment: str, domain: str | None, score: float) -> None: ...

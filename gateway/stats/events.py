@@ -14,6 +14,7 @@ __all__ = [
     "Outcome",
     "Quality",
     "SpendTotals",
+    "SpendVerdict",
     "usd_to_nanos",
 ]
 
@@ -49,6 +50,8 @@ class Outcome:
     """One finished upstream attempt, as the request path saw it."""
 
     deployment: str
+    #: The pipeline whose spend `cost_usd` adds to; None when the spend is recorded elsewhere
+    #: (a budget reservation settles it) or not at all.
     pipeline: str | None
     status: str
     latency_ms: float
@@ -74,6 +77,15 @@ class SpendTotals:
 
     day: float = 0.0
     month: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SpendVerdict:
+    """The answer to a budget reservation: granted or not, with the totals it was judged on."""
+
+    ok: bool
+    totals: SpendTotals
+    reserved: float = 0.0  # USD held by requests in flight (this one included when granted)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from gateway.stats._model import apply_outcome, circuit_view, live_from
 from gateway.stats.base import StatsConfig, StatsStore
 from gateway.stats.budget import PeriodCache
 from gateway.stats.circuit import Transition, circuit_step
-from gateway.stats.events import NANOS_PER_USD, Outcome, Quality, SpendTotals, usd_to_nanos
+from gateway.stats.events import NANOS_PER_USD, Outcome, Quality, SpendTotals, SpendVerdict, usd_to_nanos
 
 __all__ = ["MemoryStatsStore"]
 
@@ -29,6 +29,7 @@ class MemoryStatsStore(StatsStore):
         self._probe_until: dict[str, float] = {}
         self._quality: dict[str, dict[str | None, list[float]]] = {}
         self._spend: dict[str, dict[str, int]] = {}  # pipeline -> "d:YYYY-MM-DD"/"m:YYYY-MM" -> nanos
+        self._held: dict[str, dict[str, tuple[int, float]]] = {}  # pipeline -> id -> (nanos, expiry)
         self._periods = PeriodCache()
 
     # -- synchronous core -------------------------------------------------------------------------
@@ -94,6 +95,31 @@ class MemoryStatsStore(StatsStore):
             out[p] = SpendTotals(per.get("d:" + day, 0) / NANOS_PER_USD, per.get("m:" + month, 0) / NANOS_PER_USD)
         return out
 
+    def reserve_now(
+        self, pipeline: str, reservation: str, usd: float, daily_limit: float | None,
+        monthly_limit: float | None, ttl_s: float,
+    ) -> SpendVerdict:
+        now = self._clock()
+        held = self._held.setdefault(pipeline, {})
+        for rid in [rid for rid, (_, expiry) in held.items() if expiry <= now]:
+            del held[rid]
+        total = sum(n for n, _ in held.values())
+        nanos = usd_to_nanos(usd)
+        day, month = self._periods(now)
+        per = self._spend.get(pipeline, {})
+        d, m = per.get("d:" + day, 0), per.get("m:" + month, 0)
+        totals = SpendTotals(d / NANOS_PER_USD, m / NANOS_PER_USD)
+        for spent, limit in ((d, daily_limit), (m, monthly_limit)):
+            if limit is not None and spent + total + nanos > usd_to_nanos(limit):
+                return SpendVerdict(False, totals, total / NANOS_PER_USD)
+        held[reservation] = (nanos, now + ttl_s)
+        return SpendVerdict(True, totals, (total + nanos) / NANOS_PER_USD)
+
+    def settle_now(self, pipeline: str, reservation: str, usd: float) -> SpendTotals:
+        self._held.get(pipeline, {}).pop(reservation, None)
+        self._add_nanos(pipeline, usd_to_nanos(usd), self._clock())
+        return self.spend_now([pipeline])[pipeline]
+
     def _add_nanos(self, pipeline: str, nanos: int, ts: float) -> None:
         day, month = self._periods(ts)
         per = self._spend.setdefault(pipeline, {})
@@ -132,6 +158,15 @@ class MemoryStatsStore(StatsStore):
 
     async def get_spend(self, pipelines: Iterable[str] | None = None) -> dict[str, SpendTotals]:
         return self.spend_now(pipelines)
+
+    async def reserve_spend(
+        self, pipeline: str, reservation: str, usd: float, *, daily_limit: float | None,
+        monthly_limit: float | None, ttl_s: float,
+    ) -> SpendVerdict:
+        return self.reserve_now(pipeline, reservation, usd, daily_limit, monthly_limit, ttl_s)
+
+    async def settle_spend(self, pipeline: str, reservation: str, usd: float) -> SpendTotals:
+        return self.settle_now(pipeline, reservation, usd)
 
     async def add_feedback(self, deployment: str, domain: str | None, score: float) -> None:
         self.add_feedback_now(deployment, domain, score)

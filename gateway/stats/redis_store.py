@@ -30,11 +30,14 @@ from gateway.stats import _lua
 from gateway.stats._model import circuit_view, live_from
 from gateway.stats.base import StatsConfig, StatsStore
 from gateway.stats.budget import DAY_TTL_S, MONTH_TTL_S, periods
-from gateway.stats.events import NANOS_PER_USD, Outcome, Quality, SpendTotals, usd_to_nanos
+from gateway.stats.events import NANOS_PER_USD, Outcome, Quality, SpendTotals, SpendVerdict, usd_to_nanos
 
 __all__ = ["RedisStatsStore"]
 
-_SCRIPTS = {"record": _lua.RECORD, "probe": _lua.PROBE, "spend": _lua.SPEND, "feedback": _lua.FEEDBACK}
+_SCRIPTS = {
+    "record": _lua.RECORD, "probe": _lua.PROBE, "spend": _lua.SPEND, "feedback": _lua.FEEDBACK,
+    "reserve": _lua.RESERVE, "settle": _lua.SETTLE,
+}
 _CLUSTER_SCHEMES = {"redis+cluster://": "redis://", "rediss+cluster://": "rediss://"}
 
 # One queued command: ("script", name, keys, args) or ("cmd", name, args).
@@ -86,6 +89,12 @@ class RedisStatsStore(StatsStore):
     def budget_keys(self, pipeline: str, day: str, month: str) -> tuple[str, str]:
         base = f"{self.prefix}:{{budget:{pipeline}}}:"
         return base + "d:" + day, base + "m:" + month
+
+    def reservation_keys(self, pipeline: str) -> tuple[str, str]:
+        """(amounts hash, expiry zset) of a pipeline's in-flight budget reservations; same slot as
+        its spend keys, so one script sees both."""
+        base = f"{self.prefix}:{{budget:{pipeline}}}:"
+        return base + "res", base + "resx"
 
     def _index_key(self, kind: str) -> str:
         return f"{self.prefix}:{{idx}}:{kind}"
@@ -229,6 +238,25 @@ class RedisStatsStore(StatsStore):
     async def add_spend(self, pipeline: str, usd: float) -> SpendTotals:
         keys = self.budget_keys(pipeline, *periods())
         ops: list[_Op] = [("script", "spend", keys, [usd_to_nanos(usd), DAY_TTL_S, MONTH_TTL_S])]
+        ops += self._index_ops("pipes", [pipeline], MONTH_TTL_S)
+        day, month = (await self._run(ops))[0]
+        return SpendTotals(int(day) / NANOS_PER_USD, int(month) / NANOS_PER_USD)
+
+    async def reserve_spend(
+        self, pipeline: str, reservation: str, usd: float, *, daily_limit: float | None,
+        monthly_limit: float | None, ttl_s: float,
+    ) -> SpendVerdict:
+        now_ms = int(time.time() * 1000)
+        keys = (*self.budget_keys(pipeline, *periods()), *self.reservation_keys(pipeline))
+        limits = [-1 if x is None else usd_to_nanos(x) for x in (daily_limit, monthly_limit)]
+        args = [now_ms, reservation, usd_to_nanos(usd), *limits, now_ms + int(ttl_s * 1000), MONTH_TTL_S]
+        ok, day, month, held = (await self._run([("script", "reserve", keys, args)]))[0]
+        totals = SpendTotals(int(day) / NANOS_PER_USD, int(month) / NANOS_PER_USD)
+        return SpendVerdict(bool(ok), totals, int(held) / NANOS_PER_USD)
+
+    async def settle_spend(self, pipeline: str, reservation: str, usd: float) -> SpendTotals:
+        keys = (*self.budget_keys(pipeline, *periods()), *self.reservation_keys(pipeline))
+        ops: list[_Op] = [("script", "settle", keys, [reservation, usd_to_nanos(usd), DAY_TTL_S, MONTH_TTL_S])]
         ops += self._index_ops("pipes", [pipeline], MONTH_TTL_S)
         day, month = (await self._run(ops))[0]
         return SpendTotals(int(day) / NANOS_PER_USD, int(month) / NANOS_PER_USD)

@@ -20,7 +20,7 @@ from typing import Literal
 from gateway.aio import cancel_and_wait
 from gateway.selection.types import LiveStats
 from gateway.stats.base import StatsConfig, StatsStore
-from gateway.stats.events import Feedback, Outcome, SpendTotals
+from gateway.stats.events import Feedback, Outcome, SpendTotals, SpendVerdict
 from gateway.stats.memory import MemoryStatsStore
 from gateway.stats.recorder import StatsRecorder
 from gateway.stats.redis_store import RedisStatsStore
@@ -62,6 +62,9 @@ class StatsService:
         self._spend_base: dict[str, SpendTotals] = {}
         self._task: asyncio.Task[None] | None = None
         self._circuit_listeners: list[Callable[[str, str], None]] = []
+        # Settlements the shared store did not take yet (it was down): retried by the refresh loop.
+        self._unsettled: list[tuple[str, str, float]] = []
+        self._settling: set[asyncio.Task[None]] = set()
         #: deployment -> live figures; read synchronously on the request path.
         self.live: Mapping[str, LiveStats] = _EMPTY_LIVE
         #: pipeline -> spend this UTC day / month, as of the last refresh.
@@ -113,6 +116,74 @@ class StatsService:
             self._notify_circuit(deployment, "half_open")
         return ok
 
+    async def reserve(
+        self, pipeline: str, reservation: str, usd: float, *, daily_limit: float | None,
+        monthly_limit: float | None, ttl_s: float,
+    ) -> SpendVerdict:
+        """Hold `usd` of a pipeline's budget for one request (see `StatsStore.reserve_spend`).
+
+        One store round trip, only for pipelines with a refusing budget. When the shared store is
+        unreachable the hold is judged locally against the last known spend (degraded: replicas
+        then cannot see each other's holds until it is back).
+        """
+        if self._shared:
+            try:
+                verdict = await asyncio.wait_for(
+                    self.store.reserve_spend(pipeline, reservation, usd, daily_limit=daily_limit,
+                                             monthly_limit=monthly_limit, ttl_s=ttl_s),
+                    self._timeout,
+                )
+            except Exception as exc:  # noqa: BLE001 - degraded, not down
+                self._set_health("budget", False, exc)
+                verdict = self._reserve_locally(pipeline, reservation, usd, daily_limit, monthly_limit, ttl_s)
+            else:
+                self._set_health("budget", True, None)
+        else:
+            verdict = self.mirror.reserve_now(pipeline, reservation, usd, daily_limit, monthly_limit, ttl_s)
+        self._patch_spend(pipeline, verdict.totals)
+        return verdict
+
+    def _reserve_locally(
+        self, pipeline: str, reservation: str, usd: float, daily_limit: float | None,
+        monthly_limit: float | None, ttl_s: float,
+    ) -> SpendVerdict:
+        # The mirror holds only this process's spend; lift its limits by the shared spend last seen.
+        known = self.spend.get(pipeline, SpendTotals())
+        local = self.mirror.spend_now([pipeline])[pipeline]
+        day = None if daily_limit is None else daily_limit - max(known.day - local.day, 0.0)
+        month = None if monthly_limit is None else monthly_limit - max(known.month - local.month, 0.0)
+        verdict = self.mirror.reserve_now(pipeline, reservation, usd, day, month, ttl_s)
+        return replace(verdict, totals=known)
+
+    def settle(self, pipeline: str, reservation: str, usd: float) -> None:
+        """Release a hold and add the request's real cost to the pipeline's spend. Never waits:
+        with a shared store the write runs in the background (and is retried if it fails)."""
+        self.mirror.settle_now(pipeline, reservation, usd)
+        if not self._shared:
+            self._patch_spend(pipeline, self.mirror.spend_now([pipeline])[pipeline])
+            return
+        task = asyncio.get_running_loop().create_task(self._settle(pipeline, reservation, usd))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def _settle(self, pipeline: str, reservation: str, usd: float) -> bool:
+        try:
+            totals = await asyncio.wait_for(self.store.settle_spend(pipeline, reservation, usd), self._timeout)
+        except Exception as exc:  # noqa: BLE001
+            self._set_health("budget", False, exc)
+            self._unsettled.append((pipeline, reservation, usd))
+            return False
+        self._patch_spend(pipeline, totals)
+        return True
+
+    def _patch_spend(self, pipeline: str, totals: SpendTotals) -> None:
+        # Fresher than the last refresh: the budget check and the dashboard see it at once.
+        current = self.spend.get(pipeline)
+        if current is None or totals.day >= current.day or totals.month >= current.month:
+            spend = dict(self.spend)
+            spend[pipeline] = totals
+            self.spend = MappingProxyType(spend)
+
     def add_circuit_listener(self, listener: Callable[[str, str], None]) -> None:
         """`listener(deployment, state)` on every breaker transition this process sees: "open" (trip or
         re-open), "closed", or "half_open" (this process sent the probe). Called synchronously on the
@@ -136,9 +207,12 @@ class StatsService:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="stats-refresh")
 
     async def stop(self) -> None:
-        """Stop refreshing, flush queued outcomes, close the store."""
+        """Stop refreshing, flush queued outcomes and settlements, close the store."""
         task, self._task = self._task, None
         await cancel_and_wait(task)
+        if self._settling:
+            await asyncio.wait(set(self._settling), timeout=self._timeout)
+        await self._retry_settlements()
         await self.recorder.stop()
         with contextlib.suppress(Exception):
             await self.store.close()
@@ -151,8 +225,19 @@ class StatsService:
             await asyncio.sleep(self._refresh_s)
             await self.refresh()
 
+    async def _retry_settlements(self) -> None:
+        pending, self._unsettled = self._unsettled, []
+        for i, item in enumerate(pending):
+            if not await self._settle(*item):
+                self._unsettled.extend(pending[i + 1:])
+                return
+        if pending:
+            self._set_health("budget", True, None)
+
     async def refresh(self) -> bool:
         """Rebuild `live` and `spend` from the store; from the local mirror when it fails."""
+        if self._unsettled:
+            await self._retry_settlements()
         try:
             stats = await asyncio.wait_for(self.store.read_stats(), self._timeout)
             spend = await asyncio.wait_for(self.store.get_spend(), self._timeout)

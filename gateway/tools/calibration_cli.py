@@ -90,17 +90,17 @@ def _previous(path: Path) -> dict[str, dict]:
 
 
 async def _measure(catalog: Catalog, **options: Any) -> dict[str, CalibrationResult]:
-    from gateway.upstream.litellm_adapter import LiteLLMTransport, map_exception
+    from gateway.upstream.litellm_adapter import LiteLLMTransport
     from gateway.upstream.openai_wire import OpenAIWireTransport
 
     # The same transports the gateway builds in create_app, so each deployment is timed on the path
     # its real traffic takes.
     transports = {
-        "litellm": LiteLLMTransport(),
+        "litellm": LiteLLMTransport(secrets=catalog.secrets()),
         "openai": OpenAIWireTransport(stream_idle_timeout_s=options["timeout_s"], secrets=catalog.secrets()),
     }
     try:
-        return await calibrate(catalog, transports, map_error=map_exception, **options)
+        return await calibrate(catalog, transports, **options)
     finally:
         for transport in transports.values():
             await transport.close()

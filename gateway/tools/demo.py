@@ -9,7 +9,6 @@ dashboard at the printed URL shows the routing adapt.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass

@@ -15,6 +15,7 @@ successful one, since only it sees the usage (and, for streams, the end).
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -29,13 +30,18 @@ from gateway.catalog import ResolvedDeployment
 
 __all__ = ["Attempt", "Forwarder", "StreamStart", "Transport"]
 
+_log = logging.getLogger("gateway.forwarder")
+
 
 class Transport(Protocol):
-    """One-method seam to an upstream: the response dict for plain calls; for streams, an async
-    iterator of (SSE event bytes, parsed chunk) pairs, model already rewritten, ending before
-    [DONE]. It honours `timeout` itself and raises only `GatewayError`s or provider exceptions."""
+    """The seam to an upstream. `complete` returns the response dict; `stream` returns, once the
+    upstream accepted the request, an async iterator of (SSE event bytes, parsed chunk) pairs,
+    model already rewritten, ending before [DONE]. Both honour `timeout` themselves and raise
+    only `GatewayError`s, before and during a stream: provider exceptions never cross the seam."""
 
-    async def send(self, dep: ResolvedDeployment, body: dict, timeout: float) -> dict | AsyncIterator[tuple[bytes, dict]]: ...
+    async def complete(self, dep: ResolvedDeployment, body: dict, timeout: float) -> dict: ...
+
+    async def stream(self, dep: ResolvedDeployment, body: dict, timeout: float) -> AsyncIterator[tuple[bytes, dict]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +90,18 @@ def _is_fatal(exc: errors.GatewayError) -> bool:
     return exc.status in (400, 413, 422) and not isinstance(exc, errors.ContextWindowError)
 
 
+def _as_gateway_error(raw: BaseException, deployment: str, timeout_what: str) -> errors.GatewayError:
+    """Transports raise only `GatewayError`s; a timeout of the attempt itself, or a transport bug,
+    still must not reach the client raw (the bug is logged for operators, never shown)."""
+    if isinstance(raw, errors.GatewayError):
+        return raw
+    if isinstance(raw, TimeoutError):
+        return errors.GatewayTimeoutError(f"deployment {deployment} {timeout_what}")
+    _log.error("transport for %s raised %s instead of a GatewayError", deployment, type(raw).__name__,
+               exc_info=raw)
+    return errors.BadGatewayError(f"deployment {deployment} failed")
+
+
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, errors.GatewayError) and exc.retryable
 
@@ -92,9 +110,7 @@ class Forwarder:
     def __init__(
         self,
         transports: Mapping[str, Transport],
-        map_exception: Callable[[BaseException, str, Sequence[str]], errors.GatewayError],
         *,
-        secrets: Sequence[str] = (),
         max_retries: int = 2,
         max_fallbacks: int = 3,
         backoff_base_s: float = 0.25,
@@ -102,8 +118,6 @@ class Forwarder:
         admit: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self._transports = transports  # by ResolvedDeployment.transport
-        self._map = map_exception
-        self._secrets = tuple(secrets)
         self._max_retries = max_retries
         self._max_fallbacks = max_fallbacks
         self._backoff_base = backoff_base_s
@@ -146,7 +160,9 @@ class Forwarder:
 
         return stop
 
-    async def _attempt(self, dep: ResolvedDeployment, body: dict, deadline: float, report: _Report) -> Any:
+    async def _attempt(
+        self, dep: ResolvedDeployment, body: dict, deadline: float, stream: bool, report: _Report
+    ) -> Any:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise errors.GatewayTimeoutError("the request deadline passed before an upstream answered")
@@ -154,16 +170,13 @@ class Forwarder:
         started = time.perf_counter()
         try:
             # No asyncio.wait_for here: it costs a task per call; transports enforce `timeout`.
-            result = await self._transports[dep.transport].send(dep, body, timeout)
+            transport = self._transports[dep.transport]
+            result = await (transport.stream if stream else transport.complete)(dep, body, timeout)
         except asyncio.CancelledError:  # the client hung up (or shutdown): an attempt all the same
             report(Attempt(dep.name, "cancelled", (time.perf_counter() - started) * 1000))
             raise
-        except BaseException as raw:  # every provider failure becomes a GatewayError here
-            exc = self._map(
-                errors.GatewayTimeoutError(f"deployment {dep.name} timed out after {timeout:.1f}s")
-                if isinstance(raw, (asyncio.TimeoutError, TimeoutError)) else raw,
-                dep.name, self._secrets,
-            )
+        except Exception as raw:  # noqa: BLE001
+            exc = _as_gateway_error(raw, dep.name, f"timed out after {timeout:.1f}s")
             report(Attempt(dep.name, classify(exc), (time.perf_counter() - started) * 1000, error=exc.message))
             raise exc from None
         return started, result
@@ -197,7 +210,7 @@ class Forwarder:
     async def _once(
         self, dep: ResolvedDeployment, body: dict, deadline: float, first_chunk: bool, report: _Report
     ) -> Any:
-        started, result = await self._attempt(dep, body, deadline, report)
+        started, result = await self._attempt(dep, body, deadline, first_chunk, report)
         if not first_chunk:
             return started, result, None
         # Streams: fall back only before the first byte, so pull it inside the retry.
@@ -210,12 +223,8 @@ class Forwarder:
             report(Attempt(dep.name, "cancelled", (time.perf_counter() - started) * 1000))
             await aclose(result)
             raise
-        except BaseException as raw:
-            exc = self._map(
-                errors.GatewayTimeoutError(f"deployment {dep.name} sent no first chunk in time")
-                if isinstance(raw, (asyncio.TimeoutError, TimeoutError)) else raw,
-                dep.name, self._secrets,
-            )
+        except Exception as raw:  # noqa: BLE001
+            exc = _as_gateway_error(raw, dep.name, "sent no first chunk in time")
             report(Attempt(dep.name, classify(exc), (time.perf_counter() - started) * 1000, error=exc.message))
             raise exc from None
         return started, result, first

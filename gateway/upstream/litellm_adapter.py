@@ -195,13 +195,16 @@ class LiteLLMTransport:
     translation (Anthropic, Bedrock, Vertex, Cohere, Azure, ...).
 
     `body` is what the client sent; every OpenAI parameter passes through. Retries are the
-    forwarder's job, so litellm's and the OpenAI client's own retries are off.
+    forwarder's job, so litellm's and the OpenAI client's own retries are off. Every failure,
+    before or during a stream, leaves here as a `GatewayError` (`map_exception`), so nothing
+    above this module ever sees a litellm or provider exception.
     """
 
-    def __init__(self, *, stream_idle_timeout_s: float = 60.0) -> None:
+    def __init__(self, *, stream_idle_timeout_s: float = 60.0, secrets: Iterable[str] = ()) -> None:
         self._idle_timeout = stream_idle_timeout_s
+        self._secrets = tuple(secrets)
 
-    async def send(self, dep: Any, body: Mapping[str, Any], timeout: float) -> dict | AsyncIterator[tuple[bytes, dict]]:
+    def _kwargs(self, dep: Any, body: Mapping[str, Any]) -> dict[str, Any]:
         cfg = dep.config
         kwargs = dict(body)
         kwargs.pop("model", None)
@@ -211,19 +214,31 @@ class LiteLLMTransport:
             kwargs["api_key"] = dep.api_key
         if cfg.api_version:
             kwargs["api_version"] = cfg.api_version
-        if not kwargs.get("stream"):
+        return kwargs
+
+    async def complete(self, dep: Any, body: Mapping[str, Any], timeout: float) -> dict:
+        try:
             response = await _litellm().acompletion(
-                model=cfg.model, timeout=timeout, num_retries=0, max_retries=0, **kwargs
+                model=dep.config.model, timeout=timeout, num_retries=0, max_retries=0, **self._kwargs(dep, body)
             )
-            return _conform_response(response.model_dump(exclude_none=True))
+        except Exception as exc:  # noqa: BLE001 - every provider failure becomes a GatewayError
+            raise map_exception(exc, dep.name, self._secrets) from None
+        return _conform_response(response.model_dump(exclude_none=True))
+
+    async def stream(self, dep: Any, body: Mapping[str, Any], timeout: float) -> AsyncIterator[tuple[bytes, dict]]:
         # A stream's headers are its first sign of life: the idle timeout covers them too, as on
         # the OpenAI-wire transport.
         idle = min(self._idle_timeout, timeout)
-        async with asyncio.timeout(idle):
-            response = await _litellm().acompletion(
-                model=cfg.model, timeout=timeout, num_retries=0, max_retries=0, **kwargs
-            )
-        return _iter_events(response, dep.name, idle)
+        try:
+            async with asyncio.timeout(idle):
+                response = await _litellm().acompletion(
+                    model=dep.config.model, timeout=timeout, num_retries=0, max_retries=0, **self._kwargs(dep, body)
+                )
+        except TimeoutError:
+            raise errors.GatewayTimeoutError(f"deployment {dep.name} sent no response headers within {idle:.1f}s") from None
+        except Exception as exc:  # noqa: BLE001
+            raise map_exception(exc, dep.name, self._secrets) from None
+        return _iter_events(response, dep.name, idle, self._secrets)
 
     async def warm(self) -> None:
         """Import litellm off the event loop, so the first translated request does not pay for it."""
@@ -246,7 +261,9 @@ def _conform_response(out: dict) -> dict:
     return out
 
 
-async def _iter_events(stream: Any, public_model: str, idle_s: float) -> AsyncIterator[tuple[bytes, dict]]:
+async def _iter_events(
+    stream: Any, public_model: str, idle_s: float, secrets: tuple[str, ...] = ()
+) -> AsyncIterator[tuple[bytes, dict]]:
     """(SSE event bytes, chunk) pairs, the same shape the OpenAI-wire transport yields.
 
     Every chunk must arrive within `idle_s` of the previous one: the HTTP client's read timeout is
@@ -264,6 +281,8 @@ async def _iter_events(stream: Any, public_model: str, idle_s: float) -> AsyncIt
                 raise errors.GatewayTimeoutError(
                     f"deployment {public_model} stalled: no stream data within {idle_s:.1f}s"
                 ) from None
+            except Exception as exc:  # noqa: BLE001 - a provider failure mid-stream
+                raise map_exception(exc, public_model, secrets) from None
             yield _event(chunk, public_model)
     finally:
         # Releases the provider connection at once, also when the client went away mid-stream.

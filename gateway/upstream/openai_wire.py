@@ -122,14 +122,40 @@ class OpenAIWireTransport:
             await self._session.close()
             self._session = None
 
-    async def send(self, dep: ResolvedDeployment, body: dict, timeout: float) -> dict | StreamEvents:
+    async def complete(self, dep: ResolvedDeployment, body: dict, timeout: float) -> dict:
+        resp = await self._post(dep, body, timeout, stream=False)
+        try:
+            raw = await resp.read()
+        except TimeoutError:
+            raise errors.GatewayTimeoutError(f"deployment {dep.name} did not finish within {timeout:.1f}s") from None
+        except aiohttp.ClientError as exc:
+            raise errors.BadGatewayError(
+                f"deployment {dep.name} broke the response: {type(exc).__name__}", code="upstream_connection_error"
+            ) from None
+        finally:
+            resp.release()
+        try:
+            out = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise errors.BadGatewayError(
+                f"deployment {dep.name} sent a malformed response body", code="upstream_bad_response"
+            ) from None
+        if not isinstance(out, dict) or not isinstance(out.get("choices"), list):
+            raise errors.BadGatewayError(f"deployment {dep.name} sent a response without choices",
+                                         code="upstream_bad_response")
+        return out
+
+    async def stream(self, dep: ResolvedDeployment, body: dict, timeout: float) -> StreamEvents:
+        resp = await self._post(dep, body, timeout, stream=True)
+        return StreamEvents(resp, dep, dep.upstream_model, self._secrets)
+
+    async def _post(self, dep: ResolvedDeployment, body: dict, timeout: float, *, stream: bool) -> aiohttp.ClientResponse:
+        """POST the body with this deployment's model and key; the response once its status is OK."""
         cfg = dep.config
-        upstream_model = dep.upstream_model
         headers = {"content-type": "application/json"}
         if dep.api_key:
             headers["authorization"] = "Bearer " + dep.api_key
-        stream = bool(body.get("stream"))
-        data = orjson.dumps({**body, "model": upstream_model})
+        data = orjson.dumps({**body, "model": dep.upstream_model})
         client_timeout = aiohttp.ClientTimeout(
             total=None if stream else timeout,
             connect=min(self._connect_timeout, timeout),
@@ -154,25 +180,4 @@ class OpenAIWireTransport:
             finally:
                 resp.release()
             raise _error_from_body(resp.status, parsed, dep.name, self._secrets, resp.headers)
-        if stream:
-            return StreamEvents(resp, dep, upstream_model, self._secrets)
-        try:
-            raw = await resp.read()
-        except TimeoutError:
-            raise errors.GatewayTimeoutError(f"deployment {dep.name} did not finish within {timeout:.1f}s") from None
-        except aiohttp.ClientError as exc:
-            raise errors.BadGatewayError(
-                f"deployment {dep.name} broke the response: {type(exc).__name__}", code="upstream_connection_error"
-            ) from None
-        finally:
-            resp.release()
-        try:
-            out = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise errors.BadGatewayError(
-                f"deployment {dep.name} sent a malformed response body", code="upstream_bad_response"
-            ) from None
-        if not isinstance(out, dict) or not isinstance(out.get("choices"), list):
-            raise errors.BadGatewayError(f"deployment {dep.name} sent a response without choices",
-                                         code="upstream_bad_response")
-        return out
+        return resp

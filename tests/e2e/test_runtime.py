@@ -117,26 +117,45 @@ BUDGET_POLICY = """pipeline: default
 selection_schema:
   strategy: performance
 budget:
-  daily_usd: 0.0000001
+  daily_usd: {usd}
   soft_limit_ratio: 0.5
   on_exceed: {mode}
 """
 
 
-def test_budget_reject_refuses_with_429(gateway_factory, tmp_path):
-    gw = gateway_factory(policies=_policy_dir(tmp_path, BUDGET_POLICY.format(mode="reject")), stats_refresh_s=0.05)
+def test_budget_reject_refuses_with_429_and_never_overspends(gateway_factory, tmp_path):
+    budget = 0.001  # a few requests of 12 output tokens on the premium simulator deployment
+    policy = BUDGET_POLICY.format(mode="reject", usd=budget).replace("soft_limit_ratio: 0.5", "soft_limit_ratio: 1.0")
+    gw = gateway_factory(policies=_policy_dir(tmp_path, policy), stats_refresh_s=0.05)
     client = _client(gw)
-    _serve(client)
-    time.sleep(0.2)
+    served = 0
+    for _ in range(200):
+        try:
+            _serve(client)
+        except openai.RateLimitError as exc:
+            body = exc.response.json()["error"]
+            assert body["code"] == "budget_exceeded" and "budget" in body["message"]
+            assert int(exc.response.headers["retry-after"]) > 0
+            break
+        served += 1
+    else:
+        pytest.fail("the budget never refused a request")
+    assert served >= 1
+    spent = httpx.get(f"{gw.base_url}/gateway/stats").json()["budgets"]["default"]["day_usd"]
+    assert 0 < spent <= budget
+
+
+def test_budget_reject_refuses_a_worst_case_that_cannot_fit(gateway_factory, tmp_path):
+    gw = gateway_factory(policies=_policy_dir(tmp_path, BUDGET_POLICY.format(mode="reject", usd="0.0000001")))
     with pytest.raises(openai.RateLimitError) as info:
-        _serve(client)
+        _serve(_client(gw))
     body = info.value.response.json()["error"]
-    assert body["code"] == "budget_exceeded" and "budget" in body["message"]
-    assert int(info.value.response.headers["retry-after"]) > 0
+    assert body["code"] == "budget_exceeded" and "may cost up to" in body["message"]
 
 
 def test_budget_downgrade_switches_to_cost(gateway_factory, tmp_path):
-    gw = gateway_factory(policies=_policy_dir(tmp_path, BUDGET_POLICY.format(mode="downgrade")), stats_refresh_s=0.05)
+    gw = gateway_factory(policies=_policy_dir(tmp_path, BUDGET_POLICY.format(mode="downgrade", usd="0.0000001")),
+                         stats_refresh_s=0.05)
     client = _client(gw)
     first = client.chat.completions.with_raw_response.create(model="auto", messages=MSG)
     assert first.headers["x-gateway-strategy"] == "performance"

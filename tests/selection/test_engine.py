@@ -104,15 +104,30 @@ def test_candidate_carries_expectations():
     assert set(winner.scores) == {"cost", "quality", "latency", "reliability"}
 
 
-def test_pinned_ranking_reports_but_does_not_reject():
-    m = model("tiny", context_window=2_048)
-    ranking = ENGINE.pinned_ranking(m, ctx(input_tokens=2_000))
+def test_pinned_ranking_names_the_deployment():
+    m = model("tiny")
+    ranking = ENGINE.pinned_ranking(m, ctx())
     assert ranking.strategy == PINNED and ranking.winner.model is m
-    assert ranking.rejected == ()
-    assert ranking.notes == (
-        "pinned despite context: needs 2,500 tokens (2,000 in + 500 out) > window 2,048",
-    )
+    assert ranking.rejected == () and ranking.notes == ()
     assert ranking.winner.reasons[0] == "pinned: request named deployment tiny"
+
+
+@pytest.mark.parametrize(
+    ("constraints", "context", "policy", "request_"),
+    [
+        (Constraints(), {}, (), ()),
+        (Constraints(), {"input_tokens": 2_000},
+         (), ("context: needs 2,500 tokens (2,000 in + 500 out) > window 2,048",)),
+        (Constraints(blocked_models=frozenset({"tiny"})), {}, ("model: tiny is blocked",), ()),
+        (Constraints(allowed_models=frozenset({"other"})), {}, ("model: tiny not in allowed models",), ()),
+        (Constraints(blocked_providers=frozenset({"p"})), {}, ("provider: p is blocked",), ()),
+        (Constraints(required_capabilities=frozenset({"vision"})), {}, ("capability: missing vision",), ()),
+        (Constraints(), {"required_capabilities": frozenset({"vision"})}, (), ("capability: missing vision",)),
+    ],
+)
+def test_check_pinned_splits_policy_rules_from_request_needs(constraints, context, policy, request_):
+    m = model("tiny", context_window=2_048, provider="p", supports_vision=False)
+    assert ENGINE.check_pinned(m, ctx(**context), constraints) == (policy, request_)
 
 
 def test_engine_rejects_duplicate_scorer_names():
