@@ -27,6 +27,7 @@ __all__ = [
     "RequestTimeoutError",
     "ServiceUnavailableError",
     "UnprocessableEntityError",
+    "UnsupportedMediaTypeError",
     "UpstreamServerError",
     "error_body",
     "redact",
@@ -97,6 +98,10 @@ class PayloadTooLargeError(GatewayError):
     status, type, code = 413, "invalid_request_error", "payload_too_large"
 
 
+class UnsupportedMediaTypeError(GatewayError):
+    status, type, code = 415, "invalid_request_error", "unsupported_media_type"
+
+
 class UnprocessableEntityError(GatewayError):
     status, type, code = 422, "invalid_request_error", "unprocessable_entity"
 
@@ -142,6 +147,7 @@ _STATUS_CLASSES: dict[int, type[GatewayError]] = {
     404: NotFoundError,
     408: RequestTimeoutError,
     413: PayloadTooLargeError,
+    415: UnsupportedMediaTypeError,
     422: UnprocessableEntityError,
     429: RateLimitError,
     500: UpstreamServerError,

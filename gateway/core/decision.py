@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import random
+import re
 
 from gateway import errors
 from gateway.core.budgets import check_budget
@@ -56,7 +57,7 @@ class Decider:
         catalog: Catalog,
         engine: Any,
         policies: Callable[[], PolicySet],
-        live: Callable[[], Mapping[str, LiveStats]] = lambda: {},
+        live: Callable[[str | None], Mapping[str, LiveStats]] = lambda pipeline: {},
         spend: Callable[[], Mapping[str, Any]] = lambda: {},
         *,
         allow_unknown_pipeline: bool = False,
@@ -68,7 +69,7 @@ class Decider:
         self._engine = engine
         self._models = catalog.models
         self._policies = policies  # returns the current immutable set (hot reload swaps it)
-        self._live = live  # returns the current stats snapshot without awaiting
+        self._live = live  # pipeline -> the current stats snapshot as it ranks with it, without awaiting
         self._spend = spend  # returns pipeline -> SpendTotals from the last refresh
         self._allow_unknown = allow_unknown_pipeline
         self._rng = rng or random.Random()
@@ -94,7 +95,7 @@ class Decider:
                 code="model_not_found",
             )
         pipeline = headers.get("x-pipeline-id") or None
-        domain = headers.get("x-task-domain") or None
+        domain = _domain_header(headers.get("x-task-domain"))
         ctx = build_context(
             body, request_id=request_id, pinned_model=pinned, domain=domain, pipeline=pipeline,
             domain_source="header" if domain else None,
@@ -109,7 +110,7 @@ class Decider:
         router = None if pinned is not None else (self._router or self._policies().domain_router)
         if router is not None:
             ctx, features, inferred_note = self._learned(router, ctx, body, explain)
-        live = self._live()
+        live = self._live(resolution.policy_name)
         budget = check_budget(resolution.policy_name, resolution.budget, self._spend().get(resolution.policy_name))
         if pinned is not None:
             ranking = self._pinned(deployments[pinned].info, ctx, resolution, live, explain)
@@ -190,6 +191,22 @@ class Decider:
             names = tuple(n for n in self._catalog.deployments if n in learned)
             self._known = (router, names)
         return names
+
+
+_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+def _domain_header(value: str | None) -> str | None:
+    """X-Task-Domain, case-folded (`CODE` is `code`); refused when it cannot be a domain name."""
+    if not value or not value.strip():
+        return None
+    domain = value.strip().lower()
+    if not _DOMAIN.match(domain):
+        raise errors.InvalidRequestError(
+            "X-Task-Domain must be a domain name such as 'code' or 'math' (letters, digits, '_', '.', '-').",
+            param="x-task-domain", code="invalid_domain",
+        )
+    return domain
 
 
 def _probe_half_open(ranking: Ranking, live: Mapping[str, LiveStats]) -> Ranking:
