@@ -134,6 +134,7 @@ def read_recipe(text: str) -> Recipe:
         raise DockerfileError("a Dockerfile starts with FROM")
     env: dict[str, str] = {"PATH": DEFAULT_PATH}
     args: dict[str, str] = {}
+    build_args: dict[str, str] = {}
     workdir, user = "/", "0"
     steps: list[Step] = []
     base = ""
@@ -143,21 +144,21 @@ def read_recipe(text: str) -> Recipe:
     healthcheck: list[str] | None = None
     for ins in instructions:
         kw, value, line = ins.keyword, ins.value, ins.line
+        scope = {**build_args, **env}  # what $VAR means here: ENV wins over ARG
         if kw == "FROM":
             if base:
                 raise DockerfileError(f"line {line}: multi-stage builds are not replayed")
             base = _expand(value.split()[0], args)
         elif kw == "ARG":
             name, _, default = value.partition("=")
-            args[name.strip()] = default.strip()
-            if base:
-                env.setdefault(name.strip(), default.strip())
+            # Before FROM: for FROM itself. After: visible to the build steps, not kept in the image.
+            (build_args if base else args)[name.strip()] = default.strip()
         elif kw == "ENV":
-            env.update(_parse_env(value, line, env))
+            env.update(_parse_env(value, line, scope))
         elif kw == "WORKDIR":
-            workdir = str(PurePosixPath(workdir) / _expand(value, env))
+            workdir = str(PurePosixPath(workdir) / _expand(value, scope))
         elif kw == "USER":
-            user = _expand(value, env)
+            user = _expand(value, scope)
         elif kw in {"COPY", "ADD"}:
             words = shlex.split(value)
             flags = [w for w in words if w.startswith("--")]
@@ -169,17 +170,17 @@ def read_recipe(text: str) -> Recipe:
                 raise DockerfileError(f"line {line}: {kw} needs a source and a destination")
             if kw == "ADD" and any(re.match(r"^\w+://", w) for w in words[:-1]):
                 raise DockerfileError(f"line {line}: ADD from a URL is not replayed")
-            dest = _expand(words[-1], env)
+            dest = _expand(words[-1], scope)
             dest_path = dest if dest.startswith("/") else str(PurePosixPath(workdir) / dest)
             if dest.endswith("/") or dest in {".", "./"}:
                 dest_path += "/"
             steps.append(Step("copy", line, dict(env), workdir, user,
-                              sources=[_expand(w, env) for w in words[:-1]], dest=dest_path))
+                              sources=[_expand(w, scope) for w in words[:-1]], dest=dest_path))
         elif kw == "RUN":
             argv, shell = _json_or_shell(value, line)
             if shell is not None and shell.startswith("--"):
                 raise DockerfileError(f"line {line}: RUN flags are not replayed")
-            steps.append(Step("run", line, dict(env), workdir, user, shell=shell, argv=argv))
+            steps.append(Step("run", line, scope, workdir, user, shell=shell, argv=argv))
         elif kw == "EXPOSE":
             expose += [int(p.split("/")[0]) for p in value.split()]
         elif kw == "ENTRYPOINT":

@@ -125,3 +125,11 @@ def test_entrypoint_resets_cmd_and_shell_forms_use_sh() -> None:
 def test_what_the_replay_cannot_follow_is_refused(text: str) -> None:
     with pytest.raises(dockerfile.DockerfileError):
         dockerfile.read_recipe(text)
+
+
+def test_build_args_reach_run_steps_but_not_the_image() -> None:
+    recipe = dockerfile.read_recipe("ARG TAG=3.11\nFROM python:${TAG}-slim-bookworm\nARG EXTRA=x\n"
+                                    "ENV KEPT=${EXTRA}y\nRUN echo $EXTRA\n")
+    assert recipe.base_image == "python:3.11-slim-bookworm"
+    assert recipe.steps[0].env["EXTRA"] == "x" and recipe.env["KEPT"] == "xy"
+    assert "EXTRA" not in recipe.env
