@@ -31,6 +31,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -134,7 +135,11 @@ def _start(recipe: Recipe, root: Path, report: Report, log: Path, run_env: dict[
     base = f"http://127.0.0.1:{port}"
     with report.step("network namespace for the start"):
         if not private_network():
-            print("   (unshare refused: using the host network; the port must be free)")
+            # On the host network a server already on the port would answer the polls instead.
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    raise CheckFailed(f"unshare refused and port {port} is already in use on the host")
+            print(f"   (unshare refused: using the host network, port {port} is free)")
     env = {**recipe.env, **run_env}
     argv = chroot_argv(root, recipe.user, env, recipe.workdir, recipe.start_argv)
     serve_log = log.with_name("serve.log")
