@@ -155,7 +155,9 @@ def zero_latency_profile(
 # Per-request overrides parsed from the prompt; the syntax is documented in server.py.
 
 _DIRECTIVE_RE = re.compile(r"\[sim:([^\]]*)\]")
-_INT_KEYS = frozenset({"status", "delay_ms", "tokens", "stall_after", "reset_after", "fail_first"})
+_INT_KEYS = frozenset(
+    {"status", "delay_ms", "tokens", "stall_after", "reset_after", "error_after", "fail_first"}
+)
 _FLAG_KEYS = frozenset({"hang", "malformed_json", "truncate_sse"})
 
 
@@ -172,6 +174,7 @@ class Directives:
     tokens: int | None = None
     stall_after: int | None = None
     reset_after: int | None = None
+    error_after: int | None = None
     malformed_json: bool = False
     truncate_sse: bool = False
     fail_first: int | None = None
