@@ -107,6 +107,9 @@ async def read_json(request: web.Request, wire: Wire, **record: Any) -> Any:
         st.record(request, {"_unparsed": raw[:2000].decode("utf-8", "replace")}, wire=wire.name, **record)
         return wire.error(400, "We could not parse the JSON body of your request.")
     st.record(request, body, wire=wire.name, **record)
+    model = record.get("model") or (body.get("model") if isinstance(body, dict) else None)
+    if model is not None:
+        request[REQUEST_MODEL] = model
     return body
 
 
@@ -166,7 +169,6 @@ async def answer(request: web.Request, wire: Wire, name: Any, body: dict[str, An
     ``t0`` is the request's arrival (loop time): the profile's delays count from it.
     """
     st = request.app[SIM_STATE]
-    request[REQUEST_MODEL] = name
     key = st.resolve(name)
     if key is None:
         st.unknown_model += 1
