@@ -33,6 +33,10 @@ _STATUS = {
     503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
 }
 _MESSAGES = {
+    400: "Request contains an invalid argument.",
+    401: "Request had invalid authentication credentials.",
+    403: "The caller does not have permission",
+    404: "Requested entity was not found.",
     429: "Resource has been exhausted (e.g. check quota).",
     500: "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
     503: "The model is overloaded. Please try again later.",
