@@ -16,6 +16,7 @@ blocks, stop reasons, usage, SSE event types and error bodies (529 ``overloaded_
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import time
 from typing import Any
@@ -24,11 +25,11 @@ import orjson
 from aiohttp import web
 
 from ._engine import JSON_HEADERS, Reply, StreamPlan, Wire, answer, read_json
-from ._replies import BadRequest, ContextTooLong
+from ._replies import BadRequest, ContextTooLong, OutputTooLong
 from ._state import SIM_STATE
-from ._text import prompt_tokens
+from ._text import count_tokens, prompt_tokens
 
-__all__ = ["ANTHROPIC", "AnthropicWire", "count_tokens", "list_models", "messages"]
+__all__ = ["ANTHROPIC", "AnthropicWire", "count_message_tokens", "list_models", "messages"]
 
 _ERRORS: dict[int, tuple[str, str]] = {
     400: ("invalid_request_error", "Invalid request."),
@@ -48,6 +49,8 @@ _FIELDS = frozenset({
     "context_management", "output_format", "output_config",
 })
 _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+# Where a request's prompt-cache outcome rides from the handler to the renderer (tokens, was it a hit).
+_CACHE = "_sim_anthropic_cache"
 
 
 def _error_doc(kind: str, message: str) -> dict[str, Any]:
@@ -75,6 +78,9 @@ class AnthropicWire(Wire):
         return web.Response(status=status, body=orjson.dumps(doc), headers=headers)
 
     def bad_request(self, exc: BadRequest) -> web.Response:
+        if isinstance(exc, OutputTooLong):
+            return self.error(400, f"max_tokens: {exc.cap} > {exc.limit}, which is the maximum allowed number of "
+                                   "output tokens for this model")
         if isinstance(exc, ContextTooLong):
             if exc.prompt > exc.window:
                 return self.error(400, f"prompt is too long: {exc.prompt} tokens > {exc.window} maximum")
@@ -96,11 +102,15 @@ class AnthropicWire(Wire):
 
     @staticmethod
     def _usage(reply: Reply, output_tokens: int) -> dict[str, Any]:
+        tokens, hit, ttl = reply.body.get(_CACHE) or (0, False, "5m")
+        written = 0 if hit else tokens
+        read = tokens if hit else 0
         return {
-            "input_tokens": reply.prompt_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+            "input_tokens": reply.prompt_tokens - written - read,
+            "cache_creation_input_tokens": written,
+            "cache_read_input_tokens": read,
+            "cache_creation": {"ephemeral_5m_input_tokens": written if ttl == "5m" else 0,
+                               "ephemeral_1h_input_tokens": written if ttl == "1h" else 0},
             "output_tokens": output_tokens,
             "service_tier": "standard",
         }
@@ -176,6 +186,12 @@ def _text_of(content: Any) -> str:
     if isinstance(content, list):
         return "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
     return ""
+
+
+def _block_text(block: dict[str, Any]) -> str:
+    if block.get("type") == "text":
+        return str(block.get("text", ""))
+    return _text_of(block.get("content")) if block.get("type") == "tool_result" else ""
 
 
 def _image_part(block: dict[str, Any]) -> dict[str, Any]:
@@ -323,6 +339,32 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _cache_prefix(body: dict[str, Any]) -> tuple[str, int, str] | None:
+    """(digest, tokens, ttl) of the prompt up to its last ``cache_control`` breakpoint, in Anthropic's
+    cache order (tools, system, messages); None without a breakpoint."""
+    units: list[tuple[str, Any, Any]] = []  # (group, block, cache_control)
+    for tool in body.get("tools") or []:
+        units.append(("tools", tool, tool.get("cache_control") if isinstance(tool, dict) else None))
+    system = body.get("system")
+    for block in [{"type": "text", "text": system}] if isinstance(system, str) else system or []:
+        units.append(("system", block, block.get("cache_control") if isinstance(block, dict) else None))
+    for i, m in enumerate(body.get("messages") or []):
+        content = m.get("content") if isinstance(m, dict) else None
+        for block in [{"type": "text", "text": content}] if isinstance(content, str) else content or []:
+            units.append((f"m{i}", block, block.get("cache_control") if isinstance(block, dict) else None))
+    marks = [i for i, (_, _, cc) in enumerate(units) if isinstance(cc, dict)]
+    if not marks:
+        return None
+    prefix = units[: marks[-1] + 1]
+    texts: dict[str, str] = {}
+    for group, block, _ in prefix:
+        if group != "tools" and isinstance(block, dict):
+            texts[group] = texts.get(group, "") + _block_text(block)
+    tokens = sum(count_tokens(t) for t in texts.values())
+    digest = hashlib.sha256(orjson.dumps([[g, b] for g, b, _ in prefix], option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return digest, tokens, str(units[marks[-1]][2].get("ttl") or "5m")
+
+
 def _credential(request: web.Request) -> str | None:
     key = request.headers.get("x-api-key")
     if key is None and (auth := request.headers.get("Authorization", "")).startswith("Bearer "):
@@ -356,10 +398,23 @@ async def messages(request: web.Request) -> web.StreamResponse:
         chat = to_chat(body)
     except BadRequest as exc:
         return ANTHROPIC.bad_request(exc)
-    return await answer(request, ANTHROPIC, body["model"], chat, t0)
+    st = request.app[SIM_STATE]
+    key = st.resolve(body["model"])
+    prefix = _cache_prefix(body) if key is not None else None
+    if prefix is None or prefix[1] < st.models[key].prompt_cache_min_tokens:
+        return await answer(request, ANTHROPIC, body["model"], chat, t0)
+    # A marked prefix long enough to cache: written by the first request, read by the next ones.
+    digest, tokens, ttl = prefix
+    cache_key = f"{key}:{digest}"
+    hit = st.cached(cache_key)
+    chat[_CACHE] = (min(tokens, prompt_tokens(chat["messages"])), hit, ttl)
+    resp = await answer(request, ANTHROPIC, body["model"], chat, t0)
+    if resp.status == 200 and not hit:
+        st.cache(cache_key, 3600.0 if ttl == "1h" else 300.0)
+    return resp
 
 
-async def count_tokens(request: web.Request) -> web.Response:
+async def count_message_tokens(request: web.Request) -> web.Response:
     body = await read_json(request, ANTHROPIC)
     if isinstance(body, web.StreamResponse):
         return body

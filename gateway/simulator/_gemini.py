@@ -21,7 +21,7 @@ import orjson
 from aiohttp import web
 
 from ._engine import JSON_HEADERS, Reply, StreamPlan, Wire, answer, read_json
-from ._replies import BadRequest, ContextTooLong
+from ._replies import BadRequest, ContextTooLong, OutputTooLong
 from ._state import SIM_STATE
 from ._text import prompt_tokens
 
@@ -91,6 +91,10 @@ class GeminiWire(Wire):
         return web.Response(status=status, body=orjson.dumps(_error_doc(status, message, details)), headers=JSON_HEADERS)
 
     def bad_request(self, exc: BadRequest) -> web.Response:
+        if isinstance(exc, OutputTooLong):
+            return self.error(400, f"Unable to submit request because it has a maxOutputTokens value of {exc.cap} but "
+                                   f"the supported range is from 1 (inclusive) to {exc.limit + 1} (exclusive). "
+                                   "Update the value and try again.")
         if isinstance(exc, ContextTooLong):
             return self.error(
                 400,

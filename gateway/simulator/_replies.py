@@ -20,6 +20,7 @@ __all__ = [
     "BadRequest",
     "Choice",
     "ContextTooLong",
+    "OutputTooLong",
     "completion_tokens",
     "last_user_text",
     "plan_choices",
@@ -44,6 +45,17 @@ class ContextTooLong(BadRequest):
             "Please reduce the length of the messages or completion.",
             param="messages",
             code="context_length_exceeded",
+        )
+
+
+class OutputTooLong(BadRequest):
+    def __init__(self, cap: int, limit: int, param: str) -> None:
+        self.cap, self.limit = cap, limit
+        super().__init__(
+            f"max_tokens is too large: {cap}. This model supports at most {limit} completion tokens, whereas you "
+            f"provided {cap}.",
+            param=param,
+            code="invalid_value",
         )
 
 
@@ -116,9 +128,13 @@ def plan_choices(
 ) -> list[Choice]:
     """Decide what each choice says; raises BadRequest like OpenAI's 400s."""
     n = _int_param(body, "n", 1, 128) or 1
-    cap = _int_param(body, "max_completion_tokens", 1, 10_000_000)
+    cap_param = "max_completion_tokens"
+    cap = _int_param(body, cap_param, 1, 10_000_000)
     if cap is None:
-        cap = _int_param(body, "max_tokens", 1, 10_000_000)
+        cap_param = "max_tokens"
+        cap = _int_param(body, cap_param, 1, 10_000_000)
+    if cap is not None and mp.max_output_tokens is not None and cap > mp.max_output_tokens:
+        raise OutputTooLong(cap, mp.max_output_tokens, cap_param)
     if body.get("tools") and not mp.supports_tools:
         raise BadRequest("This model does not support tools.", param="tools", code="unsupported_parameter")
     if ptoks + (cap or 0) > mp.context_window:

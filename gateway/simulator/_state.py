@@ -11,7 +11,7 @@ import asyncio
 import random
 import re
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +21,7 @@ from .profile import ModelProfile, SimulatorProfile
 __all__ = ["REQUEST_MODEL", "SIM_STATE", "ModelStats", "SimulatorState"]
 
 _MAX_RECORDS = 200
+_MAX_CACHED_PREFIXES = 1000
 # Version suffixes that providers accept for the same model: "claude-3-5-sonnet-20241022",
 # "gpt-4o-mini-2024-07-18", "gemini-1.5-flash-002", "claude-3-5-sonnet-latest".
 _VERSION_SUFFIX = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2}|\d{3}|latest)$")
@@ -56,6 +57,21 @@ class SimulatorState:
         self.fail_counts: dict[str, int] = {}
         self.unknown_model = 0
         self.seq = 0
+        # Prompt prefixes a provider has cached (key -> expiry, monotonic seconds).
+        self.prompt_cache: OrderedDict[str, float] = OrderedDict()
+
+    def cached(self, key: str) -> bool:
+        expiry = self.prompt_cache.get(key)
+        if expiry is None or expiry < time.monotonic():
+            return False
+        self.prompt_cache.move_to_end(key)
+        return True
+
+    def cache(self, key: str, ttl_s: float) -> None:
+        self.prompt_cache[key] = time.monotonic() + ttl_s
+        self.prompt_cache.move_to_end(key)
+        while len(self.prompt_cache) > _MAX_CACHED_PREFIXES:
+            self.prompt_cache.popitem(last=False)
 
     def resolve(self, name: Any) -> str | None:
         """The profile entry serving ``name``: the exact name, else the name without a version

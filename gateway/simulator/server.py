@@ -149,7 +149,7 @@ def create_simulator_app(profile: SimulatorProfile, *, log_requests: bool = Fals
     add.add_post("/chat/completions", _openai.chat_completions)
     add.add_get("/v1/models", _models)
     add.add_post("/v1/messages", _anthropic.messages)
-    add.add_post("/v1/messages/count_tokens", _anthropic.count_tokens)
+    add.add_post("/v1/messages/count_tokens", _anthropic.count_message_tokens)
     for base in _GEMINI_BASES:
         add.add_post(base + "/models/{target}", _gemini.model_action)
         if base not in ("/v1", ""):  # GET /v1/models is OpenAI's and Anthropic's list

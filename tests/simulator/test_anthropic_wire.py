@@ -290,3 +290,28 @@ def test_anthropic_sdk_retries_a_529_after_the_servers_delay():
                                      messages=[{"role": "user", "content": "[sim:fail_first=1;status=529;key=r1]"}])
         assert msg.stop_reason == "end_turn" and time.monotonic() - start < 5
         assert sim.state.fail_counts["r1"] == 2
+
+
+async def test_prompt_cache_writes_then_reads(sim, http):
+    long_system = "The quick answer is that this system works well. " * 120  # ~1,200 tokens
+    system = [{"type": "text", "text": long_system, "cache_control": {"type": "ephemeral"}}]
+    total = count_tokens(long_system) + count_tokens("Hello there")
+    _, first, _ = await _post(http, sim, _body(system=system))
+    _, second, _ = await _post(http, sim, _body(system=system))
+    _, other, _ = await _post(http, sim, _body(system=[{**system[0], "text": long_system + "!"}]))
+    written = count_tokens(long_system)
+    assert first["usage"]["cache_creation_input_tokens"] == written and first["usage"]["cache_read_input_tokens"] == 0
+    assert first["usage"]["cache_creation"]["ephemeral_5m_input_tokens"] == written
+    assert second["usage"]["cache_read_input_tokens"] == written and second["usage"]["cache_creation_input_tokens"] == 0
+    for usage in (first["usage"], second["usage"]):
+        assert usage["input_tokens"] + usage["cache_creation_input_tokens"] + usage["cache_read_input_tokens"] == total
+    assert other["usage"]["cache_read_input_tokens"] == 0  # another prefix is another cache entry
+    # Below the model's minimum, or with no breakpoint, nothing is cached.
+    _, short, _ = await _post(http, sim, _body(system=[{"type": "text", "text": "Be brief.",
+                                                        "cache_control": {"type": "ephemeral"}}]))
+    _, plain, _ = await _post(http, sim, _body(system=long_system))
+    for usage in (short["usage"], plain["usage"]):
+        assert usage["cache_creation_input_tokens"] == usage["cache_read_input_tokens"] == 0
+    sim.reset()
+    _, again, _ = await _post(http, sim, _body(system=system))
+    assert again["usage"]["cache_creation_input_tokens"] == written

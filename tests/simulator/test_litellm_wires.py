@@ -244,3 +244,40 @@ async def test_context_window_exceeded_is_recognised_on_every_wire(sim):
                                           max_tokens=8, api_key=KEY, num_retries=0, max_retries=0, **extra)
     finally:
         del sim.state.models["tiny"]
+
+
+async def test_anthropic_prompt_cache_reaches_litellm_usage_and_cost(sim):
+    long_system = "The quick answer is that this system works well. " * 120
+    cached = count_tokens(long_system)
+    messages = [{"role": "system", "content": [{"type": "text", "text": long_system,
+                                                "cache_control": {"type": "ephemeral"}}]},
+                {"role": "user", "content": f"Hello there {sim.state.next_seq()}"}]
+    first = await _call(sim, "anthropic", messages)
+    second = await _call(sim, "anthropic", messages)
+    price = litellm.model_cost["claude-haiku-4-5-20251001"]
+    fresh = count_tokens(messages[1]["content"])
+    assert first.usage.prompt_tokens == second.usage.prompt_tokens == cached + fresh
+    assert first.usage.cache_creation_input_tokens == cached
+    assert second.usage.prompt_tokens_details.cached_tokens == cached
+    out = OUT * price["output_cost_per_token"]
+    assert first._hidden_params["response_cost"] == pytest.approx(
+        fresh * price["input_cost_per_token"] + cached * price["cache_creation_input_token_cost"] + out)
+    assert second._hidden_params["response_cost"] == pytest.approx(
+        fresh * price["input_cost_per_token"] + cached * price["cache_read_input_token_cost"] + out)
+
+
+async def test_output_limit_is_refused_on_every_wire(sim):
+    sim.state.models["capped"] = ModelProfile(max_output_tokens=100)
+    try:
+        for model, extra in [("openai/capped", {"api_base": sim.base_url}), ("anthropic/capped", {"api_base": sim.url}),
+                             ("gemini/capped", {"api_base": f"{sim.url}/v1beta"}),
+                             ("azure/capped", {"api_base": sim.url, "api_version": "2024-10-21"})]:
+            ok = await litellm.acompletion(model=model, messages=USER, max_tokens=100, api_key=KEY, num_retries=0,
+                                           max_retries=0, **extra)
+            assert ok.choices[0].message.content
+            with pytest.raises(litellm.BadRequestError) as info:
+                await litellm.acompletion(model=model, messages=USER, max_tokens=101, api_key=KEY, num_retries=0,
+                                          max_retries=0, **extra)
+            assert "101" in str(info.value)
+    finally:
+        del sim.state.models["capped"]
