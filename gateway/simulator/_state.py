@@ -98,7 +98,7 @@ class SimulatorState:
             {
                 "path": request.path,
                 # Google's clients may put the key in the query: it is never kept.
-                "query": {k: v for k, v in request.query.items() if k != "key"},
+                "query": {k: v for k, v in request.query.items() if k != "key"} if request.query_string else {},
                 "wire": wire,
                 "model": model if model is not None else (body.get("model") if isinstance(body, dict) else None),
                 "received_at": time.time(),
