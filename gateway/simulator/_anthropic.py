@@ -49,6 +49,8 @@ _FIELDS = frozenset({
     "context_management", "output_format", "output_config",
 })
 _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+_BROKEN_EVENT = (b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, '
+                 b'"delta": {"type": "text_delta", "text": "oops\n\n')
 # Where a request's prompt-cache outcome rides from the handler to the renderer (tokens, was it a hit).
 _CACHE = "_sim_anthropic_cache"
 
@@ -141,14 +143,16 @@ class AnthropicWire(Wire):
     def stream(self, reply: Reply, plan: StreamPlan) -> tuple[list[bytes], list[float]]:
         c = reply.choices[0]
         head, first, step = plan.head, plan.first, plan.step
-        events = [_event("message_start", {"type": "message_start", "message": self._message(reply, [], None, None, 1)})]
+        start = {"type": "message_start", "message": self._message(reply, [], None, None, 1)}
+        events = [_event("message_start", start)]
         if c.tool is not None:
             cid, name, _ = c.tool
             block: dict[str, Any] = {"type": "tool_use", "id": _tool_id(cid), "name": name, "input": {}}
             delta_kind, delta_key = "input_json_delta", "partial_json"
         else:
             block, delta_kind, delta_key = {"type": "text", "text": ""}, "text_delta", "text"
-        events.append(_event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}))
+        events.append(_event("content_block_start",
+                             {"type": "content_block_start", "index": 0, "content_block": block}))
         events.append(_event("ping", {"type": "ping"}))
         due = [head, head, head]
         for k, piece in enumerate(c.pieces):
@@ -157,7 +161,7 @@ class AnthropicWire(Wire):
             due.append(first + k * step)
         if plan.malformed:
             pos = min(4, len(events))
-            events.insert(pos, b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "oops\n\n')
+            events.insert(pos, _BROKEN_EVENT)
             due.insert(pos, due[pos - 1])
         if not plan.truncate:
             last = due[-1]
@@ -276,7 +280,8 @@ def _tool_choice(choice: Any) -> Any:
         return {"type": "function", "function": {"name": choice.get("name")}}
     mapped = {"auto": "auto", "any": "required", "none": "none"}.get(kind)
     if mapped is None:
-        raise BadRequest("tool_choice: Input tag does not match any of the expected tags: 'auto', 'any', 'tool', 'none'")
+        raise BadRequest("tool_choice: Input tag does not match any of the expected tags: "
+                         "'auto', 'any', 'tool', 'none'")
     return mapped
 
 

@@ -24,7 +24,7 @@ from ._state import SIM_STATE
 __all__ = ["AZURE", "AzureWire", "chat_completions"]
 
 _API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
-_FILTERS = {category: {"filtered": False, "severity": "safe"} for category in ("hate", "self_harm", "sexual", "violence")}
+_FILTERS = {kind: {"filtered": False, "severity": "safe"} for kind in ("hate", "self_harm", "sexual", "violence")}
 _AZURE_ERRORS = {
     401: ("401", "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid "
                  "key for an active subscription and use a correct regional API endpoint for your resource."),

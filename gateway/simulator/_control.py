@@ -1,7 +1,8 @@
 """The simulator's control API (`/_sim/*`): what tests and demos use to inspect and steer it.
 
 ``GET /_sim/requests`` recent requests: path, query, wire, model, body and headers (credentials
-removed; ``limit``, ``model``, ``wire`` filters), ``GET /_sim/stats`` per-model counters, ``GET /_sim/models`` live profiles,
+removed; ``limit``, ``model``, ``wire`` filters), ``GET /_sim/stats`` per-model counters,
+``GET /_sim/models`` live profiles,
 ``PATCH /_sim/models/{name}`` a partial, validated profile applied live, ``POST /_sim/reset``.
 """
 

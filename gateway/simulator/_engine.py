@@ -216,7 +216,8 @@ async def _answer(c: _Call, name: str, key: str) -> web.StreamResponse:
     except BadRequest as exc:
         return wire.bad_request(exc)
     if not mp.supports_vision and has_image(messages):
-        return wire.error(400, "This model does not support image inputs.", code="unsupported_content", param="messages")
+        return wire.error(400, "This model does not support image inputs.", code="unsupported_content",
+                          param="messages")
 
     if mp.timeout_rate and st.rng.random() < mp.timeout_rate:
         return await _hang(c)

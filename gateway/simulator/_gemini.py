@@ -88,7 +88,8 @@ class GeminiWire(Wire):
         if code == "API_KEY_INVALID":
             details = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": code,
                         "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}}]
-        return web.Response(status=status, body=orjson.dumps(_error_doc(status, message, details)), headers=JSON_HEADERS)
+        body = orjson.dumps(_error_doc(status, message, details))
+        return web.Response(status=status, body=body, headers=JSON_HEADERS)
 
     def bad_request(self, exc: BadRequest) -> web.Response:
         if isinstance(exc, OutputTooLong):
@@ -221,7 +222,8 @@ def _translate_contents(contents: Any) -> list[dict[str, Any]]:
         results = [_fields(p["function_response"]) for p in parts if "function_response" in p]
         if results:
             if not calls_before:
-                raise BadRequest("Please ensure that function response turn comes immediately after a function call turn.")
+                raise BadRequest("Please ensure that function response turn comes immediately after a function "
+                                 "call turn.")
             if len(results) != calls_before:
                 raise BadRequest("Please ensure that the number of function response parts is equal to the number of "
                                  "function call parts of the function call turn.")

@@ -155,7 +155,8 @@ async def test_tool_use_and_tool_result(sim, http):
     _, doc, _ = await _post(http, sim, {**_body(), "messages": turn, "tools": [WEATHER]})
     assert doc["content"][0]["type"] == "text" and doc["stop_reason"] == "end_turn"
     # A result for a call that was never made, or a call left unanswered, is a 400 as at Anthropic.
-    wrong = [*turn[:2], {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_x", "content": "?"}]}]
+    stray = {"type": "tool_result", "tool_use_id": "toolu_x", "content": "?"}
+    wrong = [*turn[:2], {"role": "user", "content": [stray]}]
     status, doc, _ = await _post(http, sim, {**_body(), "messages": wrong, "tools": [WEATHER]})
     assert status == 400 and "toolu_x" in doc["error"]["message"]
     status, doc, _ = await _post(http, sim, {**_body(), "messages": [*turn[:2], {"role": "user", "content": "and?"}]})
@@ -216,7 +217,8 @@ async def test_stream_faults(sim, http):
 
 
 async def test_count_tokens_and_models(sim, http):
-    body = {"model": "claude-sonnet-4-5", "system": "Be brief.", "messages": [{"role": "user", "content": "Hello there"}]}
+    body = {"model": "claude-sonnet-4-5", "system": "Be brief.",
+            "messages": [{"role": "user", "content": "Hello there"}]}
     async with http.post(f"{sim.url}/v1/messages/count_tokens", json=body, headers=HEADERS) as r:
         assert await r.json() == {"input_tokens": count_tokens("Be brief.") + count_tokens("Hello there")}
     async with http.get(f"{sim.url}/v1/models", headers=HEADERS) as r:
@@ -227,9 +229,9 @@ async def test_count_tokens_and_models(sim, http):
 
 async def test_same_prompt_counts_the_same_on_the_openai_wire(sim, http):
     _, doc, _ = await _post(http, sim, _body("Count the tokens in this sentence, please."))
+    question = [{"role": "user", "content": "Count the tokens in this sentence, please."}]
     async with http.post(f"{sim.base_url}/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
-                         json={"model": "claude-sonnet-4-5",
-                               "messages": [{"role": "user", "content": "Count the tokens in this sentence, please."}]}) as r:
+                         json={"model": "claude-sonnet-4-5", "messages": question}) as r:
         openai_doc = await r.json()
     assert doc["usage"]["input_tokens"] == openai_doc["usage"]["prompt_tokens"]
     assert doc["content"][0]["text"] == openai_doc["choices"][0]["message"]["content"]
@@ -256,7 +258,8 @@ def test_anthropic_sdk_round_trip():
             model="claude-sonnet-4-5", max_tokens=256, tools=[WEATHER],
             messages=[{"role": "user", "content": "Weather in Oslo?"},
                       {"role": "assistant", "content": call.content},
-                      {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool.id, "content": "cold"}]}],
+                      {"role": "user",
+                       "content": [{"type": "tool_result", "tool_use_id": tool.id, "content": "cold"}]}],
         ) as stream:
             text = "".join(stream.text_stream)
             final = stream.get_final_message()

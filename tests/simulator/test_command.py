@@ -105,7 +105,8 @@ def test_busy_port_and_missing_profile_are_one_line_errors(profile):
     assert "address already in use" in done.stderr
     done = subprocess.run([str(GATEWAY), "simulate", "--profile", "missing.yaml"], capture_output=True, text=True,
                           timeout=60, cwd=REPO)
-    assert done.returncode == 2 and done.stderr == "gateway simulate: cannot load profile missing.yaml: file not found\n"
+    assert done.returncode == 2
+    assert done.stderr == "gateway simulate: cannot load profile missing.yaml: file not found\n"
 
 
 def test_every_flag_has_help_and_its_default():
