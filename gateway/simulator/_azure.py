@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from ._engine import Reply, StreamPlan, answer, read_json
-from ._openai import OpenAIWire, retry_after_headers
+from ._openai import OpenAIWire, range_error, retry_after_headers
 from ._state import SIM_STATE
 
 __all__ = ["AZURE", "AzureWire", "chat_completions"]
@@ -108,4 +108,6 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return _azure_error(400, "BadRequest", "API version not supported")
     if not isinstance(body, dict):
         return AZURE.error(400, "The request body must be a JSON object.")
+    if (bad := range_error(body)) is not None:
+        return AZURE.error(400, bad[0], code=bad[1], param=bad[2])
     return await answer(request, AZURE, deployment, body, t0)

@@ -18,7 +18,7 @@ from ._replies import Choice
 from ._state import SIM_STATE
 from ._text import logprobs_for
 
-__all__ = ["OPENAI", "OpenAIWire", "chat_completions", "error_body", "list_models", "usage_doc"]
+__all__ = ["OPENAI", "OpenAIWire", "chat_completions", "error_body", "list_models", "range_error", "usage_doc"]
 
 _ERROR_KINDS: dict[int, tuple[str, str | None, str]] = {
     400: ("invalid_request_error", None, "Invalid request."),
@@ -90,6 +90,25 @@ def _top_logprobs(body: dict[str, Any]) -> int | None:
         return None
     top = body.get("top_logprobs")
     return min(max(top, 0), 20) if isinstance(top, int) and not isinstance(top, bool) else 0
+
+
+_RANGES = (("temperature", 0.0, 2.0), ("top_p", 0.0, 1.0), ("frequency_penalty", -2.0, 2.0),
+           ("presence_penalty", -2.0, 2.0))
+
+
+def range_error(body: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(message, code, param) for a sampling parameter out of OpenAI's range, else None."""
+    for key, lo, hi in _RANGES:
+        value = body.get(key)
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if value > hi:
+            return (f"Invalid '{key}': decimal above maximum value. Expected a value <= {hi:g}, but got {value} "
+                    "instead.", "decimal_above_max_value", key)
+        if value < lo:
+            return (f"Invalid '{key}': decimal below minimum value. Expected a value >= {lo:g}, but got {value} "
+                    "instead.", "decimal_below_min_value", key)
+    return None
 
 
 _BROKEN_EVENT = b'data: {"id": "chatcmpl-broken", "choices": [{"delta": {"content": "oops\n\n'
@@ -221,6 +240,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return OPENAI.error(401)
     if not isinstance(body, dict):
         return OPENAI.error(400, "The request body must be a JSON object.")
+    if (bad := range_error(body)) is not None:
+        return OPENAI.error(400, bad[0], code=bad[1], param=bad[2])
     return await answer(request, OPENAI, body.get("model"), body, t0)
 
 

@@ -270,6 +270,10 @@ async def test_request_errors(sim, http):
     assert status == 400
     status, err = await _post(http, sim, _body("[sim:bogus=1]"))
     assert status == 400
+    status, err = await _post(http, sim, _body(temperature=2.5))
+    assert status == 400 and (err["error"]["param"], err["error"]["code"]) == ("temperature", "decimal_above_max_value")
+    status, err = await _post(http, sim, _body(top_p=-0.1))
+    assert status == 400 and err["error"]["code"] == "decimal_below_min_value"
 
 
 async def test_auth_and_models(sim):
