@@ -11,12 +11,11 @@ import json
 from typing import Any
 
 import jsonschema
+import litellm  # tests may; in the product only the adapter imports it
 import pytest
 
 from gateway.simulator import ModelProfile, SimulatorProfile, SimulatorThread
 from gateway.simulator._text import count_tokens, filler_text
-
-litellm = pytest.importorskip("litellm")
 
 KEY = "sim-wire-key"
 OUT = 6  # reply length of every simulated model
