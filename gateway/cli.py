@@ -58,13 +58,6 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulate(args: argparse.Namespace) -> int:
-    from gateway.simulator import load_profile, run_simulator
-
-    run_simulator(load_profile(args.profile), host=args.host, port=args.port)
-    return 0
-
-
 def _demo(args: argparse.Namespace) -> int:
     from gateway.tools.demo import run_demo
 
@@ -143,11 +136,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="allow a non-loopback bind with no gateway keys (something in front must authenticate)")
     s.set_defaults(func=_serve)
 
-    s = sub.add_parser("simulate", help="run the simulator upstream")
-    s.add_argument("--profile", type=Path, default=Path("config/simulator.yaml"))
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8001)
-    s.set_defaults(func=_simulate)
+    from gateway.simulator.command import register as register_simulate
+
+    register_simulate(sub)
 
     s = sub.add_parser("demo", help="start simulator + gateway, send a mixed workload, print a table")
     s.add_argument("--config", type=Path, default=Path("config/demo.yaml"))
