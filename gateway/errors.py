@@ -16,6 +16,7 @@ __all__ = [
     "ContextWindowError",
     "GatewayError",
     "GatewayTimeoutError",
+    "HeadersTooLargeError",
     "InternalError",
     "InvalidRequestError",
     "MethodNotAllowedError",
@@ -95,6 +96,10 @@ class RequestTimeoutError(GatewayError):
 
 class PayloadTooLargeError(GatewayError):
     status, type, code = 413, "invalid_request_error", "payload_too_large"
+
+
+class HeadersTooLargeError(GatewayError):
+    status, type, code = 431, "invalid_request_error", "headers_too_large"
 
 
 class UnprocessableEntityError(GatewayError):
