@@ -6,7 +6,10 @@ security middleware ever sees a request. Each runs under both of uvicorn's HTTP 
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,8 +18,8 @@ import orjson
 import pytest
 
 from gateway.settings import Settings
-from gateway.tools.harness import GatewayThread
-from tests.conftest import SIM_KEY, write_catalog
+from gateway.tools.harness import GatewayThread, free_port
+from tests.conftest import ROOT, SIM_KEY, write_catalog
 
 from .conftest import MASTER, key_specs
 
@@ -65,8 +68,8 @@ def capped(request, simulator, tmp_path_factory) -> Iterator[GatewayThread]:
 
 # --- raw HTTP/1.1 helpers ---------------------------------------------------------------------
 
-def _connect(gw: GatewayThread) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+def _connect(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=5)
 
 
 def _read_until_closed(sock: socket.socket, within: float) -> tuple[bytes, str]:
@@ -123,8 +126,8 @@ def _assert_error(raw: bytes, status: int, code: str) -> dict[str, str]:
     return headers
 
 
-def _served(gw: GatewayThread) -> bool:
-    with _connect(gw) as sock:
+def _served(port: int) -> bool:
+    with _connect(port) as sock:
         sock.sendall(HEALTHZ)
         return _read_response(sock)[0] == 200
 
@@ -184,24 +187,24 @@ OVERSIZED = {
 
 @pytest.mark.parametrize("payload", OVERSIZED.values(), ids=OVERSIZED.keys())
 def test_a_head_over_the_cap_gets_431_and_a_close(gw, payload):
-    with _connect(gw) as sock:
+    with _connect(gw.port) as sock:
         sock.sendall(payload)
         raw, ended = _read_until_closed(sock, SLACK)
     assert ended in ("eof", "reset"), "the connection must be closed after the 431"
     error = orjson.loads(_parse(raw)[2])["error"]
     _assert_error(raw, 431, "headers_too_large")
     assert error["param"] == "headers" and str(CAP) in error["message"]
-    assert _served(gw)
+    assert _served(gw.port)
 
 
 def test_a_head_of_exactly_the_cap_is_served(gw):
-    with _connect(gw) as sock:
+    with _connect(gw.port) as sock:
         sock.sendall(_padded(CAP))
         assert _read_response(sock)[0] == 200
 
 
 def test_the_cap_holds_for_the_next_request_on_a_keep_alive_connection(gw):
-    with _connect(gw) as sock:
+    with _connect(gw.port) as sock:
         sock.sendall(HEALTHZ)
         assert _read_response(sock)[0] == 200
         sock.sendall(OVERSIZED["one unterminated value"])
@@ -226,7 +229,7 @@ def _trickle(sock: socket.socket, stop: threading.Event) -> None:
                                      "trickle"], ids=["silent", "partial line", "partial headers", "slowloris"])
 def test_an_unfinished_head_gets_408_and_a_close_after_the_header_timeout(gw, opening):
     stop = threading.Event()
-    with _connect(gw) as sock:
+    with _connect(gw.port) as sock:
         started = time.monotonic()
         if opening == "trickle":
             threading.Thread(target=_trickle, args=(sock, stop), daemon=True).start()
@@ -242,7 +245,7 @@ def test_an_unfinished_head_gets_408_and_a_close_after_the_header_timeout(gw, op
 
 
 def test_idle_keep_alive_is_not_cut_by_the_header_timeout(gw):
-    with _connect(gw) as sock:
+    with _connect(gw.port) as sock:
         sock.sendall(HEALTHZ)
         assert _read_response(sock)[0] == 200
         time.sleep(HEAD_TIMEOUT * 1.5)  # longer than the header timeout, shorter than keep-alive
@@ -251,7 +254,7 @@ def test_idle_keep_alive_is_not_cut_by_the_header_timeout(gw):
 
 
 def test_idle_keep_alive_is_closed_by_the_keep_alive_timeout(gw):
-    with _connect(gw) as sock:
+    with _connect(gw.port) as sock:
         sock.sendall(HEALTHZ)
         assert _read_response(sock)[0] == 200
         started = time.monotonic()
@@ -261,7 +264,7 @@ def test_idle_keep_alive_is_closed_by_the_keep_alive_timeout(gw):
 
 
 def test_the_next_request_on_a_keep_alive_connection_has_the_header_timeout_from_its_first_byte(gw):
-    with _connect(gw) as sock:
+    with _connect(gw.port) as sock:
         sock.sendall(HEALTHZ)
         assert _read_response(sock)[0] == 200
         sock.sendall(b"GET /hea")
@@ -278,7 +281,7 @@ def test_pipelined_requests_are_all_served(gw):
     post = (b"POST /v1/selection/explain HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
             b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s") % (MASTER.encode(), len(body), body)
     last = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    with _connect(gw) as sock:
+    with _connect(gw.port) as sock:
         sock.sendall(HEALTHZ + post + HEALTHZ + last)  # one write: every head after the first is pipelined
         raw, ended = _read_until_closed(sock, SLACK)
     assert ended == "eof"
@@ -288,7 +291,7 @@ def test_pipelined_requests_are_all_served(gw):
 def test_a_response_slower_than_the_header_timeout_is_not_cut(gw):
     body = orjson.dumps({"model": "auto", "messages": [
         {"role": "user", "content": f"Slow answer. [sim:delay_ms={int(HEAD_TIMEOUT * 1500)}]"}]})
-    with _connect(gw) as sock:
+    with _connect(gw.port) as sock:
         sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
                      b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                      % (MASTER.encode(), len(body), body))
@@ -330,7 +333,7 @@ def test_a_header_flood_keeps_memory_bounded(gw):
             _assert_error(raw, 431, "headers_too_large")
     # Unbounded, the gateway would hold 128 MiB of header bytes; generous bound for noise.
     assert rss.growth_mib < 32, f"RSS grew {rss.growth_mib:.0f} MiB"
-    assert _served(gw)
+    assert _served(gw.port)
 
 
 @pytest.mark.parametrize("opening", [b"", b"POST /v1/chat/completions HTT"], ids=["idle", "partial line"])
@@ -339,11 +342,11 @@ def test_a_half_open_flood_is_released_after_the_header_timeout(gw, opening):
     try:
         with _PeakRss() as rss:
             for _ in range(200):
-                sock = _connect(gw)
+                sock = _connect(gw.port)
                 socks.append(sock)
                 if opening:
                     sock.sendall(opening)
-            assert _served(gw), "a flood below the connection cap must not stop others being served"
+            assert _served(gw.port), "a flood below the connection cap must not stop others being served"
             assert _poll(lambda: gw.open_connections == 0, HEAD_TIMEOUT + SLACK), \
                 f"{gw.open_connections} connections still held"
         for sock in socks:
@@ -360,21 +363,21 @@ def test_a_half_open_flood_is_released_after_the_header_timeout(gw, opening):
 
 def test_connections_beyond_the_cap_are_refused_while_open_ones_keep_working(capped):
     gw = capped
-    working = _connect(gw)
-    idle = [_connect(gw) for _ in range(MAX_CONNS - 1)]
+    working = _connect(gw.port)
+    idle = [_connect(gw.port) for _ in range(MAX_CONNS - 1)]
     try:
         working.sendall(HEALTHZ)
         assert _read_response(working)[0] == 200
         assert _poll(lambda: gw.open_connections == MAX_CONNS, SLACK)
 
         # One more: answered 503 at once, before it sends anything, and closed.
-        with _connect(gw) as extra:
+        with _connect(gw.port) as extra:
             raw, ended = _read_until_closed(extra, SLACK)
         assert ended in ("eof", "reset")
         headers = _assert_error(raw, 503, "too_many_connections")
         assert headers["retry-after"] == "1"
         # One that sends its request straight away is never served either.
-        with _connect(gw) as extra:
+        with _connect(gw.port) as extra:
             try:
                 extra.sendall(HEALTHZ)
             except OSError:
@@ -392,8 +395,49 @@ def test_connections_beyond_the_cap_are_refused_while_open_ones_keep_working(cap
         # A freed slot is usable again.
         idle.pop().close()
         assert _poll(lambda: gw.open_connections < MAX_CONNS, SLACK)
-        assert _served(gw)
+        assert _served(gw.port)
     finally:
         working.close()
         for sock in idle:
             sock.close()
+
+
+# --- every way the gateway is served ----------------------------------------------------------
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_gateway_serve_applies_the_limits(simulator, tmp_path, workers):
+    port = free_port()
+    config = write_catalog(tmp_path / "catalog.yaml", simulator.base_url, top_level={"keys": key_specs()})
+    (tmp_path / "policies").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(SIM_TEST_KEY=SIM_KEY, GATEWAY_LOG_LEVEL="warning", GATEWAY_MAX_HEADER_BYTES=str(CAP),
+               GATEWAY_HEADER_TIMEOUT_S=str(HEAD_TIMEOUT), PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--policies", str(tmp_path / "policies"),
+         "--port", str(port), "--workers", str(workers)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        def up() -> bool:
+            try:
+                return _served(port)
+            except OSError:
+                return False
+
+        assert _poll(up, 60), "gateway serve did not start"
+        with _connect(port) as sock:
+            sock.sendall(OVERSIZED["one unterminated value"])
+            raw, ended = _read_until_closed(sock, SLACK)
+        assert ended in ("eof", "reset")
+        _assert_error(raw, 431, "headers_too_large")
+        with _connect(port) as sock:
+            raw, ended = _read_until_closed(sock, HEAD_TIMEOUT + SLACK)
+        assert ended in ("eof", "reset")
+        _assert_error(raw, 408, "request_timeout")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
