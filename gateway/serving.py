@@ -99,6 +99,7 @@ class _Limited:
         self._head_timer: asyncio.TimerHandle | None = None
         self._closing_timer: asyncio.TimerHandle | None = None
         self._refused = False  # answered with an error: input is dropped until the close
+        self._pending: errors.GatewayError | None = None  # to answer once the current response is done
         self._dropped = 0
 
     # Where the head is: implemented per parser.
@@ -109,11 +110,11 @@ class _Limited:
     def _count_head(self, n: int) -> None:
         """`n` bytes of the current head were handed to the parser."""
 
-    def _awaiting_head(self) -> bool:
-        """A head is incomplete and no request is in progress (the header clock may run)."""
-        raise NotImplementedError
+    def _between_requests(self) -> bool:
+        """No response is being produced: the connection can only be waiting for its next request."""
+        return self.cycle is None or self.cycle.response_complete
 
-    # asyncio.Protocol
+    # asyncio.Protocol and uvicorn's hooks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if len(self.connections) >= self._limits.max_connections:
             # Answered and closed before a byte is read: no parser state, no timer, no buffer.
@@ -130,10 +131,8 @@ class _Limited:
         self._start_head_clock()
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:
-            self._dropped += len(data)
-            if self._dropped > _LINGER_BYTES:
-                self.transport.close()
+        if self._refused or self._pending is not None:
+            self._drop(len(data))
             return
         while data:
             room = self._head_room()
@@ -141,10 +140,12 @@ class _Limited:
                 super().data_received(data)
                 break
             if room <= 0:
-                self._refuse(errors.HeadersTooLargeError(
-                    f"The request line and headers are larger than the gateway's limit of "
-                    f"{self._limits.max_header_bytes} bytes.", param="headers",
-                ))
+                if self._between_requests():
+                    self._refuse(self._too_large())
+                else:
+                    # Pipelined behind a response still being produced: answered once it is done.
+                    self._pending = self._too_large()
+                    self._drop(len(data))
                 return
             if len(data) > room:
                 chunk, data = data[:room], data[room:]
@@ -154,12 +155,22 @@ class _Limited:
             super().data_received(chunk)
             if self._refused or self.transport.is_closing():
                 return
-        if self._awaiting_head():
-            # The first byte of the next request on a keep-alive connection starts the clock.
-            if self._head_timer is None:
-                self._start_head_clock()
-        else:
+        if not self._between_requests():
             self._stop_head_clock()
+        elif self._head_timer is None:
+            # Input after a response (the next request's first byte, or the rest of a body the app
+            # answered without reading) starts the clock; idle time before it is keep-alive's.
+            self._start_head_clock()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._refused or self.transport.is_closing() or not self._between_requests():
+            return
+        room = self._head_room()
+        if self._pending is not None or (room is not None and room <= 0):
+            self._refuse(self._pending or self._too_large())
+        elif room is not None and room < self._limits.max_header_bytes:
+            self._start_head_clock()  # the next head had begun arriving during the response
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_clock()
@@ -169,6 +180,12 @@ class _Limited:
         super().connection_lost(exc)
 
     # Internals
+    def _too_large(self) -> errors.HeadersTooLargeError:
+        return errors.HeadersTooLargeError(
+            f"The request line and headers are larger than the gateway's limit of {self._limits.max_header_bytes} "
+            f"bytes.", param="headers",
+        )
+
     def _start_head_clock(self) -> None:
         self._stop_head_clock()
         self._head_timer = self.loop.call_later(self._limits.header_timeout_s, self._head_timeout)
@@ -178,9 +195,17 @@ class _Limited:
             self._head_timer.cancel()
             self._head_timer = None
 
+    def _drop(self, n: int) -> None:
+        self._dropped += n
+        if self._dropped > _LINGER_BYTES:
+            if self._refused:
+                self.transport.close()
+            else:  # a refusal waits for a response: let the kernel hold the rest, not us
+                self.flow.pause_reading()
+
     def _head_timeout(self) -> None:
         self._head_timer = None
-        if self._refused or self.transport.is_closing() or not self._awaiting_head():
+        if self._refused or self.transport.is_closing() or not self._between_requests():
             return
         self._refuse(errors.RequestTimeoutError(
             f"The request line and headers were not received within {self._limits.header_timeout_s:g} seconds.",
@@ -188,13 +213,12 @@ class _Limited:
         ))
 
     def _refuse(self, exc: errors.GatewayError) -> None:
-        self._refused = True
+        self._refused, self._pending, self._dropped = True, None, 0
         self._stop_head_clock()
         self._unset_keepalive_if_required()
         transport = self.transport
-        if not self._awaiting_head():
-            # A response is being written on this connection (the oversized head is pipelined
-            # behind it): an error now would corrupt it, so the connection just ends.
+        if not self._between_requests():
+            # Another pipelined request is being answered: an error now would corrupt its response.
             transport.close()
             return
         transport.write(_response(exc, self.server_state.default_headers))
@@ -208,17 +232,14 @@ class _Limited:
 class H11Limited(_Limited, H11Protocol):
     """h11: a head is whatever h11 holds while it waits for a request (its state is IDLE).
 
-    h11 only parses the next request once the current response is done, so a head is never read
-    while a request is in progress.
+    What arrives while a request is answered h11 holds unparsed, and uvicorn stops reading after
+    one such read; the count is checked again once the response is done.
     """
 
     def _head_room(self) -> int | None:
         if self.conn.their_state is not h11.IDLE:
             return None
         return self._limits.max_header_bytes - len(self.conn.trailing_data[0])
-
-    def _awaiting_head(self) -> bool:
-        return self.conn.their_state is h11.IDLE
 
 
 class HttpToolsLimited(_Limited, HttpToolsProtocol):
@@ -239,16 +260,14 @@ class HttpToolsLimited(_Limited, HttpToolsProtocol):
     def _count_head(self, n: int) -> None:
         self._head_bytes += n
 
-    def _awaiting_head(self) -> bool:
-        return self._head_open and (self.cycle is None or self.cycle.response_complete)
-
     def on_headers_complete(self) -> None:
         self._head_open = False
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self._head_open, self._head_bytes = True, 0
+        # After a message that ends the connection the parser ignores what follows: no next head.
+        self._head_open, self._head_bytes = self.parser.should_keep_alive(), 0
 
 
 def uvicorn_options(settings: Any) -> dict[str, Any]:

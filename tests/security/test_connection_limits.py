@@ -213,12 +213,55 @@ def test_the_cap_holds_for_the_next_request_on_a_keep_alive_connection(gw):
     _assert_error(raw, 431, "headers_too_large")
 
 
+def _chat_request(content: str, *, extra: bytes = b"") -> bytes:
+    body = orjson.dumps({"model": "auto", "messages": [{"role": "user", "content": content}]})
+    return (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s"
+            % (MASTER.encode(), len(body), extra, body))
+
+
+def test_an_oversized_head_pipelined_behind_a_slow_response_gets_431_after_it(gw):
+    with _connect(gw.port) as sock:
+        sock.sendall(_chat_request("Slow. [sim:delay_ms=500]") + OVERSIZED["one unterminated value"])
+        raw, ended = _read_until_closed(sock, SLACK)
+    assert ended in ("eof", "reset")
+    first, _, second = raw.partition(b"HTTP/1.1 431")
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n"), "the response in progress must be delivered whole"
+    assert orjson.loads(_parse(first)[2])["object"] == "chat.completion"
+    _assert_error(b"HTTP/1.1 431" + second, 431, "headers_too_large")
+
+
 # --- header timeout ---------------------------------------------------------------------------
 
 def _trickle(sock: socket.socket, stop: threading.Event) -> None:
     # Slowloris: a header byte every 0.2 s keeps the connection busy but never finishes a head.
     try:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+        while not stop.wait(0.2):
+            sock.sendall(b"a")
+    except OSError:
+        pass
+
+
+def test_a_body_trickling_after_its_early_answer_gets_408(gw):
+    # Declared far over the body limit: answered 413 at once, and the body is never read by the app.
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+            b"Content-Length: 999999999\r\n\r\n" % MASTER.encode())
+    stop = threading.Event()
+    with _connect(gw.port) as sock:
+        sock.sendall(head)
+        assert _read_response(sock)[0] == 413
+        started = time.monotonic()
+        threading.Thread(target=_trickle_bytes, args=(sock, stop), daemon=True).start()
+        raw, ended = _read_until_closed(sock, HEAD_TIMEOUT + SLACK)
+        elapsed = time.monotonic() - started
+        stop.set()
+    assert ended in ("eof", "reset"), f"still open after {elapsed:.1f} s"
+    _assert_error(raw, 408, "request_timeout")
+
+
+def _trickle_bytes(sock: socket.socket, stop: threading.Event) -> None:
+    try:
         while not stop.wait(0.2):
             sock.sendall(b"a")
     except OSError:
@@ -289,12 +332,8 @@ def test_pipelined_requests_are_all_served(gw):
 
 
 def test_a_response_slower_than_the_header_timeout_is_not_cut(gw):
-    body = orjson.dumps({"model": "auto", "messages": [
-        {"role": "user", "content": f"Slow answer. [sim:delay_ms={int(HEAD_TIMEOUT * 1500)}]"}]})
     with _connect(gw.port) as sock:
-        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                     % (MASTER.encode(), len(body), body))
+        sock.sendall(_chat_request(f"Slow answer. [sim:delay_ms={int(HEAD_TIMEOUT * 1500)}]"))
         status, _, reply = _read_response(sock, HEAD_TIMEOUT * 1.5 + SLACK)
         assert status == 200, reply
         assert orjson.loads(reply)["object"] == "chat.completion"
