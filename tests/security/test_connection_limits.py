@@ -1,7 +1,8 @@
 """Connection limits, over raw sockets against a real gateway on loopback (gateway/serving.py).
 
-No key is sent anywhere: these are the attacks an unauthenticated client can make before the
-security middleware ever sees a request. Each runs under both of uvicorn's HTTP parsers.
+The attacks send no key: they are what an unauthenticated client can do before the security
+middleware ever sees a request (a few checks that normal traffic is unaffected use the master
+key). Each runs under both of uvicorn's HTTP parsers.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from gateway.settings import Settings
 from gateway.tools.harness import GatewayThread, free_port
 from tests.conftest import ROOT, SIM_KEY, write_catalog
 
+from ._rawhttp import (
+    HEALTHZ, PeakRss, assert_error, connect, parse, poll, read_response, read_until_closed, served,
+)
 from .conftest import MASTER, key_specs
 
 CAP = 16 * 1024  # GATEWAY_MAX_HEADER_BYTES for these tests (the default is 32 KiB)
@@ -29,7 +33,6 @@ KEEP_ALIVE = 3.0  # GATEWAY_KEEP_ALIVE_S (default 5 s)
 MAX_CONNS = 6  # GATEWAY_MAX_CONNECTIONS for the cap tests (default 4096)
 SLACK = 4.0  # scheduling slack on a busy machine, on top of every deadline
 PARSERS = ["httptools", "h11"]
-HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
 def _start(tmp, simulator, **settings: object) -> GatewayThread:
@@ -66,109 +69,6 @@ def capped(request, simulator, tmp_path_factory) -> Iterator[GatewayThread]:
             gw.stop()
 
 
-# --- raw HTTP/1.1 helpers ---------------------------------------------------------------------
-
-def _connect(port: int) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", port), timeout=5)
-
-
-def _read_until_closed(sock: socket.socket, within: float) -> tuple[bytes, str]:
-    """All the server sends, and how the connection ended: `eof`, `reset` or `open` (deadline)."""
-    data, deadline = b"", time.monotonic() + within
-    while (left := deadline - time.monotonic()) > 0:
-        sock.settimeout(left)
-        try:
-            chunk = sock.recv(65536)
-        except socket.timeout:
-            return data, "open"
-        except ConnectionResetError:
-            return data, "reset"
-        if not chunk:
-            return data, "eof"
-        data += chunk
-    return data, "open"
-
-
-def _parse(raw: bytes) -> tuple[int, dict[str, str], bytes]:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(status_line.split()[1]), headers, body
-
-
-def _read_response(sock: socket.socket, within: float = 5.0) -> tuple[int, dict[str, str], bytes]:
-    """One response with a Content-Length, leaving a keep-alive connection open."""
-    data, deadline = b"", time.monotonic() + within
-    while True:
-        if b"\r\n\r\n" in data:
-            status, headers, body = _parse(data)
-            if len(body) >= int(headers.get("content-length", 0)):
-                return status, headers, body
-        left = deadline - time.monotonic()
-        assert left > 0, f"no complete response within {within} s: {data[:200]!r}"
-        sock.settimeout(left)
-        chunk = sock.recv(65536)
-        assert chunk, f"connection closed mid-response: {data[:200]!r}"
-        data += chunk
-
-
-def _assert_error(raw: bytes, status: int, code: str) -> dict[str, str]:
-    got, headers, body = _parse(raw)
-    assert got == status, raw[:300]
-    assert headers["content-type"] == "application/json"
-    assert headers["connection"] == "close"
-    error = orjson.loads(body)["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert error["code"] == code
-    return headers
-
-
-def _served(port: int) -> bool:
-    with _connect(port) as sock:
-        sock.sendall(HEALTHZ)
-        return _read_response(sock)[0] == 200
-
-
-def _poll(condition, within: float) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
-def _rss_kib() -> int:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-
-
-class _PeakRss:
-    def __init__(self) -> None:
-        self.start = self.peak = _rss_kib()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.01):
-            self.peak = max(self.peak, _rss_kib())
-
-    def __enter__(self) -> _PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def growth_mib(self) -> float:
-        return (self.peak - self.start) / 1024
-
-
 # --- header bytes -----------------------------------------------------------------------------
 
 def _padded(size: int, *, target: bytes = b"/healthz") -> bytes:
@@ -187,30 +87,30 @@ OVERSIZED = {
 
 @pytest.mark.parametrize("payload", OVERSIZED.values(), ids=OVERSIZED.keys())
 def test_a_head_over_the_cap_gets_431_and_a_close(gw, payload):
-    with _connect(gw.port) as sock:
+    with connect(gw.port) as sock:
         sock.sendall(payload)
-        raw, ended = _read_until_closed(sock, SLACK)
+        raw, ended = read_until_closed(sock, SLACK)
     assert ended in ("eof", "reset"), "the connection must be closed after the 431"
-    error = orjson.loads(_parse(raw)[2])["error"]
-    _assert_error(raw, 431, "headers_too_large")
+    error = orjson.loads(parse(raw)[2])["error"]
+    assert_error(raw, 431, "headers_too_large")
     assert error["param"] == "headers" and str(CAP) in error["message"]
-    assert _served(gw.port)
+    assert served(gw.port)
 
 
 def test_a_head_of_exactly_the_cap_is_served(gw):
-    with _connect(gw.port) as sock:
+    with connect(gw.port) as sock:
         sock.sendall(_padded(CAP))
-        assert _read_response(sock)[0] == 200
+        assert read_response(sock)[0] == 200
 
 
 def test_the_cap_holds_for_the_next_request_on_a_keep_alive_connection(gw):
-    with _connect(gw.port) as sock:
+    with connect(gw.port) as sock:
         sock.sendall(HEALTHZ)
-        assert _read_response(sock)[0] == 200
+        assert read_response(sock)[0] == 200
         sock.sendall(OVERSIZED["one unterminated value"])
-        raw, ended = _read_until_closed(sock, SLACK)
+        raw, ended = read_until_closed(sock, SLACK)
     assert ended in ("eof", "reset")
-    _assert_error(raw, 431, "headers_too_large")
+    assert_error(raw, 431, "headers_too_large")
 
 
 def _chat_request(content: str, *, extra: bytes = b"") -> bytes:
@@ -221,22 +121,22 @@ def _chat_request(content: str, *, extra: bytes = b"") -> bytes:
 
 
 def test_an_oversized_head_pipelined_behind_a_slow_response_gets_431_after_it(gw):
-    with _connect(gw.port) as sock:
+    with connect(gw.port) as sock:
         sock.sendall(_chat_request("Slow. [sim:delay_ms=500]") + OVERSIZED["one unterminated value"])
-        raw, ended = _read_until_closed(sock, SLACK)
+        raw, ended = read_until_closed(sock, SLACK)
     assert ended in ("eof", "reset")
     first, _, second = raw.partition(b"HTTP/1.1 431")
     assert first.startswith(b"HTTP/1.1 200 OK\r\n"), "the response in progress must be delivered whole"
-    assert orjson.loads(_parse(first)[2])["object"] == "chat.completion"
-    _assert_error(b"HTTP/1.1 431" + second, 431, "headers_too_large")
+    assert orjson.loads(parse(first)[2])["object"] == "chat.completion"
+    assert_error(b"HTTP/1.1 431" + second, 431, "headers_too_large")
 
 
 # --- header timeout ---------------------------------------------------------------------------
 
-def _trickle(sock: socket.socket, stop: threading.Event) -> None:
-    # Slowloris: a header byte every 0.2 s keeps the connection busy but never finishes a head.
+def _trickle(sock: socket.socket, stop: threading.Event, opening: bytes = b"") -> None:
+    # Slowloris: a byte every 0.2 s keeps the connection busy but never finishes anything.
     try:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+        sock.sendall(opening)
         while not stop.wait(0.2):
             sock.sendall(b"a")
     except OSError:
@@ -248,75 +148,68 @@ def test_a_body_trickling_after_its_early_answer_gets_408(gw):
     head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
             b"Content-Length: 999999999\r\n\r\n" % MASTER.encode())
     stop = threading.Event()
-    with _connect(gw.port) as sock:
+    with connect(gw.port) as sock:
         sock.sendall(head)
-        assert _read_response(sock)[0] == 413
+        assert read_response(sock)[0] == 413
         started = time.monotonic()
-        threading.Thread(target=_trickle_bytes, args=(sock, stop), daemon=True).start()
-        raw, ended = _read_until_closed(sock, HEAD_TIMEOUT + SLACK)
+        threading.Thread(target=_trickle, args=(sock, stop), daemon=True).start()
+        raw, ended = read_until_closed(sock, HEAD_TIMEOUT + SLACK)
         elapsed = time.monotonic() - started
         stop.set()
     assert ended in ("eof", "reset"), f"still open after {elapsed:.1f} s"
-    _assert_error(raw, 408, "request_timeout")
-
-
-def _trickle_bytes(sock: socket.socket, stop: threading.Event) -> None:
-    try:
-        while not stop.wait(0.2):
-            sock.sendall(b"a")
-    except OSError:
-        pass
+    assert_error(raw, 408, "request_timeout")
 
 
 @pytest.mark.parametrize("opening", [b"", b"POST /v1/chat/completions HTT", b"GET /healthz HTTP/1.1\r\nHost: x\r\n",
                                      "trickle"], ids=["silent", "partial line", "partial headers", "slowloris"])
 def test_an_unfinished_head_gets_408_and_a_close_after_the_header_timeout(gw, opening):
     stop = threading.Event()
-    with _connect(gw.port) as sock:
+    with connect(gw.port) as sock:
         started = time.monotonic()
         if opening == "trickle":
-            threading.Thread(target=_trickle, args=(sock, stop), daemon=True).start()
+            threading.Thread(target=_trickle, args=(sock, stop, b"GET /healthz HTTP/1.1\r\nX-Slow: "),
+                             daemon=True).start()
         elif opening:
             sock.sendall(opening)
-        raw, ended = _read_until_closed(sock, HEAD_TIMEOUT + SLACK)
+        raw, ended = read_until_closed(sock, HEAD_TIMEOUT + SLACK)
         elapsed = time.monotonic() - started
         stop.set()
     assert ended in ("eof", "reset"), f"still open after {elapsed:.1f} s"
     assert elapsed >= HEAD_TIMEOUT * 0.9
-    headers = _assert_error(raw, 408, "request_timeout")
-    assert headers["content-length"] == str(len(_parse(raw)[2]))
+    headers = assert_error(raw, 408, "request_timeout")
+    assert headers["content-length"] == str(len(parse(raw)[2]))
 
 
 def test_idle_keep_alive_is_not_cut_by_the_header_timeout(gw):
-    with _connect(gw.port) as sock:
+    with connect(gw.port) as sock:
         sock.sendall(HEALTHZ)
-        assert _read_response(sock)[0] == 200
+        assert read_response(sock)[0] == 200
         time.sleep(HEAD_TIMEOUT * 1.5)  # longer than the header timeout, shorter than keep-alive
         sock.sendall(HEALTHZ)
-        assert _read_response(sock)[0] == 200
+        assert read_response(sock)[0] == 200
 
 
 def test_idle_keep_alive_is_closed_by_the_keep_alive_timeout(gw):
-    with _connect(gw.port) as sock:
+    with connect(gw.port) as sock:
         sock.sendall(HEALTHZ)
-        assert _read_response(sock)[0] == 200
+        assert read_response(sock)[0] == 200
         started = time.monotonic()
-        raw, ended = _read_until_closed(sock, KEEP_ALIVE + SLACK)
+        raw, ended = read_until_closed(sock, KEEP_ALIVE + SLACK)
     assert (raw, ended) == (b"", "eof")
     assert time.monotonic() - started >= KEEP_ALIVE * 0.9
 
 
 def test_the_next_request_on_a_keep_alive_connection_has_the_header_timeout_from_its_first_byte(gw):
-    with _connect(gw.port) as sock:
+    with connect(gw.port) as sock:
         sock.sendall(HEALTHZ)
-        assert _read_response(sock)[0] == 200
+        assert read_response(sock)[0] == 200
         sock.sendall(b"GET /hea")
         started = time.monotonic()
-        raw, ended = _read_until_closed(sock, HEAD_TIMEOUT + SLACK)
+        raw, ended = read_until_closed(sock, HEAD_TIMEOUT + SLACK)
         elapsed = time.monotonic() - started
     assert ended in ("eof", "reset")
     assert HEAD_TIMEOUT * 0.9 <= elapsed < KEEP_ALIVE  # the header clock, not the keep-alive one
-    _assert_error(raw, 408, "request_timeout")
+    assert_error(raw, 408, "request_timeout")
 
 
 def test_pipelined_requests_are_all_served(gw):
@@ -324,17 +217,17 @@ def test_pipelined_requests_are_all_served(gw):
     post = (b"POST /v1/selection/explain HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
             b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s") % (MASTER.encode(), len(body), body)
     last = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    with _connect(gw.port) as sock:
+    with connect(gw.port) as sock:
         sock.sendall(HEALTHZ + post + HEALTHZ + last)  # one write: every head after the first is pipelined
-        raw, ended = _read_until_closed(sock, SLACK)
+        raw, ended = read_until_closed(sock, SLACK)
     assert ended == "eof"
     assert raw.count(b"HTTP/1.1 200 OK\r\n") == 4, raw[:600]
 
 
 def test_a_response_slower_than_the_header_timeout_is_not_cut(gw):
-    with _connect(gw.port) as sock:
+    with connect(gw.port) as sock:
         sock.sendall(_chat_request(f"Slow answer. [sim:delay_ms={int(HEAD_TIMEOUT * 1500)}]"))
-        status, _, reply = _read_response(sock, HEAD_TIMEOUT * 1.5 + SLACK)
+        status, _, reply = read_response(sock, HEAD_TIMEOUT * 1.5 + SLACK)
         assert status == 200, reply
         assert orjson.loads(reply)["object"] == "chat.completion"
 
@@ -351,14 +244,14 @@ def _flood_one(port: int, limit: int, out: list) -> None:
                 sent += len(chunk)
         except OSError:
             pass  # the gateway closed the connection: the secure outcome
-        raw, ended = _read_until_closed(sock, SLACK)
+        raw, ended = read_until_closed(sock, SLACK)
     out.append((sent, raw, ended))
 
 
 def test_a_header_flood_keeps_memory_bounded(gw):
     conns, limit = 8, 16 << 20  # 8 keyless connections offering 16 MiB of one header value each
     outcomes: list = []
-    with _PeakRss() as rss:
+    with PeakRss() as rss:
         threads = [threading.Thread(target=_flood_one, args=(gw.port, limit, outcomes)) for _ in range(conns)]
         for t in threads:
             t.start()
@@ -369,29 +262,29 @@ def test_a_header_flood_keeps_memory_bounded(gw):
         assert sent < limit, "the gateway kept reading an unterminated head"
         assert ended in ("eof", "reset")
         if raw:  # a reset may come before the 431 when the client was still sending
-            _assert_error(raw, 431, "headers_too_large")
+            assert_error(raw, 431, "headers_too_large")
     # Unbounded, the gateway would hold 128 MiB of header bytes; generous bound for noise.
     assert rss.growth_mib < 32, f"RSS grew {rss.growth_mib:.0f} MiB"
-    assert _served(gw.port)
+    assert served(gw.port)
 
 
 @pytest.mark.parametrize("opening", [b"", b"POST /v1/chat/completions HTT"], ids=["idle", "partial line"])
 def test_a_half_open_flood_is_released_after_the_header_timeout(gw, opening):
     socks = []
     try:
-        with _PeakRss() as rss:
+        with PeakRss() as rss:
             for _ in range(200):
-                sock = _connect(gw.port)
+                sock = connect(gw.port)
                 socks.append(sock)
                 if opening:
                     sock.sendall(opening)
-            assert _served(gw.port), "a flood below the connection cap must not stop others being served"
-            assert _poll(lambda: gw.open_connections == 0, HEAD_TIMEOUT + SLACK), \
+            assert served(gw.port), "a flood below the connection cap must not stop others being served"
+            assert poll(lambda: gw.open_connections == 0, HEAD_TIMEOUT + SLACK), \
                 f"{gw.open_connections} connections still held"
         for sock in socks:
-            raw, ended = _read_until_closed(sock, SLACK)
+            raw, ended = read_until_closed(sock, SLACK)
             assert ended in ("eof", "reset")
-            _assert_error(raw, 408, "request_timeout")
+            assert_error(raw, 408, "request_timeout")
         assert rss.growth_mib < 32, f"RSS grew {rss.growth_mib:.0f} MiB"
     finally:
         for sock in socks:
@@ -402,39 +295,39 @@ def test_a_half_open_flood_is_released_after_the_header_timeout(gw, opening):
 
 def test_connections_beyond_the_cap_are_refused_while_open_ones_keep_working(capped):
     gw = capped
-    working = _connect(gw.port)
-    idle = [_connect(gw.port) for _ in range(MAX_CONNS - 1)]
+    working = connect(gw.port)
+    idle = [connect(gw.port) for _ in range(MAX_CONNS - 1)]
     try:
         working.sendall(HEALTHZ)
-        assert _read_response(working)[0] == 200
-        assert _poll(lambda: gw.open_connections == MAX_CONNS, SLACK)
+        assert read_response(working)[0] == 200
+        assert poll(lambda: gw.open_connections == MAX_CONNS, SLACK)
 
         # One more: answered 503 at once, before it sends anything, and closed.
-        with _connect(gw.port) as extra:
-            raw, ended = _read_until_closed(extra, SLACK)
+        with connect(gw.port) as extra:
+            raw, ended = read_until_closed(extra, SLACK)
         assert ended in ("eof", "reset")
-        headers = _assert_error(raw, 503, "too_many_connections")
+        headers = assert_error(raw, 503, "too_many_connections")
         assert headers["retry-after"] == "1"
         # One that sends its request straight away is never served either.
-        with _connect(gw.port) as extra:
+        with connect(gw.port) as extra:
             try:
                 extra.sendall(HEALTHZ)
             except OSError:
                 pass
-            raw, ended = _read_until_closed(extra, SLACK)
+            raw, ended = read_until_closed(extra, SLACK)
         assert ended in ("eof", "reset")
         if raw:
-            _assert_error(raw, 503, "too_many_connections")
+            assert_error(raw, 503, "too_many_connections")
         assert gw.open_connections == MAX_CONNS
 
         # The connections already open are unaffected.
         working.sendall(HEALTHZ)
-        assert _read_response(working)[0] == 200
+        assert read_response(working)[0] == 200
 
         # A freed slot is usable again.
         idle.pop().close()
-        assert _poll(lambda: gw.open_connections < MAX_CONNS, SLACK)
-        assert _served(gw.port)
+        assert poll(lambda: gw.open_connections < MAX_CONNS, SLACK)
+        assert served(gw.port)
     finally:
         working.close()
         for sock in idle:
@@ -459,20 +352,20 @@ def test_gateway_serve_applies_the_limits(simulator, tmp_path, workers):
     try:
         def up() -> bool:
             try:
-                return _served(port)
+                return served(port)
             except OSError:
                 return False
 
-        assert _poll(up, 60), "gateway serve did not start"
-        with _connect(port) as sock:
+        assert poll(up, 60), "gateway serve did not start"
+        with connect(port) as sock:
             sock.sendall(OVERSIZED["one unterminated value"])
-            raw, ended = _read_until_closed(sock, SLACK)
+            raw, ended = read_until_closed(sock, SLACK)
         assert ended in ("eof", "reset")
-        _assert_error(raw, 431, "headers_too_large")
-        with _connect(port) as sock:
-            raw, ended = _read_until_closed(sock, HEAD_TIMEOUT + SLACK)
+        assert_error(raw, 431, "headers_too_large")
+        with connect(port) as sock:
+            raw, ended = read_until_closed(sock, HEAD_TIMEOUT + SLACK)
         assert ended in ("eof", "reset")
-        _assert_error(raw, 408, "request_timeout")
+        assert_error(raw, 408, "request_timeout")
     finally:
         proc.terminate()
         try:
