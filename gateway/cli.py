@@ -46,9 +46,14 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     print(f"gateway: {startup_notice(settings.host, keyring.enabled, settings.insecure, len(keyring))}",
           file=sys.stderr)
+    from gateway.serving import raise_fd_limit, uvicorn_options
+
+    fd_warning = raise_fd_limit(settings.max_connections)  # per process: each worker has its own
+    if fd_warning is not None:
+        print(f"gateway: warning: {fd_warning}", file=sys.stderr)
     # One worker serves the app just built; several each build their own from the environment.
     options = dict(host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
-                   timeout_graceful_shutdown=settings.shutdown_grace_s)
+                   timeout_graceful_shutdown=settings.shutdown_grace_s, **uvicorn_options(settings))
     if settings.workers == 1:
         uvicorn.run(app, **options)
     else:

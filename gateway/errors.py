@@ -16,6 +16,7 @@ __all__ = [
     "ContextWindowError",
     "GatewayError",
     "GatewayTimeoutError",
+    "HeadersTooLargeError",
     "InternalError",
     "InvalidRequestError",
     "MethodNotAllowedError",
@@ -100,6 +101,10 @@ class PayloadTooLargeError(GatewayError):
 
 class UnsupportedMediaTypeError(GatewayError):
     status, type, code = 415, "invalid_request_error", "unsupported_media_type"
+
+
+class HeadersTooLargeError(GatewayError):
+    status, type, code = 431, "invalid_request_error", "headers_too_large"
 
 
 class UnprocessableEntityError(GatewayError):

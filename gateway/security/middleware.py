@@ -167,7 +167,9 @@ class SecurityMiddleware:
             elif name == b"content-type":
                 media = value.partition(b";")[0].strip().lower()
         if total > self.max_header_bytes:
-            raise _HeaderTooLarge(total, self.max_header_bytes)
+            raise errors.HeadersTooLargeError(
+                f"The request headers are too large ({total} bytes; at most {self.max_header_bytes}).", param="headers"
+            )
         path = scope["path"]
         if path in self.open_paths:
             return None, length
@@ -241,13 +243,6 @@ def _is_dashboard(path: str) -> bool:
 
 def _basic_allowed(path: str, method: str) -> bool:
     return method in ("GET", "HEAD") and (_is_dashboard(path) or path in _BASIC_PATHS)
-
-
-class _HeaderTooLarge(errors.GatewayError):
-    status, type, code = 431, "invalid_request_error", "headers_too_large"
-
-    def __init__(self, total: int, cap: int) -> None:
-        super().__init__(f"The request headers are too large ({total} bytes; at most {cap}).", param="headers")
 
 
 def _unauthorized(path: str, method: str, presented: bool) -> errors.AuthenticationError:
