@@ -146,7 +146,7 @@ def _trickle(sock: socket.socket, stop: threading.Event, opening: bytes = b"") -
 def test_a_body_trickling_after_its_early_answer_gets_408(gw):
     # Declared far over the body limit: answered 413 at once, and the body is never read by the app.
     head = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-            b"Content-Length: 999999999\r\n\r\n" % MASTER.encode())
+            b"Content-Type: application/json\r\nContent-Length: 999999999\r\n\r\n" % MASTER.encode())
     stop = threading.Event()
     with connect(gw.port) as sock:
         sock.sendall(head)
