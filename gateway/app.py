@@ -134,7 +134,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         decision_header=decision_header,
         created=int(time.time()),
         feedback=FeedbackProcessor(stats, router.quality if router is not None else None,
-                                   max_remembered=settings.feedback_memory),
+                                   max_remembered=settings.feedback_memory,
+                                   listeners=router.feedback_listeners() if router is not None else ()),
         observer=Observer(
             settings, catalog, live=lambda: stats.live, spend=lambda: stats.spend, policies=lambda: policies.current
         ),

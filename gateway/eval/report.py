@@ -28,17 +28,18 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(f"domain classifier: accuracy {_pct(dc['test_accuracy'])} on {dc['test_labelled']} test "
                      f"prompts; estimate() p50 {dc['estimate_p50_ms']:.3f} ms, p90 {dc['estimate_p90_ms']:.3f} ms")
     qm = report["quality_model"]
-    val = qm["validation"]
-    if "prompt" in val:
-        lines.append("quality mode (train validation slice): " + "; ".join(
-            f"{m}: AIQ {val[m]['balanced_aiq']:.4f}, log loss {val[m]['log_loss']:.4f}" for m in ("domain", "prompt")
+    oof = qm["out_of_fold"]
+    if "modes" in oof:
+        lines.append(f"quality mode (out-of-fold on {oof['rows']} train prompts, {oof['folds']} folds): " + "; ".join(
+            f"{m}: AIQ {v['aiq']:.4f}, log loss {v['log_loss']:.4f}" for m, v in oof["modes"].items()
         ) + f" -> default {qm['default_mode']}")
     lines += ["", f"{'baseline':<44} {'score':>7} {'$/req':>10}"]
     for s in sorted(base["single"], key=lambda s: s["cost_per_request"]):
         lines.append(f"{s['model']:<44} {s['score']:>7.4f} {_money(s['cost_per_request']):>10}")
     o = base["oracle"]
     lines.append(f"{'oracle':<44} {o['score']:>7.4f} {_money(o['cost_per_request']):>10}")
-    lines.append(f"zero router AIQ {base['zero_router']['aiq']:.4f}   best single: {base['best_single']}")
+    lines.append(f"zero router AIQ {base['zero_router']['aiq']:.4f}   best single: {base['best_single']}   "
+                 f"(AIQ over costs [0, {_money(report['aiq_range'][1])}], RouterBench)")
     lines += ["", f"{'router':<40} {'AIQ':>7} {'95% at':>8} {'100% at':>8} "
               + " ".join(f"{'q@' + f:>7}" for f in ("0.1", "0.25", "0.5", "1.0")) + "  >random"]
     for r in report["routers"]:
@@ -56,6 +57,8 @@ def format_table(report: dict[str, Any]) -> str:
                          f"CPT(80%) {_pct(rl['cpt_80'])}  (strong {rl['strong']})")
     lines.append("(95%/100% at: cost on the hull to reach that share of the best single model's score, as a "
                  "fraction of its cost; q@f: hull quality at f x its cost)")
+    lines += _pair_lines(report.get("routellm_pair"))
+    lines += _operating_lines(report.get("operating_point") or {})
     t = report.get("targets") or {}
     if t:
         a, b, c = t["aiq_above_zero_router"], t["best_single_score_at_half_its_cost"], t["above_random_everywhere"]
@@ -69,6 +72,44 @@ def format_table(report: dict[str, Any]) -> str:
                   f"  above random everywhere:        {'MET' if c['met'] else 'NOT MET'} "
                   f"({c['above']}/{c['points_mixed']} mixed points)"]
     return "\n".join(lines)
+
+
+def _pair_lines(pair: dict[str, Any] | None) -> list[str]:
+    if not pair:
+        return []
+    head = (f"RouteLLM pair (chosen on the train split): strong {pair['strong']} {pair['strong_score']:.4f}, "
+            f"weak {pair['weak']} {pair['weak_score']:.4f}")
+    if "undefined" in pair:
+        return ["", head, f"  APGR undefined: {pair['undefined']}"]
+    lines = ["", head, f"  {'router':<28} {'APGR':>7} {'CPT(20%)':>9} {'CPT(50%)':>9} {'CPT(80%)':>9}"]
+    for name, m in pair["routers"].items():
+        lines.append(f"  {name:<28} {m['apgr']:>7.4f} {_pct(m['cpt_20']):>9} {_pct(m['cpt_50']):>9} "
+                     f"{_pct(m['cpt_80']):>9}")
+    return lines
+
+
+def _operating_lines(op: dict[str, Any]) -> list[str]:
+    table = op.get("table")
+    if not table:
+        return []
+    ref = table["reference"]
+    lines = ["", f"operating points (calibration table: {table['source']}; reference {ref})"]
+    d = op.get("default")
+    if d:
+        lines.append(f"  shipped default (knee, lam {d['lam']:.3g}): test {_pct(d['quality_share'])} of the reference's "
+                     f"quality at {_pct(d['cost_share'])} of its cost (table: {_pct(d['expected']['quality_share'])} at "
+                     f"{_pct(d['expected']['cost_share'])}); {d['gap_below_hull']:.4f} below the hull -> "
+                     f"{'ON the hull' if d['on_hull'] else 'NOT on the hull'} (tolerance {d['tolerance']})")
+    lines.append(f"  {'target':<26} {'table q':>8} {'table $':>8} {'test q':>8} {'test $':>8} {'test ref':>9}")
+    for t in op.get("targets", []):
+        label = {"quality": "quality >=", "cost": "cost <=", "strong": "reference traffic <="}[t["kind"]]
+        e, r = t["expected"], t["realised"]
+        lines.append(f"  {label + ' ' + _pct(t['value']):<26} {_pct(e['quality_share']):>8} {_pct(e['cost_share']):>8} "
+                     f"{_pct(r['quality_share']):>8} {_pct(r['cost_share']):>8} {_pct(r['strong_share']):>9}"
+                     + ("" if t["table_met"] else "  (the table never reaches it: closest row)"))
+    lines.append("  (q: quality as a share of the reference's; $: cost as a share of its cost; test ref: share of "
+                 "test requests sent to it)")
+    return lines
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:
@@ -95,6 +136,13 @@ def write_plot(report: dict[str, Any], path: Path) -> None:
     colours = iter(["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
                     "tab:olive", "tab:cyan"])
     for r in report["routers"]:
+        if r["role"] == "default":
+            p = r["points"][0]
+            ax.scatter(p["cost_per_request"], p["score"], marker="*", s=260, color="red", edgecolor="black",
+                       label=f"{r['name']} (shipped default)", zorder=7)
+            ax.annotate("default", (p["cost_per_request"], p["score"]), fontsize=8, xytext=(6, 6),
+                        textcoords="offset points", color="red")
+            continue
         if r["role"] == "point" or r["role"] == "policy":
             p = r["points"][0]
             ax.scatter(p["cost_per_request"], p["score"], marker="D", s=40, color="tab:gray", label=r["name"],
@@ -108,10 +156,17 @@ def write_plot(report: dict[str, Any], path: Path) -> None:
         ax.plot(hx, hy, color=colour, linewidth=2.0 if main else 1.0, alpha=1.0 if main else 0.7,
                 label=f"{r['name']} AIQ {r['aiq']:.4f}")
         ax.scatter(xs, ys, color=colour, s=10 if main else 5, alpha=0.8)
-        if main and r["strategy"] == "balanced":
+        if main and r["strategy"] in ("balanced", "frontier"):
             rx = [p["random_cost_per_request"] for p in r["points"]]
             ry = [p["random_score"] for p in r["points"]]
             ax.plot(rx, ry, color=colour, linestyle=":", linewidth=1.2, label="random at matched call shares")
+    for t in (report.get("operating_point") or {}).get("targets", []):
+        if t["kind"] != "quality":
+            continue
+        rp = t["realised"]
+        ax.scatter(rp["cost_per_request"], rp["score"], marker="^", s=50, color="red", zorder=7)
+        ax.annotate(f"target {t['value']:.0%}", (rp["cost_per_request"], rp["score"]), fontsize=7,
+                    xytext=(6, -10), textcoords="offset points", color="red")
     # Linear cost axis: hulls (random mixing) are straight segments only on a linear scale.
     ax.set_xlabel("mean cost per request (USD)")
     ax.set_ylabel("mean score")
