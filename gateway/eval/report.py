@@ -98,8 +98,9 @@ def _operating_lines(op: dict[str, Any]) -> list[str]:
     if d:
         lines.append(f"  shipped default (knee, lam {d['lam']:.3g}): test {_pct(d['quality_share'])} of the reference's "
                      f"quality at {_pct(d['cost_share'])} of its cost (table: {_pct(d['expected']['quality_share'])} at "
-                     f"{_pct(d['expected']['cost_share'])}); {d['gap_below_hull']:.4f} below the hull -> "
-                     f"{'ON the hull' if d['on_hull'] else 'NOT on the hull'} (tolerance {d['tolerance']})")
+                     f"{_pct(d['expected']['cost_share'])}); {d['gap_below_hull']:.4f} below the hull"
+                     + (f" (paired 95% CI [{d['gap_ci95'][0]:+.4f}, {d['gap_ci95'][1]:+.4f}])" if d["gap_ci95"] else "")
+                     + f" -> {'ON the hull' if d['on_hull'] else 'NOT on the hull'}")
     lines.append(f"  {'target':<26} {'table q':>8} {'table $':>8} {'test q':>8} {'test $':>8} {'test ref':>9}")
     for t in op.get("targets", []):
         label = {"quality": "quality >=", "cost": "cost <=", "strong": "reference traffic <="}[t["kind"]]

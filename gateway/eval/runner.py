@@ -262,9 +262,7 @@ def run_eval(data: EvalData, opts: EvalOptions, progress=lambda msg: None) -> di
         operating["table"] = table.to_json()
         operating["targets"] = measure_targets(engine, main, names, table, scores, costs)
         if default_run is not None and main_run is not None:
-            main_summary = next(r for r in report["routers"] if r["name"] == main_run.name)
-            hull = np.array(main_summary["hull"])
-            operating["default"] = default_against_hull(default_run, scores, costs, hull, table, names)
+            operating["default"] = default_against_hull(default_run, main_run, scores, costs, table, names)
         progress("quality targets on the test split")
     report["operating_point"] = operating
     pair = choose_pair(data.scores[train_rows], data.costs[train_rows])

@@ -40,7 +40,10 @@ def test_operating_points_default_and_targets(tmp_path):
     main = next(r for r in report["routers"] if r["role"] == "main" and r["name"].startswith("balanced"))
     assert any(abs(p["score"] - d["score"]) < 1e-12 and abs(p["cost_per_request"] - d["cost_per_request"]) < 1e-12
                for p in main["points"])
-    assert d["gap_below_hull"] >= 0 and d["on_hull"] == (d["gap_below_hull"] <= d["tolerance"])
+    assert d["gap_below_hull"] >= 0 and d["within_tolerance"] == (d["gap_below_hull"] <= d["tolerance"])
+    if d["gap_ci95"] is not None:  # the paired mean is the hull's quality minus the default's, at its cost
+        assert sum(d["gap_ci95"]) / 2 == pytest.approx(d["hull_quality_at_cost"] - d["score"], abs=1e-9)
+    assert d["on_hull"] == (d["within_tolerance"] or (d["gap_ci95"] is not None and d["gap_ci95"][0] <= 0))
     kinds = [(t["kind"], t["value"]) for t in op["targets"]]
     assert kinds == [("quality", 0.9), ("quality", 0.95), ("quality", 0.99), ("cost", 0.3), ("strong", 0.3)]
     q = [t["realised"]["quality_share"] for t in op["targets"][:3]]
