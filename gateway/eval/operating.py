@@ -17,14 +17,15 @@ import numpy as np
 
 from gateway.eval.metrics import hull_at, hull_gap, knee, nondecreasing_hull
 from gateway.eval.routing import Prepared, RouterRun, frontier_params, route_params
-from gateway.learning import CalibrationTable, QualityTarget
-from gateway.selection import SelectionEngine
+from gateway.learning import CalibrationTable, QualityTarget, TargetPlanner
+from gateway.selection import ModelInfo, SelectionEngine, SelectionParams
 
 __all__ = [
     "ON_HULL_TOLERANCE",
     "REPORTED_TARGETS",
     "calibration_table",
     "default_against_hull",
+    "measure_priors_targets",
     "measure_targets",
     "reference_model",
 ]
@@ -92,6 +93,26 @@ def measure_targets(engine: SelectionEngine, prep: Prepared, names: Sequence[str
                     "expected": {"quality_share": row.quality_share, "cost_share": row.cost_share,
                                  "strong_share": row.strong_share},
                     "realised": realised})
+    return out
+
+
+def measure_priors_targets(engine: SelectionEngine, prep: Prepared, names: Sequence[str],
+                           catalog: Sequence[ModelInfo], reference: str, scores: np.ndarray, costs: np.ndarray,
+                           targets: Sequence[QualityTarget] = REPORTED_TARGETS) -> list[dict[str, Any]]:
+    """The same targets without a router model: `TargetPlanner` on the catalog's priors (here the
+    best priors a catalog could hold: each model's train-split mean, per domain where the request
+    has one), as `gateway serve` routes without GATEWAY_ROUTER_MODEL. ``prep`` must carry no
+    per-prompt estimates."""
+    planner = TargetPlanner(catalog)
+    ref = list(names).index(reference)
+    out = []
+    for target in targets:
+        def params_at(k: int, t: QualityTarget = target) -> SelectionParams:
+            ctx = prep.contexts[k]
+            return planner.apply(t, SelectionParams(), ctx, None, ctx.request_id)[0]
+
+        run = route_params(f"priors target {target.kind} {target.value:g}", engine, prep, names, params_at)
+        out.append({"kind": target.kind, "value": target.value, "realised": _point(run, scores, costs, ref)})
     return out
 
 

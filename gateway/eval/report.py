@@ -110,6 +110,14 @@ def _operating_lines(op: dict[str, Any]) -> list[str]:
                      + ("" if t["table_met"] else "  (the table never reaches it: closest row)"))
     lines.append("  (q: quality as a share of the reference's; $: cost as a share of its cost; test ref: share of "
                  "test requests sent to it)")
+    pt = op.get("priors_targets")
+    if pt:
+        lines.append("  without a router model (catalog priors = train means per model and domain, domain given):")
+        for t in pt:
+            label = {"quality": "quality >=", "cost": "cost <=", "strong": "reference traffic <="}[t["kind"]]
+            r = t["realised"]
+            lines.append(f"  {label + ' ' + _pct(t['value']):<26} {'':>8} {'':>8} {_pct(r['quality_share']):>8} "
+                         f"{_pct(r['cost_share']):>8} {_pct(r['strong_share']):>9}")
     return lines
 
 

@@ -25,6 +25,7 @@ from gateway.eval.metrics import aiq, aiq_range, bootstrap_samples, nondecreasin
 from gateway.eval.operating import (
     calibration_table,
     default_against_hull,
+    measure_priors_targets,
     measure_targets,
     reference_model,
 )
@@ -80,6 +81,17 @@ def build_catalog(data: EvalData, meta: Mapping[str, Mapping[str, Any]]) -> list
         if "domain_quality" in extra:
             extra["domain_quality"] = dict(extra["domain_quality"])
         out.append(replace(info, **extra) if extra else info)
+    return out
+
+
+def _priors_catalog(data: EvalData, rows: np.ndarray, catalog: list[ModelInfo]) -> list[ModelInfo]:
+    """The catalog with the best priors one could write by hand: train-split mean score per model,
+    and per domain."""
+    out = []
+    domains = sorted({d for d in (data.domains[i] for i in rows) if d is not None})
+    for j, m in enumerate(catalog):
+        per = {d: float(data.scores[[i for i in rows if data.domains[i] == d], j].mean()) for d in domains}
+        out.append(replace(m, quality=float(data.scores[rows, j].mean()), domain_quality=per))
     return out
 
 
@@ -263,6 +275,11 @@ def run_eval(data: EvalData, opts: EvalOptions, progress=lambda msg: None) -> di
         operating["targets"] = measure_targets(engine, main, names, table, scores, costs)
         if default_run is not None and main_run is not None:
             operating["default"] = default_against_hull(default_run, main_run, scores, costs, table, names)
+        priors_catalog = _priors_catalog(data, train_rows, catalog)
+        given = [(data.domains[i], "header" if data.domains[i] else None, None) for i in test_rows]
+        operating["priors_targets"] = measure_priors_targets(
+            engine, prepare(ids, msgs, given, priors_catalog, trained.live), names, priors_catalog, table.reference,
+            scores, costs)
         progress("quality targets on the test split")
     report["operating_point"] = operating
     pair = choose_pair(data.scores[train_rows], data.costs[train_rows])
