@@ -101,3 +101,17 @@ def test_feedback_reaches_the_tables_live_check(gateway_factory, router_dir):
                    timeout=10)
     assert f.status_code == 200, f.text
     assert monitor.n == 1 and monitor.live_share() is not None
+
+
+def test_gateway_route_explains_the_target(router_dir, tmp_path, capsys):
+    from gateway.cli import main
+    from tests.conftest import write_catalog
+
+    catalog = write_catalog(tmp_path / "catalog.yaml", "http://127.0.0.1:9/v1", DEPLOYMENTS)
+    (tmp_path / "policies").mkdir()
+    args = ["route", "war king century empire", "--config", str(catalog), "--policies", str(tmp_path / "policies"),
+            "--router-model", str(router_dir)]
+    assert main([*args, "--quality-target", "0.95"]) == 0
+    assert "target 95% of sim-premium's quality: expected " in capsys.readouterr().out
+    assert main([*args, "--quality-target", "2"]) == 2
+    assert "X-Quality-Target must be a share" in capsys.readouterr().err
