@@ -181,7 +181,7 @@ def run_eval(data: EvalData, opts: EvalOptions, progress=lambda msg: None) -> di
     trained = train(data, train_rows, train_feats, catalog, seed=opts.seed, hasher=hasher)
     router: RouterModel = trained.router
     router.mode = default_mode
-    router.calibration = table
+    router.set_calibration(table)
     progress("trained through the feedback seam")
     if opts.save_model:
         router.save(opts.save_model)
@@ -269,7 +269,7 @@ def run_eval(data: EvalData, opts: EvalOptions, progress=lambda msg: None) -> di
                            "quality": default_mode, "role": "policy"}))
 
     report = summarise(runs, base, scores, costs, n_boot=opts.n_boot, seed=opts.seed)
-    operating: dict[str, Any] = {"calibration": calibration}
+    operating: dict[str, Any] = {}
     if table is not None:
         operating["table"] = table.to_json()
         operating["targets"] = measure_targets(engine, main, names, table, scores, costs)

@@ -71,9 +71,15 @@ class RouterModel:
         self.soft_domains = soft_domains
         self.index = index
         self.lengths = lengths
-        self.calibration = calibration
-        # Live check of the calibration table; runtime state, never saved.
-        self.monitor = TargetMonitor(calibration.reference) if calibration is not None else None
+        # The calibration table and its live check (runtime state, never saved).
+        self.calibration: CalibrationTable | None = None
+        self.monitor: TargetMonitor | None = None
+        self.set_calibration(calibration)
+
+    def set_calibration(self, table: CalibrationTable | None) -> None:
+        """Attach a calibration table (with a fresh live check of it)."""
+        self.calibration = table
+        self.monitor = TargetMonitor(table.reference) if table is not None else None
 
     def feedback_listeners(self) -> tuple:
         """Callbacks for `FeedbackProcessor(listeners=...)`: the calibration table's live check."""

@@ -34,7 +34,8 @@ def test_operating_points_default_and_targets(tmp_path):
     op = report["operating_point"]
     table = op["table"]
     assert table["reference"] == "dear" and len(table["rows"]) > 5
-    assert op["calibration"]["folds"] == 3 and set(op["calibration"]["modes"]) == {"prompt", "domain", "knn"}
+    oof = report["quality_model"]["out_of_fold"]
+    assert oof["folds"] == 3 and set(oof["modes"]) == {"prompt", "domain", "knn"}
     # The shipped default is one of the main sweep's points and is measured against its hull.
     d = op["default"]
     main = next(r for r in report["routers"] if r["role"] == "main" and r["name"].startswith("balanced"))
