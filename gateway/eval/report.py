@@ -46,8 +46,9 @@ def format_table(report: dict[str, Any]) -> str:
         reach = r["cost_to_reach_vs_best"]
         qab = r["quality_at_budget"]
         ar = r["above_random"]
+        aiq_text = f"{r['aiq']:.4f}" if len(r["points"]) > 1 else "-"  # a single point has no curve
         lines.append(
-            f"{r['name'][:40]:<40} {r['aiq']:>7.4f} {_pct(reach['0.95']):>8} {_pct(reach['1.0']):>8} "
+            f"{r['name'][:40]:<40} {aiq_text:>7} {_pct(reach['0.95']):>8} {_pct(reach['1.0']):>8} "
             + " ".join(f"{('-' if qab[f] is None else f'{qab[f]:.4f}'):>9}" for f in ("0.1", "0.25", "0.5", "1.0"))
             + f"  {ar['above']}/{ar['points_mixed']}"
         )
@@ -125,18 +126,12 @@ def write_json(report: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(report, indent=1, allow_nan=False, default=str) + "\n")
 
 
-def write_plot(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _draw(ax: Any, report: dict[str, Any], *, legend: bool) -> None:
     base = report["baselines"]
-    fig, ax = plt.subplots(figsize=(11, 7), dpi=110)
     for s in base["single"]:
         ax.scatter(s["cost_per_request"], s["score"], color="black", marker="s", s=22, zorder=5)
         ax.annotate(s["model"].split("/")[-1][:28], (s["cost_per_request"], s["score"]), fontsize=7,
-                    xytext=(4, -8), textcoords="offset points")
+                    xytext=(4, -8), textcoords="offset points", annotation_clip=True)
     zx, zy = zip(*base["zero_router"]["hull"], strict=True)
     ax.plot(zx, zy, color="black", linestyle="--", linewidth=1.2, label="zero router (hull of single models)")
     o = base["oracle"]
@@ -148,8 +143,8 @@ def write_plot(report: dict[str, Any], path: Path) -> None:
         if r["role"] == "default":
             p = r["points"][0]
             ax.scatter(p["cost_per_request"], p["score"], marker="*", s=260, color="red", edgecolor="black",
-                       label=f"{r['name']} (shipped default)", zorder=7)
-            ax.annotate("default", (p["cost_per_request"], p["score"]), fontsize=8, xytext=(6, 6),
+                       label=f"{r['name']} (shipped default)", zorder=8)
+            ax.annotate("default", (p["cost_per_request"], p["score"]), fontsize=8, xytext=(6, 8),
                         textcoords="offset points", color="red")
             continue
         if r["role"] == "point" or r["role"] == "policy":
@@ -173,15 +168,38 @@ def write_plot(report: dict[str, Any], path: Path) -> None:
         if t["kind"] != "quality":
             continue
         rp = t["realised"]
-        ax.scatter(rp["cost_per_request"], rp["score"], marker="^", s=50, color="red", zorder=7)
+        ax.scatter(rp["cost_per_request"], rp["score"], marker="^", s=60, color="red", edgecolor="black",
+                   zorder=8)
         ax.annotate(f"target {t['value']:.0%}", (rp["cost_per_request"], rp["score"]), fontsize=7,
-                    xytext=(6, -10), textcoords="offset points", color="red")
+                    xytext=(4, -12), textcoords="offset points", color="red")
     # Linear cost axis: hulls (random mixing) are straight segments only on a linear scale.
     ax.set_xlabel("mean cost per request (USD)")
     ax.set_ylabel("mean score")
-    ax.set_title(f"{report['data']['name']}: test split, domain inferred unless stated")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    if legend:
+        ax.legend(fontsize=7, loc="lower right")
+
+
+def write_plot(report: dict[str, Any], path: Path) -> None:
+    """Two panels: every model and curve, and a close-up of the curves with the shipped default
+    (red star) and the quality targets (red triangles) marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (full, zoom) = plt.subplots(1, 2, figsize=(16, 7), dpi=100)
+    _draw(full, report, legend=True)
+    full.set_title(f"{report['data']['name']}: test split, domain inferred unless stated")
+    _draw(zoom, report, legend=False)
+    curves = [p for r in report["routers"] if r["role"] in ("main", "comparison", "default") for p in r["points"]]
+    if curves:
+        lo = min(p["score"] for p in curves)
+        hi = max(max(p["score"] for p in curves), max(s["score"] for s in report["baselines"]["single"]))
+        best = max(report["baselines"]["single"], key=lambda s: s["score"])
+        zoom.set_xlim(0, max(p["cost_per_request"] for p in curves + [best]) * 1.05)
+        zoom.set_ylim(max(lo, hi - 0.15) - 0.005, hi + 0.01)
+    zoom.set_title("close-up: curves, shipped default (star), quality targets (triangles)")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
