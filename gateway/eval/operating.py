@@ -143,11 +143,11 @@ def default_against_hull(run: RouterRun, sweep_run: RouterRun, scores: np.ndarra
         b = int(np.flatnonzero((mc == c2) & (mq == q2))[0])
         w = (c2 - cost) / (c2 - c1)
         diff = w * sq[a] + (1.0 - w) * sq[b] - scores[rows, run.choices[0]]
-        half = 1.96 * float(diff.std(ddof=1)) / np.sqrt(len(diff))
+        half = 1.96 * float(diff.std(ddof=1)) / float(np.sqrt(len(diff)))
         ci = [float(diff.mean()) - half, float(diff.mean()) + half]
     row = table.rows[table.knee]
-    within = gap <= ON_HULL_TOLERANCE
+    within = bool(gap <= ON_HULL_TOLERANCE)
     return {**p, "lam": row.lam, "hull_quality_at_cost": at, "gap_below_hull": gap,
             "gap_ci95": ci, "within_tolerance": within,
-            "on_hull": within or (ci is not None and ci[0] <= 0.0), "tolerance": ON_HULL_TOLERANCE,
+            "on_hull": bool(within or (ci is not None and ci[0] <= 0.0)), "tolerance": ON_HULL_TOLERANCE,
             "expected": {"quality_share": row.quality_share, "cost_share": row.cost_share}}

@@ -122,8 +122,13 @@ def _operating_lines(op: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _plain(x: Any) -> Any:
+    # numpy scalars (np.bool_, np.float64, ...) as JSON values, not their str().
+    return x.item() if hasattr(x, "item") else str(x)
+
+
 def write_json(report: dict[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(report, indent=1, allow_nan=False, default=str) + "\n")
+    path.write_text(json.dumps(report, indent=1, allow_nan=False, default=_plain) + "\n")
 
 
 def _draw(ax: Any, report: dict[str, Any], *, legend: bool) -> None:

@@ -147,6 +147,10 @@ class TargetPlanner:
             if ref not in names:
                 notes.append(f"{ref} is not eligible for this request; the shares are relative to it")
             winner = ranking.winner
+            if winner is not None and costs:
+                shown = dict.fromkeys([winner.model.name, ref])
+                notes.append("costs ranked on (input tokens + the router model's expected output tokens): " + ", ".join(
+                    f"{_short(n)} ${costs[n]:.3g}" for n in shown if n in costs))
             if record and monitor is not None and winner is not None:
                 p_chosen = estimates.get(winner.model.name)
                 if p_chosen is not None:
