@@ -136,7 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings, catalog, live=lambda: stats.live, spend=lambda: stats.spend, policies=lambda: policies.current
     )
     learner = FeedbackProcessor(stats, router.quality if router is not None else None,
-                                max_remembered=settings.feedback_memory)
+                                max_remembered=settings.feedback_memory,
+                                listeners=router.feedback_listeners() if router is not None else ())
     recent = RecentDecisions()
     for subscriber in (live_stats(stats), feedback_memory(learner), recent, observer.on_finished):
         pipeline.subscribe(subscriber)
