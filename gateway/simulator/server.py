@@ -4,6 +4,7 @@ Endpoints
 ---------
 ``POST /v1/chat/completions``  chat completions (stream / non-stream, n, tools,
                                response_format, logprobs, stop, max_tokens, ...)
+``POST /v1/embeddings``        embeddings (models whose profile sets ``dimensions``; see _embeddings)
 ``GET  /v1/models``            OpenAI model list
 ``GET  /healthz``              liveness
 ``GET  /_sim/requests``        recent request bodies + headers (no Authorization);
@@ -400,6 +401,9 @@ def create_simulator_app(profile: SimulatorProfile) -> web.Application:
     from ._control import add_control_routes
 
     add_control_routes(app)
+    from ._embeddings import add_embedding_routes  # POST /v1/embeddings
+
+    add_embedding_routes(app)
     app.on_shutdown.append(_on_shutdown)
     return app
 
