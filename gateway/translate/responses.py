@@ -295,7 +295,7 @@ def usage(chat_usage: Mapping[str, Any] | None) -> dict:
     cached = (u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
     reasoning = (u.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
     return {
-        "input_tokens": prompt, "input_tokens_details": {"cached_tokens": int(cached)},
+        "input_tokens": prompt, "input_tokens_details": {"cached_tokens": int(cached), "cache_write_tokens": 0},
         "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": int(reasoning)},
         "total_tokens": int(u.get("total_tokens") or prompt + completion),
     }

@@ -249,7 +249,8 @@ class LiteLLMTransport:
             )
         except Exception as exc:  # noqa: BLE001
             raise map_exception(exc, dep.name, self._secrets) from None
-        out = response.model_dump(exclude_none=True)
+        # `warnings=False`: base64 vectors are strings where litellm's model expects floats.
+        out = response.model_dump(exclude_none=True, warnings=False)
         if not isinstance(out.get("data"), list):
             raise errors.BadGatewayError(f"deployment {dep.name} sent a response without data",
                                          code="upstream_bad_response")
