@@ -10,7 +10,6 @@ through litellm). Answers, stream events and errors are in Anthropic's format.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -42,20 +41,9 @@ class Messages(ModelRoute):
     def answer(self, served: Served, request: MessagesRequest) -> dict:
         return to_message(request, served.response, served.deployment.name)
 
-    async def events(self, stream: ServedStream, request: MessagesRequest) -> AsyncIterator[bytes]:
-        translator = AnthropicStream(request, stream.deployment.name, stream.admitted.decision.ctx.input_tokens)
-        chunks = aiter(stream)
-        try:
-            yield translator.start()
-            async for _, chunk in chunks:
-                out = translator.feed(chunk)
-                if out:
-                    yield out
-            yield translator.finish()
-        except errors.GatewayError as exc:
-            yield translator.fail(exc)
-        finally:
-            await chunks.aclose()
+    def translator(self, stream: ServedStream, request: MessagesRequest) -> AnthropicStream:
+        # Anthropic clients read input tokens at the start: the estimate, corrected by the end's usage.
+        return AnthropicStream(request, stream.deployment.name, stream.admitted.decision.ctx.input_tokens)
 
 
 class CountTokens:

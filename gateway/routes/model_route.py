@@ -50,9 +50,33 @@ class ModelRoute:
         """The response body for a plain answer."""
         raise NotImplementedError
 
-    def events(self, stream: ServedStream, state: Any) -> AsyncIterator[bytes]:
-        """The response body of a streamed answer, as SSE bytes (it renders a mid-stream failure)."""
+    def translator(self, stream: ServedStream, state: Any) -> Any:
+        """For streams: an object with `start()`, `feed(chunk)`, `finish()` and `fail(exc)`, each
+        returning the SSE bytes to send (gateway/translate/*_stream.py)."""
         raise NotImplementedError
+
+    async def events(self, stream: ServedStream, state: Any) -> AsyncIterator[bytes]:
+        """The response body of a streamed answer: the upstream's chunks through the translator; a
+        failure after the first byte ends it with the format's own error events (no fallback is
+        possible once bytes were sent)."""
+        translator = self.translator(stream, state)
+        chunks = aiter(stream)
+        try:
+            yield translator.start()
+            async for _, chunk in chunks:
+                out = translator.feed(chunk)
+                if out:
+                    yield out
+            yield translator.finish()
+        except errors.GatewayError as exc:
+            yield translator.fail(exc)
+        except Exception:  # an upstream chunk the translator could not read
+            log.exception("could not translate the stream of %s on %s", stream.deployment.name, self.path)
+            yield translator.fail(errors.BadGatewayError(
+                f"deployment {stream.deployment.name} sent a stream the gateway could not translate",
+                code="upstream_bad_response"))
+        finally:
+            await chunks.aclose()
 
     # -- the shared path -----------------------------------------------------------------------------
 
@@ -91,13 +115,20 @@ class ModelRoute:
                 return
             served = await pipeline.complete(admitted)
             hangup.close()
-            body = self.answer(served, state)
             out = gateway_headers(pipeline, admitted, served.deployment.name)
             out["x-gateway-cost-usd"] = f"{served.cost_usd:.9f}"
             overhead_ms = max(0.0, (time.perf_counter() - call.started) * 1000 - served.latency_ms)
             out["x-gateway-overhead-ms"] = f"{overhead_ms:.3f}"
             try:
-                await asgi.send_bytes(send, 200, orjson.dumps(body), out)
+                body = orjson.dumps(self.answer(served, state))
+            except Exception:
+                # The upstream answered, and billed: account for it, then say whose answer it was.
+                log.exception("could not translate the answer of %s on %s", served.deployment.name, self.path)
+                pipeline.served(admitted, served, overhead_ms)
+                raise errors.BadGatewayError(f"deployment {served.deployment.name} sent an answer the gateway could "
+                                             "not translate", code="upstream_bad_response") from None
+            try:
+                await asgi.send_bytes(send, 200, body, out)
             finally:
                 pipeline.served(admitted, served, overhead_ms)
         except asyncio.CancelledError:

@@ -8,10 +8,8 @@ Responses API's server-sent events (`gateway/translate/responses_stream.py`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-from gateway import errors
 from gateway.core.context import validate_body
 from gateway.core.pipeline import Served, ServedStream
 from gateway.routes.model_route import ModelRoute
@@ -33,17 +31,5 @@ class Responses(ModelRoute):
     def answer(self, served: Served, request: ResponsesRequest) -> dict:
         return to_response(request, served.response, served.deployment.name)
 
-    async def events(self, stream: ServedStream, request: ResponsesRequest) -> AsyncIterator[bytes]:
-        translator = ResponsesStream(request, stream.deployment.name)
-        chunks = aiter(stream)
-        try:
-            yield translator.start()
-            async for _, chunk in chunks:
-                out = translator.feed(chunk)
-                if out:
-                    yield out
-            yield translator.finish()
-        except errors.GatewayError as exc:
-            yield translator.fail(exc)
-        finally:
-            await chunks.aclose()
+    def translator(self, stream: ServedStream, request: ResponsesRequest) -> ResponsesStream:
+        return ResponsesStream(request, stream.deployment.name)

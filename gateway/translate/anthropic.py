@@ -16,7 +16,10 @@ import orjson
 
 from gateway.errors import InvalidRequestError
 
-__all__ = ["STOP_REASONS", "MessagesRequest", "chat_messages", "new_id", "to_chat", "to_message", "usage"]
+__all__ = [
+    "STOP_REASONS", "MessagesRequest", "chat_messages", "new_id", "stop_reason", "to_chat", "to_message", "tool_input",
+    "usage",
+]
 
 #: Chat finish_reason -> Anthropic stop_reason. Chat does not say which stop sequence matched, so
 #: a stop is `end_turn` (and `stop_sequence` stays null).
@@ -299,6 +302,10 @@ def usage(chat_usage: Mapping[str, Any] | None) -> dict:
             "cache_creation_input_tokens": 0, "cache_read_input_tokens": cached}
 
 
+def stop_reason(finish_reason: Any) -> str:
+    return STOP_REASONS.get(finish_reason, "end_turn") if isinstance(finish_reason, str) else "end_turn"
+
+
 def tool_input(arguments: str) -> dict:
     """A tool call's arguments as the object Anthropic's `tool_use.input` is."""
     try:
@@ -326,6 +333,6 @@ def to_message(request: MessagesRequest, completion: Mapping[str, Any], model: s
                         "input": tool_input(fn.get("arguments") or "")})
     return {
         "id": request.id, "type": "message", "role": "assistant", "model": model, "content": content,
-        "stop_reason": STOP_REASONS.get(choice.get("finish_reason") or "stop", "end_turn"), "stop_sequence": None,
+        "stop_reason": stop_reason(choice.get("finish_reason")), "stop_sequence": None,
         "usage": usage(completion.get("usage")),
     }

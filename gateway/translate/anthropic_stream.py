@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import GatewayError, anthropic_error_body
-from gateway.translate.anthropic import STOP_REASONS, MessagesRequest, new_id, usage
+from gateway.translate.anthropic import MessagesRequest, new_id, stop_reason, usage
 
 __all__ = ["AnthropicStream"]
 
@@ -84,6 +84,7 @@ class AnthropicStream:
     def _tool_delta(self, call: dict) -> bytes:
         fn = call.get("function") or {}
         position = call.get("index", 0)
+        position = position if isinstance(position, int) else 0
         index = self._tools.get(position)
         out = b""
         if index is None:
@@ -110,8 +111,7 @@ class AnthropicStream:
         out += [_event("content_block_stop", {"type": "content_block_stop", "index": i}) for i in self._tools.values()]
         self._tools = {}
         final = usage(self._usage) if self._usage else {"input_tokens": self._input_tokens, "output_tokens": 0}
-        delta: dict[str, Any] = {"stop_reason": STOP_REASONS.get(self._finish or "stop", "end_turn"),
-                                 "stop_sequence": None}
+        delta: dict[str, Any] = {"stop_reason": stop_reason(self._finish), "stop_sequence": None}
         out.append(_event("message_delta", {"type": "message_delta", "delta": delta, "usage": final}))
         out.append(_event("message_stop", {"type": "message_stop"}))
         return b"".join(out)

@@ -166,7 +166,7 @@ def _messages(raw: Any) -> list[dict]:
 
 def _message(item: dict, where: str) -> dict:
     role = item.get("role")
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         _fail(f"{where}.role must be one of {sorted(_ROLES)}.", f"{where}.role")
     content = item.get("content")
     if isinstance(content, str):

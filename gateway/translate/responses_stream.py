@@ -118,6 +118,7 @@ class ResponsesStream:
 
     def _call(self, call: dict) -> bytes:
         index = call.get("index", 0)
+        index = index if isinstance(index, int) else 0
         fn = call.get("function") or {}
         item = self._calls.get(index)
         out = b""

@@ -190,3 +190,22 @@ def test_langchain_chat_openai_with_the_responses_api(gateway):
         ToolMessage(get_weather.invoke(asked.tool_calls[0]["args"]), tool_call_id=asked.tool_calls[0]["id"]),
     ])
     assert done.text
+
+
+def test_a_stream_cut_mid_way_ends_with_error_and_failed(gateway, responses_schema):
+    r, events = _events(gateway, {"model": "sim-mini", "input": "[sim:reset_after=4] hi", "stream": True})
+    assert r.status_code == 200
+    for _, data in events:
+        responses_schema.validate("ResponseStreamEvent", data)
+    assert [name for name, _ in events[-2:]] == ["error", "response.failed"]
+    assert events[-1][1]["response"]["status"] == "failed"
+
+
+def test_failures_before_the_first_byte_are_plain_errors_and_fall_back(gateway):
+    r = httpx.post(f"{gateway.base_url}/responses", timeout=30, json={
+        "model": "auto", "input": "[sim:status=503;model=sim-mini] hi", "stream": True,
+        "max_output_tokens": 20})
+    assert r.status_code == 200 and r.headers["x-gateway-model"] != "sim-mini"
+    r = httpx.post(f"{gateway.base_url}/responses", json={"model": "sim-mini", "input": "[sim:status=400] hi"},
+                   timeout=30)
+    assert r.status_code == 400 and r.json()["error"]["message"]
