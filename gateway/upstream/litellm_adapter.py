@@ -112,6 +112,19 @@ def _provider_status(exc: BaseException) -> int | None:
     return status
 
 
+def _param_and_code(exc: BaseException, secrets: Iterable[str]) -> tuple[str | None, str | None]:
+    """The provider's `param` and `code` (openai's APIError carries them; litellm's wrappers may
+    not, but keep the provider's exception in their chain), as short strings."""
+    param = code = None
+    for node in _chain(exc):
+        if _ours(node):
+            continue  # litellm's own wrappers put the HTTP status in `code`
+        p, c = getattr(node, "param", None), getattr(node, "code", None)
+        param = param or (p if isinstance(p, str) else None)
+        code = code or (c if isinstance(c, str) else None)
+    return (errors.redact(param, secrets)[:200] if param else None), (code if code and len(code) <= 100 else None)
+
+
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     node: BaseException | None = exc
     for _ in range(10):
@@ -191,10 +204,14 @@ def map_exception(exc: BaseException, deployment: str, secrets: Iterable[str] = 
         headers = {}
         if status == 429 and (ra := _retry_after(exc)):
             headers["Retry-After"] = ra
+        # The provider's param and code say what the client should fix; a server-side failure keeps
+        # the gateway's own code (upstream_error, bad_gateway, ...), which says where it failed.
+        param, code = _param_and_code(exc, secrets) if status < 500 else (None, None)
         if status == 401:
             # The provider rejected the gateway's credential, not the caller's: say so plainly.
             detail = "the upstream provider rejected the gateway's credentials"
-        return cls(f"deployment {deployment}: {detail}", headers=headers)
+            code = None
+        return cls(f"deployment {deployment}: {detail}", headers=headers, param=param, code=code)
     return errors.BadGatewayError(f"deployment {deployment} failed: {detail}")
 
 

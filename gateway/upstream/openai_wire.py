@@ -87,11 +87,12 @@ def _error_from_body(status: int, body: Any, deployment: str, secrets: tuple[str
     err = body.get("error") if isinstance(body, dict) else None
     message = err.get("message") if isinstance(err, dict) else None
     code = err.get("code") if isinstance(err, dict) else None
-    # The provider's `param` and `code` tell the client which field to fix: carried through (as
-    # short strings only; they are upstream input like the message).
-    param = err.get("param") if isinstance(err, dict) else None
+    # The provider's `param` and `code` tell the client which field to fix: carried through on client
+    # errors (as short strings: they are upstream input like the message). A server-side failure
+    # keeps the gateway's own code, which says where it failed.
+    param = err.get("param") if isinstance(err, dict) and status < 500 else None
     param = errors.redact(param, secrets)[:200] if isinstance(param, str) else None
-    code = code if isinstance(code, str) and len(code) <= 100 else None
+    relayed = code if isinstance(code, str) and len(code) <= 100 and status < 500 else None
     detail = errors.redact(str(message or f"HTTP {status}"), secrets)[:500]
     if status == 400 and (code == "context_length_exceeded" or "context length" in detail.lower()):
         return errors.ContextWindowError(f"deployment {deployment}: context window exceeded: {detail}",
@@ -102,7 +103,7 @@ def _error_from_body(status: int, body: Any, deployment: str, secrets: tuple[str
     if status == 429 and headers is not None and headers.get("Retry-After") is not None:
         extra["Retry-After"] = headers["Retry-After"]
     return errors.for_status(status)(f"deployment {deployment}: {detail}", headers=extra, param=param,
-                                     code=None if status == 401 else code)
+                                     code=None if status == 401 else relayed)
 
 
 class OpenAIWireTransport:
