@@ -26,8 +26,9 @@ _HANDLED = frozenset({"input", "instructions", "max_output_tokens", "stream", "t
 #: Accepted, with nothing to do: they concern built-in tools or obfuscation padding the gateway
 #: never produces, so the answer is the same without them (docs/api.md).
 _IGNORED = frozenset({"max_tool_calls", "stream_options"})
-#: Refused: they need a server that keeps state, or features only OpenAI runs.
-_STATEFUL = {
+#: Refused, by name: the stateful features (they need a server that keeps responses), and what
+#: only OpenAI's own servers run.
+_REFUSED = {
     "previous_response_id": "the gateway does not store responses; send the whole conversation in 'input'",
     "conversation": "the gateway does not store conversations; send the whole conversation in 'input'",
     "prompt": "stored prompt templates live on OpenAI's servers; send 'instructions' and 'input' instead",
@@ -52,7 +53,7 @@ def _fail(message: str, param: str) -> None:
 
 
 def _refuse(param: str) -> None:
-    _fail(f"Parameter '{param}' is not supported: {_STATEFUL[param]}.", param)
+    _fail(f"Parameter '{param}' is not supported: {_REFUSED[param]}.", param)
 
 
 class ResponsesRequest:
@@ -74,9 +75,9 @@ def to_chat(body: Any) -> tuple[dict, ResponsesRequest]:
     if not isinstance(body, dict):
         _fail("The request body must be a JSON object.", "body")
     for key, value in body.items():
-        if key in _STATEFUL and value not in (None, False):
+        if key in _REFUSED and value not in (None, False):
             _refuse(key)
-        if key not in _SAME and key not in _HANDLED and key not in _IGNORED and key not in _STATEFUL:
+        if key not in _SAME and key not in _HANDLED and key not in _IGNORED and key not in _REFUSED:
             _fail(f"Unrecognized request argument supplied: {key[:100]}", key[:100])
     if not isinstance(body.get("model"), str) or not body["model"]:
         _fail("'model' is required and must be a string.", "model")
@@ -120,6 +121,8 @@ def to_chat(body: Any) -> tuple[dict, ResponsesRequest]:
             _fail("'reasoning' must be an object.", "reasoning")
         if reasoning.get("effort") is not None:
             chat["reasoning_effort"] = reasoning["effort"]
+    if body.get("metadata") is not None and not isinstance(body["metadata"], dict):
+        _fail("'metadata' must be an object of strings.", "metadata")
     if body.get("truncation") not in (None, "auto", "disabled"):
         _fail("'truncation' must be 'auto' or 'disabled'.", "truncation")
     return chat, ResponsesRequest(body)

@@ -15,7 +15,7 @@ from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import ResponseStreamEvent
 
 from gateway import errors
-from gateway.translate.responses import _STATEFUL, to_chat, to_response
+from gateway.translate.responses import _REFUSED, to_chat, to_response
 from gateway.translate.responses_stream import ResponsesStream
 
 WEATHER = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
@@ -74,7 +74,7 @@ def test_parameters_become_chat_parameters(body, expected):
     assert {k: v for k, v in chat.items() if k not in ("model", "messages")} == expected
 
 
-@pytest.mark.parametrize("param", sorted(_STATEFUL))
+@pytest.mark.parametrize("param", sorted(_REFUSED))
 def test_stateful_parameters_are_refused_by_name(param):
     with pytest.raises(errors.InvalidRequestError) as info:
         to_chat({"model": "auto", "input": "hi", param: "x"})
