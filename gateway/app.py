@@ -66,7 +66,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         message = {404: f"Unknown path {request.url.path}.", 405: f"Method {request.method} not allowed."}.get(
             exc.status_code, str(exc.detail)
         )
-        return _error_response(cls(message, code=None if exc.status_code != 404 else "unknown_url"))
+        return _error_response(cls(message, code=None if exc.status_code != 404 else "unknown_url",
+                                   headers=exc.headers))
 
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         return _error_response(errors.InvalidRequestError(str(exc.errors()[:3])))
@@ -124,7 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     router = RouterModel.load(settings.router_model) if settings.router_model is not None else None
     decider = Decider(
-        catalog, engine, lambda: policies.current, lambda: stats.live, lambda: stats.spend,
+        catalog, engine, lambda: policies.current, stats.live_for, lambda: stats.spend,
         allow_unknown_pipeline=settings.allow_unknown_pipeline,
         router=router, domain_min_confidence=settings.domain_min_confidence,
     )
@@ -187,6 +188,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_api_route("/dashboard/{name}", dashboard_asset, methods=["GET"])
     if settings.metrics_enabled:
         app.add_api_route("/metrics", metrics, methods=["GET"])
-    app.add_api_route("/healthz", healthz, methods=["GET"])
-    app.add_api_route("/readyz", readyz, methods=["GET"])
+    app.add_api_route("/healthz", healthz, methods=["GET", "HEAD"])  # HEAD: load balancers' probes
+    app.add_api_route("/readyz", readyz, methods=["GET", "HEAD"])
     return app

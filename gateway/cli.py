@@ -46,22 +46,20 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     print(f"gateway: {startup_notice(settings.host, keyring.enabled, settings.insecure, len(keyring))}",
           file=sys.stderr)
+    from gateway.serving import raise_fd_limit, uvicorn_options
+
+    fd_warning = raise_fd_limit(settings.max_connections)  # per process: each worker has its own
+    if fd_warning is not None:
+        print(f"gateway: warning: {fd_warning}", file=sys.stderr)
     # One worker serves the app just built; several each build their own from the environment.
     options = dict(host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
-                   timeout_graceful_shutdown=settings.shutdown_grace_s)
+                   timeout_graceful_shutdown=settings.shutdown_grace_s, **uvicorn_options(settings))
     if settings.workers == 1:
         uvicorn.run(app, **options)
     else:
         from gateway.supervisor import run_workers
 
         run_workers(uvicorn.Config("gateway.app:create_app", factory=True, workers=settings.workers, **options))
-    return 0
-
-
-def _simulate(args: argparse.Namespace) -> int:
-    from gateway.simulator import load_profile, run_simulator
-
-    run_simulator(load_profile(args.profile), host=args.host, port=args.port)
     return 0
 
 
@@ -143,11 +141,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="allow a non-loopback bind with no gateway keys (something in front must authenticate)")
     s.set_defaults(func=_serve)
 
-    s = sub.add_parser("simulate", help="run the simulator upstream")
-    s.add_argument("--profile", type=Path, default=Path("config/simulator.yaml"))
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8001)
-    s.set_defaults(func=_simulate)
+    from gateway.simulator.command import register as register_simulate
+
+    register_simulate(sub)
 
     s = sub.add_parser("demo", help="start simulator + gateway, send a mixed workload, print a table")
     s.add_argument("--config", type=Path, default=Path("config/demo.yaml"))

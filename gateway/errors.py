@@ -16,6 +16,7 @@ __all__ = [
     "ContextWindowError",
     "GatewayError",
     "GatewayTimeoutError",
+    "HeadersTooLargeError",
     "InternalError",
     "InvalidRequestError",
     "MethodNotAllowedError",
@@ -27,6 +28,7 @@ __all__ = [
     "RequestTimeoutError",
     "ServiceUnavailableError",
     "UnprocessableEntityError",
+    "UnsupportedMediaTypeError",
     "UpstreamServerError",
     "anthropic_error_body",
     "anthropic_type",
@@ -100,6 +102,14 @@ class PayloadTooLargeError(GatewayError):
     status, type, code = 413, "invalid_request_error", "payload_too_large"
 
 
+class UnsupportedMediaTypeError(GatewayError):
+    status, type, code = 415, "invalid_request_error", "unsupported_media_type"
+
+
+class HeadersTooLargeError(GatewayError):
+    status, type, code = 431, "invalid_request_error", "headers_too_large"
+
+
 class UnprocessableEntityError(GatewayError):
     status, type, code = 422, "invalid_request_error", "unprocessable_entity"
 
@@ -143,8 +153,10 @@ _STATUS_CLASSES: dict[int, type[GatewayError]] = {
     401: AuthenticationError,
     403: PermissionDeniedError,
     404: NotFoundError,
+    405: MethodNotAllowedError,
     408: RequestTimeoutError,
     413: PayloadTooLargeError,
+    415: UnsupportedMediaTypeError,
     422: UnprocessableEntityError,
     429: RateLimitError,
     500: UpstreamServerError,

@@ -1,5 +1,9 @@
 # Shared set-up for scripts/demo and scripts/test: a project virtualenv with the package installed.
 # Sourced, not executed. Idempotent: a second run only checks what is already there.
+#
+# Dependencies come from the hashed lock files (scripts/lock refreshes them): requirements/test.txt
+# with GATEWAY_EXTRAS=test, requirements/runtime.txt otherwise. The venv is reinstalled whenever the
+# lock or pyproject.toml changes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -18,11 +22,22 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv || { echo "python venv failed: apt-get install python3-venv" >&2; exit 1; }
 fi
 EXTRAS="${GATEWAY_EXTRAS:-}"
+LOCK="requirements/${EXTRAS:-runtime}.txt"
+[ -f "$LOCK" ] || { echo "no lock file $LOCK (GATEWAY_EXTRAS=$EXTRAS)" >&2; exit 1; }
 stamp=".venv/.installed${EXTRAS:+-$EXTRAS}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".${EXTRAS:+[$EXTRAS]}"
-  touch "$stamp"
+# What was installed is recorded as the digests of its inputs, so any change of either, including
+# a lock file that git checked out with an older mtime, triggers a reinstall.
+want="$(cat "$LOCK" pyproject.toml | .venv/bin/python -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  rm -f "$stamp"
+  .venv/bin/python -m pip install --quiet --require-hashes -r "$LOCK"
+  # The lock holds the build backend, so nothing unhashed is fetched for the project itself.
+  .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+  if ! problems="$(.venv/bin/python -m pip check)"; then
+    printf '%s\n%s does not satisfy pyproject.toml: refresh it with scripts/lock\n' "$problems" "$LOCK" >&2
+    exit 1
+  fi
+  echo "$want" > "$stamp"
 fi
 # litellm must read its bundled price map, never fetch one.
 export LITELLM_LOCAL_MODEL_COST_MAP=True

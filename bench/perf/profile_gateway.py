@@ -94,7 +94,7 @@ def main() -> int:
         port = procs.free_port()
         sim = procs.spawn("simulator", [sys.executable, "-m", "gateway.simulator", "--profile",
                                         str(Path(__file__).resolve().parent / "sim_profile.yaml"),
-                                        "--zero-latency", "--port", str(port)],
+                                        "--zero-latency", "--quiet", "--port", str(port)],
                           cpus={1}, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
                           log_dir=work)
         procs.wait_http_ok(sim, f"http://127.0.0.1:{port}/healthz", 20)

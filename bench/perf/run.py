@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         port = procs.free_port()
         sim = procs.spawn("simulator", [sys.executable, "-m", "gateway.simulator", "--profile",
                                         str(Path(__file__).resolve().parent / "sim_profile.yaml"),
-                                        "--zero-latency", "--port", str(port)],
+                                        "--zero-latency", "--quiet", "--port", str(port)],
                           cpus=env.load_cpus, env={**os.environ, "PYTHONPATH": str(REPO)}, log_dir=work)
         procs.wait_http_ok(sim, f"http://127.0.0.1:{port}/healthz", 20)
         env.sim_base = f"http://127.0.0.1:{port}/v1"

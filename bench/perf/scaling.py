@@ -81,7 +81,7 @@ def main() -> int:
     try:
         port = procs.free_port()
         sim = procs.spawn("simulator", [sys.executable, "-m", "gateway.simulator", "--profile",
-                                        str(HERE / "sim_profile.yaml"), "--zero-latency", "--port", str(port)],
+                                        str(HERE / "sim_profile.yaml"), "--zero-latency", "--quiet", "--port", str(port)],
                           cpus={1}, env={**os.environ, "PYTHONPATH": str(REPO)}, log_dir=work)
         procs.wait_http_ok(sim, f"http://127.0.0.1:{port}/healthz", 20)
         sim_base = f"http://127.0.0.1:{port}/v1"

@@ -130,6 +130,11 @@ def validate_body(body: Any) -> None:
         for field in ("name", "tool_call_id"):
             if field in message and not isinstance(message[field], str):
                 _fail(f"messages[{i}].{field} must be a string.", f"messages[{i}].{field}")
+        if len(message) > 2:  # beyond role and content: fields of free shape may nest (tool_calls, audio...)
+            for key, value in message.items():
+                if isinstance(value, (dict, list)) and key != "content" and _depth_exceeds(value, MAX_DEPTH):
+                    _fail(f"messages[{i}].{key[:40]} is nested more than {MAX_DEPTH} levels deep.",
+                          f"messages[{i}].{key[:40]}")
         calls = message.get("tool_calls")
         if calls is not None and (not isinstance(calls, list) or not all(_is_call(c) for c in calls)):
             _fail(f"messages[{i}].tool_calls must be an array of {{'id', 'function': {{'name', 'arguments'}}}}.",
@@ -143,6 +148,10 @@ def validate_body(body: Any) -> None:
             _fail(f"'{key}' must be a positive integer (at most {_MAX_TOKENS_CAP}).", key)
     if len(body) > 2:  # anything beyond model and messages
         _check_sampling(body)
+        for key in _FREE_FORM:
+            value = body.get(key)
+            if isinstance(value, (dict, list)) and _depth_exceeds(value, MAX_DEPTH):
+                _fail(f"'{key}' is nested more than {MAX_DEPTH} levels deep.", key)
     if "stream" in body and not isinstance(body["stream"], bool):
         _fail("'stream' must be a boolean.", "stream")
     tools = body.get("tools")
@@ -155,19 +164,64 @@ def validate_body(body: Any) -> None:
                 _fail(f"tools[{i}] must be {{'type': 'function', 'function': {{'name': ...}}}}.", f"tools[{i}]")
 
 
+# Each content part type: its payload field, and the string fields that payload must carry (at
+# least one of `any_of`). A part of another shape would make a provider or litellm's translation
+# raise, which must be the client's 400, never a fault charged to the deployment.
+_PART_SHAPES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    # type: (payload field, required string fields, at least one of)
+    "image_url": ("image_url", ("url",), ()),
+    "input_image": ("image_url", ("url",), ()),
+    "input_audio": ("input_audio", ("data", "format"), ()),
+    "file": ("file", (), ("file_data", "file_id")),
+}
+
+
 def _check_part(part: Any, where: str) -> None:
     if not isinstance(part, dict) or not isinstance(part.get("type"), str):
         _fail(f"{where} must be an object with a 'type'.", where)
     kind = part["type"]
     if kind not in _PART_TYPES:
         _fail(f"{where}.type must be one of {sorted(_PART_TYPES)}, got {kind[:40]!r}.", f"{where}.type")
-    if kind == "text" and not isinstance(part.get("text"), str):
-        _fail(f"{where}.text must be a string.", f"{where}.text")
-    if kind == "image_url":
-        image = part.get("image_url")
-        url = image.get("url") if isinstance(image, dict) else image
-        if not isinstance(url, str):
-            _fail(f"{where}.image_url must be {{'url': string}}.", f"{where}.image_url")
+    if kind in ("text", "refusal"):
+        if not isinstance(part.get(kind), str):
+            _fail(f"{where}.{kind} must be a string.", f"{where}.{kind}")
+        return
+    field, required, any_of = _PART_SHAPES[kind]
+    payload = part.get(field)
+    if kind in ("image_url", "input_image") and isinstance(payload, str):
+        return  # the shorthand {"type": "image_url", "image_url": "https://..."}
+    if not isinstance(payload, dict):
+        _fail(f"{where}.{field} must be an object.", f"{where}.{field}")
+    for name in required:
+        if not isinstance(payload.get(name), str):
+            _fail(f"{where}.{field}.{name} must be a string.", f"{where}.{field}.{name}")
+    if any_of and not any(isinstance(payload.get(name), str) for name in any_of):
+        _fail(f"{where}.{field} needs one of {', '.join(any_of)} as a string.", f"{where}.{field}")
+    for name, value in payload.items():
+        if value is not None and not isinstance(value, str):
+            _fail(f"{where}.{field}.{name} must be a string.", f"{where}.{field}.{name}")
+
+
+#: The deepest nesting accepted in free-form objects (tool schemas, response_format, metadata...).
+#: orjson parses up to 1024 levels but serialises at most 255, so anything near that could be read
+#: and then not forwarded; real JSON schemas stay far below this.
+MAX_DEPTH = 64
+_FREE_FORM = ("tools", "response_format", "tool_choice", "logit_bias", "metadata", "prediction", "audio",
+              "web_search_options", "stream_options", "functions", "function_call")
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether `value` nests deeper than `limit` containers (iterative: no recursion limit to hit)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, (dict, list)))
+    return False
 
 
 def _is_call(call: Any) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import random
+import re
 
 from gateway import errors
 from gateway.core.budgets import check_budget
@@ -59,7 +60,7 @@ class Decider:
         catalog: Catalog,
         engine: Any,
         policies: Callable[[], PolicySet],
-        live: Callable[[], Mapping[str, LiveStats]] = lambda: {},
+        live: Callable[[str | None], Mapping[str, LiveStats]] = lambda pipeline: {},
         spend: Callable[[], Mapping[str, Any]] = lambda: {},
         *,
         allow_unknown_pipeline: bool = False,
@@ -75,7 +76,7 @@ class Decider:
         # of sizes cover the traffic, and the ranking's prepared catalog is cached per tuple.
         self._by_dimensions: dict[int | None, tuple[tuple[ModelInfo, ...], tuple[Rejection, ...]]] = {}
         self._policies = policies  # returns the current immutable set (hot reload swaps it)
-        self._live = live  # returns the current stats snapshot without awaiting
+        self._live = live  # pipeline -> the current stats snapshot as it ranks with it, without awaiting
         self._spend = spend  # returns pipeline -> SpendTotals from the last refresh
         self._allow_unknown = allow_unknown_pipeline
         self._rng = rng or random.Random()
@@ -108,7 +109,7 @@ class Decider:
         if pinned is not None and deployments[pinned].info.mode != operation.mode:
             raise _wrong_mode(deployments[pinned].info, operation)
         pipeline = headers.get("x-pipeline-id") or None
-        domain = headers.get("x-task-domain") or None
+        domain = _domain_header(headers.get("x-task-domain"))
         embedding = operation is EMBEDDINGS
         ctx = (build_embedding_context if embedding else build_context)(
             body, request_id=request_id, pinned_model=pinned, domain=domain, pipeline=pipeline,
@@ -124,7 +125,7 @@ class Decider:
         router = None if pinned is not None or embedding else (self._router or self._policies().domain_router)
         if router is not None:
             ctx, features, inferred_note = self._learned(router, ctx, body, explain)
-        live = self._live()
+        live = self._live(resolution.policy_name)
         budget = check_budget(resolution.policy_name, resolution.budget, self._spend().get(resolution.policy_name))
         if pinned is not None:
             if embedding and (misfit := dimension_misfit(deployments[pinned].info, body.get("dimensions"))):
@@ -235,6 +236,22 @@ class Decider:
             names = tuple(n for n in self._catalog.deployments if n in learned)
             self._known = (router, names)
         return names
+
+
+_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+def _domain_header(value: str | None) -> str | None:
+    """X-Task-Domain, case-folded (`CODE` is `code`); refused when it cannot be a domain name."""
+    if not value or not value.strip():
+        return None
+    domain = value.strip().lower()
+    if not _DOMAIN.match(domain):
+        raise errors.InvalidRequestError(
+            "X-Task-Domain must be a domain name such as 'code' or 'math' (letters, digits, '_', '.', '-').",
+            param="x-task-domain", code="invalid_domain",
+        )
+    return domain
 
 
 def _probe_half_open(ranking: Ranking, live: Mapping[str, LiveStats]) -> Ranking:

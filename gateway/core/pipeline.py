@@ -249,7 +249,8 @@ class ServedStream:
     after it was recorded; the route renders it in its own wire format.
     """
 
-    __slots__ = ("_pipeline", "_admitted", "_start", "client_wants_usage", "_limit_s", "usage", "status")
+    __slots__ = ("_pipeline", "_admitted", "_start", "client_wants_usage", "_limit_s", "usage", "status", "_events_gen",
+                 "_accounted")
 
     def __init__(self, pipeline: RequestPipeline, admitted: Admitted, start: Any, client_wants_usage: bool,
                  limit_s: float) -> None:
@@ -260,6 +261,8 @@ class ServedStream:
         self._limit_s = limit_s
         self.usage: dict | None = None
         self.status = "cancelled"  # until it ends one way or another
+        self._events_gen: AsyncIterator[tuple[bytes, dict]] | None = None
+        self._accounted = False
 
     @property
     def deployment(self) -> ResolvedDeployment:
@@ -274,7 +277,19 @@ class ServedStream:
         return self._admitted
 
     def __aiter__(self) -> AsyncIterator[tuple[bytes, dict]]:
-        return self._events()
+        if self._events_gen is None:
+            self._events_gen = self._events()
+        return self._events_gen
+
+    async def aclose(self) -> None:
+        """End the stream wherever it is: before its first read too (a hang-up right after the
+        headers), when no generator `finally` would run to release the upstream and account."""
+        if self._events_gen is not None:
+            await aclose(self._events_gen)
+            if self._accounted:
+                return
+        await aclose(self._start.rest)
+        self._account()
 
     async def _events(self) -> AsyncIterator[tuple[bytes, dict]]:
         start = self._start
@@ -309,6 +324,9 @@ class ServedStream:
         return item
 
     def _account(self) -> None:
+        if self._accounted:
+            return
+        self._accounted = True
         pipeline, admitted, start = self._pipeline, self._admitted, self._start
         dep = start.deployment
         latency_ms = (time.perf_counter() - start.started) * 1000

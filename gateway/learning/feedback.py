@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from gateway.learning.features import SparseFeatures
 from gateway.learning.quality import PromptQualityModel
@@ -61,26 +61,48 @@ class FeedbackProcessor:
         while len(recent) > self.max_remembered:
             recent.popitem(last=False)
 
-    def apply(self, request_id: str, score: float) -> bool:
+    def apply(self, request_id: str, score: float, caller: Caller | None = None) -> bool:
         """Feedback for a remembered request; False when the id is unknown (never seen, evicted,
-        or already scored: a request is learned from once). Raises ValueError for a bad score."""
+        already scored: a request is learned from once) or not the caller's to score. Raises
+        ValueError for a bad score.
+
+        `caller` (the authenticated key; None when authentication is off) may score only requests
+        it made itself, unless it is the master key. A key bound to a pipeline teaches only that
+        pipeline's view; other keys teach the global one (see docs/security.md#tenancy).
+        """
         score = _checked(score)
-        entry = self._recent.pop(request_id, None)
-        if entry is None:
+        entry = self._recent.get(request_id)
+        if entry is None or not _may_score(caller, entry):
             self.unknown += 1
             return False
-        self.observe(entry.deployment, entry.domain, entry.features, score)
+        del self._recent[request_id]
+        scope = getattr(caller, "pipeline", None)
+        self.observe(entry.deployment, entry.domain, entry.features, score, scope=scope)
         self.applied += 1
         return True
 
     def observe(
-        self, deployment: str, domain: str | None, features: SparseFeatures | None, score: float
+        self, deployment: str, domain: str | None, features: SparseFeatures | None, score: float,
+        *, scope: str | None = None,
     ) -> None:
-        """Update the stats posterior (model and model x domain) and the prompt-quality model."""
+        """Update the stats posterior (model and model x domain) and, for global feedback, the
+        prompt-quality model (one tenant's scores must not move another tenant's estimates)."""
         score = _checked(score)
-        self.stats.feedback(deployment, domain, score)
-        if self.quality_model is not None:
+        self.stats.feedback(deployment, domain, score, scope)
+        if self.quality_model is not None and scope is None:
             self.quality_model.update(deployment, features, domain, score)
+
+
+class Caller(Protocol):
+    name: str
+    pipeline: str | None
+    master: bool
+
+
+def _may_score(caller: Caller | None, entry: Remembered) -> bool:
+    if caller is None or caller.master:
+        return True
+    return entry.principal == caller.name
 
 
 def _checked(score: float) -> float:

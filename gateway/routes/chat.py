@@ -78,7 +78,10 @@ class ChatCompletions:
                 stream = await pipeline.stream(admitted)
                 out = gateway_headers(pipeline, admitted, stream.deployment.name)
                 out["x-gateway-overhead-ms"] = f"{max(0.0, (time.perf_counter() - call.started) * 1000 - stream.ttft_ms):.3f}"
-                await asgi.send_stream(send, out, _sse(stream), hangup)
+                try:
+                    await asgi.send_stream(send, out, _sse(stream), hangup)
+                finally:
+                    await stream.aclose()
                 return
             served = await pipeline.complete(admitted)
             hangup.close()
@@ -104,9 +107,8 @@ class ChatCompletions:
 async def _sse(stream: ServedStream) -> AsyncIterator[bytes]:
     """The upstream's events in OpenAI's SSE framing; a failure after the first byte ends the
     stream with an OpenAI-style error event (no fallback is possible once bytes were sent)."""
-    events = aiter(stream)
     try:
-        async for event, chunk in events:
+        async for event, chunk in stream:
             if not stream.client_wants_usage and chunk.get("usage"):
                 # We asked upstream for usage on the client's behalf: hide it again.
                 if not chunk.get("choices"):
@@ -117,4 +119,4 @@ async def _sse(stream: ServedStream) -> AsyncIterator[bytes]:
     except errors.GatewayError as exc:
         yield sse.encode_error(exc)
     finally:
-        await events.aclose()
+        await stream.aclose()

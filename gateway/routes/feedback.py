@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway import errors
+from gateway.security.middleware import PRINCIPAL
 from gateway.state import GatewayState
 
 __all__ = ["feedback"]
@@ -31,9 +32,9 @@ async def feedback(request: Request) -> JSONResponse:
     score = _THUMBS.get(raw) if isinstance(raw, (str, bool)) else raw
     if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0.0 <= score <= 1.0:
         raise errors.InvalidRequestError("'score' must be a number in [0, 1], or thumbs 'up'/'down'.", param="score")
-    if not state.feedback.apply(body["request_id"], float(score)):
+    if not state.feedback.apply(body["request_id"], float(score), request.scope.get(PRINCIPAL)):
         raise errors.NotFoundError(
-            "Unknown or already-scored request_id (only recent requests served by this replica can be scored).",
+            "Unknown or already-scored request_id (a key can score only recent requests it made itself).",
             param="request_id", code="unknown_request",
         )
     return JSONResponse({"request_id": body["request_id"], "score": float(score), "status": "recorded"})

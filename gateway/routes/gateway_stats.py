@@ -2,6 +2,10 @@
 
 Live figures per deployment, circuit states, spend against budgets per pipeline, the policy
 version, and the most recent decisions with their explanations. Never any credential.
+
+A key bound to a pipeline sees its own pipeline only: its budget, its decisions, its routing
+history and its own view of learned quality; of the deployments, only health figures (latency,
+errors, circuit), never another tenant's traffic volume or spend.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from gateway.security.middleware import PRINCIPAL
 from gateway.state import GatewayState
 
 __all__ = ["gateway_stats"]
@@ -25,9 +30,28 @@ def _decision(entry: dict) -> dict:
     return {**entry, "rejected": {r.model: list(r.reasons) for r in rejected}}
 
 
+_VOLUME = ("ok", "errors", "cost_usd", "tokens")  # per-model series fields that add up all tenants
+
+
+def _tenant_series(series: dict | None, pipeline: str) -> dict | None:
+    if series is None:
+        return None
+    buckets = [
+        {
+            "t": b["t"],
+            "models": {m: {k: v for k, v in f.items() if k not in _VOLUME} for m, f in b["models"].items()},
+            "pipelines": {p: v for p, v in b["pipelines"].items() if p == pipeline},
+        }
+        for b in series["buckets"]
+    ]
+    return {**series, "buckets": buckets}
+
+
 async def gateway_stats(request: Request) -> JSONResponse:
     state: GatewayState = request.app.state.gateway
-    live = state.stats.live
+    principal = request.scope.get(PRINCIPAL)
+    tenant = principal.pipeline if principal is not None and not principal.master else None
+    live = state.stats.live_for(tenant) if tenant else state.stats.live
     deployments = {}
     for name, dep in state.catalog.deployments.items():
         s = live.get(name)
@@ -42,9 +66,12 @@ async def gateway_stats(request: Request) -> JSONResponse:
             "circuit": s.circuit_state if s else "closed",
             "quality": _round(s.quality if s else None),
         }
+    if tenant:
+        for figures in deployments.values():
+            figures.pop("samples")  # traffic volume: it sums every tenant's requests
     policy_set = state.policies.current
     budgets = {}
-    for name in ("default", *policy_set.names):
+    for name in ((tenant,) if tenant else ("default", *policy_set.names)):
         policy = policy_set.default if name == "default" else policy_set.get(name)
         spend = state.stats.spend.get(name)
         budget = policy.budget if policy is not None else None
@@ -56,6 +83,7 @@ async def gateway_stats(request: Request) -> JSONResponse:
             "daily_limit_usd": budget.daily_usd if budget else None,
             "monthly_limit_usd": budget.monthly_usd if budget else None,
         }
+    series = state.observer.series.snapshot() if state.observer is not None else None
     return JSONResponse(
         {
             "stats_store": state.stats.status,
@@ -63,8 +91,8 @@ async def gateway_stats(request: Request) -> JSONResponse:
             "policy_error": str(state.policies.last_error) if state.policies.last_error else None,
             "deployments": deployments,
             "budgets": budgets,
-            "recent_decisions": [_decision(d) for d in list(state.recent)],
+            "recent_decisions": [_decision(d) for d in state.recent if not tenant or d["pipeline"] == tenant],
             # Per-model and per-pipeline history in fixed buckets (this process), for the dashboard.
-            "series": state.observer.series.snapshot() if state.observer is not None else None,
+            "series": (_tenant_series(series, tenant) if tenant else series),
         }
     )

@@ -41,6 +41,7 @@ _READ_HEADERS = {
     b"x-selection-strategy": 64,
     b"x-task-domain": 64,
     b"content-length": 20,
+    b"content-type": 256,
 }
 # C0 controls (tab allowed) and DEL: a CR/LF that slipped past the HTTP parser must not reach
 # a log line or an upstream request.
@@ -48,6 +49,14 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _DASHBOARD = "/dashboard"
+#: Where HTTP Basic credentials are accepted: the dashboard page and what it polls, read-only.
+#: A browser sends saved Basic credentials with any request to the origin, including one a page
+#: on another site makes; everything that acts (chat, feedback, explain) takes only a bearer
+#: key, which a browser never attaches on its own.
+#: (The browser also asks for /favicon.ico with them: refusing that request would make it drop
+#: the saved credentials for the whole origin, the dashboard's polls included.)
+_BASIC_PATHS = frozenset({"/v1/gateway/stats", "/favicon.ico"})
+_JSON = b"application/json"
 
 
 class _TooLarge(errors.PayloadTooLargeError):
@@ -124,6 +133,8 @@ class SecurityMiddleware:
         credential: bytes | None = None
         pipeline: bytes | None = None
         length: int | None = None
+        media: bytes | None = None
+        basic = False
         seen: set[bytes] = set()
         for name, value in scope["headers"]:
             total += len(name) + len(value)
@@ -145,8 +156,9 @@ class SecurityMiddleware:
                 scheme = scheme.lower()
                 if scheme == b"bearer":
                     credential = credential or rest.strip()
-                elif scheme == b"basic":
-                    credential = credential or _basic_password(rest.strip())
+                elif scheme == b"basic" and credential is None:
+                    credential = _basic_password(rest.strip())
+                    basic = credential is not None
             elif name == b"api-key":
                 credential = value.strip() or credential
             elif name == b"x-api-key":
@@ -155,11 +167,21 @@ class SecurityMiddleware:
                 pipeline = value
             elif name == b"content-length":
                 length = int(value) if value.isdigit() else None
+            elif name == b"content-type":
+                media = value.partition(b";")[0].strip().lower()
         if total > self.max_header_bytes:
-            raise _HeaderTooLarge(total, self.max_header_bytes)
+            raise errors.HeadersTooLargeError(
+                f"The request headers are too large ({total} bytes; at most {self.max_header_bytes}).", param="headers"
+            )
         path = scope["path"]
         if path in self.open_paths:
             return None, length
+        if scope["method"] == "POST" and media != _JSON:
+            # Also what keeps a page on another site from posting here: a browser sends a
+            # cross-site text/plain or form body without asking first, but not application/json.
+            raise errors.UnsupportedMediaTypeError(
+                "Send the request body as JSON with 'Content-Type: application/json'.", param="content-type"
+            )
         if not self.keyring.enabled:
             if not self.insecure and not _is_loopback(scope.get("client")):
                 raise errors.PermissionDeniedError(
@@ -167,9 +189,11 @@ class SecurityMiddleware:
                     code="loopback_only",
                 )
             return None, length
+        if basic and not _basic_allowed(path, scope["method"]):
+            credential = None  # Basic credentials only reach the dashboard and what it reads
         principal = self.keyring.lookup(credential) if credential else None
         if principal is None:
-            raise _unauthorized(path, credential is not None)
+            raise _unauthorized(path, scope["method"], credential is not None)
         if principal.pipeline is not None:
             bound = principal.pipeline.encode("latin-1")
             if pipeline is None:
@@ -216,15 +240,16 @@ class SecurityMiddleware:
             await send_error(send, exc, errors.renderer_for(scope["path"]))
 
 
-class _HeaderTooLarge(errors.GatewayError):
-    status, type, code = 431, "invalid_request_error", "headers_too_large"
-
-    def __init__(self, total: int, cap: int) -> None:
-        super().__init__(f"The request headers are too large ({total} bytes; at most {cap}).", param="headers")
+def _is_dashboard(path: str) -> bool:
+    return path == _DASHBOARD or path.startswith(_DASHBOARD + "/")
 
 
-def _unauthorized(path: str, presented: bool) -> errors.AuthenticationError:
-    if path == _DASHBOARD or path.startswith(_DASHBOARD + "/"):
+def _basic_allowed(path: str, method: str) -> bool:
+    return method in ("GET", "HEAD") and (_is_dashboard(path) or path in _BASIC_PATHS)
+
+
+def _unauthorized(path: str, method: str, presented: bool) -> errors.AuthenticationError:
+    if _basic_allowed(path, method):
         # Lets a browser ask for the key (as the password) and send it with the page's fetches.
         challenge = 'Basic realm="gateway", charset="UTF-8"'
     else:

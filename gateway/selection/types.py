@@ -123,6 +123,9 @@ class LiveStats:
     circuit_state: str = "closed"
     domain_quality: Mapping[str, float] = field(default_factory=_empty, hash=False)
     domain_quality_samples: Mapping[str, float] = field(default_factory=_empty, hash=False)
+    # Additive (stats): feedback kept to one pipeline's view, (alpha, beta) by scoped key; the
+    # stats service folds it into that pipeline's view only. Selection never reads it.
+    scoped_quality: Mapping[str, tuple[float, float]] = field(default_factory=_empty, hash=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
-"""OpenAI-compatible simulator upstream: a real loopback HTTP server that stands
-in for LLM providers in tests, demos and benchmarks.  See ``server`` for the
-endpoints and the ``[sim:...]`` fault directives."""
+"""Simulator upstream: a real loopback HTTP server that stands in for LLM providers in
+tests, demos and benchmarks, speaking OpenAI's, Anthropic's, Gemini's and Azure
+OpenAI's APIs on one port.  See ``server`` for the endpoints and the ``[sim:...]``
+fault directives, and docs/simulator.md."""
 
 from .harness import SimulatorServer, SimulatorThread, start_simulator_process
 from .profile import ModelProfile, SimulatorProfile, load_profile, zero_latency_profile

@@ -1,7 +1,8 @@
 """The simulator's control API (`/_sim/*`): what tests and demos use to inspect and steer it.
 
-``GET /_sim/requests`` recent request bodies and headers (Authorization removed; ``limit``,
-``model`` filters), ``GET /_sim/stats`` per-model counters, ``GET /_sim/models`` live profiles,
+``GET /_sim/requests`` recent requests: path, query, wire, model, body and headers (credentials
+removed; ``limit``, ``model``, ``wire`` filters), ``GET /_sim/stats`` per-model counters,
+``GET /_sim/models`` live profiles,
 ``PATCH /_sim/models/{name}`` a partial, validated profile applied live, ``POST /_sim/reset``.
 """
 
@@ -10,21 +11,29 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
+from ._engine import JSON_HEADERS as _JSON
+from ._openai import OPENAI
+from ._state import SIM_STATE, ModelStats
 from .profile import ModelProfile
-from .server import _JSON, SIM_STATE, _error, _ModelStats
 
 __all__ = ["add_control_routes"]
+
+# Every wire's credential header: none of them is ever served back.
+_CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key"})
 
 
 async def _sim_requests(request: web.Request) -> web.Response:
     st = request.app[SIM_STATE]
     model = request.query.get("model")
-    rows = [r for r in st.records if model is None or (isinstance(r["body"], dict) and r["body"].get("model") == model)]
+    rows = [r for r in st.records if model is None or r["model"] == model]
+    wire = request.query.get("wire")
+    if wire is not None:
+        rows = [r for r in rows if r["wire"] == wire]
     limit = request.query.get("limit")
     if limit and limit.isdigit():
         rows = rows[-int(limit) :] if int(limit) else []
     out = [
-        {**r, "headers": {str(k): v for k, v in r["headers"].items() if k.lower() != "authorization"}}
+        {**r, "headers": {str(k): v for k, v in r["headers"].items() if k.lower() not in _CREDENTIAL_HEADERS}}
         for r in rows
     ]
     return web.Response(body=orjson.dumps({"requests": out}), headers=_JSON)
@@ -33,7 +42,7 @@ async def _sim_requests(request: web.Request) -> web.Response:
 async def _sim_stats(request: web.Request) -> web.Response:
     st = request.app[SIM_STATE]
     models = {n: s.as_dict() for n, s in st.stats.items()}
-    total = {k: sum(s[k] for s in models.values()) for k in _ModelStats.__slots__}
+    total = {k: sum(s[k] for s in models.values()) for k in ModelStats.__slots__}
     doc = {"models": models, "total": total, "unknown_model": st.unknown_model, "fail_first": st.fail_counts}
     return web.Response(body=orjson.dumps(doc), headers=_JSON)
 
@@ -49,14 +58,14 @@ async def _sim_patch_model(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     current = st.models.get(name)
     if current is None:
-        return _error(404, f"unknown simulator model {name!r}")
+        return OPENAI.error(404, f"unknown simulator model {name!r}")
     try:
         patch = orjson.loads(await request.read())
         if not isinstance(patch, dict):
             raise ValueError("patch must be a JSON object")
         updated = ModelProfile.model_validate({**current.model_dump(), **patch})
     except ValueError as exc:  # pydantic.ValidationError and JSONDecodeError are ValueErrors
-        return _error(400, str(exc))
+        return OPENAI.error(400, str(exc))
     st.models[name] = updated
     return web.Response(body=orjson.dumps(updated.model_dump()), headers=_JSON)
 

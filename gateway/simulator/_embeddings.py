@@ -23,9 +23,9 @@ import numpy as np
 import orjson
 from aiohttp import web
 
+from ._state import SIM_STATE
 from ._text import count_tokens
 from .profile import DirectiveError, ModelProfile, parse_directives
-from .server import SIM_STATE
 
 __all__ = ["add_embedding_routes", "embed"]
 

@@ -1,7 +1,10 @@
-"""Reply generation: OpenAI error bodies, and planning/rendering of completions and SSE chunks
-(the text material comes from `_text`).
+"""Reply planning, the same for every wire: what each choice says, how it ends, and how many
+tokens it costs. The wires translate their requests into OpenAI's chat shape before planning and
+render the planned choices in their own format afterwards.
 
-Everything here is pure (no app state) so the server module only orchestrates.
+``reply_pieces`` is the one place where the text of a plain answer is made, for all wires.
+
+Everything here is pure (no app state).
 """
 
 from __future__ import annotations
@@ -10,68 +13,58 @@ import dataclasses
 import zlib
 from typing import Any
 
-import orjson
+from ._text import apply_stop, dumps_str, filler_pieces, filler_text, message_text, minimal_instance, split_pieces
+from .profile import Directives, ModelProfile
 
-from ._text import apply_stop, dumps_str, filler_pieces, filler_text, logprobs_for, minimal_instance, split_pieces
-from .profile import Directives
-
-# --------------------------------------------------------------------------- errors
-
-_ERROR_KINDS: dict[int, tuple[str, str | None, str]] = {
-    400: ("invalid_request_error", None, "Invalid request."),
-    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
-    403: ("permission_error", "permission_denied", "You are not allowed to access this resource."),
-    404: ("invalid_request_error", "model_not_found", "The requested resource does not exist."),
-    408: ("timeout", "request_timeout", "Request timed out."),
-    409: ("invalid_request_error", "conflict", "Conflict."),
-    413: ("invalid_request_error", "request_too_large", "Request too large."),
-    422: ("invalid_request_error", "unprocessable_entity", "Unprocessable entity."),
-    429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests. Please try again later."),
-    500: ("server_error", "server_error", "The server had an error while processing your request. Sorry about that!"),
-    502: ("server_error", "bad_gateway", "Bad gateway."),
-    503: ("server_error", "service_unavailable", "The server is overloaded or not ready yet."),
-    504: ("server_error", "gateway_timeout", "Gateway timeout."),
-}
-
-
-def error_body(
-    status: int,
-    message: str | None = None,
-    *,
-    code: str | None = None,
-    param: str | None = None,
-    err_type: str | None = None,
-) -> bytes:
-    """OpenAI-shaped ``{"error": {...}}`` body for ``status``."""
-    kind, default_code, default_msg = _ERROR_KINDS.get(
-        status, ("server_error" if status >= 500 else "invalid_request_error", None, "Error.")
-    )
-    return orjson.dumps(
-        {
-            "error": {
-                "message": message or default_msg,
-                "type": err_type or kind,
-                "param": param,
-                "code": code if code is not None else default_code,
-            }
-        }
-    )
-
-
-# --------------------------------------------------------------------------- reply planning
+__all__ = [
+    "BadRequest",
+    "Choice",
+    "ContextTooLong",
+    "OutputTooLong",
+    "completion_tokens",
+    "last_user_text",
+    "plan_choices",
+    "reply_pieces",
+]
 
 
 class BadRequest(Exception):
+    """A request the provider would refuse with a 400; each wire renders it its own way."""
+
     def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message, self.param, self.code = message, param, code
 
 
+class ContextTooLong(BadRequest):
+    def __init__(self, prompt: int, cap: int, window: int) -> None:
+        self.prompt, self.cap, self.window = prompt, cap, window
+        super().__init__(
+            f"This model's maximum context length is {window} tokens. However, you requested "
+            f"{prompt + cap} tokens ({prompt} in the messages, {cap} in the completion). "
+            "Please reduce the length of the messages or completion.",
+            param="messages",
+            code="context_length_exceeded",
+        )
+
+
+class OutputTooLong(BadRequest):
+    def __init__(self, cap: int, limit: int, param: str) -> None:
+        self.cap, self.limit = cap, limit
+        super().__init__(
+            f"max_tokens is too large: {cap}. This model supports at most {limit} completion tokens, whereas you "
+            f"provided {cap}.",
+            param=param,
+            code="invalid_value",
+        )
+
+
 @dataclasses.dataclass(slots=True)
 class Choice:
     pieces: tuple[str, ...] | list[str]
-    finish: str
+    finish: str  # OpenAI's finish_reason: stop | length | tool_calls
     tool: tuple[str, str, str] | None = None  # (call id, function name, arguments)
+    stop_sequence: str | None = None  # the stop sequence that ended the text, if one did
 
 
 def _int_param(body: dict[str, Any], key: str, lo: int, hi: int) -> int | None:
@@ -101,30 +94,53 @@ def _pick_tool(body: dict[str, Any], messages: list[Any]) -> dict[str, Any] | No
     return funcs[0] if funcs else None
 
 
+def last_user_text(messages: list[Any]) -> str:
+    """Text of the last user message (where ``[sim:...]`` directives are read)."""
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            return message_text(m.get("content"))
+    return ""
+
+
+def reply_pieces(
+    model: str, body: dict[str, Any], messages: list[Any], length: int, index: int
+) -> list[str] | tuple[str, ...]:
+    """The text of plain (not tool-call) choice ``index``, as stream pieces (~ one token each).
+
+    Every wire's text answer comes from here: JSON for ``response_format``, else deterministic
+    filler whose words depend on ``seed``. ``model`` and ``messages`` are what an answer that
+    depends on the model and the question needs.
+    """
+    rf = body.get("response_format")
+    rf_type = rf.get("type") if isinstance(rf, dict) else None
+    seed = body.get("seed")
+    offset = seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
+    if rf_type == "json_object":
+        return split_pieces(dumps_str({"answer": filler_text(length, offset + index)}))
+    if rf_type == "json_schema":
+        schema = (rf.get("json_schema") or {}).get("schema") or {}
+        return split_pieces(dumps_str(minimal_instance(schema)))
+    return filler_pieces(length, offset + index * 3)
+
+
 def plan_choices(
-    body: dict[str, Any], mp: Any, d: Directives | None, messages: list[Any], ptoks: int
+    body: dict[str, Any], mp: ModelProfile, d: Directives | None, messages: list[Any], ptoks: int, model: str = ""
 ) -> list[Choice]:
     """Decide what each choice says; raises BadRequest like OpenAI's 400s."""
     n = _int_param(body, "n", 1, 128) or 1
-    cap = _int_param(body, "max_completion_tokens", 1, 10_000_000)
+    cap_param = "max_completion_tokens"
+    cap = _int_param(body, cap_param, 1, 10_000_000)
     if cap is None:
-        cap = _int_param(body, "max_tokens", 1, 10_000_000)
+        cap_param = "max_tokens"
+        cap = _int_param(body, cap_param, 1, 10_000_000)
+    if cap is not None and mp.max_output_tokens is not None and cap > mp.max_output_tokens:
+        raise OutputTooLong(cap, mp.max_output_tokens, cap_param)
     if body.get("tools") and not mp.supports_tools:
         raise BadRequest("This model does not support tools.", param="tools", code="unsupported_parameter")
     if ptoks + (cap or 0) > mp.context_window:
-        raise BadRequest(
-            f"This model's maximum context length is {mp.context_window} tokens. However, you requested "
-            f"{ptoks + (cap or 0)} tokens ({ptoks} in the messages, {cap or 0} in the completion). "
-            "Please reduce the length of the messages or completion.",
-            param="messages",
-            code="context_length_exceeded",
-        )
+        raise ContextTooLong(ptoks, cap or 0, mp.context_window)
     func = _pick_tool(body, messages)
     length = d.tokens if d is not None and d.tokens is not None else mp.output_tokens
-    seed = body.get("seed")
-    offset = seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
-    rf = body.get("response_format")
-    rf_type = rf.get("type") if isinstance(rf, dict) else None
     stop = body.get("stop")
     choices = []
     for i in range(n):
@@ -133,150 +149,15 @@ def plan_choices(
             call = (f"call_sim{i}{zlib.crc32(args.encode()):08x}", str(func.get("name", "")), args)
             choices.append(Choice(split_pieces(args), "tool_calls", call))
             continue
-        if rf_type == "json_object":
-            pieces: Any = split_pieces(dumps_str({"answer": filler_text(length, offset + i)}))
-        elif rf_type == "json_schema":
-            schema = (rf.get("json_schema") or {}).get("schema") or {}
-            pieces = split_pieces(dumps_str(minimal_instance(schema)))
-        else:
-            pieces = filler_pieces(length, offset + i * 3)
-        finish = "stop"
+        pieces = reply_pieces(model, body, messages, length, i)
+        finish, matched = "stop", None
         if stop:
-            pieces, _ = apply_stop(pieces, stop)
+            pieces, matched = apply_stop(pieces, stop)
         if cap is not None and len(pieces) > cap:
-            pieces, finish = pieces[:cap], "length"
-        choices.append(Choice(pieces, finish))
+            pieces, finish, matched = pieces[:cap], "length", None
+        choices.append(Choice(pieces, finish, stop_sequence=matched))
     return choices
 
 
-def usage_doc(ptoks: int, choices: list[Choice]) -> dict[str, Any]:
-    ctoks = sum(len(c.pieces) + (1 if c.tool else 0) for c in choices)
-    return {
-        "prompt_tokens": ptoks,
-        "completion_tokens": ctoks,
-        "total_tokens": ptoks + ctoks,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {
-            "reasoning_tokens": 0,
-            "audio_tokens": 0,
-            "accepted_prediction_tokens": 0,
-            "rejected_prediction_tokens": 0,
-        },
-    }
-
-
-def _top_logprobs(body: dict[str, Any]) -> int | None:
-    """None when logprobs were not requested, else the number of alternatives."""
-    if body.get("logprobs") is not True:
-        return None
-    top = body.get("top_logprobs")
-    return min(max(top, 0), 20) if isinstance(top, int) and not isinstance(top, bool) else 0
-
-
-# --------------------------------------------------------------------------- rendering
-
-
-def render_completion(
-    meta: dict[str, Any], body: dict[str, Any], choices: list[Choice], usage: dict[str, Any]
-) -> bytes:
-    top = _top_logprobs(body)
-    out = []
-    for i, c in enumerate(choices):
-        message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None, "annotations": []}
-        logprobs = None
-        if c.tool is not None:
-            cid, name, args = c.tool
-            message["tool_calls"] = [{"id": cid, "type": "function", "function": {"name": name, "arguments": args}}]
-            if top is not None:
-                logprobs = {"content": None, "refusal": None}
-        else:
-            message["content"] = "".join(c.pieces)
-            if top is not None:
-                logprobs = {"content": logprobs_for(list(c.pieces), top), "refusal": None}
-        out.append({"index": i, "message": message, "logprobs": logprobs, "finish_reason": c.finish})
-    return orjson.dumps(
-        {
-            "id": meta["id"],
-            "object": "chat.completion",
-            "created": meta["created"],
-            "model": meta["model"],
-            "choices": out,
-            "usage": usage,
-            "service_tier": "default",
-            "system_fingerprint": "fp_simulator",
-        }
-    )
-
-
-_BROKEN_EVENT = b'data: {"id": "chatcmpl-broken", "choices": [{"delta": {"content": "oops\n\n'
-_DONE_EVENT = b"data: [DONE]\n\n"
-
-
-def render_stream(
-    meta: dict[str, Any],
-    body: dict[str, Any],
-    choices: list[Choice],
-    usage: dict[str, Any],
-    include_usage: bool,
-    truncate: bool,
-    malformed: bool,
-    head: float,
-    first: float,
-    step: float,
-) -> tuple[list[bytes], list[float]]:
-    """All SSE events of a stream plus when each is due (seconds after arrival)."""
-    base = {
-        "id": meta["id"],
-        "object": "chat.completion.chunk",
-        "created": meta["created"],
-        "model": meta["model"],
-        "service_tier": "default",
-        "system_fingerprint": "fp_simulator",
-    }
-
-    def event(choice_list: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> bytes:
-        doc = {**base, "choices": choice_list}
-        if extra:
-            doc.update(extra)
-        return b"data: " + orjson.dumps(doc) + b"\n\n"
-
-    top = _top_logprobs(body)
-    events: list[bytes] = []
-    due: list[float] = []
-    for i, c in enumerate(choices):
-        delta: dict[str, Any] = {"role": "assistant", "content": "" if c.tool is None else None, "refusal": None}
-        if c.tool is not None:
-            cid, name, _ = c.tool
-            delta["tool_calls"] = [{"index": 0, "id": cid, "type": "function", "function": {"name": name, "arguments": ""}}]
-        empty_lp = {"content": [], "refusal": None} if top is not None else None
-        events.append(event([{"index": i, "delta": delta, "logprobs": empty_lp, "finish_reason": None}]))
-        due.append(head)
-        if not c.pieces and not truncate:
-            events.append(event([{"index": i, "delta": {}, "logprobs": None, "finish_reason": c.finish}]))
-            due.append(first)
-    lps = [logprobs_for(list(c.pieces), top) if top is not None and c.tool is None else None for c in choices]
-    for k in range(max((len(c.pieces) for c in choices), default=0)):
-        for i, c in enumerate(choices):
-            if k >= len(c.pieces):
-                continue
-            piece = c.pieces[k]
-            if c.tool is not None:
-                delta = {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
-            else:
-                delta = {"content": piece}
-            lp = {"content": [lps[i][k]], "refusal": None} if lps[i] is not None else None
-            finish = c.finish if k == len(c.pieces) - 1 and not truncate else None
-            events.append(event([{"index": i, "delta": delta, "logprobs": lp, "finish_reason": finish}]))
-            due.append(first + k * step)
-    if malformed:
-        pos = min(len(choices) + 1, len(events))
-        events.insert(pos, _BROKEN_EVENT)
-        due.insert(pos, due[pos - 1])
-    if not truncate:
-        last = due[-1] if due else head
-        if include_usage:
-            events.append(event([], {"usage": usage}))
-            due.append(last)
-        events.append(_DONE_EVENT)
-        due.append(last)
-    return events, due
+def completion_tokens(choices: list[Choice]) -> int:
+    return sum(len(c.pieces) + (1 if c.tool else 0) for c in choices)

@@ -118,16 +118,17 @@ def split_pieces(text: str) -> list[str]:
     return _PIECE_RE.findall(text)
 
 
-def apply_stop(pieces: list[str] | tuple[str, ...], stop: Any) -> tuple[list[str], bool]:
-    """Cut ``pieces`` before the first stop sequence; returns (pieces, was_stopped)."""
+def apply_stop(pieces: list[str] | tuple[str, ...], stop: Any) -> tuple[list[str], str | None]:
+    """Cut ``pieces`` before the first stop sequence; returns (pieces, the sequence that matched)."""
     if isinstance(stop, str):
         stop = [stop]
     if not isinstance(stop, list) or not stop:
-        return list(pieces), False
+        return list(pieces), None
     text = "".join(pieces)
-    cut = min((i for s in stop if isinstance(s, str) and s and (i := text.find(s)) >= 0), default=-1)
-    if cut < 0:
-        return list(pieces), False
+    hits = [(i, s) for s in stop if isinstance(s, str) and s and (i := text.find(s)) >= 0]
+    if not hits:
+        return list(pieces), None
+    cut, matched = min(hits, key=lambda hit: hit[0])
     out, used = [], 0
     for p in pieces:
         if used + len(p) > cut:
@@ -136,7 +137,7 @@ def apply_stop(pieces: list[str] | tuple[str, ...], stop: Any) -> tuple[list[str
             break
         out.append(p)
         used += len(p)
-    return out, True
+    return out, matched
 
 
 def logprobs_for(pieces: list[str], top: int) -> list[dict[str, Any]]:

@@ -194,7 +194,8 @@ def start_simulator_process(
     pins the child to those cores (Linux).
     """
     port = port or _free_port()
-    cmd = [sys.executable, "-m", "gateway.simulator", "--port", str(port)]
+    # Quiet: a log line per request would cost benchmarks throughput.
+    cmd = [sys.executable, "-m", "gateway.simulator", "--port", str(port), "--quiet"]
     if profile_path is not None:
         cmd += ["--profile", str(profile_path)]
     if zero_latency:

@@ -57,6 +57,10 @@ class ModelProfile(BaseModel):
     # Probability of never sending headers (the client must time out).
     timeout_rate: float = Field(default=0.0, ge=0, le=1)
     context_window: int = Field(default=128_000, ge=1)
+    # A request asking for more output tokens than this is refused (400), as providers do; None: no limit.
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    # Anthropic wire: a prompt prefix marked with cache_control is cached only from this length on.
+    prompt_cache_min_tokens: int = Field(default=1024, ge=0)
     supports_tools: bool = True
     supports_vision: bool = True
     # Fractional +/- spread applied to every delay (0.1 => +/-10 %).
@@ -159,7 +163,9 @@ def zero_latency_profile(
 # Per-request overrides parsed from the prompt; the syntax is documented in server.py.
 
 _DIRECTIVE_RE = re.compile(r"\[sim:([^\]]*)\]")
-_INT_KEYS = frozenset({"status", "delay_ms", "tokens", "stall_after", "reset_after", "fail_first"})
+_INT_KEYS = frozenset(
+    {"status", "delay_ms", "tokens", "stall_after", "reset_after", "error_after", "fail_first"}
+)
 _FLAG_KEYS = frozenset({"hang", "malformed_json", "truncate_sse"})
 
 
@@ -176,6 +182,7 @@ class Directives:
     tokens: int | None = None
     stall_after: int | None = None
     reset_after: int | None = None
+    error_after: int | None = None
     malformed_json: bool = False
     truncate_sse: bool = False
     fail_first: int | None = None

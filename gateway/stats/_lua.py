@@ -118,10 +118,17 @@ redis.call('EXPIRE', KEYS[2], ARGV[3])
 return {d, m}
 """
 
-# KEYS: quality hash. ARGV: score, 1 - score, ttl_ms, domain|''. Beta posterior sums.
+# KEYS: quality hash. ARGV: score, 1 - score, ttl_ms, domain key|'', overall key|''.
+# Beta posterior sums: 'a'/'b' overall (or 'a:<overall key>' for a pipeline's scope), and
+# 'a:<domain key>'/'b:<domain key>'.
 FEEDBACK = r"""
-redis.call('HINCRBYFLOAT', KEYS[1], 'a', ARGV[1])
-redis.call('HINCRBYFLOAT', KEYS[1], 'b', ARGV[2])
+if ARGV[5] == '' then
+  redis.call('HINCRBYFLOAT', KEYS[1], 'a', ARGV[1])
+  redis.call('HINCRBYFLOAT', KEYS[1], 'b', ARGV[2])
+else
+  redis.call('HINCRBYFLOAT', KEYS[1], 'a:' .. ARGV[5], ARGV[1])
+  redis.call('HINCRBYFLOAT', KEYS[1], 'b:' .. ARGV[5], ARGV[2])
+end
 if ARGV[4] ~= '' then
   redis.call('HINCRBYFLOAT', KEYS[1], 'a:' .. ARGV[4], ARGV[1])
   redis.call('HINCRBYFLOAT', KEYS[1], 'b:' .. ARGV[4], ARGV[2])

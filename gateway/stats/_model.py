@@ -18,12 +18,13 @@ several replicas fold batches into one Redis hash. The Redis backend runs the sa
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from types import MappingProxyType
 
 from gateway.selection.types import LiveStats
-from gateway.stats.events import SERVER_FAILURES, Outcome, Quality
+from gateway.stats.events import SCOPE_MARK, SCOPE_SEP, SERVER_FAILURES, Outcome, Quality, scoped_key
 
-__all__ = ["apply_outcome", "circuit_view", "decay_factor", "live_from"]
+__all__ = ["apply_outcome", "circuit_view", "decay_factor", "live_from", "scoped_view"]
 
 
 def decay_factor(age_s: float, half_life_s: float) -> float:
@@ -88,8 +89,10 @@ def live_from(
     ok = g("ok", 0.0)
     gm = g("gm", 0.0)
     errors = {name[2:]: v / n for name, v in h.items() if name.startswith("e:") and v > 0 and n > 0}
-    overall = (quality or {}).get(None)
-    domains = {d: q for d, q in (quality or {}).items() if d is not None and q.samples > 0}
+    quality = quality or {}
+    overall = quality.get(None)
+    domains = {d: q for d, q in quality.items() if d is not None and q.samples > 0 and not d.startswith(SCOPE_MARK)}
+    scoped = {d: (q.alpha, q.beta) for d, q in quality.items() if d is not None and d.startswith(SCOPE_MARK)}
     return LiveStats(
         samples=int(n * k + 0.5),
         latency_ms=_ratio(g("lat", 0.0), ok),
@@ -105,4 +108,41 @@ def live_from(
         circuit_state=circuit[0],
         domain_quality=MappingProxyType({d: q.mean for d, q in domains.items()}),
         domain_quality_samples=MappingProxyType({d: q.samples for d, q in domains.items()}),
+        scoped_quality=MappingProxyType(scoped),
     )
+
+
+def scoped_view(live: Mapping[str, LiveStats], scope: str) -> Mapping[str, LiveStats]:
+    """`live` with each deployment's quality posteriors plus those scoped to `scope` (only).
+
+    Posteriors add as Beta sums: alpha = mean x samples. Deployments without scoped feedback are
+    the same objects as in `live`; with none at all, `live` itself comes back.
+    """
+    overall_key = scoped_key(scope, None)
+    prefix = overall_key + SCOPE_SEP
+    out: dict[str, LiveStats] | None = None
+    for dep, s in live.items():
+        mine = {k: ab for k, ab in s.scoped_quality.items() if k == overall_key or k.startswith(prefix)}
+        if not mine:
+            continue
+        if out is None:
+            out = dict(live)
+        quality, samples = s.quality, s.quality_samples
+        if overall_key in mine:
+            quality, samples = _add(quality, samples, *mine[overall_key])
+        dq, dn = dict(s.domain_quality), dict(s.domain_quality_samples)
+        for key, ab in mine.items():
+            if key.startswith(prefix):
+                domain = key[len(prefix):]
+                dq[domain], dn[domain] = _add(dq.get(domain), dn.get(domain, 0.0), *ab)
+        out[dep] = replace(
+            s, quality=quality, quality_samples=int(samples + 0.5), domain_quality=MappingProxyType(dq),
+            domain_quality_samples=MappingProxyType(dn),
+        )
+    return live if out is None else MappingProxyType(out)
+
+
+def _add(mean: float | None, samples: float, alpha: float, beta: float) -> tuple[float | None, float]:
+    base = (mean or 0.0) * samples if mean is not None else 0.0
+    total = samples + alpha + beta
+    return ((base + alpha) / total if total > 0 else mean), total

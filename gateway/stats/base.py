@@ -73,7 +73,9 @@ class StatsStore(abc.ABC):
         """Release the reservation (if still held) and add the real cost `usd` to the spend."""
 
     @abc.abstractmethod
-    async def add_feedback(self, deployment: str, domain: str | None, score: float) -> None: ...
+    async def add_feedback(
+        self, deployment: str, domain: str | None, score: float, scope: str | None = None
+    ) -> None: ...
 
     @abc.abstractmethod
     async def read_quality(self) -> dict[str, Mapping[str | None, Quality]]:

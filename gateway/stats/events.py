@@ -10,11 +10,14 @@ __all__ = [
     "NANOS_PER_USD",
     "SERVER_FAILURES",
     "STATUSES",
+    "SCOPE_MARK",
+    "SCOPE_SEP",
     "Feedback",
     "Outcome",
     "Quality",
     "SpendTotals",
     "SpendVerdict",
+    "scoped_key",
     "usd_to_nanos",
 ]
 
@@ -64,11 +67,26 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Feedback:
-    """A quality score in [0, 1] for one deployment's answer, optionally for one domain."""
+    """A quality score in [0, 1] for one deployment's answer, optionally for one domain.
+
+    `scope` None is the global posterior every pipeline ranks with; a pipeline name keeps the
+    score to that pipeline's own view (feedback from a key bound to it: see docs/security.md).
+    """
 
     deployment: str
     domain: str | None
     score: float
+    scope: str | None = None
+
+
+#: Quality posteriors of one scope are stored beside the global ones under these domain keys.
+SCOPE_MARK = "@"
+SCOPE_SEP = "\x1f"
+
+
+def scoped_key(scope: str, domain: str | None) -> str:
+    """The domain key of a scope's posterior: '@scope' overall, '@scope<US>domain' per domain."""
+    return SCOPE_MARK + scope if domain is None else SCOPE_MARK + scope + SCOPE_SEP + domain
 
 
 @dataclass(frozen=True, slots=True)

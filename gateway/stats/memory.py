@@ -14,7 +14,9 @@ from gateway.stats._model import apply_outcome, circuit_view, live_from
 from gateway.stats.base import StatsConfig, StatsStore
 from gateway.stats.budget import PeriodCache
 from gateway.stats.circuit import Transition, circuit_step
-from gateway.stats.events import NANOS_PER_USD, Outcome, Quality, SpendTotals, SpendVerdict, usd_to_nanos
+from gateway.stats.events import (
+    NANOS_PER_USD, Outcome, Quality, SpendTotals, SpendVerdict, scoped_key, usd_to_nanos,
+)
 
 __all__ = ["MemoryStatsStore"]
 
@@ -75,10 +77,11 @@ class MemoryStatsStore(StatsStore):
         self._probe_until[dep] = self._clock() + self.config.probe_ttl_s
         return True
 
-    def add_feedback_now(self, dep: str, domain: str | None, score: float) -> None:
+    def add_feedback_now(self, dep: str, domain: str | None, score: float, scope: str | None = None) -> None:
         score = min(max(float(score), 0.0), 1.0)
         per_dep = self._quality.setdefault(dep, {})
-        for d in {None, domain}:
+        keys = {None, domain} if scope is None else {scoped_key(scope, None), scoped_key(scope, domain)}
+        for d in keys:
             ab = per_dep.setdefault(d, [0.0, 0.0])
             ab[0] += score
             ab[1] += 1.0 - score
@@ -168,8 +171,10 @@ class MemoryStatsStore(StatsStore):
     async def settle_spend(self, pipeline: str, reservation: str, usd: float) -> SpendTotals:
         return self.settle_now(pipeline, reservation, usd)
 
-    async def add_feedback(self, deployment: str, domain: str | None, score: float) -> None:
-        self.add_feedback_now(deployment, domain, score)
+    async def add_feedback(
+        self, deployment: str, domain: str | None, score: float, scope: str | None = None
+    ) -> None:
+        self.add_feedback_now(deployment, domain, score, scope)
 
     async def read_quality(self) -> dict[str, Mapping[str | None, Quality]]:
         return {dep: self.quality_now(dep) for dep in self._quality}

@@ -76,7 +76,7 @@ class StatsRecorder:
     def feedback(self, item: Feedback) -> None:
         """Queue one feedback score (applied to the mirror at once). Never raises."""
         try:
-            self.mirror.add_feedback_now(item.deployment, item.domain, item.score)
+            self.mirror.add_feedback_now(item.deployment, item.domain, item.score, item.scope)
             self._enqueue(item)
         except Exception:  # noqa: BLE001
             self.errors += 1
@@ -142,7 +142,7 @@ class StatsRecorder:
         while batch:
             fb = batch[0]
             assert isinstance(fb, Feedback)
-            await self.store.add_feedback(fb.deployment, fb.domain, fb.score)
+            await self.store.add_feedback(fb.deployment, fb.domain, fb.score, fb.scope)
             batch.pop(0)
 
     def _requeue(self, batch: list[Outcome | Feedback]) -> None:

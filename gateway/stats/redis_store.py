@@ -30,7 +30,9 @@ from gateway.stats import _lua
 from gateway.stats._model import circuit_view, live_from
 from gateway.stats.base import StatsConfig, StatsStore
 from gateway.stats.budget import DAY_TTL_S, MONTH_TTL_S, periods
-from gateway.stats.events import NANOS_PER_USD, Outcome, Quality, SpendTotals, SpendVerdict, usd_to_nanos
+from gateway.stats.events import (
+    NANOS_PER_USD, Outcome, Quality, SpendTotals, SpendVerdict, scoped_key, usd_to_nanos,
+)
 
 __all__ = ["RedisStatsStore"]
 
@@ -276,10 +278,17 @@ class RedisStatsStore(StatsStore):
             for i, p in enumerate(names)
         }
 
-    async def add_feedback(self, deployment: str, domain: str | None, score: float) -> None:
+    async def add_feedback(
+        self, deployment: str, domain: str | None, score: float, scope: str | None = None
+    ) -> None:
         score = min(max(float(score), 0.0), 1.0)
         q = self.dep_keys(deployment)[4]
-        args = [repr(score), repr(1.0 - score), int(self.config.quality_ttl_s * 1000), domain or ""]
+        if scope is None:
+            domain_key, overall_key = domain or "", ""
+        else:
+            domain_key = scoped_key(scope, domain) if domain else ""
+            overall_key = scoped_key(scope, None)
+        args = [repr(score), repr(1.0 - score), int(self.config.quality_ttl_s * 1000), domain_key, overall_key]
         ops: list[_Op] = [("script", "feedback", (q,), args)]
         ops += self._index_ops("deps", [deployment], int(self.config.quality_ttl_s))
         await self._run(ops)

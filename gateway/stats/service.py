@@ -19,6 +19,7 @@ from typing import Literal
 
 from gateway.aio import cancel_and_wait
 from gateway.selection.types import LiveStats
+from gateway.stats._model import scoped_view
 from gateway.stats.base import StatsConfig, StatsStore
 from gateway.stats.events import Feedback, Outcome, SpendTotals, SpendVerdict
 from gateway.stats.memory import MemoryStatsStore
@@ -62,6 +63,7 @@ class StatsService:
         self._spend_base: dict[str, SpendTotals] = {}
         self._task: asyncio.Task[None] | None = None
         self._circuit_listeners: list[Callable[[str, str], None]] = []
+        self._scoped: dict[str, tuple[Mapping[str, LiveStats], Mapping[str, LiveStats]]] = {}
         # Settlements the shared store did not take yet (it was down): retried by the refresh loop.
         self._unsettled: list[tuple[str, str, float]] = []
         self._settling: set[asyncio.Task[None]] = set()
@@ -95,9 +97,24 @@ class StatsService:
         """Once per upstream attempt. O(1), never awaits, never raises."""
         self.recorder.record(outcome)
 
-    def feedback(self, deployment: str, domain: str | None, score: float) -> None:
-        """A quality score in [0, 1]; queued like outcomes. Never raises."""
-        self.recorder.feedback(Feedback(deployment, domain, score))
+    def feedback(self, deployment: str, domain: str | None, score: float, scope: str | None = None) -> None:
+        """A quality score in [0, 1], global or for one pipeline's view; queued like outcomes. Never raises."""
+        self.recorder.feedback(Feedback(deployment, domain, score, scope))
+
+    def live_for(self, pipeline: str | None) -> Mapping[str, LiveStats]:
+        """`live` as `pipeline` ranks with it: the global quality posteriors plus what keys bound
+        to that pipeline taught it, and nobody else's (see docs/security.md#tenancy)."""
+        live = self.live
+        if pipeline is None:
+            return live
+        cached = self._scoped.get(pipeline)
+        if cached is not None and cached[0] is live:
+            return cached[1]
+        view = scoped_view(live, pipeline)
+        if len(self._scoped) > 1024:
+            self._scoped.clear()
+        self._scoped[pipeline] = (live, view)
+        return view
 
     async def admit(self, deployment: str) -> bool:
         """Whether to send a request to `deployment` now; awaits the store only when half-open."""

@@ -168,7 +168,10 @@ class OpenAIWireTransport:
         headers = {"content-type": "application/json"}
         if dep.api_key:
             headers["authorization"] = "Bearer " + dep.api_key
-        data = orjson.dumps({**body, "model": dep.upstream_model})
+        try:
+            data = orjson.dumps({**body, "model": dep.upstream_model})
+        except orjson.JSONEncodeError as exc:  # the client's body, not the deployment's fault
+            raise errors.InvalidRequestError(f"The request body cannot be forwarded: {exc}", param="body") from None
         client_timeout = aiohttp.ClientTimeout(
             total=None if stream else timeout,
             connect=min(self._connect_timeout, timeout),

@@ -117,17 +117,18 @@ def test_body_limit_declared_streamed_and_lying(secure_factory):
             yield b"x" * 8192
 
     for path in ("/chat/completions", "/selection/explain", "/feedback"):
-        resp = httpx.post(gw.base_url + path, content=chunks(), headers=auth(MASTER))
+        resp = httpx.post(gw.base_url + path, content=chunks(),
+                          headers={**auth(MASTER), "content-type": "application/json"})
         assert resp.status_code == 413, (path, resp.text)
     # Content-Length claims a small body, then far more arrives: the parser reads only what was
     # declared, so the surplus can never be buffered as this request's body.
     body = b'{"model":"auto"}' + b" " * 200_000
     reply = _raw(gw.port, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + MASTER.encode()
-                 + b"\r\nContent-Length: 16\r\nConnection: close\r\n\r\n" + body)
+                 + b"\r\nContent-Type: application/json\r\nContent-Length: 16\r\nConnection: close\r\n\r\n" + body)
     assert reply.startswith(b"HTTP/1.1 400") and b"messages" in reply
     # Content-Length claims more than the limit: refused before a byte of body is read.
     reply = _raw(gw.port, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + MASTER.encode()
-                 + b"\r\nContent-Length: 999999999\r\n\r\n{")
+                 + b"\r\nContent-Type: application/json\r\nContent-Length: 999999999\r\n\r\n{")
     assert reply.startswith(b"HTTP/1.1 413") and b"payload_too_large" in reply
     assert httpx.post(url, json=chat(), headers=auth(MASTER)).status_code == 200  # still serving
 

@@ -270,6 +270,10 @@ async def test_request_errors(sim, http):
     assert status == 400
     status, err = await _post(http, sim, _body("[sim:bogus=1]"))
     assert status == 400
+    status, err = await _post(http, sim, _body(temperature=2.5))
+    assert status == 400 and (err["error"]["param"], err["error"]["code"]) == ("temperature", "decimal_above_max_value")
+    status, err = await _post(http, sim, _body(top_p=-0.1))
+    assert status == 400 and err["error"]["code"] == "decimal_below_min_value"
 
 
 async def test_auth_and_models(sim):
@@ -491,3 +495,21 @@ def test_simulator_process(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_simulator_imports_run_one_way():
+    """No import cycle among the simulator's modules, counting imports inside functions too."""
+    import ast
+    import graphlib
+
+    package = REPO / "gateway" / "simulator"
+    graph: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        deps = graph.setdefault(path.stem, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps |= {node.module} if node.module else {a.name for a in node.names}
+    graph.pop("__init__")
+    for deps in graph.values():
+        deps.discard("__init__")
+    list(graphlib.TopologicalSorter(graph).static_order())  # raises CycleError on a cycle
