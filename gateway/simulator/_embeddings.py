@@ -52,7 +52,9 @@ def embed(model: str, item: str | list[int], native: int, size: int) -> np.ndarr
 
 
 def _inputs(raw: Any) -> list | None:
-    if isinstance(raw, str) or (isinstance(raw, list) and raw and all(isinstance(t, int) for t in raw)):
+    if isinstance(raw, str):
+        return [raw] if raw else None
+    if isinstance(raw, list) and raw and all(isinstance(t, int) for t in raw):
         return [raw]
     if isinstance(raw, list) and raw and all(
         (isinstance(x, str) and x) or (isinstance(x, list) and x and all(isinstance(t, int) for t in x)) for x in raw
