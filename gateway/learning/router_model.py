@@ -136,8 +136,7 @@ class RouterModel:
             self.classifier.save(path / "domain.npz")
         if self.quality is not None:
             self.quality.save(path / "quality.npz")
-        meta = {"format": _FORMAT, "mode": self.mode, "soft_domains": self.soft_domains,
-                "n_bits": self.hasher.n_bits, "bigrams": self.hasher.bigrams}
+        meta = {"format": _FORMAT, "mode": self.mode, "soft_domains": self.soft_domains, **self.hasher.config()}
         (path / "router.json").write_text(json.dumps(meta, indent=2) + "\n")
 
     @classmethod
@@ -146,7 +145,7 @@ class RouterModel:
         meta = json.loads((path / "router.json").read_text())
         if meta.get("format") != _FORMAT:
             raise ValueError(f"{path}: not a router model directory ({meta.get('format')!r})")
-        hasher = FeatureHasher(meta["n_bits"], bigrams=meta["bigrams"])
+        hasher = FeatureHasher(**{k: meta[k] for k in ("n_bits", "bigrams", "char_ngrams", "char_weight") if k in meta})
         classifier = DomainClassifier.load(path / "domain.npz", hasher) if (path / "domain.npz").exists() else None
         quality = PromptQualityModel.load(path / "quality.npz") if (path / "quality.npz").exists() else None
         return cls(hasher, classifier, quality, mode=meta["mode"], soft_domains=meta["soft_domains"])
