@@ -18,7 +18,7 @@ from gateway.core.budgets import check_budget
 from gateway.catalog import Catalog, ResolvedDeployment
 from gateway.core.context import build_context
 from gateway.core.exploration import explore
-from gateway.learning import RouterModel, SparseFeatures, messages_text
+from gateway.learning import RouterModel, SparseFeatures, header_domain, known_domains, messages_text
 from gateway.policy import PolicySet, Resolution, resolve
 from gateway.selection.strategies import SelectionParamsError
 from gateway.selection.types import LiveStats, Ranking, RequestContext
@@ -76,6 +76,7 @@ class Decider:
         self._router = router
         self._min_confidence = domain_min_confidence
         self._known: tuple[RouterModel | None, tuple[str, ...]] = (None, ())
+        self._domains: tuple[object, frozenset[str]] = (None, frozenset())
 
     def valid_names(self) -> list[str]:
         return [*self._catalog.aliases, *self._catalog.deployments]
@@ -94,7 +95,9 @@ class Decider:
                 code="model_not_found",
             )
         pipeline = headers.get("x-pipeline-id") or None
-        domain = headers.get("x-task-domain") or None
+        domain, domain_note = headers.get("x-task-domain") or None, None
+        if domain:
+            domain, domain_note = header_domain(domain, self._known_domains())
         ctx = build_context(
             body, request_id=request_id, pinned_model=pinned, domain=domain, pipeline=pipeline,
             domain_source="header" if domain else None,
@@ -124,7 +127,7 @@ class Decider:
                 ranking = self._engine.rank(ctx, self._models, params, live, detail=None if explain else 3)
             except SelectionParamsError as exc:
                 raise errors.InvalidRequestError(str(exc), param="strategy", code="invalid_strategy") from None
-            extra = tuple(n for n in (inferred_note, budget.note) if n)
+            extra = tuple(n for n in (domain_note, inferred_note, budget.note) if n)
             if extra:
                 ranking = replace(ranking, notes=(*ranking.notes, *extra))
             ex = resolution.exploration
@@ -156,6 +159,19 @@ class Decider:
         if est.quality_estimates:
             ctx = replace(ctx, quality_estimates=est.quality_estimates, quality_explanations=est.explanations)
         return ctx, est.features, note
+
+    def _known_domains(self) -> frozenset[str]:
+        """Domain names something knows (cached per policy set: a reload can add some)."""
+        policies = self._policies()
+        seen, names = self._domains
+        if seen is not policies:
+            router = self._router or policies.domain_router
+            classes = router.classifier.classes if router is not None and router.classifier is not None else ()
+            named = [d for p in (policies.default, *policies.pipelines.values())
+                     for d in (*p.domain_examples, p.selection_schema.default_domain) if d]
+            names = known_domains((m.domain_quality for m in self._models), named, classes)
+            self._domains = (policies, names)
+        return names
 
     def _known_models(self, router: RouterModel) -> tuple[str, ...]:
         """Catalog models the router's quality model has learned about (cached per router)."""

@@ -130,8 +130,8 @@ class DomainEvaluation:
 
 
 def evaluate(model: DomainClassifier, rows: Sequence[CorpusRow], min_confidence: float = 0.5) -> DomainEvaluation:
-    labels = tuple(d for d in DEFAULT_DOMAINS if d in {r.domain for r in rows} | set(model.classes))
-    labels += tuple(sorted({r.domain for r in rows} - set(labels)))
+    present = {r.domain for r in rows} | set(model.classes)
+    labels = tuple(d for d in DEFAULT_DOMAINS if d in present) + tuple(sorted(present - set(DEFAULT_DOMAINS)))
     confusion = np.zeros((len(labels), len(labels) + 1), dtype=np.int64)
     right = wrong = abstained = 0
     for r in rows:

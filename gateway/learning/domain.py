@@ -51,6 +51,7 @@ class DomainClassifier:
         self._bias = np.zeros(0, dtype=np.float32)
         #: A few training prompts (text, label) kept with the model, so `extended` can rehearse them.
         self.replay: tuple[tuple[str, str], ...] = ()
+        self._rehearsal: tuple[list[SparseFeatures], np.ndarray] | None = None  # replay features, logits
 
     @property
     def fitted(self) -> bool:
@@ -122,14 +123,16 @@ class DomainClassifier:
         old = np.array([classes.index(c) for c in self.classes], dtype=np.int64)
         trainable = np.array([classes.index(c) for c in new], dtype=np.int64)
         examples = [self.hasher.transform(t) for t in texts]
-        rehearsal = [(self.hasher.transform(t), label) for t, label in self.replay]
-        features = [*examples * repeat, *(f for f, _ in rehearsal)]
-        y = np.array([classes.index(c) for c in [*labels * repeat, *(c for _, c in rehearsal)]], dtype=np.int64)
-        # A new domain starts at the mean prior of the known ones, then learns from its examples.
-        prior = float(np.mean(self._bias))
+        replay_features, replay_logits = self._replay_cache()
+        features = [*examples * repeat, *replay_features]
+        y = np.array([classes.index(c) for c in [*labels * repeat, *(c for _, c in self.replay)]], dtype=np.int64)
+        # A new domain starts well below the known ones' prior (e^-2: it must earn its mass from
+        # features) and learns its bias at full rate, so the replay can hold it down where it is
+        # not wanted; otherwise it takes every prompt the known domains are unsure of.
+        prior = float(np.mean(self._bias)) - 2.0
         frozen = np.full((len(features), len(classes)), prior, dtype=np.float32)
-        for i, f in enumerate(features):
-            frozen[i, old] = self._logits(f)
+        frozen[: len(examples) * repeat, old] = np.tile([self._logits(f) for f in examples], (repeat, 1))
+        frozen[len(examples) * repeat:, old] = replay_logits
         # The new columns only need the examples' own features (any other feature would stay zero).
         res_vocab = np.unique(np.concatenate([f.indices for f in examples]))
         res_column = np.full(self.hasher.dim, len(res_vocab), dtype=np.int32)
@@ -141,7 +144,7 @@ class DomainClassifier:
         res_w = np.zeros((len(res_vocab) + 1, len(classes)), dtype=np.float32)
         res_b = np.zeros(len(classes), dtype=np.float32)
         _adagrad(rows, y, res_w, res_b, epochs=epochs, lr=learning_rate, seed=self.seed, offsets=frozen,
-                 trainable=trainable)
+                 trainable=trainable, bias_step=1.0)
         # Merge: one vocabulary; this model's weights in the known columns, the residual's in the new.
         old_vocab = self._vocab()
         vocab = np.union1d(old_vocab, res_vocab)
@@ -157,6 +160,15 @@ class DomainClassifier:
         out.classes, out._column, out._weights, out._bias = classes, column, w, b + res_b
         out.replay = self.replay
         return out
+
+    def _replay_cache(self) -> tuple[list[SparseFeatures], np.ndarray]:
+        # Hashing the replay prompts costs more than the training that uses them; a loaded model is
+        # extended on every policy reload, so they are hashed once.
+        if self._rehearsal is None:
+            features = [self.hasher.transform(t) for t, _ in self.replay]
+            logits = np.array([self._logits(f) for f in features], dtype=np.float32).reshape(len(features), -1)
+            self._rehearsal = (features, logits)
+        return self._rehearsal
 
     # -- inference --------------------------------------------------------------------------------
 
@@ -232,6 +244,7 @@ def _adagrad(
     seed: int,
     offsets: np.ndarray | None = None,
     trainable: np.ndarray | None = None,
+    bias_step: float = 0.05,
 ) -> None:
     """Per-example AdaGrad on softmax cross-entropy, in place on `w` (its last row, for unknown
     features, stays zero) and `b`. `rows[i]` = (vocabulary rows, values) of example i;
@@ -256,8 +269,8 @@ def _adagrad(
             p[y[i]] -= 1.0
             if mask is not None:
                 p *= mask
-            grad = np.outer(vals, p)
+            grad = vals[:, None] * p
             g2[cols] += grad * grad
             w[cols] -= step * grad / np.sqrt(g2[cols])
             w[unknown] = 0.0  # the shared row for out-of-vocabulary features stays zero
-            b -= np.float32(0.05) * step * p
+            b -= np.float32(bias_step) * step * p

@@ -62,6 +62,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ._answers import AnswerKey
 from ._replies import BadRequest, Choice, error_body, plan_choices, render_completion, render_stream, usage_doc
 from ._text import has_image, message_text, prompt_tokens
 from .profile import DirectiveError, Directives, ModelProfile, SimulatorProfile, parse_directives
@@ -103,6 +104,7 @@ class SimulatorState:
         self.fail_counts: dict[str, int] = {}
         self.unknown_model = 0
         self.seq = 0
+        self.answers = AnswerKey.from_profile(self.profile)  # answer_key items, right at known rates
 
     def stat(self, model: str) -> _ModelStats:
         s = self.stats.get(model)
@@ -258,6 +260,7 @@ async def _answer(c: _Call, name: str) -> web.StreamResponse:
     try:
         ptoks = prompt_tokens(messages)
         choices = plan_choices(body, mp, d, messages, ptoks)
+        choices = st.answers.rewrite(name, mp, body, messages, choices)
     except BadRequest as exc:
         return _error(400, exc.message, code=exc.code, param=exc.param)
     if not mp.supports_vision and has_image(messages):
