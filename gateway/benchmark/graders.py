@@ -160,15 +160,17 @@ class JsonSchema:
 
 
 GRADER_TYPES = ("exact", "choice", "regex", "numeric", "json_schema")
+_FIELDS = {"exact": ("case_sensitive",), "choice": ("choices",), "regex": ("pattern", "flags"),
+           "numeric": ("tolerance", "relative"), "json_schema": ("schema",)}
 _FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL}
 
 
 def make_grader(spec: Mapping[str, Any], reference: Any) -> Grader:
     """A grader from an item's `grader` object and `reference`; raises `GraderError`."""
     kind = spec.get("type")
-    extra = set(spec) - {"type", "case_sensitive", "choices", "pattern", "flags", "tolerance", "relative", "schema"}
-    if extra:
-        raise GraderError(f"grader has unknown fields {sorted(extra)}")
+    extra = set(spec) - {"type", *_FIELDS.get(kind, ())}
+    if kind in _FIELDS and extra:
+        raise GraderError(f"{kind} grader has unknown fields {sorted(extra)}")
     if kind == "exact":
         if not isinstance(reference, str | int | float) or isinstance(reference, bool):
             raise GraderError("exact grader needs a string or number reference")

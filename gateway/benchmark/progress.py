@@ -24,6 +24,7 @@ class ProgressBar:
         self._started = time.monotonic()
         self._last = 0.0
         self._drawn = False
+        self._last_done = -1
 
     def render(self, o: RunOutcome) -> str:
         done = o.already_done + o.graded + o.failed
@@ -41,10 +42,11 @@ class ProgressBar:
 
     def __call__(self, outcome: RunOutcome) -> None:
         now = time.monotonic()
-        finished = outcome.already_done + outcome.graded + outcome.failed >= outcome.total
-        if now - self._last < self._every and not finished:
+        done = outcome.already_done + outcome.graded + outcome.failed
+        finished = done >= outcome.total
+        if done == self._last_done or (now - self._last < self._every and not finished):
             return
-        self._last = now
+        self._last, self._last_done = now, done
         line = self.render(outcome)
         if self._tty:
             self._out.write("\r" + line)

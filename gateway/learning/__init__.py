@@ -1,14 +1,12 @@
 """Learned routing: prompt features, domain inference, prompt-level quality, the feedback seam.
 
-The default domain model ships in `data/` (see default_domains.py); policies' `domain_examples`
-extend it.
+The default domain model ships in `data/` (`gateway.learning.default_domains`); policies'
+`domain_examples` extend it.
 
 The request path calls `RouterModel.estimate` once per request and `FeedbackProcessor.remember`
 after serving; `POST /v1/feedback` calls `FeedbackProcessor.apply`. See docs/evaluation.md.
 """
 
-from gateway.learning.default_domains import DEFAULT_DOMAINS
-from gateway.learning.default_domains import load_default as load_default_domains
 from gateway.learning.domain import DomainClassifier
 from gateway.learning.domain_names import header_domain, known_domains
 from gateway.learning.features import DEFAULT_BITS, FeatureHasher, SparseFeatures, messages_text
@@ -18,7 +16,6 @@ from gateway.learning.router_model import QUALITY_MODES, RouterModel, RoutingEst
 
 __all__ = [
     "DEFAULT_BITS",
-    "DEFAULT_DOMAINS",
     "QUALITY_MODES",
     "DomainClassifier",
     "FeatureHasher",
@@ -30,6 +27,5 @@ __all__ = [
     "SparseFeatures",
     "header_domain",
     "known_domains",
-    "load_default_domains",
     "messages_text",
 ]

@@ -33,6 +33,7 @@ __all__ = [
     "MODEL_PATH",
     "CorpusRow",
     "DomainEvaluation",
+    "corpus_sha256",
     "evaluate",
     "load_corpus",
     "load_default",

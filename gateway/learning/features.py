@@ -12,10 +12,11 @@ Values are sublinear counts (ln(1 + tf)), signed by a hash bit so collisions can
 L2-normalised so long and short prompts live on the same scale. Two length tokens say how long
 the prompt is, which a bag of words cannot.
 
-Optionally (`char_ngrams=(3, 5)`), character n-grams of every word of four or more characters,
-with word boundaries marked (fastText-style "<sor", "rted>"), are added at `char_weight`: they let a
-model trained on "sorting" recognise "sorted", and cognates across languages. The shipped domain
-model uses them; the default hasher does not, so existing models keep their features.
+Optionally (`char_ngrams=(3, 5)`), character n-grams of the first 256 words of four or more
+characters, with word boundaries marked (fastText-style "<sor", "rted>"), are added at
+`char_weight`: they let a model trained on "sorting" recognise "sorted", and cognates across
+languages. The shipped domain model uses them; the default hasher does not, so existing models
+keep their features.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ _K1 = np.uint64(0x9E3779B1)
 _K2 = np.uint64(0x85EBCA77)
 _K3 = np.uint64(0xC2B2AE3D)
 _SIGN_BIT = np.uint64(31)
+_MAX_GRAM_WORDS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,16 +110,39 @@ class FeatureHasher:
             out |= {"char_ngrams": list(self.char_ngrams), "char_weight": self.char_weight}
         return out
 
-    def _grams(self, tokens: list[str]) -> list[str]:
+    def _char_grams(self, tokens: list[str], names: bool = False) -> tuple[np.ndarray, list[str]]:
+        """Hashes (and, for explanations, the text) of the character n-grams of words of 4+ characters.
+
+        Vectorised: the words are joined with boundary marks into one code-point array, a polynomial
+        hash of every window of each length is built from shifted slices, and windows that cross a
+        word boundary are dropped, so a long prompt costs a few array operations, not a Python loop
+        per n-gram.
+        """
         lo, hi = self.char_ngrams  # type: ignore[misc]
-        out = []
-        for tok in tokens:
-            if len(tok) < 4:
+        # The first words say what a prompt is about; capping them bounds the cost of a long one.
+        words = [t for t in tokens if len(t) >= 4][:_MAX_GRAM_WORDS]
+        if not words:
+            return np.zeros(0, dtype=np.uint64), []
+        text = "\x01" + "\x02\x01".join(words) + "\x02"  # marks never produced by the tokeniser
+        c = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        ends = np.concatenate(([0], np.cumsum(c == 2)))  # end marks in c[:k]
+        starts = np.concatenate(([0], np.cumsum(c == 1)))
+        out: list[np.ndarray] = []
+        labels: list[str] = []
+        for n in range(lo, hi + 1):
+            m = len(c) - n + 1
+            if m <= 0:
                 continue
-            w = f"\x01{tok}\x02"  # word boundaries; never produced by the tokeniser
-            for n in range(lo, hi + 1):
-                out += [w[i:i + n] for i in range(len(w) - n + 1)]
-        return out
+            i = np.arange(m)
+            # No end mark before the window's last character, no start mark after its first.
+            ok = (ends[i + n - 1] == ends[i]) & (starts[i + n] == starts[i + 1])
+            h = np.full(m, n, dtype=np.uint64)  # seeded with the length: "abc" and "abcd" differ
+            for k in range(n):
+                h = (h * _K2 + c[k:k + m]) & _M32
+            out.append(h[ok])
+            if names:
+                labels += [text[j:j + n].replace("\x01", "<").replace("\x02", ">") for j in np.flatnonzero(ok)]
+        return _mix(np.concatenate(out) ^ _K1), labels
 
     def _token_hashes(self, tokens: list[str]) -> np.ndarray:
         cache = self._cache
@@ -150,15 +175,19 @@ class FeatureHasher:
         # Sign from a bit outside the index, so colliding features cancel on average.
         signs = 1.0 - 2.0 * ((hashes >> _SIGN_BIT) & np.uint64(1)).astype(np.float64)
         if self.char_ngrams is not None:
-            grams = self._grams(tokens)
-            if grams:
-                g = _mix(self._token_hashes(grams) ^ _K1)
+            g, _ = self._char_grams(tokens)
+            if len(g):
                 hashes = np.concatenate((hashes, g))
                 g_signs = 1.0 - 2.0 * ((g >> _SIGN_BIT) & np.uint64(1)).astype(np.float64)
                 signs = np.concatenate((signs, self.char_weight * g_signs))
         buckets = (hashes & np.uint64(self.dim - 1)).astype(np.int64)
-        idx, inverse = np.unique(buckets, return_inverse=True)
-        signed = np.bincount(inverse, weights=signs, minlength=idx.shape[0])
+        # Sum the signed counts per bucket: sort once, add up runs (np.unique's inverse costs twice this).
+        order = np.argsort(buckets, kind="stable")
+        sorted_buckets = buckets[order]
+        first = np.flatnonzero(np.concatenate(([True], sorted_buckets[1:] != sorted_buckets[:-1]))) \
+            if len(sorted_buckets) else np.zeros(0, dtype=np.int64)
+        idx = sorted_buckets[first]
+        signed = np.add.reduceat(signs[order], first) if len(first) else np.zeros(0)
         values = np.sign(signed) * np.log1p(np.abs(signed))
         keep = values != 0.0
         if not keep.all():
@@ -181,10 +210,9 @@ class FeatureHasher:
             names += [f"{tokens[i]} {tokens[i + 1]}" for i in range(n - 1)]
         hashes = self._hashes(tokens)
         if self.char_ngrams is not None:
-            grams = self._grams(tokens)
-            names += ["~" + g.replace("\x01", "<").replace("\x02", ">") for g in grams]
-            if grams:
-                hashes = np.concatenate((hashes, _mix(self._token_hashes(grams) ^ _K1)))
+            g, grams = self._char_grams(tokens, names=True)
+            names += ["~" + x for x in grams]
+            hashes = np.concatenate((hashes, g))
         buckets = (hashes & np.uint64(self.dim - 1)).astype(np.int64)
         wanted = {int(i) for i in indices}
         out: dict[int, str] = {}

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from gateway.learning import DomainClassifier, FeatureHasher, RouterModel, load_default_domains
+from gateway.learning import DomainClassifier, FeatureHasher, RouterModel
+from gateway.learning.default_domains import load_default as load_default_domains
 from gateway.policy.models import Policy
 from gateway.selection.types import ModelInfo
 

@@ -7,8 +7,16 @@ import re
 import numpy as np
 import pytest
 
-from gateway.learning import DEFAULT_DOMAINS, DomainClassifier, FeatureHasher, RouterModel, load_default_domains
-from gateway.learning.default_domains import MODEL_PATH, CorpusRow, corpus_sha256, evaluate, load_corpus
+from gateway.learning import DomainClassifier, FeatureHasher, RouterModel
+from gateway.learning.default_domains import (
+    DEFAULT_DOMAINS,
+    MODEL_PATH,
+    CorpusRow,
+    corpus_sha256,
+    evaluate,
+    load_corpus,
+)
+from gateway.learning.default_domains import load_default as load_default_domains
 
 
 @pytest.fixture(scope="module")
