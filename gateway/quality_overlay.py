@@ -88,7 +88,7 @@ def write_quality_overlay(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(header + yaml.safe_dump(data, sort_keys=False, width=1000), encoding="utf-8")
+    tmp.write_text(header + yaml.safe_dump(data, sort_keys=False, width=1000, default_flow_style=None), encoding="utf-8")
     tmp.replace(path)
     return path
 
