@@ -52,7 +52,11 @@ def catalog(sim, tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     _sim(sim, "POST", "/_sim/reset")
     deps = {name: dict(info_from="gpt-4o-mini", quality=0.5) for name in ACCURACY}
-    return write_catalog(tmp_path / "catalog.yaml", sim.base_url, deps)
+    path = write_catalog(tmp_path / "catalog.yaml", sim.base_url, deps)
+    doc = yaml.safe_load(path.read_text())
+    doc["deployments"][-1]["transport"] = "litellm"  # both of the gateway's transports are exercised
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
 
 
 def _bench(catalog: Path, out: Path, *extra: str) -> int:
@@ -121,3 +125,35 @@ def test_cost_cap_stops_and_the_same_command_resumes(sim, catalog, tmp_path):
     assert sum(stats[n]["requests"] for n in ACCURACY) == 3 * 144  # nothing was asked twice
     rows = (out / "routing-eval.jsonl").read_text().splitlines()
     assert len(rows) == 1 + 144
+
+
+def test_ctrl_c_keeps_what_was_done_and_the_rerun_finishes(sim, catalog, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    for name in ACCURACY:  # slow enough that the interrupt lands mid-run
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        req = urllib.request.Request(f"{sim.url}/_sim/models/{name}", data=b'{"latency_ms": 40}', method="PATCH")
+        opener.open(req, timeout=5).read()
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "gateway", "benchmark", str(STARTER_SUITE), "--config", str(catalog), "--out", str(out),
+           "--concurrency", "4", "--quiet"]
+    proc = subprocess.Popen(cmd, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if results.exists() and len(results.read_text().splitlines()) > 40:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert b"run the same command again to resume" in err
+    kept = len(results.read_text().splitlines()) - 1
+    assert 40 <= kept < 3 * 144
+    assert _bench(catalog, out) == 0
+    sent = sum(_sim(sim, "GET", "/_sim/stats")["models"][n]["requests"] for n in ACCURACY)
+    assert 3 * 144 <= sent <= 3 * 144 + 4  # at most the requests in flight at Ctrl-C are asked again
