@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from engine import Family, Pool
-from vocab import CITIES, COMPANIES, FIRST, PRODUCTS, TOPICS, date, money, person
+from vocab import CITIES, COMPANIES, FIRST, PRODUCTS, date, money, person
 
 
 def _int(lo: int, hi: int):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import random
-
-from engine import Family, Pool
+from engine import Family
 from vocab import CITIES, FIRST, PRODUCTS, person
 
 
