@@ -119,6 +119,9 @@ class LiveStats:
     circuit_state: str = "closed"
     domain_quality: Mapping[str, float] = field(default_factory=_empty, hash=False)
     domain_quality_samples: Mapping[str, float] = field(default_factory=_empty, hash=False)
+    # Additive (live figures): decayed count of successful streams, the samples behind
+    # `ttft_ms` and `tokens_per_s` (`samples` counts every request).
+    stream_samples: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,12 @@ A sample at time ts weighs 2^-((T - ts) / half_life) at time T. Decaying lazily 
 and at read time) gives the same sums whatever order samples arrive in, which is what lets
 several replicas fold batches into one Redis hash. The Redis backend runs the same update in Lua
 (`_lua.RECORD`); keep the two in step.
+
+Stale figures are forgotten: when a new sample finds the weight of everything before it decayed
+below `STALE_WEIGHT` (half a sample, where `LiveStats.samples` already rounds to 0 and selection
+sees no measurements), the sums restart from that sample. Without this a deployment that was slow,
+then idle until its figures faded (see docs/selection.md, "Recovery"), would carry a third of its
+old slowness into the mean of its first new sample, and lose again although it has recovered.
 """
 
 from __future__ import annotations
@@ -23,7 +29,10 @@ from types import MappingProxyType
 from gateway.selection.types import LiveStats
 from gateway.stats.events import SERVER_FAILURES, Outcome, Quality
 
-__all__ = ["apply_outcome", "circuit_view", "decay_factor", "live_from"]
+__all__ = ["STALE_WEIGHT", "apply_outcome", "circuit_view", "decay_factor", "live_from"]
+
+#: Decayed sample weight under which a deployment's live figures restart with its next sample.
+STALE_WEIGHT = 0.5
 
 
 def decay_factor(age_s: float, half_life_s: float) -> float:
@@ -35,8 +44,11 @@ def apply_outcome(h: dict[str, float], o: Outcome, half_life_s: float, min_gen_m
     if last is None or o.ts >= last:
         if last is not None and o.ts > last:
             k = decay_factor(o.ts - last, half_life_s)
-            for name, v in h.items():
-                h[name] = v * k
+            if h.get("n", 0.0) * k < STALE_WEIGHT:
+                h.clear()
+            else:
+                for name, v in h.items():
+                    h[name] = v * k
         h["t"] = o.ts  # after the loop, which decayed it too
         w = 1.0
     else:
@@ -105,4 +117,5 @@ def live_from(
         circuit_state=circuit[0],
         domain_quality=MappingProxyType({d: q.mean for d, q in domains.items()}),
         domain_quality_samples=MappingProxyType({d: q.samples for d, q in domains.items()}),
+        stream_samples=int(g("tw", 0.0) * k + 0.5),
     )

@@ -27,7 +27,7 @@ from redis.exceptions import NoScriptError
 
 from gateway.selection.types import LiveStats
 from gateway.stats import _lua
-from gateway.stats._model import circuit_view, live_from
+from gateway.stats._model import STALE_WEIGHT, circuit_view, live_from
 from gateway.stats.base import StatsConfig, StatsStore
 from gateway.stats.budget import DAY_TTL_S, MONTH_TTL_S, periods
 from gateway.stats.events import NANOS_PER_USD, Outcome, Quality, SpendTotals, usd_to_nanos
@@ -161,6 +161,7 @@ class RedisStatsStore(StatsStore):
             cfg.error_rate_threshold,
             cfg.min_samples,
             max(1, int(cfg.cooldown_s * 1000)),
+            STALE_WEIGHT,
         )
         ops: list[_Op] = []
         # One script call per deployment: all its keys share a slot, so batches group by slot.
