@@ -9,10 +9,11 @@ the prior is worth": at ``n == k`` live and prior count equally.
 
 - Quality and error rate blend linearly, ``prior + w * (live - prior)``, with a large ``k``: they
   are probabilities from sparse, noisy events, so a handful of samples must not swing a decision.
-- Latency and output length blend geometrically, ``prior * (live / prior) ** w``, with ``k = 1``:
-  they are scales, one measurement says more about a deployment than a catalog guess that can be
-  off by 10x, and a geometric blend lands within a few percent of the measurement once it has a
-  few dozen samples instead of keeping a fixed share of a prior that was wrong by a factor.
+- Latency and output length blend geometrically, ``prior * (live / prior) ** w``, with
+  ``k = 0.25``: they are scales, one measurement says more about a deployment than a catalog
+  guess that can be off by 10x, and a geometric blend lands within a few percent of the
+  measurement after a few samples instead of keeping a fixed share of a prior that was wrong by a
+  factor.
 
 ``n`` is the stats store's *decayed* sample count, so when a deployment gets no traffic its live
 figures fade and the estimate returns to the prior (see docs/selection.md, "Recovery").
@@ -57,9 +58,12 @@ class Priors:
     output_tokens: float = 512.0
     # A healthy hosted API fails roughly 1 in 100 calls (timeouts, 429s, 5xx).
     error_rate: float = 0.01
-    # One measurement of a deployment's speed or answer length is worth the catalog's guess.
-    latency_weight: float = 1.0
-    output_weight: float = 1.0
+    # A catalog's speed and answer-length guesses are worth a quarter of one measurement: a
+    # deployment's speed is stable from call to call, while hand-typed figures are often off by
+    # several times. With decayed counts a deployment whose calls are a half-life apart never has
+    # more than ~1.4 samples, so a larger weight would keep a slow model looking fast.
+    latency_weight: float = 0.25
+    output_weight: float = 0.25
     # Errors are rare events, so many more samples are needed before the rate means anything.
     error_weight: float = 50.0
     # Learned quality comes from sparse, noisy feedback; the curated prior stays strong.
@@ -88,7 +92,7 @@ class Estimate(NamedTuple):
     # What the blended figures were made of, for explanations:
     latency_prior_ms: float  # the catalog's TTFT + tokens / throughput at `output_tokens`
     latency_live_ms: float | None  # the measured latency at `output_tokens`; None: not measured
-    output_prior: float | None  # the prior output length; None when the request fixed it
+    output_prior: float  # the prior (typical) output length, within the model's max output
     output_live: float | None  # the measured mean output length blended in; None: not used
 
 
@@ -202,17 +206,18 @@ def estimate(
     max_out = model.max_output_tokens
     requested = ctx.max_output_tokens
     n = 0 if stats is None else stats.samples
-    out_prior = out_live = None
-    if requested is not None:
-        out = float(requested if requested < max_out else max_out)
-    else:
-        out = out_prior = min(typical_out, float(max_out))
-        if n > 0 and stats is not None and stats.output_tokens is not None:
-            live = stats.output_tokens
-            out_live = live if live > 1.0 else 1.0  # no usage reported counts as 0 tokens
-            out = out_prior * (out_live / out_prior) ** (n / (n + priors.output_weight))
-            if out > max_out:
-                out = float(max_out)
+    out = out_prior = min(typical_out, float(max_out))
+    out_live = None
+    if n > 0 and stats is not None and stats.output_tokens is not None:
+        live = stats.output_tokens
+        out_live = live if live > 1.0 else 1.0  # no usage reported counts as 0 tokens
+        out = out_prior * (out_live / out_prior) ** (n / (n + priors.output_weight))
+        if out > max_out:
+            out = float(max_out)
+    # A request's max tokens caps the answer, but most answers end before it: it bounds the
+    # expected length rather than replacing it (the context check reserves all of it).
+    if requested is not None and requested < out:
+        out = float(requested)
     cost = ctx.input_tokens * model.input_cost_per_token + out * model.output_cost_per_token
 
     domain = ctx.domain

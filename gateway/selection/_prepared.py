@@ -311,14 +311,12 @@ class PreparedCatalog(Sequence[ModelInfo]):
                 if not passes or (requested is not None and requested > max_out):
                     reject(deferred_rejection(name, _reasons, (limits, ctx, model, None, priors, pool)))
                     continue
-                if requested_out is not None:
+                out = float(max_out)  # min(prior_out, float(max_out)), spelled out
+                if not out < prior_out:
+                    out = prior_out
+                out_prior = out
+                if requested_out is not None and requested_out < out:
                     out = requested_out
-                    out_prior = None
-                else:  # min(prior_out, float(max_out)), spelled out
-                    out = float(max_out)
-                    if not out < prior_out:
-                        out = prior_out
-                    out_prior = out
                 latency = prior_latency = (ttft + out * 1000.0 / tps_floor) * factor
                 live_latency = out_live = None
                 errors, n = prior_err, 0
@@ -336,15 +334,12 @@ class PreparedCatalog(Sequence[ModelInfo]):
                 if circuit_open or not passes or (requested is not None and requested > max_out):
                     reject(deferred_rejection(name, _reasons, (limits, ctx, model, stats, priors, pool)))
                     continue
-                errors = open_length[6]
-                if requested_out is None:
-                    (_, out, _, latency, _, _, _, _, prior_latency, live_latency, out_prior,
-                     out_live) = open_length  # fmt: skip
-                else:
+                (_, out, _, latency, _, _, errors, _, prior_latency, live_latency, out_prior,
+                 out_live) = open_length  # fmt: skip
+                if requested_out is not None and requested_out < out:
+                    # The request caps the answer below its usual length: the latency at that.
                     out = requested_out
-                    out_prior = out_live = None
                     latency = prior_latency = (ttft + out * 1000.0 / tps_floor) * factor
-                    live_latency = None
                     if line_a is not None:
                         live_latency = line_a + line_b * out
                         p = prior_latency if prior_latency > floor else floor
@@ -361,7 +356,7 @@ class PreparedCatalog(Sequence[ModelInfo]):
             cost = inp * in_cost + out * out_cost
 
             if (
-                inp + out > window
+                inp + (out if requested_out is None else requested_out) > window
                 or (max_cost is not None and cost > max_cost)
                 or (min_q is not None and quality < min_q)
                 or (max_lat is not None and latency > max_lat)

@@ -45,14 +45,14 @@ class Scorer(Protocol):
 
 
 def _output_basis(est: Estimate) -> str:
-    out = est.output_tokens
-    if est.output_prior is None:
-        return f"{out:,.0f} tokens out, requested"
-    if est.output_live is None:
-        return f"{out:,.0f} tokens out, prior"
+    out, prior, live = est.output_tokens, est.output_prior, est.output_live
+    # The blend lies between prior and measurement, so below both means max_tokens cut it.
+    capped = "max_tokens; " if out < (prior if live is None or prior < live else live) else ""
+    if live is None:
+        return f"{out:,.0f} tokens out: {capped}prior {prior:,.0f}" if capped else f"{out:,.0f} tokens out, prior"
     return (
-        f"{out:,.0f} tokens out: measured {est.output_live:,.0f} over {est.samples} recent"
-        f" requests; prior {est.output_prior:,.0f}"
+        f"{out:,.0f} tokens out: {capped}measured {live:,.0f} over {est.samples} recent requests;"
+        f" prior {prior:,.0f}"
     )
 
 

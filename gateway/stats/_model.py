@@ -14,11 +14,13 @@ and at read time) gives the same sums whatever order samples arrive in, which is
 several replicas fold batches into one Redis hash. The Redis backend runs the same update in Lua
 (`_lua.RECORD`); keep the two in step.
 
-Stale figures are forgotten: when a new sample finds the weight of everything before it decayed
-below `STALE_WEIGHT` (half a sample, where `LiveStats.samples` already rounds to 0 and selection
-sees no measurements), the sums restart from that sample. Without this a deployment that was slow,
-then idle until its figures faded (see docs/selection.md, "Recovery"), would carry a third of its
-old slowness into the mean of its first new sample, and lose again although it has recovered.
+Stale figures are forgotten. Figures are stale when no sample came for `stale_after_s` (two
+half-lives by default) or when their weight decayed below `STALE_WEIGHT` (half a sample, where
+`samples` would round to 0 anyway): `live_from` then reports ``samples == 0``, so selection goes
+back to its priors and tries the deployment again, and the next sample restarts the sums. This is
+how a deployment that lost its traffic for being slow gets measured again (see docs/selection.md,
+"Recovery"): without the restart its first new sample would be averaged with the old slowness, and
+a deployment that was busy before would keep that slowness for many half-lives.
 """
 
 from __future__ import annotations
@@ -39,12 +41,14 @@ def decay_factor(age_s: float, half_life_s: float) -> float:
     return 2.0 ** (-age_s / half_life_s) if age_s > 0 else 1.0
 
 
-def apply_outcome(h: dict[str, float], o: Outcome, half_life_s: float, min_gen_ms: float) -> None:
+def apply_outcome(
+    h: dict[str, float], o: Outcome, half_life_s: float, min_gen_ms: float, stale_after_s: float
+) -> None:
     last = h.get("t")
     if last is None or o.ts >= last:
         if last is not None and o.ts > last:
             k = decay_factor(o.ts - last, half_life_s)
-            if h.get("n", 0.0) * k < STALE_WEIGHT:
+            if h.get("n", 0.0) * k < STALE_WEIGHT or o.ts - last >= stale_after_s:
                 h.clear()
             else:
                 for name, v in h.items():
@@ -93,17 +97,21 @@ def live_from(
     half_life_s: float,
     circuit: tuple[str, bool] = ("closed", False),
     quality: Mapping[str | None, Quality] | None = None,
+    stale_after_s: float = float("inf"),
 ) -> LiveStats:
     g = h.get
-    k = decay_factor(now - g("t", now), half_life_s)
+    age = now - g("t", now)
+    # Stale figures keep their values (for display) but no weight: see the module docstring.
+    k = decay_factor(age, half_life_s) if age < stale_after_s else 0.0
     n = g("n", 0.0)
     ok = g("ok", 0.0)
     gm = g("gm", 0.0)
     errors = {name[2:]: v / n for name, v in h.items() if name.startswith("e:") and v > 0 and n > 0}
     overall = (quality or {}).get(None)
     domains = {d: q for d, q in (quality or {}).items() if d is not None and q.samples > 0}
+    samples = int(n * k + 0.5)
     return LiveStats(
-        samples=int(n * k + 0.5),
+        samples=samples,
         latency_ms=_ratio(g("lat", 0.0), ok),
         ttft_ms=_ratio(g("tt", 0.0), g("tw", 0.0)),
         tokens_per_s=_ratio(g("gt", 0.0) * 1000.0, gm),
@@ -117,5 +125,5 @@ def live_from(
         circuit_state=circuit[0],
         domain_quality=MappingProxyType({d: q.mean for d, q in domains.items()}),
         domain_quality_samples=MappingProxyType({d: q.samples for d, q in domains.items()}),
-        stream_samples=int(g("tw", 0.0) * k + 0.5),
+        stream_samples=int(g("tw", 0.0) * k + 0.5) if samples else 0,
     )

@@ -162,6 +162,7 @@ class RedisStatsStore(StatsStore):
             cfg.min_samples,
             max(1, int(cfg.cooldown_s * 1000)),
             STALE_WEIGHT,
+            cfg.stale_after_s,
         )
         ops: list[_Op] = []
         # One script call per deployment: all its keys share a slot, so batches group by slot.
@@ -207,7 +208,9 @@ class RedisStatsStore(StatsStore):
                 continue  # expired; the index entry outlives it
             circuit = circuit_view(_float(c.get("x")) >= 1, bool(int(cooling)), bool(int(probe)))
             h = {k: float(v) for k, v in s.items()}
-            out[dep] = live_from(h, now, self.config.half_life_s, circuit, self._quality(q))
+            out[dep] = live_from(
+                h, now, self.config.half_life_s, circuit, self._quality(q), self.config.stale_after_s
+            )
         return out
 
     @staticmethod

@@ -24,6 +24,11 @@ from ._factory import contexts, ctx, model, models
 _PRIORS = Priors()
 
 
+def _w(n: float) -> float:
+    """A live figure's weight after ``n`` samples: the prior is worth a quarter sample."""
+    return n / (n + 0.25)
+
+
 def _snap(catalog, c=None, live=None):
     c = c or ctx()
     live = live or {}
@@ -47,17 +52,20 @@ def test_shrink(prior, live, n, k, expected):
 @pytest.mark.parametrize(
     ("model_kw", "ctx_kw", "stats", "expected_out"),
     [
-        ({}, {"max_output_tokens": 800}, None, 800),  # requested
-        ({"max_output_tokens": 600}, {"max_output_tokens": 800}, None, 600),  # capped by model
+        ({}, {"max_output_tokens": 800}, None, 512),  # a cap does not lengthen the answer
+        ({}, {"max_output_tokens": 300}, None, 300),  # but cuts it
         ({}, {"max_output_tokens": None}, None, 512),  # documented default
-        # Measured lengths blend geometrically, one sample worth the prior: halfway in the log.
-        ({}, {"max_output_tokens": None}, LiveStats(samples=1, output_tokens=128), 256),
+        # Measured lengths blend geometrically, the prior worth a quarter sample: one sample
+        # takes the estimate 80 % of the way in the log, 20 samples to within 2 %.
+        ({}, {"max_output_tokens": None}, LiveStats(samples=1, output_tokens=128), 512 * 0.25**0.8),
         ({}, {"max_output_tokens": None}, LiveStats(samples=20, output_tokens=112),
-         512 * (112 / 512) ** (20 / 21)),  # within 8 % of the measurement after 20 samples
+         512 * (112 / 512) ** _w(20)),
         ({}, {"max_output_tokens": None}, LiveStats(samples=0, output_tokens=112), 512),  # faded
         ({}, {"max_output_tokens": None}, LiveStats(samples=3, output_tokens=0.0),
-         512 * (1 / 512) ** (3 / 4)),  # no usage reported: counts as one token, not zero
-        ({}, {"max_output_tokens": 300}, LiveStats(samples=20, output_tokens=112), 300),  # requested wins
+         512 * (1 / 512) ** _w(3)),  # no usage reported: counts as one token, not zero
+        ({}, {"max_output_tokens": 300}, LiveStats(samples=20, output_tokens=112),
+         512 * (112 / 512) ** _w(20)),  # measured under the cap: the cap changes nothing
+        ({}, {"max_output_tokens": 100}, LiveStats(samples=20, output_tokens=112), 100),  # cut
         ({"max_output_tokens": 256}, {"max_output_tokens": None}, None, 256),
         ({"max_output_tokens": 256}, {"max_output_tokens": None},
          LiveStats(samples=50, output_tokens=4_000), 256),  # measured beyond the cap: capped
@@ -71,14 +79,14 @@ def test_expected_output_tokens(model_kw, ctx_kw, stats, expected_out):
 _TYPICAL_CASES = [
     # (id, [(samples, output_tokens, latency_ms) per deployment, or None], expected output, factor)
     ("nothing measured", [None, None], 512, 1.0),
-    ("one deployment", [(20, 112.0, None), None], 512 * (112 / 512) ** (20 / 21), 1.0),
+    ("one deployment", [(20, 112.0, None), None], 512 * (112 / 512) ** _w(20), 1.0),
     ("weighted by samples", [(30, 100.0, None), (10, 300.0, None)],
-     512 * (150 / 512) ** (40 / 41), 1.0),
+     512 * (150 / 512) ** _w(40), 1.0),
     # Prior at 100 tokens: 500 ms + 100 / 50 tok/s = 2,500 ms; measured 4x faster everywhere.
     ("catalog 4x pessimistic", [(30, 100.0, 625.0), (10, 100.0, 625.0)],
-     512 * (100 / 512) ** (40 / 41), 0.25 ** (40 / 41)),
+     512 * (100 / 512) ** _w(40), 0.25 ** _w(40)),
     # Measured slower than the catalog: the unmeasured keep the benefit of the doubt.
-    ("catalog optimistic", [(30, 100.0, 10_000.0), None], 512 * (100 / 512) ** (30 / 31), 1.0),
+    ("catalog optimistic", [(30, 100.0, 10_000.0), None], 512 * (100 / 512) ** _w(30), 1.0),
 ]
 
 
@@ -151,9 +159,9 @@ _LINE_CASES = [
      (500.0, 20.0)),
     ("streams: measured slope", dict(samples=5, stream_samples=10**12, latency_ms=1_100.0,
                                      output_tokens=100.0, tokens_per_s=100.0), (100.0, 10.0)),
-    ("one stream: slope halfway in the log", dict(samples=5, stream_samples=1, latency_ms=2_000.0,
-                                                  output_tokens=100.0, tokens_per_s=200.0),
-     (2_000.0 - 1_000.0, 10.0)),
+    ("one stream: slope 80 % of the way in the log", dict(samples=5, stream_samples=1, latency_ms=2_000.0,
+                                                          output_tokens=100.0, tokens_per_s=400.0),
+     (2_000.0 - 100 * 20 * (2.5 / 20) ** 0.8, 20 * (2.5 / 20) ** 0.8)),
     ("intercept would be negative: all per token", dict(samples=5, latency_ms=1_000.0,
                                                         output_tokens=100.0), (0.0, 10.0)),
     ("no usage reported", dict(samples=5, latency_ms=1_000.0, output_tokens=0.0), (1_000.0, 20.0)),
@@ -169,28 +177,31 @@ def test_latency_line(stats, expected):
     assert line == (None if expected is None else pytest.approx(expected))
 
 
-_PRIOR_MS = 500 + 500 * 1000 / 50  # 500 ms TTFT, 50 tok/s, 500 tokens out (requested)
+_PRIOR_MS = 500 + 500 * 1000 / 50  # 500 ms TTFT, 50 tok/s, 500 tokens out (the request's cap)
 
 
 @pytest.mark.parametrize(
-    ("stats", "expected_ms"),
+    ("stats", "max_tokens", "expected_ms", "prior_ms"),
     [
-        (None, _PRIOR_MS),
-        # Measured 2,500 ms at 500 tokens: one sample takes it halfway in the log, 20 to 5 %.
-        (LiveStats(samples=1, latency_ms=2_500.0, output_tokens=500.0), (_PRIOR_MS * 2_500) ** 0.5),
-        (LiveStats(samples=20, latency_ms=2_500.0, output_tokens=500.0),
-         _PRIOR_MS * (2_500 / _PRIOR_MS) ** (20 / 21)),
-        (LiveStats(samples=0, latency_ms=2_500.0, output_tokens=500.0), _PRIOR_MS),  # faded
-        (LiveStats(samples=20, ttft_ms=100.0, tokens_per_s=150.0), _PRIOR_MS),  # no latency mean
-        # Measured at 100 tokens (900 ms: intercept 900 - 100 * 20 < 0, so 9 ms per token),
-        # carried to the 500 requested: 4,500 ms.
-        (LiveStats(samples=10**12, latency_ms=900.0, output_tokens=100.0), 4_500.0),
+        (None, 500, _PRIOR_MS, _PRIOR_MS),
+        # Measured 2,500 ms at 500 tokens: one sample takes it 80 % of the way in the log, 20
+        # samples to within 2 %.
+        (LiveStats(samples=1, latency_ms=2_500.0, output_tokens=500.0), 500,
+         _PRIOR_MS * (2_500 / _PRIOR_MS) ** 0.8, _PRIOR_MS),
+        (LiveStats(samples=20, latency_ms=2_500.0, output_tokens=500.0), 500,
+         _PRIOR_MS * (2_500 / _PRIOR_MS) ** _w(20), _PRIOR_MS),
+        (LiveStats(samples=0, latency_ms=2_500.0, output_tokens=500.0), 500, _PRIOR_MS, _PRIOR_MS),
+        (LiveStats(samples=20, ttft_ms=100.0, tokens_per_s=150.0), 500, _PRIOR_MS, _PRIOR_MS),
+        # Measured 900 ms at 100 tokens (intercept 900 - 100 * 20 < 0, so 9 ms per token); a
+        # request that cuts the answer to 50 tokens expects half of it.
+        (LiveStats(samples=10**12, latency_ms=900.0, output_tokens=100.0), 50, 450.0, 1_500.0),
+        (LiveStats(samples=10**12, latency_ms=900.0, output_tokens=100.0), 500, 900.0, 2_500.0),
     ],
 )
-def test_latency_estimate(stats, expected_ms):
-    est = estimate(model(ttft_ms=500.0, tokens_per_s=50.0), ctx(), stats, _PRIORS)
+def test_latency_estimate(stats, max_tokens, expected_ms, prior_ms):
+    est = estimate(model(ttft_ms=500.0, tokens_per_s=50.0), ctx(max_output_tokens=max_tokens), stats, _PRIORS)
     assert est.latency_ms == pytest.approx(expected_ms)
-    assert est.latency_prior_ms == pytest.approx(_PRIOR_MS)
+    assert est.latency_prior_ms == pytest.approx(prior_ms)
 
 
 def test_latency_scorer_is_log_scaled_relative_to_the_fastest():
@@ -229,8 +240,12 @@ def test_explanations_show_measured_against_prior():
     assert CostScorer().explain(snap, 0).endswith(
         f"({est.output_tokens:,.0f} tokens out: measured 30 over 48 recent requests; prior 512) -> 1.00"
     )
-    assert "(500 tokens out, requested)" in CostScorer().explain(_snap([m]), 0)
     assert "(512 tokens out, prior)" in CostScorer().explain(_snap([m], ctx(max_output_tokens=None)), 0)
+    assert "(500 tokens out: max_tokens; prior 512)" in CostScorer().explain(_snap([m]), 0)
+    cut = _snap([m], ctx(max_output_tokens=20), live)
+    assert "(20 tokens out: max_tokens; measured 30 over 48 recent requests; prior 512)" in (
+        CostScorer().explain(cut, 0)
+    )
 
 
 @pytest.mark.parametrize(
