@@ -11,7 +11,7 @@ __all__ = ["FEEDBACK", "PROBE", "RECORD", "SPEND"]
 
 # KEYS: stats hash, circuit hash, cool key, probe key.
 # ARGV: half_life_s, min_gen_ms, ttl_ms, failure_threshold, error_rate_threshold, min_samples,
-#       cooldown_ms, stale_weight, stale_after_s, then 6 per outcome (sorted by ts): ts, status,
+#       cooldown_ms, stale_after_s, stale_latencies, then 6 per outcome (sorted by ts): ts, status,
 #       latency_ms, ttft_ms|'', output_tokens, cost_usd. Returns the circuit transitions, in order.
 RECORD = r"""
 local function load(key)
@@ -34,7 +34,7 @@ local SERVER = {rate_limit = true, server_error = true, timeout = true, connecti
 
 local hl, min_gen, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local fail_n, thr, min_s = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local cool_ms, stale, stale_s = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local cool_ms, stale_s, stale_l = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local h, c = load(KEYS[1]), load(KEYS[2])
 local cooling = redis.call('EXISTS', KEYS[3]) == 1
 local events = {}
@@ -46,7 +46,8 @@ for i = 10, #ARGV, 6 do
   if last == nil or ts >= last then
     if last ~= nil and ts > last then
       local k = 2 ^ (-(ts - last) / hl)
-      if (h['n'] or 0) * k < stale or ts - last >= stale_s then
+      local age, okw = ts - last, h['ok'] or 0
+      if age >= stale_s and (okw <= 0 or age * 1000 >= stale_l * (h['lat'] or 0) / okw) then
         for name, _ in pairs(h) do h[name] = 0 end
       else
         for name, v in pairs(h) do if name ~= 't' then h[name] = v * k end end

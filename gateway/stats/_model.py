@@ -15,40 +15,49 @@ several replicas fold batches into one Redis hash. The Redis backend runs the sa
 (`_lua.RECORD`); keep the two in step.
 
 Stale figures are forgotten. Figures are stale when no sample came for `stale_after_s` (two
-half-lives by default) or when their weight decayed below `STALE_WEIGHT` (half a sample, where
-`samples` would round to 0 anyway): `live_from` then reports ``samples == 0``, so selection goes
-back to its priors and tries the deployment again, and the next sample restarts the sums. This is
-how a deployment that lost its traffic for being slow gets measured again (see docs/selection.md,
-"Recovery"): without the restart its first new sample would be averaged with the old slowness, and
-a deployment that was busy before would keep that slowness for many half-lives.
+half-lives by default), and at least `stale_latencies` (3) times the deployment's mean latency, so
+that a slow deployment is not stale while its next answer may still be on the way: `live_from`
+then reports ``samples == 0``, selection goes back to its priors and tries the deployment again,
+and the next sample restarts the sums. This is how a deployment that lost its traffic for being
+slow gets measured again (see docs/selection.md, "Recovery"): without the restart its first new
+sample would be averaged with the old slowness, which after a busy spell weighs many samples.
+Until then `samples` is the decayed count rounded *up*, so a deployment's last figures keep their
+say until they are stale instead of fading out of the decision one half-life after a lone sample.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from types import MappingProxyType
 
 from gateway.selection.types import LiveStats
 from gateway.stats.events import SERVER_FAILURES, Outcome, Quality
 
-__all__ = ["STALE_WEIGHT", "apply_outcome", "circuit_view", "decay_factor", "live_from"]
-
-#: Decayed sample weight under which a deployment's live figures restart with its next sample.
-STALE_WEIGHT = 0.5
+__all__ = ["apply_outcome", "circuit_view", "decay_factor", "is_stale", "live_from"]
 
 
 def decay_factor(age_s: float, half_life_s: float) -> float:
     return 2.0 ** (-age_s / half_life_s) if age_s > 0 else 1.0
 
 
+def is_stale(h: Mapping[str, float], age_s: float, stale_after_s: float, stale_latencies: float) -> bool:
+    """Whether figures whose latest sample is `age_s` old are stale (see the module docstring)."""
+    if age_s < stale_after_s:
+        return False
+    ok = h.get("ok", 0.0)
+    return ok <= 0.0 or age_s * 1000.0 >= stale_latencies * h.get("lat", 0.0) / ok  # lat in ms
+
+
 def apply_outcome(
-    h: dict[str, float], o: Outcome, half_life_s: float, min_gen_ms: float, stale_after_s: float
+    h: dict[str, float], o: Outcome, half_life_s: float, min_gen_ms: float, stale_after_s: float,
+    stale_latencies: float,
 ) -> None:
     last = h.get("t")
     if last is None or o.ts >= last:
         if last is not None and o.ts > last:
             k = decay_factor(o.ts - last, half_life_s)
-            if h.get("n", 0.0) * k < STALE_WEIGHT or o.ts - last >= stale_after_s:
+            if is_stale(h, o.ts - last, stale_after_s, stale_latencies):
                 h.clear()
             else:
                 for name, v in h.items():
@@ -87,6 +96,11 @@ def circuit_view(tripped: bool, cooling: bool, probe_taken: bool) -> tuple[str, 
     return "closed", False
 
 
+def _count(weight: float) -> int:
+    # Rounded up (see the module docstring); the margin keeps 3.0000000001 at 3.
+    return math.ceil(weight - 1e-9) if weight > 1e-9 else 0
+
+
 def _ratio(num: float, den: float) -> float | None:
     return num / den if den > 0 else None
 
@@ -98,18 +112,19 @@ def live_from(
     circuit: tuple[str, bool] = ("closed", False),
     quality: Mapping[str | None, Quality] | None = None,
     stale_after_s: float = float("inf"),
+    stale_latencies: float = 0.0,
 ) -> LiveStats:
     g = h.get
     age = now - g("t", now)
     # Stale figures keep their values (for display) but no weight: see the module docstring.
-    k = decay_factor(age, half_life_s) if age < stale_after_s else 0.0
+    k = 0.0 if is_stale(h, age, stale_after_s, stale_latencies) else decay_factor(age, half_life_s)
     n = g("n", 0.0)
     ok = g("ok", 0.0)
     gm = g("gm", 0.0)
     errors = {name[2:]: v / n for name, v in h.items() if name.startswith("e:") and v > 0 and n > 0}
     overall = (quality or {}).get(None)
     domains = {d: q for d, q in (quality or {}).items() if d is not None and q.samples > 0}
-    samples = int(n * k + 0.5)
+    samples = _count(n * k)
     return LiveStats(
         samples=samples,
         latency_ms=_ratio(g("lat", 0.0), ok),
@@ -125,5 +140,5 @@ def live_from(
         circuit_state=circuit[0],
         domain_quality=MappingProxyType({d: q.mean for d, q in domains.items()}),
         domain_quality_samples=MappingProxyType({d: q.samples for d, q in domains.items()}),
-        stream_samples=int(g("tw", 0.0) * k + 0.5) if samples else 0,
+        stream_samples=_count(g("tw", 0.0) * k),
     )

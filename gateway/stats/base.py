@@ -18,8 +18,10 @@ class StatsConfig:
 
     half_life_s: float = 60.0  # EWMA time decay of live figures
     # A deployment's figures are stale (samples reads 0, the next sample starts them afresh)
-    # after this many half-lives without a sample, or once they weigh under half a sample.
+    # after this many half-lives without a sample, and never before this many times its mean
+    # latency (an answer may still be on its way).
     stale_half_lives: float = 2.0
+    stale_latencies: float = 3.0
     failure_threshold: int = 5  # consecutive server-side failures that open the circuit
     error_rate_threshold: float = 0.5  # ... or this failure rate
     min_samples: float = 10.0  # ... over at least this many (decayed) recent samples

@@ -38,7 +38,7 @@ class MemoryStatsStore(StatsStore):
         cfg = self.config
         apply_outcome(
             self._stats.setdefault(o.deployment, {}), o, cfg.half_life_s, cfg.min_gen_ms,
-            cfg.stale_after_s,
+            cfg.stale_after_s, cfg.stale_latencies,
         )  # fmt: skip
         if o.pipeline is not None and o.cost_usd:
             self._add_nanos(o.pipeline, usd_to_nanos(o.cost_usd), o.ts)
@@ -61,6 +61,7 @@ class MemoryStatsStore(StatsStore):
                 self.circuit_now(dep),
                 self.quality_now(dep),
                 self.config.stale_after_s,
+                self.config.stale_latencies,
             )
         return out
 

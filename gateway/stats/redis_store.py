@@ -27,7 +27,7 @@ from redis.exceptions import NoScriptError
 
 from gateway.selection.types import LiveStats
 from gateway.stats import _lua
-from gateway.stats._model import STALE_WEIGHT, circuit_view, live_from
+from gateway.stats._model import circuit_view, live_from
 from gateway.stats.base import StatsConfig, StatsStore
 from gateway.stats.budget import DAY_TTL_S, MONTH_TTL_S, periods
 from gateway.stats.events import NANOS_PER_USD, Outcome, Quality, SpendTotals, usd_to_nanos
@@ -161,8 +161,8 @@ class RedisStatsStore(StatsStore):
             cfg.error_rate_threshold,
             cfg.min_samples,
             max(1, int(cfg.cooldown_s * 1000)),
-            STALE_WEIGHT,
             cfg.stale_after_s,
+            cfg.stale_latencies,
         )
         ops: list[_Op] = []
         # One script call per deployment: all its keys share a slot, so batches group by slot.
@@ -209,8 +209,9 @@ class RedisStatsStore(StatsStore):
             circuit = circuit_view(_float(c.get("x")) >= 1, bool(int(cooling)), bool(int(probe)))
             h = {k: float(v) for k, v in s.items()}
             out[dep] = live_from(
-                h, now, self.config.half_life_s, circuit, self._quality(q), self.config.stale_after_s
-            )
+                h, now, self.config.half_life_s, circuit, self._quality(q),
+                self.config.stale_after_s, self.config.stale_latencies,
+            )  # fmt: skip
         return out
 
     @staticmethod

@@ -75,13 +75,13 @@ async def test_time_decay_half_life(store: StatsStore) -> None:
     assert s.latency_ms == pytest.approx((0.5 * 100 + 400) / 1.5)
     assert s.samples == 2  # 1.5 effective samples
     later = (await store.read_stats(now=now + 3 * hl))["m1"]
-    assert later.samples == 0  # 1.5 / 8 effective samples
+    assert later.samples == 0  # no sample for three half-lives: stale
     assert later.latency_ms == pytest.approx(s.latency_ms)  # ratios are not changed by decay
 
 
 async def test_stale_figures_restart_with_the_next_sample(store: StatsStore) -> None:
-    # A slow spell, then silence until its weight fades under half a sample (samples reads 0):
-    # the next sample starts the figures afresh instead of averaging with the old slowness.
+    # A slow spell, then silence until the figures are stale (samples reads 0): the next sample
+    # starts them afresh instead of averaging with the old slowness.
     now = time.time()
     hl = CONFIG.half_life_s
     await store.record_many([_out(latency_ms=9_000.0, ttft_ms=3_000.0, output_tokens=32, ts=now)])
@@ -112,6 +112,15 @@ async def test_figures_are_stale_after_two_silent_half_lives(store: StatsStore) 
     await store.record_many([_out(latency_ms=200.0, ts=now + 2.0 * hl)])
     s = (await store.read_stats(now=now + 2.0 * hl))["m1"]
     assert s.samples == 1 and s.latency_ms == pytest.approx(200.0)
+
+
+async def test_a_slow_deployment_is_not_stale_while_an_answer_may_be_on_its_way(store: StatsStore) -> None:
+    # Mean latency 50 s: stale after 3 x 50 s of silence, not after two half-lives (120 s). A
+    # lone sample also keeps counting as one until then (the count is rounded up).
+    now = time.time()
+    await store.record_many([_out(latency_ms=50_000.0, ts=now)])
+    assert (await store.read_stats(now=now + 126.0))["m1"].samples == 1
+    assert (await store.read_stats(now=now + 150.0))["m1"].samples == 0
 
 
 async def test_stream_samples_count_successful_streams(store: StatsStore) -> None:
