@@ -151,7 +151,8 @@ def typical(priors: Priors, measured: Iterable[tuple[ModelInfo, LiveStats | None
         mean = s.latency_ms
         if mean is not None:
             catalog = model.ttft_ms + out * 1000.0 / max(model.tokens_per_s, _MIN_TPS)
-            ratio_sum += n * log((mean if mean > floor else floor) / (catalog if catalog > floor else floor))
+            mean, catalog = max(mean, floor), max(catalog, floor)
+            ratio_sum += n * log(mean / catalog)
             timed += n
     out = priors.output_tokens
     if total > 0.0:

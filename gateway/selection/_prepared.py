@@ -4,9 +4,10 @@ Selection runs on every request over the same catalog, so what depends only on t
 limits, the set of supported capabilities, the clamped throughput, name order) is read once into a
 flat tuple per model. `PreparedCatalog.split` then estimates every model for one request and
 applies the hard constraints in a single loop over those tuples, with the request's figures in
-locals. Two caches live here (bounded, and derived from immutable inputs, so they never change a
-result): per request shape (constraint sets and domain), each model's static verdict and quality
-(`_view`); per model, what its current live stats contribute whatever the request (`_blend`).
+locals. Three caches live here (bounded, and derived from immutable inputs, so they never change
+a result): per request shape (constraint sets and domain), each model's static verdict and quality
+(`_view`); the pool of the current stats snapshot (`_pool`, `_estimate.typical`); per model, what
+its current live stats contribute whatever the request (`_blend`).
 
 The loop restates `_estimate.estimate` and `HardConstraints.admits` inline (a function call per
 model per step cost more than the arithmetic). It must produce the same floats in the same

@@ -87,4 +87,4 @@ def log_scores(values: Sequence[float], lo: float, span: float) -> list[float]:
     """`log_score` of each (already floored) value, in one pass."""
     if span <= 0.0:
         return [1.0] * len(values)
-    return [1.0 - d if d < 1.0 else 0.0 for d in [(log(v) - lo) / span for v in values]]
+    return [1.0 - d if (d := (log(v) - lo) / span) < 1.0 else 0.0 for v in values]

@@ -49,7 +49,9 @@ def _output_basis(est: Estimate) -> str:
     # The blend lies between prior and measurement, so below both means max_tokens cut it.
     capped = "max_tokens; " if out < (prior if live is None or prior < live else live) else ""
     if live is None:
-        return f"{out:,.0f} tokens out: {capped}prior {prior:,.0f}" if capped else f"{out:,.0f} tokens out, prior"
+        if capped:
+            return f"{out:,.0f} tokens out: {capped}prior {prior:,.0f}"
+        return f"{out:,.0f} tokens out, prior"
     return (
         f"{out:,.0f} tokens out: {capped}measured {live:,.0f} over {est.samples} recent requests;"
         f" prior {prior:,.0f}"
