@@ -13,7 +13,8 @@ and then streamed traffic, each on a fresh gateway:
 3. recovered: the victim's profile is restored and N more requests are sent.
 
 Requests go one at a time, as fast as they are answered. Printed per phase: the victim's share of
-the traffic, when it first served again in the recovered phase, and the median error between the
+the traffic, the request it first served in the phase and its share from then on (in the
+recovered phase: once it was tried again), the median latency, and the median error between the
 winner's expected latency (from its decision's reasons) and the latency it realised.
 """
 
@@ -123,16 +124,20 @@ def main() -> None:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     started = time.monotonic()
     rows = run(args.half_life, args.requests, args.modes.split(","))
-    print(f"half-life {args.half_life:g} s, {args.requests} requests per phase, one at a time, balanced\n")
-    header = ("traffic", "phase", "victim", "victim share", "first served", "median ms", "exp. error", "served")
-    print("{:<8} {:<11} {:<12} {:>12} {:>12} {:>9} {:>10}  {}".format(*header))
+    victims = ", ".join(sorted({f"{r[2]} ({r[0]})" for r in rows}))
+    print(f"half-life {args.half_life:g} s, {args.requests} requests per phase, one at a time, balanced;"
+          f" slowed: {victims}\n")
+    header = ("traffic", "phase", "victim share", "first served", "share since", "median ms", "exp. error",
+              "served")
+    print("{:<8} {:<11} {:>12} {:>12} {:>11} {:>9} {:>10}  {}".format(*header))
     for mode, phase, victim, served, ms, errs in rows:
         share = served.count(victim) / len(served)
-        first = next((str(i + 1) for i, s in enumerate(served) if s == victim), "never")
+        first = next((i for i, s in enumerate(served) if s == victim), None)
+        since = "-" if first is None else f"{served[first:].count(victim) / len(served[first:]):.0%}"
         err = f"{statistics.median(errs):.0%}" if errs else "-"
         mix = ", ".join(f"{m} {c}" for m, c in Counter(served).most_common(3))
-        print(f"{mode:<8} {phase:<11} {victim:<12} {share:>12.0%} {first:>12} {statistics.median(ms):>9,.0f}"
-              f" {err:>10}  {mix}")
+        print(f"{mode:<8} {phase:<11} {share:>12.0%} {'never' if first is None else first + 1:>12}"
+              f" {since:>11} {statistics.median(ms):>9,.0f} {err:>10}  {mix}")
     print(f"\n({time.monotonic() - started:.0f} s)")
 
 

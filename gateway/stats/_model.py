@@ -21,13 +21,12 @@ then reports ``samples == 0``, selection goes back to its priors and tries the d
 and the next sample restarts the sums. This is how a deployment that lost its traffic for being
 slow gets measured again (see docs/selection.md, "Recovery"): without the restart its first new
 sample would be averaged with the old slowness, which after a busy spell weighs many samples.
-Until then `samples` is the decayed count rounded *up*, so a deployment's last figures keep their
-say until they are stale instead of fading out of the decision one half-life after a lone sample.
+Until then `samples` is the decayed count rounded, but at least 1, so a deployment's last figures
+keep their say until they are stale instead of fading out one half-life after a lone sample.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -97,8 +96,8 @@ def circuit_view(tripped: bool, cooling: bool, probe_taken: bool) -> tuple[str, 
 
 
 def _count(weight: float) -> int:
-    # Rounded up (see the module docstring); the margin keeps 3.0000000001 at 3.
-    return math.ceil(weight - 1e-9) if weight > 1e-9 else 0
+    # Rounded, but at least 1 while any weight is left (see the module docstring).
+    return int(weight + 0.5) or (1 if weight > 0.0 else 0)
 
 
 def _ratio(num: float, den: float) -> float | None:

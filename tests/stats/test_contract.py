@@ -116,7 +116,7 @@ async def test_figures_are_stale_after_two_silent_half_lives(store: StatsStore) 
 
 async def test_a_slow_deployment_is_not_stale_while_an_answer_may_be_on_its_way(store: StatsStore) -> None:
     # Mean latency 50 s: stale after 3 x 50 s of silence, not after two half-lives (120 s). A
-    # lone sample also keeps counting as one until then (the count is rounded up).
+    # lone sample also keeps counting as one until then (the count is at least 1).
     now = time.time()
     await store.record_many([_out(latency_ms=50_000.0, ts=now)])
     assert (await store.read_stats(now=now + 126.0))["m1"].samples == 1
