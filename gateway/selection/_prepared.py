@@ -67,12 +67,13 @@ _ViewRow = tuple[
 ]
 # What one model's live stats contribute, whatever the request (see `_blend`): (stats, priors,
 # pool, circuit open, samples, the measured latency line's intercept and slope or None, the
-# latency weight, weight and live quality or None, and the model's whole `estimate` for a request
-# that does not fix its output length, whose output, latency and error rate every such request
-# shares).
+# latency weight, weight and live quality or None), then the fields of the model's `estimate` for
+# a request that leaves the output length open, which every request shares unless its max tokens
+# cut the answer shorter: (output, latency, error rate, prior and measured latency, prior and
+# measured output). Flat, so the loop unpacks it in one step.
 _Blend = tuple[
-    LiveStats, Priors, Typical, bool, int, float | None, float, float,
-    float | None, float | None, Estimate,
+    LiveStats, Priors, Typical, bool, int, float | None, float, float, float | None, float | None,
+    float, float, float, float, float | None, float, float | None,
 ]  # fmt: skip
 
 # Per-model row: (model, name, provider, supported capabilities, max output tokens, context window,
@@ -142,6 +143,7 @@ def _blend(model: ModelInfo, stats: LiveStats, priors: Priors, pool: Typical) ->
     line = latency_line(model, stats, priors)
     live_q, q_n = stats.quality, stats.quality_samples
     quality_weight = q_n / (q_n + priors.quality_weight) if live_q is not None and q_n > 0 else None
+    est = estimate(model, _OPEN_LENGTH, stats, priors, pool)
     return (
         stats,
         priors,
@@ -153,7 +155,13 @@ def _blend(model: ModelInfo, stats: LiveStats, priors: Priors, pool: Typical) ->
         n / (n + priors.latency_weight),
         quality_weight,
         live_q,
-        estimate(model, _OPEN_LENGTH, stats, priors, pool),
+        est.output_tokens,
+        est.latency_ms,
+        est.error_rate,
+        est.latency_prior_ms,
+        est.latency_live_ms,
+        est.output_prior,
+        est.output_live,
     )
 
 
@@ -331,12 +339,11 @@ class PreparedCatalog(Sequence[ModelInfo]):
                 ):
                     blend = blends[j] = _blend(model, stats, priors, pool)
                 (_, _, _, circuit_open, n, line_a, line_b, latency_weight, quality_weight,
-                 live_quality, open_length) = blend  # fmt: skip
+                 live_quality, out, latency, errors, prior_latency, live_latency, out_prior,
+                 out_live) = blend  # fmt: skip
                 if circuit_open or not passes or (requested is not None and requested > max_out):
                     reject(deferred_rejection(name, _reasons, (limits, ctx, model, stats, priors, pool)))
                     continue
-                (_, out, _, latency, _, _, errors, _, prior_latency, live_latency, out_prior,
-                 out_live) = open_length  # fmt: skip
                 if requested_out is not None and requested_out < out:
                     # The request caps the answer below its usual length: the latency at that.
                     out = requested_out
