@@ -43,20 +43,23 @@ class _Inflater:
     """Streaming gzip/deflate with a bound on each step's output (zlib's `max_length`)."""
 
     def __init__(self, encoding: str) -> None:
-        self._encoding = encoding
-        self._z = zlib.decompressobj(zlib.MAX_WBITS | 16 if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS)
-        self._first = True
+        gzip = encoding in ("gzip", "x-gzip")
+        self._z = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS)
+        self._head: bytes | None = None if gzip else b""  # deflate: bytes held until the framing is known
 
     def feed(self, data: bytes) -> Iterator[bytes]:
-        if self._first and data:
-            self._first = False
-            if self._encoding == "deflate":
-                # "deflate" is zlib-wrapped by the RFC but raw in practice as often as not (as httpx does).
-                probe = zlib.decompressobj()
-                try:
-                    probe.decompress(data[:2])
-                except zlib.error:
-                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+        if self._head is not None:
+            # "deflate" is zlib-wrapped by the RFC but raw in practice as often as not (httpx reads
+            # both too): two bytes tell a zlib header from a raw stream.
+            data = self._head + data
+            if len(data) < 2:
+                self._head = data
+                return
+            self._head = None
+            try:
+                zlib.decompressobj().decompress(data[:2])
+            except zlib.error:
+                self._z = zlib.decompressobj(-zlib.MAX_WBITS)
         pending = data
         while True:
             out = self._z.decompress(pending, _STEP)

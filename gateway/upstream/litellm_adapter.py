@@ -22,6 +22,7 @@ import contextlib
 import functools
 import importlib.util
 import json
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
@@ -253,13 +254,18 @@ class LiteLLMTransport:
         """(guarded transport, client over it); made lazily: they belong to the loop that uses them."""
         if self._http is None:
             import httpx
-            from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
 
             from gateway.upstream.httpx_guard import GuardedTransport
 
-            # litellm's own transport does the I/O (aiohttp by default; it neither follows
-            # redirects nor inflates); the guard sits between it and every client above.
-            inner = AsyncHTTPHandler.create_async_transport() or httpx.AsyncHTTPTransport()
+            # httpx's own transport does the I/O, not litellm's aiohttp one: that one builds httpx
+            # headers from decoded strings and raises on a non-ASCII header value, losing the answer.
+            # No pool limit, like the wire transport's connector; idle connections expire after 5 s.
+            inner = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=None, max_keepalive_connections=256))
+            # httpcore's debug trace prints raw response headers and httpx's info line prints URLs,
+            # both of which a provider can fill with secrets (an echoed key, Gemini's `?key=`).
+            for name, level in (("httpcore", logging.INFO), ("httpx", logging.WARNING)):
+                if logging.getLogger(name).level == logging.NOTSET:
+                    logging.getLogger(name).setLevel(level)
             self._guard = GuardedTransport(inner, max_response_bytes=self._max_bytes)
             self._http = httpx.AsyncClient(transport=self._guard, follow_redirects=False,
                                            timeout=httpx.Timeout(600.0))
