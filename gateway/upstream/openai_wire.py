@@ -16,7 +16,6 @@ time limit even when the upstream keeps it alive with comments.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -39,26 +38,29 @@ _MAX_ERROR_BODY = 64 * 1024  # an error body is read for its message only
 _FAIR_BYTES = 256 * 1024
 _DATA = b"data:"
 _DONE = b"[DONE]"
-_MODEL_KEY = b'"model"'
-# The `model` member as any JSON writer may put it: spaces around the colon, escapes in the value.
-_MODEL_FIELD = re.compile(rb'"model"\s*:\s*("(?:[^"\\]|\\.)*")')
+_MODEL_KEY = b'"model":'
 
 
-def _rewrite_model(payload: bytes, chunk: dict, public: str, quoted: bytes) -> bytes:
-    """`payload` with its top-level `model` set to the deployment's name, whatever the upstream
-    called its model (a dated snapshot such as `gpt-4o-mini-2024-07-18`, a path, nothing at all).
+def _rewrite_model(payload: bytes, chunk: dict, public: str, member: bytes) -> bytes:
+    """`payload` with its top-level `model` set to the deployment's name (`member` is
+    `"model":"<name>"`), whatever the upstream called its model: a dated snapshot such as
+    `gpt-4o-mini-2024-07-18`, a path, nothing at all.
 
-    The common case edits the bytes in place: exactly one `"model"` member in the event, and it is
-    the top-level one (its value is what the parsed chunk holds). Anything else is re-encoded.
+    Compact JSON (OpenAI, vLLM, the simulator) is spliced: the first `"model":<value>` member, with
+    the value as the parsed chunk holds it, is replaced in the bytes, which keeps the upstream's
+    bytes otherwise as they were and costs less than re-encoding. (A nested `model` member with the
+    same value written before the top-level one would be the one replaced; chat chunks write
+    `model` before `choices`.) Other spacing or escapes, or no model at all, are re-encoded. The
+    parsed chunk gets the public name too, for a consumer that re-encodes it.
     """
     upstream = chunk.get("model")
-    chunk["model"] = public  # the parsed chunk too: a consumer that re-encodes it must agree
+    chunk["model"] = public
     if upstream == public:
         return payload
-    if type(upstream) is str and payload.count(_MODEL_KEY) == 1:
-        found = _MODEL_FIELD.search(payload)
-        if found is not None and orjson.loads(found.group(1)) == upstream:
-            return payload[: found.start(1)] + quoted + payload[found.end(1):]
+    if type(upstream) is str:
+        old = _MODEL_KEY + orjson.dumps(upstream)
+        if old in payload:
+            return payload.replace(old, member, 1)
     return orjson.dumps(chunk)
 
 
@@ -70,13 +72,13 @@ class StreamEvents:
     whether or not the upstream is still sending events.
     """
 
-    __slots__ = ("_resp", "_deployment", "_quoted", "_secrets", "_max_bytes", "_cutoff", "_limit_s")
+    __slots__ = ("_resp", "_deployment", "_member", "_secrets", "_max_bytes", "_cutoff", "_limit_s")
 
     def __init__(self, resp: aiohttp.ClientResponse, dep: ResolvedDeployment, secrets: tuple[str, ...], *,
                  max_bytes: int, cutoff: float, limit_s: float) -> None:
         self._resp = resp
         self._deployment = dep.name
-        self._quoted = orjson.dumps(dep.name)
+        self._member = _MODEL_KEY + orjson.dumps(dep.name)
         self._secrets = secrets
         self._max_bytes = max_bytes
         self._cutoff = cutoff
@@ -116,7 +118,7 @@ class StreamEvents:
                 if "error" in chunk and "choices" not in chunk:
                     raise _error_from_body(resp.status if resp.status >= 400 else 502, chunk, deployment,
                                            self._secrets, resp.headers)
-                yield b"data: " + _rewrite_model(payload, chunk, deployment, self._quoted) + b"\n\n", chunk
+                yield b"data: " + _rewrite_model(payload, chunk, deployment, self._member) + b"\n\n", chunk
         except LineTooLong:
             raise errors.BadGatewayError(
                 f"deployment {deployment} sent a stream event longer than {max_line} bytes",

@@ -97,6 +97,6 @@ def test_rewrite_model_sets_exactly_the_top_level_model(chunk, public, spaced, d
         chunk.pop("model")
     payload = json.dumps(chunk, separators=(", ", ": ") if spaced else (",", ":"), ensure_ascii=spaced).encode()
     parsed = orjson.loads(payload)
-    out = _rewrite_model(payload, parsed, public, orjson.dumps(public))
+    out = _rewrite_model(payload, parsed, public, b"\"model\":" + orjson.dumps(public))
     assert orjson.loads(out) == {**chunk, "model": public}
     assert parsed["model"] == public
