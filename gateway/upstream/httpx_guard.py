@@ -34,8 +34,12 @@ __all__ = ["GuardedTransport"]
 _STEP = 64 * 1024  # the most one inflate call may produce
 # Bytes handed up between two turns of the event loop. Reading data that is already buffered never
 # suspends, so without a turn now and then a fast (or inflating) upstream would keep litellm's
-# chunk loop, and with it every other request and every timer of this process, from running.
+# chunk loop, and with it every other request and every timer of this process, from running. An
+# SSE body is handed up in small slices with a turn after each: litellm spends ~1 ms of CPU per
+# event (measured on a loaded 2-core machine), and the OpenAI SDK parses every event of a slice
+# before it asks for the next one.
 _FAIR_BYTES = 256 * 1024
+_SSE_SLICE = 4 * 1024
 _STRIPPED = (b"content-encoding", b"content-length", b"retry-after")
 
 
@@ -74,10 +78,11 @@ class _Inflater:
 
 
 class _CappedStream(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx.AsyncByteStream, limit: int, inflater: _Inflater | None) -> None:
+    def __init__(self, inner: httpx.AsyncByteStream, limit: int, inflater: _Inflater | None, sse: bool) -> None:
         self._inner = inner
         self._limit = limit
         self._inflater = inflater
+        self._sse = sse
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         total, limit, inflater, turn = 0, self._limit, self._inflater, _FAIR_BYTES
@@ -87,6 +92,11 @@ class _CappedStream(httpx.AsyncByteStream):
                     total += len(piece)
                     if total > limit:
                         raise ResponseTooLarge(limit)
+                    if self._sse:
+                        for at in range(0, len(piece), _SSE_SLICE):
+                            yield piece[at:at + _SSE_SLICE]
+                            await asyncio.sleep(0)
+                        continue
                     yield piece
                     if total >= turn:
                         turn = total + _FAIR_BYTES
@@ -133,7 +143,9 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             headers.append((b"retry-after", retry_after.encode()))
         assert isinstance(response.stream, httpx.AsyncByteStream)
         return httpx.Response(
-            status, headers=headers, stream=_CappedStream(response.stream, self._limit, inflater),
+            status, headers=headers,
+            stream=_CappedStream(response.stream, self._limit, inflater,
+                                 sse=response.headers.get("content-type", "").startswith("text/event-stream")),
             request=request, extensions=response.extensions,
         )
 

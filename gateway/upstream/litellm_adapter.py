@@ -334,7 +334,8 @@ class LiteLLMTransport:
             raise errors.GatewayTimeoutError(f"deployment {dep.name} sent no response headers within {idle:.1f}s") from None
         except Exception as exc:  # noqa: BLE001
             raise map_exception(exc, dep.name, self._secrets) from None
-        return _iter_events(response, dep.name, idle, self._secrets, self._stream_limit)
+        return _iter_events(response, dep.name, idle, self._secrets, self._stream_limit,
+                            max(1024, self._max_bytes // _BYTES_PER_CHUNK))
 
     async def warm(self) -> None:
         """Import litellm off the event loop, so the first translated request does not pay for it."""
@@ -371,21 +372,36 @@ def _conform_response(out: dict) -> dict:
     return out
 
 
+# litellm keeps every chunk of a stream (`CustomStreamWrapper.chunks`, ~3 KB each, to build the
+# whole response at its end), so a stream's memory through litellm grows with its chunk count, not
+# its bytes: 32 MiB of 250-byte events held 391 MiB. A stream through litellm therefore also ends
+# after max_response_bytes / 512 chunks (65,536 at the default cap: a 64k-token answer).
+_BYTES_PER_CHUNK = 512
+
+
 async def _iter_events(
-    stream: Any, public_model: str, idle_s: float, secrets: tuple[str, ...] = (), limit_s: float = 600.0
+    stream: Any, public_model: str, idle_s: float, secrets: tuple[str, ...] = (), limit_s: float = 600.0,
+    max_chunks: int = 65_536,
 ) -> AsyncIterator[tuple[bytes, dict]]:
     """(SSE event bytes, chunk) pairs, the same shape the OpenAI-wire transport yields.
 
     Every chunk must arrive within `idle_s` of the previous one: the HTTP client's read timeout is
     the whole request's, so without this a stalled stream would hold the client until the deadline.
     And the stream ends at `limit_s` in total, also while the provider keeps it open with events
-    litellm swallows (keep-alives, empty deltas).
+    litellm swallows (keep-alives, empty deltas), and after `max_chunks` chunks.
     """
     chunks = aiter(stream)
     loop = asyncio.get_running_loop()
     cutoff = loop.time() + limit_s
+    count = 0
     try:
         while True:
+            count += 1
+            if count > max_chunks:
+                raise errors.BadGatewayError(
+                    f"deployment {public_model} sent a stream of more than {max_chunks} chunks",
+                    code="upstream_response_too_large", retryable=False,
+                )
             left = cutoff - loop.time()
             try:
                 async with asyncio.timeout(min(idle_s, max(left, 0.0))):

@@ -9,10 +9,10 @@ Modes (plain and streamed unless noted; streams follow `"stream": true` in the b
 
 - `ok`, `spaced`: a normal answer; the model is the requested name plus a date (`-2024-07-18`);
   `spaced` writes JSON with spaces after `:` and `,`.
-- `huge`, `huge-cl`: a 200 whose body never stops before `huge_bytes` (chunked; `huge-cl` declares
-  a Content-Length). Streamed: valid events up to `huge_bytes`.
+- `huge`, `huge-cl`: a complete, valid 200 answer of `huge_bytes` (chunked; `huge-cl` declares its
+  Content-Length). Streamed: valid, distinct events up to `huge_bytes`, then `[DONE]`.
 - `longline` (stream): one event line of `huge_bytes` with no newline.
-- `bomb`: `Content-Encoding: gzip`, ~0.5 MB on the wire that inflates to `bomb_bytes`.
+- `bomb`: `Content-Encoding: gzip`, ~0.5 MB on the wire that inflates to a valid answer of `bomb_bytes`.
 - `redirect-301|302|303|307|308`: a redirect to the recorder.
 - `ra-*`: a 429 with a hostile `Retry-After` (see `RETRY_AFTER`).
 - `usage-*`: a 200 whose usage block is hostile (see `USAGE`).
@@ -128,8 +128,8 @@ def _good_events(model: str, spaced: bool = False, usage: Any = None) -> list[by
     ]
 
 
-def gzip_bomb(head: bytes, unit: bytes, total: int) -> bytes:
-    """A valid gzip body that inflates to `head` + `unit` repeated to about `total` bytes.
+def gzip_bomb(head: bytes, unit: bytes, total: int, tail: bytes = b"") -> bytes:
+    """A valid gzip body that inflates to `head` + `unit` repeated to about `total` bytes + `tail`.
 
     Built in well under a second instead of deflating `total` bytes: after a full flush deflate
     keeps no history, so one compressed 1 MiB block can be repeated as is; only the CRC needs
@@ -140,13 +140,16 @@ def gzip_bomb(head: bytes, unit: bytes, total: int) -> bytes:
     z = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
     first = z.compress(head) + z.flush(zlib.Z_FULL_FLUSH)
     repeated = z.compress(block) + z.flush(zlib.Z_FULL_FLUSH)
+    last = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)  # no history needed after a full flush
+    ending = last.compress(tail) + last.flush(zlib.Z_FULL_FLUSH)
     crc = zlib.crc32(head)
     for _ in range(n):
         crc = zlib.crc32(block, crc)
-    size = len(head) + n * len(block)
+    crc = zlib.crc32(tail, crc)
+    size = len(head) + n * len(block) + len(tail)
     header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
     # b"\x03\x00": an empty final block, ending the deflate stream.
-    return header + first + repeated * n + b"\x03\x00" + struct.pack("<II", crc, size & 0xFFFFFFFF)
+    return header + first + repeated * n + ending + b"\x03\x00" + struct.pack("<II", crc, size & 0xFFFFFFFF)
 
 
 class _State:
@@ -163,11 +166,11 @@ class _State:
                 head = _event(_chunk(model, {"role": "assistant", "content": ""}))
                 # Events that differ from their neighbours (litellm ends a stream that repeats one chunk).
                 unit = b"".join(_event(_chunk(model, {"content": "a" * 200 + str(i)})) for i in range(64))
+                tail = _event(_chunk(model, {}, "stop")) + b"data: [DONE]\n\n"
             else:
-                head = (b'{"id":"chatcmpl-hostile","object":"chat.completion","created":1,"model":"m",'
-                        b'"choices":[{"index":0,"message":{"role":"assistant","content":"')
+                head, tail = _dumps(_completion(model, content="@")).split(b"@")
                 unit = b"a" * 4096
-            self._bombs[stream] = gzip_bomb(head, unit, self.bomb_bytes)
+            self._bombs[stream] = gzip_bomb(head, unit, self.bomb_bytes, tail)
         return self._bombs[stream]
 
 
@@ -217,26 +220,35 @@ async def _answer(request: web.Request) -> web.StreamResponse:
         await _write_all(resp, (payload[i:i + _CHUNK] for i in range(0, len(payload), _CHUNK)))
         return resp
     if mode in ("huge", "huge-cl"):
+        # A complete, valid answer, only far too large: a gateway without a cap parses and relays it.
+        if stream:
+            # Events that differ (litellm ends a stream that repeats one chunk, which is not the point
+            # here), all of one length so the total is known up front.
+            head, tail = _event(_chunk(model, {"content": "@"})).split(b"@")
+
+            def block(i: int) -> bytes:
+                return b"".join(head + b"a" * 200 + b"%09d" % (i * 256 + j) + tail for j in range(256))
+
+            prefix, suffix = b"", _event(_chunk(model, {}, "stop")) + b"data: [DONE]\n\n"
+        else:
+            prefix, suffix = _dumps(_completion(model, content="@")).split(b"@")
+            filler = b"a" * _CHUNK
+
+            def block(i: int) -> bytes:
+                return filler
+
+        size = len(block(0))
+        n = max(0, (state.huge_bytes - len(prefix) - len(suffix)) // size)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream" if stream else "application/json"})
         if mode == "huge-cl":
-            resp.content_length = state.huge_bytes
+            resp.content_length = len(prefix) + n * size + len(suffix)
         else:
             resp.enable_chunked_encoding()
         await resp.prepare(request)
-        if stream:
-            # Events that differ (litellm ends a stream that repeats one chunk, which is not the point here).
-            head, tail = _event(_chunk(model, {"content": "@"})).split(b"@")
-            unit = b"a" * 200
-            blocks = (b"".join(head + unit + b"%d" % (i * 256 + j) + tail for j in range(256)) for i in range(1 << 30))
-        else:
-            await resp.write(b'{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"')
-            blocks = iter(lambda: b"a" * _CHUNK, None)
-        sent = 0
-        for block in blocks:
-            if sent + len(block) > state.huge_bytes:
-                break
-            await resp.write(block)
-            sent += len(block)
+        await _write_all(resp, [prefix])
+        for i in range(n):
+            await resp.write(block(i))
+        await _write_all(resp, [suffix])
         return resp
 
     usage = USAGE.get(mode)
