@@ -5,14 +5,14 @@ the bundled price and capability map (`lookup_model_info`), token counting (`cou
 the translation of litellm's exception types into the gateway's error hierarchy (`map_exception`).
 
 litellm itself is imported lazily, on first use: importing it costs ~3.5 s of start-up and ~100 MB,
-which a gateway whose deployments all speak OpenAI's wire format never needs.
+which a gateway whose deployments all speak OpenAI's wire format never needs. The price map is
+litellm's own bundled JSON, read directly (it is the file litellm loads when
+LITELLM_LOCAL_MODEL_COST_MAP is set).
 
 Provider responses are not trusted: for the providers in `_OPENAI_SDK_PROVIDERS` and
 `_HTTP_HANDLER_PROVIDERS`, litellm is handed an HTTP client of ours whose transport
 (`httpx_guard.GuardedTransport`) refuses redirects, caps the inflated body and cleans Retry-After;
-other providers use litellm's own client (docs/security.md, "Distrusting the upstream"). The price map is
-litellm's own bundled JSON, read directly (it is the file litellm loads when
-LITELLM_LOCAL_MODEL_COST_MAP is set).
+other providers use litellm's own client (docs/security.md, "Distrusting the upstream").
 """
 
 from __future__ import annotations
@@ -247,7 +247,8 @@ class LiteLLMTransport:
         self._max_bytes = max_response_bytes
         self._stream_limit = stream_timeout_s
         self._guard: Any = None  # httpx_guard.GuardedTransport, made on first use
-        self._http: Any = None  # httpx.AsyncClient over it
+        self._http: Any = None  # httpx.AsyncClient over it, for the OpenAI SDK
+        self._handler: Any = None  # litellm's AsyncHTTPHandler over it, for litellm's own handlers
         self._clients: dict[str, Any] = {}  # deployment name -> the `client` litellm is given, or None
 
     def _guarded(self) -> tuple[Any, Any]:
@@ -291,9 +292,11 @@ class LiteLLMTransport:
                 http_client=self._guarded()[1], max_retries=0,
             )
         elif provider in _HTTP_HANDLER_PROVIDERS:
-            from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
+            if self._handler is None:
+                from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
 
-            client = AsyncHTTPHandler(follow_redirects=False, transport=self._guarded()[0])
+                self._handler = AsyncHTTPHandler(follow_redirects=False, transport=self._guarded()[0])
+            client = self._handler
         self._clients[dep.name] = client
         return client
 
@@ -343,6 +346,7 @@ class LiteLLMTransport:
 
     async def close(self) -> None:
         self._clients.clear()
+        self._handler = None  # its client wraps the same transport, closed with ours
         if self._http is not None:
             http, self._http, self._guard = self._http, None, None
             await http.aclose()
@@ -372,16 +376,17 @@ def _conform_response(out: dict) -> dict:
     return out
 
 
-# litellm keeps every chunk of a stream (`CustomStreamWrapper.chunks`, ~3 KB each, to build the
-# whole response at its end), so a stream's memory through litellm grows with its chunk count, not
-# its bytes: 32 MiB of 250-byte events held 391 MiB. A stream through litellm therefore also ends
-# after max_response_bytes / 512 chunks (65,536 at the default cap: a 64k-token answer).
-_BYTES_PER_CHUNK = 512
+# litellm keeps every chunk of a stream (`CustomStreamWrapper.chunks`, ~5 KB each with its
+# objects, to build the whole response at its end), so a stream's memory through litellm grows with
+# its chunk count, not its bytes: 32 MiB of 260-byte events (130k chunks) held 391 MiB, 65,536 chunks
+# 317 MiB. A stream through litellm therefore also ends after max_response_bytes / 1024 chunks:
+# 32,768 at the default cap, a 32k-token answer at one token per chunk.
+_BYTES_PER_CHUNK = 1024
 
 
 async def _iter_events(
     stream: Any, public_model: str, idle_s: float, secrets: tuple[str, ...] = (), limit_s: float = 600.0,
-    max_chunks: int = 65_536,
+    max_chunks: int = 32_768,
 ) -> AsyncIterator[tuple[bytes, dict]]:
     """(SSE event bytes, chunk) pairs, the same shape the OpenAI-wire transport yields.
 

@@ -41,26 +41,28 @@ _DONE = b"[DONE]"
 _MODEL_KEY = b'"model":'
 
 
-def _rewrite_model(payload: bytes, chunk: dict, public: str, member: bytes) -> bytes:
+def _rewrite_model(payload: bytes, chunk: dict, public: str, member: bytes, written: bytes | None = None) -> bytes:
     """`payload` with its top-level `model` set to the deployment's name (`member` is
     `"model":"<name>"`), whatever the upstream called its model: a dated snapshot such as
     `gpt-4o-mini-2024-07-18`, a path, nothing at all.
 
     Compact JSON (OpenAI, vLLM, the simulator) is spliced: the first `"model":<value>` member, with
-    the value as the parsed chunk holds it, is replaced in the bytes, which keeps the upstream's
-    bytes otherwise as they were and costs less than re-encoding. (A nested `model` member with the
-    same value written before the top-level one would be the one replaced; chat chunks write
-    `model` before `choices`.) Other spacing or escapes, or no model at all, are re-encoded. The
-    parsed chunk gets the public name too, for a consumer that re-encodes it.
+    the value as the parsed chunk holds it (`written`, when the caller knows it already), is
+    replaced in the bytes, so the rest of the event goes out exactly as the upstream wrote it.
+    (A nested `model` member with the same value written before the top-level one would be the one
+    replaced; chat chunks write `model` before `choices`.) Other spacing or escapes, or no model at
+    all, are re-encoded. The parsed chunk gets the public name too, for a consumer that re-encodes
+    it. Measured per event: 0.2-0.3 µs either way, about what re-encoding with orjson costs; the
+    previous fixed replace of the configured name took 0.07 µs and missed dated names.
     """
     upstream = chunk.get("model")
     chunk["model"] = public
     if upstream == public:
         return payload
     if type(upstream) is str:
-        old = _MODEL_KEY + orjson.dumps(upstream)
-        if old in payload:
-            return payload.replace(old, member, 1)
+        out = payload.replace(written or _MODEL_KEY + orjson.dumps(upstream), member, 1)
+        if out is not payload:  # bytes.replace returns the very object when nothing matched
+            return out
     return orjson.dumps(chunk)
 
 
@@ -92,6 +94,7 @@ class StreamEvents:
         content = resp.content
         max_line = min(guards.MAX_EVENT_BYTES, max_bytes)
         total, turn = 0, _FAIR_BYTES
+        member, seen, written = self._member, None, None  # a stream names one model throughout
         done = False
         try:
             while line := await content.readline(max_line_length=max_line):
@@ -118,7 +121,10 @@ class StreamEvents:
                 if "error" in chunk and "choices" not in chunk:
                     raise _error_from_body(resp.status if resp.status >= 400 else 502, chunk, deployment,
                                            self._secrets, resp.headers)
-                yield b"data: " + _rewrite_model(payload, chunk, deployment, self._member) + b"\n\n", chunk
+                if (upstream := chunk.get("model")) != seen and type(upstream) is str:
+                    seen, written = upstream, _MODEL_KEY + orjson.dumps(upstream)
+                yield b"data: " + _rewrite_model(payload, chunk, deployment, member,
+                                                 written if upstream == seen else None) + b"\n\n", chunk
         except LineTooLong:
             raise errors.BadGatewayError(
                 f"deployment {deployment} sent a stream event longer than {max_line} bytes",

@@ -97,11 +97,11 @@ def test_memory_stays_bounded_by_the_cap(big_hostile, gateway_for, tmp_path, dep
         gw.thread.stop()
 
 
-def test_a_litellm_stream_also_ends_after_cap_over_512_chunks(gateway_for):
-    """litellm keeps every chunk of a stream (~3 KB each): 1 MiB of ~260-byte events would be 4,000
-    chunks, so the chunk bound (1 MiB / 512 = 2,048) ends it before the byte cap does."""
+def test_a_litellm_stream_also_ends_after_cap_over_1024_chunks(gateway_for):
+    """litellm keeps every chunk of a stream (~5 KB each): 1 MiB of ~260-byte events would be 4,000
+    chunks, so the chunk bound (1 MiB / 1024 = 1,024) ends it before the byte cap does."""
     gw = gateway_for(max_response_bytes=1024 * 1024)
     resp = gw.post(LITELLM, "huge", stream=True)
     err = final_error(resp)
     assert err["code"] == "upstream_response_too_large"
-    assert "more than 2048 chunks" in err["message"]
+    assert "more than 1024 chunks" in err["message"]
