@@ -67,6 +67,19 @@ class HostileGateway:
         return resp.status_code == 200 and resp.json()["choices"][0]["message"]["content"].startswith("hello")
 
 
+def start_gateway(upstream: HostileThread, root: Path, **overrides: object) -> HostileGateway:
+    """A gateway over `upstream` (files under `root`); `HOSTILE_PROVIDER_KEY` must be set."""
+    (root / "policies").mkdir(exist_ok=True)
+    settings = dict(
+        config=_catalog(root / f"catalog-{len(list(root.glob('catalog-*')))}.yaml", upstream),
+        policies=root / "policies", port=0, max_retries=0, max_fallbacks=0, max_response_bytes=CAP,
+        stream_timeout_s=60, stream_idle_timeout_s=30, request_timeout_s=60, stats_half_life_s=1e9,
+        circuit_failure_threshold=1_000_000, circuit_error_rate=1.0, log_requests=False,
+    )
+    settings.update(overrides)
+    return HostileGateway(GatewayThread(Settings(**settings)).start())
+
+
 @pytest.fixture(scope="module")
 def gateway_for(hostile, tmp_path_factory) -> Iterator[Callable[..., HostileGateway]]:
     """`gateway_for(**settings)`: a gateway over the hostile upstream, one per distinct settings."""
@@ -74,19 +87,11 @@ def gateway_for(hostile, tmp_path_factory) -> Iterator[Callable[..., HostileGate
     mp.setenv("HOSTILE_PROVIDER_KEY", PROVIDER_KEY)
     started: dict[tuple, HostileGateway] = {}
     root = tmp_path_factory.mktemp("hostile-gateway")
-    (root / "policies").mkdir()
 
     def start(**overrides: object) -> HostileGateway:
         key = tuple(sorted(overrides.items()))
         if key not in started:
-            settings = dict(
-                config=_catalog(root / f"catalog{len(started)}.yaml", hostile), policies=root / "policies", port=0,
-                max_retries=0, max_fallbacks=0, max_response_bytes=CAP, stream_timeout_s=60, stream_idle_timeout_s=30,
-                request_timeout_s=60, stats_half_life_s=1e9, circuit_failure_threshold=1_000_000,
-                circuit_error_rate=1.0, log_requests=False,
-            )
-            settings.update(overrides)
-            started[key] = HostileGateway(GatewayThread(Settings(**settings)).start())
+            started[key] = start_gateway(hostile, root, **overrides)
         return started[key]
 
     yield start
