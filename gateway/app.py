@@ -112,12 +112,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = SelectionEngine()
     secrets = catalog.secrets()
     transports = {
-        "litellm": LiteLLMTransport(stream_idle_timeout_s=settings.stream_idle_timeout_s, secrets=secrets,
-                                    drop_params=OPENAI_WIRE_ONLY),
+        "litellm": LiteLLMTransport(
+            stream_idle_timeout_s=settings.stream_idle_timeout_s, secrets=secrets, drop_params=OPENAI_WIRE_ONLY,
+            max_response_bytes=settings.max_response_bytes, stream_timeout_s=settings.stream_timeout_s,
+        ),
         "openai": OpenAIWireTransport(
             connect_timeout_s=settings.connect_timeout_s,
             stream_idle_timeout_s=settings.stream_idle_timeout_s,
             secrets=secrets,
+            max_response_bytes=settings.max_response_bytes,
+            stream_timeout_s=settings.stream_timeout_s,
         ),
     }
     forwarder = Forwarder(

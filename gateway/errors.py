@@ -35,6 +35,7 @@ __all__ = [
     "error_body",
     "redact",
     "renderer_for",
+    "scrub",
 ]
 
 
@@ -187,6 +188,40 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "[redacted]")
     return _KEY_PATTERNS.sub("[redacted]", text)
+
+
+# What a provider's or a client library's error text may carry besides keys: a Python traceback
+# (litellm puts `traceback.format_exc()` into some messages), the frames' file paths, and paths
+# in the text itself. None of it helps a caller, and all of it describes someone's machine.
+_TRACEBACK = re.compile(r"Traceback \(most recent call last\):.*", re.DOTALL)
+_FRAME = re.compile(r'File "[^"\n]*", line \d+(?:, in [^\s,]+)?')
+_FS_ROOTS = (
+    "home|usr|opt|var|tmp|etc|srv|app|apps|root|lib|lib64|proc|sys|mnt|media|run|nix|private|Users|Library|"
+    "System|Volumes|workspace|workspaces|work|code|data|snap|bin|sbin|dev|boot|builds|runner|github"
+)
+_PATH = re.compile(
+    r"(?<![\w.:/\\~-])(?:"
+    # an absolute path from a filesystem root, or any absolute path naming a file with an extension
+    rf"/(?:{_FS_ROOTS})(?:/[^\s\"'`,;:()\[\]{{}}<>]*)?"
+    r"|/(?:[\w.@+-]+/)+[\w@+-]+\.[A-Za-z][\w]{0,7}\b"
+    # a home-relative path, a Windows path, a relative path to Python source
+    r"|~/[^\s\"'`,;()\[\]{}<>]+"
+    r"|[A-Za-z]:\\[^\s\"'`,;()\[\]{}<>]*"
+    r"|(?:[\w.-]+/)+[\w-]+\.pyc?\b"
+    r")"
+)
+
+
+def scrub(text: str, secrets: Iterable[str] = (), limit: int = 500) -> str:
+    """An upstream-derived message fit for a client: no traceback, no file path, no credential.
+
+    `redact` alone is for operator-facing text (logs) where a path is useful; anything a client
+    can see that came from a provider or a client library goes through this instead.
+    """
+    text = _TRACEBACK.sub("[traceback removed]", text)
+    text = _FRAME.sub("[frame removed]", text)
+    text = _PATH.sub("[path]", redact(text, secrets))
+    return text[:limit]
 
 
 def error_body(exc: GatewayError) -> dict:

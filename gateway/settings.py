@@ -43,6 +43,13 @@ class Settings(BaseSettings):
         600.0, gt=0,
         description="Total time limit of one stream from its first chunk; past it the stream ends with an error event.",
     )
+    max_response_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024,
+        description=(
+            "Largest upstream response accepted, counted after decompression; a stream's total bytes too. "
+            "Larger is a 502 upstream_response_too_large (a deployment fault)."
+        ),
+    )
     max_retries: int = Field(2, ge=0, le=10, description="Retries per deployment before fallback.")
     max_fallbacks: int = Field(3, ge=0, le=20, description="Further deployments tried after the first.")
     retry_backoff_s: float = Field(

@@ -8,6 +8,11 @@ litellm itself is imported lazily, on first use: importing it costs ~3.5 s of st
 which a gateway whose deployments all speak OpenAI's wire format never needs. The price map is
 litellm's own bundled JSON, read directly (it is the file litellm loads when
 LITELLM_LOCAL_MODEL_COST_MAP is set).
+
+Provider responses are not trusted: for the providers in `_OPENAI_SDK_PROVIDERS` and
+`_HTTP_HANDLER_PROVIDERS`, litellm is handed an HTTP client of ours whose transport
+(`httpx_guard.GuardedTransport`) refuses redirects, caps the inflated body and cleans Retry-After;
+other providers use litellm's own client (docs/security.md, "Distrusting the upstream").
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import contextlib
 import functools
 import importlib.util
 import json
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
@@ -27,6 +33,7 @@ from typing import Any
 import orjson
 
 from gateway import errors
+from gateway.upstream import guards
 from gateway.upstream.operation import CHAT, EMBEDDINGS, Operation, embedding_body
 
 __all__ = ["LiteLLMTransport", "count_tokens", "lookup_model_info", "map_exception"]
@@ -90,8 +97,10 @@ def _retry_after(exc: BaseException) -> str | None:
     headers = getattr(response, "headers", None)
     if headers is None:
         return None
-    value = headers.get("retry-after")
-    return str(value) if value is not None else None
+    try:
+        return guards.clean_retry_after(headers.get("retry-after"))
+    except Exception:  # noqa: BLE001 - a headers object that cannot even be read has no clean value
+        return None
 
 
 def _provider_status(exc: BaseException) -> int | None:
@@ -139,6 +148,23 @@ def _ours(exc: BaseException) -> bool:
     return type(exc).__module__.startswith("litellm")
 
 
+def _guard_failure(exc: BaseException, deployment: str) -> errors.GatewayError | None:
+    """A response our guarded HTTP client refused (`httpx_guard`), wherever litellm wrapped it."""
+    for node in _chain(exc):
+        if isinstance(node, guards.ResponseTooLarge):
+            return guards.too_large(deployment, node.limit)
+        if isinstance(node, guards.RedirectRefused):
+            return guards.redirected(deployment, node.status)
+        if isinstance(node, guards.UnsupportedEncoding):
+            return guards.bad_event(deployment, "a response in a content-encoding the gateway did not ask for")
+    return None
+
+
+# What litellm raises when a provider's answer (a body, a chunk, a header) is not what it expects:
+# the provider answered, but with something that cannot be read.
+_UNREADABLE = (TypeError, KeyError, AttributeError, IndexError, ValueError)
+
+
 def _transport_failure(exc: BaseException, deployment: str, detail: str) -> errors.GatewayError | None:
     """A failure below HTTP (timeout, broken connection, unparseable body, cut stream), or None.
 
@@ -153,6 +179,16 @@ def _transport_failure(exc: BaseException, deployment: str, detail: str) -> erro
     # APITimeoutError) above the provider's real status error.
     if openai is not None and any(isinstance(n, openai.APIStatusError) and not _ours(n) for n in chain):
         return None
+    if httpx is not None and any(isinstance(n, httpx.DecodingError) for n in chain):
+        return guards.bad_event(deployment, "a body that could not be decoded")
+    # litellm's wrapper (a 500 or a connection error it made up) over a parse failure at the root:
+    # the deployment's answer, not the network, was at fault. A 4xx wrapper is litellm refusing the
+    # request itself (unsupported parameters), which is not the deployment's doing.
+    status = getattr(exc, "status_code", None)
+    if (not isinstance(status, int) or status >= 500) and isinstance(chain[-1], _UNREADABLE) and not any(
+        isinstance(n, (TimeoutError, json.JSONDecodeError)) for n in chain
+    ):
+        return guards.bad_event(deployment, "a response that could not be read")
     for node in chain:
         if isinstance(node, TimeoutError) or (openai is not None and isinstance(node, openai.APITimeoutError)) or (
             httpx is not None and isinstance(node, httpx.TimeoutException)
@@ -180,10 +216,12 @@ def map_exception(exc: BaseException, deployment: str, secrets: Iterable[str] = 
         return exc
     # Only a loaded litellm can have raised a litellm exception; don't import it to find out.
     _lx = sys.modules["litellm"].exceptions if "litellm" in sys.modules else None
+    if (refused := _guard_failure(exc, deployment)) is not None:
+        return refused
     raw = str(getattr(exc, "message", None) or exc)
     # litellm prefixes messages with its own class path; keep what the provider said.
     raw = raw.split("Exception - ", 1)[-1].strip()
-    detail = errors.redact(raw, secrets)[:500]
+    detail = errors.scrub(raw, secrets)
     if _lx is not None and isinstance(exc, _lx.ContextWindowExceededError):
         return errors.ContextWindowError(
             f"deployment {deployment}: context window exceeded: {detail}", param="messages"
@@ -199,6 +237,8 @@ def map_exception(exc: BaseException, deployment: str, secrets: Iterable[str] = 
         )
     if status is None:
         status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and 300 <= status < 400:
+        return guards.redirected(deployment, status)
     if isinstance(status, int) and status >= 400:
         cls = errors.for_status(status)
         headers = {}
@@ -226,12 +266,68 @@ class LiteLLMTransport:
     """
 
     def __init__(self, *, stream_idle_timeout_s: float = 60.0, secrets: Iterable[str] = (),
-                 drop_params: Iterable[str] = ()) -> None:
+                 drop_params: Iterable[str] = (), max_response_bytes: int = 32 * 1024 * 1024,
+                 stream_timeout_s: float = 600.0) -> None:
         self._idle_timeout = stream_idle_timeout_s
         self._secrets = tuple(secrets)
         # Client parameters this transport leaves out (the gateway's parameter table says which
         # and why: gateway/core/params.py).
         self._drop = frozenset(drop_params)
+        self._max_bytes = max_response_bytes
+        self._stream_limit = stream_timeout_s
+        self._guard: Any = None  # httpx_guard.GuardedTransport, made on first use
+        self._http: Any = None  # httpx.AsyncClient over it, for the OpenAI SDK
+        self._handler: Any = None  # litellm's AsyncHTTPHandler over it, for litellm's own handlers
+        self._clients: dict[str, Any] = {}  # deployment name -> the `client` litellm is given, or None
+
+    def _guarded(self) -> tuple[Any, Any]:
+        """(guarded transport, client over it); made lazily: they belong to the loop that uses them."""
+        if self._http is None:
+            import httpx
+
+            from gateway.upstream.httpx_guard import GuardedTransport
+
+            # httpx's own transport does the I/O, not litellm's aiohttp one: that one builds httpx
+            # headers from decoded strings and raises on a non-ASCII header value, losing the answer.
+            # No pool limit, like the wire transport's connector; idle connections expire after 5 s.
+            inner = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=None, max_keepalive_connections=256))
+            # httpcore's debug trace prints raw response headers and httpx's info line prints URLs,
+            # both of which a provider can fill with secrets (an echoed key, Gemini's `?key=`).
+            for name, level in (("httpcore", logging.INFO), ("httpx", logging.WARNING)):
+                if logging.getLogger(name).level == logging.NOTSET:
+                    logging.getLogger(name).setLevel(level)
+            self._guard = GuardedTransport(inner, max_response_bytes=self._max_bytes)
+            self._http = httpx.AsyncClient(transport=self._guard, follow_redirects=False,
+                                           timeout=httpx.Timeout(600.0))
+        return self._guard, self._http
+
+    def _client(self, dep: Any) -> Any:
+        """The `client` argument for this deployment's provider, or None (litellm's own)."""
+        try:
+            return self._clients[dep.name]
+        except KeyError:
+            pass
+        lt = _litellm()
+        try:
+            provider = lt.get_llm_provider(model=dep.config.model, api_base=dep.config.api_base)[1]
+        except Exception:  # noqa: BLE001 - litellm will say what is wrong when it is called
+            provider = None
+        client = None
+        if provider in _OPENAI_SDK_PROVIDERS:
+            import openai
+
+            client = openai.AsyncOpenAI(
+                api_key=dep.api_key or "unused", base_url=dep.config.api_base or "https://api.openai.com/v1",
+                http_client=self._guarded()[1], max_retries=0,
+            )
+        elif provider in _HTTP_HANDLER_PROVIDERS:
+            if self._handler is None:
+                from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
+
+                self._handler = AsyncHTTPHandler(follow_redirects=False, transport=self._guarded()[0])
+            client = self._handler
+        self._clients[dep.name] = client
+        return client
 
     def _kwargs(self, dep: Any, body: Mapping[str, Any]) -> dict[str, Any]:
         cfg = dep.config
@@ -245,6 +341,9 @@ class LiteLLMTransport:
             kwargs["api_key"] = dep.api_key
         if cfg.api_version:
             kwargs["api_version"] = cfg.api_version
+        client = self._client(dep)
+        if client is not None:
+            kwargs["client"] = client
         return kwargs
 
     async def complete(self, dep: Any, body: Mapping[str, Any], timeout: float,
@@ -287,14 +386,30 @@ class LiteLLMTransport:
             raise errors.GatewayTimeoutError(f"deployment {dep.name} sent no response headers within {idle:.1f}s") from None
         except Exception as exc:  # noqa: BLE001
             raise map_exception(exc, dep.name, self._secrets) from None
-        return _iter_events(response, dep.name, idle, self._secrets)
+        return _iter_events(response, dep.name, idle, self._secrets, self._stream_limit,
+                            max(1024, self._max_bytes // _BYTES_PER_CHUNK))
 
     async def warm(self) -> None:
         """Import litellm off the event loop, so the first translated request does not pay for it."""
         await asyncio.to_thread(_litellm)
 
     async def close(self) -> None:
-        pass
+        self._clients.clear()
+        self._handler = None  # its client wraps the same transport, closed with ours
+        if self._http is not None:
+            http, self._http, self._guard = self._http, None, None
+            await http.aclose()
+
+
+# litellm providers whose chat calls take an `openai.AsyncOpenAI` as `client`, and those that take
+# litellm's `AsyncHTTPHandler` (read off litellm's dispatch in main.py and each handler's
+# `isinstance(client, AsyncHTTPHandler)`). Azure (an `AsyncAzureOpenAI`) and the rest use litellm's
+# own client: not guarded (docs/security.md says what that leaves open).
+_OPENAI_SDK_PROVIDERS = frozenset({"openai", "custom_openai"})
+_HTTP_HANDLER_PROVIDERS = frozenset({
+    "anthropic", "bedrock", "gemini", "vertex_ai", "vertex_ai_beta", "hosted_vllm", "groq", "mistral",
+    "deepseek", "together_ai", "fireworks_ai", "openrouter", "xai", "ollama_chat",
+})
 
 
 # litellm's pydantic objects drop or add fields on the way through; OpenAI's schema requires some
@@ -310,23 +425,46 @@ def _conform_response(out: dict) -> dict:
     return out
 
 
+# litellm keeps every chunk of a stream (`CustomStreamWrapper.chunks`, ~5 KB each with its
+# objects, to build the whole response at its end), so a stream's memory through litellm grows with
+# its chunk count, not its bytes: 32 MiB of 260-byte events (130k chunks) held 391 MiB, 65,536 chunks
+# 317 MiB. A stream through litellm therefore also ends after max_response_bytes / 1024 chunks:
+# 32,768 at the default cap, a 32k-token answer at one token per chunk.
+_BYTES_PER_CHUNK = 1024
+
+
 async def _iter_events(
-    stream: Any, public_model: str, idle_s: float, secrets: tuple[str, ...] = ()
+    stream: Any, public_model: str, idle_s: float, secrets: tuple[str, ...] = (), limit_s: float = 600.0,
+    max_chunks: int = 32_768,
 ) -> AsyncIterator[tuple[bytes, dict]]:
     """(SSE event bytes, chunk) pairs, the same shape the OpenAI-wire transport yields.
 
     Every chunk must arrive within `idle_s` of the previous one: the HTTP client's read timeout is
     the whole request's, so without this a stalled stream would hold the client until the deadline.
+    And the stream ends at `limit_s` in total, also while the provider keeps it open with events
+    litellm swallows (keep-alives, empty deltas), and after `max_chunks` chunks.
     """
     chunks = aiter(stream)
+    loop = asyncio.get_running_loop()
+    cutoff = loop.time() + limit_s
+    count = 0
     try:
         while True:
+            count += 1
+            if count > max_chunks:
+                raise errors.BadGatewayError(
+                    f"deployment {public_model} sent a stream of more than {max_chunks} chunks",
+                    code="upstream_response_too_large", retryable=False,
+                )
+            left = cutoff - loop.time()
             try:
-                async with asyncio.timeout(idle_s):
+                async with asyncio.timeout(min(idle_s, max(left, 0.0))):
                     chunk = await anext(chunks)
             except StopAsyncIteration:
                 return
             except TimeoutError:
+                if left <= idle_s:
+                    raise guards.stream_over_limit(public_model, limit_s) from None
                 raise errors.GatewayTimeoutError(
                     f"deployment {public_model} stalled: no stream data within {idle_s:.1f}s"
                 ) from None
@@ -342,7 +480,10 @@ async def _iter_events(
 
 
 def _event(chunk: Any, public_model: str) -> tuple[bytes, dict]:
-    out = chunk.model_dump(exclude_none=True)
+    dump = getattr(chunk, "model_dump", None)
+    out = dump(exclude_none=True) if dump is not None else chunk
+    if not isinstance(out, dict):
+        raise guards.bad_event(public_model, "a stream event that is not a JSON object")
     for choice in out.get("choices") or ():
         choice.setdefault("finish_reason", None)
         choice.setdefault("delta", {})
