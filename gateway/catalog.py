@@ -1,9 +1,13 @@
 """The catalog: deployments from `config/gateway.yaml`, resolved into immutable `ModelInfo`.
 
-Prices and capabilities default to litellm's bundled model map (read offline through the adapter);
-config overrides them. A deployment litellm does not know must carry the metadata selection needs,
-or the catalog is refused with a message naming the model and the missing field. Provider keys are
-only ever environment references: the config names a variable, the value stays out of every output.
+Prices and capabilities default to litellm's bundled model map (read offline through the adapter's
+public-API lookups); config overrides them. A deployment litellm does not know must carry the
+metadata selection needs, or the catalog is refused with a message naming the model, the missing
+field and the nearest names litellm does know. Provider keys and other credentials are only ever
+environment references (`gateway/providers.py`): the config names a variable, the value stays out
+of every output. Each deployment is resolved with its transport and why (`openai`: the provider
+speaks OpenAI's API, sent directly; `litellm`: translated), its parameter rules
+(`gateway/upstream/adapt.py`) and where its prices come from.
 """
 
 from __future__ import annotations
@@ -12,18 +16,23 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gateway.core.usage import cost_usd
+from gateway.providers import ProviderParams, check_applies, resolve_credentials
 from gateway.selection.types import ModelInfo
 from gateway.security.config import KeySpec, RateLimitConfig, check_keys
+from gateway.upstream.adapt import ParamRules, rules_for
 
-__all__ = ["Catalog", "CatalogError", "Deployment", "GatewayConfig", "load_catalog", "load_config", "read_yaml"]
+__all__ = ["Catalog", "CatalogError", "Deployment", "GatewayConfig", "ResolvedDeployment", "load_catalog", "load_config",
+           "read_yaml"]
 
 log = logging.getLogger("gateway.catalog")
 
@@ -52,6 +61,10 @@ class Metadata(_Strict):
     supports_vision: bool | None = None
     supports_json_schema: bool | None = None
     supports_streaming: bool | None = None
+    supports_multiple_choices: bool | None = Field(
+        None, description="Takes `n` > 1 (default: litellm's parameter table for the provider).")
+    supports_logprobs: bool | None = Field(
+        None, description="Returns `logprobs` (default: litellm's parameter table for the provider).")
     quality: float | None = Field(None, ge=0, le=1)
     domain_quality: dict[str, float] = Field(default_factory=dict)
     ttft_ms: float | None = Field(None, gt=0)
@@ -74,13 +87,17 @@ class Deployment(_Strict):
     api_key_env: str | None = Field(
         None, pattern=r"^[A-Z_][A-Z0-9_]*$", description="Name of the environment variable with the key."
     )
-    api_version: str | None = None
-    timeout_s: float | None = Field(None, gt=0)
+    api_version: str | None = Field(None, description="Shorthand for provider_params.api_version (Azure).")
+    timeout_s: float | None = Field(None, gt=0, description="Per-attempt time limit (the provider call's timeout).")
     transport: Literal["auto", "openai", "litellm"] = Field(
         "auto",
         description="openai: forward the body directly (OpenAI wire format); litellm: translate through "
         "litellm; auto: openai for OpenAI-compatible providers, litellm for the rest.",
     )
+    provider_params: ProviderParams = Field(
+        default_factory=ProviderParams,
+        description="Provider settings: region, project, API version, credentials by variable name "
+        "(gateway/providers.py).")
     metadata: Metadata = Field(default_factory=Metadata)
 
 
@@ -150,8 +167,12 @@ _OPENAI_WIRE_BASES = {
     "mistral": "https://api.mistral.ai/v1",
     "openrouter": "https://openrouter.ai/api/v1",
     "hosted_vllm": None,  # self-hosted: api_base is required
-    "ollama_chat": None,
+    "ollama_chat": None,  # Ollama's OpenAI-compatible API is under /v1 of its address
+    "ollama": None,
 }
+#: Providers litellm reaches in OpenAI's request format (its translation changes little): a 400
+#: from them is about the client's request. Every other provider gets a translated request.
+_OPENAI_FORMAT = frozenset({*_OPENAI_WIRE_BASES, "azure", "azure_ai", "text-completion-openai", "custom_openai"})
 
 
 def _wire_route(dep: Deployment, provider: str) -> tuple[str, str, str] | None:
@@ -162,12 +183,14 @@ def _wire_route(dep: Deployment, provider: str) -> tuple[str, str, str] | None:
     if prefix not in _OPENAI_WIRE_BASES:
         return None
     base = dep.api_base or _OPENAI_WIRE_BASES[prefix]
+    if base and prefix.startswith("ollama") and urlsplit(base).path in ("", "/"):
+        base = base.rstrip("/") + "/v1"  # litellm's ollama api_base is the server's root
     return ("openai", rest, base) if base else None
 
 
 @dataclass(frozen=True, slots=True)
 class ResolvedDeployment:
-    """A usable deployment: its config, its resolved metadata and its key (never rendered)."""
+    """A deployment resolved at load: its config, metadata, transport and credentials (never rendered)."""
 
     config: Deployment
     info: ModelInfo
@@ -175,10 +198,31 @@ class ResolvedDeployment:
     transport: str = "litellm"  # openai | litellm
     upstream_model: str = ""  # the name the upstream knows (openai transport)
     api_base: str | None = None
+    provider: str = ""  # litellm's provider for the model string (where the request goes)
+    translated: bool = False  # litellm translates its requests into another API than OpenAI's
+    transport_reason: str = ""  # why this transport, for `gateway catalog check` and the README
+    params: ParamRules | None = None  # how requests are adapted to the provider (None: unchanged)
+    provider_kwargs: Mapping[str, Any] = field(default_factory=dict)  # litellm settings, secrets included
+    secrets: tuple[str, ...] = ()  # credential values besides api_key, to redact
+    credentials: str = ""  # where credentials come from (names only)
+    problem: str | None = None  # why it cannot authenticate (kept only with require_keys=False)
+    price_source: str = ""  # "litellm map: KEY", "catalog", "catalog over litellm map: KEY"
+    price_model: str | None = None  # the map entry litellm prices this deployment's usage with
 
     @property
     def name(self) -> str:
         return self.config.name
+
+    def cost(self, usage: Mapping[str, Any] | None) -> float:
+        """What `usage` cost: litellm's own pricing for a deployment it serves with map prices
+        (cached reads and writes, tiered prices), else the catalog's per-token prices."""
+        if self.price_model is not None and usage and not usage.get("estimated"):
+            from gateway.upstream.litellm_adapter import cost_usd as litellm_cost
+
+            priced = litellm_cost(self.price_model, None, usage)
+            if priced is not None:
+                return priced
+        return cost_usd(self.info, usage)
 
     def __repr__(self) -> str:  # keep the key out of logs and tracebacks
         return f"ResolvedDeployment(name={self.config.name!r}, model={self.config.model!r})"
@@ -196,21 +240,28 @@ class Catalog:
         return tuple(d.info for d in self.deployments.values())
 
     def secrets(self) -> tuple[str, ...]:
-        return tuple(d.api_key for d in self.deployments.values() if d.api_key)
+        out = [d.api_key for d in self.deployments.values() if d.api_key]
+        out += [s for d in self.deployments.values() for s in d.secrets]
+        return tuple(out)
 
 
 _REQUIRED_WHEN_UNKNOWN = ("input_cost_per_token", "output_cost_per_token", "context_window")
+_PRICES = ("input_cost_per_token", "output_cost_per_token", "cached_input_cost_per_token")
 
 
-def _resolve_info(dep: Deployment, known: Mapping[str, Any] | None) -> ModelInfo:
+def _resolve_info(dep: Deployment, known: Mapping[str, Any] | None, supported: frozenset[str] | None) -> ModelInfo:
     md = dep.metadata
     known = known or {}
     if not known:
         missing = [f for f in _REQUIRED_WHEN_UNKNOWN if getattr(md, f) is None]
         if missing:
+            from gateway.upstream.litellm_adapter import nearest_models
+
+            near = nearest_models(md.info_from or dep.model)
+            hint = f"; nearest names litellm knows: {', '.join(near)} (set metadata.info_from to one)" if near else ""
             raise CatalogError(
                 f"deployment {dep.name!r} (model {md.info_from or dep.model!r}) is not in litellm's "
-                f"model map, so its metadata must set: {', '.join(missing)}"
+                f"model map, so its metadata must set: {', '.join(missing)}{hint}"
             )
 
     def pick(field: str, litellm_key: str, default: Any) -> Any:
@@ -225,6 +276,11 @@ def _resolve_info(dep: Deployment, known: Mapping[str, Any] | None) -> ModelInfo
     if md.quality is None:
         log.warning("deployment %s has no quality score; assuming 0.5", dep.name)
     provider = md.provider or known.get("litellm_provider") or dep.model.split("/", 1)[0]
+
+    def takes(param: str, field: str) -> bool:
+        value = getattr(md, field)
+        return value if value is not None else (supported is None or param in supported)
+
     return ModelInfo(
         name=dep.name,
         provider=str(provider),
@@ -240,6 +296,8 @@ def _resolve_info(dep: Deployment, known: Mapping[str, Any] | None) -> ModelInfo
         supports_vision=bool(pick("supports_vision", "supports_vision", False)),
         supports_json_schema=bool(pick("supports_json_schema", "supports_response_schema", False)),
         supports_streaming=bool(pick("supports_streaming", "supports_native_streaming", True)),
+        supports_multiple_choices=takes("n", "supports_multiple_choices"),
+        supports_logprobs=takes("logprobs", "supports_logprobs"),
         quality=0.5 if md.quality is None else md.quality,
         domain_quality=MappingProxyType(dict(md.domain_quality)),
         ttft_ms=md.ttft_ms or 500.0,
@@ -248,18 +306,78 @@ def _resolve_info(dep: Deployment, known: Mapping[str, Any] | None) -> ModelInfo
     )
 
 
-def load_catalog(
-    config: GatewayConfig, env: Mapping[str, str] | None = None, lookup: Any = None,
-    *, require_keys: bool = True,
-) -> Catalog:
-    """Resolve deployments; leave out (and report once) those whose key variable is unset.
+def _price_source(dep: Deployment, known: Mapping[str, Any] | None) -> str:
+    overridden = any(getattr(dep.metadata, f) is not None for f in _PRICES)
+    key = known.get("key") if known else None
+    if key is None:
+        return "catalog"
+    return f"catalog over litellm map: {key}" if overridden else f"litellm map: {key}"
 
-    `require_keys=False` keeps them (with no key) for offline uses such as `gateway route`.
+
+def _params(dep: Deployment) -> ProviderParams:
+    params = dep.provider_params
+    if dep.api_version is None:
+        return params
+    if params.api_version not in (None, dep.api_version):
+        raise CatalogError(f"deployment {dep.name!r}: api_version and provider_params.api_version differ")
+    return params.model_copy(update={"api_version": dep.api_version})
+
+
+def _resolve(dep: Deployment, env: Mapping[str, str], require_keys: bool) -> ResolvedDeployment | str:
+    """The resolved deployment, or why it is left out (its credentials are missing)."""
+    from gateway.upstream import litellm_adapter as lt
+
+    prefix = dep.model.split("/", 1)[0] if "/" in dep.model else None
+    provider = lt.provider_of(dep.model) or prefix or "openai"
+    params = _params(dep)
+    if wrong := check_applies(params, provider):
+        raise CatalogError(f"deployment {dep.name!r}: provider_params {', '.join(sorted(wrong))} "
+                           f"do not apply to provider {provider}")
+    key, creds = resolve_credentials(provider, params, dep.api_key_env, env)
+    if creds.problem and require_keys:
+        return creds.problem
+    known = lt.lookup_model_info(dep.metadata.info_from or dep.model)
+    wire = _wire_route(dep, provider) if dep.transport != "litellm" else None
+    if dep.transport == "openai" and wire is None:
+        if dep.api_base is None:
+            raise CatalogError(f"deployment {dep.name!r}: transport openai needs an api_base")
+        wire = ("openai", dep.model.partition("/")[2] or dep.model, dep.api_base)
+    transport, upstream_model, api_base = wire or ("litellm", dep.model, dep.api_base)
+    translated = transport == "litellm" and provider not in _OPENAI_FORMAT
+    if dep.transport == "litellm":
+        reason = "set in the catalog (transport: litellm)"
+    elif dep.transport == "openai":
+        reason = "set in the catalog (transport: openai)"
+    elif transport == "openai":
+        reason = f"{provider} speaks OpenAI's API: the body is sent as is"
+    else:
+        reason = f"{provider} needs {'translation' if translated else 'its own endpoints and auth'}: litellm"
+    supported = None if provider in ("openai", "text-completion-openai", "custom_openai") else (
+        frozenset(known["supported_openai_params"]) if known and known.get("supported_openai_params")
+        else lt.supported_params(dep.model, provider))
+    info = _resolve_info(dep, known, supported)
+    price_source = _price_source(dep, known)
+    priced_by_litellm = transport == "litellm" and price_source.startswith("litellm map")
+    return ResolvedDeployment(
+        config=dep, info=info, api_key=key, transport=transport, upstream_model=upstream_model, api_base=api_base,
+        provider=provider, translated=translated, transport_reason=reason,
+        params=rules_for(provider, dep.model, supported=supported, translated=translated,
+                         max_output_tokens=info.max_output_tokens),
+        provider_kwargs=MappingProxyType(dict(creds.kwargs)), secrets=creds.secrets, credentials=creds.source,
+        problem=creds.problem, price_source=price_source,
+        price_model=(dep.metadata.info_from or dep.model) if priced_by_litellm else None,
+    )
+
+
+def load_catalog(
+    config: GatewayConfig, env: Mapping[str, str] | None = None, *, require_keys: bool = True,
+) -> Catalog:
+    """Resolve deployments; leave out (and report once) those whose credentials are missing.
+
+    `require_keys=False` keeps them (with no key, `problem` saying what is missing) for offline
+    uses such as `gateway route` and `gateway catalog check`.
     """
     env = os.environ if env is None else env
-    if lookup is None:
-        from gateway.upstream.litellm_adapter import lookup_model_info as lookup
-
     resolved: dict[str, ResolvedDeployment] = {}
     skipped: dict[str, str] = {}
     for dep in config.deployments:
@@ -267,23 +385,12 @@ def load_catalog(
             raise CatalogError(f"deployment name {dep.name!r} is listed twice")
         if dep.name in config.router.aliases:
             raise CatalogError(f"deployment name {dep.name!r} collides with a router alias")
-        key = None
-        if dep.api_key_env:
-            key = env.get(dep.api_key_env)
-            if not key and require_keys:
-                skipped[dep.name] = f"environment variable {dep.api_key_env} is not set"
-                log.warning("deployment %s left out: %s", dep.name, skipped[dep.name])
-                continue
-        info = _resolve_info(dep, lookup(dep.metadata.info_from or dep.model))
-        wire = _wire_route(dep, info.provider) if dep.transport != "litellm" else None
-        if dep.transport == "openai" and wire is None:
-            if dep.api_base is None:
-                raise CatalogError(f"deployment {dep.name!r}: transport openai needs an api_base")
-            wire = ("openai", dep.model.partition("/")[2] or dep.model, dep.api_base)
-        transport, upstream_model, api_base = wire or ("litellm", dep.model, dep.api_base)
-        resolved[dep.name] = ResolvedDeployment(
-            config=dep, info=info, api_key=key, transport=transport, upstream_model=upstream_model, api_base=api_base
-        )
+        out = _resolve(dep, env, require_keys)
+        if isinstance(out, str):
+            skipped[dep.name] = out
+            log.warning("deployment %s left out: %s", dep.name, out)
+            continue
+        resolved[dep.name] = out
     if not resolved:
         reasons = "; ".join(f"{n}: {r}" for n, r in skipped.items())
         raise CatalogError(f"no usable deployment in the catalog ({reasons})")

@@ -23,6 +23,7 @@ from gateway.learning import RouterModel, SparseFeatures, messages_text
 from gateway.policy import PolicySet, Resolution, resolve
 from gateway.selection.strategies import SelectionParamsError
 from gateway.selection.types import LiveStats, ModelInfo, Ranking, Rejection, RequestContext
+from gateway.upstream.adapt import adapt
 
 __all__ = ["Decider", "Decision"]
 
@@ -137,6 +138,8 @@ class Decider:
         if not ranking.ranked and not explain:
             raise _no_feasible(ranking)
         candidates = _attempt_order(ranking, resolution.fallbacks, deployments)
+        if adapted := _adaptations(candidates, body):
+            ranking = replace(ranking, notes=(*ranking.notes, *adapted))
         return Decision(ctx, ranking, candidates, strategy, source, pipeline, resolution, features)
 
     def _pinned(
@@ -237,6 +240,12 @@ def _attempt_order(
     order = ranked[:1] + [f for f in fallbacks if f in feasible and f not in ranked[:1]]
     order += [name for name in ranked if name not in order]
     return tuple(deployments[name] for name in order)
+
+
+def _adaptations(candidates: tuple[ResolvedDeployment, ...], body: Mapping[str, Any]) -> tuple[str, ...]:
+    """What each candidate's provider will get changed in the body (gateway/upstream/adapt.py)."""
+    return tuple(f"{dep.name}: {note}" for dep in candidates if dep.params is not None
+                 for note in adapt(body, dep.params)[1])
 
 
 def _no_feasible(ranking: Ranking) -> errors.NoFeasibleModelError:

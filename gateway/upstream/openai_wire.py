@@ -10,6 +10,7 @@ read usage, never re-serialised.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,19 +23,19 @@ from gateway.catalog import ResolvedDeployment
 __all__ = ["OpenAIWireTransport", "StreamEvents"]
 
 _DATA = b"data:"
+_MODEL_FIELD = re.compile(rb'"model":"(?:[^"\\]|\\.)*"')
 _DONE = b"[DONE]"
 
 
 class StreamEvents:
     """Upstream SSE events (`data: {...}\\n\\n` bytes, model already rewritten), ending before [DONE]."""
 
-    __slots__ = ("_resp", "_deployment", "_upstream_model", "_public_model", "_secrets")
+    __slots__ = ("_resp", "_deployment", "_public_model", "_secrets")
 
     def __init__(self, resp: aiohttp.ClientResponse, dep: ResolvedDeployment, upstream_model: str,
                  secrets: tuple[str, ...]) -> None:
         self._resp = resp
         self._deployment = dep.name
-        self._upstream_model = b'"model":"' + upstream_model.encode() + b'"'
         self._public_model = b'"model":"' + dep.name.encode() + b'"'
         self._secrets = secrets
 
@@ -61,8 +62,9 @@ class StreamEvents:
                 if "error" in chunk and "choices" not in chunk:
                     raise _error_from_body(resp.status if resp.status >= 400 else 502, chunk, self._deployment,
                                            self._secrets, resp.headers)
-                # A compact JSON key/value pair: a byte replace rewrites the model without re-encoding.
-                payload = payload.replace(self._upstream_model, self._public_model, 1)
+                # A compact JSON key/value pair: a byte substitution rewrites the model without
+                # re-encoding, whatever name the upstream answers with (a dated one, for instance).
+                payload = _MODEL_FIELD.sub(self._public_model, payload, 1)
                 yield b"data: " + payload + b"\n\n", chunk
         except TimeoutError:
             # First: aiohttp's read timeout is also a ClientConnectionError, but a stall is a timeout.
@@ -151,10 +153,11 @@ class OpenAIWireTransport:
 
     async def _post(self, dep: ResolvedDeployment, body: dict, timeout: float, *, stream: bool) -> aiohttp.ClientResponse:
         """POST the body with this deployment's model and key; the response once its status is OK."""
-        cfg = dep.config
         headers = {"content-type": "application/json"}
         if dep.api_key:
             headers["authorization"] = "Bearer " + dep.api_key
+        if organization := dep.provider_kwargs.get("organization"):
+            headers["openai-organization"] = organization
         try:
             data = orjson.dumps({**body, "model": dep.upstream_model})
         except orjson.JSONEncodeError as exc:  # the client's body, not the deployment's fault
@@ -166,7 +169,7 @@ class OpenAIWireTransport:
         )
         try:
             resp = await self._client().post(
-                cfg.api_base.rstrip("/") + "/chat/completions", data=data, headers=headers, timeout=client_timeout
+                (dep.api_base or "").rstrip("/") + "/chat/completions", data=data, headers=headers, timeout=client_timeout
             )
         except TimeoutError:
             raise errors.GatewayTimeoutError(f"deployment {dep.name} did not answer within {timeout:.1f}s") from None
