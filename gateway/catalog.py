@@ -344,14 +344,14 @@ def _resolve(dep: Deployment, env: Mapping[str, str], require_keys: bool) -> Res
         wire = ("openai", dep.model.partition("/")[2] or dep.model, dep.api_base)
     transport, upstream_model, api_base = wire or ("litellm", dep.model, dep.api_base)
     translated = transport == "litellm" and provider not in _OPENAI_FORMAT
-    if dep.transport == "litellm":
-        reason = "set in the catalog (transport: litellm)"
-    elif dep.transport == "openai":
-        reason = "set in the catalog (transport: openai)"
+    if dep.transport != "auto":
+        reason = f"transport: {dep.transport} is set in the catalog"
     elif transport == "openai":
-        reason = f"{provider} speaks OpenAI's API: the body is sent as is"
+        reason = f"{provider} speaks OpenAI's API: sent directly, no translation"
+    elif translated:
+        reason = f"{provider}'s API is not OpenAI's: litellm translates the request and the answer"
     else:
-        reason = f"{provider} needs {'translation' if translated else 'its own endpoints and auth'}: litellm"
+        reason = f"{provider} takes OpenAI's body at its own paths and auth: litellm sends it"
     supported = None if provider in ("openai", "text-completion-openai", "custom_openai") else (
         frozenset(known["supported_openai_params"]) if known and known.get("supported_openai_params")
         else lt.supported_params(dep.model, provider))

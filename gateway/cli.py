@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, simulate, demo, route, policy validate|schema."""
+"""The `gateway` command: serve, simulate, demo, route, policy validate|schema, catalog check, ..."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ __all__ = ["main"]
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from gateway.upstream.litellm_adapter import preload
+
+    preload()  # the catalog reads litellm's model map: start importing it while the rest loads
     import uvicorn
 
     from gateway.catalog import CatalogError
@@ -178,8 +181,10 @@ def _parser() -> argparse.ArgumentParser:
     from gateway.eval.command import register as register_eval
 
     from gateway.security.commands import register as register_keys
+    from gateway.tools.catalog_check import register as register_catalog
 
     register_calibrate(sub)
+    register_catalog(sub)
     register_keys(sub)
     register_eval(sub)
     return p

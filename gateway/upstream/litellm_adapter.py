@@ -300,7 +300,9 @@ def map_exception(exc: BaseException, deployment: str, secrets: Iterable[str] = 
     # The provider's param and code tell a client what to fix; a server-side failure keeps the
     # gateway's own code, which says where it failed (except an overload, which is worth naming).
     param = errors.redact(provider.param, secrets) if provider is not None and provider.param and status < 500 else None
-    code = provider.code if provider is not None and (status < 500 or provider.overloaded) else None
+    code = provider.code if provider is not None and status < 500 else None
+    if provider is not None and provider.overloaded and status == 503:
+        code = "upstream_overloaded"  # one code for every provider's word for it
     err = cls(f"deployment {deployment}: {said(_DEFAULT_MESSAGES.get(status, f'upstream error {status}'))}",
               headers=headers, param=param, code=code)
     if translated and status == 400:
