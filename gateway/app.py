@@ -20,11 +20,16 @@ from gateway.calibration import apply_calibration, load_calibration
 from gateway.catalog import load_catalog, load_config
 from gateway.core.budgets import BudgetGate
 from gateway.core.decision import Decider
+from gateway.core.params import OPENAI_WIRE_ONLY
 from gateway.core.pipeline import RequestPipeline
 from gateway.core.subscribers import RecentDecisions, feedback_memory, live_stats
 from gateway.policy import PolicyStore
 from gateway.observability import Observer
 from gateway.routes.chat import ChatCompletions
+from gateway.routes.completions import legacy_completions
+from gateway.routes.embeddings import Embeddings
+from gateway.routes.messages import CountTokens, Messages
+from gateway.routes.responses import Responses
 from gateway.routes.dashboard import dashboard, dashboard_asset
 from gateway.learning import FeedbackProcessor, RouterModel
 from gateway.routes.explain import explain
@@ -32,7 +37,7 @@ from gateway.routes.feedback import feedback
 from gateway.routes.gateway_stats import gateway_stats
 from gateway.routes.health import healthz, readyz
 from gateway.routes.metrics import metrics
-from gateway.routes.models import list_models
+from gateway.routes.models import list_models, retrieve_model
 from gateway.openapi import install_openapi
 from gateway.security.setup import install_security
 from gateway.selection.engine import SelectionEngine
@@ -103,7 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = SelectionEngine()
     secrets = catalog.secrets()
     transports = {
-        "litellm": LiteLLMTransport(stream_idle_timeout_s=settings.stream_idle_timeout_s, secrets=secrets),
+        "litellm": LiteLLMTransport(stream_idle_timeout_s=settings.stream_idle_timeout_s, secrets=secrets,
+                                    drop_params=OPENAI_WIRE_ONLY),
         "openai": OpenAIWireTransport(
             connect_timeout_s=settings.connect_timeout_s,
             stream_idle_timeout_s=settings.stream_idle_timeout_s,
@@ -136,7 +142,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings, catalog, live=lambda: stats.live, spend=lambda: stats.spend, policies=lambda: policies.current
     )
     learner = FeedbackProcessor(stats, router.quality if router is not None else None,
-                                max_remembered=settings.feedback_memory)
+                                max_remembered=settings.feedback_memory,
+                                listeners=router.feedback_listeners() if router is not None else ())
     recent = RecentDecisions()
     for subscriber in (live_stats(stats), feedback_memory(learner), recent, observer.on_finished):
         pipeline.subscribe(subscriber)
@@ -166,9 +173,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     pipeline.limiter = limiter
     install_openapi(app, decider.valid_names())  # the raw chat route and the request bodies
     app.add_fast_route(ChatCompletions.path, ChatCompletions(pipeline))
+    # The other model endpoints: the same pipeline behind a translation (gateway/translate/).
+    for route in (Responses(pipeline), Messages(pipeline), Embeddings(pipeline)):
+        app.add_fast_route(route.path, route)
+    app.add_fast_route(CountTokens.path, CountTokens(decider))
+    app.add_api_route("/v1/completions", legacy_completions, methods=["POST"])
     app.add_api_route("/v1/selection/explain", explain, methods=["POST"])
     app.add_api_route("/v1/feedback", feedback, methods=["POST"])
     app.add_api_route("/v1/models", list_models, methods=["GET"])
+    app.add_api_route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"])
     app.add_api_route("/v1/gateway/stats", gateway_stats, methods=["GET"])
     if settings.dashboard_enabled:
         # Same protection as the /v1 routes: the page's data comes from /v1/gateway/stats.

@@ -65,6 +65,12 @@ class Metadata(_Strict):
         None, description="Takes `n` > 1 (default: litellm's parameter table for the provider).")
     supports_logprobs: bool | None = Field(
         None, description="Returns `logprobs` (default: litellm's parameter table for the provider).")
+    dimensions: int | None = Field(
+        None, gt=0, description="Embedding deployments: the native vector size (litellm's output_vector_size)."
+    )
+    supports_dimensions: bool | None = Field(
+        None, description="Embedding deployments: the model can return shorter vectors (OpenAI's `dimensions`)."
+    )
     quality: float | None = Field(None, ge=0, le=1)
     domain_quality: dict[str, float] = Field(default_factory=dict)
     ttft_ms: float | None = Field(None, gt=0)
@@ -93,6 +99,11 @@ class Deployment(_Strict):
         "auto",
         description="openai: forward the body directly (OpenAI wire format); litellm: translate through "
         "litellm; auto: openai for OpenAI-compatible providers, litellm for the rest.",
+    )
+    mode: Literal["chat", "embedding"] | None = Field(
+        None,
+        description="chat: serves chat completions, responses and messages; embedding: serves embeddings. "
+        "Default: what litellm's model map says, else chat.",
     )
     provider_params: ProviderParams = Field(
         default_factory=ProviderParams,
@@ -237,7 +248,12 @@ class Catalog:
 
     @property
     def models(self) -> tuple[ModelInfo, ...]:
-        return tuple(d.info for d in self.deployments.values())
+        """The chat deployments: what `auto` ranks for chat completions, responses and messages."""
+        return self.models_for("chat")
+
+    def models_for(self, mode: str) -> tuple[ModelInfo, ...]:
+        """The deployments of one mode ("chat" or "embedding"); the modes never share a ranking."""
+        return tuple(d.info for d in self.deployments.values() if d.info.mode == mode)
 
     def secrets(self) -> tuple[str, ...]:
         out = [d.api_key for d in self.deployments.values() if d.api_key]
@@ -245,15 +261,31 @@ class Catalog:
         return tuple(out)
 
 
-_REQUIRED_WHEN_UNKNOWN = ("input_cost_per_token", "output_cost_per_token", "context_window")
+_REQUIRED_WHEN_UNKNOWN = {
+    "chat": ("input_cost_per_token", "output_cost_per_token", "context_window"),
+    # An embedding has no output tokens to price.
+    "embedding": ("input_cost_per_token", "context_window"),
+}
+# litellm's map `mode`s each catalog mode reads metadata from (an entry without one is chat).
+_MAP_MODES = {"chat": ("chat", "responses"), "embedding": ("embedding",)}
+
+
+def _mode_of(dep: Deployment, entry: Mapping[str, Any] | None) -> tuple[str, Mapping[str, Any] | None]:
+    """The deployment's mode (declared, else litellm's), and the map entry if it is of that mode."""
+    map_mode = entry.get("mode", "chat") if entry else None
+    mode = dep.mode or ("embedding" if map_mode == "embedding" else "chat")
+    return mode, entry if map_mode in _MAP_MODES[mode] else None
+
+
 _PRICES = ("input_cost_per_token", "output_cost_per_token", "cached_input_cost_per_token")
 
 
-def _resolve_info(dep: Deployment, known: Mapping[str, Any] | None, supported: frozenset[str] | None) -> ModelInfo:
+def _resolve_info(dep: Deployment, known: Mapping[str, Any] | None, supported: frozenset[str] | None,
+                  mode: str = "chat") -> ModelInfo:
     md = dep.metadata
     known = known or {}
     if not known:
-        missing = [f for f in _REQUIRED_WHEN_UNKNOWN if getattr(md, f) is None]
+        missing = [f for f in _REQUIRED_WHEN_UNKNOWN[mode] if getattr(md, f) is None]
         if missing:
             from gateway.upstream.litellm_adapter import nearest_models
 
@@ -261,8 +293,14 @@ def _resolve_info(dep: Deployment, known: Mapping[str, Any] | None, supported: f
             hint = f"; nearest names litellm knows: {', '.join(near)} (set metadata.info_from to one)" if near else ""
             raise CatalogError(
                 f"deployment {dep.name!r} (model {md.info_from or dep.model!r}) is not in litellm's "
-                f"model map, so its metadata must set: {', '.join(missing)}{hint}"
+                f"model map as a {mode} model, so its metadata must set: {', '.join(missing)}{hint}"
             )
+    dimensions = md.dimensions or known.get("output_vector_size")
+    if mode == "embedding" and not dimensions:
+        raise CatalogError(
+            f"deployment {dep.name!r} is an embedding model whose vector size litellm's map does not "
+            "know, so its metadata must set: dimensions"
+        )
 
     def pick(field: str, litellm_key: str, default: Any) -> Any:
         value = getattr(md, field)
@@ -303,6 +341,9 @@ def _resolve_info(dep: Deployment, known: Mapping[str, Any] | None, supported: f
         ttft_ms=md.ttft_ms or 500.0,
         tokens_per_s=md.tokens_per_s or 50.0,
         tags=frozenset(md.tags),
+        mode=mode,
+        dimensions=int(dimensions) if mode == "embedding" else None,
+        supports_dimensions=bool(md.supports_dimensions) if mode == "embedding" else False,
     )
 
 
@@ -336,7 +377,7 @@ def _resolve(dep: Deployment, env: Mapping[str, str], require_keys: bool) -> Res
     key, creds = resolve_credentials(provider, params, dep.api_key_env, env)
     if creds.problem and require_keys:
         return creds.problem
-    known = lt.lookup_model_info(dep.metadata.info_from or dep.model)
+    mode, known = _mode_of(dep, lt.lookup_model_info(dep.metadata.info_from or dep.model, None))
     wire = _wire_route(dep, provider) if dep.transport != "litellm" else None
     if dep.transport == "openai" and wire is None:
         if dep.api_base is None:
@@ -352,17 +393,17 @@ def _resolve(dep: Deployment, env: Mapping[str, str], require_keys: bool) -> Res
         reason = f"{provider}'s API is not OpenAI's: litellm translates the request and the answer"
     else:
         reason = f"{provider} takes OpenAI's body at its own paths and auth: litellm sends it"
-    supported = None if provider in ("openai", "text-completion-openai", "custom_openai") else (
+    supported = None if provider in ("openai", "text-completion-openai", "custom_openai") or mode != "chat" else (
         frozenset(known["supported_openai_params"]) if known and known.get("supported_openai_params")
         else lt.supported_params(dep.model, provider))
-    info = _resolve_info(dep, known, supported)
+    info = _resolve_info(dep, known, supported, mode)
     price_source = _price_source(dep, known)
     priced_by_litellm = transport == "litellm" and price_source.startswith("litellm map")
     return ResolvedDeployment(
         config=dep, info=info, api_key=key, transport=transport, upstream_model=upstream_model, api_base=api_base,
         provider=provider, translated=translated, transport_reason=reason,
-        params=rules_for(provider, dep.model, supported=supported, translated=translated,
-                         max_output_tokens=info.max_output_tokens),
+        params=None if mode != "chat" else rules_for(provider, dep.model, supported=supported, translated=translated,
+                                                     max_output_tokens=info.max_output_tokens),
         provider_kwargs=MappingProxyType(dict(creds.kwargs)), secrets=creds.secrets, credentials=creds.source,
         problem=creds.problem, price_source=price_source,
         price_model=(dep.metadata.info_from or dep.model) if priced_by_litellm else None,

@@ -49,9 +49,14 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     print(f"gateway: {startup_notice(settings.host, keyring.enabled, settings.insecure, len(keyring))}",
           file=sys.stderr)
+    from gateway.serving import raise_fd_limit, uvicorn_options
+
+    fd_warning = raise_fd_limit(settings.max_connections)  # per process: each worker has its own
+    if fd_warning is not None:
+        print(f"gateway: warning: {fd_warning}", file=sys.stderr)
     # One worker serves the app just built; several each build their own from the environment.
     options = dict(host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
-                   timeout_graceful_shutdown=settings.shutdown_grace_s)
+                   timeout_graceful_shutdown=settings.shutdown_grace_s, **uvicorn_options(settings))
     if settings.workers == 1:
         uvicorn.run(app, **options)
     else:
@@ -72,6 +77,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _route(args: argparse.Namespace) -> int:
     from gateway.catalog import load_catalog, load_config
     from gateway.core.decision import Decider
+    from gateway.errors import GatewayError
     from gateway.policy import load_policy_dir
     from gateway.selection.engine import SelectionEngine
     from gateway.selection.explain import format_ranking_table
@@ -93,8 +99,19 @@ def _route(args: argparse.Namespace) -> int:
         headers["x-task-domain"] = args.domain
     if args.pipeline:
         headers["x-pipeline-id"] = args.pipeline
-    decider = Decider(catalog, SelectionEngine(), lambda: policy_set)
-    decision = decider.decide(body, headers, "req_cli", explain=True)
+    if args.quality_target:
+        headers["x-quality-target"] = args.quality_target
+    router = None
+    if args.router_model:
+        from gateway.learning import RouterModel
+
+        router = RouterModel.load(args.router_model)
+    decider = Decider(catalog, SelectionEngine(), lambda: policy_set, router=router)
+    try:
+        decision = decider.decide(body, headers, "req_cli", explain=True)
+    except GatewayError as exc:
+        print(f"gateway route: {exc.message}", file=sys.stderr)
+        return 2
     if args.json:
         from gateway.selection.explain import ranking_to_dict
 
@@ -162,6 +179,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--tools", help="comma-separated tool names offered with the prompt")
     s.add_argument("--max-tokens", type=int)
     s.add_argument("--pipeline", help="apply this pipeline's policy (X-Pipeline-Id)")
+    s.add_argument("--quality-target", metavar="SHARE",
+                   help="share of the best eligible model's quality to reach, e.g. 0.95 (X-Quality-Target)")
+    s.add_argument("--router-model", metavar="DIR", default=os.environ.get("GATEWAY_ROUTER_MODEL"),
+                   help="router model from `gateway eval --save-model` (default: $GATEWAY_ROUTER_MODEL)")
     s.add_argument("--config", type=Path, default=Path("config/demo.yaml"))
     s.add_argument("--policies", type=Path, default=Path("policies"))
     s.add_argument("--json", action="store_true", help="print the ranking as JSON")

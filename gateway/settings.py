@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -85,4 +86,24 @@ class Settings(BaseSettings):
     insecure: bool = Field(False, description="Serve non-loopback clients with no keys configured (--insecure).")
     metrics_public: bool = Field(False, description="Serve /metrics without a key (for scrapers that cannot send one).")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above).")
-    max_header_bytes: int = Field(32 * 1024, ge=1024, description="Largest total of request header bytes (431 above).")
+    max_header_bytes: int = Field(
+        32 * 1024, ge=1024,
+        description="Largest request line plus headers, in bytes; enforced while they arrive (431 and close above).",
+    )
+
+    # Connections (docs/security.md#connection-limits): enforced in the HTTP protocol (gateway/serving.py).
+    header_timeout_s: float = Field(
+        10.0, gt=0,
+        description=(
+            "A request line and headers not complete this long after the connection opened (or after the "
+            "next request's first byte on a keep-alive connection) get a 408 and a close."
+        ),
+    )
+    keep_alive_s: float = Field(5.0, gt=0, description="An idle keep-alive connection is closed after this long.")
+    max_connections: int = Field(
+        4096, ge=1, le=1_000_000,
+        description="Open client connections per process; a new one beyond it gets a 503 and is closed at once.",
+    )
+    http_parser: Literal["httptools", "h11"] = Field(
+        "httptools", description="uvicorn's HTTP/1.1 parser (both enforce the connection limits)."
+    )

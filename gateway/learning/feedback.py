@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import NamedTuple, Protocol
 
 from gateway.learning.features import SparseFeatures
@@ -37,9 +38,13 @@ class FeedbackProcessor:
         quality_model: PromptQualityModel | None,
         *,
         max_remembered: int = 50_000,
+        listeners: Sequence[Callable[[str, str, float], None]] = (),
     ) -> None:
         if max_remembered < 1:
             raise ValueError("max_remembered must be at least 1")
+        # Called as listener(request_id, deployment, score) after every applied score (e.g. the
+        # router model's live check of its calibration table).
+        self.listeners = tuple(listeners)
         self.stats = stats
         self.quality_model = quality_model
         self.max_remembered = max_remembered
@@ -78,6 +83,9 @@ class FeedbackProcessor:
         del self._recent[request_id]
         scope = getattr(caller, "pipeline", None)
         self.observe(entry.deployment, entry.domain, entry.features, score, scope=scope)
+        if scope is None:  # a tenant's scores must not re-tune what every pipeline is served by
+            for listener in self.listeners:
+                listener(request_id, entry.deployment, score)
         self.applied += 1
         return True
 

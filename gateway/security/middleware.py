@@ -36,9 +36,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _READ_HEADERS = {
     b"authorization": 1024,
     b"api-key": 1024,
+    b"x-api-key": 1024,  # Anthropic's clients send their key here
     b"x-pipeline-id": 128,
     b"x-selection-strategy": 64,
     b"x-task-domain": 64,
+    b"x-quality-target": 32,  # quality target (gateway/learning/planner.py)
     b"content-length": 20,
     b"content-type": 256,
 }
@@ -115,7 +117,7 @@ class SecurityMiddleware:
         try:
             principal, length = self._check(scope)
         except errors.GatewayError as exc:
-            await send_error(send, exc)
+            await send_error(send, exc, errors.renderer_for(scope["path"]))
             return
         scope[PRINCIPAL] = principal
         scope[SECURITY] = self
@@ -123,7 +125,7 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         if length is not None and length > self.max_body_bytes:
-            await send_error(send, self._too_large())
+            await send_error(send, self._too_large(), errors.renderer_for(scope["path"]))
             return
         await self._with_body_limit(scope, receive, send)
 
@@ -160,6 +162,8 @@ class SecurityMiddleware:
                     basic = credential is not None
             elif name == b"api-key":
                 credential = value.strip() or credential
+            elif name == b"x-api-key":
+                credential = credential or value.strip()
             elif name == b"x-pipeline-id":
                 pipeline = value
             elif name == b"content-length":
@@ -167,7 +171,9 @@ class SecurityMiddleware:
             elif name == b"content-type":
                 media = value.partition(b";")[0].strip().lower()
         if total > self.max_header_bytes:
-            raise _HeaderTooLarge(total, self.max_header_bytes)
+            raise errors.HeadersTooLargeError(
+                f"The request headers are too large ({total} bytes; at most {self.max_header_bytes}).", param="headers"
+            )
         path = scope["path"]
         if path in self.open_paths:
             return None, length
@@ -232,7 +238,7 @@ class SecurityMiddleware:
         except _TooLarge as exc:
             if started:
                 raise
-            await send_error(send, exc)
+            await send_error(send, exc, errors.renderer_for(scope["path"]))
 
 
 def _is_dashboard(path: str) -> bool:
@@ -243,13 +249,6 @@ def _basic_allowed(path: str, method: str) -> bool:
     return method in ("GET", "HEAD") and (_is_dashboard(path) or path in _BASIC_PATHS)
 
 
-class _HeaderTooLarge(errors.GatewayError):
-    status, type, code = 431, "invalid_request_error", "headers_too_large"
-
-    def __init__(self, total: int, cap: int) -> None:
-        super().__init__(f"The request headers are too large ({total} bytes; at most {cap}).", param="headers")
-
-
 def _unauthorized(path: str, method: str, presented: bool) -> errors.AuthenticationError:
     if _basic_allowed(path, method):
         # Lets a browser ask for the key (as the password) and send it with the page's fetches.
@@ -257,7 +256,9 @@ def _unauthorized(path: str, method: str, presented: bool) -> errors.Authenticat
     else:
         challenge = 'Bearer realm="gateway"'
     if presented:
-        message = "Incorrect API key provided. Send a gateway key as 'Authorization: Bearer <key>' or 'api-key: <key>'."
+        message = ("Incorrect API key provided. Send a gateway key as 'Authorization: Bearer <key>', 'api-key: <key>' "
+                   "or 'x-api-key: <key>'.")
     else:
-        message = "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or 'api-key: <key>'."
+        message = ("You didn't provide an API key. Send it as 'Authorization: Bearer <key>', 'api-key: <key>' or "
+                   "'x-api-key: <key>'.")
     return errors.AuthenticationError(message, headers={"www-authenticate": challenge})

@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.selection.frontier import FrontierParams
 
 _EMPTY: Mapping[str, float] = MappingProxyType({})
 
@@ -47,6 +51,10 @@ class ModelInfo:
     ttft_ms: float = 500.0  # prior
     tokens_per_s: float = 50.0  # prior, output tokens per second
     tags: frozenset[str] = frozenset()
+    # "chat" or "embedding": the catalog keeps the two apart, each ranked only for its own endpoints.
+    mode: str = "chat"
+    dimensions: int | None = None  # embedding: the native vector size
+    supports_dimensions: bool = False  # embedding: can return shorter vectors (`dimensions`)
 
     def supports(self, capability: str) -> bool:
         return bool(getattr(self, f"supports_{capability}", False))
@@ -99,6 +107,8 @@ class SelectionParams:
     constraints: Constraints = Constraints()
     preferred: tuple[str, ...] = ()  # expert models, ranked ahead of the rest in this order
     preferred_reason: str | None = None
+    # strategy "frontier" / "target": the operating point (`gateway.selection.frontier`)
+    frontier: FrontierParams | None = field(default=None, hash=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

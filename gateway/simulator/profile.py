@@ -66,6 +66,10 @@ class ModelProfile(BaseModel):
     # Fractional +/- spread applied to every delay (0.1 => +/-10 %).
     jitter: float = Field(default=0.0, ge=0, le=1)
     owned_by: str = "simulator"
+    # Embedding models (POST /v1/embeddings): the native vector size; None: not an embedding model.
+    dimensions: int | None = Field(default=None, ge=1, le=1 << 16)
+    # Whether `dimensions` may ask for shorter vectors (text-embedding-3-*: yes; ada-002: no).
+    supports_dimensions: bool = True
 
     @field_validator("error_statuses")
     @classmethod

@@ -13,6 +13,7 @@ import time
 
 import uvicorn
 
+from gateway.serving import uvicorn_options
 from gateway.settings import Settings
 
 __all__ = ["GatewayThread", "free_port"]
@@ -34,7 +35,7 @@ class GatewayThread:
         self.app = create_app(settings)
         config = uvicorn.Config(
             self.app, host="127.0.0.1", port=self.port, log_level=log_level, access_log=False,
-            lifespan="on", timeout_graceful_shutdown=5,
+            lifespan="on", timeout_graceful_shutdown=5, **uvicorn_options(settings),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="gateway", daemon=True)
@@ -51,6 +52,11 @@ class GatewayThread:
     @property
     def state(self):
         return self.app.state.gateway
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections uvicorn holds right now (for tests of the connection limits)."""
+        return len(self._server.server_state.connections)
 
     def _run(self) -> None:
         asyncio.run(self._serve())

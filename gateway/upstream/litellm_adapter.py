@@ -32,6 +32,7 @@ from typing import Any
 import orjson
 
 from gateway import errors
+from gateway.upstream.operation import CHAT, EMBEDDINGS, Operation, embedding_body
 from gateway.upstream.provider_errors import ProviderError, exception_chain, parse_error_body, retry_after
 
 __all__ = [
@@ -334,13 +335,19 @@ class LiteLLMTransport:
     provider exception.
     """
 
-    def __init__(self, *, stream_idle_timeout_s: float = 60.0, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, *, stream_idle_timeout_s: float = 60.0, secrets: Iterable[str] = (),
+                 drop_params: Iterable[str] = ()) -> None:
         self._idle_timeout = stream_idle_timeout_s
         self._secrets = tuple(secrets)
+        # Client parameters this transport leaves out (the gateway's parameter table says which
+        # and why: gateway/core/params.py).
+        self._drop = frozenset(drop_params)
 
     def _kwargs(self, dep: Any, body: Mapping[str, Any]) -> dict[str, Any]:
         kwargs = dict(body)
         kwargs.pop("model", None)
+        for name in self._drop.intersection(kwargs):
+            del kwargs[name]
         kwargs.update(dep.provider_kwargs)
         if dep.api_base:
             kwargs["api_base"] = dep.api_base
@@ -351,7 +358,10 @@ class LiteLLMTransport:
     def _map(self, exc: BaseException, dep: Any) -> errors.GatewayError:
         return map_exception(exc, dep.name, self._secrets, translated=dep.translated)
 
-    async def complete(self, dep: Any, body: Mapping[str, Any], timeout: float) -> dict:
+    async def complete(self, dep: Any, body: Mapping[str, Any], timeout: float,
+                       operation: Operation = CHAT) -> dict:
+        if operation is EMBEDDINGS:
+            return await self._embed(dep, embedding_body(dep, dict(body)), timeout)
         try:
             response = await _litellm().acompletion(
                 model=dep.config.model, timeout=timeout, num_retries=0, max_retries=0, **self._kwargs(dep, body)
@@ -359,6 +369,21 @@ class LiteLLMTransport:
         except Exception as exc:  # noqa: BLE001 - every provider failure becomes a GatewayError
             raise self._map(exc, dep) from None
         return _conform_response(response.model_dump(exclude_none=True))
+
+    async def _embed(self, dep: Any, body: Mapping[str, Any], timeout: float) -> dict:
+        try:
+            response = await _litellm().aembedding(
+                model=dep.config.model, timeout=timeout, num_retries=0, max_retries=0, **self._kwargs(dep, body)
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise self._map(exc, dep) from None
+        # `warnings=False`: base64 vectors are strings where litellm's model expects floats.
+        out = response.model_dump(exclude_none=True, warnings=False)
+        if not isinstance(out.get("data"), list):
+            raise errors.BadGatewayError(f"deployment {dep.name} sent a response without data",
+                                         code="upstream_bad_response")
+        out["object"] = "list"
+        return out
 
     async def stream(self, dep: Any, body: Mapping[str, Any], timeout: float) -> AsyncIterator[tuple[bytes, dict]]:
         # A stream's headers are its first sign of life: the idle timeout covers them too, as on

@@ -1,0 +1,304 @@
+"""How uvicorn serves the gateway: connection limits enforced in the HTTP protocol itself.
+
+uvicorn buffers a request's line and headers without bound before the app sees them (httptools
+has no cap at all; h11's is a plain-text 400), and nothing times out a client that never finishes
+them: its keep-alive timer only runs between requests. The limits therefore live in thin
+subclasses of uvicorn's two HTTP protocols, plugged in through `uvicorn.Config(http=...)`:
+
+- **header bytes**: while a request's head is incomplete, at most `max_header_bytes` of it are
+  handed to the parser; one byte more and the client gets a 431 and the connection is closed;
+- **header timeout**: a head must be complete `header_timeout_s` after the connection opened, or
+  after the first byte of the next request on a keep-alive connection (idle time between requests
+  stays the keep-alive timeout's business); otherwise a 408 and a close;
+- **connections**: beyond `max_connections` open connections in this process, a new connection
+  gets a 503 as soon as it is accepted and is closed before anything is read from it.
+
+Refusals are OpenAI error bodies (`errors.error_body`) with `connection: close`. After a 431 or a
+408 the connection lingers briefly, reading and discarding, so the client can read the answer
+instead of a reset from a close with unread input (a 503 at the cap skips that to stay cheap).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import resource
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+import h11
+import orjson
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # uvicorn[standard] brings httptools
+
+from gateway import errors
+
+__all__ = ["ConnectionLimits", "H11Limited", "HttpToolsLimited", "raise_fd_limit", "uvicorn_options"]
+
+_log = logging.getLogger("gateway.serving")
+
+#: After a 431/408: how long, and for how many more bytes, input is read and dropped before close.
+_LINGER_S = 1.0
+_LINGER_BYTES = 1 << 20
+#: The most one socket read hands a protocol (asyncio's and uvloop's read buffer).
+_READ_BYTES = 256 * 1024
+#: At most one "connection limit reached" warning per this many seconds per process.
+_REFUSAL_LOG_S = 10.0
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    max_header_bytes: int = 32 * 1024
+    header_timeout_s: float = 10.0
+    max_connections: int = 4096
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ConnectionLimits:
+        return cls(settings.max_header_bytes, settings.header_timeout_s, settings.max_connections)
+
+
+class _RefusalLog:
+    """Counts connections refused at the cap; says so now and then rather than per connection."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+        self._since = 0
+
+    def note(self, cap: int) -> None:
+        self._since += 1
+        now = time.monotonic()
+        if now - self._last >= _REFUSAL_LOG_S:
+            _log.warning("connection limit reached (%d open): refused %d new connection(s) with 503 "
+                         "(GATEWAY_MAX_CONNECTIONS)", cap, self._since)
+            self._last, self._since = now, 0
+
+
+def _response(exc: errors.GatewayError, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    body = orjson.dumps(errors.error_body(exc))
+    lines = [b"HTTP/1.1 %d %s\r\n" % (exc.status, HTTPStatus(exc.status).phrase.encode())]
+    for name, value in [*default_headers, *((k.encode(), v.encode()) for k, v in exc.headers.items())]:
+        lines.append(b"%s: %s\r\n" % (name, value))
+    lines.append(b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body))
+    return b"".join(lines) + body
+
+
+class _Limited:
+    """The limits, over either uvicorn HTTP protocol; a subclass says where a request's head is.
+
+    Mixed in ahead of the uvicorn class, whose attributes (`transport`, `connections`, `loop`,
+    `server_state`, `cycle`) it uses.
+    """
+
+    def __init__(self, *args: Any, limits: ConnectionLimits, refusals: _RefusalLog, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limits = limits
+        self._refusals = refusals
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._closing_timer: asyncio.TimerHandle | None = None
+        self._refused = False  # answered with an error: input is dropped until the close
+        self._pending: errors.GatewayError | None = None  # to answer once the current response is done
+        self._dropped = 0
+
+    # Where the head is: implemented per parser.
+    def _head_room(self) -> int | None:
+        """Head bytes the parser may still be given, or None when no head is being read."""
+        raise NotImplementedError
+
+    def _count_head(self, n: int) -> None:
+        """`n` bytes of the current head were handed to the parser."""
+
+    def _between_requests(self) -> bool:
+        """No response is being produced: the connection can only be waiting for its next request."""
+        return self.cycle is None or self.cycle.response_complete
+
+    # asyncio.Protocol and uvicorn's hooks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if len(self.connections) >= self._limits.max_connections:
+            # Answered and closed before a byte is read: no parser state, no timer, no buffer.
+            self.transport = transport
+            self._refused = True
+            self._refusals.note(self._limits.max_connections)
+            transport.write(_response(errors.ServiceUnavailableError(
+                f"The gateway is serving its maximum of {self._limits.max_connections} connections; retry shortly.",
+                code="too_many_connections", headers={"retry-after": "1"},
+            ), self.server_state.default_headers))
+            transport.close()
+            return
+        super().connection_made(transport)
+        self._start_head_clock()
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused or self._pending is not None:
+            self._drop(len(data))
+            return
+        while data:
+            room = self._head_room()
+            if room is None:
+                super().data_received(data)
+                break
+            if room <= 0:
+                if self._between_requests():
+                    self._refuse(self._too_large())
+                else:
+                    # Pipelined behind a response still being produced: answered once it is done.
+                    self._pending = self._too_large()
+                    self._drop(len(data))
+                return
+            if len(data) > room:
+                chunk, data = data[:room], data[room:]
+            else:
+                chunk, data = data, b""
+            self._count_head(len(chunk))
+            super().data_received(chunk)
+            if self._refused or self.transport.is_closing():
+                return
+        if not self._between_requests():
+            self._stop_head_clock()
+        elif self._head_timer is None:
+            # Input after a response (the next request's first byte, or the rest of a body the app
+            # answered without reading) starts the clock; idle time before it is keep-alive's.
+            self._start_head_clock()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._refused or self.transport.is_closing() or not self._between_requests():
+            return
+        room = self._head_room()
+        if self._pending is not None or (room is not None and room <= 0):
+            self._refuse(self._pending or self._too_large())
+        elif room is not None and room < self._limits.max_header_bytes:
+            self._start_head_clock()  # the next head had begun arriving during the response
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_clock()
+        if self._closing_timer is not None:
+            self._closing_timer.cancel()
+            self._closing_timer = None
+        super().connection_lost(exc)
+
+    # Internals
+    def _too_large(self) -> errors.HeadersTooLargeError:
+        return errors.HeadersTooLargeError(
+            f"The request line and headers are larger than the gateway's limit of {self._limits.max_header_bytes} "
+            f"bytes.", param="headers",
+        )
+
+    def _start_head_clock(self) -> None:
+        self._stop_head_clock()
+        self._head_timer = self.loop.call_later(self._limits.header_timeout_s, self._head_timeout)
+
+    def _stop_head_clock(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _drop(self, n: int) -> None:
+        self._dropped += n
+        if self._dropped > _LINGER_BYTES:
+            if self._refused:
+                self.transport.close()
+            else:  # a refusal waits for a response: let the kernel hold the rest, not us
+                self.flow.pause_reading()
+
+    def _head_timeout(self) -> None:
+        self._head_timer = None
+        if self._refused or self.transport.is_closing() or not self._between_requests():
+            return
+        self._refuse(errors.RequestTimeoutError(
+            f"The request line and headers were not received within {self._limits.header_timeout_s:g} seconds.",
+            param="headers",
+        ))
+
+    def _refuse(self, exc: errors.GatewayError) -> None:
+        self._refused, self._pending, self._dropped = True, None, 0
+        self._stop_head_clock()
+        self._unset_keepalive_if_required()
+        transport = self.transport
+        if not self._between_requests():
+            # Another pipelined request is being answered: an error now would corrupt its response.
+            transport.close()
+            return
+        transport.write(_response(exc, self.server_state.default_headers))
+        if transport.can_write_eof():
+            transport.write_eof()
+            self._closing_timer = self.loop.call_later(_LINGER_S, transport.close)
+        else:
+            transport.close()
+
+
+class H11Limited(_Limited, H11Protocol):
+    """h11: a head is whatever h11 holds while it waits for a request (its state is IDLE).
+
+    What arrives while a request is answered h11 holds unparsed, and uvicorn stops reading after
+    one such read; the count is checked again once the response is done.
+    """
+
+    def _head_room(self) -> int | None:
+        if self.conn.their_state is not h11.IDLE:
+            return None
+        return self._limits.max_header_bytes - len(self.conn.trailing_data[0])
+
+
+class HttpToolsLimited(_Limited, HttpToolsProtocol):
+    """httptools: a head runs from a message's end (or the connection's start) to its headers' end.
+
+    Bytes that follow a message's end in the same read as its body are not counted toward the
+    next head, so such a head can reach the cap plus one socket read before the 431.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_open = True
+        self._head_bytes = 0
+
+    def _head_room(self) -> int | None:
+        return self._limits.max_header_bytes - self._head_bytes if self._head_open else None
+
+    def _count_head(self, n: int) -> None:
+        self._head_bytes += n
+
+    def on_headers_complete(self) -> None:
+        self._head_open = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        # After a message that ends the connection the parser ignores what follows: no next head.
+        self._head_open, self._head_bytes = self.parser.should_keep_alive(), 0
+
+
+def uvicorn_options(settings: Any) -> dict[str, Any]:
+    """`uvicorn.Config` keyword arguments for the connection limits in `settings`.
+
+    The protocol factory is a `functools.partial` of a module-level class, so a `--workers`
+    config pickles to its worker processes, each of which then counts its own connections.
+    """
+    protocol = H11Limited if settings.http_parser == "h11" else HttpToolsLimited
+    return {
+        "http": functools.partial(protocol, limits=ConnectionLimits.from_settings(settings), refusals=_RefusalLog()),
+        "timeout_keep_alive": settings.keep_alive_s,
+        # h11's own cap (a plain-text 400) stays a backstop behind the 431: one read above ours.
+        "h11_max_incomplete_event_size": settings.max_header_bytes + _READ_BYTES,
+    }
+
+
+def raise_fd_limit(max_connections: int) -> str | None:
+    """Lift the soft open-file limit to what `max_connections` needs; a warning if it cannot.
+
+    Each client connection may hold an upstream connection too, plus files and Redis: a cap the
+    process cannot reach would fail at accept() first (EMFILE), and take upstream calls with it.
+    """
+    need = 2 * max_connections + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        if target > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    if soft != resource.RLIM_INFINITY and soft < need:
+        return (f"open-file limit {soft} is below the {need} that GATEWAY_MAX_CONNECTIONS={max_connections} needs; "
+                f"lower it or raise `ulimit -n`")
+    return None
