@@ -1,21 +1,25 @@
 """Start-up time of `gateway serve`: process spawn to the first 200 from /readyz, median of N runs.
 
-    python bench/startup.py                         # config/gateway.yaml, 5 runs
+    python bench/startup.py                         # config/gateway.yaml, 5 runs of each case
     python bench/startup.py --config config/demo.yaml --runs 7
     python bench/startup.py --import-only           # also: `import litellm` alone, for reference
 
-No upstream is needed (readiness does not call one); every deployment's key variable is set to a
-dummy so the whole catalog resolves. 127.0.0.1 only. The figure depends on the machine's load:
-quote it with `uptime`'s load average (see docs/performance.md).
+Two cases, interleaved run by run: `cold`, with an empty litellm map cache (a first start, or a new
+litellm version: the catalog's questions go to litellm, which is imported), and `warm`, with the
+cache a previous start left (gateway/upstream/_map_cache.py). No upstream is needed (readiness does
+not call one); every deployment's key variable is set to a dummy so the whole catalog resolves.
+127.0.0.1 only. The figure depends on the machine's load: quote it with the load average printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -38,9 +42,10 @@ def _ready(port: int) -> bool:
         return False
 
 
-def serve_once(config: Path, timeout_s: float = 120.0) -> float:
+def serve_once(config: Path, cache_dir: Path, timeout_s: float = 120.0) -> float:
     port = free_port()
-    env = {**os.environ, "GATEWAY_LOG_LEVEL": "warning", **{k: "bench-dummy-key" for k in DUMMY_KEYS}}
+    env = {**os.environ, "GATEWAY_LOG_LEVEL": "warning", "GATEWAY_MAP_CACHE_DIR": str(cache_dir),
+           **{k: "bench-dummy-key" for k in DUMMY_KEYS}}
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -75,10 +80,19 @@ def main() -> int:
     p.add_argument("--import-only", action="store_true", help="also time `import litellm` in a fresh interpreter")
     args = p.parse_args()
     load = os.getloadavg()[0]
-    times = [serve_once(args.config) for _ in range(args.runs)]
-    print(f"gateway serve --config {args.config.relative_to(ROOT) if args.config.is_absolute() else args.config}: "
-          f"ready in median {statistics.median(times):.2f} s (min {min(times):.2f}, max {max(times):.2f}, "
-          f"{args.runs} runs, load average {load:.1f} on {os.cpu_count()} CPUs)")
+    warm_dir = Path(tempfile.mkdtemp(prefix="bench-map-cache-"))
+    serve_once(args.config, warm_dir)  # fills the warm case's cache
+    times: dict[str, list[float]] = {"cold": [], "warm": []}
+    for _ in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="bench-map-cache-") as cold_dir:
+            times["cold"].append(serve_once(args.config, Path(cold_dir)))
+        times["warm"].append(serve_once(args.config, warm_dir))
+    shutil.rmtree(warm_dir, ignore_errors=True)
+    name = args.config.relative_to(ROOT) if args.config.is_absolute() else args.config
+    for case, values in times.items():
+        print(f"gateway serve --config {name}, {case} map cache: ready in median {statistics.median(values):.2f} s "
+              f"(min {min(values):.2f}, max {max(values):.2f}, {args.runs} runs)")
+    print(f"load average {load:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if args.import_only:
         for module in ("litellm", "gateway.app"):
             t = [import_once(module) for _ in range(args.runs)]

@@ -13,9 +13,6 @@ __all__ = ["main"]
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gateway.upstream.litellm_adapter import preload
-
-    preload()  # the catalog reads litellm's model map: start importing it while the rest loads
     import uvicorn
 
     from gateway.catalog import CatalogError

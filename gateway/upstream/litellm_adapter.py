@@ -9,9 +9,10 @@ the provider's own error body read into OpenAI's fields (`gateway.upstream.provi
 retry delay found wherever litellm keeps it (`retry_after`).
 
 litellm itself is imported lazily, on first use: importing it costs seconds of start-up and ~100 MB
-(docs/performance.md#start-up). The catalog needs its map at load, so `gateway serve` starts the
-import in a background thread as it starts (`preload`), while the rest of the process is set up;
-a catalog whose deployments all carry their own metadata never imports it at all.
+(docs/performance.md#start-up). The catalog's questions to the map are answered from a per-version
+cache of litellm's own answers (`_map_cache`) when the catalog was seen before, so a start imports
+litellm only for a model it has not been asked about; the transport imports it off the event loop
+after start-up (`warm`) when a deployment needs it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import json
 import math
 import os
 import sys
-import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -32,6 +32,7 @@ from typing import Any
 import orjson
 
 from gateway import errors
+from gateway.upstream._map_cache import MapCache
 from gateway.upstream.operation import CHAT, EMBEDDINGS, Operation, embedding_body
 from gateway.upstream.provider_errors import ProviderError, exception_chain, parse_error_body, retry_after
 
@@ -41,35 +42,25 @@ __all__ = [
     "lookup_model_info",
     "map_exception",
     "nearest_models",
-    "preload",
     "provider_of",
     "supported_params",
 ]
 
 # litellm's map `mode`s of each gateway mode.
 _MODES = {"chat": ("chat", "responses"), "embedding": ("embedding",)}
-_import_lock = threading.Lock()
 
 
 @functools.cache
 def _litellm() -> ModuleType:
     # Prices must come from the bundled map: never fetch it over the network.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    with _import_lock:
-        import litellm
+    import litellm
 
     litellm.suppress_debug_info = True
     litellm.telemetry = False
     # Token counting must stay offline: bundled tiktoken files, never a tokenizer from a hub.
     litellm.disable_hf_tokenizer_download = True
     return litellm
-
-
-def preload() -> threading.Thread:
-    """Start importing litellm in a daemon thread, so a later first use waits less (or not at all)."""
-    thread = threading.Thread(target=_litellm, name="litellm-import", daemon=True)
-    thread.start()
-    return thread
 
 
 @functools.cache
@@ -93,6 +84,11 @@ def _types() -> SimpleNamespace:
 # -- the model map ------------------------------------------------------------------------------
 
 
+@functools.cache
+def _map_cache() -> MapCache:
+    return MapCache.from_environment()
+
+
 def lookup_model_info(model: str, mode: str | None = "chat") -> Mapping[str, Any] | None:
     """litellm's offline metadata for `model` (prices, window, capabilities, supported OpenAI
     parameters, and `key`: the map entry it came from), or None if litellm does not know it.
@@ -101,15 +97,20 @@ def lookup_model_info(model: str, mode: str | None = "chat") -> Mapping[str, Any
     as "gpt-4o-mini", "anthropic/claude-..." as the bare Claude name). `mode` keeps only entries
     of that kind ("chat": litellm's chat and responses models), or None for any kind.
     """
-    lt = _litellm()
-    try:
-        info = lt.get_model_info(model)
-    except Exception:  # noqa: BLE001 - litellm raises a bare Exception for a model it does not map
+    out = _map_cache().get("info", model, lambda: _model_info(model))
+    if out is None:
         return None
-    out = {k: v for k, v in dict(info).items() if v is not None}
     if mode is not None and out.get("mode", "chat") not in _MODES.get(mode, (mode,)):
         return None
     return out
+
+
+def _model_info(model: str) -> dict[str, Any] | None:
+    try:
+        info = _litellm().get_model_info(model)
+    except Exception:  # noqa: BLE001 - litellm raises a bare Exception for a model it does not map
+        return None
+    return {k: v for k, v in dict(info).items() if v is not None}
 
 
 def nearest_models(model: str, n: int = 3) -> list[str]:
@@ -126,19 +127,27 @@ def nearest_models(model: str, n: int = 3) -> list[str]:
 
 def provider_of(model: str) -> str | None:
     """The litellm provider a model string routes to ("groq/x" -> "groq", "gpt-4o" -> "openai")."""
-    try:
-        return str(_litellm().get_llm_provider(model)[1])
-    except Exception:  # noqa: BLE001 - an unknown provider prefix
-        return None
+    def ask() -> str | None:
+        try:
+            return str(_litellm().get_llm_provider(model)[1])
+        except Exception:  # noqa: BLE001 - an unknown provider prefix
+            return None
+
+    return _map_cache().get("provider", model, ask)
 
 
 def supported_params(model: str, provider: str) -> frozenset[str] | None:
     """The OpenAI parameters litellm can send to `provider` for `model`, or None if it cannot say."""
     bare = model.split("/", 1)[1] if model.startswith(provider + "/") else model
-    try:
-        params = _litellm().get_supported_openai_params(model=bare, custom_llm_provider=provider)
-    except Exception:  # noqa: BLE001 - a provider litellm has no parameter table for
-        return None
+
+    def ask() -> list[str] | None:
+        try:
+            params = _litellm().get_supported_openai_params(model=bare, custom_llm_provider=provider)
+        except Exception:  # noqa: BLE001 - a provider litellm has no parameter table for
+            return None
+        return sorted(set(params)) if params else None
+
+    params = _map_cache().get("params", f"{provider}|{bare}", ask)
     return frozenset(params) if params else None
 
 
