@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 from gateway import errors
 from gateway.asgi import GatewayApp
 from gateway.calibration import apply_calibration, load_calibration
+from gateway.quality_overlay import apply_quality_overlay, load_quality_overlay
 from gateway.catalog import load_catalog, load_config
 from gateway.core.budgets import BudgetGate
 from gateway.core.decision import Decider
@@ -90,6 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     calibration = settings.calibration or settings.config.parent / "calibration.yaml"
     if settings.calibration is not None or calibration.exists():  # an explicit path must exist
         config = apply_calibration(config, load_calibration(calibration))
+    overlay = settings.quality_overlay or settings.config.parent / "quality.yaml"
+    if settings.quality_overlay is not None or overlay.exists():  # measured quality priors (gateway benchmark)
+        config = apply_quality_overlay(config, load_quality_overlay(overlay))
     catalog = load_catalog(config)
     # Policies are validated against every configured deployment, usable or not, so a policy that
     # names a deployment whose key is unset here still loads (that expert is simply unavailable).

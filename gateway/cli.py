@@ -1,4 +1,5 @@
-"""The `gateway` command: serve, simulate, demo, route, policy validate|schema, catalog check, ..."""
+"""The `gateway` command: serve, simulate, demo, route, policy validate|schema, calibrate, eval, benchmark,
+catalog check."""
 
 from __future__ import annotations
 
@@ -195,6 +196,7 @@ def _parser() -> argparse.ArgumentParser:
     sc = psub.add_parser("schema", help="print the policy JSON Schema")
     sc.set_defaults(func=_policy_schema)
 
+    from gateway.benchmark.command import register as register_benchmark
     from gateway.tools.calibration_cli import register as register_calibrate
     from gateway.eval.command import register as register_eval
 
@@ -205,6 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     register_catalog(sub)
     register_keys(sub)
     register_eval(sub)
+    register_benchmark(sub)
     return p
 
 

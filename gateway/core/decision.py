@@ -21,7 +21,7 @@ from gateway.core.context import build_context
 from gateway.core.embeddings import batch_tokens, build_embedding_context, dimension_misfit
 from gateway.core.exploration import explore
 from gateway.core.params import OPENAI_WIRE_ONLY
-from gateway.learning import RouterModel, SparseFeatures, TargetPlanner, messages_text
+from gateway.learning import RouterModel, SparseFeatures, TargetPlanner, header_domain, known_domains, messages_text
 from gateway.policy import PolicySet, Resolution, resolve
 from gateway.selection.strategies import SelectionParamsError
 from gateway.selection.types import LiveStats, ModelInfo, Ranking, Rejection, RequestContext
@@ -86,6 +86,7 @@ class Decider:
         self._min_confidence = domain_min_confidence
         self._known: tuple[RouterModel | None, tuple[str, ...]] = (None, ())
         self._targets = TargetPlanner(catalog.models)  # quality targets / learned default (hook below)
+        self._domains: tuple[object, frozenset[str]] = (None, frozenset())
 
     def valid_names(self) -> list[str]:
         return [*self._catalog.aliases, *self._catalog.deployments]
@@ -111,7 +112,9 @@ class Decider:
         if pinned is not None and deployments[pinned].info.mode != operation.mode:
             raise _wrong_mode(deployments[pinned].info, operation)
         pipeline = headers.get("x-pipeline-id") or None
-        domain = _domain_header(headers.get("x-task-domain"))
+        domain, domain_note = _domain_header(headers.get("x-task-domain")), None
+        if domain:
+            domain, domain_note = header_domain(domain, self._known_domains())
         embedding = operation is EMBEDDINGS
         ctx = (build_embedding_context if embedding else build_context)(
             body, request_id=request_id, pinned_model=pinned, domain=domain, pipeline=pipeline,
@@ -160,7 +163,7 @@ class Decider:
             ranking = finish_target(ranking)
             if misfits:
                 ranking = replace(ranking, rejected=(*ranking.rejected, *misfits))
-            extra = tuple(n for n in (inferred_note, budget.note, target_note) if n)
+            extra = tuple(n for n in (domain_note, inferred_note, budget.note, target_note) if n)
             if extra:
                 ranking = replace(ranking, notes=(*ranking.notes, *extra))
             ex = resolution.exploration
@@ -241,6 +244,19 @@ class Decider:
         if est.quality_estimates:
             ctx = replace(ctx, quality_estimates=est.quality_estimates, quality_explanations=est.explanations)
         return ctx, est.features, note
+
+    def _known_domains(self) -> frozenset[str]:
+        """Domain names something knows (cached per policy set: a reload can add some)."""
+        policies = self._policies()
+        seen, names = self._domains
+        if seen is not policies:
+            router = self._router or policies.domain_router
+            classes = router.classifier.classes if router is not None and router.classifier is not None else ()
+            named = [d for p in (policies.default, *policies.pipelines.values())
+                     for d in (*p.domain_examples, p.selection_schema.default_domain) if d]
+            names = known_domains((m.domain_quality for m in self._models), named, classes)
+            self._domains = (policies, names)
+        return names
 
     def _known_models(self, router: RouterModel) -> tuple[str, ...]:
         """Catalog models the router's quality model has learned about (cached per router)."""
