@@ -2,7 +2,7 @@
 
 It owns what litellm is good at, always through litellm's public API: calling providers that need
 translation (`LiteLLMTransport`); the bundled price and capability map (`lookup_model_info`,
-`nearest_models`, `supported_params`, `provider_of`, `cost_usd`, from `litellm.model_cost`,
+`nearest_models`, `supported_params`, `provider_of`, `cost_usd`, `count_tokens`, from `litellm.model_cost`,
 `get_model_info`, `get_supported_openai_params`, `get_llm_provider` and `cost_per_token`); and the
 translation of litellm's exception types into the gateway's error hierarchy (`map_exception`), with
 the provider's own error body read into OpenAI's fields (`gateway.upstream.provider_errors`) and its
@@ -39,6 +39,7 @@ from gateway.upstream.provider_errors import ProviderError, exception_chain, par
 __all__ = [
     "LiteLLMTransport",
     "cost_usd",
+    "count_tokens",
     "lookup_model_info",
     "map_exception",
     "nearest_models",
@@ -149,6 +150,11 @@ def supported_params(model: str, provider: str) -> frozenset[str] | None:
 
     params = _map_cache().get("params", f"{provider}|{bare}", ask)
     return frozenset(params) if params else None
+
+
+def count_tokens(model: str, messages: list, tools: list | None = None) -> int:
+    """litellm's token count of `messages` for `model` (its tokenizer for the model, offline)."""
+    return int(_litellm().token_counter(model=model, messages=messages, tools=tools))
 
 
 def cost_usd(model: str, provider: str | None, usage: Mapping[str, Any]) -> float | None:
