@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -261,6 +261,9 @@ class Catalog:
         return tuple(out)
 
 
+#: litellm's map entry for a model string, or None: `(model, mode)`.
+Lookup = Callable[[str, "str | None"], "Mapping[str, Any] | None"]
+
 _REQUIRED_WHEN_UNKNOWN = {
     "chat": ("input_cost_per_token", "output_cost_per_token", "context_window"),
     # An embedding has no output tokens to price.
@@ -364,9 +367,11 @@ def _params(dep: Deployment) -> ProviderParams:
     return params.model_copy(update={"api_version": dep.api_version})
 
 
-def _resolve(dep: Deployment, env: Mapping[str, str], require_keys: bool) -> ResolvedDeployment | str:
+def _resolve(dep: Deployment, env: Mapping[str, str], require_keys: bool, lookup: Lookup | None) -> ResolvedDeployment | str:
     """The resolved deployment, or why it is left out (its credentials are missing)."""
     from gateway.upstream import litellm_adapter as lt
+
+    lookup = lookup or lt.lookup_model_info
 
     prefix = dep.model.split("/", 1)[0] if "/" in dep.model else None
     provider = lt.provider_of(dep.model) or prefix or "openai"
@@ -377,7 +382,7 @@ def _resolve(dep: Deployment, env: Mapping[str, str], require_keys: bool) -> Res
     key, creds = resolve_credentials(provider, params, dep.api_key_env, env)
     if creds.problem and require_keys:
         return creds.problem
-    mode, known = _mode_of(dep, lt.lookup_model_info(dep.metadata.info_from or dep.model, None))
+    mode, known = _mode_of(dep, lookup(dep.metadata.info_from or dep.model, None))
     wire = _wire_route(dep, provider) if dep.transport != "litellm" else None
     if dep.transport == "openai" and wire is None:
         if dep.api_base is None:
@@ -411,12 +416,14 @@ def _resolve(dep: Deployment, env: Mapping[str, str], require_keys: bool) -> Res
 
 
 def load_catalog(
-    config: GatewayConfig, env: Mapping[str, str] | None = None, *, require_keys: bool = True,
+    config: GatewayConfig, env: Mapping[str, str] | None = None, lookup: Lookup | None = None, *,
+    require_keys: bool = True,
 ) -> Catalog:
     """Resolve deployments; leave out (and report once) those whose credentials are missing.
 
     `require_keys=False` keeps them (with no key, `problem` saying what is missing) for offline
-    uses such as `gateway route` and `gateway catalog check`.
+    uses such as `gateway route` and `gateway catalog check`. `lookup(model, mode)` stands in for
+    litellm's map (tests); by default it is the adapter's `lookup_model_info`.
     """
     env = os.environ if env is None else env
     resolved: dict[str, ResolvedDeployment] = {}
@@ -426,7 +433,7 @@ def load_catalog(
             raise CatalogError(f"deployment name {dep.name!r} is listed twice")
         if dep.name in config.router.aliases:
             raise CatalogError(f"deployment name {dep.name!r} collides with a router alias")
-        out = _resolve(dep, env, require_keys)
+        out = _resolve(dep, env, require_keys, lookup)
         if isinstance(out, str):
             skipped[dep.name] = out
             log.warning("deployment %s left out: %s", dep.name, out)

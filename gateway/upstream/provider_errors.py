@@ -157,8 +157,9 @@ def _openai(err: Mapping[str, Any]) -> ProviderError:
     code = _code(err.get("code"))
     # Azure names its 503 "ServiceUnavailable" and its content filter "content_filter".
     overloaded = code in ("ServiceUnavailable", "server_overloaded", "overloaded") or err.get("type") == "overloaded_error"
+    # A bad key is a 401 on these APIs: the status says so (a 400 naming a key is the request's business).
     return ProviderError(message=_text(err.get("message")), code=code, param=_text(err.get("param"), _MAX_FIELD),
-                         overloaded=overloaded, bad_credentials=code == "invalid_api_key")
+                         overloaded=overloaded)
 
 
 def _google(err: Mapping[str, Any]) -> ProviderError:

@@ -17,6 +17,7 @@ clean answer.
 from __future__ import annotations
 
 import json
+import time
 
 import litellm  # tests may; in the product only the adapter imports it
 import openai
@@ -289,7 +290,12 @@ def test_a_translation_400_falls_back_to_the_next_wire(client, sim, gateway):
     assert sim.state.stat("gpt-4o-mini").requests == before + 1
     # Recorded as a client error, which the stats do not count as the deployment's fault (only
     # server-side classes feed its error rate and circuit).
-    (event,) = [e for e in finished if e.request_id == raw.headers["x-gateway-request-id"]]
+    # (The event is emitted once the answer is out: wait for it.)
+    deadline = time.monotonic() + 10
+    while not (events := [e for e in finished if e.request_id == raw.headers["x-gateway-request-id"]]):
+        assert time.monotonic() < deadline, "no RequestFinished"
+        time.sleep(0.01)
+    (event,) = events
     assert [(a.deployment, a.status) for a in event.attempts] == [("claude-first", "client_error")]
 
 
