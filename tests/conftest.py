@@ -24,6 +24,12 @@ os.environ.setdefault("GATEWAY_MAP_CACHE_DIR", tempfile.mkdtemp(prefix="gateway-
 
 pytest_plugins = ["tests.redis_fixtures"]
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pyproject's pytest config may declare `slow` too; declare it here only if it does not.
+    if not any(line.split(":")[0].strip() == "slow" for line in config.getini("markers")):
+        config.addinivalue_line("markers", "slow: takes more than ~10 s (deselect with -m 'not slow')")
+
 ROOT = Path(__file__).resolve().parents[1]
 #: OpenAI's chat-completions schema, carried in the repo (source and licence: tests/data/openai/README.md).
 SCHEMA_PATH = ROOT / "tests" / "data" / "openai" / "chat-completions.schema.json"

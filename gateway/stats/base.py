@@ -17,6 +17,11 @@ class StatsConfig:
     """Tunables shared by all backends; every replica on one Redis must use the same values."""
 
     half_life_s: float = 60.0  # EWMA time decay of live figures
+    # A deployment's figures are stale (samples reads 0, the next sample starts them afresh)
+    # after this many half-lives without a sample, and never before this many times its mean
+    # latency (an answer may still be on its way).
+    stale_half_lives: float = 2.0
+    stale_latencies: float = 3.0
     failure_threshold: int = 5  # consecutive server-side failures that open the circuit
     error_rate_threshold: float = 0.5  # ... or this failure rate
     min_samples: float = 10.0  # ... over at least this many (decayed) recent samples
@@ -25,6 +30,10 @@ class StatsConfig:
     stats_ttl_s: float = 3600.0  # live-figure keys; 60 half-lives, the figures are ~0 by then
     quality_ttl_s: float = 30 * 86400.0  # feedback posteriors
     min_gen_ms: float = 1.0  # below this (latency - ttft) a tokens/s figure is noise
+
+    @property
+    def stale_after_s(self) -> float:
+        return self.half_life_s * self.stale_half_lives
 
 
 class StatsStore(abc.ABC):

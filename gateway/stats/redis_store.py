@@ -172,6 +172,8 @@ class RedisStatsStore(StatsStore):
             cfg.error_rate_threshold,
             cfg.min_samples,
             max(1, int(cfg.cooldown_s * 1000)),
+            cfg.stale_after_s,
+            cfg.stale_latencies,
         )
         ops: list[_Op] = []
         # One script call per deployment: all its keys share a slot, so batches group by slot.
@@ -217,7 +219,10 @@ class RedisStatsStore(StatsStore):
                 continue  # expired; the index entry outlives it
             circuit = circuit_view(_float(c.get("x")) >= 1, bool(int(cooling)), bool(int(probe)))
             h = {k: float(v) for k, v in s.items()}
-            out[dep] = live_from(h, now, self.config.half_life_s, circuit, self._quality(q))
+            out[dep] = live_from(
+                h, now, self.config.half_life_s, circuit, self._quality(q),
+                self.config.stale_after_s, self.config.stale_latencies,
+            )  # fmt: skip
         return out
 
     @staticmethod
