@@ -8,6 +8,7 @@ dashboard at the printed URL shows the routing adapt.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable
@@ -145,6 +146,10 @@ def run_demo(
                             circuit_cooldown_s=3.0, stats_half_life_s=5.0, stats_refresh_s=0.1,
                             dashboard_bucket_s=2)
         with GatewayThread(settings) as gw:
+            state = gw.app.state.gateway
+            if any(d.transport == "litellm" for d in state.catalog.deployments.values()):
+                # The provider wires go through litellm: import it now (seconds), not in the first request.
+                asyncio.run(state.transports["litellm"].warm())
             print(f"simulator at {sim.base_url}; gateway at {gw.base_url}")
             print(f"dashboard: {gw.url}/dashboard   metrics: {gw.url}/metrics\n")
             client = openai.OpenAI(base_url=gw.base_url, api_key="demo", max_retries=0, timeout=60)

@@ -64,6 +64,14 @@ def _litellm() -> ModuleType:
     return litellm
 
 
+async def _loaded() -> ModuleType:
+    """litellm, imported off the event loop if it is not yet: an import blocks its thread for
+    seconds, and on the loop it would stall every request, the direct ones included."""
+    if _litellm.cache_info().currsize:
+        return _litellm()
+    return await asyncio.to_thread(_litellm)
+
+
 @functools.cache
 def _types() -> SimpleNamespace:
     """The exception types `map_exception` tells apart (litellm's, and the clients below it)."""
@@ -378,7 +386,8 @@ class LiteLLMTransport:
         if operation is EMBEDDINGS:
             return await self._embed(dep, embedding_body(dep, dict(body)), timeout)
         try:
-            response = await _litellm().acompletion(
+            lt = await _loaded()
+            response = await lt.acompletion(
                 model=dep.config.model, timeout=timeout, num_retries=0, max_retries=0, **self._kwargs(dep, body)
             )
         except Exception as exc:  # noqa: BLE001 - every provider failure becomes a GatewayError
@@ -387,7 +396,8 @@ class LiteLLMTransport:
 
     async def _embed(self, dep: Any, body: Mapping[str, Any], timeout: float) -> dict:
         try:
-            response = await _litellm().aembedding(
+            lt = await _loaded()
+            response = await lt.aembedding(
                 model=dep.config.model, timeout=timeout, num_retries=0, max_retries=0, **self._kwargs(dep, body)
             )
         except Exception as exc:  # noqa: BLE001
@@ -405,8 +415,9 @@ class LiteLLMTransport:
         # the OpenAI-wire transport.
         idle = min(self._idle_timeout, timeout)
         try:
+            lt = await _loaded()  # the import is not a stream's silence: outside the idle timeout
             async with asyncio.timeout(idle):
-                response = await _litellm().acompletion(
+                response = await lt.acompletion(
                     model=dep.config.model, timeout=timeout, num_retries=0, max_retries=0, **self._kwargs(dep, body)
                 )
         except TimeoutError:
