@@ -1,9 +1,13 @@
 """The catalog: deployments from `config/gateway.yaml`, resolved into immutable `ModelInfo`.
 
-Prices and capabilities default to litellm's bundled model map (read offline through the adapter);
-config overrides them. A deployment litellm does not know must carry the metadata selection needs,
-or the catalog is refused with a message naming the model and the missing field. Provider keys are
-only ever environment references: the config names a variable, the value stays out of every output.
+Prices and capabilities default to litellm's bundled model map (read offline through the adapter's
+public-API lookups); config overrides them. A deployment litellm does not know must carry the
+metadata selection needs, or the catalog is refused with a message naming the model, the missing
+field and the nearest names litellm does know. Provider keys and other credentials are only ever
+environment references (`gateway/providers.py`): the config names a variable, the value stays out
+of every output. Each deployment is resolved with its transport and why (`openai`: the provider
+speaks OpenAI's API, sent directly; `litellm`: translated), its parameter rules
+(`gateway/upstream/adapt.py`) and where its prices come from.
 """
 
 from __future__ import annotations
@@ -11,19 +15,24 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gateway.core.usage import cost_usd
+from gateway.providers import ProviderParams, check_applies, resolve_credentials
 from gateway.selection.types import ModelInfo
 from gateway.security.config import KeySpec, RateLimitConfig, check_keys
+from gateway.upstream.adapt import ParamRules, rules_for
 
-__all__ = ["Catalog", "CatalogError", "Deployment", "GatewayConfig", "load_catalog", "load_config", "read_yaml"]
+__all__ = ["Catalog", "CatalogError", "Deployment", "GatewayConfig", "ResolvedDeployment", "load_catalog", "load_config",
+           "read_yaml"]
 
 log = logging.getLogger("gateway.catalog")
 
@@ -52,6 +61,10 @@ class Metadata(_Strict):
     supports_vision: bool | None = None
     supports_json_schema: bool | None = None
     supports_streaming: bool | None = None
+    supports_multiple_choices: bool | None = Field(
+        None, description="Takes `n` > 1 (default: litellm's parameter table for the provider).")
+    supports_logprobs: bool | None = Field(
+        None, description="Returns `logprobs` (default: litellm's parameter table for the provider).")
     dimensions: int | None = Field(
         None, gt=0, description="Embedding deployments: the native vector size (litellm's output_vector_size)."
     )
@@ -80,8 +93,8 @@ class Deployment(_Strict):
     api_key_env: str | None = Field(
         None, pattern=r"^[A-Z_][A-Z0-9_]*$", description="Name of the environment variable with the key."
     )
-    api_version: str | None = None
-    timeout_s: float | None = Field(None, gt=0)
+    api_version: str | None = Field(None, description="Shorthand for provider_params.api_version (Azure).")
+    timeout_s: float | None = Field(None, gt=0, description="Per-attempt time limit (the provider call's timeout).")
     transport: Literal["auto", "openai", "litellm"] = Field(
         "auto",
         description="openai: forward the body directly (OpenAI wire format); litellm: translate through "
@@ -92,6 +105,10 @@ class Deployment(_Strict):
         description="chat: serves chat completions, responses and messages; embedding: serves embeddings. "
         "Default: what litellm's model map says, else chat.",
     )
+    provider_params: ProviderParams = Field(
+        default_factory=ProviderParams,
+        description="Provider settings: region, project, API version, credentials by variable name "
+        "(gateway/providers.py).")
     metadata: Metadata = Field(default_factory=Metadata)
 
 
@@ -161,8 +178,12 @@ _OPENAI_WIRE_BASES = {
     "mistral": "https://api.mistral.ai/v1",
     "openrouter": "https://openrouter.ai/api/v1",
     "hosted_vllm": None,  # self-hosted: api_base is required
-    "ollama_chat": None,
+    "ollama_chat": None,  # Ollama's OpenAI-compatible API is under /v1 of its address
+    "ollama": None,
 }
+#: Providers litellm reaches in OpenAI's request format (its translation changes little): a 400
+#: from them is about the client's request. Every other provider gets a translated request.
+_OPENAI_FORMAT = frozenset({*_OPENAI_WIRE_BASES, "azure", "azure_ai", "text-completion-openai", "custom_openai"})
 
 
 def _wire_route(dep: Deployment, provider: str) -> tuple[str, str, str] | None:
@@ -173,12 +194,14 @@ def _wire_route(dep: Deployment, provider: str) -> tuple[str, str, str] | None:
     if prefix not in _OPENAI_WIRE_BASES:
         return None
     base = dep.api_base or _OPENAI_WIRE_BASES[prefix]
+    if base and prefix.startswith("ollama") and urlsplit(base).path in ("", "/"):
+        base = base.rstrip("/") + "/v1"  # litellm's ollama api_base is the server's root
     return ("openai", rest, base) if base else None
 
 
 @dataclass(frozen=True, slots=True)
 class ResolvedDeployment:
-    """A usable deployment: its config, its resolved metadata and its key (never rendered)."""
+    """A deployment resolved at load: its config, metadata, transport and credentials (never rendered)."""
 
     config: Deployment
     info: ModelInfo
@@ -186,10 +209,31 @@ class ResolvedDeployment:
     transport: str = "litellm"  # openai | litellm
     upstream_model: str = ""  # the name the upstream knows (openai transport)
     api_base: str | None = None
+    provider: str = ""  # litellm's provider for the model string (where the request goes)
+    translated: bool = False  # litellm translates its requests into another API than OpenAI's
+    transport_reason: str = ""  # why this transport, for `gateway catalog check` and the README
+    params: ParamRules | None = None  # how requests are adapted to the provider (None: unchanged)
+    provider_kwargs: Mapping[str, Any] = field(default_factory=dict)  # litellm settings, secrets included
+    secrets: tuple[str, ...] = ()  # credential values besides api_key, to redact
+    credentials: str = ""  # where credentials come from (names only)
+    problem: str | None = None  # why it cannot authenticate (kept only with require_keys=False)
+    price_source: str = ""  # "litellm map: KEY", "catalog", "catalog over litellm map: KEY"
+    price_model: str | None = None  # the map entry litellm prices this deployment's usage with
 
     @property
     def name(self) -> str:
         return self.config.name
+
+    def cost(self, usage: Mapping[str, Any] | None) -> float:
+        """What `usage` cost: litellm's own pricing for a deployment it serves with map prices
+        (cached reads and writes, tiered prices), else the catalog's per-token prices."""
+        if self.price_model is not None and usage and not usage.get("estimated"):
+            from gateway.upstream.litellm_adapter import cost_usd as litellm_cost
+
+            priced = litellm_cost(self.price_model, None, usage)
+            if priced is not None:
+                return priced
+        return cost_usd(self.info, usage)
 
     def __repr__(self) -> str:  # keep the key out of logs and tracebacks
         return f"ResolvedDeployment(name={self.config.name!r}, model={self.config.model!r})"
@@ -212,8 +256,13 @@ class Catalog:
         return tuple(d.info for d in self.deployments.values() if d.info.mode == mode)
 
     def secrets(self) -> tuple[str, ...]:
-        return tuple(d.api_key for d in self.deployments.values() if d.api_key)
+        out = [d.api_key for d in self.deployments.values() if d.api_key]
+        out += [s for d in self.deployments.values() for s in d.secrets]
+        return tuple(out)
 
+
+#: litellm's map entry for a model string, or None: `(model, mode)`.
+Lookup = Callable[[str, "str | None"], "Mapping[str, Any] | None"]
 
 _REQUIRED_WHEN_UNKNOWN = {
     "chat": ("input_cost_per_token", "output_cost_per_token", "context_window"),
@@ -231,15 +280,23 @@ def _mode_of(dep: Deployment, entry: Mapping[str, Any] | None) -> tuple[str, Map
     return mode, entry if map_mode in _MAP_MODES[mode] else None
 
 
-def _resolve_info(dep: Deployment, known: Mapping[str, Any] | None, mode: str = "chat") -> ModelInfo:
+_PRICES = ("input_cost_per_token", "output_cost_per_token", "cached_input_cost_per_token")
+
+
+def _resolve_info(dep: Deployment, known: Mapping[str, Any] | None, supported: frozenset[str] | None,
+                  mode: str = "chat") -> ModelInfo:
     md = dep.metadata
     known = known or {}
     if not known:
         missing = [f for f in _REQUIRED_WHEN_UNKNOWN[mode] if getattr(md, f) is None]
         if missing:
+            from gateway.upstream.litellm_adapter import nearest_models
+
+            near = nearest_models(md.info_from or dep.model)
+            hint = f"; nearest names litellm knows: {', '.join(near)} (set metadata.info_from to one)" if near else ""
             raise CatalogError(
                 f"deployment {dep.name!r} (model {md.info_from or dep.model!r}) is not in litellm's "
-                f"model map as a {mode} model, so its metadata must set: {', '.join(missing)}"
+                f"model map as a {mode} model, so its metadata must set: {', '.join(missing)}{hint}"
             )
     dimensions = md.dimensions or known.get("output_vector_size")
     if mode == "embedding" and not dimensions:
@@ -260,6 +317,11 @@ def _resolve_info(dep: Deployment, known: Mapping[str, Any] | None, mode: str = 
     if md.quality is None:
         log.warning("deployment %s has no quality score; assuming 0.5", dep.name)
     provider = md.provider or known.get("litellm_provider") or dep.model.split("/", 1)[0]
+
+    def takes(param: str, field: str) -> bool:
+        value = getattr(md, field)
+        return value if value is not None else (supported is None or param in supported)
+
     return ModelInfo(
         name=dep.name,
         provider=str(provider),
@@ -275,6 +337,8 @@ def _resolve_info(dep: Deployment, known: Mapping[str, Any] | None, mode: str = 
         supports_vision=bool(pick("supports_vision", "supports_vision", False)),
         supports_json_schema=bool(pick("supports_json_schema", "supports_response_schema", False)),
         supports_streaming=bool(pick("supports_streaming", "supports_native_streaming", True)),
+        supports_multiple_choices=takes("n", "supports_multiple_choices"),
+        supports_logprobs=takes("logprobs", "supports_logprobs"),
         quality=0.5 if md.quality is None else md.quality,
         domain_quality=MappingProxyType(dict(md.domain_quality)),
         ttft_ms=md.ttft_ms or 500.0,
@@ -286,18 +350,82 @@ def _resolve_info(dep: Deployment, known: Mapping[str, Any] | None, mode: str = 
     )
 
 
-def load_catalog(
-    config: GatewayConfig, env: Mapping[str, str] | None = None, lookup: Any = None,
-    *, require_keys: bool = True,
-) -> Catalog:
-    """Resolve deployments; leave out (and report once) those whose key variable is unset.
+def _price_source(dep: Deployment, known: Mapping[str, Any] | None) -> str:
+    overridden = any(getattr(dep.metadata, f) is not None for f in _PRICES)
+    key = known.get("key") if known else None
+    if key is None:
+        return "catalog"
+    return f"catalog over litellm map: {key}" if overridden else f"litellm map: {key}"
 
-    `require_keys=False` keeps them (with no key) for offline uses such as `gateway route`.
+
+def _params(dep: Deployment) -> ProviderParams:
+    params = dep.provider_params
+    if dep.api_version is None:
+        return params
+    if params.api_version not in (None, dep.api_version):
+        raise CatalogError(f"deployment {dep.name!r}: api_version and provider_params.api_version differ")
+    return params.model_copy(update={"api_version": dep.api_version})
+
+
+def _resolve(dep: Deployment, env: Mapping[str, str], require_keys: bool, lookup: Lookup | None) -> ResolvedDeployment | str:
+    """The resolved deployment, or why it is left out (its credentials are missing)."""
+    from gateway.upstream import litellm_adapter as lt
+
+    lookup = lookup or lt.lookup_model_info
+
+    prefix = dep.model.split("/", 1)[0] if "/" in dep.model else None
+    provider = lt.provider_of(dep.model) or prefix or "openai"
+    params = _params(dep)
+    if wrong := check_applies(params, provider):
+        raise CatalogError(f"deployment {dep.name!r}: provider_params {', '.join(sorted(wrong))} "
+                           f"do not apply to provider {provider}")
+    key, creds = resolve_credentials(provider, params, dep.api_key_env, env)
+    if creds.problem and require_keys:
+        return creds.problem
+    mode, known = _mode_of(dep, lookup(dep.metadata.info_from or dep.model, None))
+    wire = _wire_route(dep, provider) if dep.transport != "litellm" else None
+    if dep.transport == "openai" and wire is None:
+        if dep.api_base is None:
+            raise CatalogError(f"deployment {dep.name!r}: transport openai needs an api_base")
+        wire = ("openai", dep.model.partition("/")[2] or dep.model, dep.api_base)
+    transport, upstream_model, api_base = wire or ("litellm", dep.model, dep.api_base)
+    translated = transport == "litellm" and provider not in _OPENAI_FORMAT
+    if dep.transport != "auto":
+        reason = f"transport: {dep.transport} is set in the catalog"
+    elif transport == "openai":
+        reason = f"{provider} speaks OpenAI's API: sent directly, no translation"
+    elif translated:
+        reason = f"{provider}'s API is not OpenAI's: litellm translates the request and the answer"
+    else:
+        reason = f"{provider} takes OpenAI's body at its own paths and auth: litellm sends it"
+    supported = None if provider in ("openai", "text-completion-openai", "custom_openai") or mode != "chat" else (
+        frozenset(known["supported_openai_params"]) if known and known.get("supported_openai_params")
+        else lt.supported_params(dep.model, provider))
+    info = _resolve_info(dep, known, supported, mode)
+    price_source = _price_source(dep, known)
+    priced_by_litellm = transport == "litellm" and price_source.startswith("litellm map")
+    return ResolvedDeployment(
+        config=dep, info=info, api_key=key, transport=transport, upstream_model=upstream_model, api_base=api_base,
+        provider=provider, translated=translated, transport_reason=reason,
+        params=None if mode != "chat" else rules_for(provider, dep.model, supported=supported, translated=translated,
+                                                     max_output_tokens=info.max_output_tokens),
+        provider_kwargs=MappingProxyType(dict(creds.kwargs)), secrets=creds.secrets, credentials=creds.source,
+        problem=creds.problem, price_source=price_source,
+        price_model=(dep.metadata.info_from or dep.model) if priced_by_litellm else None,
+    )
+
+
+def load_catalog(
+    config: GatewayConfig, env: Mapping[str, str] | None = None, lookup: Lookup | None = None, *,
+    require_keys: bool = True,
+) -> Catalog:
+    """Resolve deployments; leave out (and report once) those whose credentials are missing.
+
+    `require_keys=False` keeps them (with no key, `problem` saying what is missing) for offline
+    uses such as `gateway route` and `gateway catalog check`. `lookup(model, mode)` stands in for
+    litellm's map (tests); by default it is the adapter's `lookup_model_info`.
     """
     env = os.environ if env is None else env
-    if lookup is None:
-        from gateway.upstream.litellm_adapter import lookup_model_info as lookup
-
     resolved: dict[str, ResolvedDeployment] = {}
     skipped: dict[str, str] = {}
     for dep in config.deployments:
@@ -305,24 +433,12 @@ def load_catalog(
             raise CatalogError(f"deployment name {dep.name!r} is listed twice")
         if dep.name in config.router.aliases:
             raise CatalogError(f"deployment name {dep.name!r} collides with a router alias")
-        key = None
-        if dep.api_key_env:
-            key = env.get(dep.api_key_env)
-            if not key and require_keys:
-                skipped[dep.name] = f"environment variable {dep.api_key_env} is not set"
-                log.warning("deployment %s left out: %s", dep.name, skipped[dep.name])
-                continue
-        mode, known = _mode_of(dep, lookup(dep.metadata.info_from or dep.model, None))
-        info = _resolve_info(dep, known, mode)
-        wire = _wire_route(dep, info.provider) if dep.transport != "litellm" else None
-        if dep.transport == "openai" and wire is None:
-            if dep.api_base is None:
-                raise CatalogError(f"deployment {dep.name!r}: transport openai needs an api_base")
-            wire = ("openai", dep.model.partition("/")[2] or dep.model, dep.api_base)
-        transport, upstream_model, api_base = wire or ("litellm", dep.model, dep.api_base)
-        resolved[dep.name] = ResolvedDeployment(
-            config=dep, info=info, api_key=key, transport=transport, upstream_model=upstream_model, api_base=api_base
-        )
+        out = _resolve(dep, env, require_keys, lookup)
+        if isinstance(out, str):
+            skipped[dep.name] = out
+            log.warning("deployment %s left out: %s", dep.name, out)
+            continue
+        resolved[dep.name] = out
     if not resolved:
         reasons = "; ".join(f"{n}: {r}" for n, r in skipped.items())
         raise CatalogError(f"no usable deployment in the catalog ({reasons})")

@@ -1,4 +1,5 @@
-"""The `gateway` command: serve, simulate, demo, route, policy validate|schema, calibrate, eval, benchmark."""
+"""The `gateway` command: serve, simulate, demo, route, policy validate|schema, calibrate, eval, benchmark,
+catalog check."""
 
 from __future__ import annotations
 
@@ -200,8 +201,10 @@ def _parser() -> argparse.ArgumentParser:
     from gateway.eval.command import register as register_eval
 
     from gateway.security.commands import register as register_keys
+    from gateway.tools.catalog_check import register as register_catalog
 
     register_calibrate(sub)
+    register_catalog(sub)
     register_keys(sub)
     register_eval(sub)
     register_benchmark(sub)

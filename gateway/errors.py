@@ -43,6 +43,9 @@ class GatewayError(Exception):
     status: int = 500
     type: str = "api_error"
     code: str | None = None
+    #: A provider refused a request the gateway translated for it (a 400 from litellm's translation
+    #: to another provider's API, not from the client's content): another deployment may take it.
+    translation: bool = False
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,9 @@ import pytest
 import yaml
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# litellm's map answers are cached per litellm version (gateway/upstream/_map_cache.py): one cache
+# for this run, shared with the gateways it starts as subprocesses, never the user's.
+os.environ.setdefault("GATEWAY_MAP_CACHE_DIR", tempfile.mkdtemp(prefix="gateway-map-cache-"))
 
 pytest_plugins = ["tests.redis_fixtures"]
 

@@ -9,7 +9,8 @@ The cost cap is checked before each request: what the results file has spent, pl
 of every request in flight, plus this request's worst case (its prompt tokens, counted with
 litellm's tokenizer plus a 20% margin, and `max_tokens` of output, at the catalog's prices) must stay
 within it; otherwise nothing more is sent. Actual costs come from the reported usage
-(`gateway.core.usage.cost_usd`).
+(`ResolvedDeployment.cost`: litellm's pricing for its deployments, as the gateway charges). Each body is
+adapted to its deployment as the forwarder adapts it (`gateway.upstream.adapt`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from gateway import errors
 from gateway.benchmark.results import Attempt, ResultsFile
 from gateway.benchmark.suite import Item, Suite
 from gateway.catalog import ResolvedDeployment
-from gateway.core.usage import cost_usd
+from gateway.upstream.adapt import adapt
 
 __all__ = ["RunOptions", "RunOutcome", "run_benchmark"]
 
@@ -131,7 +132,7 @@ async def run_benchmark(
         for attempt in range(options.retries + 1):
             try:
                 async with asyncio.timeout(options.timeout_s):
-                    response = await transport.complete(task.dep, body, options.timeout_s)
+                    response = await transport.complete(task.dep, adapt(body, task.dep.params)[0], options.timeout_s)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a failing request is recorded, never fatal to the run
@@ -150,7 +151,7 @@ async def run_benchmark(
             return Attempt(
                 item=task.item.id, deployment=task.dep.name, repeat=task.repeat, digest=task.item.digest,
                 domain=task.item.domain, score=1.0 if task.item.grader.grade(answer) else 0.0,
-                cost_usd=cost_usd(task.dep.info, usage), prompt_tokens=int((usage or {}).get("prompt_tokens") or 0),
+                cost_usd=task.dep.cost(usage), prompt_tokens=int((usage or {}).get("prompt_tokens") or 0),
                 completion_tokens=int((usage or {}).get("completion_tokens") or 0),
                 latency_ms=(time.perf_counter() - started) * 1000.0, answer=answer[:_ANSWER_CHARS],
             )

@@ -279,6 +279,11 @@ def _required_capabilities(body: Mapping[str, Any]) -> frozenset[str]:
         caps.add("json_schema")
     if body.get("stream"):
         caps.add("streaming")
+    n = body.get("n")
+    if isinstance(n, int) and n > 1:
+        caps.add("multiple_choices")
+    if body.get("logprobs") is True:
+        caps.add("logprobs")
     for message in body["messages"]:
         content = message.get("content")
         if isinstance(content, list) and any(

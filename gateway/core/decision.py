@@ -25,6 +25,7 @@ from gateway.learning import RouterModel, SparseFeatures, TargetPlanner, header_
 from gateway.policy import PolicySet, Resolution, resolve
 from gateway.selection.strategies import SelectionParamsError
 from gateway.selection.types import LiveStats, ModelInfo, Ranking, Rejection, RequestContext
+from gateway.upstream.adapt import adapt
 from gateway.upstream.operation import CHAT, EMBEDDINGS, Operation
 
 __all__ = ["Decider", "Decision"]
@@ -177,8 +178,11 @@ class Decider:
             # Selection bounds the longest input (the model's window is per input); budgets and
             # rate limits count the whole batch, as the provider bills it.
             ctx = replace(ctx, input_tokens=batch_tokens(body))
-        elif not OPENAI_WIRE_ONLY.isdisjoint(body):
-            ranking = _wire_only_note(ranking, body, candidates)
+        else:
+            if not OPENAI_WIRE_ONLY.isdisjoint(body):
+                ranking = _wire_only_note(ranking, body, candidates)
+            if adapted := _adaptations(candidates, body):
+                ranking = replace(ranking, notes=(*ranking.notes, *adapted))
         return Decision(ctx, ranking, candidates, strategy, source, pipeline, resolution, features)
 
     def _embedding_set(self, dimensions: int | None) -> tuple[tuple[ModelInfo, ...], tuple[Rejection, ...]]:
@@ -347,6 +351,19 @@ def _wire_only_note(ranking: Ranking, body: Mapping[str, Any], candidates: tuple
         return ranking
     note = f"{', '.join(dropped)}: not forwarded to {', '.join(names)} (litellm transport; see docs/api.md)"
     return replace(ranking, notes=(*ranking.notes, note))
+
+
+def _adaptations(candidates: tuple[ResolvedDeployment, ...], body: Mapping[str, Any]) -> tuple[str, ...]:
+    """What each candidate's provider will get changed in the body (gateway/upstream/adapt.py)."""
+    out: list[str] = []
+    for dep in candidates:
+        if dep.params is None:
+            continue
+        sent = body
+        if dep.transport == "litellm" and not OPENAI_WIRE_ONLY.isdisjoint(body):
+            sent = {k: v for k, v in body.items() if k not in OPENAI_WIRE_ONLY}  # the note above covers them
+        out += [f"{dep.name}: {note}" for note in adapt(sent, dep.params)[1]]
+    return tuple(out)
 
 
 def _no_feasible(ranking: Ranking) -> errors.NoFeasibleModelError:

@@ -25,7 +25,7 @@ from gateway.catalog import ResolvedDeployment
 from gateway.core.budgets import BudgetGate, Reservation
 from gateway.core.decision import Decider, Decision
 from gateway.core.events import RequestFinished
-from gateway.core.usage import clean_usage, cost_usd, estimated_usage
+from gateway.core.usage import clean_usage, estimated_usage
 from gateway.selection.explain import decision_header
 from gateway.selection.types import Ranking
 from gateway.stats import Outcome, StatsService
@@ -175,7 +175,7 @@ class RequestPipeline:
         usage = self._usage(dep, result.get("usage"), decision)
         if usage is not None and usage is not result.get("usage"):
             result["usage"] = {k: v for k, v in usage.items() if k != "estimated"}
-        return Served(dep, result, latency_ms, usage, cost_usd(dep.info, usage))
+        return Served(dep, result, latency_ms, usage, dep.cost(usage))
 
     def served(self, admitted: Admitted, served: Served, overhead_ms: float | None = None,
                response_body: Mapping[str, Any] | None = None) -> None:
@@ -334,7 +334,7 @@ class ServedStream:
         if self.status == "ok":
             usage = pipeline._usage(dep, self.usage, admitted.decision) if self.usage is not None else None
             pipeline._finish(admitted, 200, served=dep, latency_ms=latency_ms, ttft_ms=start.ttft_ms, usage=usage,
-                             cost=cost_usd(dep.info, usage), overhead_ms=overhead_ms)
+                             cost=dep.cost(usage), overhead_ms=overhead_ms)
             return
         pipeline._reporter(admitted)(Attempt(dep.name, self.status, latency_ms, start.ttft_ms))
         pipeline._finish(admitted, 499 if self.status == "cancelled" else 502, served=dep, latency_ms=latency_ms,

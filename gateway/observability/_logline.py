@@ -36,6 +36,8 @@ def build_record(
     ranking = decision.ranking
     ranked = ranking.ranked
     usage = usage or {}
+    # Which transport carried each deployment's attempt: `openai` (sent as is) or `litellm` (translated).
+    transports = {d.name: d.transport for d in getattr(decision, "candidates", ())}
     record = {
         "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
         "event": "request",
@@ -47,13 +49,15 @@ def build_record(
         "stream": stream,
         "status": status,
         "model": served,
+        "transport": transports.get(served) if served else None,
         "selected": ranked[0].model.name if ranked else None,
         "runner_up": ranked[1].model.name if len(ranked) > 1 else None,
         "reasons": list(ranked[0].reasons) if ranked else [],
         "candidates": [{"model": c.model.name, "score": round(c.total, 4)} for c in ranked[:_MAX_CANDIDATES]],
         "rejected": [{"model": r.model, "reasons": list(r.reasons)} for r in ranking.rejected],
         "attempts": [
-            {"model": a.deployment, "outcome": a.status, "latency_ms": _ms(a.latency_ms)} for a in attempts
+            {"model": a.deployment, "transport": transports.get(a.deployment), "outcome": a.status,
+             "latency_ms": _ms(a.latency_ms)} for a in attempts
         ],
         "latency_ms": _ms(latency_ms),
         "ttft_ms": _ms(ttft_ms),

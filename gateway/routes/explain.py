@@ -38,5 +38,8 @@ async def explain(request: Request) -> JSONResponse:
             "tools": list(decision.ctx.tool_names),
         },
         fallbacks=[d.name for d in decision.candidates],
+        # How each candidate would be reached: `openai` (the body sent as is) or `litellm` (translated).
+        transports={d.name: {"transport": d.transport, "provider": d.provider, "why": d.transport_reason}
+                    for d in decision.candidates},
     )
     return JSONResponse(out)

@@ -20,6 +20,10 @@ CIRCUIT_OPEN = "circuit open (cooling down)"
 _new = tuple.__new__
 
 
+# Capabilities a request asks for through a parameter: the reason names the parameter too.
+_CAPABILITY_TEXT = {"multiple_choices": "multiple_choices (n > 1)", "logprobs": "logprobs (logprobs: true)"}
+
+
 def _names(values: frozenset[str]) -> str:
     return ", ".join(sorted(values))
 
@@ -131,7 +135,7 @@ class HardConstraints(NamedTuple):
                 if not getattr(model, attr, False)
             ]
             if missing:
-                reasons.append(f"capability: missing {', '.join(missing)}")
+                reasons.append(f"capability: missing {', '.join(_CAPABILITY_TEXT.get(c, c) for c in missing)}")
         requested = self.requested_output
         if requested is not None and requested > model.max_output_tokens:
             reasons.append(

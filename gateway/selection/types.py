@@ -21,8 +21,10 @@ def _empty() -> Mapping[str, float]:
     # A factory, not `default=_EMPTY`: dataclasses reject unhashable defaults (mappingproxy).
     return _EMPTY
 
-#: Capability names used in contexts, constraints and model metadata.
-CAPABILITIES = ("tools", "vision", "json_schema", "streaming")
+#: Capability names used in contexts, constraints and model metadata. `multiple_choices` (`n` > 1)
+#: and `logprobs` are asked for by the request's parameters: a provider without them would answer
+#: something other than what was asked, so they are constraints, not parameters to drop.
+CAPABILITIES = ("tools", "vision", "json_schema", "streaming", "multiple_choices", "logprobs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,8 @@ class ModelInfo:
     supports_vision: bool = False
     supports_json_schema: bool = False
     supports_streaming: bool = True
+    supports_multiple_choices: bool = True  # takes `n` > 1
+    supports_logprobs: bool = True  # returns `logprobs`
     quality: float = 0.5  # overall, in [0, 1]
     # hash=False keeps ModelInfo hashable (a mappingproxy is not), so it can key caches.
     domain_quality: Mapping[str, float] = field(default_factory=_empty, hash=False)

@@ -1,15 +1,17 @@
-"""Text material for simulated replies: token counting (tiktoken's cl100k from litellm's bundled
-copy, no network), deterministic filler text, stop handling, logprobs, and schema-minimal JSON.
+"""Text material for simulated replies: token counting (tiktoken's cl100k_base, from a copy in
+this package: no network), deterministic filler text, stop handling, logprobs, and schema-minimal
+JSON.
 
 Pure functions; `_replies` plans and renders completions from them.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
-import importlib.util
+import hashlib
+import lzma
 import math
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -18,23 +20,25 @@ import orjson
 
 # --------------------------------------------------------------------------- tokens
 
-_LITELLM_BPE = "9b5ad71b2ce5302211f9c61530b329a4922fc6a4"  # tiktoken's cache name for cl100k
+# OpenAI's cl100k_base ranks (https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken),
+# xz-compressed; see data/README.md. The hash is the one tiktoken itself checks the download against.
+_CL100K_FILE = Path(__file__).parent / "data" / "cl100k_base.tiktoken.xz"
+_CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
+# From tiktoken_ext/openai_public.py (cl100k_base), which would otherwise download the ranks.
+_CL100K_PATTERN = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|"""
+    r"""\s*[\r\n]|\s+(?!\S)|\s"""
+)
+_CL100K_SPECIAL = {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
+                   "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276}
 
 
-def _point_tiktoken_at_bundled_cache() -> None:
-    # There is no network here, but litellm (a project dependency) ships the
-    # cl100k_base file under tiktoken's cache name; pointing tiktoken at it
-    # avoids a download attempt.  An explicit TIKTOKEN_CACHE_DIR always wins.
-    if os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR"):
-        return
-    spec = importlib.util.find_spec("litellm")
-    if spec is None or not spec.submodule_search_locations:
-        return
-    for base in spec.submodule_search_locations:
-        folder = Path(base) / "litellm_core_utils" / "tokenizers"
-        if (folder / _LITELLM_BPE).is_file():
-            os.environ["TIKTOKEN_CACHE_DIR"] = str(folder)
-            return
+def _cl100k_ranks() -> dict[bytes, int]:
+    """The ranks file in tiktoken's format (one `base64-token rank` per line), hash-checked."""
+    raw = lzma.decompress(_CL100K_FILE.read_bytes())
+    if hashlib.sha256(raw).hexdigest() != _CL100K_SHA256:
+        raise ValueError(f"{_CL100K_FILE} is not cl100k_base")
+    return {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in raw.splitlines() if line)}
 
 
 @functools.cache
@@ -42,8 +46,8 @@ def _encoder() -> Any:
     try:
         import tiktoken
 
-        _point_tiktoken_at_bundled_cache()
-        return tiktoken.get_encoding("cl100k_base")
+        return tiktoken.Encoding("cl100k_base", pat_str=_CL100K_PATTERN, mergeable_ranks=_cl100k_ranks(),
+                                 special_tokens=_CL100K_SPECIAL)
     except Exception:  # noqa: BLE001 - any failure falls back to the estimate
         return None
 

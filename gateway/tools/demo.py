@@ -8,6 +8,7 @@ dashboard at the printed URL shows the routing adapt.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable
@@ -37,6 +38,7 @@ class _Row:
     latency_ms: float
     tokens: str
     cost: str
+    via: str = "-"
 
 
 def _call(client: Any, label: str, fn: Callable[[Any], Any]) -> _Row:
@@ -73,11 +75,11 @@ def _plain(strategy: str | None, **extra: Any) -> Callable[[Any], _Row]:
     return fn
 
 
-def _streamed(strategy: str | None) -> Callable[[Any], _Row]:
+def _streamed(strategy: str | None, asked: str = "auto") -> Callable[[Any], _Row]:
     def fn(client: Any) -> _Row:
         headers = {"X-Selection-Strategy": strategy} if strategy else {}
         with client.chat.completions.with_streaming_response.create(
-            model="auto", messages=[{"role": "user", "content": _PROMPT}], stream=True,
+            model=asked, messages=[{"role": "user", "content": _PROMPT}], stream=True,
             stream_options={"include_usage": True}, extra_headers=headers,
         ) as raw:
             h = raw.headers
@@ -91,9 +93,14 @@ def _streamed(strategy: str | None) -> Callable[[Any], _Row]:
     return fn
 
 
+def _via(dep: Any) -> str:
+    """How the gateway reached a deployment: directly over OpenAI's API, or translated by litellm."""
+    return "direct (OpenAI API)" if dep.transport == "openai" else f"litellm -> {dep.provider}"
+
+
 def _print_table(rows: list[_Row]) -> None:
-    cols = ("request", "strategy", "chosen model", "status", "latency ms", "tokens in/out", "cost")
-    data = [(r.label, r.strategy, r.model, r.status, f"{r.latency_ms:,.0f}", r.tokens, r.cost) for r in rows]
+    cols = ("request", "strategy", "chosen model", "via", "status", "latency ms", "tokens in/out", "cost")
+    data = [(r.label, r.strategy, r.model, r.via, r.status, f"{r.latency_ms:,.0f}", r.tokens, r.cost) for r in rows]
     widths = [max(len(c), *(len(d[i]) for d in data)) for i, c in enumerate(cols)]
     line = "  ".join(c.ljust(w) for c, w in zip(cols, widths))
     print(line)
@@ -131,6 +138,7 @@ def run_demo(
     sim_profile = load_profile(profile)
     with SimulatorThread(sim_profile) as sim:
         os.environ["GATEWAY_SIMULATOR_URL"] = sim.base_url
+        os.environ["GATEWAY_SIMULATOR_ROOT"] = sim.url  # the Anthropic, Gemini and Azure wires
         os.environ["SIMULATOR_API_KEY"] = sim_profile.api_key or "sim-no-auth"
         # A short cool-down and half-life so the adaptation phase fits in seconds; 2 s dashboard
         # buckets so a change shows within one poll or two.
@@ -138,6 +146,10 @@ def run_demo(
                             circuit_cooldown_s=3.0, stats_half_life_s=5.0, stats_refresh_s=0.1,
                             dashboard_bucket_s=2)
         with GatewayThread(settings) as gw:
+            state = gw.app.state.gateway
+            if any(d.transport == "litellm" for d in state.catalog.deployments.values()):
+                # The provider wires go through litellm: import it now (seconds), not in the first request.
+                asyncio.run(state.transports["litellm"].warm())
             print(f"simulator at {sim.base_url}; gateway at {gw.base_url}")
             print(f"dashboard: {gw.url}/dashboard   metrics: {gw.url}/metrics\n")
             client = openai.OpenAI(base_url=gw.base_url, api_key="demo", max_retries=0, timeout=60)
@@ -159,9 +171,22 @@ def run_demo(
                 ("code inferred, performance", _plain("performance",
                                                       prompt="Fix this Python bug: my loop skips the last item.")),
                 ("pinned model gpt-4o-mini", _plain(None, model="gpt-4o-mini")),
+                # The provider wires: litellm translates to Anthropic, Azure and Gemini; a
+                # temperature above Anthropic's 1 is clamped (explain and the request log say so).
+                ("pinned Claude, temperature 1.5", _plain(None, model="claude-3-5-sonnet", temperature=1.5)),
+                ("pinned Claude, streamed", _streamed(None, asked="claude-3-5-sonnet")),
+                ("pinned gpt-4o (Azure), tools", _plain(None, model="gpt-4o", tools=[_SQL_TOOL],
+                                                        prompt="How many orders shipped last week?")),
+                ("pinned Gemini, JSON mode", _plain(None, model="gemini-2.5-flash",
+                                                    response_format={"type": "json_object"},
+                                                    prompt="Return a JSON object with a 'summary' field.")),
                 ("unknown model", _plain(None, model="gpt-9")),
             ]
             rows = [_call(client, label, fn) for label, fn in workload]
+            deployments = gw.app.state.gateway.catalog.deployments
+            for row in rows:
+                if row.model in deployments:
+                    row.via = _via(deployments[row.model])
             _print_table(rows)
             _adaptation(client, sim.url)
             if keep_running:

@@ -80,9 +80,10 @@ def capture_degraded_dashboard(
     from gateway.simulator import SimulatorThread, load_profile
 
     sim_profile = load_profile(profile)
-    saved_env = {k: os.environ.get(k) for k in ("GATEWAY_SIMULATOR_URL", "SIMULATOR_API_KEY")}
+    saved_env = {k: os.environ.get(k) for k in ("GATEWAY_SIMULATOR_URL", "GATEWAY_SIMULATOR_ROOT", "SIMULATOR_API_KEY")}
     with tempfile.TemporaryDirectory(prefix="gateway-shot-") as tmp, SimulatorThread(sim_profile) as sim:
         os.environ["GATEWAY_SIMULATOR_URL"] = sim.base_url
+        os.environ["GATEWAY_SIMULATOR_ROOT"] = sim.url
         os.environ["SIMULATOR_API_KEY"] = sim_profile.api_key or "sim-no-auth"
         try:
             # The demo's fast settings (short cool-down and half-life) and one-second history buckets.

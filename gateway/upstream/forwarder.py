@@ -1,7 +1,9 @@
 """Forward one request down a ranking: retries per deployment, then fallbacks, inside a deadline.
 
 Policy, in order of precedence:
-- A client error (400, 413, 422) ends the request at once: another model would refuse it too.
+- A client error (400, 413, 422) ends the request at once: another model would refuse it too. A 400
+  from a provider litellm translated the request for is the exception (`GatewayError.translation`):
+  the next candidate may take the request as the client sent it.
 - A context-window error skips straight to the next candidate with a larger window; never retried.
 - 401/403/404 from a provider is a deployment problem (key, access, name): never retried, but the
   next deployment may work, so fall back.
@@ -27,6 +29,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from gateway import errors
 from gateway.aio import aclose
 from gateway.catalog import ResolvedDeployment
+from gateway.upstream.adapt import adapt
 from gateway.upstream.operation import CHAT, Operation
 
 __all__ = ["Attempt", "Forwarder", "StreamStart", "Transport"]
@@ -89,8 +92,9 @@ def classify(exc: errors.GatewayError) -> str:
 
 
 def _is_fatal(exc: errors.GatewayError) -> bool:
-    """Errors that no other deployment would answer differently."""
-    return exc.status in (400, 413, 422) and not isinstance(exc, errors.ContextWindowError)
+    """Errors that no other deployment would answer differently. A 400 from a provider the request
+    was translated for (`translation`) is not one: the next candidate may take it as sent."""
+    return exc.status in (400, 413, 422) and not isinstance(exc, errors.ContextWindowError) and not exc.translation
 
 
 def _as_gateway_error(raw: BaseException, deployment: str, timeout_what: str) -> errors.GatewayError:
@@ -175,6 +179,8 @@ class Forwarder:
         try:
             # No asyncio.wait_for here: it costs a task per call; transports enforce `timeout`.
             transport = self._transports[dep.transport]
+            if dep.params is not None:  # the provider's limits (gateway/upstream/adapt.py)
+                body = adapt(body, dep.params)[0]
             if stream:
                 result = await transport.stream(dep, body, timeout)
             elif operation is CHAT:

@@ -253,10 +253,11 @@ class OpenAIWireTransport:
     async def _post(self, dep: ResolvedDeployment, body: dict, timeout: float, *, stream: bool,
                     path: str = CHAT.path) -> aiohttp.ClientResponse:
         """POST the body with this deployment's model and key; the response once its status is OK."""
-        cfg = dep.config
         headers = {"content-type": "application/json"}
         if dep.api_key:
             headers["authorization"] = "Bearer " + dep.api_key
+        if organization := dep.provider_kwargs.get("organization"):
+            headers["openai-organization"] = organization
         try:
             data = orjson.dumps({**body, "model": dep.upstream_model})
         except orjson.JSONEncodeError as exc:  # the client's body, not the deployment's fault
@@ -270,7 +271,7 @@ class OpenAIWireTransport:
             # Never follow a redirect: a 307/308 would re-post the prompt (and the key) to wherever
             # the upstream points.
             resp = await self._client().post(
-                cfg.api_base.rstrip("/") + path, data=data, headers=headers, timeout=client_timeout,
+                (dep.api_base or "").rstrip("/") + path, data=data, headers=headers, timeout=client_timeout,
                 allow_redirects=False,
             )
         except TimeoutError:

@@ -78,6 +78,7 @@ def topology(compose: dict, redis_server: str, tmp_path: Path, monkeypatch: pyte
             env["GATEWAY_MASTER_KEY"] = MASTER_KEY  # compose takes it from the shell
             env["GATEWAY_REDIS_URL"] = redis_server
             env["GATEWAY_SIMULATOR_URL"] = sim.base_url
+            env["GATEWAY_SIMULATOR_ROOT"] = sim.url
             env["GATEWAY_CONFIG"] = str(ROOT / "config" / Path(env["GATEWAY_CONFIG"]).name)
             for var, value in env.items():
                 monkeypatch.setenv(var, value)

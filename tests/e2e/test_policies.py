@@ -37,6 +37,7 @@ def demo_sim():
 def demo_gateway(demo_sim, tmp_path, monkeypatch):
     sim, key = demo_sim
     monkeypatch.setenv("GATEWAY_SIMULATOR_URL", sim.base_url)
+    monkeypatch.setenv("GATEWAY_SIMULATOR_ROOT", sim.url)
     monkeypatch.setenv("SIMULATOR_API_KEY", key)
     policies = tmp_path / "policies"
     shutil.copytree(ROOT / "policies", policies)

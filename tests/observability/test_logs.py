@@ -13,7 +13,7 @@ from tests.observability.conftest import parsed, settle
 _FIELDS = {
     "time", "event", "request_id", "pipeline", "strategy", "strategy_source", "domain", "stream", "status",
     "model", "selected", "runner_up", "reasons", "candidates", "rejected", "attempts", "latency_ms", "ttft_ms",
-    "overhead_ms", "prompt_tokens", "completion_tokens", "cost_usd", "notes",
+    "overhead_ms", "prompt_tokens", "completion_tokens", "cost_usd", "notes", "transport",
 }
 
 
@@ -49,10 +49,19 @@ def test_one_json_line_per_request(gateway_factory, request_log):
     assert first["selected"] == first["candidates"][0]["model"] and first["runner_up"] == first["candidates"][1]["model"]
     assert first["reasons"] and first["latency_ms"] > 0 and first["cost_usd"] > 0 and first["completion_tokens"] > 0
     assert first["pipeline"] == "default" and first["strategy"] == "balanced" and first["attempts"] == []
+    assert first["transport"] == "openai"  # the simulator speaks OpenAI's API: sent directly
     assert [r["model"] for r in tooled["rejected"]] == ["sim-tiny"] and tooled["rejected"][0]["reasons"]
     assert streamed["stream"] is True and streamed["ttft_ms"] is not None
     assert failed["status"] == 400 and failed["model"] is None
     assert failed["attempts"] and failed["attempts"][0]["outcome"] == "client_error"
+    assert failed["attempts"][0]["transport"] == "openai" and failed["transport"] is None
+
+
+def test_the_line_names_the_litellm_transport(gateway_factory, request_log):
+    gw = gateway_factory(transport="litellm")
+    assert _chat(gw.url, "hi").status_code == 200
+    (line,) = parsed(request_log)
+    assert line["transport"] == "litellm"
 
 
 def test_prompts_only_when_opted_in_and_keys_still_redacted(gateway_factory, request_log):

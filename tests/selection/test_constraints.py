@@ -159,3 +159,24 @@ def test_admits_agrees_with_violations(data, catalog, c, limits):
         stats = data.draw(st.one_of(st.none(), st.builds(LiveStats, circuit_open=st.booleans())))
         est = estimate(m, c, stats, Priors())
         assert hard.admits(est, stats) == (not hard.violations(est, stats))
+
+
+@pytest.mark.parametrize("extra, capability, reason", [
+    ({"n": 2}, "multiple_choices", "capability: missing multiple_choices (n > 1)"),
+    ({"logprobs": True, "top_logprobs": 2}, "logprobs", "capability: missing logprobs (logprobs: true)"),
+])
+def test_parameters_that_change_the_answer_are_capabilities(extra, capability, reason):
+    from gateway.core.context import build_context
+
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}], **extra}
+    request = build_context(body, request_id="t", pinned_model=None, domain=None, pipeline=None)
+    assert capability in request.required_capabilities
+    limits = HardConstraints.for_request(request, Constraints())
+    without = model("claude", **{f"supports_{capability}": False})
+    est = estimate(without, request, None, Priors())
+    assert not limits.admits(est, None) and reason in limits.violations(est, None)
+    assert limits.admits(estimate(model("gpt"), request, None, Priors()), None)
+    # n = 1 and logprobs: false ask for nothing special.
+    plain = build_context({**body, "n": 1, "logprobs": False}, request_id="t", pinned_model=None, domain=None,
+                          pipeline=None)
+    assert not {"multiple_choices", "logprobs"} & plain.required_capabilities

@@ -1,0 +1,141 @@
+"""Added latency of litellm's translation, per provider wire, next to the direct OpenAI-wire transport.
+
+    .venv/bin/python bench/wires.py                   # 300 requests per wire and mode, ~3 min
+    .venv/bin/python bench/wires.py --requests 100    # quicker
+
+The simulator (`--zero-latency`: no delays, every wire on one port) runs on core 1; one
+`gateway serve` on core 0 with five deployments of the same instant model: the OpenAI wire reached
+directly (aiohttp, no translation) and through litellm, and the Anthropic, Gemini and Azure wires
+(litellm translates). A single client on core 1 sends sequential requests, named deployments (no
+ranking differences), plain and streamed, after a warm-up; each wire's rows interleave with the
+others' in rounds so a neighbour's burst hits all wires alike. Reports medians and p90s: total time
+for plain requests, time to the first content event and to the end for streams, and the added
+latency = a wire's median minus the direct transport's. 127.0.0.1 only. See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "perf"))
+import procs  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+KEY = "bench-wires-key"
+WIRES = {
+    # name -> catalog entry (api_base formatted with the simulator's root URL)
+    "openai direct": {"model": "openai/gpt-4o-mini", "transport": "openai", "api_base": "{root}/v1"},
+    "openai via litellm": {"model": "openai/gpt-4o-mini", "transport": "litellm", "api_base": "{root}/v1"},
+    "anthropic": {"model": "anthropic/claude-haiku-4-5-20251001", "api_base": "{root}"},
+    "gemini": {"model": "gemini/gemini-2.5-flash", "api_base": "{root}/v1beta"},
+    "azure": {"model": "azure/gpt-4o-mini", "api_base": "{root}", "provider_params": {"api_version": "2024-10-21"}},
+}
+BODY = {"messages": [{"role": "user", "content": "Write one short sentence about request routers."}], "max_tokens": 16}
+
+
+def _slug(name: str) -> str:
+    return name.replace(" ", "-")
+
+
+def _one(http: httpx.Client, url: str, model: str, stream: bool) -> tuple[float, float | None]:
+    """(total seconds, seconds to the first content event or None) for one request."""
+    body = {**BODY, "model": model, **({"stream": True} if stream else {})}
+    started = time.perf_counter()
+    if not stream:
+        r = http.post(url, json=body)
+        r.raise_for_status()
+        assert r.json()["choices"][0]["message"]["content"]
+        return time.perf_counter() - started, None
+    first = None
+    with http.stream("POST", url, json=body) as r:
+        r.raise_for_status()
+        for line in r.iter_lines():
+            if first is None and line.startswith("data: {") and '"content"' in line:
+                first = time.perf_counter() - started
+    return time.perf_counter() - started, first
+
+
+def _pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--requests", type=int, default=300, help="measured requests per wire and mode")
+    p.add_argument("--warmup", type=int, default=20)
+    args = p.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-wires-"))
+    profile = tmp / "sim.yaml"
+    profile.write_text(yaml.safe_dump({"api_key": KEY, "seed": 1, "defaults": {"output_tokens": 16}, "models": {
+        "gpt-4o-mini": {}, "claude-haiku-4-5": {}, "gemini-2.5-flash": {}}}))
+    sim_port, gw_port = procs.free_port(), procs.free_port()
+    root = f"http://127.0.0.1:{sim_port}"
+    catalog = tmp / "catalog.yaml"
+    catalog.write_text(yaml.safe_dump({"deployments": [
+        {"name": _slug(name), **{k: (v.format(root=root) if isinstance(v, str) else v) for k, v in entry.items()},
+         "api_key_env": "BENCH_WIRES_KEY", "metadata": {"quality": 0.8}}
+        for name, entry in WIRES.items()]}))
+    (tmp / "policies").mkdir()
+    env = {**os.environ, "BENCH_WIRES_KEY": KEY, "GATEWAY_LOG_REQUESTS": "false", "GATEWAY_LOG_LEVEL": "warning",
+           "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    load_start = os.getloadavg()[0]
+    try:
+        sim = procs.spawn("simulator", [sys.executable, "-m", "gateway.simulator", "--profile", str(profile),
+                                        "--port", str(sim_port), "--zero-latency", "--quiet"],
+                          cpus={1}, env=env, log_dir=tmp, cwd=REPO)
+        procs.wait_port(sim_port, 60)
+        gw = procs.spawn("gateway", [sys.executable, "-m", "gateway", "serve", "--config", str(catalog),
+                                     "--policies", str(tmp / "policies"), "--port", str(gw_port)],
+                         cpus={0}, env=env, log_dir=tmp, cwd=REPO)
+        procs.wait_http_ok(gw, f"http://127.0.0.1:{gw_port}/readyz", 180)
+        os.sched_setaffinity(0, {1})
+        url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
+        results: dict[tuple[str, bool], list[tuple[float, float | None]]] = {}
+        with httpx.Client(timeout=30, trust_env=False) as http:
+            for name in WIRES:  # warm-up: imports, connections, caches
+                for stream in (False, True):
+                    for _ in range(args.warmup):
+                        _one(http, url, _slug(name), stream)
+            rounds = 10
+            per_round = max(1, args.requests // rounds)
+            for _ in range(rounds):
+                for name in WIRES:
+                    for stream in (False, True):
+                        results.setdefault((name, stream), []).extend(
+                            _one(http, url, _slug(name), stream) for _ in range(per_round))
+    finally:
+        procs.stop_all()
+    load_end = os.getloadavg()[0]
+    print(f"{per_round * rounds} sequential requests per wire and mode, max_tokens 16, zero-latency simulator; "
+          f"load average {load_start:.1f} -> {load_end:.1f} on {os.cpu_count()} CPUs")
+    print()
+    header = f"{'wire':<20} {'plain p50':>10} {'p90':>8} {'added':>8}   {'stream TTFT p50':>15} {'added':>8}   " \
+             f"{'stream end p50':>14} {'added':>8}"
+    print(header)
+    print("-" * len(header))
+    base = None
+    for name in WIRES:
+        plain = [t for t, _ in results[(name, False)]]
+        streamed = results[(name, True)]
+        ttft = [f for _, f in streamed if f is not None]
+        end = [t for t, _ in streamed]
+        row = (statistics.median(plain) * 1000, _pct(plain, 0.9) * 1000, statistics.median(ttft) * 1000,
+               statistics.median(end) * 1000)
+        base = base or row
+        print(f"{name:<20} {row[0]:>8.2f}ms {row[1]:>6.2f}ms {row[0] - base[0]:>+6.2f}ms   "
+              f"{row[2]:>13.2f}ms {row[2] - base[2]:>+6.2f}ms   {row[3]:>12.2f}ms {row[3] - base[3]:>+6.2f}ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

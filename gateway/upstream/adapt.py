@@ -1,0 +1,136 @@
+"""A valid OpenAI request, adapted to the deployment that will serve it.
+
+A request that is valid OpenAI must not fail because the gateway chose a provider with other
+limits. Each deployment carries `ParamRules`, resolved once at catalog load from litellm's
+parameter tables (`get_supported_openai_params`) and the providers' documented ranges; `adapt`
+applies them to the body before each attempt, and returns a note for every change, which the
+decision shows (explain, the request log):
+
+- a parameter that only steers sampling or bookkeeping (`seed`, penalties, `user`, ...) and that
+  the provider does not take is dropped;
+- a number outside the provider's range is clamped (Anthropic: `temperature` 0..1);
+- Anthropic requires `max_tokens`: the deployment's output limit is sent when the client gave none
+  (litellm would otherwise send a default of its own, far too large for a model it does not know);
+- Anthropic has no JSON mode: `response_format: json_object` is sent as a JSON schema of an object,
+  which litellm turns into a forced tool call, so the answer is JSON as the client asked.
+
+Parameters that change what the answer means (`n` > 1, `logprobs`, tools, a JSON schema) are never
+dropped: selection already left out the deployments that cannot honour them (capabilities
+`multiple_choices` and `logprobs`, see docs/selection.md). Pure functions over immutable rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ParamRules", "adapt", "rules_for"]
+
+#: Parameters that only steer sampling, caching or bookkeeping: leaving them out cannot change
+#: what the answer is, only how it is sampled or recorded.
+_DROPPABLE = frozenset({
+    "frequency_penalty", "presence_penalty", "logit_bias", "seed", "user", "service_tier", "store",
+    "metadata", "parallel_tool_calls", "top_p", "temperature", "top_k", "min_p", "repetition_penalty",
+    "safety_identifier", "prompt_cache_key", "prompt_cache_retention", "prompt_cache_options",
+    "verbosity", "reasoning_effort", "prediction",
+})
+#: Dropped too when they ask for nothing beyond the default.
+_TRIVIAL = {"n": 1, "logprobs": False, "top_logprobs": 0}
+#: Providers whose API is OpenAI's own: everything passes unchanged.
+_OPENAI = frozenset({"openai", "text-completion-openai", "custom_openai"})
+_ANTHROPIC_RANGES = (("temperature", 0.0, 1.0), ("top_p", 0.0, 1.0))
+
+
+@dataclass(frozen=True, slots=True)
+class ParamRules:
+    """How one deployment's provider differs from OpenAI's API, as far as a request body goes."""
+
+    provider: str
+    #: OpenAI parameters the provider takes (litellm's table); None: every parameter passes.
+    supported: frozenset[str] | None = None
+    #: (parameter, low, high): values outside are clamped.
+    ranges: tuple[tuple[str, float, float], ...] = ()
+    #: `max_tokens` to send when the client gave none (the provider requires one).
+    default_max_tokens: int | None = None
+    #: Send `response_format: json_object` as a JSON schema of an object (no JSON mode).
+    json_object_as_schema: bool = False
+
+    def allows(self, param: str) -> bool:
+        return self.supported is None or param in self.supported
+
+
+def _anthropic_family(provider: str, model: str) -> bool:
+    # Claude on Anthropic's API, Bedrock or Vertex: the same ranges and the same required max_tokens.
+    return provider == "anthropic" or "claude" in model.lower()
+
+
+def rules_for(provider: str, model: str, *, supported: frozenset[str] | None, translated: bool,
+              max_output_tokens: int) -> ParamRules | None:
+    """The rules for a deployment of `model` at `provider`; None when nothing is ever changed.
+
+    `supported` is litellm's parameter table for it (None: unknown, everything passes) and
+    `translated` says litellm translates its requests into another API (not OpenAI's).
+    """
+    if provider in _OPENAI:
+        return None
+    claude = _anthropic_family(provider, model)
+    rules = ParamRules(
+        provider=provider,
+        supported=supported,
+        ranges=_ANTHROPIC_RANGES if claude else (),
+        default_max_tokens=max_output_tokens if claude and translated else None,
+        json_object_as_schema=claude and translated,
+    )
+    if rules.supported is None and not rules.ranges and rules.default_max_tokens is None:
+        return None
+    return rules
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def adapt(body: Mapping[str, Any], rules: ParamRules | None) -> tuple[Mapping[str, Any], tuple[str, ...]]:
+    """`body` as the deployment with `rules` should receive it, and a note per change.
+
+    The body is returned unchanged (the same object) when nothing needs changing, so a request to
+    an OpenAI-wire deployment costs one comparison.
+    """
+    if rules is None:
+        return body, ()
+    out: dict[str, Any] | None = None
+    notes: list[str] = []
+    dropped = [k for k, v in body.items()
+               if not rules.allows(k) and (k in _DROPPABLE or (k in _TRIVIAL and v == _TRIVIAL[k]))]
+    if dropped:
+        out = {k: v for k, v in body.items() if k not in dropped}
+        notes.append(f"dropped {', '.join(dropped)} (not supported by {rules.provider})")
+    for name, low, high in rules.ranges:
+        value = (out if out is not None else body).get(name)
+        if _number(value) and not low <= value <= high:
+            clamped = min(max(value, low), high)
+            out = dict(out if out is not None else body)
+            out[name] = clamped
+            notes.append(f"{name} {_fmt(value)} clamped to {_fmt(clamped)} ({rules.provider} accepts "
+                         f"{_fmt(low)} to {_fmt(high)})")
+    current = out if out is not None else body
+    if rules.default_max_tokens is not None and current.get("max_tokens") is None \
+            and current.get("max_completion_tokens") is None:
+        out = dict(current)
+        out["max_tokens"] = rules.default_max_tokens
+        notes.append(f"max_tokens {rules.default_max_tokens} sent ({rules.provider} requires one; "
+                     "the deployment's output limit)")
+    current = out if out is not None else body
+    fmt = current.get("response_format")
+    if rules.json_object_as_schema and isinstance(fmt, Mapping) and fmt.get("type") == "json_object":
+        out = dict(current)
+        out["response_format"] = {"type": "json_schema",
+                                  "json_schema": {"name": "json_object", "schema": {"type": "object"}}}
+        notes.append(f"response_format json_object sent as a JSON schema of an object ({rules.provider} "
+                     "has no JSON mode)")
+    return (out if out is not None else body), tuple(notes)

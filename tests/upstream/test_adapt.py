@@ -1,0 +1,98 @@
+"""A valid OpenAI body adapted to a provider: what changes, what never does, and the notes."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.upstream.adapt import ParamRules, adapt, rules_for
+
+ANTHROPIC_TAKES = frozenset({"stream", "stop", "temperature", "top_p", "max_tokens", "max_completion_tokens", "tools",
+                             "tool_choice", "parallel_tool_calls", "response_format", "user"})
+ANTHROPIC = rules_for("anthropic", "anthropic/claude-haiku-4-5", supported=ANTHROPIC_TAKES, translated=True,
+                      max_output_tokens=64_000)
+MSG = [{"role": "user", "content": "hi"}]
+
+
+def test_openai_compatible_deployments_are_never_touched():
+    assert rules_for("openai", "openai/claude-3-5-sonnet", supported=None, translated=False, max_output_tokens=1) is None
+    body = {"model": "m", "messages": MSG, "temperature": 2.0, "seed": 1, "n": 3}
+    out, notes = adapt(body, None)
+    assert out is body and notes == ()
+
+
+CASES = [
+    # (name, body beyond model/messages, expected changes, note fragments)
+    ("temperature clamped", {"temperature": 1.5, "max_tokens": 10}, {"temperature": 1.0},
+     ["temperature 1.5 clamped to 1 (anthropic accepts 0 to 1)"]),
+    ("in range untouched", {"temperature": 0.7, "max_tokens": 10}, {}, []),
+    ("sampling extras dropped", {"seed": 7, "frequency_penalty": 0.5, "max_tokens": 10},
+     {"seed": None, "frequency_penalty": None}, ["dropped seed, frequency_penalty (not supported by anthropic)"]),
+    ("trivial n and logprobs dropped", {"n": 1, "logprobs": False, "max_tokens": 10}, {"n": None, "logprobs": None},
+     ["dropped n, logprobs"]),
+    ("n above one kept for selection to refuse", {"n": 2, "max_tokens": 10}, {}, []),
+    ("max_tokens sent when missing", {}, {"max_tokens": 64_000}, ["max_tokens 64000 sent (anthropic requires one"]),
+    ("max_completion_tokens counts", {"max_completion_tokens": 5}, {}, []),
+    ("json mode as a schema", {"response_format": {"type": "json_object"}, "max_tokens": 10},
+     {"response_format": {"type": "json_schema", "json_schema": {"name": "json_object", "schema": {"type": "object"}}}},
+     ["response_format json_object sent as a JSON schema"]),
+    ("a schema passes", {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}},
+                         "max_tokens": 10}, {}, []),
+]
+
+
+@pytest.mark.parametrize("extra, changes, notes", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_anthropic(extra, changes, notes):
+    body = {"model": "claude", "messages": MSG, **extra}
+    out, said = adapt(body, ANTHROPIC)
+    expected = {k: v for k, v in {**body, **changes}.items() if v is not None}
+    assert out == expected
+    assert len(said) == len(notes) and all(n in s for n, s in zip(notes, said, strict=True))
+    if not notes:
+        assert out is body  # nothing to change: the same object, no copy
+    assert body == {"model": "claude", "messages": MSG, **extra}  # the client's body is never mutated
+
+
+def test_claude_on_bedrock_gets_anthropics_rules():
+    rules = rules_for("bedrock", "bedrock/eu.anthropic.claude-sonnet-4-5", supported=frozenset({"temperature"}),
+                      translated=True, max_output_tokens=8192)
+    assert rules.ranges and rules.default_max_tokens == 8192 and rules.json_object_as_schema
+
+
+def test_a_provider_without_a_parameter_table_passes_everything():
+    rules = rules_for("gemini", "gemini/x", supported=None, translated=True, max_output_tokens=10)
+    assert rules is None
+
+
+_params = st.fixed_dictionaries({}, optional={
+    "temperature": st.floats(0, 2), "top_p": st.floats(0, 1), "seed": st.integers(0, 10),
+    "n": st.integers(1, 4), "logprobs": st.booleans(), "user": st.text(max_size=5),
+    "max_tokens": st.integers(1, 100), "stop": st.just(["x"]), "presence_penalty": st.floats(-2, 2),
+    "response_format": st.sampled_from([{"type": "json_object"}, {"type": "text"}]),
+    "tools": st.just([{"type": "function", "function": {"name": "f"}}]),
+})
+
+
+@given(_params)
+def test_invariants(extra):
+    body = {"model": "claude", "messages": MSG, **extra}
+    out, notes = adapt(body, ANTHROPIC)
+    # Whatever changes, the answer's meaning does not: messages, tools, stop and n > 1 stay.
+    for key in ("messages", "tools", "stop", "model"):
+        assert out.get(key) == body.get(key)
+    if body.get("n", 1) > 1:
+        assert out["n"] == body["n"]
+    # The result is within the provider's limits, and adapting again changes nothing.
+    assert 0 <= out.get("temperature", 0) <= 1 and out.get("max_tokens")
+    assert all(k in ANTHROPIC_TAKES or k in ("model", "messages") or (k in ("n", "logprobs") and out[k])
+               for k in out)
+    again, more = adapt(out, ANTHROPIC)
+    assert again == out and more == ()
+    assert bool(notes) == (out is not body)
+
+
+def test_rules_are_immutable():
+    with pytest.raises(AttributeError):
+        ANTHROPIC.provider = "x"  # type: ignore[misc]
+    assert isinstance(ANTHROPIC, ParamRules)
