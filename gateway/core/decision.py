@@ -62,7 +62,7 @@ class Decider:
         *,
         allow_unknown_pipeline: bool = False,
         rng: random.Random | None = None,
-        router: RouterModel | None = None,
+        router: RouterModel | Callable[[], RouterModel | None] | None = None,
         domain_min_confidence: float = 0.5,
     ) -> None:
         self._catalog = catalog
@@ -73,10 +73,16 @@ class Decider:
         self._spend = spend  # returns pipeline -> SpendTotals from the last refresh
         self._allow_unknown = allow_unknown_pipeline
         self._rng = rng or random.Random()
-        # A trained router model (`gateway eval --save-model`) wins over the policies' examples.
-        self._router = router
+        # A trained router model (`gateway eval --save-model`) wins over the policies' examples;
+        # given as a callable, it is read per request (a reloaded model file replaces it).
+        self._router = router if router is None or callable(router) else (lambda: router)
         self._min_confidence = domain_min_confidence
         self._known: tuple[RouterModel | None, tuple[str, ...]] = (None, ())
+
+    @property
+    def router(self) -> RouterModel | None:
+        """The trained router model in use, if any."""
+        return self._router() if self._router is not None else None
 
     def valid_names(self) -> list[str]:
         return [*self._catalog.aliases, *self._catalog.deployments]
@@ -107,7 +113,7 @@ class Decider:
         if ctx.domain is None and resolution.domain is not None:
             ctx = replace(ctx, domain=resolution.domain, domain_source="policy")
         features, inferred_note = None, None
-        router = None if pinned is not None else (self._router or self._policies().domain_router)
+        router = None if pinned is not None else (self.router or self._policies().domain_router)
         if router is not None:
             ctx, features, inferred_note = self._learned(router, ctx, body, explain)
         live = self._live(resolution.policy_name)

@@ -78,17 +78,18 @@ class RedisSharedState:
 
     async def sync_learning(
         self, lineage: str, origin: str, blob: str | None, after: str | None, *, limit: int = 1000,
-    ) -> tuple[list[LearningEntry], str | None]:
+    ) -> tuple[list[LearningEntry], str | None, str | None]:
         log, ck = self.learning_keys(lineage)
         ttl_ms = max(1, int(self.config.learning_ttl_s * 1000))
         ops: list[tuple[Any, ...]] = []
         if blob is not None:
             ops += [("cmd", "XADD", [log, "*", "o", origin, "b", blob]), ("cmd", "PEXPIRE", [log, ttl_ms])]
         start = "-" if after is None else "(" + after
-        ops += [("cmd", "XRANGE", [log, start, "+", "COUNT", limit]), ("cmd", "HGET", [ck, "prev"])]
+        ops += [("cmd", "XRANGE", [log, start, "+", "COUNT", limit]), ("cmd", "HMGET", [ck, "prev", "id"])]
         res = await self._run(ops)
         entries = [LearningEntry(eid, fields.get("o", ""), fields.get("b", "")) for eid, fields in res[-2]]
-        return entries, res[-1]
+        floor, checkpoint = res[-1]
+        return entries, floor, checkpoint
 
     async def save_learning_checkpoint(self, lineage: str, upto: str, blob: str) -> bool:
         log, ck = self.learning_keys(lineage)

@@ -118,10 +118,11 @@ class StatsStore(abc.ABC):
     @abc.abstractmethod
     async def sync_learning(
         self, lineage: str, origin: str, blob: str | None, after: str | None, *, limit: int = 1000,
-    ) -> tuple[list[LearningEntry], str | None]:
+    ) -> tuple[list[LearningEntry], str | None, str | None]:
         """Append `blob` (when given) to a learned model's log, then read up to `limit` entries
-        after id `after` (from the start when None). Also returns the log's floor: entries before it
-        may have been trimmed, so a reader whose `after` is below it must reload the checkpoint."""
+        after id `after` (from the start when None). Also returns the log's floor (entries before
+        it may have been trimmed, so a reader whose `after` is below it must reload the checkpoint)
+        and the id of the latest checkpoint (None: none yet)."""
 
     @abc.abstractmethod
     async def save_learning_checkpoint(self, lineage: str, upto: str, blob: str) -> bool:

@@ -222,14 +222,14 @@ class MemoryStatsStore(StatsStore):
 
     async def sync_learning(
         self, lineage: str, origin: str, blob: str | None, after: str | None, *, limit: int = 1000,
-    ) -> tuple[list[LearningEntry], str | None]:
+    ) -> tuple[list[LearningEntry], str | None, str | None]:
         log = self._logs.setdefault(lineage, [])
         if blob is not None:
             log.append(LearningEntry(self._next_entry_id(), origin, blob))
         start = entry_order(after) if after is not None else (-1, -1)
         newer = [e for e in log if entry_order(e.id) > start][:limit]
         checkpoint = self._checkpoints.get(lineage)
-        return newer, checkpoint[2] if checkpoint is not None else None
+        return newer, *((checkpoint[2], checkpoint[0]) if checkpoint is not None else (None, None))
 
     async def save_learning_checkpoint(self, lineage: str, upto: str, blob: str) -> bool:
         current = self._checkpoints.get(lineage)

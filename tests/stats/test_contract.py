@@ -240,11 +240,11 @@ async def test_learning_log_reads_after_an_id_and_checkpoints_trim_behind_the_pr
     store: StatsStore,
 ) -> None:
     lineage = uuid.uuid4().hex[:8]
-    first, floor = await store.sync_learning(lineage, "a", "d1", None)
-    assert [(e.origin, e.blob) for e in first] == [("a", "d1")] and floor is None
-    second, _ = await store.sync_learning(lineage, "b", "d2", first[-1].id)
+    first, floor, checkpoint = await store.sync_learning(lineage, "a", "d1", None)
+    assert [(e.origin, e.blob) for e in first] == [("a", "d1")] and floor is None and checkpoint is None
+    second, _, _ = await store.sync_learning(lineage, "b", "d2", first[-1].id)
     assert [(e.origin, e.blob) for e in second] == [("b", "d2")]
-    everything, _ = await store.sync_learning(lineage, "a", None, None)
+    everything, _, _ = await store.sync_learning(lineage, "a", None, None)
     assert [e.blob for e in everything] == ["d1", "d2"]
     assert entry_order(everything[0].id) < entry_order(everything[1].id)
     assert await store.load_learning_checkpoint(lineage) is None
@@ -252,14 +252,15 @@ async def test_learning_log_reads_after_an_id_and_checkpoints_trim_behind_the_pr
     assert await store.save_learning_checkpoint(lineage, everything[0].id, "sum1")
     assert not await store.save_learning_checkpoint(lineage, everything[0].id, "stale")  # not newer
     assert await store.load_learning_checkpoint(lineage) == (everything[0].id, "sum1")
-    third, _ = await store.sync_learning(lineage, "a", "d3", everything[-1].id)
+    third, _, checkpoint = await store.sync_learning(lineage, "a", "d3", everything[-1].id)
+    assert checkpoint == everything[0].id
     assert await store.save_learning_checkpoint(lineage, third[-1].id, "sum3")
     assert await store.load_learning_checkpoint(lineage) == (third[-1].id, "sum3")
     # Trimmed before the previous checkpoint (d1's): d1 stays, a reader at d1 misses nothing.
-    left, floor = await store.sync_learning(lineage, "a", None, None)
-    assert floor == everything[0].id
+    left, floor, checkpoint = await store.sync_learning(lineage, "a", None, None)
+    assert floor == everything[0].id and checkpoint == third[-1].id
     assert [e.blob for e in left] == ["d1", "d2", "d3"]
-    limited, _ = await store.sync_learning(lineage, "a", None, None, limit=2)
+    limited, _, _ = await store.sync_learning(lineage, "a", None, None, limit=2)
     assert [e.blob for e in limited] == ["d1", "d2"]
 
 
@@ -328,7 +329,7 @@ async def test_shared_state_keys_have_ttls_and_spread_over_slots(store: StatsSto
         pytest.skip("Redis key layout only")
     await store.put_requests([_rec(f"k{i}") for i in range(8)])
     await store.take_request("k0", "alice")
-    entries, _ = await store.sync_learning("lin", "a", "d1", None)
+    entries, _, _ = await store.sync_learning("lin", "a", "d1", None)
     await store.save_learning_checkpoint("lin", entries[-1].id, "sum")
     await store.add_history({int(time.time()): {"m:a:ok": 1.0}}, ["d"], keep=5)
     await store.read_view(every_s=1.0)
