@@ -99,12 +99,14 @@ def difference(now: OnlineState, base: OnlineState) -> OnlineState | None:
     return OnlineState(models, rows, {name: d[rows] for name, d in diffs.items()}, counts)
 
 
-def add_into(base: OnlineState, delta: OnlineState) -> OnlineState:
-    """`base + delta` (base full, rows None); returns a new state when columns had to be added."""
+def add_into(base: OnlineState, delta: OnlineState, *, inplace: bool = False) -> OnlineState:
+    """`base + delta` (base full, rows None). `inplace` reuses base's arrays when it can (only for
+    a state nobody else holds)."""
     models = base.models + tuple(m for m in delta.models if m not in base.models)
-    arrays = base.arrays
     if models != base.models:
         arrays = {name: _columns(base, name, models) for name in base.arrays}
+    else:
+        arrays = base.arrays if inplace else {name: arr.copy() for name, arr in base.arrays.items()}
     cols = [models.index(m) for m in delta.models]
     at = (slice(None), cols) if delta.rows is None else np.ix_(delta.rows, cols)
     for name, part in delta.arrays.items():
@@ -183,8 +185,8 @@ class SharedModel:
             model.add_online(OnlineState(names, np.arange(0), {}, {}))
         #: The model as loaded: a checkpoint is the log's sum, i.e. the fleet's state minus this.
         self._origin = model.online_state()
-        #: The model minus this process's updates not sent yet.
-        self._base = self._origin
+        #: The model minus this process's updates not sent yet (a private copy: added to in place).
+        self._base = model.online_state()
         self._seen = learned()
         self._after: str | None = None  # the last log entry added (None: not joined yet)
         self._checkpoint_at: float | None = None
@@ -275,7 +277,7 @@ class SharedModel:
             if rebuilding or entry.origin != self.origin:
                 delta = decode_state(entry.blob)
                 self.model.add_online(delta)
-                self._base = add_into(self._base, delta)
+                self._base = add_into(self._base, delta, inplace=True)
                 self.received += entry.origin != self.origin
             self._after = entry.id
 
