@@ -96,14 +96,16 @@ class RedisStatsStore(RedisSharedState, StatsStore):
         timeout_s: float = 1.0,
         max_in_flight: int = 32,
         snapshot: bool = True,
+        index_refresh_s: float = _INDEX_REFRESH_S,
     ) -> None:
         self.config = config or StatsConfig()
         self.prefix = key_prefix
         #: This process, as the leases and learned-model logs name it.
         self.replica = uuid.uuid4().hex[:12]
-        # False: every replica reads every deployment on every refresh (what bench/redis_scale.py
-        # calls "before").
+        # False, with index_refresh_s=0: every replica reads every deployment on every refresh and
+        # re-adds its names on every write (what bench/redis_scale.py calls "before").
         self.snapshot = snapshot
+        self._index_refresh_s = index_refresh_s  # 0: on every write, as before
         self._indexed: dict[tuple[str, str], float] = {}
         self._redis = _client(url, cluster, timeout_s)
         self._sha: dict[str, str] = {}
@@ -228,7 +230,7 @@ class RedisStatsStore(RedisSharedState, StatsStore):
         # (one slot) sees almost no writes in steady state.
         now = time.monotonic()
         memo = self._indexed
-        fresh = [n for n in names if now - memo.get((kind, n), -math.inf) >= _INDEX_REFRESH_S]
+        fresh = [n for n in names if now - memo.get((kind, n), -math.inf) >= self._index_refresh_s]
         if not fresh:
             return []
         for n in fresh:
