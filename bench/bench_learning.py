@@ -2,8 +2,10 @@
 
 Trains a router on a seeded synthetic corpus (14 domains, 9 models, 3,000 prompts of ~150 words;
 sizes like the MMLU-Pro dev set), then times, one call at a time with perf_counter_ns:
-hashing alone, domain inference, the full estimate without and with explanations.
-Budget: p50 <= 2 ms on one core for a 1,000-token prompt.
+hashing alone, domain inference, the full estimate without and with explanations, the kNN prompt
+index (mode ``knn``: embed + 30 nearest of 3,000 train prompts), and the quality-target planner
+(calibration-table lookup + expected costs -> frontier params).
+Budgets: p50 <= 2 ms for the whole estimate; prompt-level prediction (kNN) under 1 ms.
 
     .venv/bin/python bench/bench_learning.py
 """
@@ -14,7 +16,18 @@ import time
 
 import numpy as np
 
-from gateway.learning import DomainClassifier, FeatureHasher, PromptQualityModel, RouterModel
+from gateway.learning import (
+    CalibrationTable,
+    DomainClassifier,
+    FeatureHasher,
+    OutputLengths,
+    PromptIndex,
+    PromptQualityModel,
+    QualityTarget,
+    RouterModel,
+    TargetPlanner,
+)
+from gateway.selection import ModelInfo, RequestContext, SelectionParams
 
 MODELS = [f"model-{i}" for i in range(9)]
 
@@ -48,10 +61,23 @@ def main() -> None:
     feats = [hasher.transform(t) for t in texts]
     clf = DomainClassifier(hasher).fit_features(feats, labels)
     quality = PromptQualityModel()
-    for f, d in zip(feats, labels, strict=True):
-        for m in MODELS:
-            quality.update(m, f, d, float(rng.random() < 0.6))
-    router = RouterModel(hasher, clf, quality)
+    lengths = OutputLengths()
+    outcomes = (rng.random((len(feats), len(MODELS))) < 0.6).astype(float)
+    for f, d, row in zip(feats, labels, outcomes, strict=True):
+        for m, score in zip(MODELS, row, strict=True):
+            quality.update(m, f, d, score)
+            lengths.update(m, d, float(rng.integers(5, 400)))
+    index = PromptIndex().fit(feats, outcomes, MODELS)
+    table = CalibrationTable.build(MODELS[-1], 0.7, 6e-4, np.geomspace(1e-3, 10, 30)[::-1],
+                                   np.linspace(0.8, 1.0, 30), np.linspace(0.05, 1.0, 30), np.linspace(0, 1, 30),
+                                   knee_lam=0.1, prompts=3000)
+    router = RouterModel(hasher, clf, quality, index=index, lengths=lengths, calibration=table)
+    catalog = [ModelInfo(name=m, provider="p", litellm_model=m, input_cost_per_token=1e-7 * (i + 1),
+                         output_cost_per_token=4e-7 * (i + 1)) for i, m in enumerate(MODELS)]
+    planner = TargetPlanner(catalog)
+    est = router.estimate("warm up", MODELS, explain=False)
+    ctx = RequestContext("r", 1300, domain="domain-3", quality_estimates=est.quality_estimates)
+    target = QualityTarget("quality", 0.95, "header")
     # ~1,000 tokens of English-like text (words of 4-8 letters at ~1.3 tokens each).
     words = [" ".join(rng.choice(list("etaoinshrdlu"), size=int(rng.integers(3, 8)))).replace(" ", "")
              for _ in range(760)]
@@ -65,6 +91,10 @@ def main() -> None:
         ("estimate (no explanations)", lambda: router.estimate(prompt, MODELS, explain=False)),
         ("estimate (with explanations)", lambda: router.estimate(prompt, MODELS, explain=True)),
         ("estimate, domain given", lambda: router.estimate(prompt, MODELS, domain="domain-3", explain=False)),
+        ("kNN index predict (given features)", lambda: index.predict(x, MODELS, dict.fromkeys(MODELS, 0.5))),
+        ("estimate, mode knn", lambda: router.estimate(prompt, MODELS, explain=False, mode="knn")),
+        ("quality target -> frontier params", lambda: planner.apply(target, SelectionParams(), ctx, router, "r",
+                                                                    record=False)),
     ]
     print(f"{'step':<34} {'p50 ms':>8} {'p90 ms':>8}")
     for name, fn in rows:

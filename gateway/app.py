@@ -127,6 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.router_model, learner, stats, models=catalog.deployments, reload_s=settings.policy_reload_s,
         sync_s=settings.learning_sync_s, checkpoint_s=settings.learning_checkpoint_s,
     )
+    if router is not None:
+        learner.listeners = (router.on_feedback,)  # the current model's calibration check
     decider = Decider(
         catalog, engine, lambda: policies.current, stats.live_for, lambda: stats.spend,
         allow_unknown_pipeline=settings.allow_unknown_pipeline,

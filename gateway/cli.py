@@ -85,6 +85,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _route(args: argparse.Namespace) -> int:
     from gateway.catalog import load_catalog, load_config
     from gateway.core.decision import Decider
+    from gateway.errors import GatewayError
     from gateway.policy import load_policy_dir
     from gateway.selection.engine import SelectionEngine
     from gateway.selection.explain import format_ranking_table
@@ -106,8 +107,19 @@ def _route(args: argparse.Namespace) -> int:
         headers["x-task-domain"] = args.domain
     if args.pipeline:
         headers["x-pipeline-id"] = args.pipeline
-    decider = Decider(catalog, SelectionEngine(), lambda: policy_set)
-    decision = decider.decide(body, headers, "req_cli", explain=True)
+    if args.quality_target:
+        headers["x-quality-target"] = args.quality_target
+    router = None
+    if args.router_model:
+        from gateway.learning import RouterModel
+
+        router = RouterModel.load(args.router_model)
+    decider = Decider(catalog, SelectionEngine(), lambda: policy_set, router=router)
+    try:
+        decision = decider.decide(body, headers, "req_cli", explain=True)
+    except GatewayError as exc:
+        print(f"gateway route: {exc.message}", file=sys.stderr)
+        return 2
     if args.json:
         from gateway.selection.explain import ranking_to_dict
 
@@ -177,6 +189,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--tools", help="comma-separated tool names offered with the prompt")
     s.add_argument("--max-tokens", type=int)
     s.add_argument("--pipeline", help="apply this pipeline's policy (X-Pipeline-Id)")
+    s.add_argument("--quality-target", metavar="SHARE",
+                   help="share of the best eligible model's quality to reach, e.g. 0.95 (X-Quality-Target)")
+    s.add_argument("--router-model", metavar="DIR", default=os.environ.get("GATEWAY_ROUTER_MODEL"),
+                   help="router model from `gateway eval --save-model` (default: $GATEWAY_ROUTER_MODEL)")
     s.add_argument("--config", type=Path, default=Path("config/demo.yaml"))
     s.add_argument("--policies", type=Path, default=Path("policies"))
     s.add_argument("--json", action="store_true", help="print the ranking as JSON")

@@ -19,7 +19,7 @@ from gateway.core.budgets import check_budget
 from gateway.catalog import Catalog, ResolvedDeployment
 from gateway.core.context import build_context
 from gateway.core.exploration import explore
-from gateway.learning import RouterModel, SparseFeatures, messages_text
+from gateway.learning import RouterModel, SparseFeatures, TargetPlanner, messages_text
 from gateway.policy import PolicySet, Resolution, resolve
 from gateway.selection.strategies import SelectionParamsError
 from gateway.selection.types import LiveStats, ModelInfo, Ranking, Rejection, RequestContext
@@ -78,6 +78,7 @@ class Decider:
         self._router = router if router is None or callable(router) else (lambda: router)
         self._min_confidence = domain_min_confidence
         self._known: tuple[RouterModel | None, tuple[str, ...]] = (None, ())
+        self._targets = TargetPlanner(catalog.models)  # quality targets / learned default (hook below)
 
     @property
     def router(self) -> RouterModel | None:
@@ -110,6 +111,8 @@ class Decider:
         resolution = resolve(
             self._policies(), pipeline, headers.get("x-selection-strategy"), ctx, self._allow_unknown
         )
+        # Hook (gateway/learning/planner.py): X-Quality-Target is validated here, pinned or not.
+        target, target_note = self._targets.target(headers, resolution)
         if ctx.domain is None and resolution.domain is not None:
             ctx = replace(ctx, domain=resolution.domain, domain_source="policy")
         features, inferred_note = None, None
@@ -128,12 +131,16 @@ class Decider:
             if budget.downgrade and params.strategy != "cost":
                 params, source = replace(params, strategy="cost"), "budget"
             strategy = params.strategy
+            # Hook (gateway/learning/planner.py): a quality target or the learned default operating point.
+            params, finish_target = self._targets.apply(target, params, ctx, self._router, request_id,
+                                                        record=not explain)
             try:
                 # Explanations for every candidate only when someone will read them.
                 ranking = self._engine.rank(ctx, self._models, params, live, detail=None if explain else 3)
             except SelectionParamsError as exc:
                 raise errors.InvalidRequestError(str(exc), param="strategy", code="invalid_strategy") from None
-            extra = tuple(n for n in (inferred_note, budget.note) if n)
+            ranking = finish_target(ranking)
+            extra = tuple(n for n in (inferred_note, budget.note, target_note) if n)
             if extra:
                 ranking = replace(ranking, notes=(*ranking.notes, *extra))
             ex = resolution.exploration

@@ -23,12 +23,16 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--points", type=int, default=20, help="knob settings per sweep")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for CIs (0: none)")
+    p.add_argument("--folds", type=int, default=3,
+                   help="folds for out-of-fold estimates on the train split (quality mode, calibration table)")
+    p.add_argument("--domain", metavar="NAME",
+                   help="evaluate only the rows of this domain, as a data set of its own")
     p.add_argument("--no-compare", action="store_true",
                    help="skip the domain given/inferred x per-domain/prompt-level comparison sweeps")
     p.add_argument("--model-meta", help="YAML/JSON: model name -> ModelInfo fields (e.g. ttft_ms, quality)")
     p.add_argument("--save-model", metavar="DIR",
-                   help="save the router model trained on the train split (domain classifier + quality model) "
-                        "for `gateway serve` (GATEWAY_ROUTER_MODEL=DIR)")
+                   help="save the router model trained on the train split (domain classifier, quality model, "
+                        "prompt index, calibration table) for `gateway serve` (GATEWAY_ROUTER_MODEL=DIR)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
     return p
@@ -44,7 +48,7 @@ def _load_mapping(path: str) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.eval.data import EvalDataError, load_eval_data
+    from gateway.eval.data import EvalDataError, load_eval_data, only_domain
     from gateway.eval.report import format_table, write_json, write_plot
     from gateway.eval.runner import EvalOptions, run_eval
 
@@ -56,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         data = load_eval_data(args.data)
+        if args.domain:
+            data = only_domain(data, args.domain)
         meta = _load_mapping(args.model_meta) if args.model_meta else {}
         policy_kw = {}
         if args.policy:
@@ -69,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             policy_kw = {"policy_name": policy.pipeline, "policy_params": policy.selection_params(),
                          "policy_domain": policy.selection_schema.default_domain}
         opts = EvalOptions(strategies=tuple(dict.fromkeys(args.strategies)), seed=args.seed, points=args.points,
-                           n_boot=args.bootstrap, compare=not args.no_compare, model_meta=meta,
+                           n_boot=args.bootstrap, folds=args.folds, compare=not args.no_compare, model_meta=meta,
                            save_model=args.save_model, **policy_kw)
         report = run_eval(data, opts, progress)
     except (EvalDataError, ValueError, OSError) as exc:

@@ -17,7 +17,7 @@ import orjson
 
 from gateway.learning.features import messages_text
 
-__all__ = ["FORMAT", "EvalData", "EvalDataError", "ModelPrice", "load_eval_data"]
+__all__ = ["FORMAT", "EvalData", "EvalDataError", "ModelPrice", "load_eval_data", "only_domain"]
 
 FORMAT = "routing-eval/1"
 _SPLITS = ("train", "test")
@@ -178,3 +178,20 @@ def load_eval_data(path: str | Path) -> EvalData:
         costs=np.array(costs, dtype=np.float64).reshape(shape),
         out_tokens=np.array(tokens, dtype=np.int64).reshape(shape),
     )
+
+
+def only_domain(data: EvalData, domain: str) -> EvalData:
+    """The rows of one domain as a data set of their own (a single-domain subset: per-domain
+    averages carry no signal there). Raises `EvalDataError` when a split ends up empty."""
+    keep = np.array([d == domain for d in data.domains], dtype=bool)
+    known = sorted({d for d in data.domains if d is not None})
+    if not keep.any():
+        raise EvalDataError(f"{data.path}: no rows with domain {domain!r}; domains: {known}")
+    if keep[data.is_train].sum() == 0 or keep[~data.is_train].sum() == 0:
+        raise EvalDataError(f"{data.path}: domain {domain!r} has no train or no test rows")
+    idx = np.flatnonzero(keep)
+    pick = lambda seq: tuple(seq[i] for i in idx)  # noqa: E731
+    return EvalData(name=f"{data.name} [{domain}]", path=data.path, models=data.models, ids=pick(data.ids),
+                    is_train=data.is_train[idx], domains=pick(data.domains), messages=pick(data.messages),
+                    texts=pick(data.texts), scores=data.scores[idx], costs=data.costs[idx],
+                    out_tokens=data.out_tokens[idx])

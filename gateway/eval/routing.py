@@ -7,11 +7,14 @@ No upstream is called: the file already holds every model's outcome.
 
 The engine's quality scorer reads `ctx.quality_estimates` (learned per prompt), exactly as on
 the request path; the live stats (output lengths, feedback posteriors) are shared by every prompt.
+The ``frontier`` sweep is what `balanced` does with a calibrated router model and what a quality
+target picks from: the `Frontier` strategy (quality - lam * cost / cost scale) with each prompt's
+expected cost from the router model's output lengths, as `gateway.learning.planner` builds it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -26,9 +29,12 @@ from gateway.selection import (
     SelectionEngine,
     SelectionParams,
 )
+from gateway.selection.frontier import FRONTIER, FrontierParams
 
 __all__ = [
     "Prepared",
+    "expected_costs",
+    "frontier_params",
     "RouterRun",
     "engine_reads_estimates",
     "knob_grid",
@@ -46,6 +52,9 @@ class Prepared:
     contexts: tuple[RequestContext, ...]
     models: Sequence[ModelInfo]
     live: Mapping[str, LiveStats]
+    # Per prompt, expected USD per model from the router model's output lengths (frontier sweeps).
+    costs: tuple[Mapping[str, float], ...] | None = None
+    cost_scale: float = 1.0  # the reference model's mean cost per request (frontier's lam unit)
 
 
 @dataclass
@@ -73,13 +82,27 @@ def prepare(
     estimates: Sequence[tuple[str | None, str | None, Mapping[str, float] | None]],
     catalog: Sequence[ModelInfo],
     live: Mapping[str, LiveStats],
+    output_tokens: Callable[[int, str | None], Mapping[str, float]] | None = None,
+    cost_scale: float = 1.0,
 ) -> Prepared:
-    """``estimates[k] = (domain, domain_source, quality_estimates)`` for test prompt k."""
+    """``estimates[k] = (domain, domain_source, quality_estimates)`` for test prompt k;
+    ``output_tokens(k, domain)``: expected completion tokens per model (the router model's), which
+    gives every prompt its expected cost per model for frontier sweeps."""
     contexts = [
         RequestContext(rid, estimate_tokens(msgs), domain=domain, domain_source=source, quality_estimates=q)
         for rid, msgs, (domain, source, q) in zip(ids, messages, estimates, strict=True)
     ]
-    return Prepared(tuple(contexts), tuple(catalog), MappingProxyType(dict(live)))
+    costs = None
+    if output_tokens is not None:
+        costs = tuple(expected_costs(ctx.input_tokens, catalog, output_tokens(k, ctx.domain))
+                      for k, ctx in enumerate(contexts))
+    return Prepared(tuple(contexts), tuple(catalog), MappingProxyType(dict(live)), costs, cost_scale)
+
+
+def expected_costs(input_tokens: int, catalog: Sequence[ModelInfo], out: Mapping[str, float]) -> dict[str, float]:
+    """USD per model for a request of ``input_tokens`` with ``out[model]`` completion tokens."""
+    return {m.name: input_tokens * m.input_cost_per_token + out.get(m.name, 0.0) * m.output_cost_per_token
+            for m in catalog}
 
 
 def knob_grid(strategy: str, points: int, cost_lo: float, cost_hi: float) -> tuple[str, list[float]]:
@@ -91,7 +114,16 @@ def knob_grid(strategy: str, points: int, cost_lo: float, cost_hi: float) -> tup
         return "min_quality", np.linspace(0.0, 1.0, points).tolist()
     if strategy == "performance":
         return "max_cost_usd", np.geomspace(cost_lo, cost_hi, points).tolist()
+    if strategy == FRONTIER:
+        # lam: quality given up per reference-request of cost; 0 = quality only, 1e3 = cheapest.
+        return "lam", [0.0, *np.geomspace(1e-3, 10.0, max(points - 2, 1)).tolist(), 1e3]
     raise ValueError(f"no sweep for strategy {strategy!r}")
+
+
+def frontier_params(value: float, prep: Prepared, k: int) -> SelectionParams:
+    """What the request path builds for operating point ``value`` and test prompt ``k``."""
+    costs = prep.costs[k] if prep.costs is not None else None
+    return SelectionParams(strategy=FRONTIER, frontier=FrontierParams(value, prep.cost_scale, costs))
 
 
 def _params(strategy: str, value: float) -> tuple[SelectionParams, SelectionParams]:
@@ -115,14 +147,17 @@ def _params(strategy: str, value: float) -> tuple[SelectionParams, SelectionPara
     raise ValueError(f"no sweep for strategy {strategy!r}")
 
 
-def route_all(engine: SelectionEngine, prep: Prepared, params: SelectionParams,
+def route_all(engine: SelectionEngine, prep: Prepared, params: SelectionParams | Callable[[int], SelectionParams],
               fallback: SelectionParams, index: Mapping[str, int]) -> tuple[np.ndarray, int]:
+    """Winner per prompt; ``params`` may be per prompt (a function of the prompt's position)."""
     rank, models = engine.rank, engine.prepare(prep.models) if hasattr(engine, "prepare") else prep.models
     out = np.empty(len(prep.contexts), dtype=np.int64)
     missed = 0
     live = prep.live
+    per_prompt = callable(params)
     for k, ctx in enumerate(prep.contexts):
-        winner = rank(ctx, models, params, live, detail=0).winner
+        p = params(k) if per_prompt else params  # type: ignore[operator]
+        winner = rank(ctx, models, p, live, detail=0).winner
         if winner is None:
             missed += 1
             winner = rank(ctx, models, fallback, live, detail=0).winner
@@ -147,15 +182,22 @@ def sweep(
     points: int,
     cost_range: tuple[float, float],
     refine: int | None = None,
+    values: Sequence[float] | None = None,
 ) -> RouterRun:
-    """Route every prompt at ``points`` knob settings, then ``refine`` (default points // 2) more,
-    each between the two neighbouring settings whose decisions differ on the most prompts: the
-    curve is sampled densely where it moves. Uses the router's own decisions only, never scores."""
-    knob, values = knob_grid(strategy, points, *cost_range)
+    """Route every prompt at ``points`` knob settings (or the given ``values``), then ``refine``
+    (default points // 2) more, each between the two neighbouring settings whose decisions differ
+    on the most prompts: the curve is sampled densely where it moves. Uses the router's own
+    decisions only, never scores."""
+    knob, grid = knob_grid(strategy, points, *cost_range)
+    values = grid if values is None else list(values)
     index = {n: j for j, n in enumerate(names)}
     done: dict[float, tuple[np.ndarray, int]] = {}
 
     def run(value: float) -> None:
+        if strategy == FRONTIER:
+            done[value] = route_all(engine, prep, lambda k: frontier_params(value, prep, k),
+                                    SelectionParams(strategy="performance"), index)
+            return
         params, fallback = _params(strategy, value)
         done[value] = route_all(engine, prep, params, fallback, index)
 
@@ -178,8 +220,12 @@ def sweep(
 
 
 def route_params(name: str, engine: SelectionEngine, prep: Prepared, names: Sequence[str],
-                 params: SelectionParams) -> RouterRun:
-    """A single operating point (a policy's params, or the engine's default balanced weights)."""
+                 params: SelectionParams | Callable[[int], SelectionParams], strategy: str | None = None,
+                 value: float = 0.0) -> RouterRun:
+    """A single operating point (a policy's params, the engine's default balanced weights, or a
+    frontier point per prompt)."""
     index = {n: j for j, n in enumerate(names)}
-    choice, missed = route_all(engine, prep, params, params, index)
-    return RouterRun(name, params.strategy, "fixed", [0.0], choice[None, :], [missed])
+    fallback = SelectionParams(strategy="performance") if callable(params) else params
+    choice, missed = route_all(engine, prep, params, fallback, index)
+    name_of = strategy or (params.strategy if not callable(params) else FRONTIER)
+    return RouterRun(name, name_of, "fixed", [value], choice[None, :], [missed])

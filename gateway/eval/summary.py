@@ -10,6 +10,7 @@ import numpy as np
 from gateway.eval.baselines import Baselines, matched_random
 from gateway.eval.metrics import (
     aiq,
+    aiq_range,
     apgr,
     bootstrap_samples,
     cost_to_reach,
@@ -35,6 +36,7 @@ def _hull_list(h: np.ndarray) -> list[list[float]]:
 
 
 def _points(run: RouterRun, base: Baselines, scores: np.ndarray, costs: np.ndarray) -> list[dict[str, Any]]:
+    """Per knob setting: score, cost, call shares, and random routing at the same call shares."""
     rows = np.arange(scores.shape[0])
     out = []
     for k, value in enumerate(run.values):
@@ -54,13 +56,9 @@ def _points(run: RouterRun, base: Baselines, scores: np.ndarray, costs: np.ndarr
     return out
 
 
-def _run_summary(run: RouterRun, base: Baselines, scores: np.ndarray, costs: np.ndarray,
-                 boots: np.ndarray, zero_aiq_boot: np.ndarray) -> dict[str, Any]:
-    pts = _points(run, base, scores, costs)
-    c = np.array([p["cost_per_request"] for p in pts])
+def _run_summary(run: RouterRun, pts: list[dict[str, Any]], hull: np.ndarray, base: Baselines, scores: np.ndarray,
+                 costs: np.ndarray, boots: np.ndarray, zero_aiq_boot: np.ndarray, max_x: float) -> dict[str, Any]:
     q = np.array([p["score"] for p in pts])
-    hull = nondecreasing_hull(c, q)
-    lo, hi = base.cost_range
     best = base.best
     best_q, best_c = float(base.single_score[best]), float(base.single_cost[best])
     reach = {str(t): cost_to_reach(hull, t * best_q) for t in (0.95, 1.0)}
@@ -69,7 +67,7 @@ def _run_summary(run: RouterRun, base: Baselines, scores: np.ndarray, costs: np.
     summary: dict[str, Any] = {
         "name": run.name, "strategy": run.strategy, "knob": run.knob, "points": pts,
         "hull": _hull_list(hull),
-        "aiq": aiq(hull, lo, hi),
+        "aiq": aiq(hull, max_x),
         "cost_to_reach": {k: _f(v, 9) for k, v in reach.items()},
         "cost_to_reach_vs_best": {k: _f(v / best_c if v is not None else None, 4) for k, v in reach.items()},
         "quality_at_budget": {str(f): _f(hull_at(hull, f * best_c), 4) for f in BUDGET_FRACTIONS},
@@ -86,8 +84,7 @@ def _run_summary(run: RouterRun, base: Baselines, scores: np.ndarray, costs: np.
         a, d, r100 = [], [], []
         for b, idx in enumerate(boots):
             h = nondecreasing_hull(sc[:, idx].mean(axis=1), sq[:, idx].mean(axis=1))
-            sl, sh = costs[idx].mean(axis=0).min(), costs[idx].mean(axis=0).max()
-            a.append(aiq(h, sl, sh))
+            a.append(aiq(h, max_x))  # the range stays the full sample's, as for every curve compared
             d.append(a[-1] - zero_aiq_boot[b])
             r = cost_to_reach(h, scores[idx, best].mean())
             r100.append(None if r is None else r / costs[idx, best].mean())
@@ -95,38 +92,40 @@ def _run_summary(run: RouterRun, base: Baselines, scores: np.ndarray, costs: np.
         summary["aiq_minus_zero_router_ci"] = percentile_ci(d)
         summary["cost_to_reach_best_vs_best_ci"] = percentile_ci(r100)
         summary["bootstrap_reached_best"] = sum(x is not None for x in r100) / len(r100)
-    if len(base.names) == 2:
+    if len(base.names) == 2 and len(run.values) > 1:
+        # RouteLLM's own setting: two models, the router's curve over its share of strong calls.
         strong = int(np.argmax(base.single_score))
         weak = 1 - strong
-        gap = base.single_score[strong] - base.single_score[weak]
-        if gap > 0:
+        if base.single_score[strong] > base.single_score[weak]:
             share = [p["shares"].get(base.names[strong], 0.0) for p in pts]
             ws, ss = float(base.single_score[weak]), float(base.single_score[strong])
             summary["routellm"] = {
-                "strong": base.names[strong], "weak": base.names[weak],
-                "apgr": apgr(share, q, ws, ss),
-                "cpt_50": cpt(share, q, ws, ss, 0.5), "cpt_80": cpt(share, q, ws, ss, 0.8),
+                "strong": base.names[strong], "weak": base.names[weak], "apgr": apgr(share, q, ws, ss),
+                **{f"cpt_{int(x * 100)}": cpt(share, q, ws, ss, x) for x in (0.2, 0.5, 0.8)},
             }
     return summary
 
 
 def summarise(runs: Sequence[tuple[RouterRun, dict[str, str]]], base: Baselines, scores: np.ndarray,
               costs: np.ndarray, *, n_boot: int, seed: int) -> dict[str, Any]:
-    lo, hi = base.cost_range
+    """Every run's points, hull, AIQ (RouterBench: one cost range [0, max_x] shared by the zero
+    router and every swept curve), targets and bootstrap CIs."""
     boots = bootstrap_samples(scores.shape[0], n_boot, seed) if n_boot > 0 else np.zeros((0, 0), int)
+    pts = [_points(run, base, scores, costs) for run, _ in runs]
+    hulls = [nondecreasing_hull([p["cost_per_request"] for p in ps], [p["score"] for p in ps]) for ps in pts]
+    curves = [h for (run, _), h in zip(runs, hulls, strict=True) if len(run.values) > 1]
+    max_x = aiq_range([base.zero_hull, *curves])
     zero_boot = np.array([
-        aiq(nondecreasing_hull(costs[idx].mean(axis=0), scores[idx].mean(axis=0)),
-            costs[idx].mean(axis=0).min(), costs[idx].mean(axis=0).max())
-        for idx in boots
+        aiq(nondecreasing_hull(costs[idx].mean(axis=0), scores[idx].mean(axis=0)), max_x) for idx in boots
     ])
     routers = []
-    for run, tags in runs:
-        s = _run_summary(run, base, scores, costs, boots, zero_boot)
+    for (run, tags), ps, hull in zip(runs, pts, hulls, strict=True):
+        s = _run_summary(run, ps, hull, base, scores, costs, boots, zero_boot, max_x)
         s.update(tags)
         routers.append(s)
     best = base.best
-    zero_aiq = aiq(base.zero_hull, lo, hi)
-    main = next((r for r in routers if r["strategy"] == "balanced" and r.get("role") == "main"), None)
+    zero_aiq = aiq(base.zero_hull, max_x)
+    main = next((r for r in routers if r["strategy"] in ("balanced", "frontier") and r.get("role") == "main"), None)
     targets: dict[str, Any] = {}
     if main is not None:
         reach = main["cost_to_reach_vs_best"]["1.0"]
@@ -143,7 +142,7 @@ def summarise(runs: Sequence[tuple[RouterRun, dict[str, str]]], base: Baselines,
             "above_random_everywhere": {"met": main["above_random"]["everywhere"], **main["above_random"]},
         }
     return {
-        "cost_range": [lo, hi],
+        "aiq_range": [0.0, max_x],
         "baselines": {
             "single": [{"model": n, "score": float(s), "cost_per_request": float(c)}
                        for n, s, c in zip(base.names, base.single_score, base.single_cost, strict=True)],

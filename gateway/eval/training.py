@@ -4,7 +4,9 @@ For every (train prompt, model) pair: the served request is recorded (`StatsServ
 gives the engine each model's live output length), remembered (`FeedbackProcessor.remember`) and
 scored (`FeedbackProcessor.apply`), which updates the stats store's Beta posteriors and the
 prompt-quality model. Prompts arrive in a seeded random order, as feedback would. The domain
-classifier is fitted on the train prompts that carry a domain.
+classifier is fitted on the train prompts that carry a domain; the kNN prompt index
+(`PromptIndex`) on all of them, with their outcome per model; the expected completion tokens per
+model and domain (`OutputLengths`) come from the same outcomes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from gateway.learning import (
     DomainClassifier,
     FeatureHasher,
     FeedbackProcessor,
+    OutputLengths,
+    PromptIndex,
     PromptQualityModel,
     RouterModel,
     SparseFeatures,
@@ -56,6 +60,7 @@ def train(
     seed: int,
     hasher: FeatureHasher,
     with_classifier: bool = True,
+    with_index: bool = True,
     record_outcomes: bool = True,
 ) -> Trained:
     """``features[k]`` belongs to ``rows[k]``. Returns the router model and the stats it built."""
@@ -69,6 +74,7 @@ def train(
     stats = StatsService(MemoryStatsStore())
     feedback = FeedbackProcessor(stats, quality, max_remembered=max(1024, len(catalog) * 4))
     names = [m.name for m in catalog]
+    lengths = OutputLengths()
     order = np.random.default_rng(seed).permutation(len(rows))
     for k in order:
         i = int(rows[k])
@@ -82,8 +88,12 @@ def train(
                                      float(data.costs[i, j]), ts=_EPOCH_TS, domain=domain))
             feedback.remember(rid, names[j], domain, feats)
             feedback.apply(rid, float(data.scores[i, j]))
+            lengths.update(names[j], domain, out)
     live = asyncio.run(stats.store.read_stats(now=_EPOCH_TS))
-    router = RouterModel(hasher, classifier, quality)
+    index = None
+    if with_index and len(rows) >= 10:
+        index = PromptIndex(seed=seed).fit(list(features), data.scores[rows], names)
+    router = RouterModel(hasher, classifier, quality, index=index, lengths=lengths)
     return Trained(router, stats, feedback, live)
 
 

@@ -7,19 +7,30 @@ after serving; `POST /v1/feedback` calls `FeedbackProcessor.apply`. See docs/eva
 from gateway.learning.domain import DomainClassifier
 from gateway.learning.features import DEFAULT_BITS, FeatureHasher, SparseFeatures, messages_text
 from gateway.learning.feedback import FeedbackProcessor, Remembered
+from gateway.learning.lengths import OutputLengths
+from gateway.learning.neighbours import PromptIndex
+from gateway.learning.planner import TargetPlanner, parse_target
 from gateway.learning.quality import PromptQualityModel
 from gateway.learning.router_model import QUALITY_MODES, RouterModel, RoutingEstimate
+from gateway.learning.target import CalibrationTable, QualityTarget, TargetMonitor
 
 __all__ = [
     "DEFAULT_BITS",
     "QUALITY_MODES",
+    "CalibrationTable",
     "DomainClassifier",
     "FeatureHasher",
     "FeedbackProcessor",
+    "OutputLengths",
+    "PromptIndex",
     "PromptQualityModel",
+    "QualityTarget",
     "Remembered",
     "RouterModel",
     "RoutingEstimate",
     "SparseFeatures",
+    "TargetMonitor",
+    "TargetPlanner",
     "messages_text",
+    "parse_target",
 ]

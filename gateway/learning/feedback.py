@@ -22,6 +22,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -56,9 +57,13 @@ class FeedbackProcessor:
         *,
         max_remembered: int = 50_000,
         wait_s: float = 1.0,
+        listeners: Sequence[Callable[[str, str, float], None]] = (),
     ) -> None:
         if max_remembered < 1:
             raise ValueError("max_remembered must be at least 1")
+        # Called as listener(request_id, deployment, score) after every applied score (e.g. the
+        # router model's live check of its calibration table).
+        self.listeners = tuple(listeners)
         self.stats = stats
         self.quality_model = quality_model
         self.max_remembered = max_remembered
@@ -109,8 +114,7 @@ class FeedbackProcessor:
         record = taken.record
         self._recent.pop(request_id, None)
         features = decode_features(record.features) if record.features else None
-        self.observe(record.deployment, record.domain, features, score, scope=getattr(caller, "pipeline", None))
-        self.applied += 1
+        self._learn(request_id, record.deployment, record.domain, features, score, caller)
         return True
 
     async def _take(self, request_id: str, principal: str | None) -> Taken:
@@ -154,10 +158,17 @@ class FeedbackProcessor:
             self.unknown += 1
             return False
         del self._recent[request_id]
-        scope = getattr(caller, "pipeline", None)
-        self.observe(entry.deployment, entry.domain, entry.features, score, scope=scope)
-        self.applied += 1
+        self._learn(request_id, entry.deployment, entry.domain, entry.features, score, caller)
         return True
+
+    def _learn(self, request_id: str, deployment: str, domain: str | None, features: SparseFeatures | None,
+               score: float, caller: Caller | None) -> None:
+        scope = getattr(caller, "pipeline", None)
+        self.observe(deployment, domain, features, score, scope=scope)
+        if scope is None:  # a tenant's scores must not re-tune what every pipeline is served by
+            for listener in self.listeners:
+                listener(request_id, deployment, score)
+        self.applied += 1
 
     def observe(
         self, deployment: str, domain: str | None, features: SparseFeatures | None, score: float,

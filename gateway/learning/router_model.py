@@ -6,8 +6,14 @@ into `RequestContext` (`domain`, `domain_source`, `quality_estimates`, `quality_
 plus the features to hand to `FeedbackProcessor.remember` once the request is served.
 
 Modes: ``prompt`` uses the prompt-level feature model on top of the per-domain prior; ``domain``
-uses only the per-domain Beta prior (the baseline `gateway eval` compares against). `gateway eval`
-reports both and records which one won on the train split's validation slice.
+uses only the per-domain Beta prior (the baseline `gateway eval` compares against); ``knn`` shrinks
+the outcomes of the most similar train prompts toward that prior (`PromptIndex`). `gateway eval`
+reports all of them and records which one won on out-of-fold estimates of the train split.
+
+A router model saved by `gateway eval` also carries what a quality target needs: the expected
+completion tokens per model and domain (`OutputLengths`, for per-request cost) and the
+calibration table (`CalibrationTable`) that maps a target to an operating point, with a
+`TargetMonitor` that checks it against live feedback.
 """
 
 from __future__ import annotations
@@ -22,11 +28,14 @@ import numpy as np
 
 from gateway.learning.domain import DomainClassifier
 from gateway.learning.features import FeatureHasher, SparseFeatures
+from gateway.learning.lengths import OutputLengths
+from gateway.learning.neighbours import PromptIndex
 from gateway.learning.quality import PromptQualityModel
+from gateway.learning.target import CalibrationTable, TargetMonitor
 
 __all__ = ["QUALITY_MODES", "RouterModel", "RoutingEstimate"]
 
-QUALITY_MODES = ("prompt", "domain")
+QUALITY_MODES = ("prompt", "domain", "knn")
 _FORMAT = "gateway-router-model/1"
 
 
@@ -48,6 +57,9 @@ class RouterModel:
         *,
         mode: str = "prompt",
         soft_domains: int = 3,
+        index: PromptIndex | None = None,
+        lengths: OutputLengths | None = None,
+        calibration: CalibrationTable | None = None,
     ) -> None:
         if mode not in QUALITY_MODES:
             raise ValueError(f"unknown quality mode {mode!r}; allowed: {', '.join(QUALITY_MODES)}")
@@ -57,6 +69,25 @@ class RouterModel:
         self.mode = mode
         # An inferred domain hedges the quality prior over its top-k classes by probability.
         self.soft_domains = soft_domains
+        self.index = index
+        self.lengths = lengths
+        # The calibration table and its live check (runtime state, never saved).
+        self.calibration: CalibrationTable | None = None
+        self.monitor: TargetMonitor | None = None
+        self.set_calibration(calibration)
+
+    def set_calibration(self, table: CalibrationTable | None) -> None:
+        """Attach a calibration table (with a fresh live check of it)."""
+        self.calibration = table
+        self.monitor = TargetMonitor(table.reference) if table is not None else None
+
+    def feedback_listeners(self) -> tuple:
+        """Callbacks for `FeedbackProcessor(listeners=...)`: the calibration table's live check."""
+        return (self.monitor.observe,) if self.monitor is not None else ()
+
+    def expected_output(self, models: Sequence[str], domain: str | None) -> dict[str, float] | None:
+        """Expected completion tokens per model for a request of ``domain`` (None: not learned)."""
+        return self.lengths.predict(models, domain) if self.lengths is not None else None
 
     def infer_domain(self, features: SparseFeatures) -> tuple[str | None, float | None, dict[str, float] | None]:
         """(argmax domain, its probability, top-k domain -> renormalised probability)."""
@@ -91,11 +122,17 @@ class RouterModel:
         quality = self.quality
         if quality is None:
             return RoutingEstimate(domain, confidence, None, None, features, domain_source)
-        use_features = (mode or self.mode) == "prompt"
+        mode = mode or self.mode
+        use_features = mode == "prompt"
         estimates = quality.predict(features, domain, models, domain_probs=probs, use_features=use_features)
+        if mode == "knn" and self.index is not None:
+            estimates = self.index.predict(features, models, estimates)
         explanations = None
         if explain:
-            explanations = self._explain(text, features, domain, models, probs, use_features, estimates)
+            if mode == "knn" and self.index is not None:
+                explanations = self._explain_knn(features, domain, models, probs, estimates)
+            else:
+                explanations = self._explain(text, features, domain, models, probs, use_features, estimates)
         return RoutingEstimate(
             domain, confidence, MappingProxyType(estimates), explanations, features, domain_source
         )
@@ -126,18 +163,43 @@ class RouterModel:
             quality.use_features = saved
         return MappingProxyType(out)
 
+    def _explain_knn(
+        self,
+        features: SparseFeatures,
+        domain: str | None,
+        models: Sequence[str],
+        probs: Mapping[str, float] | None,
+        estimates: Mapping[str, float],
+    ) -> Mapping[str, str]:
+        quality, index = self.quality, self.index
+        assert quality is not None and index is not None
+        _, w = index.neighbours(features)
+        basis = f"domain {domain}" if domain is not None else "overall"
+        priors = quality.predict(features, domain, models, domain_probs=probs, use_features=False)
+        return MappingProxyType({
+            m: f"p={estimates[m]:.2f}: {len(w)} most similar train prompts (weight {float(w.sum()):.1f}) "
+               f"over the {basis} prior {priors[m]:.2f} (weight {index.strength:g})"
+            for m in models
+        })
+
     # -- persistence ------------------------------------------------------------------------------
 
     def save(self, directory: str | Path) -> None:
-        """``router.json`` + ``domain.npz`` + ``quality.npz`` in ``directory``."""
+        """``router.json`` + ``domain.npz`` + ``quality.npz`` (+ ``index.npz``, ``calibration.json``)
+        in ``directory``."""
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
         if self.classifier is not None and self.classifier.fitted:
             self.classifier.save(path / "domain.npz")
         if self.quality is not None:
             self.quality.save(path / "quality.npz")
+        if self.index is not None and self.index.fitted:
+            self.index.save(path / "index.npz")
+        if self.calibration is not None:
+            self.calibration.save(path / "calibration.json")
         meta = {"format": _FORMAT, "mode": self.mode, "soft_domains": self.soft_domains,
-                "n_bits": self.hasher.n_bits, "bigrams": self.hasher.bigrams}
+                "n_bits": self.hasher.n_bits, "bigrams": self.hasher.bigrams,
+                "output_lengths": self.lengths.to_json() if self.lengths is not None else None}
         (path / "router.json").write_text(json.dumps(meta, indent=2) + "\n")
 
     @classmethod
@@ -149,4 +211,9 @@ class RouterModel:
         hasher = FeatureHasher(meta["n_bits"], bigrams=meta["bigrams"])
         classifier = DomainClassifier.load(path / "domain.npz", hasher) if (path / "domain.npz").exists() else None
         quality = PromptQualityModel.load(path / "quality.npz") if (path / "quality.npz").exists() else None
-        return cls(hasher, classifier, quality, mode=meta["mode"], soft_domains=meta["soft_domains"])
+        index = PromptIndex.load(path / "index.npz") if (path / "index.npz").exists() else None
+        calibration = (CalibrationTable.load(path / "calibration.json")
+                       if (path / "calibration.json").exists() else None)
+        lengths = OutputLengths.from_json(meta["output_lengths"]) if meta.get("output_lengths") else None
+        return cls(hasher, classifier, quality, mode=meta["mode"], soft_domains=meta["soft_domains"],
+                   index=index, lengths=lengths, calibration=calibration)

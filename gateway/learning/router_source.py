@@ -62,6 +62,11 @@ class RouterSource:
     def __call__(self) -> RouterModel:
         return self.current
 
+    def on_feedback(self, request_id: str, deployment: str, score: float) -> None:
+        """A `FeedbackProcessor` listener: passes scores to the current model's own listeners."""
+        for listener in self.current.feedback_listeners():
+            listener(request_id, deployment, score)
+
     def _stamp(self) -> tuple[tuple[str, int, int], ...]:
         out = []
         for name in _FILES:

@@ -26,6 +26,7 @@ __all__ = [
     "ExplorationSpec",
     "Policy",
     "SelectionSchema",
+    "TargetSpec",
     "Weights",
     "merge_constraints",
 ]
@@ -149,6 +150,38 @@ class BudgetSpec(_Strict):
         return self
 
 
+class TargetSpec(_Strict):
+    """An operating point stated as a share of the best eligible model: exactly one field."""
+
+    quality_share: Annotated[float, Strict(), Field(gt=0, le=1, allow_inf_nan=False)] | None = Field(
+        None,
+        description="Reach at least this share of the best eligible model's quality (e.g. 0.95), as cheaply "
+                    "as possible.",
+    )
+    max_cost_share: Annotated[float, Strict(), Field(gt=0, le=1, allow_inf_nan=False)] | None = Field(
+        None, description="Spend at most this share of the best eligible model's cost, for the best quality it buys."
+    )
+    max_strong_share: _Unit | None = Field(
+        None, description="Send at most this share of requests to the best eligible model (a traffic cap)."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TargetSpec:
+        given = [k for k in ("quality_share", "max_cost_share", "max_strong_share") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a target needs exactly one of quality_share, max_cost_share, max_strong_share"
+                             + (f"; got {', '.join(given)}" if given else ""))
+        return self
+
+    def kind_value(self) -> tuple[str, float]:
+        """("quality" | "cost" | "strong", share)."""
+        if self.quality_share is not None:
+            return "quality", float(self.quality_share)
+        if self.max_cost_share is not None:
+            return "cost", float(self.max_cost_share)
+        return "strong", float(self.max_strong_share)  # type: ignore[arg-type]
+
+
 class SelectionSchema(_Strict):
     """How requests of this pipeline are ranked."""
 
@@ -174,11 +207,19 @@ class SelectionSchema(_Strict):
     fallbacks: tuple[_Name, ...] = Field(
         (), description="Catalog deployments tried, in order, after the ranked candidates fail."
     )
+    target: TargetSpec | None = Field(
+        None,
+        description="Operating point for strategy balanced, as a share of the best eligible model "
+                    "(quality_share, max_cost_share or max_strong_share); mapped through the router model's "
+                    "calibration table, or through the catalog's priors without one.",
+    )
 
     @model_validator(mode="after")
     def _custom_needs_weights(self) -> SelectionSchema:
         if self.strategy == "custom" and self.weights is None:
             raise _at("strategy", "strategy 'custom' requires a `weights` section")
+        if self.target is not None and self.strategy != "balanced":
+            raise _at("target", f"a target applies to strategy 'balanced', not {self.strategy!r}")
         return self
 
 

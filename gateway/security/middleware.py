@@ -39,6 +39,7 @@ _READ_HEADERS = {
     b"x-pipeline-id": 128,
     b"x-selection-strategy": 64,
     b"x-task-domain": 64,
+    b"x-quality-target": 32,  # quality target (gateway/learning/planner.py)
     b"content-length": 20,
     b"content-type": 256,
 }

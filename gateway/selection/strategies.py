@@ -13,6 +13,9 @@ order, so the name tie-break comes free. A property test checks the two agree.
   Total = quality score.
 - ``balanced``: weighted mean of scorer scores with `BALANCED_WEIGHTS`; ties -> cheaper, then name.
 - ``custom``: the same with ``SelectionParams.weights`` (non-negative, not all zero, known names).
+- ``frontier`` / ``target``: an operating point on the cost-quality frontier, from
+  ``SelectionParams.frontier`` (`gateway.selection.frontier`; set by quality targets and by the
+  learned default, never named by clients).
 
 The quality floor of ``cost`` is the hard ``min_quality`` constraint, applied before ranking.
 """
@@ -26,6 +29,7 @@ from typing import Protocol
 
 from gateway.selection._estimate import Estimate
 from gateway.selection._snapshot import Snapshot
+from gateway.selection.frontier import FRONTIER, TARGET_SHARE, Frontier, FrontierParams, TargetShare
 from gateway.selection.types import SelectionParams
 
 __all__ = [
@@ -183,4 +187,8 @@ def resolve_strategy(params: SelectionParams, scorer_names: Collection[str]) -> 
         return Weighted(name, present)
     if name == "custom":
         return Weighted(name, _checked_weights(params.weights, scorer_names))
+    if name in (FRONTIER, TARGET_SHARE):  # set by a quality target or the learned default
+        if not isinstance(params.frontier, FrontierParams):
+            raise InvalidWeightsError(f"strategy {name!r} needs an operating point (SelectionParams.frontier)")
+        return Frontier(params.frontier) if name == FRONTIER else TargetShare(params.frontier)
     raise UnknownStrategyError(name)

@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.selection.frontier import FrontierParams
 
 _EMPTY: Mapping[str, float] = MappingProxyType({})
 
@@ -95,6 +99,8 @@ class SelectionParams:
     constraints: Constraints = Constraints()
     preferred: tuple[str, ...] = ()  # expert models, ranked ahead of the rest in this order
     preferred_reason: str | None = None
+    # strategy "frontier" / "target": the operating point (`gateway.selection.frontier`)
+    frontier: FrontierParams | None = field(default=None, hash=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,6 +153,38 @@ CASES = [
         [(4, 12, "selection_schema.weights: weights must not all be zero")],
     ),
     (
+        "target-needs-balanced",
+        "p.yaml",
+        """
+        pipeline: p
+        selection_schema:
+          strategy: cost
+          target:
+            quality_share: 0.95
+        """,
+        [(5, 5, "selection_schema.target: a target applies to strategy 'balanced', not 'cost'")],
+    ),
+    (
+        "target-needs-exactly-one-share",
+        "p.yaml",
+        """
+        pipeline: p
+        selection_schema:
+          target: {quality_share: 0.9, max_cost_share: 0.3}
+        """,
+        [(3, 11, "selection_schema.target: a target needs exactly one of quality_share, max_cost_share")],
+    ),
+    (
+        "target-share-above-one",
+        "p.yaml",
+        """
+        pipeline: p
+        selection_schema:
+          target: {quality_share: 1.5}
+        """,
+        [(3, 27, "selection_schema.target.quality_share: Input should be less than or equal to 1")],
+    ),
+    (
         "custom-without-weights",
         "p.yaml",
         """
