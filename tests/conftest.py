@@ -20,6 +20,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 pytest_plugins = ["tests.redis_fixtures"]
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: starts several real gateway processes (about a minute or more)")
+
 ROOT = Path(__file__).resolve().parents[1]
 #: OpenAI's chat-completions schema, carried in the repo (source and licence: tests/data/openai/README.md).
 SCHEMA_PATH = ROOT / "tests" / "data" / "openai" / "chat-completions.schema.json"
