@@ -10,8 +10,8 @@ Key layout (prefix "gw" by default); the {hash tag} keeps each group in one clus
     gw:{budget:PIPE}:d:DAY   int   nano-dollars spent on UTC day DAY      TTL 2 days
     gw:{budget:PIPE}:m:MONTH int   nano-dollars spent in UTC month MONTH  TTL 32 days
     gw:{idx}:deps / :pipes   set   names seen, to enumerate on read       TTL 30 / 32 days
-    gw:{view}:snap           str   the published snapshot (JSON) of all the above, for `read_view`
-    gw:{view}:lease          str   the replica publishing it                  TTL 4 refreshes
+    gw:{view}:snap           str   the published snapshot of all the above (zlib'd JSON, base64)
+    gw:{view}:lease          str   the replica publishing it         TTL max(4 refreshes, 2 s)
 
 Every TTL is refreshed on write; a process re-adds a name to an index once a minute, not on every
 write. Feedback records, learned-model logs and the dashboard's history: see `_redis_shared`.
@@ -26,9 +26,11 @@ their product (bench/redis_scale.py; docs/scaling.md).
 from __future__ import annotations
 
 import asyncio
+import base64
 import math
 import time
 import uuid
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -57,6 +59,9 @@ _SCRIPTS = {
 #: A process re-adds a name it writes to the index this often (the index TTL is days; a Redis
 #: restarted empty is noticed at once through NOSCRIPT, which clears the memo).
 _INDEX_REFRESH_S = 60.0
+#: The shortest lease on publishing the snapshot: longer than reading 1000 deployments takes on a
+#: busy machine, so that leadership does not pass around while the reads are slow.
+_LEASE_MIN_S = 2.0
 _CLUSTER_SCHEMES = {"redis+cluster://": "redis://", "rediss+cluster://": "rediss://"}
 
 # One queued command: ("script", name, keys, args) or ("cmd", name, args).
@@ -285,23 +290,31 @@ class RedisStatsStore(RedisSharedState, StatsStore):
         self, now: float | None = None, *, every_s: float = 0.25,
     ) -> tuple[dict[str, LiveStats], dict[str, SpendTotals]]:
         """Live figures and spend from the published snapshot (one script call), or, for the one
-        replica holding the lease, read afresh and published. A snapshot older than four refresh
-        intervals (its publisher died; the lease is about to pass on) is not used."""
+        replica holding the lease, read afresh and published.
+
+        The lease outlasts a slow read (at least `_LEASE_MIN_S`); when its holder dies, another
+        replica takes it over within that time, and meanwhile the others keep using the last
+        snapshot (its figures decayed to now). Only a snapshot older than two leases (nobody has
+        published for that long) makes a replica read everything itself."""
         now = time.time() if now is None else now
+        lead = 0
         if self.snapshot:
             snap_key, lease_key = self.view_keys()
-            lease_ms = max(1, int(4 * every_s * 1000))
+            lease_s = max(4 * every_s, _LEASE_MIN_S)
+            lease_ms = int(lease_s * 1000)
             lead, blob = (await self._run([("script", "view", (snap_key, lease_key), [self.replica, lease_ms])]))[0]
             if not int(lead) and blob:
-                raw = orjson.loads(blob)
-                if now - raw["ts"] <= 4 * every_s and raw["day"] == periods(now)[0]:
+                raw = orjson.loads(zlib.decompress(base64.b64decode(blob)))
+                if now - raw["ts"] <= 2 * lease_s and raw["day"] == periods(now)[0]:
                     return self._live_of(raw, now), self._spend_of(raw)
         raw = await self._read_raw(now, spend=True)
         if self.snapshot and int(lead):
             # Deadlines (cool-down, probe) are absolute: no float infinities in JSON.
             for entry in raw["deps"].values():
                 entry[2], entry[3] = min(entry[2], now + 86400.0), min(entry[3], now + 86400.0)
-            await self._run([("cmd", "SET", [snap_key, orjson.dumps(raw).decode(), "PX", lease_ms])])
+            # Compressed: every replica fetches it on every refresh (~15-20 KB at 100 deployments).
+            blob = base64.b64encode(zlib.compress(orjson.dumps(raw), 1)).decode()
+            await self._run([("cmd", "SET", [snap_key, blob, "PX", 2 * lease_ms])])
         return self._live_of(raw, now), self._spend_of(raw)
 
     @staticmethod

@@ -302,8 +302,8 @@ async def test_one_replica_publishes_the_view_the_others_fetch(request: pytest.F
         # The cool-down is a deadline in the snapshot: past it, the reader sees half-open.
         later, _ = await b.read_view(now=now + COOLDOWN_S + 0.05, every_s=5.0)
         assert later["w2"].circuit_state == "half_open" and not later["w2"].circuit_open
-        # A stale snapshot (its publisher is gone) is not used: b reads afresh.
-        fresh, _ = await b.read_view(now=now + 30.0, every_s=5.0)
+        # A snapshot older than two leases (nobody publishes any more) is not used: b reads afresh.
+        fresh, _ = await b.read_view(now=now + 41.0, every_s=5.0)
         assert fresh["w1"].latency_ms == pytest.approx(600.0, rel=0.01)
     finally:
         await a.close()
