@@ -168,6 +168,48 @@ def run_phase(url: str, mode: str, traffic: bool, args: argparse.Namespace) -> d
     }
 
 
+async def _per_request(url: str, n: int) -> list[tuple[str, float, float]]:
+    """Redis CPU (us) and commands per request for the writes that grow with traffic, each sent the
+    way the gateway sends it (batched by the recorder's flush, or one call per request)."""
+    from gateway.learning import FeatureHasher
+    from gateway.learning.feedback import encode_features
+    from gateway.stats import Outcome
+    from gateway.stats.events import RequestRecord
+    from gateway.stats.redis_store import RedisStatsStore
+
+    store = RedisStatsStore(url, key_prefix=f"bench-req-{os.getpid()}")
+    rng = random.Random(5)
+    # A prompt of ~150 distinct words (features are distinct unigrams and bigrams, not length).
+    features = encode_features(FeatureHasher().transform(" ".join(f"w{rng.randrange(5000)}" for _ in range(150))))
+    out = []
+
+    async def measure(label: str, calls: int, per_call: int, send) -> None:  # type: ignore[no-untyped-def]
+        a = _info(url)
+        for i in range(calls):
+            await send(i)
+        b = _info(url)
+        cpu = sum(float(b[k]) - float(a[k]) for k in ("used_cpu_user", "used_cpu_sys"))
+        ops = int(b["total_commands_processed"]) - int(a["total_commands_processed"]) - 1  # the INFO
+        out.append((label, cpu * 1e6 / (calls * per_call), ops / (calls * per_call)))
+
+    batch = 256
+    await measure("outcome (flush of 256 over 16 deployments, 3 pipelines)", n // batch, batch, lambda i: store.record_many(
+        [Outcome(deployment=f"dep-{rng.randrange(16)}", pipeline=f"pipe-{rng.randrange(3)}", status="ok",
+                 latency_ms=500.0, ttft_ms=80.0, output_tokens=100, cost_usd=0.0004) for _ in range(batch)]))
+    for label, feats in (("feedback record, no features", ""), (f"feedback record, {len(features)} B of features", features)):
+        await measure(label, n // batch, batch, lambda i, feats=feats, label=label: store.put_requests(
+            [RequestRecord(f"{label[:12]}-{i}-{j}", "dep-1", "code", "default", "alice", 0.0004, feats)
+             for j in range(batch)]))
+    await measure("budget reservation + settlement (reject budgets)", n // 4, 1, lambda i: _reserve(store, i))
+    await store.close()
+    return out
+
+
+async def _reserve(store, i: int) -> None:  # type: ignore[no-untyped-def]
+    await store.reserve_spend("metered", f"r{i}", 0.001, daily_limit=1e9, monthly_limit=None, ttl_s=60)
+    await store.settle_spend("metered", f"r{i}", 0.0008)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--deployments", type=int, default=100)
@@ -177,6 +219,8 @@ def main() -> int:
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds per phase")
     p.add_argument("--warmup", type=float, default=4.0)
     p.add_argument("--modes", nargs="+", default=["before", "after"], choices=["before", "after"])
+    p.add_argument("--per-request", type=int, default=20_000, metavar="N",
+                   help="also measure the per-request writes over N requests (0: skip)")
     args = p.parse_args()
     port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
@@ -197,6 +241,12 @@ def main() -> int:
             print(f"redis-server {version} on 127.0.0.1, {args.deployments} deployments x {args.replicas} replicas "
                   f"({args.procs} processes), {args.rate:g} outcomes/s per replica, refresh 0.25 s, flush 0.05 s, "
                   f"{args.duration:g} s measured per phase")
+            if args.per_request:
+                print(f"\nWrites that grow with traffic ({args.per_request} requests each), Redis CPU and commands "
+                      "per request:")
+                for label, us, ops in asyncio.run(_per_request(url, args.per_request)):
+                    print(f"  {label:<58} {us:>6.1f} us  {ops:>5.2f} commands")
+                print()
             rows = [run_phase(url, mode, traffic, args) for mode in args.modes for traffic in (False, True)]
             print(f"{'mode':<7} {'phase':<18} {'Redis ops/s':>11} {'Redis CPU':>9} {'refresh/s':>9} "
                   f"{'refresh ms':>10}  busiest commands (calls/s; script internals included)")

@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             failure_threshold=settings.circuit_failure_threshold,
             error_rate_threshold=settings.circuit_error_rate,
             cooldown_s=settings.circuit_cooldown_s,
-            request_ttl_s=settings.feedback_ttl_s,
+            request_ttl_s=settings.feedback_ttl_s or 1.0,
             history_ttl_s=settings.dashboard_history_s,
         ),
     )
@@ -121,7 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_fallbacks=settings.max_fallbacks,
         admit=stats.admit,
     )
-    learner = FeedbackProcessor(stats, None, max_remembered=settings.feedback_memory, wait_s=settings.feedback_wait_s)
+    learner = FeedbackProcessor(stats, None, max_remembered=settings.feedback_memory, wait_s=settings.feedback_wait_s,
+                                shared_records=settings.feedback_ttl_s > 0)
     # The trained router model: reloaded when its directory changes; its learning shared through Redis.
     router = None if settings.router_model is None else RouterSource(
         settings.router_model, learner, stats, models=catalog.deployments, reload_s=settings.policy_reload_s,

@@ -81,7 +81,11 @@ class Settings(BaseSettings):
         ),
     )
     feedback_ttl_s: float = Field(
-        900.0, gt=0, description="With Redis: how long a served request can be scored (its feedback record's TTL)."
+        900.0, ge=0,
+        description=(
+            "With Redis: how long a served request can be scored from any replica (its feedback record's TTL; "
+            "one Redis write per request). 0: no records, feedback only reaches the replica that served it."
+        ),
     )
     feedback_wait_s: float = Field(
         1.0, ge=0, le=30,

@@ -58,6 +58,7 @@ class FeedbackProcessor:
         max_remembered: int = 50_000,
         wait_s: float = 1.0,
         listeners: Sequence[Callable[[str, str, float], None]] = (),
+        shared_records: bool = True,
     ) -> None:
         if max_remembered < 1:
             raise ValueError("max_remembered must be at least 1")
@@ -68,6 +69,9 @@ class FeedbackProcessor:
         self.quality_model = quality_model
         self.max_remembered = max_remembered
         self.wait_s = wait_s
+        # With a shared store: keep every served request's record there (False: feedback only
+        # reaches the replica that served the request, from its own memory).
+        self.shared_records = shared_records
         self._recent: OrderedDict[str, Remembered] = OrderedDict()
         self.applied = 0  # feedback events that found their request
         self.unknown = 0  # feedback for request ids never seen or already evicted / applied
@@ -86,7 +90,7 @@ class FeedbackProcessor:
         recent.move_to_end(request_id)
         while len(recent) > self.max_remembered:
             recent.popitem(last=False)
-        if self.stats.shared:
+        if self.stats.shared and self.shared_records:
             # Features only when a learner needs them: they are most of a record's size.
             encoded = encode_features(features) if features is not None and self.quality_model is not None else ""
             self.stats.remember_request(
@@ -101,7 +105,7 @@ class FeedbackProcessor:
         not in this process's memory (it may be another replica's: try again later).
         """
         score = _checked(score)
-        if not self.stats.shared:
+        if not (self.stats.shared and self.shared_records):
             return self.apply(request_id, score, caller)
         principal = None if caller is None or caller.master else caller.name
         try:
