@@ -196,11 +196,17 @@ async def _per_request(url: str, n: int) -> list[tuple[str, float, float]]:
     await measure("outcome (flush of 256 over 16 deployments, 3 pipelines)", n // batch, batch, lambda i: store.record_many(
         [Outcome(deployment=f"dep-{rng.randrange(16)}", pipeline=f"pipe-{rng.randrange(3)}", status="ok",
                  latency_ms=500.0, ttft_ms=80.0, output_tokens=100, cost_usd=0.0004) for _ in range(batch)]))
-    for label, feats in (("feedback record, no features", ""), (f"feedback record, {len(features)} B of features", features)):
-        await measure(label, n // batch, batch, lambda i, feats=feats, label=label: store.put_requests(
-            [RequestRecord(f"{label[:12]}-{i}-{j}", "dep-1", "code", "default", "alice", 0.0004, feats)
+    kinds = (("plain", "feedback record, no features", ""),
+             ("feats", f"feedback record, {len(features)} B of features", features))
+    for tag, label, feats in kinds:
+        await measure(label, n // batch, batch, lambda i, feats=feats, tag=tag: store.put_requests(
+            [RequestRecord(f"req_{tag}_{i}_{j}_0123456789abcdef", "dep-1", "code", "default", "alice", 0.0004, feats)
              for j in range(batch)]))
     await measure("budget reservation + settlement (reject budgets)", n // 4, 1, lambda i: _reserve(store, i))
+    for tag, label, _ in kinds:
+        key = store.request_key(f"req_{tag}_0_0_0123456789abcdef")
+        out.append((f"  memory of one such record (MEMORY USAGE, bytes): {label}",
+                    float(await store.client.memory_usage(key)), float("nan")))
     await store.close()
     return out
 
@@ -245,7 +251,10 @@ def main() -> int:
                 print(f"\nWrites that grow with traffic ({args.per_request} requests each), Redis CPU and commands "
                       "per request:")
                 for label, us, ops in asyncio.run(_per_request(url, args.per_request)):
-                    print(f"  {label:<58} {us:>6.1f} us  {ops:>5.2f} commands")
+                    if ops != ops:  # nan: a memory figure
+                        print(f"{label}: {us:,.0f}")
+                    else:
+                        print(f"  {label:<58} {us:>6.1f} us  {ops:>5.2f} commands")
                 print()
             rows = [run_phase(url, mode, traffic, args) for mode in args.modes for traffic in (False, True)]
             print(f"{'mode':<7} {'phase':<18} {'Redis ops/s':>11} {'Redis CPU':>9} {'refresh/s':>9} "
