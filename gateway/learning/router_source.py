@@ -25,7 +25,6 @@ from gateway.stats import StatsService
 __all__ = ["RouterSource"]
 
 _log = logging.getLogger("gateway.learning")
-_FILES = ("router.json", "quality.npz", "domain.npz")
 
 
 class RouterSource:
@@ -69,12 +68,16 @@ class RouterSource:
 
     def _stamp(self) -> tuple[tuple[str, int, int], ...]:
         out = []
-        for name in _FILES:
+        try:
+            paths = sorted(self.directory.iterdir())
+        except OSError:
+            return ()
+        for path in paths:
             try:
-                st = (self.directory / name).stat()
+                st = path.stat()
             except OSError:
                 continue
-            out.append((name, st.st_mtime_ns, st.st_size))
+            out.append((path.name, st.st_mtime_ns, st.st_size))
         return tuple(out)
 
     def _share(self) -> None:

@@ -42,7 +42,6 @@ from gateway.stats.events import entry_order
 __all__ = ["OnlineLearner", "SharedModel", "decode_state", "difference", "encode_state", "lineage_of"]
 
 _log = logging.getLogger("gateway.learning")
-_FILES = ("router.json", "quality.npz", "domain.npz")
 
 
 class OnlineLearner(Protocol):
@@ -52,12 +51,10 @@ class OnlineLearner(Protocol):
 
 
 def lineage_of(directory: str | Path) -> str:
-    """A model directory's identity: a hash of the files a router model is loaded from."""
+    """A model directory's identity: a hash of every file in it (what a router model loads)."""
     digest = hashlib.sha256()
-    for name in _FILES:
-        path = Path(directory) / name
-        if path.exists():
-            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted(p for p in Path(directory).iterdir() if p.is_file() and not p.name.startswith(".")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
