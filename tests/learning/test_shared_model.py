@@ -3,7 +3,6 @@ checkpoint lets a late replica catch up, a new model file starts afresh without 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 
