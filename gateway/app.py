@@ -17,14 +17,20 @@ from starlette.responses import JSONResponse
 from gateway import errors
 from gateway.asgi import GatewayApp
 from gateway.calibration import apply_calibration, load_calibration
+from gateway.quality_overlay import apply_quality_overlay, load_quality_overlay
 from gateway.catalog import load_catalog, load_config
 from gateway.core.budgets import BudgetGate
 from gateway.core.decision import Decider
+from gateway.core.params import OPENAI_WIRE_ONLY
 from gateway.core.pipeline import RequestPipeline
 from gateway.core.subscribers import RecentDecisions, feedback_memory, live_stats
 from gateway.policy import PolicyStore
 from gateway.observability import Observer
 from gateway.routes.chat import ChatCompletions
+from gateway.routes.completions import legacy_completions
+from gateway.routes.embeddings import Embeddings
+from gateway.routes.messages import CountTokens, Messages
+from gateway.routes.responses import Responses
 from gateway.routes.dashboard import dashboard, dashboard_asset
 from gateway.learning import FeedbackProcessor
 from gateway.learning.router_source import RouterSource
@@ -34,7 +40,7 @@ from gateway.routes.feedback import feedback
 from gateway.routes.gateway_stats import gateway_stats
 from gateway.routes.health import healthz, readyz
 from gateway.routes.metrics import metrics
-from gateway.routes.models import list_models
+from gateway.routes.models import list_models, retrieve_model
 from gateway.openapi import install_openapi
 from gateway.security.setup import install_security
 from gateway.selection.engine import SelectionEngine
@@ -87,6 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     calibration = settings.calibration or settings.config.parent / "calibration.yaml"
     if settings.calibration is not None or calibration.exists():  # an explicit path must exist
         config = apply_calibration(config, load_calibration(calibration))
+    overlay = settings.quality_overlay or settings.config.parent / "quality.yaml"
+    if settings.quality_overlay is not None or overlay.exists():  # measured quality priors (gateway benchmark)
+        config = apply_quality_overlay(config, load_quality_overlay(overlay))
     catalog = load_catalog(config)
     # Policies are validated against every configured deployment, usable or not, so a policy that
     # names a deployment whose key is unset here still loads (that expert is simply unavailable).
@@ -107,7 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = SelectionEngine()
     secrets = catalog.secrets()
     transports = {
-        "litellm": LiteLLMTransport(stream_idle_timeout_s=settings.stream_idle_timeout_s, secrets=secrets),
+        "litellm": LiteLLMTransport(stream_idle_timeout_s=settings.stream_idle_timeout_s, secrets=secrets,
+                                    drop_params=OPENAI_WIRE_ONLY),
         "openai": OpenAIWireTransport(
             connect_timeout_s=settings.connect_timeout_s,
             stream_idle_timeout_s=settings.stream_idle_timeout_s,
@@ -179,9 +189,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     pipeline.limiter = limiter
     install_openapi(app, decider.valid_names())  # the raw chat route and the request bodies
     app.add_fast_route(ChatCompletions.path, ChatCompletions(pipeline))
+    # The other model endpoints: the same pipeline behind a translation (gateway/translate/).
+    for route in (Responses(pipeline), Messages(pipeline), Embeddings(pipeline)):
+        app.add_fast_route(route.path, route)
+    app.add_fast_route(CountTokens.path, CountTokens(decider))
+    app.add_api_route("/v1/completions", legacy_completions, methods=["POST"])
     app.add_api_route("/v1/selection/explain", explain, methods=["POST"])
     app.add_api_route("/v1/feedback", feedback, methods=["POST"])
     app.add_api_route("/v1/models", list_models, methods=["GET"])
+    app.add_api_route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"])
     app.add_api_route("/v1/gateway/stats", gateway_stats, methods=["GET"])
     if settings.dashboard_enabled:
         # Same protection as the /v1 routes: the page's data comes from /v1/gateway/stats.

@@ -241,7 +241,8 @@ async def calibrate(
         async with gate:
             await _warm_up(_pick(transport, dep), dep, timeout_s)
 
-    deps = list(catalog.deployments.values())
+    # Speed priors are TTFT and tokens/s of chat streams; embedding deployments generate no tokens.
+    deps = [d for d in catalog.deployments.values() if d.info.mode == "chat"]
     if warmup:
         await asyncio.gather(*(warm(d) for d in deps))
     results = await asyncio.gather(*(one(d) for d in deps))

@@ -52,6 +52,12 @@ class Metadata(_Strict):
     supports_vision: bool | None = None
     supports_json_schema: bool | None = None
     supports_streaming: bool | None = None
+    dimensions: int | None = Field(
+        None, gt=0, description="Embedding deployments: the native vector size (litellm's output_vector_size)."
+    )
+    supports_dimensions: bool | None = Field(
+        None, description="Embedding deployments: the model can return shorter vectors (OpenAI's `dimensions`)."
+    )
     quality: float | None = Field(None, ge=0, le=1)
     domain_quality: dict[str, float] = Field(default_factory=dict)
     ttft_ms: float | None = Field(None, gt=0)
@@ -80,6 +86,11 @@ class Deployment(_Strict):
         "auto",
         description="openai: forward the body directly (OpenAI wire format); litellm: translate through "
         "litellm; auto: openai for OpenAI-compatible providers, litellm for the rest.",
+    )
+    mode: Literal["chat", "embedding"] | None = Field(
+        None,
+        description="chat: serves chat completions, responses and messages; embedding: serves embeddings. "
+        "Default: what litellm's model map says, else chat.",
     )
     metadata: Metadata = Field(default_factory=Metadata)
 
@@ -193,25 +204,49 @@ class Catalog:
 
     @property
     def models(self) -> tuple[ModelInfo, ...]:
-        return tuple(d.info for d in self.deployments.values())
+        """The chat deployments: what `auto` ranks for chat completions, responses and messages."""
+        return self.models_for("chat")
+
+    def models_for(self, mode: str) -> tuple[ModelInfo, ...]:
+        """The deployments of one mode ("chat" or "embedding"); the modes never share a ranking."""
+        return tuple(d.info for d in self.deployments.values() if d.info.mode == mode)
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(d.api_key for d in self.deployments.values() if d.api_key)
 
 
-_REQUIRED_WHEN_UNKNOWN = ("input_cost_per_token", "output_cost_per_token", "context_window")
+_REQUIRED_WHEN_UNKNOWN = {
+    "chat": ("input_cost_per_token", "output_cost_per_token", "context_window"),
+    # An embedding has no output tokens to price.
+    "embedding": ("input_cost_per_token", "context_window"),
+}
+# litellm's map `mode`s each catalog mode reads metadata from (an entry without one is chat).
+_MAP_MODES = {"chat": ("chat", "responses"), "embedding": ("embedding",)}
 
 
-def _resolve_info(dep: Deployment, known: Mapping[str, Any] | None) -> ModelInfo:
+def _mode_of(dep: Deployment, entry: Mapping[str, Any] | None) -> tuple[str, Mapping[str, Any] | None]:
+    """The deployment's mode (declared, else litellm's), and the map entry if it is of that mode."""
+    map_mode = entry.get("mode", "chat") if entry else None
+    mode = dep.mode or ("embedding" if map_mode == "embedding" else "chat")
+    return mode, entry if map_mode in _MAP_MODES[mode] else None
+
+
+def _resolve_info(dep: Deployment, known: Mapping[str, Any] | None, mode: str = "chat") -> ModelInfo:
     md = dep.metadata
     known = known or {}
     if not known:
-        missing = [f for f in _REQUIRED_WHEN_UNKNOWN if getattr(md, f) is None]
+        missing = [f for f in _REQUIRED_WHEN_UNKNOWN[mode] if getattr(md, f) is None]
         if missing:
             raise CatalogError(
                 f"deployment {dep.name!r} (model {md.info_from or dep.model!r}) is not in litellm's "
-                f"model map, so its metadata must set: {', '.join(missing)}"
+                f"model map as a {mode} model, so its metadata must set: {', '.join(missing)}"
             )
+    dimensions = md.dimensions or known.get("output_vector_size")
+    if mode == "embedding" and not dimensions:
+        raise CatalogError(
+            f"deployment {dep.name!r} is an embedding model whose vector size litellm's map does not "
+            "know, so its metadata must set: dimensions"
+        )
 
     def pick(field: str, litellm_key: str, default: Any) -> Any:
         value = getattr(md, field)
@@ -245,6 +280,9 @@ def _resolve_info(dep: Deployment, known: Mapping[str, Any] | None) -> ModelInfo
         ttft_ms=md.ttft_ms or 500.0,
         tokens_per_s=md.tokens_per_s or 50.0,
         tags=frozenset(md.tags),
+        mode=mode,
+        dimensions=int(dimensions) if mode == "embedding" else None,
+        supports_dimensions=bool(md.supports_dimensions) if mode == "embedding" else False,
     )
 
 
@@ -274,7 +312,8 @@ def load_catalog(
                 skipped[dep.name] = f"environment variable {dep.api_key_env} is not set"
                 log.warning("deployment %s left out: %s", dep.name, skipped[dep.name])
                 continue
-        info = _resolve_info(dep, lookup(dep.metadata.info_from or dep.model))
+        mode, known = _mode_of(dep, lookup(dep.metadata.info_from or dep.model, None))
+        info = _resolve_info(dep, known, mode)
         wire = _wire_route(dep, info.provider) if dep.transport != "litellm" else None
         if dep.transport == "openai" and wire is None:
             if dep.api_base is None:

@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, simulate, demo, route, policy validate|schema."""
+"""The `gateway` command: serve, simulate, demo, route, policy validate|schema, calibrate, eval, benchmark."""
 
 from __future__ import annotations
 
@@ -208,6 +208,7 @@ def _parser() -> argparse.ArgumentParser:
     sc = psub.add_parser("schema", help="print the policy JSON Schema")
     sc.set_defaults(func=_policy_schema)
 
+    from gateway.benchmark.command import register as register_benchmark
     from gateway.tools.calibration_cli import register as register_calibrate
     from gateway.eval.command import register as register_eval
 
@@ -216,6 +217,7 @@ def _parser() -> argparse.ArgumentParser:
     register_calibrate(sub)
     register_keys(sub)
     register_eval(sub)
+    register_benchmark(sub)
     return p
 
 

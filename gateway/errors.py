@@ -8,7 +8,7 @@ are written for the caller: they never contain tracebacks or provider credential
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 __all__ = [
     "AuthenticationError",
@@ -30,8 +30,11 @@ __all__ = [
     "UnprocessableEntityError",
     "UnsupportedMediaTypeError",
     "UpstreamServerError",
+    "anthropic_error_body",
+    "anthropic_type",
     "error_body",
     "redact",
+    "renderer_for",
 ]
 
 
@@ -187,7 +190,8 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 def error_body(exc: GatewayError) -> dict:
-    """The OpenAI error object for `exc`; the only renderer of client-visible errors."""
+    """The OpenAI error object for `exc`; with `anthropic_error_body`, the only renderer of
+    client-visible errors."""
     return {
         "error": {
             "message": exc.message,
@@ -196,3 +200,31 @@ def error_body(exc: GatewayError) -> dict:
             "code": exc.code,
         }
     }
+
+
+# Anthropic's error `type` per HTTP status (https://docs.anthropic.com/en/api/errors).
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error", 401: "authentication_error", 402: "billing_error", 403: "permission_error",
+    404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_type(status: int) -> str:
+    if status in _ANTHROPIC_TYPES:
+        return _ANTHROPIC_TYPES[status]
+    return "invalid_request_error" if 400 <= status < 500 else "api_error"
+
+
+def anthropic_error_body(exc: GatewayError) -> dict:
+    """`exc` in Anthropic's error shape, for the `/v1/messages` routes that Anthropic clients call.
+
+    Same message and status as `error_body`; Anthropic's shape has no `param` or `code`, so the
+    parameter is named in the message (it already is for the gateway's own 400s)."""
+    return {"type": "error", "error": {"type": anthropic_type(exc.status), "message": exc.message}}
+
+
+def renderer_for(path: str) -> Callable[[GatewayError], dict]:
+    """The error shape the clients of `path` understand: Anthropic's on the Messages routes (for
+    refusals before the route runs, such as a missing key), OpenAI's everywhere else."""
+    return anthropic_error_body if path.startswith("/v1/messages") else error_body

@@ -1,8 +1,8 @@
 """The OpenAPI document at /openapi.json, completed by hand where FastAPI cannot see.
 
-The chat route is a raw ASGI app (gateway/asgi/app.py) and the JSON routes read their bodies without
-pydantic models, so FastAPI's generated document lacks them. This adds the chat operation and the
-request bodies, error responses and the two ways to send a key. `tests/security/test_schemathesis.py`
+The model routes are raw ASGI apps (gateway/asgi/app.py) and the JSON routes read their bodies without
+pydantic models, so FastAPI's generated document lacks them. This adds the chat, Responses, Messages
+and Embeddings operations and the request bodies, error responses and the three ways to send a key. `tests/security/test_schemathesis.py`
 fuzzes the gateway from this document, so it describes what `context.validate_body` accepts.
 """
 
@@ -96,6 +96,81 @@ def _chat_request(models: Iterable[str]) -> dict[str, Any]:
     return {"type": "object", "additionalProperties": False, "required": ["model", "messages"], "properties": props}
 
 
+def _responses_request(models: list[str]) -> dict[str, Any]:
+    text_part = {"type": "object", "required": ["type", "text"],
+                 "properties": {"type": {"enum": ["input_text"]}, "text": {"type": "string"}}}
+    item = {"anyOf": [
+        {"type": "object", "required": ["role", "content"],
+         "properties": {"type": {"enum": ["message"]}, "role": {"enum": ["user", "assistant", "system", "developer"]},
+                        "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": text_part}]}}},
+        {"type": "object", "required": ["type", "call_id", "name", "arguments"],
+         "properties": {"type": {"enum": ["function_call"]}, "call_id": {"type": "string"},
+                        "name": {"type": "string"}, "arguments": {"type": "string"}}},
+        {"type": "object", "required": ["type", "call_id", "output"],
+         "properties": {"type": {"enum": ["function_call_output"]}, "call_id": {"type": "string"},
+                        "output": {"type": "string"}}},
+    ]}
+    return {"type": "object", "additionalProperties": False, "required": ["model", "input"], "properties": {
+        "model": {"type": "string", "enum": models},
+        "input": {"anyOf": [{"type": "string"}, {"type": "array", "maxItems": 6, "items": item}]},
+        "instructions": {"type": "string"}, "max_output_tokens": {"type": "integer", "minimum": 1},
+        "stream": {"type": "boolean"}, "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "tools": {"type": "array", "items": {"type": "object", "required": ["type", "name"], "properties": {
+            "type": {"enum": ["function"]}, "name": {"type": "string"}, "parameters": {"type": "object"}}}},
+        "tool_choice": {"anyOf": [{"enum": ["none", "auto", "required"]}, {"type": "object"}]},
+        "text": {"type": "object"}, "store": {"type": "boolean"}, "metadata": {"type": "object"},
+    }}
+
+
+def _messages_request(models: list[str]) -> dict[str, Any]:
+    block = {"anyOf": [
+        {"type": "object", "required": ["type", "text"],
+         "properties": {"type": {"enum": ["text"]}, "text": {"type": "string"}}},
+        {"type": "object", "required": ["type", "id", "name", "input"],
+         "properties": {"type": {"enum": ["tool_use"]}, "id": {"type": "string"}, "name": {"type": "string"},
+                        "input": {"type": "object"}}},
+        {"type": "object", "required": ["type", "tool_use_id"],
+         "properties": {"type": {"enum": ["tool_result"]}, "tool_use_id": {"type": "string"},
+                        "content": {"type": "string"}}},
+    ]}
+    message = {"type": "object", "required": ["role", "content"], "properties": {
+        "role": {"enum": ["user", "assistant"]},
+        "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": block}]}}}
+    return {"type": "object", "additionalProperties": False, "required": ["model", "max_tokens", "messages"],
+            "properties": {
+                "model": {"type": "string", "enum": models}, "max_tokens": {"type": "integer", "minimum": 1},
+                "messages": {"type": "array", "minItems": 1, "maxItems": 6, "items": message},
+                "system": {"type": "string"}, "stream": {"type": "boolean"},
+                "stop_sequences": {"type": "array", "items": {"type": "string"}, "maxItems": 4},
+                "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+                "tools": {"type": "array", "items": {"type": "object", "required": ["name", "input_schema"],
+                                                     "properties": {"name": {"type": "string"},
+                                                                    "input_schema": {"type": "object"}}}},
+                "tool_choice": {"type": "object"}, "metadata": {"type": "object"},
+            }}
+
+
+def _embeddings_request(models: list[str]) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": False, "required": ["model", "input"], "properties": {
+        "model": {"type": "string", "enum": models},
+        "input": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 8},
+                            {"type": "array", "items": {"type": "integer", "minimum": 0}, "maxItems": 8}]},
+        "dimensions": {"type": "integer", "minimum": 1}, "encoding_format": {"enum": ["float", "base64"]},
+        "user": {"type": "string"},
+    }}
+
+
+def _model_call(summary: str, operation_id: str, body: str, errors: dict[str, Any]) -> dict[str, Any]:
+    return {"post": {
+        "summary": summary, "operationId": operation_id,
+        "requestBody": _json_body({"$ref": f"#/components/schemas/{body}"}),
+        "responses": {"200": {"description": "The answer, or an SSE stream when `stream` is true",
+                              "content": {"application/json": {"schema": {"type": "object"}},
+                                          "text/event-stream": {"schema": {"type": "string"}}}},
+                      **errors},
+    }}
+
+
 def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
@@ -104,11 +179,16 @@ def complete(doc: dict[str, Any], models: Iterable[str]) -> dict[str, Any]:
     components = doc.setdefault("components", {})
     components.setdefault("schemas", {})["Error"] = _ERROR
     components["schemas"]["ChatRequest"] = _chat_request(models)
+    names = list(models)
+    components["schemas"]["ResponsesRequest"] = _responses_request(names)
+    components["schemas"]["MessagesRequest"] = _messages_request(names)
+    components["schemas"]["EmbeddingsRequest"] = _embeddings_request(names)
     components["securitySchemes"] = {
         "bearer": {"type": "http", "scheme": "bearer"},
         "apiKey": {"type": "apiKey", "in": "header", "name": "api-key"},
+        "xApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
     }
-    doc["security"] = [{"bearer": []}, {"apiKey": []}]
+    doc["security"] = [{"bearer": []}, {"apiKey": []}, {"xApiKey": []}]
     paths = doc.setdefault("paths", {})
     chat_body = _json_body({"$ref": "#/components/schemas/ChatRequest"})
     paths["/v1/chat/completions"] = {
@@ -124,6 +204,14 @@ def complete(doc: dict[str, Any], models: Iterable[str]) -> dict[str, Any]:
             },
         }
     }
+    # The other raw model routes (docs/api.md); /v1/messages answers errors in Anthropic's shape.
+    paths["/v1/responses"] = _model_call("OpenAI Responses API, translated to chat and served by the pipeline",
+                                         "responses", "ResponsesRequest", _ERRORS)
+    paths["/v1/messages"] = _model_call("Anthropic Messages API, translated to chat and served by the pipeline",
+                                        "messages", "MessagesRequest",
+                                        {k: {"description": v["description"]} for k, v in _ERRORS.items()})
+    paths["/v1/embeddings"] = _model_call("Embeddings from the catalog's embedding deployments", "embeddings",
+                                          "EmbeddingsRequest", _ERRORS)
     explain = paths.get("/v1/selection/explain", {}).get("post")
     if explain is not None:
         explain["requestBody"] = chat_body

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     calibration: Path | None = Field(
         None, description="Speed priors from `gateway calibrate`; default: calibration.yaml next to the config, if present."
     )
+    quality_overlay: Path | None = Field(
+        None, description="Measured quality priors from `gateway benchmark`; default: quality.yaml next to the config, if present."
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64)

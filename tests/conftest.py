@@ -27,6 +27,10 @@ def pytest_configure(config: pytest.Config) -> None:
 ROOT = Path(__file__).resolve().parents[1]
 #: OpenAI's chat-completions schema, carried in the repo (source and licence: tests/data/openai/README.md).
 SCHEMA_PATH = ROOT / "tests" / "data" / "openai" / "chat-completions.schema.json"
+#: Responses, Embeddings and Anthropic Messages schemas (sources: tests/data/*/README.md).
+RESPONSES_SCHEMA_PATH = ROOT / "tests" / "data" / "openai" / "responses.schema.json"
+EMBEDDINGS_SCHEMA_PATH = ROOT / "tests" / "data" / "openai" / "embeddings.schema.json"
+ANTHROPIC_SCHEMA_PATH = ROOT / "tests" / "data" / "anthropic" / "messages.schema.json"
 SIM_KEY = "sim-secret-key-0123456789"
 
 #: A small catalog of simulator-backed deployments with distinct prices, quality and capabilities.
@@ -41,9 +45,26 @@ TEST_DEPLOYMENTS = {
 }
 
 
+#: Embedding deployments (catalog `mode: embedding`) for `gateway_factory(embeddings=...)`. The
+#: session simulator serves them under OpenAI's model names, so litellm treats them as it treats
+#: OpenAI's own; prices and native sizes come from litellm's map.
+EMBEDDING_DEPLOYMENTS = {
+    "text-embedding-3-small": dict(info_from="text-embedding-3-small", supports_dimensions=True, quality=0.7,
+                                   ttft_ms=60),
+    "text-embedding-3-large": dict(info_from="text-embedding-3-large", supports_dimensions=True, quality=0.85,
+                                   ttft_ms=120),
+    "text-embedding-ada-002": dict(info_from="text-embedding-ada-002", quality=0.6, ttft_ms=80),
+}
+_SIM_EMBEDDINGS = {
+    "text-embedding-3-small": {"dimensions": 1536},
+    "text-embedding-3-large": {"dimensions": 3072},
+    "text-embedding-ada-002": {"dimensions": 1536, "supports_dimensions": False},
+}
+
+
 class SchemaValidator:
-    def __init__(self) -> None:
-        self._schema = json.loads(SCHEMA_PATH.read_text())
+    def __init__(self, path: Path = SCHEMA_PATH) -> None:
+        self._schema = json.loads(path.read_text())
         self._validators: dict[str, jsonschema.Draft202012Validator] = {}
 
     def validate(self, root: str, instance: object) -> None:
@@ -60,6 +81,21 @@ def openai_schema() -> SchemaValidator:
 
 
 @pytest.fixture(scope="session")
+def responses_schema() -> SchemaValidator:
+    return SchemaValidator(RESPONSES_SCHEMA_PATH)
+
+
+@pytest.fixture(scope="session")
+def embeddings_schema() -> SchemaValidator:
+    return SchemaValidator(EMBEDDINGS_SCHEMA_PATH)
+
+
+@pytest.fixture(scope="session")
+def anthropic_schema() -> SchemaValidator:
+    return SchemaValidator(ANTHROPIC_SCHEMA_PATH)
+
+
+@pytest.fixture(scope="session")
 def simulator() -> Iterator[object]:
     from gateway.simulator import SimulatorProfile, SimulatorThread
 
@@ -71,6 +107,7 @@ def simulator() -> Iterator[object]:
                 "sim-premium": {"output_tokens": 12},
                 "sim-mini": {"output_tokens": 12},
                 "sim-tiny": {"output_tokens": 12, "supports_tools": False, "context_window": 8192},
+                **_SIM_EMBEDDINGS,
             },
         }
     )
@@ -80,9 +117,10 @@ def simulator() -> Iterator[object]:
 
 def write_catalog(
     path: Path, base_url: str, deployments: dict[str, dict] | None = None, transport: str = "auto", *,
-    top_level: dict | None = None, **router: object,
+    top_level: dict | None = None, embeddings: dict[str, dict] | None = None, **router: object,
 ) -> Path:
-    """A catalog of simulator deployments; `top_level` adds config sections (e.g. `keys`)."""
+    """A catalog of simulator deployments; `top_level` adds config sections (e.g. `keys`),
+    `embeddings` embedding deployments (e.g. `EMBEDDING_DEPLOYMENTS`)."""
     deployments = deployments or TEST_DEPLOYMENTS
     doc = {
         "router": {"aliases": ["auto"], "default_strategy": "balanced", **router},
@@ -90,6 +128,10 @@ def write_catalog(
             {"name": name, "model": f"openai/{name}", "api_base": base_url, "api_key_env": "SIM_TEST_KEY",
              "transport": transport, "metadata": meta}
             for name, meta in deployments.items()
+        ] + [
+            {"name": name, "model": f"openai/{name}", "api_base": base_url, "api_key_env": "SIM_TEST_KEY",
+             "transport": transport, "mode": "embedding", "metadata": meta}
+            for name, meta in (embeddings or {}).items()
         ],
         **(top_level or {}),
     }
@@ -108,10 +150,10 @@ def gateway_factory(simulator, tmp_path, monkeypatch) -> Iterator[Callable[..., 
 
     def start(
         deployments: dict[str, dict] | None = None, policies: Path | None = None, transport: str = "auto",
-        catalog_extra: dict | None = None, **settings: object,
+        catalog_extra: dict | None = None, embeddings: dict[str, dict] | None = None, **settings: object,
     ):
         config = write_catalog(tmp_path / f"catalog{len(started)}.yaml", simulator.base_url, deployments, transport,
-                               top_level=catalog_extra)
+                               top_level=catalog_extra, embeddings=embeddings)
         if policies is None:
             policies = tmp_path / "no-policies"
             policies.mkdir(exist_ok=True)

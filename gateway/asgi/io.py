@@ -83,8 +83,11 @@ async def send_bytes(send: Send, status: int, body: bytes, headers: Mapping[str,
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(send: Send, exc: errors.GatewayError) -> None:
-    await send_bytes(send, exc.status, orjson.dumps(errors.error_body(exc)), exc.headers)
+async def send_error(send: Send, exc: errors.GatewayError,
+                     render: Callable[[errors.GatewayError], dict] = errors.error_body) -> None:
+    """`exc` as an error response; `render` is `errors.error_body` (OpenAI's shape) or, on the
+    Anthropic-format route, `errors.anthropic_error_body`."""
+    await send_bytes(send, exc.status, orjson.dumps(render(exc)), exc.headers)
 
 
 class Hangup:

@@ -10,10 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.core.params import CHAT_PARAMS, EXTRA_PARAMS, REFUSE, REFUSED
 from gateway.errors import InvalidRequestError
 from gateway.selection.types import RequestContext
 
-__all__ = ["ALLOWED_PARAMS", "FORBIDDEN_PARAMS", "build_context", "estimate_tokens", "validate_body"]
+__all__ = [
+    "ALLOWED_PARAMS", "FORBIDDEN_PARAMS", "build_context", "estimate_text_tokens", "estimate_tokens",
+    "forbidden_prefix", "validate_body",
+]
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
@@ -30,21 +34,12 @@ FORBIDDEN_PARAMS = frozenset(
 )
 _FORBIDDEN_PREFIXES = ("aws_", "vertex_", "litellm_", "azure_", "watsonx_", "vertexai_")
 
-#: Every other parameter a client may send: OpenAI's chat-completions parameters plus a few common
-#: provider sampling extras. The litellm transport turns body keys into `acompletion` keyword
-#: arguments, so an allow-list (not only the deny-list above) is what guarantees nothing steering
-#: the provider connection gets through. OpenAI refuses unknown parameters the same way.
-ALLOWED_PARAMS = frozenset(
-    {
-        "model", "messages", "audio", "frequency_penalty", "function_call", "functions", "logit_bias",
-        "logprobs", "max_completion_tokens", "max_tokens", "modalities", "n", "parallel_tool_calls",
-        "prediction", "presence_penalty", "prompt_cache_key", "reasoning_effort", "response_format",
-        "safety_identifier", "seed", "service_tier", "stop", "store", "stream", "stream_options",
-        "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity",
-        "web_search_options",
-        "top_k", "min_p", "repetition_penalty",  # provider sampling extras (vLLM, Together, ...)
-    }
-)
+#: Every other parameter a client may send: OpenAI's chat-completions parameters (each classified in
+#: `gateway/core/params.py`) plus a few common provider sampling extras. The litellm transport turns
+#: body keys into `acompletion` keyword arguments, so an allow-list (not only the deny-list above)
+#: is what guarantees nothing steering the provider connection gets through. OpenAI refuses unknown
+#: parameters the same way.
+ALLOWED_PARAMS = frozenset(name for name, how in CHAT_PARAMS.items() if how != REFUSE) | EXTRA_PARAMS
 _PART_TYPES = frozenset({"text", "image_url", "input_image", "input_audio", "file", "refusal"})
 _MAX_TOKENS_CAP = 1 << 24  # far above any context window; larger is a client bug or an attack
 # (param, low, high) for numeric sampling parameters.
@@ -56,6 +51,16 @@ _RANGES = (
 # Per-message framing tokens in OpenAI's chat format, and a flat cost per image part.
 _MESSAGE_OVERHEAD = 4
 _IMAGE_TOKENS = 765
+
+
+def forbidden_prefix(key: str) -> bool:
+    """A parameter name in a provider's namespace (`aws_*`, `vertex_*`, `litellm_*`, ...)."""
+    return key.startswith(_FORBIDDEN_PREFIXES)
+
+
+def estimate_text_tokens(text: str) -> int:
+    """One text's tokens, estimated as `estimate_tokens` does (~4 characters per token)."""
+    return len(text) // 4 + 1
 
 
 def estimate_tokens(messages: list, tools: list | None = None) -> int:
@@ -101,6 +106,8 @@ def validate_body(body: Any) -> None:
             continue
         if key in FORBIDDEN_PARAMS or key.startswith(_FORBIDDEN_PREFIXES):
             _fail(f"Parameter '{key}' is not allowed: the gateway controls provider routing.", key)
+        if key in REFUSED:
+            _fail(REFUSED[key], key)
         _fail(f"Unrecognized request argument supplied: {key[:100]}", key[:100])
     model = body.get("model")
     if not isinstance(model, str) or not model:
@@ -244,7 +251,7 @@ def _check_sampling(body: dict) -> None:
         ("seed", int, "an integer"), ("user", str, "a string"), ("logprobs", bool, "a boolean"),
         ("parallel_tool_calls", bool, "a boolean"), ("logit_bias", dict, "an object"),
         ("response_format", dict, "an object"), ("stream_options", dict, "an object"),
-        ("top_k", int, "an integer"),
+        ("top_k", int, "an integer"), ("metadata", dict, "an object"),
     ):
         v = body.get(key)
         if v is not None and (not isinstance(v, kind) or (kind is int and isinstance(v, bool))):

@@ -18,11 +18,14 @@ from gateway import errors
 from gateway.core.budgets import check_budget
 from gateway.catalog import Catalog, ResolvedDeployment
 from gateway.core.context import build_context
+from gateway.core.embeddings import batch_tokens, build_embedding_context, dimension_misfit
 from gateway.core.exploration import explore
-from gateway.learning import RouterModel, SparseFeatures, TargetPlanner, messages_text
+from gateway.core.params import OPENAI_WIRE_ONLY
+from gateway.learning import RouterModel, SparseFeatures, TargetPlanner, header_domain, known_domains, messages_text
 from gateway.policy import PolicySet, Resolution, resolve
 from gateway.selection.strategies import SelectionParamsError
 from gateway.selection.types import LiveStats, ModelInfo, Ranking, Rejection, RequestContext
+from gateway.upstream.operation import CHAT, EMBEDDINGS, Operation
 
 __all__ = ["Decider", "Decision"]
 
@@ -68,6 +71,10 @@ class Decider:
         self._catalog = catalog
         self._engine = engine
         self._models = catalog.models
+        self._embedding_models = catalog.models_for(EMBEDDINGS.mode)
+        # dimensions -> (the embedding models that can return them, the rest rejected); a handful
+        # of sizes cover the traffic, and the ranking's prepared catalog is cached per tuple.
+        self._by_dimensions: dict[int | None, tuple[tuple[ModelInfo, ...], tuple[Rejection, ...]]] = {}
         self._policies = policies  # returns the current immutable set (hot reload swaps it)
         self._live = live  # pipeline -> the current stats snapshot as it ranks with it, without awaiting
         self._spend = spend  # returns pipeline -> SpendTotals from the last refresh
@@ -79,6 +86,7 @@ class Decider:
         self._min_confidence = domain_min_confidence
         self._known: tuple[RouterModel | None, tuple[str, ...]] = (None, ())
         self._targets = TargetPlanner(catalog.models)  # quality targets / learned default (hook below)
+        self._domains: tuple[object, frozenset[str]] = (None, frozenset())
 
     @property
     def router(self) -> RouterModel | None:
@@ -89,9 +97,14 @@ class Decider:
         return [*self._catalog.aliases, *self._catalog.deployments]
 
     def decide(
-        self, body: Mapping[str, Any], headers: Mapping[str, str], request_id: str, *, explain: bool = False
+        self, body: Mapping[str, Any], headers: Mapping[str, str], request_id: str, *, explain: bool = False,
+        operation: Operation = CHAT,
     ) -> Decision:
-        """Rank candidates; with `explain`, an empty ranking is returned instead of raising."""
+        """Rank candidates; with `explain`, an empty ranking is returned instead of raising.
+
+        `operation` says which deployments may serve: chat ones for chat completions, responses
+        and messages; embedding ones for embeddings. The two sets never mix.
+        """
         model = body["model"]
         deployments = self._catalog.deployments
         pinned = model if model in deployments else None
@@ -101,9 +114,14 @@ class Decider:
                 param="model",
                 code="model_not_found",
             )
+        if pinned is not None and deployments[pinned].info.mode != operation.mode:
+            raise _wrong_mode(deployments[pinned].info, operation)
         pipeline = headers.get("x-pipeline-id") or None
-        domain = _domain_header(headers.get("x-task-domain"))
-        ctx = build_context(
+        domain, domain_note = _domain_header(headers.get("x-task-domain")), None
+        if domain:
+            domain, domain_note = header_domain(domain, self._known_domains())
+        embedding = operation is EMBEDDINGS
+        ctx = (build_embedding_context if embedding else build_context)(
             body, request_id=request_id, pinned_model=pinned, domain=domain, pipeline=pipeline,
             domain_source="header" if domain else None,
         )
@@ -116,12 +134,16 @@ class Decider:
         if ctx.domain is None and resolution.domain is not None:
             ctx = replace(ctx, domain=resolution.domain, domain_source="policy")
         features, inferred_note = None, None
-        router = None if pinned is not None else (self.router or self._policies().domain_router)
+        router = None if pinned is not None or embedding else (self.router or self._policies().domain_router)
         if router is not None:
             ctx, features, inferred_note = self._learned(router, ctx, body, explain)
         live = self._live(resolution.policy_name)
         budget = check_budget(resolution.policy_name, resolution.budget, self._spend().get(resolution.policy_name))
         if pinned is not None:
+            if embedding and (misfit := dimension_misfit(deployments[pinned].info, body.get("dimensions"))):
+                raise errors.NoFeasibleModelError(
+                    f"The model '{pinned}' cannot serve this request: {misfit}.", rejected=((pinned, (misfit,)),)
+                )
             ranking = self._pinned(deployments[pinned].info, ctx, resolution, live, explain)
             strategy = source = "pinned"
             if budget.note:
@@ -131,16 +153,22 @@ class Decider:
             if budget.downgrade and params.strategy != "cost":
                 params, source = replace(params, strategy="cost"), "budget"
             strategy = params.strategy
-            # Hook (gateway/learning/planner.py): a quality target or the learned default operating point.
-            params, finish_target = self._targets.apply(target, params, ctx, self._router, request_id,
-                                                        record=not explain)
+            if embedding:  # quality targets and operating points are about answers, not vectors
+                (models, misfits), finish_target = self._embedding_set(body.get("dimensions")), _same
+            else:
+                # Hook (gateway/learning/planner.py): a quality target or the learned default operating point.
+                params, finish_target = self._targets.apply(target, params, ctx, self.router, request_id,
+                                                            record=not explain)
+                models, misfits = self._models, ()
             try:
                 # Explanations for every candidate only when someone will read them.
-                ranking = self._engine.rank(ctx, self._models, params, live, detail=None if explain else 3)
+                ranking = self._engine.rank(ctx, models, params, live, detail=None if explain else 3)
             except SelectionParamsError as exc:
                 raise errors.InvalidRequestError(str(exc), param="strategy", code="invalid_strategy") from None
             ranking = finish_target(ranking)
-            extra = tuple(n for n in (inferred_note, budget.note, target_note) if n)
+            if misfits:
+                ranking = replace(ranking, rejected=(*ranking.rejected, *misfits))
+            extra = tuple(n for n in (domain_note, inferred_note, budget.note, target_note) if n)
             if extra:
                 ranking = replace(ranking, notes=(*ranking.notes, *extra))
             ex = resolution.exploration
@@ -150,7 +178,30 @@ class Decider:
         if not ranking.ranked and not explain:
             raise _no_feasible(ranking)
         candidates = _attempt_order(ranking, resolution.fallbacks, deployments)
+        if embedding:
+            candidates, ranking = _same_dimensions(candidates, ranking, body.get("dimensions"))
+            # Selection bounds the longest input (the model's window is per input); budgets and
+            # rate limits count the whole batch, as the provider bills it.
+            ctx = replace(ctx, input_tokens=batch_tokens(body))
+        elif not OPENAI_WIRE_ONLY.isdisjoint(body):
+            ranking = _wire_only_note(ranking, body, candidates)
         return Decision(ctx, ranking, candidates, strategy, source, pipeline, resolution, features)
+
+    def _embedding_set(self, dimensions: int | None) -> tuple[tuple[ModelInfo, ...], tuple[Rejection, ...]]:
+        """The embedding models that can return vectors of `dimensions`, and the others rejected."""
+        entry = self._by_dimensions.get(dimensions)
+        if entry is None:
+            fit, misfits = [], []
+            for info in self._embedding_models:
+                why = dimension_misfit(info, dimensions)
+                if why is None:
+                    fit.append(info)
+                else:
+                    misfits.append(Rejection(info.name, (why,)))
+            entry = (tuple(fit), tuple(misfits))
+            if len(self._by_dimensions) < 64:  # a client cycling through sizes must not grow it
+                self._by_dimensions[dimensions] = entry
+        return entry
 
     def _pinned(
         self, info: ModelInfo, ctx: RequestContext, resolution: Resolution, live: Mapping[str, LiveStats],
@@ -196,6 +247,19 @@ class Decider:
             ctx = replace(ctx, quality_estimates=est.quality_estimates, quality_explanations=est.explanations)
         return ctx, est.features, note
 
+    def _known_domains(self) -> frozenset[str]:
+        """Domain names something knows (cached per policy set: a reload can add some)."""
+        policies, router = self._policies(), self.router  # a reloaded router model can add some too
+        seen, names = self._domains
+        if not (isinstance(seen, tuple) and seen[0] is policies and seen[1] is router):
+            router = router or policies.domain_router
+            classes = router.classifier.classes if router is not None and router.classifier is not None else ()
+            named = [d for p in (policies.default, *policies.pipelines.values())
+                     for d in (*p.domain_examples, p.selection_schema.default_domain) if d]
+            names = known_domains((m.domain_quality for m in self._models), named, classes)
+            self._domains = ((policies, self.router), names)
+        return names
+
     def _known_models(self, router: RouterModel) -> tuple[str, ...]:
         """Catalog models the router's quality model has learned about (cached per router)."""
         seen, names = self._known
@@ -204,6 +268,10 @@ class Decider:
             names = tuple(n for n in self._catalog.deployments if n in learned)
             self._known = (router, names)
         return names
+
+
+def _same(ranking: Ranking) -> Ranking:
+    return ranking
 
 
 _DOMAIN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -250,6 +318,41 @@ def _attempt_order(
     order = ranked[:1] + [f for f in fallbacks if f in feasible and f not in ranked[:1]]
     order += [name for name in ranked if name not in order]
     return tuple(deployments[name] for name in order)
+
+
+def _wrong_mode(info: ModelInfo, operation: Operation) -> errors.InvalidRequestError:
+    served_by = "POST /v1/embeddings" if info.mode == EMBEDDINGS.mode else (
+        "POST /v1/chat/completions, /v1/responses or /v1/messages")
+    return errors.InvalidRequestError(
+        f"The model '{info.name}' is {'an embedding' if info.mode == EMBEDDINGS.mode else 'a chat'} model and "
+        f"cannot serve {operation.name}; it is served by {served_by}.",
+        param="model", code="model_not_supported",
+    )
+
+
+def _same_dimensions(
+    candidates: tuple[ResolvedDeployment, ...], ranking: Ranking, dimensions: int | None
+) -> tuple[tuple[ResolvedDeployment, ...], Ranking]:
+    """Without `dimensions`, fallbacks keep the winner's native size: one request never gets
+    vectors of another size from a fallback than its first choice would have returned."""
+    if dimensions is not None or len(candidates) < 2:
+        return candidates, ranking
+    size = candidates[0].info.dimensions
+    kept = tuple(d for d in candidates if d.info.dimensions == size)
+    if len(kept) == len(candidates):
+        return candidates, ranking
+    note = f"fallbacks keep the winner's {size} dimensions; send 'dimensions' to choose a size"
+    return kept, replace(ranking, notes=(*ranking.notes, note))
+
+
+def _wire_only_note(ranking: Ranking, body: Mapping[str, Any], candidates: tuple[ResolvedDeployment, ...]) -> Ranking:
+    """Say which parameters a litellm deployment among the candidates will not receive."""
+    dropped = sorted(OPENAI_WIRE_ONLY.intersection(body))
+    names = [d.name for d in candidates if d.transport == "litellm"]
+    if not names:
+        return ranking
+    note = f"{', '.join(dropped)}: not forwarded to {', '.join(names)} (litellm transport; see docs/api.md)"
+    return replace(ranking, notes=(*ranking.notes, note))
 
 
 def _no_feasible(ranking: Ranking) -> errors.NoFeasibleModelError:

@@ -30,6 +30,7 @@ from gateway.selection.explain import decision_header
 from gateway.selection.types import Ranking
 from gateway.stats import Outcome, StatsService
 from gateway.upstream.forwarder import Attempt, Forwarder, classify
+from gateway.upstream.operation import CHAT, Operation
 
 __all__ = ["Admitted", "Call", "RequestPipeline", "Served", "ServedStream"]
 
@@ -40,7 +41,11 @@ Subscriber = Callable[[RequestFinished], None]
 
 @dataclass(slots=True)
 class Call:
-    """One model call as a route hands it over: a validated chat-completions body and who sent it."""
+    """One model call as a route hands it over: a validated body and who sent it.
+
+    The body is a chat-completions body for every chat-like endpoint (the Responses and Messages
+    routes translate theirs into one), or an embeddings body with `operation=EMBEDDINGS`.
+    """
 
     request_id: str
     endpoint: str
@@ -48,6 +53,7 @@ class Call:
     headers: Mapping[str, str]
     principal: Any = None  # gateway.security.keys.Principal, or None with authentication off
     started: float = field(default_factory=time.perf_counter)
+    operation: Operation = CHAT
 
     @property
     def principal_name(self) -> str | None:
@@ -125,7 +131,7 @@ class RequestPipeline:
         """Decide, then charge rate limits and hold the budget; raises `GatewayError` (recorded)."""
         decision = None
         try:
-            decision = self.decider.decide(call.body, call.headers, call.request_id)
+            decision = self.decider.decide(call.body, call.headers, call.request_id, operation=call.operation)
             self._rate_limit(call, decision)
             ctx = decision.ctx
             reservation = await self.budgets.reserve(
@@ -143,7 +149,8 @@ class RequestPipeline:
         if limiter is None:
             return
         ctx = decision.ctx
-        tokens = ctx.input_tokens + (ctx.max_output_tokens or limiter.config.assumed_completion_tokens)
+        out = ctx.max_output_tokens
+        tokens = ctx.input_tokens + (limiter.config.assumed_completion_tokens if out is None else out)
         # The resolved pipeline, not the header: an unknown id served by the default policy is
         # limited as the default pipeline is (unless the operator gave that id limits of its own).
         pipeline = decision.pipeline if decision.pipeline in limiter.config.pipelines else decision.budget_key
@@ -156,7 +163,8 @@ class RequestPipeline:
         decision = admitted.decision
         try:
             dep, result, latency_ms = await self.forwarder.complete(
-                decision.candidates, body or admitted.call.body, admitted.deadline, self._reporter(admitted)
+                decision.candidates, body or admitted.call.body, admitted.deadline, self._reporter(admitted),
+                admitted.call.operation,
             )
         except errors.GatewayError as exc:
             self._finish(admitted, exc.status)

@@ -1,5 +1,8 @@
 """Cheap prompt features: signed hashed unigrams + bigrams of lowercase word tokens.
 
+Tokens are runs of Unicode letters and digits ("función", "größe"); Chinese and Japanese, written
+without spaces, give one token per character, so their bigrams are character bigrams.
+
 One `FeatureHasher.transform(text)` runs per request, so it avoids per-token Python work beyond
 the regex and one dict lookup: bigram hashes are mixed from the unigram hashes in numpy, and
 counts are aggregated with one `np.unique`. Hashes are CRC32 based (not Python's salted `hash`),
@@ -8,6 +11,12 @@ so features, and every model trained on them, are identical across processes and
 Values are sublinear counts (ln(1 + tf)), signed by a hash bit so collisions cancel in expectation,
 L2-normalised so long and short prompts live on the same scale. Two length tokens say how long
 the prompt is, which a bag of words cannot.
+
+Optionally (`char_ngrams=(3, 5)`), character n-grams of the first 256 words of four or more
+characters, with word boundaries marked (fastText-style "<sor", "rted>"), are added at
+`char_weight`: they let a model trained on "sorting" recognise "sorted", and cognates across
+languages. The shipped domain model uses them; the default hasher does not, so existing models
+keep their features.
 """
 
 from __future__ import annotations
@@ -22,13 +31,16 @@ import numpy as np
 __all__ = ["DEFAULT_BITS", "FeatureHasher", "SparseFeatures", "messages_text"]
 
 DEFAULT_BITS = 18
-_TOKEN = re.compile(r"[a-z0-9]+")
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# ASCII text tokenises exactly as `[a-z0-9]+` did, so models saved before this stay valid for it.
+_TOKEN = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
 _M32 = np.uint64(0xFFFFFFFF)
 # Odd multipliers from the golden ratio / murmur finalizer: they spread bits of both tokens.
 _K1 = np.uint64(0x9E3779B1)
 _K2 = np.uint64(0x85EBCA77)
 _K3 = np.uint64(0xC2B2AE3D)
 _SIGN_BIT = np.uint64(31)
+_MAX_GRAM_WORDS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,16 +85,64 @@ def _mix(h: np.ndarray) -> np.ndarray:
 class FeatureHasher:
     """Text -> `SparseFeatures` in a 2**n_bits space. Stateless apart from a bounded token cache."""
 
-    __slots__ = ("_cache", "_cache_size", "bigrams", "dim", "n_bits")
+    __slots__ = ("_cache", "_cache_size", "bigrams", "char_ngrams", "char_weight", "dim", "n_bits")
 
-    def __init__(self, n_bits: int = DEFAULT_BITS, *, bigrams: bool = True, cache_size: int = 200_000):
+    def __init__(self, n_bits: int = DEFAULT_BITS, *, bigrams: bool = True,
+                 char_ngrams: tuple[int, int] | None = None, char_weight: float = 0.3, cache_size: int = 200_000):
         if not 8 <= n_bits <= 26:
             raise ValueError(f"n_bits must be in [8, 26], got {n_bits}")
+        if char_ngrams is not None:
+            char_ngrams = (int(char_ngrams[0]), int(char_ngrams[1]))
+            if not 2 <= char_ngrams[0] <= char_ngrams[1] <= 8:
+                raise ValueError(f"char_ngrams must be (lo, hi) with 2 <= lo <= hi <= 8, got {char_ngrams}")
         self.n_bits = n_bits
         self.dim = 1 << n_bits
         self.bigrams = bigrams
+        self.char_ngrams = char_ngrams
+        self.char_weight = float(char_weight)
         self._cache: dict[str, int] = {}
         self._cache_size = cache_size
+
+    def config(self) -> dict:
+        """What a saved model needs to rebuild this hasher (`FeatureHasher(**config)`)."""
+        out: dict = {"n_bits": self.n_bits, "bigrams": self.bigrams}
+        if self.char_ngrams is not None:
+            out |= {"char_ngrams": list(self.char_ngrams), "char_weight": self.char_weight}
+        return out
+
+    def _char_grams(self, tokens: list[str], names: bool = False) -> tuple[np.ndarray, list[str]]:
+        """Hashes (and, for explanations, the text) of the character n-grams of words of 4+ characters.
+
+        Vectorised: the words are joined with boundary marks into one code-point array, a polynomial
+        hash of every window of each length is built from shifted slices, and windows that cross a
+        word boundary are dropped, so a long prompt costs a few array operations, not a Python loop
+        per n-gram.
+        """
+        lo, hi = self.char_ngrams  # type: ignore[misc]
+        # The first words say what a prompt is about; capping them bounds the cost of a long one.
+        words = [t for t in tokens if len(t) >= 4][:_MAX_GRAM_WORDS]
+        if not words:
+            return np.zeros(0, dtype=np.uint64), []
+        text = "\x01" + "\x02\x01".join(words) + "\x02"  # marks never produced by the tokeniser
+        c = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        ends = np.concatenate(([0], np.cumsum(c == 2)))  # end marks in c[:k]
+        starts = np.concatenate(([0], np.cumsum(c == 1)))
+        out: list[np.ndarray] = []
+        labels: list[str] = []
+        for n in range(lo, hi + 1):
+            m = len(c) - n + 1
+            if m <= 0:
+                continue
+            i = np.arange(m)
+            # No end mark before the window's last character, no start mark after its first.
+            ok = (ends[i + n - 1] == ends[i]) & (starts[i + n] == starts[i + 1])
+            h = np.full(m, n, dtype=np.uint64)  # seeded with the length: "abc" and "abcd" differ
+            for k in range(n):
+                h = (h * _K2 + c[k:k + m]) & _M32
+            out.append(h[ok])
+            if names:
+                labels += [text[j:j + n].replace("\x01", "<").replace("\x02", ">") for j in np.flatnonzero(ok)]
+        return _mix(np.concatenate(out) ^ _K1), labels
 
     def _token_hashes(self, tokens: list[str]) -> np.ndarray:
         cache = self._cache
@@ -112,11 +172,22 @@ class FeatureHasher:
     def transform(self, text: str) -> SparseFeatures:
         tokens = _TOKEN.findall(text.lower())
         hashes = self._hashes(tokens)
-        buckets = (hashes & np.uint64(self.dim - 1)).astype(np.int64)
         # Sign from a bit outside the index, so colliding features cancel on average.
         signs = 1.0 - 2.0 * ((hashes >> _SIGN_BIT) & np.uint64(1)).astype(np.float64)
-        idx, inverse = np.unique(buckets, return_inverse=True)
-        signed = np.bincount(inverse, weights=signs, minlength=idx.shape[0])
+        if self.char_ngrams is not None:
+            g, _ = self._char_grams(tokens)
+            if len(g):
+                hashes = np.concatenate((hashes, g))
+                g_signs = 1.0 - 2.0 * ((g >> _SIGN_BIT) & np.uint64(1)).astype(np.float64)
+                signs = np.concatenate((signs, self.char_weight * g_signs))
+        buckets = (hashes & np.uint64(self.dim - 1)).astype(np.int64)
+        # Sum the signed counts per bucket: sort once, add up runs (np.unique's inverse costs twice this).
+        order = np.argsort(buckets, kind="stable")
+        sorted_buckets = buckets[order]
+        first = np.flatnonzero(np.concatenate(([True], sorted_buckets[1:] != sorted_buckets[:-1]))) \
+            if len(sorted_buckets) else np.zeros(0, dtype=np.int64)
+        idx = sorted_buckets[first]
+        signed = np.add.reduceat(signs[order], first) if len(first) else np.zeros(0)
         values = np.sign(signed) * np.log1p(np.abs(signed))
         keep = values != 0.0
         if not keep.all():
@@ -137,7 +208,12 @@ class FeatureHasher:
         names = tokens + [f"len~2^{bucket}", f"len~2^{min(bucket + 1, 12)}"]
         if self.bigrams and n >= 2:
             names += [f"{tokens[i]} {tokens[i + 1]}" for i in range(n - 1)]
-        buckets = (self._hashes(tokens) & np.uint64(self.dim - 1)).astype(np.int64)
+        hashes = self._hashes(tokens)
+        if self.char_ngrams is not None:
+            g, grams = self._char_grams(tokens, names=True)
+            names += ["~" + x for x in grams]
+            hashes = np.concatenate((hashes, g))
+        buckets = (hashes & np.uint64(self.dim - 1)).astype(np.int64)
         wanted = {int(i) for i in indices}
         out: dict[int, str] = {}
         for pos, b in enumerate(buckets.tolist()):

@@ -197,8 +197,7 @@ class RouterModel:
             self.index.save(path / "index.npz")
         if self.calibration is not None:
             self.calibration.save(path / "calibration.json")
-        meta = {"format": _FORMAT, "mode": self.mode, "soft_domains": self.soft_domains,
-                "n_bits": self.hasher.n_bits, "bigrams": self.hasher.bigrams,
+        meta = {"format": _FORMAT, "mode": self.mode, "soft_domains": self.soft_domains, **self.hasher.config(),
                 "output_lengths": self.lengths.to_json() if self.lengths is not None else None}
         (path / "router.json").write_text(json.dumps(meta, indent=2) + "\n")
 
@@ -208,7 +207,7 @@ class RouterModel:
         meta = json.loads((path / "router.json").read_text())
         if meta.get("format") != _FORMAT:
             raise ValueError(f"{path}: not a router model directory ({meta.get('format')!r})")
-        hasher = FeatureHasher(meta["n_bits"], bigrams=meta["bigrams"])
+        hasher = FeatureHasher(**{k: meta[k] for k in ("n_bits", "bigrams", "char_ngrams", "char_weight") if k in meta})
         classifier = DomainClassifier.load(path / "domain.npz", hasher) if (path / "domain.npz").exists() else None
         quality = PromptQualityModel.load(path / "quality.npz") if (path / "quality.npz").exists() else None
         index = PromptIndex.load(path / "index.npz") if (path / "index.npz").exists() else None

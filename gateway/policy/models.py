@@ -259,9 +259,11 @@ class Policy(_Strict):
     domain_examples: dict[_Name, tuple[StrictStr, ...]] = Field(
         default_factory=dict,
         description=(
-            "Domain -> example prompts. The examples of every loaded policy train one domain "
-            "classifier, which labels requests that name no domain (no X-Task-Domain header and no "
-            "default_domain); the label selects the catalog's domain_quality scores."
+            "Domain -> example prompts, for domains of your own. The gateway ships a domain model for "
+            "code, math, reasoning, writing, chat and extraction; the examples of every loaded policy "
+            "teach it the domains it does not know. It labels requests that name no domain (no "
+            "X-Task-Domain header and no default_domain); the label selects the catalog's "
+            "domain_quality scores."
         ),
     )
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from gateway.learning import DomainClassifier, FeatureHasher, RouterModel
+from gateway.learning.default_domains import load_default as load_default_domains
 from gateway.policy.models import Policy
 from gateway.selection.types import ModelInfo
 
@@ -35,7 +36,8 @@ class PolicySet:
     pipelines: Mapping[str, Policy] = field(default_factory=dict)
     models: Mapping[str, ModelInfo] | None = None  # None: catalog checks were skipped
     sources: Mapping[str, str] = field(default_factory=dict)  # policy name -> file it came from
-    #: Domain inference trained on the policies' `domain_examples` (None: fewer than two domains).
+    #: Domain inference: the shipped default model plus the policies' `domain_examples` (None only
+    #: without a shipped model and with fewer than two example domains).
     domain_router: RouterModel | None = field(default=None, init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -59,13 +61,18 @@ class PolicySet:
 
 
 def _domain_router(policies: tuple[Policy, ...]) -> RouterModel | None:
-    """A classifier over every policy's `domain_examples` (a few ms for hundreds of examples)."""
+    """The shipped default model, taught the domains of every policy's `domain_examples` it does
+    not know yet (a few dozen examples train in a fraction of a second; none: nothing to train)."""
     texts: list[str] = []
     labels: list[str] = []
     for policy in policies:
         for domain, examples in policy.domain_examples.items():
             texts += examples
             labels += [domain] * len(examples)
+    base = load_default_domains()
+    if base is not None:
+        classifier = base.extended(texts, labels)
+        return RouterModel(classifier.hasher, classifier, None, mode="domain")
     if len(set(labels)) < 2:
         return None
     hasher = FeatureHasher()

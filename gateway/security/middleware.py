@@ -36,6 +36,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _READ_HEADERS = {
     b"authorization": 1024,
     b"api-key": 1024,
+    b"x-api-key": 1024,  # Anthropic's clients send their key here
     b"x-pipeline-id": 128,
     b"x-selection-strategy": 64,
     b"x-task-domain": 64,
@@ -116,7 +117,7 @@ class SecurityMiddleware:
         try:
             principal, length = self._check(scope)
         except errors.GatewayError as exc:
-            await send_error(send, exc)
+            await send_error(send, exc, errors.renderer_for(scope["path"]))
             return
         scope[PRINCIPAL] = principal
         scope[SECURITY] = self
@@ -124,7 +125,7 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         if length is not None and length > self.max_body_bytes:
-            await send_error(send, self._too_large())
+            await send_error(send, self._too_large(), errors.renderer_for(scope["path"]))
             return
         await self._with_body_limit(scope, receive, send)
 
@@ -161,6 +162,8 @@ class SecurityMiddleware:
                     basic = credential is not None
             elif name == b"api-key":
                 credential = value.strip() or credential
+            elif name == b"x-api-key":
+                credential = credential or value.strip()
             elif name == b"x-pipeline-id":
                 pipeline = value
             elif name == b"content-length":
@@ -235,7 +238,7 @@ class SecurityMiddleware:
         except _TooLarge as exc:
             if started:
                 raise
-            await send_error(send, exc)
+            await send_error(send, exc, errors.renderer_for(scope["path"]))
 
 
 def _is_dashboard(path: str) -> bool:
@@ -253,7 +256,9 @@ def _unauthorized(path: str, method: str, presented: bool) -> errors.Authenticat
     else:
         challenge = 'Bearer realm="gateway"'
     if presented:
-        message = "Incorrect API key provided. Send a gateway key as 'Authorization: Bearer <key>' or 'api-key: <key>'."
+        message = ("Incorrect API key provided. Send a gateway key as 'Authorization: Bearer <key>', 'api-key: <key>' "
+                   "or 'x-api-key: <key>'.")
     else:
-        message = "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or 'api-key: <key>'."
+        message = ("You didn't provide an API key. Send it as 'Authorization: Bearer <key>', 'api-key: <key>' or "
+                   "'x-api-key: <key>'.")
     return errors.AuthenticationError(message, headers={"www-authenticate": challenge})

@@ -47,6 +47,10 @@ class ModelInfo:
     ttft_ms: float = 500.0  # prior
     tokens_per_s: float = 50.0  # prior, output tokens per second
     tags: frozenset[str] = frozenset()
+    # "chat" or "embedding": the catalog keeps the two apart, each ranked only for its own endpoints.
+    mode: str = "chat"
+    dimensions: int | None = None  # embedding: the native vector size
+    supports_dimensions: bool = False  # embedding: can return shorter vectors (`dimensions`)
 
     def supports(self, capability: str) -> bool:
         return bool(getattr(self, f"supports_{capability}", False))

@@ -213,6 +213,7 @@ async def _answer(c: _Call, name: str, key: str) -> web.StreamResponse:
     try:
         ptoks = prompt_tokens(messages)
         choices = plan_choices(body, mp, d, messages, ptoks, key)
+        choices = st.answers.rewrite(key, mp, body, messages, choices)  # answer-key items: right at known rates
     except BadRequest as exc:
         return wire.bad_request(exc)
     if not mp.supports_vision and has_image(messages):

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ._answers import AnswerKey
 from .profile import ModelProfile, SimulatorProfile
 
 __all__ = ["REQUEST_MODEL", "SIM_STATE", "ModelStats", "SimulatorState"]
@@ -59,6 +60,7 @@ class SimulatorState:
         self.seq = 0
         # Prompt prefixes a provider has cached (key -> expiry, monotonic seconds).
         self.prompt_cache: OrderedDict[str, float] = OrderedDict()
+        self.answers = AnswerKey.from_profile(self.profile)  # answer_key items, right at known rates
 
     def cached(self, key: str) -> bool:
         expiry = self.prompt_cache.get(key)

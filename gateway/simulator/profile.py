@@ -7,8 +7,9 @@ A profile is plain YAML::
     defaults:                # optional: merged under every model entry
       output_tokens: 24
     models:
-      gpt-4o-mini: {latency_ms: 80, ttft_ms: 150, tokens_per_s: 180}
+      gpt-4o-mini: {latency_ms: 80, ttft_ms: 150, tokens_per_s: 180, accuracy: {math: 0.9, default: 0.7}}
       llama-3.1-8b: {context_window: 8192}
+    answer_key: suites/starter.jsonl   # optional; relative to this file (see _answers.py)
 
 Every ``ModelProfile`` field has a default that means "instant and healthy", so
 ``ModelProfile()`` is the zero-latency model the benchmarks use.
@@ -66,6 +67,20 @@ class ModelProfile(BaseModel):
     # Fractional +/- spread applied to every delay (0.1 => +/-10 %).
     jitter: float = Field(default=0.0, ge=0, le=1)
     owned_by: str = "simulator"
+    # Embedding models (POST /v1/embeddings): the native vector size; None: not an embedding model.
+    dimensions: int | None = Field(default=None, ge=1, le=1 << 16)
+    # Whether `dimensions` may ask for shorter vectors (text-embedding-3-*: yes; ada-002: no).
+    supports_dimensions: bool = True
+    # Probability of answering an `answer_key` item right, per item domain ("default": the rest).
+    accuracy: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("accuracy")
+    @classmethod
+    def _probabilities(cls, v: dict[str, float]) -> dict[str, float]:
+        for domain, p in v.items():
+            if not 0 <= p <= 1:
+                raise ValueError(f"accuracy.{domain} must be in [0, 1], got {p}")
+        return v
 
     @field_validator("error_statuses")
     @classmethod
@@ -97,6 +112,9 @@ class SimulatorProfile(BaseModel):
     api_key: str | None = None
     seed: int = 0
     models: dict[str, ModelProfile] = Field(default_factory=dict)
+    # A benchmark suite (JSON Lines, as `gateway benchmark` reads): its prompts are answered right at
+    # each model's `accuracy` (gateway/simulator/_answers.py). Relative to the profile file.
+    answer_key: Path | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -137,6 +155,8 @@ def load_profile(path: str | Path) -> SimulatorProfile:
     data = yaml.safe_load(text) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a simulator profile must be a mapping")
+    if isinstance(data.get("answer_key"), str):
+        data["answer_key"] = Path(path).parent / data["answer_key"]
     return SimulatorProfile.model_validate(data)
 
 

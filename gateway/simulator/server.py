@@ -24,6 +24,9 @@ name with a version suffix (``-20241022``, ``-2024-07-18``, ``-002``, ``-latest`
 profile entry without it. Each wire's request handling, replies, stream events and error bodies
 are described in its module (``_openai``, ``_anthropic``, ``_gemini``, ``_azure``).
 
+Embeddings (``_embeddings``): ``POST /v1/embeddings`` (also ``/embeddings``) for models whose
+profile sets ``dimensions``; deterministic unit vectors from a hash of each input.
+
 Control API (``_control``): ``GET /_sim/requests``, ``GET /_sim/stats``, ``GET /_sim/models``,
 ``PATCH /_sim/models/{name}``, ``POST /_sim/reset``; ``GET /healthz``.
 
@@ -82,6 +85,7 @@ from aiohttp import web
 
 from . import _anthropic, _azure, _gemini, _openai
 from ._control import add_control_routes
+from ._embeddings import add_embedding_routes
 from ._engine import JSON_HEADERS
 from ._state import REQUEST_MODEL, SIM_STATE, SimulatorState
 from .profile import SimulatorProfile
@@ -157,6 +161,7 @@ def create_simulator_app(profile: SimulatorProfile, *, log_requests: bool = Fals
     add.add_post("/openai/deployments/{deployment}/chat/completions", _azure.chat_completions)
     add.add_get("/healthz", _healthz)
     add_control_routes(app)
+    add_embedding_routes(app)
     app.on_shutdown.append(_on_shutdown)
     return app
 

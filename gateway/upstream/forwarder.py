@@ -27,6 +27,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from gateway import errors
 from gateway.aio import aclose
 from gateway.catalog import ResolvedDeployment
+from gateway.upstream.operation import CHAT, Operation
 
 __all__ = ["Attempt", "Forwarder", "StreamStart", "Transport"]
 
@@ -34,12 +35,14 @@ _log = logging.getLogger("gateway.forwarder")
 
 
 class Transport(Protocol):
-    """The seam to an upstream. `complete` returns the response dict; `stream` returns, once the
-    upstream accepted the request, an async iterator of (SSE event bytes, parsed chunk) pairs,
-    model already rewritten, ending before [DONE]. Both honour `timeout` themselves and raise
-    only `GatewayError`s, before and during a stream: provider exceptions never cross the seam."""
+    """The seam to an upstream. `complete` returns the response dict of `operation` (a chat
+    completion or an embedding); `stream` returns, once the upstream accepted the chat request, an
+    async iterator of (SSE event bytes, parsed chunk) pairs, model already rewritten, ending before
+    [DONE]. Both honour `timeout` themselves and raise only `GatewayError`s, before and during a
+    stream: provider exceptions never cross the seam."""
 
-    async def complete(self, dep: ResolvedDeployment, body: dict, timeout: float) -> dict: ...
+    async def complete(self, dep: ResolvedDeployment, body: dict, timeout: float,
+                       operation: Operation = CHAT) -> dict: ...
 
     async def stream(self, dep: ResolvedDeployment, body: dict, timeout: float) -> AsyncIterator[tuple[bytes, dict]]: ...
 
@@ -161,7 +164,8 @@ class Forwarder:
         return stop
 
     async def _attempt(
-        self, dep: ResolvedDeployment, body: dict, deadline: float, stream: bool, report: _Report
+        self, dep: ResolvedDeployment, body: dict, deadline: float, stream: bool, report: _Report,
+        operation: Operation,
     ) -> Any:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -171,7 +175,12 @@ class Forwarder:
         try:
             # No asyncio.wait_for here: it costs a task per call; transports enforce `timeout`.
             transport = self._transports[dep.transport]
-            result = await (transport.stream if stream else transport.complete)(dep, body, timeout)
+            if stream:
+                result = await transport.stream(dep, body, timeout)
+            elif operation is CHAT:
+                result = await transport.complete(dep, body, timeout)
+            else:
+                result = await transport.complete(dep, body, timeout, operation)
         except asyncio.CancelledError:  # the client hung up (or shutdown): an attempt all the same
             report(Attempt(dep.name, "cancelled", (time.perf_counter() - started) * 1000))
             raise
@@ -182,10 +191,11 @@ class Forwarder:
         return started, result
 
     async def _try_deployment(
-        self, dep: ResolvedDeployment, body: dict, deadline: float, first_chunk: bool, report: _Report
+        self, dep: ResolvedDeployment, body: dict, deadline: float, first_chunk: bool, report: _Report,
+        operation: Operation,
     ) -> Any:
         try:
-            return await self._once(dep, body, deadline, first_chunk, report)
+            return await self._once(dep, body, deadline, first_chunk, report, operation)
         except errors.GatewayError as exc:
             if not self._max_retries or not (_retryable(exc) and time.monotonic() < deadline):
                 raise
@@ -204,13 +214,14 @@ class Forwarder:
                 if failed is not None:
                     replay, failed = failed, None
                     raise replay
-                return await self._once(dep, body, deadline, first_chunk, report)
+                return await self._once(dep, body, deadline, first_chunk, report, operation)
         raise AssertionError("unreachable")
 
     async def _once(
-        self, dep: ResolvedDeployment, body: dict, deadline: float, first_chunk: bool, report: _Report
+        self, dep: ResolvedDeployment, body: dict, deadline: float, first_chunk: bool, report: _Report,
+        operation: Operation,
     ) -> Any:
-        started, result = await self._attempt(dep, body, deadline, first_chunk, report)
+        started, result = await self._attempt(dep, body, deadline, first_chunk, report, operation)
         if not first_chunk:
             return started, result, None
         # Streams: fall back only before the first byte, so pull it inside the retry.
@@ -230,7 +241,8 @@ class Forwarder:
         return started, result, first
 
     async def _walk(
-        self, candidates: Sequence[ResolvedDeployment], body: dict, deadline: float, stream: bool, report: _Report
+        self, candidates: Sequence[ResolvedDeployment], body: dict, deadline: float, stream: bool, report: _Report,
+        operation: Operation = CHAT,
     ):
         last: errors.GatewayError | None = None
         tried_window = 0
@@ -242,7 +254,7 @@ class Forwarder:
                 last = last or errors.ServiceUnavailableError(f"deployment {dep.name} is cooling down")
                 continue
             try:
-                started, result, first = await self._try_deployment(dep, body, deadline, stream, report)
+                started, result, first = await self._try_deployment(dep, body, deadline, stream, report, operation)
                 return dep, started, result, first
             except errors.GatewayError as exc:
                 last = exc
@@ -254,10 +266,11 @@ class Forwarder:
         raise last
 
     async def complete(
-        self, candidates: Sequence[ResolvedDeployment], body: dict, deadline: float, report: _Report = _ignore
+        self, candidates: Sequence[ResolvedDeployment], body: dict, deadline: float, report: _Report = _ignore,
+        operation: Operation = CHAT,
     ) -> tuple[ResolvedDeployment, dict, float]:
         """Return (deployment, response dict, latency ms) of the first success."""
-        dep, started, result, _ = await self._walk(candidates, body, deadline, False, report)
+        dep, started, result, _ = await self._walk(candidates, body, deadline, False, report, operation)
         return dep, result, (time.perf_counter() - started) * 1000
 
     async def stream(

@@ -27,10 +27,13 @@ from typing import Any
 import orjson
 
 from gateway import errors
+from gateway.upstream.operation import CHAT, EMBEDDINGS, Operation, embedding_body
 
 __all__ = ["LiteLLMTransport", "count_tokens", "lookup_model_info", "map_exception"]
 
 _PRICE_MAP = "model_prices_and_context_window_backup.json"
+# litellm's map `mode`s of each gateway mode.
+_MODES = {"chat": ("chat", "responses"), "embedding": ("embedding",)}
 
 
 @functools.cache
@@ -55,11 +58,14 @@ def _price_map() -> Mapping[str, Any]:
     return orjson.loads(path.read_bytes()) if path.exists() else dict(_litellm().model_cost)
 
 
-def lookup_model_info(model: str) -> Mapping[str, Any] | None:
+def lookup_model_info(model: str, mode: str | None = "chat") -> Mapping[str, Any] | None:
     """litellm's offline metadata for `model` (prices, window, capabilities), or None if unknown.
 
     Keys are tried as litellm names them: the full string ("deepseek/deepseek-coder"), then without
     an OpenAI-compatible provider prefix ("openai/gpt-4o-mini" is listed as "gpt-4o-mini").
+    `mode` keeps only entries of that kind: "chat" (litellm's chat and responses models),
+    "embedding" (with prices per input token and `output_vector_size`), or None for any kind (the
+    entry's own `mode` says which).
     """
     table = _price_map()
     info = table.get(model)
@@ -68,7 +74,9 @@ def lookup_model_info(model: str) -> Mapping[str, Any] | None:
         candidate = table.get(rest)
         if candidate is not None and candidate.get("litellm_provider") in (prefix, "openai", "text-completion-openai"):
             info = candidate
-    if not isinstance(info, dict) or info.get("mode", "chat") not in ("chat", "responses"):
+    if not isinstance(info, dict):
+        return None
+    if mode is not None and info.get("mode", "chat") not in _MODES.get(mode, (mode,)):
         return None
     return info
 
@@ -102,6 +110,19 @@ def _provider_status(exc: BaseException) -> int | None:
         node = node.__cause__ or node.__context__
         seen += 1
     return status
+
+
+def _param_and_code(exc: BaseException, secrets: Iterable[str]) -> tuple[str | None, str | None]:
+    """The provider's `param` and `code` (openai's APIError carries them; litellm's wrappers may
+    not, but keep the provider's exception in their chain), as short strings."""
+    param = code = None
+    for node in _chain(exc):
+        if _ours(node):
+            continue  # litellm's own wrappers put the HTTP status in `code`
+        p, c = getattr(node, "param", None), getattr(node, "code", None)
+        param = param or (p if isinstance(p, str) else None)
+        code = code or (c if isinstance(c, str) else None)
+    return (errors.redact(param, secrets)[:200] if param else None), (code if code and len(code) <= 100 else None)
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -183,10 +204,14 @@ def map_exception(exc: BaseException, deployment: str, secrets: Iterable[str] = 
         headers = {}
         if status == 429 and (ra := _retry_after(exc)):
             headers["Retry-After"] = ra
+        # The provider's param and code say what the client should fix; a server-side failure keeps
+        # the gateway's own code (upstream_error, bad_gateway, ...), which says where it failed.
+        param, code = _param_and_code(exc, secrets) if status < 500 else (None, None)
         if status == 401:
             # The provider rejected the gateway's credential, not the caller's: say so plainly.
             detail = "the upstream provider rejected the gateway's credentials"
-        return cls(f"deployment {deployment}: {detail}", headers=headers)
+            code = None
+        return cls(f"deployment {deployment}: {detail}", headers=headers, param=param, code=code)
     return errors.BadGatewayError(f"deployment {deployment} failed: {detail}")
 
 
@@ -200,14 +225,20 @@ class LiteLLMTransport:
     above this module ever sees a litellm or provider exception.
     """
 
-    def __init__(self, *, stream_idle_timeout_s: float = 60.0, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, *, stream_idle_timeout_s: float = 60.0, secrets: Iterable[str] = (),
+                 drop_params: Iterable[str] = ()) -> None:
         self._idle_timeout = stream_idle_timeout_s
         self._secrets = tuple(secrets)
+        # Client parameters this transport leaves out (the gateway's parameter table says which
+        # and why: gateway/core/params.py).
+        self._drop = frozenset(drop_params)
 
     def _kwargs(self, dep: Any, body: Mapping[str, Any]) -> dict[str, Any]:
         cfg = dep.config
         kwargs = dict(body)
         kwargs.pop("model", None)
+        for name in self._drop.intersection(kwargs):
+            del kwargs[name]
         if cfg.api_base:
             kwargs["api_base"] = cfg.api_base
         if dep.api_key:
@@ -216,7 +247,10 @@ class LiteLLMTransport:
             kwargs["api_version"] = cfg.api_version
         return kwargs
 
-    async def complete(self, dep: Any, body: Mapping[str, Any], timeout: float) -> dict:
+    async def complete(self, dep: Any, body: Mapping[str, Any], timeout: float,
+                       operation: Operation = CHAT) -> dict:
+        if operation is EMBEDDINGS:
+            return await self._embed(dep, embedding_body(dep, dict(body)), timeout)
         try:
             response = await _litellm().acompletion(
                 model=dep.config.model, timeout=timeout, num_retries=0, max_retries=0, **self._kwargs(dep, body)
@@ -224,6 +258,21 @@ class LiteLLMTransport:
         except Exception as exc:  # noqa: BLE001 - every provider failure becomes a GatewayError
             raise map_exception(exc, dep.name, self._secrets) from None
         return _conform_response(response.model_dump(exclude_none=True))
+
+    async def _embed(self, dep: Any, body: Mapping[str, Any], timeout: float) -> dict:
+        try:
+            response = await _litellm().aembedding(
+                model=dep.config.model, timeout=timeout, num_retries=0, max_retries=0, **self._kwargs(dep, body)
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise map_exception(exc, dep.name, self._secrets) from None
+        # `warnings=False`: base64 vectors are strings where litellm's model expects floats.
+        out = response.model_dump(exclude_none=True, warnings=False)
+        if not isinstance(out.get("data"), list):
+            raise errors.BadGatewayError(f"deployment {dep.name} sent a response without data",
+                                         code="upstream_bad_response")
+        out["object"] = "list"
+        return out
 
     async def stream(self, dep: Any, body: Mapping[str, Any], timeout: float) -> AsyncIterator[tuple[bytes, dict]]:
         # A stream's headers are its first sign of life: the idle timeout covers them too, as on

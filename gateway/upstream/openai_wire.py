@@ -18,6 +18,7 @@ import orjson
 
 from gateway import errors
 from gateway.catalog import ResolvedDeployment
+from gateway.upstream.operation import CHAT, EMBEDDINGS, Operation, embedding_body
 
 __all__ = ["OpenAIWireTransport", "StreamEvents"]
 
@@ -86,15 +87,23 @@ def _error_from_body(status: int, body: Any, deployment: str, secrets: tuple[str
     err = body.get("error") if isinstance(body, dict) else None
     message = err.get("message") if isinstance(err, dict) else None
     code = err.get("code") if isinstance(err, dict) else None
+    # The provider's `param` and `code` tell the client which field to fix: carried through on client
+    # errors (as short strings: they are upstream input like the message). A server-side failure
+    # keeps the gateway's own code, which says where it failed.
+    param = err.get("param") if isinstance(err, dict) and status < 500 else None
+    param = errors.redact(param, secrets)[:200] if isinstance(param, str) else None
+    relayed = code if isinstance(code, str) and len(code) <= 100 and status < 500 else None
     detail = errors.redact(str(message or f"HTTP {status}"), secrets)[:500]
     if status == 400 and (code == "context_length_exceeded" or "context length" in detail.lower()):
-        return errors.ContextWindowError(f"deployment {deployment}: context window exceeded: {detail}", param="messages")
+        return errors.ContextWindowError(f"deployment {deployment}: context window exceeded: {detail}",
+                                         param=param or "messages")
     if status == 401:
         detail = "the upstream provider rejected the gateway's credentials"
     extra = {}
     if status == 429 and headers is not None and headers.get("Retry-After") is not None:
         extra["Retry-After"] = headers["Retry-After"]
-    return errors.for_status(status)(f"deployment {deployment}: {detail}", headers=extra)
+    return errors.for_status(status)(f"deployment {deployment}: {detail}", headers=extra, param=param,
+                                     code=None if status == 401 else relayed)
 
 
 class OpenAIWireTransport:
@@ -122,8 +131,11 @@ class OpenAIWireTransport:
             await self._session.close()
             self._session = None
 
-    async def complete(self, dep: ResolvedDeployment, body: dict, timeout: float) -> dict:
-        resp = await self._post(dep, body, timeout, stream=False)
+    async def complete(self, dep: ResolvedDeployment, body: dict, timeout: float,
+                       operation: Operation = CHAT) -> dict:
+        if operation is EMBEDDINGS:
+            body = embedding_body(dep, body)
+        resp = await self._post(dep, body, timeout, stream=False, path=operation.path)
         try:
             raw = await resp.read()
         except TimeoutError:
@@ -140,8 +152,8 @@ class OpenAIWireTransport:
             raise errors.BadGatewayError(
                 f"deployment {dep.name} sent a malformed response body", code="upstream_bad_response"
             ) from None
-        if not isinstance(out, dict) or not isinstance(out.get("choices"), list):
-            raise errors.BadGatewayError(f"deployment {dep.name} sent a response without choices",
+        if not isinstance(out, dict) or not isinstance(out.get(operation.result_key), list):
+            raise errors.BadGatewayError(f"deployment {dep.name} sent a response without {operation.result_key}",
                                          code="upstream_bad_response")
         return out
 
@@ -149,7 +161,8 @@ class OpenAIWireTransport:
         resp = await self._post(dep, body, timeout, stream=True)
         return StreamEvents(resp, dep, dep.upstream_model, self._secrets)
 
-    async def _post(self, dep: ResolvedDeployment, body: dict, timeout: float, *, stream: bool) -> aiohttp.ClientResponse:
+    async def _post(self, dep: ResolvedDeployment, body: dict, timeout: float, *, stream: bool,
+                    path: str = CHAT.path) -> aiohttp.ClientResponse:
         """POST the body with this deployment's model and key; the response once its status is OK."""
         cfg = dep.config
         headers = {"content-type": "application/json"}
@@ -166,7 +179,7 @@ class OpenAIWireTransport:
         )
         try:
             resp = await self._client().post(
-                cfg.api_base.rstrip("/") + "/chat/completions", data=data, headers=headers, timeout=client_timeout
+                cfg.api_base.rstrip("/") + path, data=data, headers=headers, timeout=client_timeout
             )
         except TimeoutError:
             raise errors.GatewayTimeoutError(f"deployment {dep.name} did not answer within {timeout:.1f}s") from None

@@ -27,8 +27,11 @@ MASTER_KEY = "test-master-key-0123456789abcdef"
 def _poll(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if condition():
-            return
+        try:
+            if condition():
+                return
+        except httpx.TransportError:  # haproxy (or its stats listener) not accepting yet
+            pass
         time.sleep(0.1)
     raise AssertionError(f"not within {timeout:g} s: {what}")
 

@@ -68,9 +68,9 @@ def test_domain_precedence_header_policy_inferred(gateway_factory, tmp_path, tex
 
 def test_unsure_inference_is_not_used(gateway_factory, tmp_path):
     gw = gateway_factory(DEPLOYMENTS, policies=_policies(tmp_path), domain_min_confidence=0.99)
-    out = _explain(gw, "write a python function that reverses a string")
+    out = _explain(gw, "write a function that prints a poem")  # half code, half poetry
     assert out["context"]["domain"] is None and out["context"]["domain_source"] is None
-    assert any(n.startswith("domain not inferred: best guess code") for n in out["notes"])
+    assert any(n.startswith("domain not inferred: best guess ") for n in out["notes"]), out["notes"]
 
 
 def _router_model(path: Path) -> Path:
@@ -109,3 +109,29 @@ def test_router_model_quality_drives_choice_and_learns_from_feedback(gateway_fac
                    timeout=10)
     assert f.status_code == 200, f.text
     assert quality.prior("sim-premium", None)[1] == before + 1
+
+
+@pytest.mark.parametrize(
+    ("header", "domain", "note"),
+    [
+        ("CODE", "code", None),  # case does not matter
+        ("Poetry", "poetry", None),
+        ("underwater-basket-weaving", "underwater-basket-weaving", "is not a domain"),
+    ],
+)
+def test_task_domain_header_is_matched_to_known_names(gateway_factory, tmp_path, header, domain, note):
+    gw = gateway_factory(DEPLOYMENTS, policies=_policies(tmp_path))
+    out = _explain(gw, "write a python function that reverses a string", **{"X-Task-Domain": header})
+    assert (out["context"]["domain"], out["context"]["domain_source"]) == (domain, "header")
+    unknown = [n for n in out["notes"] if n.startswith("X-Task-Domain")]
+    assert (note in unknown[0]) if note else not unknown, out["notes"]
+
+
+def test_the_shipped_model_infers_domains_with_no_examples_at_all(gateway_factory, tmp_path):
+    d = tmp_path / "bare"
+    d.mkdir()
+    (d / "default.yaml").write_text(yaml.safe_dump({"pipeline": "default", "selection_schema": {"strategy": "balanced"}}))
+    gw = gateway_factory(DEPLOYMENTS, policies=d)
+    out = _explain(gw, "How do I reverse a linked list in C?")
+    assert (out["context"]["domain"], out["context"]["domain_source"]) == ("code", "inferred")
+    assert out["winner"] == "sim-mini"  # the code specialist

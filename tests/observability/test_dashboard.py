@@ -17,6 +17,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.catalog import load_config
 from gateway.tools.screenshot import capture_degraded_dashboard, find_chromium
 from tests.conftest import ROOT
 
@@ -47,13 +48,14 @@ def test_dashboard_shows_routing_adapt(tmp_path):
 
     assert int(re.search(r'<body[^>]*data-polls="(\d+)"', dom).group(1)) >= 2
     assert "cannot read" not in dom
-    assert _attrs(dom, "legend")["models"] == "8"
+    deployments = str(len(load_config(ROOT / "config" / "demo.yaml").deployments))  # chat and embedding ones
+    assert _attrs(dom, "legend")["models"] == deployments
     for chart in ("chart-latency", "chart-ttft", "chart-cost", "chart-errors"):
         attrs = _attrs(dom, chart)
         assert int(attrs["series"]) >= 1 and int(attrs["points"]) >= 2, (chart, attrs)
     assert int(_attrs(dom, "shares")["pipelines"]) >= 3
     assert re.search(r'data-pipeline="code-assistant" data-points="[1-9]', dom)
-    assert _attrs(dom, "circuits")["rows"] == "8"
+    assert _attrs(dom, "circuits")["rows"] == deployments
     assert int(_attrs(dom, "budgets")["rows"]) >= 2
 
     # The degraded model: its circuit is shown open (or half-open between a cool-down and its probe),

@@ -57,11 +57,14 @@ def test_no_server_errors(api_schema, secure_gateway):
     chat = statuses["POST /v1/chat/completions"]
     assert 200 in chat and chat & {400, 404}, chat
     assert 200 in statuses["POST /v1/selection/explain"]
+    for translated in ("POST /v1/responses", "POST /v1/messages"):  # translated into chat and served
+        assert 200 in statuses[translated] and statuses[translated] & {400, 404}, (translated, statuses[translated])
 
 
 def test_document_describes_every_route(api_schema):
     paths = set(api_schema.raw_schema["paths"])
     assert {"/v1/chat/completions", "/v1/selection/explain", "/v1/feedback", "/v1/models",
-            "/v1/gateway/stats", "/healthz", "/readyz"} <= paths
+            "/v1/gateway/stats", "/healthz", "/readyz", "/v1/responses", "/v1/messages", "/v1/embeddings",
+            "/v1/models/{model_id}"} <= paths
     chat = api_schema.raw_schema["paths"]["/v1/chat/completions"]["post"]
     assert chat["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("ChatRequest")

@@ -1,0 +1,138 @@
+"""`ModelRoute`: the shape every model-calling endpoint other than chat shares.
+
+Bytes in, a `Call` for the request pipeline, bytes out: a subclass says how its body becomes a
+`Call` body (`parse`), how a plain answer is written (`answer`) and how a stream is (`events`), and
+which error renderer its clients understand. Admission, forwarding and accounting are the
+pipeline's, exactly as for `POST /v1/chat/completions` (routes/chat.py), so a rule that holds there
+holds here. Like the chat route, these are raw ASGI apps dispatched ahead of the framework, inside
+the security middleware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, ClassVar
+
+import orjson
+from starlette.datastructures import Headers
+
+from gateway import asgi, errors
+from gateway.asgi import Receive, Scope, Send
+from gateway.core.pipeline import Call, RequestPipeline, Served, ServedStream
+from gateway.routes.chat import gateway_headers
+from gateway.security.middleware import PRINCIPAL
+from gateway.upstream.operation import CHAT, Operation
+
+__all__ = ["ModelRoute"]
+
+log = logging.getLogger("gateway")
+
+
+class ModelRoute:
+    path: ClassVar[str]
+    endpoint: ClassVar[str]  # RequestFinished.endpoint
+    operation: ClassVar[Operation] = CHAT
+    render: ClassVar[Callable[[errors.GatewayError], dict]] = staticmethod(errors.error_body)
+
+    def __init__(self, pipeline: RequestPipeline) -> None:
+        self._pipeline = pipeline
+
+    # -- what a subclass says ------------------------------------------------------------------------
+
+    def parse(self, raw: Any) -> tuple[dict, Any]:
+        """The pipeline body for the parsed JSON `raw`, and whatever `answer`/`events` need later."""
+        raise NotImplementedError
+
+    def answer(self, served: Served, state: Any) -> dict:
+        """The response body for a plain answer."""
+        raise NotImplementedError
+
+    def translator(self, stream: ServedStream, state: Any) -> Any:
+        """For streams: an object with `start()`, `feed(chunk)`, `finish()` and `fail(exc)`, each
+        returning the SSE bytes to send (gateway/translate/*_stream.py)."""
+        raise NotImplementedError
+
+    async def events(self, stream: ServedStream, state: Any) -> AsyncIterator[bytes]:
+        """The response body of a streamed answer: the upstream's chunks through the translator; a
+        failure after the first byte ends it with the format's own error events (no fallback is
+        possible once bytes were sent)."""
+        translator = self.translator(stream, state)
+        chunks = aiter(stream)
+        try:
+            yield translator.start()
+            async for _, chunk in chunks:
+                out = translator.feed(chunk)
+                if out:
+                    yield out
+            yield translator.finish()
+        except errors.GatewayError as exc:
+            yield translator.fail(exc)
+        except Exception:  # an upstream chunk the translator could not read
+            log.exception("could not translate the stream of %s on %s", stream.deployment.name, self.path)
+            yield translator.fail(errors.BadGatewayError(
+                f"deployment {stream.deployment.name} sent a stream the gateway could not translate",
+                code="upstream_bad_response"))
+        finally:
+            await chunks.aclose()
+
+    # -- the shared path -----------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        render = self.render
+        try:
+            if scope["method"] != "POST":
+                raise errors.MethodNotAllowedError(f"Method {scope['method']} not allowed.", headers={"allow": "POST"})
+            await self._handle(scope, receive, send)
+        except asgi.ClientGone:
+            return
+        except errors.GatewayError as exc:
+            await asgi.send_error(send, exc, render)
+        except Exception:
+            log.exception("unhandled error on %s", self.path)
+            await asgi.send_error(send, errors.InternalError("The gateway hit an internal error."), render)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pipeline = self._pipeline
+        call = Call(asgi.request_id(scope), self.endpoint, {}, Headers(scope=scope), scope.get(PRINCIPAL),
+                    operation=self.operation)
+        try:
+            call.body, state = self.parse(asgi.parse_json(await asgi.read_body(receive)))
+        except errors.GatewayError as exc:
+            pipeline.refused(call, exc)
+            raise
+        admitted = await pipeline.admit(call)
+        hangup = asgi.Hangup(receive)
+        try:
+            if call.body.get("stream"):
+                stream = await pipeline.stream(admitted)
+                out = gateway_headers(pipeline, admitted, stream.deployment.name)
+                overhead_ms = (time.perf_counter() - call.started) * 1000 - stream.ttft_ms
+                out["x-gateway-overhead-ms"] = f"{max(0.0, overhead_ms):.3f}"
+                await asgi.send_stream(send, out, self.events(stream, state), hangup)
+                return
+            served = await pipeline.complete(admitted)
+            hangup.close()
+            out = gateway_headers(pipeline, admitted, served.deployment.name)
+            out["x-gateway-cost-usd"] = f"{served.cost_usd:.9f}"
+            overhead_ms = max(0.0, (time.perf_counter() - call.started) * 1000 - served.latency_ms)
+            out["x-gateway-overhead-ms"] = f"{overhead_ms:.3f}"
+            try:
+                body = orjson.dumps(self.answer(served, state))
+            except Exception:
+                # The upstream answered, and billed: account for it, then say whose answer it was.
+                log.exception("could not translate the answer of %s on %s", served.deployment.name, self.path)
+                pipeline.served(admitted, served, overhead_ms)
+                raise errors.BadGatewayError(f"deployment {served.deployment.name} sent an answer the gateway could "
+                                             "not translate", code="upstream_bad_response") from None
+            try:
+                await asgi.send_bytes(send, 200, body, out)
+            finally:
+                pipeline.served(admitted, served, overhead_ms)
+        except asyncio.CancelledError:
+            if not hangup.absorb():
+                raise
+        finally:
+            hangup.close()

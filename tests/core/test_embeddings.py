@@ -1,0 +1,145 @@
+"""Embedding requests in the decision: body checks, the separate model set, vector sizes, fallbacks
+that keep the size, and the batch counted for budgets. Direct calls over a real catalog (litellm's
+map supplies prices and native sizes); the HTTP path is tests/e2e/test_embeddings.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway import errors
+from gateway.catalog import CatalogError, GatewayConfig, load_catalog
+from gateway.core.decision import Decider
+from gateway.core.embeddings import batch_tokens, dimension_misfit, validate_embedding_body
+from gateway.policy import PolicySet
+from gateway.selection.engine import SelectionEngine
+from gateway.upstream.operation import EMBEDDINGS
+
+BASE = "http://127.0.0.1:9/v1"
+
+
+def _dep(name: str, model: str, **meta) -> dict:
+    return {"name": name, "model": model, "api_base": BASE, **({"metadata": meta} if meta else {})}
+
+
+def _catalog(*extra: dict):
+    deps = [
+        _dep("chat", "openai/gpt-4o-mini"),
+        _dep("small", "openai/text-embedding-3-small", supports_dimensions=True, quality=0.7),
+        _dep("large", "openai/text-embedding-3-large", supports_dimensions=True, quality=0.9),
+        _dep("ada", "openai/text-embedding-ada-002", quality=0.6),
+        *extra,
+    ]
+    return load_catalog(GatewayConfig.model_validate({"deployments": deps}), env={})
+
+
+@pytest.fixture(scope="module")
+def decider() -> Decider:
+    return Decider(_catalog(), SelectionEngine(), lambda: PolicySet())
+
+
+def test_mode_and_size_come_from_litellms_map():
+    catalog = _catalog()
+    info = {d.name: d.info for d in catalog.deployments.values()}
+    assert info["chat"].mode == "chat" and info["small"].mode == "embedding"
+    assert (info["small"].dimensions, info["large"].dimensions, info["ada"].dimensions) == (1536, 3072, 1536)
+    assert info["small"].input_cost_per_token > 0 and info["small"].output_cost_per_token == 0
+    assert [m.name for m in catalog.models] == ["chat"]
+    assert {m.name for m in catalog.models_for("embedding")} == {"small", "large", "ada"}
+
+
+def test_an_embedding_model_litellm_does_not_size_must_say_its_dimensions():
+    with pytest.raises(CatalogError, match="dimensions"):
+        _catalog(_dep("mistral", "mistral/mistral-embed"))
+    catalog = _catalog(_dep("mistral", "mistral/mistral-embed", dimensions=1024))
+    assert catalog.deployments["mistral"].info.dimensions == 1024
+
+
+def test_an_unknown_embedding_model_must_say_its_price_and_window():
+    with pytest.raises(CatalogError, match="input_cost_per_token, context_window"):
+        _catalog({"name": "mine", "model": "openai/my-embedder", "api_base": BASE, "mode": "embedding"})
+
+
+@pytest.mark.parametrize("dims, fit", [(None, {"small", "large", "ada"}), (1536, {"small", "large", "ada"}),
+                                       (256, {"small", "large"}), (3072, {"large"}), (4096, set())])
+def test_auto_ranks_only_models_that_return_the_size(decider, dims, fit):
+    body = {"model": "auto", "input": "hello", **({"dimensions": dims} if dims else {})}
+    try:
+        decision = decider.decide(body, {}, "r1", operation=EMBEDDINGS)
+    except errors.NoFeasibleModelError as exc:
+        assert not fit and {name for name, _ in exc.rejected} == {"small", "large", "ada"}
+        return
+    ranked = {c.model.name for c in decision.ranking.ranked}
+    assert ranked == fit
+    assert {r.model for r in decision.ranking.rejected} == {"small", "large", "ada"} - fit
+    assert "chat" not in ranked and all(d.info.mode == "embedding" for d in decision.candidates)
+
+
+def test_without_dimensions_fallbacks_keep_the_winners_size(decider):
+    decision = decider.decide({"model": "auto", "input": "x"}, {"x-selection-strategy": "performance"}, "r",
+                              operation=EMBEDDINGS)
+    sizes = {d.info.dimensions for d in decision.candidates}
+    assert len(sizes) == 1
+    assert decision.candidates[0].name == "large"  # the best quality; the 1536-wide ones are not its fallbacks
+    assert any("fallbacks keep the winner's 3072 dimensions" in n for n in decision.notes)
+
+
+def test_named_deployments_are_held_to_mode_and_size(decider):
+    with pytest.raises(errors.InvalidRequestError) as info:
+        decider.decide({"model": "chat", "input": "x"}, {}, "r", operation=EMBEDDINGS)
+    assert info.value.code == "model_not_supported" and info.value.param == "model"
+    with pytest.raises(errors.InvalidRequestError) as info:
+        decider.decide({"model": "small", "messages": [{"role": "user", "content": "x"}]}, {}, "r")
+    assert "/v1/embeddings" in info.value.message
+    with pytest.raises(errors.NoFeasibleModelError, match="cannot shorten"):
+        decider.decide({"model": "ada", "input": "x", "dimensions": 256}, {}, "r", operation=EMBEDDINGS)
+    assert decider.decide({"model": "ada", "input": "x", "dimensions": 1536}, {}, "r",
+                          operation=EMBEDDINGS).candidates[0].name == "ada"
+
+
+def test_chat_auto_never_sees_an_embedding_model(decider):
+    decision = decider.decide({"model": "auto", "messages": [{"role": "user", "content": "x"}]}, {}, "r")
+    assert [c.model.name for c in decision.ranking.ranked] == ["chat"] and not decision.ranking.rejected
+
+
+def test_the_window_bounds_each_input_and_budgets_count_the_batch(decider):
+    long = "word " * 8000  # ~10,000 tokens by the estimate: over the 8,191-token window per input
+    with pytest.raises(errors.NoFeasibleModelError, match="context"):
+        decider.decide({"model": "auto", "input": [long]}, {}, "r", operation=EMBEDDINGS)
+    batch = ["word " * 4000] * 10  # each input fits; the batch is ~50,000 tokens
+    decision = decider.decide({"model": "auto", "input": batch}, {}, "r", operation=EMBEDDINGS)
+    assert decision.ctx.input_tokens == batch_tokens({"input": batch}) > 40_000
+    assert decision.ctx.max_output_tokens == 0
+
+
+@pytest.mark.parametrize("body, param", [
+    ([], "body"), ({"input": "x"}, "model"), ({"model": "auto"}, "input"), ({"model": "auto", "input": ""}, "input"),
+    ({"model": "auto", "input": ["a", ""]}, "input"), ({"model": "auto", "input": [[1, -2]]}, "input"),
+    ({"model": "auto", "input": [True]}, "input"), ({"model": "auto", "input": ["a"] * 2049}, "input"),
+    ({"model": "auto", "input": "x", "dimensions": True}, "dimensions"),
+    ({"model": "auto", "input": "x", "dimensions": 1 << 20}, "dimensions"),
+    ({"model": "auto", "input": "x", "encoding_format": "int8"}, "encoding_format"),
+    ({"model": "auto", "input": "x", "user": 3}, "user"),
+    ({"model": "auto", "input": "x", "aws_region_name": "x"}, "aws_region_name"),
+    ({"model": "auto", "input": "x", "messages": []}, "messages"),
+])
+def test_bad_bodies_name_the_parameter(body, param):
+    with pytest.raises(errors.InvalidRequestError) as info:
+        validate_embedding_body(body)
+    assert info.value.param == param
+
+
+@pytest.mark.parametrize("body", [
+    {"model": "auto", "input": "x"}, {"model": "m", "input": ["a", "b"], "dimensions": 8},
+    {"model": "m", "input": [1, 2, 3]}, {"model": "m", "input": [[1], [2, 3]], "encoding_format": "base64"},
+    {"model": "m", "input": "x", "user": "u", "encoding_format": "float"},
+])
+def test_good_bodies_pass(body):
+    validate_embedding_body(body)
+
+
+def test_dimension_misfit_reasons():
+    catalog = _catalog()
+    small, ada = catalog.deployments["small"].info, catalog.deployments["ada"].info
+    assert dimension_misfit(small, None) is None and dimension_misfit(small, 64) is None
+    assert "> the model's 1536" in dimension_misfit(small, 2000)
+    assert dimension_misfit(ada, 1536) is None and "cannot shorten" in dimension_misfit(ada, 512)

@@ -1,0 +1,173 @@
+"""Anthropic Messages <-> chat completions, without HTTP: the request table, the answer, the error
+shape, and (with hypothesis) the stream: for any chat stream of text and tool-call pieces, the events
+match Anthropic's schema and the official SDK's accumulator rebuilds the answer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from anthropic.lib.streaming._messages import accumulate_event
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway import errors
+from gateway.translate.anthropic import _REFUSED, to_chat, to_message
+from gateway.translate.anthropic_stream import AnthropicStream
+from tests.translate.test_responses import _chunks
+
+TOOL = {"name": "get_weather", "description": "d", "input_schema": {"type": "object", "properties": {}}}
+
+
+def _chat(**body):
+    chat, _ = to_chat({"model": "auto", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}], **body})
+    return chat
+
+
+@pytest.mark.parametrize("body, expected", [
+    ({"system": "sys"}, {"messages": [{"role": "system", "content": "sys"}, {"role": "user", "content": "hi"}]}),
+    ({"system": [{"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}}, {"type": "text", "text": "b"}]},
+     {"messages": [{"role": "system", "content": "a\n\nb"}, {"role": "user", "content": "hi"}]}),
+    ({"stop_sequences": ["X"], "temperature": 0.5, "top_p": 0.9, "top_k": 5, "metadata": {"user_id": "u"}},
+     {"stop": ["X"], "temperature": 0.5, "top_p": 0.9, "top_k": 5, "user": "u"}),
+    ({"tools": [TOOL], "tool_choice": {"type": "any", "disable_parallel_tool_use": True}},
+     {"tools": [{"type": "function", "function": {"name": "get_weather", "parameters": TOOL["input_schema"],
+                                                  "description": "d"}}],
+      "tool_choice": "required", "parallel_tool_calls": False}),
+    ({"tools": [TOOL], "tool_choice": {"type": "tool", "name": "get_weather"}},
+     {"tool_choice": {"type": "function", "function": {"name": "get_weather"}}}),
+    ({"tool_choice": {"type": "none"}}, {"tool_choice": "none"}),
+    ({"output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}}},
+     {"response_format": {"type": "json_schema", "json_schema": {"name": "output", "schema": {"type": "object"},
+                                                                 "strict": True}}}),
+    ({"thinking": {"type": "enabled", "budget_tokens": 1024}, "service_tier": "auto"}, {}),
+])
+def test_parameters_become_chat_parameters(body, expected):
+    chat = _chat(**body)
+    assert chat["max_completion_tokens"] == 10
+    for key, value in expected.items():
+        assert chat[key] == value, key
+
+
+def test_turns_become_chat_messages():
+    chat = _chat(messages=[
+        {"role": "user", "content": [{"type": "text", "text": "look"},
+                                     {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                                                  "data": "AAA"}}]},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "hm", "signature": "s"},
+                                          {"type": "text", "text": "calling"},
+                                          {"type": "tool_use", "id": "t1", "name": "f", "input": {"a": 1}},
+                                          {"type": "tool_use", "id": "t2", "name": "g", "input": {}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t1", "content": "one"},
+            {"type": "tool_result", "tool_use_id": "t2", "is_error": True,
+             "content": [{"type": "text", "text": "bad"},
+                         {"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}]},
+            {"type": "text", "text": "go on"}]},
+    ])
+    assert chat["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "look"},
+                                     {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAA"}}]},
+        {"role": "assistant", "content": "calling", "tool_calls": [
+            {"id": "t1", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}},
+            {"id": "t2", "type": "function", "function": {"name": "g", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "t1", "content": "one"},
+        {"role": "tool", "tool_call_id": "t2", "content": "Error: bad"},
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}},
+                                     {"type": "text", "text": "go on"}]},
+    ]
+
+
+@pytest.mark.parametrize("body, param", [
+    *[({key: "x"}, key) for key in sorted(_REFUSED)],
+    ({"max_tokens": None}, "max_tokens"),
+    ({"messages": []}, "messages"),
+    ({"messages": [{"role": "system", "content": "x"}]}, "messages.0.role"),
+    ({"messages": [{"role": "user", "content": [{"type": "server_tool_use"}]}]}, "messages.0.content.0.type"),
+    ({"tools": [{"type": "bash_20250124", "name": "bash"}]}, "tools.0.type"),
+    ({"stop_sequences": ["a", "b", "c", "d", "e"]}, "stop_sequences"),
+    ({"tool_choice": {"type": "sometimes"}}, "tool_choice"),
+    ({"unknown_thing": 1}, "unknown_thing"),
+])
+def test_refusals_name_the_parameter(body, param):
+    with pytest.raises(errors.InvalidRequestError) as info:
+        to_chat({"model": "auto", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}], **body})
+    assert info.value.param == param
+
+
+@pytest.mark.parametrize("finish, stop_reason", [("stop", "end_turn"), ("length", "max_tokens"),
+                                                 ("tool_calls", "tool_use"), ("content_filter", "refusal")])
+def test_answer_maps_content_stop_reason_and_usage(finish, stop_reason, anthropic_schema):
+    _, request = to_chat({"model": "auto", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
+    message = to_message(request, {"choices": [{"finish_reason": finish, "message": {
+        "role": "assistant", "content": "hello",
+        "tool_calls": [{"id": "call_1", "function": {"name": "f", "arguments": '{"a": 1}'}}]}}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 4}}}, "dep")
+    anthropic_schema.validate("Message", message)
+    assert message["stop_reason"] == stop_reason and message["model"] == "dep"
+    assert message["content"] == [{"type": "text", "text": "hello"},
+                                  {"type": "tool_use", "id": "call_1", "name": "f", "input": {"a": 1}}]
+    assert message["usage"] == {"input_tokens": 6, "output_tokens": 3, "cache_creation_input_tokens": 0,
+                                "cache_read_input_tokens": 4}
+
+
+@pytest.mark.parametrize("exc, status, kind", [
+    (errors.InvalidRequestError("x", param="p"), 400, "invalid_request_error"),
+    (errors.AuthenticationError("x"), 401, "authentication_error"),
+    (errors.PermissionDeniedError("x"), 403, "permission_error"),
+    (errors.NotFoundError("x"), 404, "not_found_error"),
+    (errors.PayloadTooLargeError("x"), 413, "request_too_large"),
+    (errors.NoFeasibleModelError("x"), 422, "invalid_request_error"),
+    (errors.RateLimitError("x"), 429, "rate_limit_error"),
+    (errors.InternalError("x"), 500, "api_error"),
+    (errors.BadGatewayError("x"), 502, "api_error"),
+    (errors.GatewayTimeoutError("x"), 504, "timeout_error"),
+])
+def test_error_shape(exc, status, kind, anthropic_schema):
+    body = errors.anthropic_error_body(exc)
+    assert exc.status == status and body == {"type": "error", "error": {"type": kind, "message": "x"}}
+    if kind != "request_too_large":  # a real Anthropic type, missing from the SDK's union
+        anthropic_schema.validate("ErrorResponse", body)
+
+
+def _parse(raw: bytes) -> list[dict]:
+    events = []
+    for block in raw.decode().strip().split("\n\n"):
+        name, data = (line.split(": ", 1)[1] for line in block.split("\n"))
+        event = json.loads(data)
+        assert event["type"] == name
+        events.append(event)
+    return events
+
+
+_call_args = st.dictionaries(st.sampled_from(["city", "n", "tags"]),
+                             st.text(max_size=4) | st.integers(-5, 5) | st.lists(st.booleans(), max_size=2),
+                             max_size=3)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(texts=st.lists(st.text(min_size=1, max_size=5), max_size=5), calls=st.lists(_call_args, max_size=3),
+       cut=st.integers(1, 6))
+def test_any_chat_stream_becomes_a_valid_messages_stream(texts, calls, cut, anthropic_schema):
+    # Text first, then each call's JSON arguments in pieces, as chat streams send them.
+    pieces = [("text", t) for t in texts]
+    for index, args in enumerate(calls):
+        raw_args = json.dumps(args)
+        pieces += [("call", index, raw_args[i:i + cut]) for i in range(0, len(raw_args), cut)]
+    _, request = to_chat({"model": "auto", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
+    translator = AnthropicStream(request, "dep", input_tokens=7)
+    raw = translator.start() + b"".join(translator.feed(c) for c in _chunks(pieces)) + translator.finish()
+    snapshot, bufs = None, {}
+    for event in _parse(raw):
+        anthropic_schema.validate("MessageStreamEvent", event)
+        snapshot = accumulate_event(event=event, current_snapshot=snapshot, json_bufs=bufs)
+    assert "".join(b.text for b in snapshot.content if b.type == "text") == "".join(texts)
+    uses = [b for b in snapshot.content if b.type == "tool_use"]
+    assert [(u.id, u.name, u.input) for u in uses] == [(f"call_{i}", f"f{i}", args) for i, args in enumerate(calls)]
+    assert snapshot.stop_reason == ("tool_use" if calls else "end_turn")
+    assert (snapshot.usage.input_tokens, snapshot.usage.output_tokens) == (3, 5)
+
+
+def test_a_stream_that_breaks_ends_with_an_error_event(anthropic_schema):
+    event = _parse(AnthropicStream.fail(errors.RateLimitError("slow down")))[0]
+    assert event == {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}
