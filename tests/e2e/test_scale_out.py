@@ -34,6 +34,7 @@ from gateway.tools.harness import free_port
 from tests.conftest import SIM_KEY, write_catalog
 from gateway.learning import DomainClassifier, FeatureHasher, PromptQualityModel, RouterModel
 from tests.e2e.test_learned_routing import EXAMPLES, _router_model
+from tests.redis_fixtures import RedisProcess
 
 pytestmark = pytest.mark.slow
 
@@ -126,6 +127,7 @@ class Topology:
         self.procs: list[subprocess.Popen] = []
         self.urls: list[str] = []
         self.stderr = ""
+        self.redis_url = redis_url
 
     def start(self, *extra: str) -> Topology:
         ports = [free_port()] if self.kind == "workers" else [free_port(), free_port()]
@@ -168,21 +170,17 @@ class Topology:
         self.urls.clear()
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory) -> Iterator[str]:
-    from tests.redis_fixtures import RedisProcess
-
-    server = RedisProcess(tmp_path_factory.mktemp("redis-scale"))
-    server.start()
-    yield server.url
-    server.stop()
-
-
 @pytest.fixture(scope="module", params=KINDS)
-def topo(request, sim, redis_url, tmp_path_factory) -> Iterator[Topology]:
-    t = Topology(request.param, tmp_path_factory.mktemp(request.param), sim, redis_url).start()
+def topo(request, sim, tmp_path_factory) -> Iterator[Topology]:
+    """One topology and its own redis-server (budgets and rate limits must start from zero)."""
+    root = tmp_path_factory.mktemp(request.param)
+    server = RedisProcess(root / "redis")
+    server.start()
+    t = Topology(request.param, root, sim, server.url).start()
+    t.redis_url = server.url
     yield t
     t.stop()
+    server.stop()
 
 
 def _chat(url: str, key: str = "alice", content: str = "hello", pipeline: str | None = None, **extra) -> httpx.Response:
@@ -282,8 +280,8 @@ def test_a_reject_budget_holds_across_processes(topo: Topology) -> None:
 # -- rate limits -------------------------------------------------------------------------------------
 
 
-def test_a_rate_limit_holds_across_processes(topo: Topology, redis_url: str) -> None:
-    client = redis_sync.Redis.from_url(redis_url, decode_responses=True)
+def test_a_rate_limit_holds_across_processes(topo: Topology) -> None:
+    client = redis_sync.Redis.from_url(topo.redis_url, decode_responses=True)
     # The window is a calendar minute: start early in one, so the test does not straddle two.
     _until(lambda: time.time() % 60 < 40, 61, "the start of a minute", every=0.5)
 
