@@ -22,7 +22,9 @@ pytest_plugins = ["tests.redis_fixtures"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: starts several real gateway processes (about a minute or more)")
+    # pyproject's pytest config may declare `slow` too; declare it here only if it does not.
+    if not any(line.split(":")[0].strip() == "slow" for line in config.getini("markers")):
+        config.addinivalue_line("markers", "slow: takes more than ~10 s (deselect with -m 'not slow')")
 
 ROOT = Path(__file__).resolve().parents[1]
 #: OpenAI's chat-completions schema, carried in the repo (source and licence: tests/data/openai/README.md).

@@ -60,17 +60,17 @@ def _select(catalog, only: str | None):
 
 async def _run(suite, deployments, results, options, catalog, progress):
     from gateway.benchmark.runner import run_benchmark
-    from gateway.upstream.litellm_adapter import LiteLLMTransport, count_tokens, map_exception
+    from gateway.upstream.litellm_adapter import LiteLLMTransport, count_tokens
     from gateway.upstream.openai_wire import OpenAIWireTransport
 
     # The transports `create_app` builds, so each deployment is asked on the path its traffic takes.
     transports = {
-        "litellm": LiteLLMTransport(stream_idle_timeout_s=options.timeout_s),
+        "litellm": LiteLLMTransport(stream_idle_timeout_s=options.timeout_s, secrets=catalog.secrets()),
         "openai": OpenAIWireTransport(stream_idle_timeout_s=options.timeout_s, secrets=catalog.secrets()),
     }
     try:
         return await run_benchmark(suite, deployments, transports, results, options, count_tokens=count_tokens,
-                                   map_error=map_exception, secrets=catalog.secrets(), on_progress=progress)
+                                   secrets=catalog.secrets(), on_progress=progress)
     finally:
         for transport in transports.values():
             await transport.close()

@@ -93,7 +93,6 @@ async def run_benchmark(
     options: RunOptions = RunOptions(),
     *,
     count_tokens: Callable[[str, list], int],
-    map_error: Callable[[BaseException, str, Sequence[str]], errors.GatewayError] | None = None,
     secrets: Sequence[str] = (),
     on_progress: Callable[[RunOutcome], None] | None = None,
 ) -> RunOutcome:
@@ -132,12 +131,13 @@ async def run_benchmark(
         for attempt in range(options.retries + 1):
             try:
                 async with asyncio.timeout(options.timeout_s):
-                    response = await transport.send(task.dep, body, options.timeout_s)
+                    response = await transport.complete(task.dep, body, options.timeout_s)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a failing request is recorded, never fatal to the run
-                mapped = exc if isinstance(exc, errors.GatewayError) else (
-                    map_error(exc, task.dep.name, secrets) if map_error is not None else errors.BadGatewayError(str(exc)))
+                # Transports raise the gateway's own errors; anything else is reported, not shown raw.
+                mapped = exc if isinstance(exc, errors.GatewayError) else errors.BadGatewayError(
+                    f"deployment {task.dep.name} failed: {type(exc).__name__}")
                 if isinstance(exc, TimeoutError):
                     mapped = errors.GatewayTimeoutError(f"deployment {task.dep.name}: no answer in {options.timeout_s:g}s")
                 failure = errors.redact(str(getattr(mapped, "message", None) or mapped), secrets)[:300]

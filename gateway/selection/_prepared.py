@@ -4,9 +4,10 @@ Selection runs on every request over the same catalog, so what depends only on t
 limits, the set of supported capabilities, the clamped throughput, name order) is read once into a
 flat tuple per model. `PreparedCatalog.split` then estimates every model for one request and
 applies the hard constraints in a single loop over those tuples, with the request's figures in
-locals. Two caches live here (bounded, and derived from immutable inputs, so they never change a
-result): per request shape (constraint sets and domain), each model's static verdict and quality
-(`_view`); per model, what its current live stats contribute whatever the request (`_blend`).
+locals. Three caches live here (bounded, and derived from immutable inputs, so they never change
+a result): per request shape (constraint sets and domain), each model's static verdict and quality
+(`_view`); the pool of the current stats snapshot (`_pool`, `_estimate.typical`); per model, what
+its current live stats contribute whatever the request (`_blend`).
 
 The loop restates `_estimate.estimate` and `HardConstraints.admits` inline (a function call per
 model per step cost more than the arithmetic). It must produce the same floats in the same
@@ -20,7 +21,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import is_
 from typing import overload
 
-from gateway.selection._estimate import _MIN_TPS, PROMPT_BASIS, Estimate, Priors, blend_quality, estimate, shrink
+from gateway.selection._estimate import (
+    _MIN_TPS,
+    PROMPT_BASIS,
+    Estimate,
+    Priors,
+    blend_quality,
+    estimate,
+    Typical,
+    latency_line,
+    typical,
+)
 from gateway.selection.constraints import HardConstraints
 from gateway.selection.types import (
     LiveStats,
@@ -55,11 +66,14 @@ _ViewRow = tuple[
     int, bool, ModelInfo, str, int, int, float, float, float, str | None, float, float, float
 ]
 # What one model's live stats contribute, whatever the request (see `_blend`): (stats, priors,
-# circuit open, samples, blended TTFT, blended throughput floored, weight and live end-to-end
-# latency or None, weight and live quality or None, error rate, output tokens without max_tokens).
+# pool, circuit open, samples, the measured latency line's intercept and slope or None, the
+# latency weight, weight and live quality or None), then the fields of the model's `estimate` for
+# a request that leaves the output length open, which every request shares unless its max tokens
+# cut the answer shorter: (output, latency, error rate, prior and measured latency, prior and
+# measured output). Flat, so the loop unpacks it in one step.
 _Blend = tuple[
-    LiveStats, Priors, bool, int, float, float,
-    float | None, float | None, float | None, float | None, float, float,
+    LiveStats, Priors, Typical, bool, int, float | None, float, float, float | None, float | None,
+    float, float, float, float, float | None, float, float | None,
 ]  # fmt: skip
 
 # Per-model row: (model, name, provider, supported capabilities, max output tokens, context window,
@@ -116,35 +130,38 @@ def _quality(
     return (overall, None) if quality is None else (quality, domain)
 
 
-def _blend(ttft: float, tps: float, stats: LiveStats, priors: Priors) -> _Blend:
+#: A request that leaves the output length open: what `_blend` estimates once per stats object.
+_OPEN_LENGTH = RequestContext(request_id="", input_tokens=0)
+
+
+def _blend(model: ModelInfo, stats: LiveStats, priors: Priors, pool: Typical) -> _Blend:
     # The request-independent half of `estimate` for a model with live stats. Live stats objects
     # are replaced, not mutated, when the stats refresh, so this is kept per model until the
-    # object changes. The weights are `shrink`'s ``n / (n + k)``, so the request-dependent half
-    # (``prior + w * (live - prior)``) repeats its arithmetic exactly.
+    # object (or the pool) changes. Everything here comes from the reference functions
+    # themselves, so the request-dependent half only repeats the arithmetic involving the request.
     n = stats.samples
-    live_ttft, live_tps, live_lat = stats.ttft_ms, stats.tokens_per_s, stats.latency_ms
-    latency_weight = None
-    if live_ttft is None and live_tps is None and live_lat is not None and n > 0:
-        latency_weight = n / (n + priors.latency_weight)
+    line = latency_line(model, stats, priors)
     live_q, q_n = stats.quality, stats.quality_samples
     quality_weight = q_n / (q_n + priors.quality_weight) if live_q is not None and q_n > 0 else None
-    errors = shrink(priors.error_rate, stats.error_rate, n, priors.error_weight)
-    out = priors.output_tokens
-    if stats.output_tokens is not None:
-        out = shrink(out, stats.output_tokens, n, priors.output_weight)
+    est = estimate(model, _OPEN_LENGTH, stats, priors, pool)
     return (
         stats,
         priors,
+        pool,
         stats.circuit_open,
         n,
-        shrink(ttft, live_ttft, n, priors.latency_weight),
-        max(shrink(tps, live_tps, n, priors.latency_weight), _MIN_TPS),
-        latency_weight,
-        live_lat,
+        None if line is None else line[0],
+        0.0 if line is None else line[1],
+        n / (n + priors.latency_weight),
         quality_weight,
         live_q,
-        0.0 if errors < 0.0 else (1.0 if errors > 1.0 else errors),
-        out,
+        est.output_tokens,
+        est.latency_ms,
+        est.error_rate,
+        est.latency_prior_ms,
+        est.latency_live_ms,
+        est.output_prior,
+        est.output_live,
     )
 
 
@@ -154,8 +171,9 @@ def _reasons(
     model: ModelInfo,
     stats: LiveStats | None,
     priors: Priors,
+    pool: Typical,
 ) -> tuple[str, ...]:
-    return limits.violations(estimate(model, ctx, stats, priors), stats)
+    return limits.violations(estimate(model, ctx, stats, priors, pool), stats)
 
 
 class PreparedCatalog(Sequence[ModelInfo]):
@@ -165,7 +183,7 @@ class PreparedCatalog(Sequence[ModelInfo]):
     did. Get one from `SelectionEngine.prepare` (which also caches them by catalog identity).
     """
 
-    __slots__ = ("_blends", "_models", "_rows", "_views")
+    __slots__ = ("_blends", "_by_name", "_models", "_names", "_rows", "_typical", "_views")
 
     def __init__(self, models: Iterable[ModelInfo]) -> None:
         self._models = tuple(models)
@@ -173,6 +191,10 @@ class PreparedCatalog(Sequence[ModelInfo]):
         # last ties by name without comparing strings (see strategies.py).
         by_name = sorted(self._models, key=lambda m: m.name)
         self._rows: tuple[_Row, ...] = tuple(_row(m) for m in by_name)
+        self._names = tuple(m.name for m in by_name)
+        self._by_name = tuple(by_name)
+        # The last (priors, stats per row, their `typical` pool): see `_pool`.
+        self._typical: tuple[Priors, list[LiveStats | None], Typical] | None = None
         self._views: dict[_ViewKey, tuple[_ViewRow, ...]] = {}  # see `_view`
         # Per row, the last live stats seen and what they contribute (see `_blend`).
         self._blends: list[_Blend | None] = [None] * len(self._rows)
@@ -246,6 +268,22 @@ class PreparedCatalog(Sequence[ModelInfo]):
             self._views[key] = view
         return view
 
+    def _pool(self, priors: Priors, stats: list[LiveStats | None]) -> Typical:
+        """`typical` of these stats, recomputed only when a stats object changed.
+
+        Between two refreshes of the stats snapshot every request sees the same objects, so one
+        identity check per model replaces the pooling (and keeps the stats blends, which are
+        cached per pool object, valid).
+        """
+        last = self._typical
+        if last is not None and last[0] is priors and all(map(is_, stats, last[1])):
+            return last[2]
+        pool = typical(priors, zip(self._by_name, stats, strict=True))
+        if last is not None and last[0] is priors and last[2] == pool:
+            pool = last[2]  # an equal pool: keep the object the blends were built with
+        self._typical = (priors, stats, pool)
+        return pool
+
     def split(
         self,
         ctx: RequestContext,
@@ -255,8 +293,11 @@ class PreparedCatalog(Sequence[ModelInfo]):
     ) -> tuple[list[Estimate], list[Rejection]]:
         """Estimates of the feasible models and the rejected models, both in name order.
 
-        Equivalent to ``estimate`` then ``limits.admits`` per model; see the module docstring.
+        Equivalent to ``estimate`` then ``limits.admits`` per model, with the pool of every
+        model's stats (`typical` over the catalog in name order); see the module docstring.
         """
+        stats_of = list(map(get_stats, self._names))
+        pool = self._pool(priors, stats_of)
         inp, requested = limits.input_tokens, limits.requested_output
         min_q, max_cost, max_lat = limits.min_quality, limits.max_cost_usd, limits.max_latency_ms
         # A request that names its max tokens fixes the output of every model that can honour it
@@ -264,47 +305,54 @@ class PreparedCatalog(Sequence[ModelInfo]):
         requested_out = None if requested is None else float(requested)
         domain = ctx.domain
         learned = ctx.quality_estimates
-        prior_out, prior_err = priors.output_tokens, priors.error_rate
+        prior_out, factor = pool
+        prior_err, floor = priors.error_rate, priors.latency_floor_ms
         blends = self._blends
         feasible: list[Estimate] = []
         rejected: list[Rejection] = []
         reject = rejected.append
         accept = feasible.append
 
-        for row in self._view(limits, domain):
+        for row, stats in zip(self._view(limits, domain), stats_of):
             (j, passes, model, name, max_out, window, in_cost, out_cost, quality, quality_domain,
              ttft, tps, tps_floor) = row  # fmt: skip
-            stats = get_stats(name)
             if stats is None:
                 if not passes or (requested is not None and requested > max_out):
-                    reject(deferred_rejection(name, _reasons, (limits, ctx, model, None, priors)))
+                    reject(deferred_rejection(name, _reasons, (limits, ctx, model, None, priors, pool)))
                     continue
-                if requested_out is not None:
+                out = float(max_out)  # min(prior_out, float(max_out)), spelled out
+                if not out < prior_out:
+                    out = prior_out
+                out_prior = out
+                if requested_out is not None and requested_out < out:
                     out = requested_out
-                else:  # min(prior_out, float(max_out)), spelled out
-                    out = float(max_out)
-                    if not out < prior_out:
-                        out = prior_out
-                latency = ttft + out * 1000.0 / tps_floor
+                latency = prior_latency = (ttft + out * 1000.0 / tps_floor) * factor
+                live_latency = out_live = None
                 errors, n = prior_err, 0
             else:
                 blend = blends[j]
-                if blend is None or blend[0] is not stats or blend[1] is not priors:
-                    blend = blends[j] = _blend(ttft, tps, stats, priors)
-                (_, _, circuit_open, n, ttft, tps_floor, latency_weight, live_latency,
-                 quality_weight, live_quality, errors, live_out) = blend  # fmt: skip
+                if (
+                    blend is None
+                    or blend[0] is not stats
+                    or blend[1] is not priors
+                    or blend[2] is not pool
+                ):
+                    blend = blends[j] = _blend(model, stats, priors, pool)
+                (_, _, _, circuit_open, n, line_a, line_b, latency_weight, quality_weight,
+                 live_quality, out, latency, errors, prior_latency, live_latency, out_prior,
+                 out_live) = blend  # fmt: skip
                 if circuit_open or not passes or (requested is not None and requested > max_out):
-                    reject(deferred_rejection(name, _reasons, (limits, ctx, model, stats, priors)))
+                    reject(deferred_rejection(name, _reasons, (limits, ctx, model, stats, priors, pool)))
                     continue
-                if requested_out is not None:
+                if requested_out is not None and requested_out < out:
+                    # The request caps the answer below its usual length: the latency at that.
                     out = requested_out
-                else:  # min(live_out, float(max_out)), spelled out
-                    out = float(max_out)
-                    if not out < live_out:
-                        out = live_out
-                latency = ttft + out * 1000.0 / tps_floor
-                if latency_weight is not None:
-                    latency = latency + latency_weight * (live_latency - latency)
+                    latency = prior_latency = (ttft + out * 1000.0 / tps_floor) * factor
+                    if line_a is not None:
+                        live_latency = line_a + line_b * out
+                        p = prior_latency if prior_latency > floor else floor
+                        v = live_latency if live_latency > floor else floor
+                        latency = p * (v / p) ** latency_weight
                 if domain is not None and stats.domain_quality:
                     quality = blend_quality(quality, stats, domain, priors.quality_weight)
                 elif quality_weight is not None:
@@ -316,14 +364,18 @@ class PreparedCatalog(Sequence[ModelInfo]):
             cost = inp * in_cost + out * out_cost
 
             if (
-                inp + out > window
+                inp + (out if requested_out is None else requested_out) > window
                 or (max_cost is not None and cost > max_cost)
                 or (min_q is not None and quality < min_q)
                 or (max_lat is not None and latency > max_lat)
             ):
-                reject(deferred_rejection(name, _reasons, (limits, ctx, model, stats, priors)))
+                reject(deferred_rejection(name, _reasons, (limits, ctx, model, stats, priors, pool)))
             else:
                 accept(
-                    _new(Estimate, (model, out, cost, latency, quality, quality_domain, errors, n))
+                    _new(
+                        Estimate,
+                        (model, out, cost, latency, quality, quality_domain, errors, n,
+                         prior_latency, live_latency, out_prior, out_live),
+                    )  # fmt: skip
                 )
         return feasible, rejected

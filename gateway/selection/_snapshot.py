@@ -1,16 +1,20 @@
-"""The immutable snapshot scorers read: the feasible estimates plus set-level log-scale bounds.
+"""The immutable snapshot scorers read: the feasible estimates plus the set's best cost and latency.
 
-Cost and latency only mean something relative to the alternatives, and they spread over orders of
-magnitude (a 1000x price gap is normal), so they are normalised on a log scale::
+Cost and latency spread over orders of magnitude (a 1000x price gap is normal), so they are scored
+on a log scale, relative to the best feasible value and over a fixed range ``R``::
 
-    score = (ln v_max - ln v) / (ln v_max - ln v_min)      # = 1 - (ln v - ln v_min) / span
+    score = 1 - ln(v / v_best) / ln(R), floored at 0
 
-The cheapest (fastest) feasible model scores 1, the dearest (slowest) 0, and every halving of the
-value gains the same amount. Values are floored first (free models, cached answers) because
-``ln 0`` is undefined. Written as ``(hi - ln v) / (hi - lo)`` the result stays inside [0, 1]
-without clamping: float subtraction is monotone and ``span / span`` is exactly 1.
+The cheapest (fastest) feasible model scores 1; every halving of the value gains the same amount;
+a model ``R`` times dearer (slower) than the best, or worse, scores 0. The range is fixed
+(`Priors.cost_range` 1000x, `Priors.latency_range` 10x) rather than the feasible set's spread: with
+min-max normalisation two candidates 5 % apart would score 1 and 0, so the size of a gap, not
+just its sign, would be lost. The difference between two candidates' scores is
+``ln(v_i / v_j) / ln(R)`` whoever else is feasible (until one reaches the floor), so removing or
+adding a third candidate does not reorder them. Values are floored first (free models, cached
+answers) because ``ln 0`` is undefined.
 
-The bounds are computed once per selection, so every scorer is a pure function of the snapshot.
+The best value is found once per selection, so every scorer is a pure function of the snapshot.
 """
 
 from __future__ import annotations
@@ -20,52 +24,67 @@ from math import log
 from operator import itemgetter
 from typing import NamedTuple
 
-from gateway.selection._estimate import Estimate
+from gateway.selection._estimate import Estimate, Priors
 
-__all__ = ["Snapshot", "log_scores"]
+__all__ = ["Snapshot", "log_score", "log_scores"]
 
 _new = tuple.__new__  # NamedTuple's generated __new__ costs more than the tuple it builds
 _cost = itemgetter(2)  # Estimate.cost_usd
 _latency = itemgetter(3)  # Estimate.latency_ms
+_DEFAULTS = Priors()
 
 
 class Snapshot(NamedTuple):
-    """Feasible candidates of one selection and the log-scale bounds over them."""
+    """Feasible candidates of one selection, their floored costs and latencies, the best of each."""
 
     estimates: tuple[Estimate, ...]
     costs: tuple[float, ...]  # expected USD, floored
     latencies: tuple[float, ...]  # expected ms, floored
-    cost_hi: float  # ln(max cost)
-    cost_span: float  # ln(max cost) - ln(min cost); 0 means every candidate scores 1
-    latency_hi: float
+    cost_lo: float  # ln(lowest cost)
+    cost_span: float  # ln(cost range): a model this much dearer than the cheapest scores 0
+    latency_lo: float
     latency_span: float
 
     @classmethod
     def of(
-        cls, estimates: Sequence[Estimate], cost_floor: float, latency_floor: float
+        cls,
+        estimates: Sequence[Estimate],
+        cost_floor: float,
+        latency_floor: float,
+        cost_range: float = _DEFAULTS.cost_range,
+        latency_range: float = _DEFAULTS.latency_range,
     ) -> Snapshot:
+        cost_span, latency_span = log(cost_range), log(latency_range)
         if not estimates:
-            return cls((), (), (), 0.0, 0.0, 0.0, 0.0)
+            return cls((), (), (), 0.0, cost_span, 0.0, latency_span)
         costs = tuple([c if c > cost_floor else cost_floor for c in map(_cost, estimates)])
         latencies = tuple(
             [v if v > latency_floor else latency_floor for v in map(_latency, estimates)]
         )
-        cost_hi, latency_hi = log(max(costs)), log(max(latencies))
         return _new(
             cls,
             (
                 tuple(estimates),
                 costs,
                 latencies,
-                cost_hi,
-                cost_hi - log(min(costs)),
-                latency_hi,
-                latency_hi - log(min(latencies)),
+                log(min(costs)),
+                cost_span,
+                log(min(latencies)),
+                latency_span,
             ),
         )
 
-def log_scores(values: Sequence[float], hi: float, span: float) -> list[float]:
-    """``(hi - ln v) / span`` for each (already floored) value; all 1.0 when ``span`` is 0."""
+
+def log_score(value: float, lo: float, span: float) -> float:
+    """``1 - (ln v - lo) / span`` floored at 0; 1.0 for everyone when ``span`` is not positive."""
+    if span <= 0.0:
+        return 1.0
+    d = (log(value) - lo) / span
+    return 1.0 - d if d < 1.0 else 0.0
+
+
+def log_scores(values: Sequence[float], lo: float, span: float) -> list[float]:
+    """`log_score` of each (already floored) value, in one pass."""
     if span <= 0.0:
         return [1.0] * len(values)
-    return [(hi - log(v)) / span for v in values]
+    return [1.0 - d if (d := (log(v) - lo) / span) < 1.0 else 0.0 for v in values]

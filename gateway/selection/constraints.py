@@ -97,7 +97,9 @@ class HardConstraints(NamedTuple):
         requested = self.requested_output
         if requested is not None and requested > model.max_output_tokens:
             return False
-        if self.input_tokens + est.output_tokens > model.context_window:
+        # The window must hold all the output the request may get, not just the expected part.
+        reserved = est.output_tokens if requested is None else requested
+        if self.input_tokens + reserved > model.context_window:
             return False
         return not (
             (self.max_cost_usd is not None and est.cost_usd > self.max_cost_usd)
@@ -130,12 +132,12 @@ class HardConstraints(NamedTuple):
             ]
             if missing:
                 reasons.append(f"capability: missing {', '.join(missing)}")
-        out = est.output_tokens
-        if self.requested_output is not None and self.requested_output > model.max_output_tokens:
+        requested = self.requested_output
+        if requested is not None and requested > model.max_output_tokens:
             reasons.append(
-                f"max_tokens: requested {self.requested_output:,} "
-                f"> model max output {model.max_output_tokens:,}"
+                f"max_tokens: requested {requested:,} > model max output {model.max_output_tokens:,}"
             )
+        out = est.output_tokens if requested is None else min(requested, model.max_output_tokens)
         needed = self.input_tokens + out
         if needed > model.context_window:
             reasons.append(

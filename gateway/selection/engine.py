@@ -4,7 +4,8 @@
 
 1. estimate each model (expected output tokens, cost, latency, quality, error rate) and reject
    those that break a hard constraint, in one loop over the prepared catalog (`_prepared`);
-2. take a `Snapshot` of the feasible models (with set-level bounds), then each scorer's scores;
+2. take a `Snapshot` of the feasible models (with the best cost and latency), then each scorer's
+   scores;
 3. order by the strategy (every order ends with the model name, so ties are broken the same way
    whatever the catalog order);
 4. move feasible preferred (expert) models to the front in the given order, noting unavailable ones.
@@ -127,7 +128,10 @@ class SelectionEngine:
         get_stats = (live if live is not None else _NO_STATS).get
         feasible, rejected = self.prepare(models).split(ctx, limits, get_stats, priors)
 
-        snap = Snapshot.of(feasible, priors.cost_floor_usd, priors.latency_floor_ms)
+        snap = Snapshot.of(
+            feasible, priors.cost_floor_usd, priors.latency_floor_ms,
+            priors.cost_range, priors.latency_range,
+        )  # fmt: skip
         names = self._names
         columns = [scorer.score(snap) for scorer in self._scorers]
         totals, order = strategy.rank_all(snap, dict(zip(names, columns, strict=True)))
@@ -194,7 +198,10 @@ class SelectionEngine:
         `check_pinned` found nothing in the way)."""
         priors = self._priors
         est = estimate(model, ctx, live, priors)
-        snap = Snapshot.of((est,), priors.cost_floor_usd, priors.latency_floor_ms)
+        snap = Snapshot.of(
+            (est,), priors.cost_floor_usd, priors.latency_floor_ms,
+            priors.cost_range, priors.latency_range,
+        )  # fmt: skip
         scores = {s.name: s.score(snap)[0] for s in self._scorers}
         reasons = (
             f"pinned: request named deployment {model.name}",

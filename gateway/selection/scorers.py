@@ -9,18 +9,18 @@ immutable `Snapshot` of one selection (feasible estimates plus log-scale bounds)
 - ``explain(snap, i)`` is the same figure for candidate ``i`` as a readable reason; it is called
   only for candidates whose reasons are spelled out, since formatting is the slowest part.
 
-Cost and latency are relative (log scale over the feasible set, see `_snapshot`); quality and
-reliability are absolute, because 0.9 quality means the same whatever the alternatives are.
+Cost and latency are relative to the best feasible value, on a log scale over a fixed range (see
+`_snapshot`); quality and reliability are absolute, because 0.9 quality means the same whatever
+the alternatives are. Explanations say what each figure was made of: measured against prior.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from math import log
 from typing import Protocol
 
-from gateway.selection._estimate import PROMPT_BASIS
-from gateway.selection._snapshot import Snapshot, log_scores
+from gateway.selection._estimate import PROMPT_BASIS, Estimate
+from gateway.selection._snapshot import Snapshot, log_score, log_scores
 
 __all__ = [
     "DEFAULT_SCORERS",
@@ -44,24 +44,33 @@ class Scorer(Protocol):
         ...
 
 
-def _log_score(value: float, hi: float, span: float) -> float:
-    return (hi - log(value)) / span if span > 0.0 else 1.0
+def _output_basis(est: Estimate) -> str:
+    out, prior, live = est.output_tokens, est.output_prior, est.output_live
+    # The blend lies between prior and measurement, so below both means max_tokens cut it.
+    capped = "max_tokens; " if out < (prior if live is None or prior < live else live) else ""
+    if live is None:
+        if capped:
+            return f"{out:,.0f} tokens out: {capped}prior {prior:,.0f}"
+        return f"{out:,.0f} tokens out, prior"
+    return (
+        f"{out:,.0f} tokens out: {capped}measured {live:,.0f} over {est.samples} recent requests;"
+        f" prior {prior:,.0f}"
+    )
 
 
 class CostScorer:
-    """Expected USD for this request, log-normalised: the cheapest feasible model scores 1."""
+    """Expected USD for this request, relative to the cheapest feasible model (log scale)."""
 
     __slots__ = ()
     name = "cost"
 
     def score(self, snap: Snapshot) -> Sequence[float]:
-        return log_scores(snap.costs, snap.cost_hi, snap.cost_span)
+        return log_scores(snap.costs, snap.cost_lo, snap.cost_span)
 
     def explain(self, snap: Snapshot, i: int) -> str:
         est = snap.estimates[i]
-        s = _log_score(snap.costs[i], snap.cost_hi, snap.cost_span)
-        out = est.output_tokens
-        return f"cost: ${est.cost_usd:.3g} expected ({out:,.0f} tokens out) -> {s:.2f}"
+        s = log_score(snap.costs[i], snap.cost_lo, snap.cost_span)
+        return f"cost: ${est.cost_usd:.3g} expected ({_output_basis(est)}) -> {s:.2f}"
 
 
 class QualityScorer:
@@ -86,17 +95,26 @@ class QualityScorer:
 
 
 class LatencyScorer:
-    """Expected TTFT + output tokens / throughput (priors blended with live), log-normalised."""
+    """Expected latency relative to the fastest feasible model (log scale): the catalog's TTFT +
+    tokens / throughput blended geometrically with the measured latency (see `_estimate`)."""
 
     __slots__ = ()
     name = "latency"
 
     def score(self, snap: Snapshot) -> Sequence[float]:
-        return log_scores(snap.latencies, snap.latency_hi, snap.latency_span)
+        return log_scores(snap.latencies, snap.latency_lo, snap.latency_span)
 
     def explain(self, snap: Snapshot, i: int) -> str:
-        s = _log_score(snap.latencies[i], snap.latency_hi, snap.latency_span)
-        return f"latency: {snap.estimates[i].latency_ms:,.0f} ms expected -> {s:.2f}"
+        est = snap.estimates[i]
+        s = log_score(snap.latencies[i], snap.latency_lo, snap.latency_span)
+        if est.latency_live_ms is None:
+            basis = "prior, not measured"
+        else:
+            basis = (
+                f"measured {est.latency_live_ms:,.0f} ms over {est.samples} recent requests;"
+                f" prior {est.latency_prior_ms:,.0f} ms"
+            )
+        return f"latency: {est.latency_ms:,.0f} ms expected ({basis}) -> {s:.2f}"
 
 
 class ReliabilityScorer:

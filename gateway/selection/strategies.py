@@ -48,9 +48,10 @@ __all__ = [
 STRATEGIES = ("cost", "performance", "balanced", "custom")
 
 #: Quality leads because a wrong answer costs a retry (and the user's trust), and because it is
-#: the one score on an absolute scale: cost and latency are log-normalised over the feasible set,
-#: so they always span the full [0, 1], while real catalogs' qualities span ~0.3-0.5. With 0.6 on
-#: quality, a full quality spread weighs about as much as the full cost plus latency spreads.
+#: the one score on an absolute scale: cost and latency are relative to the best feasible value
+#: over ranges catalogs fill (1000x, 10x), spanning most of [0, 1], while real catalogs' qualities
+#: span ~0.3-0.5. With 0.6 on quality, a full quality spread weighs about as much as the full cost
+#: plus latency spreads.
 #: Cost and latency share the rest equally (latency is partly hidden by streaming); reliability is
 #: small because the circuit breaker and fallbacks already absorb failures.
 BALANCED_WEIGHTS: Mapping[str, float] = MappingProxyType(

@@ -132,6 +132,9 @@ class LiveStats:
     # Additive (stats): feedback kept to one pipeline's view, (alpha, beta) by scoped key; the
     # stats service folds it into that pipeline's view only. Selection never reads it.
     scoped_quality: Mapping[str, tuple[float, float]] = field(default_factory=_empty, hash=False)
+    # Additive (live figures): decayed count of successful streams, the samples behind
+    # `ttft_ms` and `tokens_per_s` (`samples` counts every request).
+    stream_samples: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ __all__ = [
 
 # KEYS: stats hash, circuit hash, cool key, probe key.
 # ARGV: half_life_s, min_gen_ms, ttl_ms, failure_threshold, error_rate_threshold, min_samples,
-#       cooldown_ms, then 6 per outcome (sorted by ts): ts, status, latency_ms, ttft_ms|'',
-#       output_tokens, cost_usd. Returns the circuit transitions, in order.
+#       cooldown_ms, stale_after_s, stale_latencies, then 6 per outcome (sorted by ts): ts, status,
+#       latency_ms, ttft_ms|'', output_tokens, cost_usd. Returns the circuit transitions, in order.
 RECORD = r"""
 local function load(key)
   local flat = redis.call('HGETALL', key)
@@ -36,19 +36,24 @@ local SERVER = {rate_limit = true, server_error = true, timeout = true, connecti
 
 local hl, min_gen, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local fail_n, thr, min_s = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local cool_ms = tonumber(ARGV[7])
+local cool_ms, stale_s, stale_l = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local h, c = load(KEYS[1]), load(KEYS[2])
 local cooling = redis.call('EXISTS', KEYS[3]) == 1
 local events = {}
 
-for i = 8, #ARGV, 6 do
+for i = 10, #ARGV, 6 do
   local ts, status, lat = tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2])
   local ttft, tok, cost = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
   local w, last = 1, h['t']
   if last == nil or ts >= last then
     if last ~= nil and ts > last then
       local k = 2 ^ (-(ts - last) / hl)
-      for name, v in pairs(h) do if name ~= 't' then h[name] = v * k end end
+      local age, okw = ts - last, h['ok'] or 0
+      if age >= stale_s and (okw <= 0 or age * 1000 >= stale_l * (h['lat'] or 0) / okw) then
+        for name, _ in pairs(h) do h[name] = 0 end
+      else
+        for name, v in pairs(h) do if name ~= 't' then h[name] = v * k end end
+      end
     end
     h['t'] = ts
   else

@@ -13,6 +13,16 @@ A sample at time ts weighs 2^-((T - ts) / half_life) at time T. Decaying lazily 
 and at read time) gives the same sums whatever order samples arrive in, which is what lets
 several replicas fold batches into one Redis hash. The Redis backend runs the same update in Lua
 (`_lua.RECORD`); keep the two in step.
+
+Stale figures are forgotten. Figures are stale when no sample came for `stale_after_s` (two
+half-lives by default), and at least `stale_latencies` (3) times the deployment's mean latency, so
+that a slow deployment is not stale while its next answer may still be on the way: `live_from`
+then reports ``samples == 0``, selection goes back to its priors and tries the deployment again,
+and the next sample restarts the sums. This is how a deployment that lost its traffic for being
+slow gets measured again (see docs/selection.md, "Recovery"): without the restart its first new
+sample would be averaged with the old slowness, which after a busy spell weighs many samples.
+Until then `samples` is the decayed count rounded, but at least 1, so a deployment's last figures
+keep their say until they are stale instead of fading out one half-life after a lone sample.
 """
 
 from __future__ import annotations
@@ -24,20 +34,34 @@ from types import MappingProxyType
 from gateway.selection.types import LiveStats
 from gateway.stats.events import SCOPE_MARK, SCOPE_SEP, SERVER_FAILURES, Outcome, Quality, scoped_key
 
-__all__ = ["apply_outcome", "circuit_view", "decay_factor", "live_from", "scoped_view"]
+__all__ = ["apply_outcome", "circuit_view", "decay_factor", "is_stale", "live_from", "scoped_view"]
 
 
 def decay_factor(age_s: float, half_life_s: float) -> float:
     return 2.0 ** (-age_s / half_life_s) if age_s > 0 else 1.0
 
 
-def apply_outcome(h: dict[str, float], o: Outcome, half_life_s: float, min_gen_ms: float) -> None:
+def is_stale(h: Mapping[str, float], age_s: float, stale_after_s: float, stale_latencies: float) -> bool:
+    """Whether figures whose latest sample is `age_s` old are stale (see the module docstring)."""
+    if age_s < stale_after_s:
+        return False
+    ok = h.get("ok", 0.0)
+    return ok <= 0.0 or age_s * 1000.0 >= stale_latencies * h.get("lat", 0.0) / ok  # lat in ms
+
+
+def apply_outcome(
+    h: dict[str, float], o: Outcome, half_life_s: float, min_gen_ms: float, stale_after_s: float,
+    stale_latencies: float,
+) -> None:
     last = h.get("t")
     if last is None or o.ts >= last:
         if last is not None and o.ts > last:
             k = decay_factor(o.ts - last, half_life_s)
-            for name, v in h.items():
-                h[name] = v * k
+            if is_stale(h, o.ts - last, stale_after_s, stale_latencies):
+                h.clear()
+            else:
+                for name, v in h.items():
+                    h[name] = v * k
         h["t"] = o.ts  # after the loop, which decayed it too
         w = 1.0
     else:
@@ -72,6 +96,11 @@ def circuit_view(tripped: bool, cooling: bool, probe_taken: bool) -> tuple[str, 
     return "closed", False
 
 
+def _count(weight: float) -> int:
+    # Rounded, but at least 1 while any weight is left (see the module docstring).
+    return int(weight + 0.5) or (1 if weight > 0.0 else 0)
+
+
 def _ratio(num: float, den: float) -> float | None:
     return num / den if den > 0 else None
 
@@ -82,9 +111,13 @@ def live_from(
     half_life_s: float,
     circuit: tuple[str, bool] = ("closed", False),
     quality: Mapping[str | None, Quality] | None = None,
+    stale_after_s: float = float("inf"),
+    stale_latencies: float = 0.0,
 ) -> LiveStats:
     g = h.get
-    k = decay_factor(now - g("t", now), half_life_s)
+    age = now - g("t", now)
+    # Stale figures keep their values (for display) but no weight: see the module docstring.
+    k = 0.0 if is_stale(h, age, stale_after_s, stale_latencies) else decay_factor(age, half_life_s)
     n = g("n", 0.0)
     ok = g("ok", 0.0)
     gm = g("gm", 0.0)
@@ -93,8 +126,9 @@ def live_from(
     overall = quality.get(None)
     domains = {d: q for d, q in quality.items() if d is not None and q.samples > 0 and not d.startswith(SCOPE_MARK)}
     scoped = {d: (q.alpha, q.beta) for d, q in quality.items() if d is not None and d.startswith(SCOPE_MARK)}
+    samples = _count(n * k)
     return LiveStats(
-        samples=int(n * k + 0.5),
+        samples=samples,
         latency_ms=_ratio(g("lat", 0.0), ok),
         ttft_ms=_ratio(g("tt", 0.0), g("tw", 0.0)),
         tokens_per_s=_ratio(g("gt", 0.0) * 1000.0, gm),
@@ -109,6 +143,7 @@ def live_from(
         domain_quality=MappingProxyType({d: q.mean for d, q in domains.items()}),
         domain_quality_samples=MappingProxyType({d: q.samples for d, q in domains.items()}),
         scoped_quality=MappingProxyType(scoped),
+        stream_samples=_count(g("tw", 0.0) * k),
     )
 
 

@@ -17,6 +17,11 @@ class StatsConfig:
     """Tunables shared by all backends; every replica on one Redis must use the same values."""
 
     half_life_s: float = 60.0  # EWMA time decay of live figures
+    # A deployment's figures are stale (samples reads 0, the next sample starts them afresh)
+    # after this many half-lives without a sample, and never before this many times its mean
+    # latency (an answer may still be on its way).
+    stale_half_lives: float = 2.0
+    stale_latencies: float = 3.0
     failure_threshold: int = 5  # consecutive server-side failures that open the circuit
     error_rate_threshold: float = 0.5  # ... or this failure rate
     min_samples: float = 10.0  # ... over at least this many (decayed) recent samples
@@ -28,6 +33,10 @@ class StatsConfig:
     request_ttl_s: float = 900.0  # feedback records: how long a served request can still be scored
     learning_ttl_s: float = 30 * 86400.0  # a learned model's shared log and checkpoint
     history_ttl_s: float = 900.0  # the dashboard's shared history (series buckets, recent decisions)
+
+    @property
+    def stale_after_s(self) -> float:
+        return self.half_life_s * self.stale_half_lives
 
 
 class StatsStore(abc.ABC):

@@ -48,7 +48,10 @@ class MemoryStatsStore(StatsStore):
     def record_now(self, o: Outcome) -> Transition:
         """Fold one outcome in; returns the circuit transition it caused, if any."""
         cfg = self.config
-        apply_outcome(self._stats.setdefault(o.deployment, {}), o, cfg.half_life_s, cfg.min_gen_ms)
+        apply_outcome(
+            self._stats.setdefault(o.deployment, {}), o, cfg.half_life_s, cfg.min_gen_ms,
+            cfg.stale_after_s, cfg.stale_latencies,
+        )  # fmt: skip
         if o.pipeline is not None and o.cost_usd:
             self._add_nanos(o.pipeline, usd_to_nanos(o.cost_usd), o.ts)
         circuit = self._circuit.setdefault(o.deployment, {})
@@ -69,6 +72,8 @@ class MemoryStatsStore(StatsStore):
                 self.config.half_life_s,
                 self.circuit_now(dep),
                 self.quality_now(dep),
+                self.config.stale_after_s,
+                self.config.stale_latencies,
             )
         return out
 

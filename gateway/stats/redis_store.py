@@ -215,6 +215,8 @@ class RedisStatsStore(RedisSharedState, StatsStore):
             cfg.error_rate_threshold,
             cfg.min_samples,
             max(1, int(cfg.cooldown_s * 1000)),
+            cfg.stale_after_s,
+            cfg.stale_latencies,
         )
         ops: list[_Op] = []
         # One script call per deployment: all its keys share a slot, so batches group by slot.
@@ -275,7 +277,10 @@ class RedisStatsStore(RedisSharedState, StatsStore):
         for dep, (s, c, cool_until, probe_until, q) in raw["deps"].items():
             circuit = circuit_view(_float(c.get("x")) >= 1, cool_until > now, probe_until > now)
             h = {k: float(v) for k, v in s.items()}
-            out[dep] = live_from(h, now, self.config.half_life_s, circuit, self._quality(q))
+            out[dep] = live_from(
+                h, now, self.config.half_life_s, circuit, self._quality(q),
+                self.config.stale_after_s, self.config.stale_latencies,
+            )  # fmt: skip
         return out
 
     @staticmethod

@@ -26,7 +26,7 @@ from gateway.selection import (
     SelectionParams,
     Snapshot,
 )
-from gateway.selection._estimate import estimate
+from gateway.selection._estimate import estimate, typical
 from gateway.selection._prepared import PreparedCatalog
 from gateway.selection.engine import MAX_PREPARED
 from gateway.selection.strategies import resolve_strategy
@@ -51,6 +51,7 @@ _stats = st.builds(
     quality_samples=st.integers(0, 100),
     domain_quality=st.dictionaries(st.sampled_from(("sql", "code", "math")), st.floats(0, 1), max_size=2),
     domain_quality_samples=st.dictionaries(st.sampled_from(("sql", "code", "math")), st.floats(0, 80), max_size=3),
+    stream_samples=st.integers(0, 300),
 )
 
 _names = st.frozensets(st.sampled_from(("m00", "m01", "m02", "m03", "other")), max_size=3)
@@ -91,10 +92,11 @@ def test_split_matches_estimate_admits_and_violations(scenario, fresh):
     limits = HardConstraints.for_request(c, limits_in)
     prepared = PreparedCatalog(catalog)
     by_name = sorted(catalog, key=lambda m: m.name)
-    # Twice: the second run reads the cached views and stats blends; then with changed stats.
+    # Twice: the second run reads the cached views, pool and stats blends; then changed stats.
     for stats_of in (live, live, {name: fresh for name in live}):
         feasible, rejected = prepared.split(c, limits, stats_of.get, priors)
-        expected = [estimate(m, c, stats_of.get(m.name), priors) for m in by_name]
+        pool = typical(priors, [(m, stats_of.get(m.name)) for m in by_name])
+        expected = [estimate(m, c, stats_of.get(m.name), priors, pool) for m in by_name]
         admitted = [e for e in expected if limits.admits(e, stats_of.get(e.model.name))]
         assert feasible == admitted  # same floats, not approximately
         assert [r.model for r in rejected] == [
@@ -103,7 +105,7 @@ def test_split_matches_estimate_admits_and_violations(scenario, fresh):
         for r in rejected:
             stats = stats_of.get(r.model)
             m = next(m for m in catalog if m.name == r.model)
-            assert r.reasons == limits.violations(estimate(m, c, stats, priors), stats) != ()
+            assert r.reasons == limits.violations(estimate(m, c, stats, priors, pool), stats) != ()
 
 
 @settings(max_examples=100, deadline=None)

@@ -47,7 +47,10 @@ _CATALOG = [
             ["mid", "dear", "dear-fast"],
         ),
         (SelectionParams(strategy="performance"), ["dear-fast", "dear", "mid", "twin", "cheap"]),
-        (SelectionParams(strategy="balanced"), ["dear-fast", "mid", "cheap", "dear", "twin"]),
+        # Cost and latency are scored relative to the best over fixed ranges (1000x, 10x), not
+        # stretched over the feasible spread, so dear (0.9 quality, 4.9x slower than cheap,
+        # 100x its price) no longer scores 0 on latency and beats cheap (0.5 quality).
+        (SelectionParams(strategy="balanced"), ["dear-fast", "mid", "dear", "cheap", "twin"]),
         (
             SelectionParams(strategy="custom", weights=MappingProxyType({"latency": 1.0})),
             ["cheap", "dear-fast", "mid", "dear", "twin"],

@@ -75,8 +75,62 @@ async def test_time_decay_half_life(store: StatsStore) -> None:
     assert s.latency_ms == pytest.approx((0.5 * 100 + 400) / 1.5)
     assert s.samples == 2  # 1.5 effective samples
     later = (await store.read_stats(now=now + 3 * hl))["m1"]
-    assert later.samples == 0  # 1.5 / 8 effective samples
+    assert later.samples == 0  # no sample for three half-lives: stale
     assert later.latency_ms == pytest.approx(s.latency_ms)  # ratios are not changed by decay
+
+
+async def test_stale_figures_restart_with_the_next_sample(store: StatsStore) -> None:
+    # A slow spell, then silence until the figures are stale (samples reads 0): the next sample
+    # starts them afresh instead of averaging with the old slowness.
+    now = time.time()
+    hl = CONFIG.half_life_s
+    await store.record_many([_out(latency_ms=9_000.0, ttft_ms=3_000.0, output_tokens=32, ts=now)])
+    await store.record_many([_out(status="server_error", latency_ms=9_000.0, ts=now)])
+    faded = (await store.read_stats(now=now + 2.1 * hl))["m1"]
+    assert faded.samples == 0 and faded.latency_ms == pytest.approx(9_000.0)
+    await store.record_many([_out(latency_ms=300.0, output_tokens=30, ts=now + 2.1 * hl)])
+    fresh = (await store.read_stats(now=now + 2.1 * hl))["m1"]
+    assert fresh.samples == 1 and fresh.latency_ms == pytest.approx(300.0)
+    assert fresh.output_tokens == pytest.approx(30.0)
+    assert fresh.ttft_ms is None and fresh.stream_samples == 0 and fresh.error_rate == 0.0
+    assert dict(fresh.error_rates) == {}
+    # Still worth more than half a sample: decayed and kept, as always.
+    await store.record_many([_out(latency_ms=900.0, ts=now + 3.0 * hl)])
+    kept = (await store.read_stats(now=now + 3.0 * hl))["m1"]
+    w = 2 ** -0.9
+    assert kept.samples == 2 and kept.latency_ms == pytest.approx((w * 300.0 + 900.0) / (w + 1))
+
+
+async def test_figures_are_stale_after_two_silent_half_lives(store: StatsStore) -> None:
+    # However much traffic came before: a deployment that had plenty of samples, then none for
+    # two half-lives, reads 0 samples, and its next sample starts the figures afresh.
+    now = time.time()
+    hl = CONFIG.half_life_s
+    await store.record_many([_out(latency_ms=5_000.0, ts=now) for _ in range(40)])
+    assert (await store.read_stats(now=now + 1.9 * hl))["m1"].samples == 11  # 40 / 2^1.9
+    assert (await store.read_stats(now=now + 2.0 * hl))["m1"].samples == 0
+    await store.record_many([_out(latency_ms=200.0, ts=now + 2.0 * hl)])
+    s = (await store.read_stats(now=now + 2.0 * hl))["m1"]
+    assert s.samples == 1 and s.latency_ms == pytest.approx(200.0)
+
+
+async def test_a_slow_deployment_is_not_stale_while_an_answer_may_be_on_its_way(store: StatsStore) -> None:
+    # Mean latency 50 s: stale after 3 x 50 s of silence, not after two half-lives (120 s). A
+    # lone sample also keeps counting as one until then (the count is at least 1).
+    now = time.time()
+    await store.record_many([_out(latency_ms=50_000.0, ts=now)])
+    assert (await store.read_stats(now=now + 126.0))["m1"].samples == 1
+    assert (await store.read_stats(now=now + 150.0))["m1"].samples == 0
+
+
+async def test_stream_samples_count_successful_streams(store: StatsStore) -> None:
+    now = time.time()
+    await store.record_many(
+        [_out(ttft_ms=100.0, output_tokens=20, ts=now) for _ in range(3)]
+        + [_out(output_tokens=20, ts=now), _out(status="timeout", ttft_ms=50.0, ts=now)]
+    )
+    s = (await store.read_stats(now=now))["m1"]
+    assert (s.samples, s.stream_samples) == (5, 3)
 
 
 async def test_error_classes(store: StatsStore) -> None:
