@@ -90,19 +90,20 @@ def _post(gw, key: str, body: dict, path: str = "/chat/completions", **headers: 
 
 
 @pytest.mark.parametrize(
-    ("model", "extra", "rule"),
+    ("model", "content", "rule"),
     [
-        ("sim-tiny", {}, "provider: self-hosted is blocked"),  # blocked provider (and not allowed)
-        ("sim-premium", {"max_tokens": 5000}, "cost: expected"),  # over max_cost_per_request_usd
+        ("sim-tiny", "hello", "provider: self-hosted is blocked"),  # blocked provider (and not allowed)
+        ("sim-premium", "word " * 10_000, "cost: expected"),  # ~12,500 prompt tokens: over the $0.01 cap
     ],
 )
-def test_a_named_deployment_obeys_the_callers_policy(tenants, simulator, model, extra, rule):
+def test_a_named_deployment_obeys_the_callers_policy(tenants, simulator, model, content, rule):
     gw = tenants()
+    body = {**chat(content), "model": model}
     before = _requests(simulator)
-    err = _error(_post(gw, KEY_A, {**chat(), "model": model, **extra}), 403, "model_not_allowed")
+    err = _error(_post(gw, KEY_A, body), 403, "model_not_allowed")
     assert "team-a" in err["message"] and rule in err["message"] and err["param"] == "model"
     assert _forwarded(simulator, before) == {}
-    explain = _post(gw, KEY_A, {**chat(), "model": model, **extra}, "/selection/explain").json()
+    explain = _post(gw, KEY_A, body, "/selection/explain").json()
     assert explain["rejected"][0]["model"] == model and any(rule in r for r in explain["rejected"][0]["reasons"])
     # The same deployment is fine for a tenant whose policy allows it.
     assert _post(gw, KEY_B, {**chat(), "model": model}).status_code == 200
