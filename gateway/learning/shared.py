@@ -185,8 +185,13 @@ class SharedModel:
         #: The model minus this process's updates not sent yet (a private copy: added to in place).
         self._base = model.online_state()
         self._seen = learned()
+        # A delta taken out of `model - base` but not confirmed sent: re-sent as it is, under the
+        # same sequence number, so that a send that timed out after Redis took it counts once.
+        self._pending: tuple[int, str] | None = None
+        self._seq = 0
+        self._last_seq: dict[str, int] = {}  # replica -> the newest delta added from it
         self._after: str | None = None  # the last log entry added (None: not joined yet)
-        self._checkpoint_at: float | None = None
+        self._checkpoint_at: str | None = None
         self._task: asyncio.Task[None] | None = None
         self.healthy = False
         self.sent = self.received = 0  # deltas
@@ -223,18 +228,24 @@ class SharedModel:
         """Send this process's changes, add everyone else's; checkpoint when it is due."""
         if not self.joined:
             await self._join()
-        blob, now, seen = None, None, self._learned()
-        if seen != self._seen:
+        seen = self._learned()
+        if self._pending is None and seen != self._seen:
             now = self.model.online_state()
             delta = difference(now, self._base)
-            blob = encode_state(delta) if delta is not None else None
-        entries, floor, checkpoint = await asyncio.wait_for(
-            self.store.sync_learning(self.lineage, self.origin, blob, self._after), self._timeout
-        )
-        if now is not None:
-            # Sent (or nothing to send): updates made during the await stay pending, as model - base.
+            # Taken out of `model - base` now; updates made from here on wait for the next sync.
             self._base, self._seen = now, seen
-            self.sent += blob is not None
+            if delta is not None:
+                self._seq += 1
+                self._pending = (self._seq, encode_state(delta))
+        pending = self._pending
+        entries, floor, checkpoint = await asyncio.wait_for(
+            self.store.sync_learning(self.lineage, f"{self.origin}:{pending[0]}" if pending else self.origin,
+                                     pending[1] if pending else None, self._after),
+            self._timeout,
+        )
+        if pending is not None:
+            self._pending = None
+            self.sent += 1
         if floor is not None and entry_order(self._after) < entry_order(floor):  # type: ignore[arg-type]
             _log.warning("learned model %s: fell behind the log's checkpoint; reloading it", self.lineage)
             await self._join()
@@ -248,6 +259,7 @@ class SharedModel:
 
     async def _join(self) -> None:
         """Move `base` (and the model with it) to origin + checkpoint + the log after it."""
+        self._last_seq.clear()
         stored = await asyncio.wait_for(self.store.load_learning_checkpoint(self.lineage), self._timeout)
         target = self._origin
         after = None
@@ -271,17 +283,23 @@ class SharedModel:
         # Normally this process's own entries are in the model and in `base` already. Rebuilding
         # from a checkpoint took them out of both (the shift), so then every entry goes in.
         for entry in entries:
-            if rebuilding or entry.origin != self.origin:
+            replica, _, seq_text = entry.origin.rpartition(":")
+            seq = int(seq_text) if seq_text.isdigit() else 0
+            mine = replica == self.origin
+            duplicate = seq <= self._last_seq.get(replica, 0)  # a send re-sent after a timeout
+            if (rebuilding or not mine) and not duplicate:
                 delta = decode_state(entry.blob)
                 self.model.add_online(delta)
                 self._base = add_into(self._base, delta, inplace=True)
-                self.received += entry.origin != self.origin
+                self.received += not mine
+            if seq:
+                self._last_seq[replica] = max(seq, self._last_seq.get(replica, 0))
             self._after = entry.id
 
     async def _maybe_checkpoint(self) -> None:
         after, at = self._after, self._checkpoint_at
-        if after is None or after == "0-0":
-            return
+        if after is None or after == "0-0" or self._pending is not None:
+            return  # `base` is the log's sum up to `after` only when nothing of ours is unsent
         if at is not None:
             if entry_order(at) >= entry_order(after):
                 return

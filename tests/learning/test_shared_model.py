@@ -155,3 +155,34 @@ async def test_a_new_model_file_replaces_the_running_one_and_starts_a_new_lineag
     with caplog.at_level(logging.ERROR, "gateway.learning"):
         assert not await source.check()
     assert "rejected; keeping version 2" in caplog.text and source.version == 2
+
+
+async def test_a_send_that_timed_out_after_the_store_took_it_counts_once() -> None:
+    class LostAnswer(MemoryStatsStore):
+        lose = 0
+
+        async def sync_learning(self, *args, **kw):  # type: ignore[no-untyped-def]
+            result = await super().sync_learning(*args, **kw)
+            if self.lose and args[2] is not None:
+                self.lose -= 1
+                raise TimeoutError("the answer was lost, the append was not")
+            return result
+
+    store, rng = LostAnswer(), random.Random(6)
+    a, b = Replica(store, "a"), Replica(store, "b")
+    await a.shared.sync()
+    await b.shared.sync()
+    a.learn(rng, 10)
+    store.lose = 1
+    with pytest.raises(TimeoutError):
+        await a.shared.sync()
+    a.learn(rng, 5)  # more learning before the retry: it goes in a later delta
+    await a.shared.sync()  # re-sends the same delta under the same number
+    await a.shared.sync()
+    await b.shared.sync()
+    assert len(store._logs["lin"]) == 3  # the lost answer, its re-send, the later delta
+    _same(a, b)
+    assert sum(b.model.prior(m, None)[1] for m in MODELS) == 15
+    fresh = Replica(store, "c")  # a new process replays the log: the re-send is skipped there too
+    await fresh.shared.sync()
+    _same(fresh, a)
