@@ -32,7 +32,9 @@ from gateway.routes.embeddings import Embeddings
 from gateway.routes.messages import CountTokens, Messages
 from gateway.routes.responses import Responses
 from gateway.routes.dashboard import dashboard, dashboard_asset
-from gateway.learning import FeedbackProcessor, RouterModel
+from gateway.learning import FeedbackProcessor
+from gateway.learning.router_source import RouterSource
+from gateway.observability.fleet import FleetHistory
 from gateway.routes.explain import explain
 from gateway.routes.feedback import feedback
 from gateway.routes.gateway_stats import gateway_stats
@@ -107,6 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             failure_threshold=settings.circuit_failure_threshold,
             error_rate_threshold=settings.circuit_error_rate,
             cooldown_s=settings.circuit_cooldown_s,
+            request_ttl_s=settings.feedback_ttl_s or 1.0,
+            history_ttl_s=settings.dashboard_history_s,
         ),
     )
     engine = SelectionEngine()
@@ -131,7 +135,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_fallbacks=settings.max_fallbacks,
         admit=stats.admit,
     )
-    router = RouterModel.load(settings.router_model) if settings.router_model is not None else None
+    learner = FeedbackProcessor(stats, None, max_remembered=settings.feedback_memory, wait_s=settings.feedback_wait_s,
+                                shared_records=settings.feedback_ttl_s > 0)
+    # The trained router model: reloaded when its directory changes; its learning shared through Redis.
+    router = None if settings.router_model is None else RouterSource(
+        settings.router_model, learner, stats, models=catalog.deployments, reload_s=settings.policy_reload_s,
+        sync_s=settings.learning_sync_s, checkpoint_s=settings.learning_checkpoint_s,
+    )
+    if router is not None:
+        learner.listeners = (router.on_feedback,)  # the current model's calibration check
     decider = Decider(
         catalog, engine, lambda: policies.current, stats.live_for, lambda: stats.spend,
         allow_unknown_pipeline=settings.allow_unknown_pipeline,
@@ -149,9 +161,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     observer = Observer(
         settings, catalog, live=lambda: stats.live, spend=lambda: stats.spend, policies=lambda: policies.current
     )
-    learner = FeedbackProcessor(stats, router.quality if router is not None else None,
-                                max_remembered=settings.feedback_memory,
-                                listeners=router.feedback_listeners() if router is not None else ())
     recent = RecentDecisions()
     for subscriber in (live_stats(stats), feedback_memory(learner), recent, observer.on_finished):
         pipeline.subscribe(subscriber)
@@ -160,6 +169,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state = GatewayState(
         settings=settings, catalog=catalog, policies=policies, stats=stats, pipeline=pipeline,
         feedback=learner, recent=recent, transports=transports, observer=observer, created=int(time.time()),
+        router=router,
+        # With Redis the dashboard and /v1/gateway/stats show every worker's and replica's history.
+        fleet=FleetHistory(stats.store, observer.series, recent) if stats.shared else None,
     )
 
     @contextlib.asynccontextmanager

@@ -23,11 +23,22 @@ def _serve(args: argparse.Namespace) -> int:
     # Workers are separate processes that build their own app from GATEWAY_* variables, so flags
     # travel through the environment rather than through objects.
     overrides = {"config": args.config, "policies": args.policies, "host": args.host, "port": args.port,
-                 "workers": args.workers, "insecure": True if args.insecure else None}
+                 "workers": args.workers, "insecure": True if args.insecure else None,
+                 "allow_local_state": True if args.allow_local_state else None}
     for key, value in overrides.items():
         if value is not None:
             os.environ[f"GATEWAY_{key.upper()}"] = str(value)
     settings = Settings()
+    from gateway.settings import per_process_state
+
+    local = per_process_state(settings)
+    if local and not settings.allow_local_state:
+        print(f"gateway: --workers {settings.workers} needs a shared store: set GATEWAY_REDIS_URL, or pass "
+              f"--allow-local-state to keep {', '.join(local)} per worker", file=sys.stderr)
+        return 2
+    if local:
+        print(f"gateway: warning: no shared store; per worker process (each of {settings.workers}): "
+              f"{', '.join(local)}", file=sys.stderr)
     from gateway.observability import prepare_multiprocess_dir
 
     prepare_multiprocess_dir(settings.workers)
@@ -152,6 +163,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int)
     s.add_argument("--insecure", action="store_true",
                    help="allow a non-loopback bind with no gateway keys (something in front must authenticate)")
+    s.add_argument("--allow-local-state", action="store_true",
+                   help="allow --workers > 1 without GATEWAY_REDIS_URL (limits and learning then per worker)")
     s.set_defaults(func=_serve)
 
     from gateway.simulator.command import register as register_simulate

@@ -8,7 +8,12 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["PER_PROCESS_STATE", "Settings", "per_process_state"]
+
+#: What every process keeps to itself when no shared store (Redis) is configured (docs/scaling.md).
+PER_PROCESS_STATE = (
+    "budgets", "rate limits", "circuit breakers", "feedback memory", "learned quality", "dashboard history",
+)
 
 
 class Settings(BaseSettings):
@@ -28,6 +33,13 @@ class Settings(BaseSettings):
     log_level: str = "info"
 
     redis_url: str | None = Field(None, description="Shared stats store; in-memory when unset.")
+    allow_local_state: bool = Field(
+        False,
+        description=(
+            "Serve --workers > 1 without GATEWAY_REDIS_URL: budgets, rate limits, circuits, feedback and "
+            "learned quality are then each worker's own (refused without this flag)."
+        ),
+    )
     stats_refresh_s: float = Field(0.25, gt=0, description="Local stats snapshot refresh interval.")
     stats_half_life_s: float = Field(60.0, gt=0, description="Half-life of live latency/error figures.")
     circuit_failure_threshold: int = Field(5, ge=1, description="Consecutive failures that open a circuit.")
@@ -78,6 +90,26 @@ class Settings(BaseSettings):
             "oldest is forgotten first). At 100 req/s the default covers about 8 minutes."
         ),
     )
+    feedback_ttl_s: float = Field(
+        900.0, ge=0,
+        description=(
+            "With Redis: how long a served request can be scored from any replica (its feedback record's TTL; "
+            "one Redis write per request). 0: no records, feedback only reaches the replica that served it."
+        ),
+    )
+    feedback_wait_s: float = Field(
+        1.0, ge=0, le=30,
+        description=(
+            "With Redis: how long POST /v1/feedback waits for a request another replica served but has not "
+            "flushed yet (~50 ms normally) before answering 404."
+        ),
+    )
+    learning_sync_s: float = Field(
+        1.0, gt=0, description="With Redis: how often replicas exchange what the router model learned from feedback."
+    )
+    learning_checkpoint_s: float = Field(
+        30.0, gt=0, description="With Redis: how often the router model's shared learning is checkpointed."
+    )
     domain_min_confidence: float = Field(
         0.5, ge=0, le=1, description="An inferred domain below this probability is not used."
     )
@@ -117,3 +149,10 @@ class Settings(BaseSettings):
     http_parser: Literal["httptools", "h11"] = Field(
         "httptools", description="uvicorn's HTTP/1.1 parser (both enforce the connection limits)."
     )
+
+
+def per_process_state(settings: Settings) -> tuple[str, ...]:
+    """What this process keeps to itself while others serve the same clients: everything in
+    `PER_PROCESS_STATE` when there are several workers and no shared store, else nothing. (Several
+    replicas of one worker each cannot be detected here: they need GATEWAY_REDIS_URL too.)"""
+    return PER_PROCESS_STATE if settings.workers > 1 and settings.redis_url is None else ()

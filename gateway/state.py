@@ -38,6 +38,8 @@ class GatewayState:
     transports: Mapping[str, Any]
     observer: Observer | None = None
     created: int = 0
+    router: Any = None  # gateway.learning.router_source.RouterSource: the trained router model, if any
+    fleet: Any = None  # gateway.observability.fleet.FleetHistory: with Redis, every process's history
     ready: bool = False
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
@@ -47,6 +49,9 @@ class GatewayState:
 
     async def start(self) -> None:
         await self.stats.start()
+        for part in (self.router, self.fleet):  # a restart resumes the fleet's learning before it is ready
+            if part is not None:
+                await part.start()
         loop = asyncio.get_running_loop()
         if any(d.transport == "litellm" for d in self.catalog.deployments.values()):
             self._tasks.append(loop.create_task(self.transports["litellm"].warm(), name="litellm-import"))
@@ -67,4 +72,7 @@ class GatewayState:
         self._tasks.clear()
         for transport in self.transports.values():
             await transport.close()
+        for part in (self.fleet, self.router):  # their last sends go out before the store closes
+            if part is not None:
+                await part.stop()
         await self.stats.stop()  # flushes queued outcomes: nothing recorded is lost on shutdown

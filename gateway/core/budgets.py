@@ -17,6 +17,7 @@ Two steps, both on every path (a pinned deployment as much as `auto`):
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +56,9 @@ def format_usd(usd: float) -> str:
         return f"${usd:,.2f}"
     if abs(usd) >= 0.0001:
         return f"${usd:.4f}".rstrip("0").rstrip(".")
-    return f"${usd:.2g}"
+    # Two significant digits in plain decimals: $0.0000042, not $4.2e-06 (nor $0.0000).
+    digits = min(1 - math.floor(math.log10(abs(usd))), 15)
+    return f"${usd:.{digits}f}".rstrip("0").rstrip(".")
 
 
 def _seconds_to_rollover(period: str, now: dt.datetime) -> int:

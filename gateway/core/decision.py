@@ -66,7 +66,7 @@ class Decider:
         *,
         allow_unknown_pipeline: bool = False,
         rng: random.Random | None = None,
-        router: RouterModel | None = None,
+        router: RouterModel | Callable[[], RouterModel | None] | None = None,
         domain_min_confidence: float = 0.5,
     ) -> None:
         self._catalog = catalog
@@ -81,12 +81,18 @@ class Decider:
         self._spend = spend  # returns pipeline -> SpendTotals from the last refresh
         self._allow_unknown = allow_unknown_pipeline
         self._rng = rng or random.Random()
-        # A trained router model (`gateway eval --save-model`) wins over the policies' examples.
-        self._router = router
+        # A trained router model (`gateway eval --save-model`) wins over the policies' examples;
+        # given as a callable, it is read per request (a reloaded model file replaces it).
+        self._router = router if router is None or callable(router) else (lambda: router)
         self._min_confidence = domain_min_confidence
         self._known: tuple[RouterModel | None, tuple[str, ...]] = (None, ())
         self._targets = TargetPlanner(catalog.models)  # quality targets / learned default (hook below)
         self._domains: tuple[object, frozenset[str]] = (None, frozenset())
+
+    @property
+    def router(self) -> RouterModel | None:
+        """The trained router model in use, if any."""
+        return self._router() if self._router is not None else None
 
     def valid_names(self) -> list[str]:
         return [*self._catalog.aliases, *self._catalog.deployments]
@@ -129,7 +135,7 @@ class Decider:
         if ctx.domain is None and resolution.domain is not None:
             ctx = replace(ctx, domain=resolution.domain, domain_source="policy")
         features, inferred_note = None, None
-        router = None if pinned is not None or embedding else (self._router or self._policies().domain_router)
+        router = None if pinned is not None or embedding else (self.router or self._policies().domain_router)
         if router is not None:
             ctx, features, inferred_note = self._learned(router, ctx, body, explain)
         live = self._live(resolution.policy_name)
@@ -152,7 +158,7 @@ class Decider:
                 (models, misfits), finish_target = self._embedding_set(body.get("dimensions")), _same
             else:
                 # Hook (gateway/learning/planner.py): a quality target or the learned default operating point.
-                params, finish_target = self._targets.apply(target, params, ctx, self._router, request_id,
+                params, finish_target = self._targets.apply(target, params, ctx, self.router, request_id,
                                                             record=not explain)
                 models, misfits = self._models, ()
             try:
@@ -247,15 +253,15 @@ class Decider:
 
     def _known_domains(self) -> frozenset[str]:
         """Domain names something knows (cached per policy set: a reload can add some)."""
-        policies = self._policies()
+        policies, router = self._policies(), self.router  # a reloaded router model can add some too
         seen, names = self._domains
-        if seen is not policies:
-            router = self._router or policies.domain_router
+        if not (isinstance(seen, tuple) and seen[0] is policies and seen[1] is router):
+            router = router or policies.domain_router
             classes = router.classifier.classes if router is not None and router.classifier is not None else ()
             named = [d for p in (policies.default, *policies.pipelines.values())
                      for d in (*p.domain_examples, p.selection_schema.default_domain) if d]
             names = known_domains((m.domain_quality for m in self._models), named, classes)
-            self._domains = (policies, names)
+            self._domains = ((policies, self.router), names)
         return names
 
     def _known_models(self, router: RouterModel) -> tuple[str, ...]:

@@ -42,7 +42,7 @@ def feedback_memory(feedback: Any) -> Callable[[RequestFinished], None]:
         if event.ok and event.served is not None and event.decision is not None:
             decision = event.decision
             feedback.remember(event.request_id, event.served.name, decision.ctx.domain, decision.features,
-                              pipeline=event.pipeline, principal=event.principal)
+                              pipeline=event.pipeline, principal=event.principal, cost_usd=event.cost_usd)
 
     return on_finished
 

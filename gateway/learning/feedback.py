@@ -1,24 +1,41 @@
 """The feedback seam: one path from "this answer scored s" to every learner.
 
 Live traffic: after serving a request the request path calls `remember(request_id, deployment,
-domain, features)`; later `POST /v1/feedback {request_id, score}` calls `apply(request_id, score)`.
-Offline evaluation calls exactly the same two methods for every (train prompt, model) pair, so
-what the eval measures is what live feedback would learn. Both end in `observe`, which updates the
-stats store's Beta posteriors (`StatsService.feedback`) and the prompt-quality model.
+domain, features)`; later `POST /v1/feedback {request_id, score}` calls `submit(request_id, score)`.
+Offline evaluation calls `remember` and `apply` for every (train prompt, model) pair, so what the
+eval measures is what live feedback would learn. Both end in `observe`, which updates the stats
+store's Beta posteriors (`StatsService.feedback`) and the prompt-quality model.
+
+Several processes (a shared Redis store): `remember` also queues the request's record for the
+store, shipped with the recorder's next flush (nothing is written on the request path), and
+`submit` consumes it there atomically, so feedback can reach any replica and is learned from once.
+Feedback can overtake the record (it is flushed every ~50 ms, by the replica that served it): a
+miss is retried for up to `wait_s` before it counts as unknown. Without a shared store the
+in-process memory is the only one (see docs/scaling.md#feedback).
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import logging
 import math
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, Protocol
 
+import numpy as np
+
+from gateway import errors
 from gateway.learning.features import SparseFeatures
 from gateway.learning.quality import PromptQualityModel
 from gateway.stats import StatsService
+from gateway.stats.events import RequestRecord, Taken
 
-__all__ = ["FeedbackProcessor", "Remembered"]
+__all__ = ["FeedbackProcessor", "Remembered", "decode_features", "encode_features"]
+
+_log = logging.getLogger("gateway.feedback")
 
 
 class Remembered(NamedTuple):
@@ -27,6 +44,7 @@ class Remembered(NamedTuple):
     features: SparseFeatures | None
     pipeline: str | None = None  # the pipeline the request counted against
     principal: str | None = None  # the key that made it (None: authentication off)
+    cost_usd: float = 0.0
 
 
 class FeedbackProcessor:
@@ -38,7 +56,9 @@ class FeedbackProcessor:
         quality_model: PromptQualityModel | None,
         *,
         max_remembered: int = 50_000,
+        wait_s: float = 1.0,
         listeners: Sequence[Callable[[str, str, float], None]] = (),
+        shared_records: bool = True,
     ) -> None:
         if max_remembered < 1:
             raise ValueError("max_remembered must be at least 1")
@@ -48,23 +68,84 @@ class FeedbackProcessor:
         self.stats = stats
         self.quality_model = quality_model
         self.max_remembered = max_remembered
+        self.wait_s = wait_s
+        # With a shared store: keep every served request's record there (False: feedback only
+        # reaches the replica that served the request, from its own memory).
+        self.shared_records = shared_records
         self._recent: OrderedDict[str, Remembered] = OrderedDict()
         self.applied = 0  # feedback events that found their request
         self.unknown = 0  # feedback for request ids never seen or already evicted / applied
+        self.learned = 0  # updates of the prompt-quality model (what a shared model syncs)
 
     def __len__(self) -> int:
         return len(self._recent)
 
     def remember(
         self, request_id: str, deployment: str, domain: str | None, features: SparseFeatures | None,
-        *, pipeline: str | None = None, principal: str | None = None,
+        *, pipeline: str | None = None, principal: str | None = None, cost_usd: float = 0.0,
     ) -> None:
         """Called once a request was served; the oldest entry goes when the memory is full."""
         recent = self._recent
-        recent[request_id] = Remembered(deployment, domain, features, pipeline, principal)
+        recent[request_id] = Remembered(deployment, domain, features, pipeline, principal, cost_usd)
         recent.move_to_end(request_id)
         while len(recent) > self.max_remembered:
             recent.popitem(last=False)
+        if self.stats.shared and self.shared_records:
+            # Features only when a learner needs them: they are most of a record's size.
+            encoded = encode_features(features) if features is not None and self.quality_model is not None else ""
+            self.stats.remember_request(
+                RequestRecord(request_id, deployment, domain, pipeline, principal, cost_usd, encoded)
+            )
+
+    async def submit(self, request_id: str, score: float, caller: Caller | None = None) -> bool:
+        """`POST /v1/feedback`: like `apply`, but with a shared store the request may have been
+        served by any replica; it is consumed there atomically (learned from once, fleet-wide).
+
+        Raises `ServiceUnavailableError` when the shared store cannot be reached and the request is
+        not in this process's memory (it may be another replica's: try again later).
+        """
+        score = _checked(score)
+        if not (self.stats.shared and self.shared_records):
+            return self.apply(request_id, score, caller)
+        principal = None if caller is None or caller.master else caller.name
+        try:
+            taken = await self._take(request_id, principal)
+        except Exception as exc:  # noqa: BLE001 - the store is down: this process's memory decides
+            return self._apply_local(request_id, score, caller, exc)
+        if taken.status != "ok" or taken.record is None:
+            self.unknown += 1
+            return False
+        record = taken.record
+        self._recent.pop(request_id, None)
+        features = decode_features(record.features) if record.features else None
+        self._learn(request_id, record.deployment, record.domain, features, score, caller)
+        return True
+
+    async def _take(self, request_id: str, principal: str | None) -> Taken:
+        if request_id in self._recent:
+            await self.stats.flush()  # served here and perhaps still queued: ship it now
+        deadline = time.monotonic() + self.wait_s
+        delay = 0.02
+        while True:
+            taken = await self.stats.take_request(request_id, principal)
+            left = deadline - time.monotonic()
+            if taken.status != "missing" or left <= 0:
+                return taken
+            # Perhaps another replica served it and has not flushed yet (every ~50 ms).
+            await asyncio.sleep(min(delay, left))
+            delay *= 2
+
+    def _apply_local(self, request_id: str, score: float, caller: Caller | None, exc: BaseException) -> bool:
+        if request_id not in self._recent:
+            raise errors.ServiceUnavailableError(
+                "Feedback cannot be recorded now: the shared stats store is unreachable. Try again shortly.",
+                code="feedback_unavailable", headers={"Retry-After": "1"},
+            ) from None
+        _log.warning("stats store unreachable (%r): feedback applied from this process's memory", exc)
+        if not self.apply(request_id, score, caller):
+            return False
+        self.stats.drop_request(request_id)  # after its record in the queue: not consumable again
+        return True
 
     def apply(self, request_id: str, score: float, caller: Caller | None = None) -> bool:
         """Feedback for a remembered request; False when the id is unknown (never seen, evicted,
@@ -81,13 +162,17 @@ class FeedbackProcessor:
             self.unknown += 1
             return False
         del self._recent[request_id]
+        self._learn(request_id, entry.deployment, entry.domain, entry.features, score, caller)
+        return True
+
+    def _learn(self, request_id: str, deployment: str, domain: str | None, features: SparseFeatures | None,
+               score: float, caller: Caller | None) -> None:
         scope = getattr(caller, "pipeline", None)
-        self.observe(entry.deployment, entry.domain, entry.features, score, scope=scope)
+        self.observe(deployment, domain, features, score, scope=scope)
         if scope is None:  # a tenant's scores must not re-tune what every pipeline is served by
             for listener in self.listeners:
-                listener(request_id, entry.deployment, score)
+                listener(request_id, deployment, score)
         self.applied += 1
-        return True
 
     def observe(
         self, deployment: str, domain: str | None, features: SparseFeatures | None, score: float,
@@ -99,6 +184,7 @@ class FeedbackProcessor:
         self.stats.feedback(deployment, domain, score, scope)
         if self.quality_model is not None and scope is None:
             self.quality_model.update(deployment, features, domain, score)
+            self.learned += 1
 
 
 class Caller(Protocol):
@@ -119,3 +205,19 @@ def _checked(score: float) -> float:
     if not 0.0 <= score <= 1.0:
         raise ValueError(f"score must be in [0, 1], got {score}")
     return float(score)
+
+
+def encode_features(features: SparseFeatures) -> str:
+    """Compact text for a feedback record: 8 bytes a feature (uint32 index, float32 value)."""
+    n = len(features)
+    head = np.array([n, features.n_tokens], dtype="<u4")
+    raw = head.tobytes() + features.indices.astype("<u4").tobytes() + features.values.astype("<f4").tobytes()
+    return base64.b64encode(raw).decode()
+
+
+def decode_features(text: str) -> SparseFeatures:
+    raw = base64.b64decode(text)
+    n, n_tokens = (int(x) for x in np.frombuffer(raw, dtype="<u4", count=2))
+    indices = np.frombuffer(raw, dtype="<u4", count=n, offset=8).astype(np.int64)
+    values = np.frombuffer(raw, dtype="<f4", count=n, offset=8 + 4 * n).astype(np.float64)
+    return SparseFeatures(indices, values, n_tokens)

@@ -23,12 +23,23 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from gateway.learning.features import SparseFeatures
 
-__all__ = ["PromptQualityModel"]
+__all__ = ["OnlineState", "PromptQualityModel"]
+
+
+class OnlineState(NamedTuple):
+    """What `update` changes, as parts that add up (gateway/learning/shared.py shares them between
+    replicas by sending differences): per-model columns of row arrays, and Beta sums."""
+
+    models: tuple[str, ...]  # the arrays' columns
+    rows: np.ndarray | None  # the row indices the arrays hold (None: every row, in order)
+    arrays: dict[str, np.ndarray]  # name -> float32 (len(rows) or dim, len(models))
+    counts: dict[str, dict[str | None, tuple[float, float]]]  # model -> domain -> (sum score, sum 1 - score)
 
 _FORMAT = "gateway-prompt-quality/1"
 _EPS = 1e-4
@@ -185,6 +196,29 @@ class PromptQualityModel:
             if parts:
                 text += "; " + ", ".join(parts)
         return text
+
+    # -- online state (shared between replicas: gateway/learning/shared.py) ------------------------
+
+    def online_state(self) -> OnlineState:
+        """A copy of everything online learning changes (every row)."""
+        counts = {m: {d: (ab[0], ab[1]) for d, ab in per.items()} for m, per in self._counts.items()}
+        return OnlineState(tuple(self.models), None, {"w": self._w.copy(), "g2": self._g2.copy()}, counts)
+
+    def add_online(self, delta: OnlineState) -> None:
+        """Add a difference of two `online_state`s (columns matched by model name; a model not seen
+        yet gets a fresh column first)."""
+        cols = [self._column(m) for m in delta.models]
+        at = (slice(None), cols) if delta.rows is None else np.ix_(delta.rows, cols)
+        for name, target in (("w", self._w), ("g2", self._g2)):
+            part = delta.arrays.get(name)
+            if part is not None and part.size:
+                target[at] += part
+        for m, per in delta.counts.items():
+            mine = self._counts.setdefault(m, {})
+            for d, (a, b) in per.items():
+                ab = mine.setdefault(d, [0.0, 0.0])
+                ab[0] += a
+                ab[1] += b
 
     # -- persistence ------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 `score` is in [0, 1]; thumbs map to 1 and 0 (`"up"`/`"down"`, `true`/`false`). It updates the
 per-model and per-model-per-domain Beta posteriors that the quality scorer blends with the catalog
-priors — the same `FeedbackProcessor` path `gateway eval` trains through.
+priors — the same `FeedbackProcessor` path `gateway eval` trains through. With a shared store any
+replica answers the same, whichever one served the request (docs/scaling.md#feedback).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ async def feedback(request: Request) -> JSONResponse:
     score = _THUMBS.get(raw) if isinstance(raw, (str, bool)) else raw
     if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0.0 <= score <= 1.0:
         raise errors.InvalidRequestError("'score' must be a number in [0, 1], or thumbs 'up'/'down'.", param="score")
-    if not state.feedback.apply(body["request_id"], float(score), request.scope.get(PRINCIPAL)):
+    if not await state.feedback.submit(body["request_id"], float(score), request.scope.get(PRINCIPAL)):
         raise errors.NotFoundError(
             "Unknown or already-scored request_id (a key can score only recent requests it made itself).",
             param="request_id", code="unknown_request",

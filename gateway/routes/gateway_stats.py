@@ -6,6 +6,9 @@ version, and the most recent decisions with their explanations. Never any creden
 A key bound to a pipeline sees its own pipeline only: its budget, its decisions, its routing
 history and its own view of learned quality; of the deployments, only health figures (latency,
 errors, circuit), never another tenant's traffic volume or spend.
+
+With Redis the history and the recent decisions are every worker's and replica's ("history":
+"fleet"; gateway/observability/fleet.py), else this process's ("process").
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from gateway.observability.fleet import format_decision
 from gateway.security.middleware import PRINCIPAL
 from gateway.state import GatewayState
 
@@ -21,13 +25,6 @@ __all__ = ["gateway_stats"]
 
 def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
-
-
-def _decision(entry: dict) -> dict:
-    # The request path stores the ranking's Rejection objects unformatted (their reason strings are
-    # built lazily); format them here, off the hot path: model -> every reason it was ruled out.
-    rejected = entry.get("rejected") or ()
-    return {**entry, "rejected": {r.model: list(r.reasons) for r in rejected}}
 
 
 _VOLUME = ("ok", "errors", "cost_usd", "tokens")  # per-model series fields that add up all tenants
@@ -78,12 +75,13 @@ async def gateway_stats(request: Request) -> JSONResponse:
         if spend is None and budget is None:
             continue
         budgets[name] = {
-            "day_usd": _round(spend.day if spend else 0.0, 6),
-            "month_usd": _round(spend.month if spend else 0.0, 6),
+            # Nano-dollars, as stored: a tiny budget's spend must not round to nothing.
+            "day_usd": _round(spend.day if spend else 0.0, 9),
+            "month_usd": _round(spend.month if spend else 0.0, 9),
             "daily_limit_usd": budget.daily_usd if budget else None,
             "monthly_limit_usd": budget.monthly_usd if budget else None,
         }
-    series = state.observer.series.snapshot() if state.observer is not None else None
+    series, decisions, history = await _history(state)
     return JSONResponse(
         {
             "stats_store": state.stats.status,
@@ -91,8 +89,23 @@ async def gateway_stats(request: Request) -> JSONResponse:
             "policy_error": str(state.policies.last_error) if state.policies.last_error else None,
             "deployments": deployments,
             "budgets": budgets,
-            "recent_decisions": [_decision(d) for d in state.recent if not tenant or d["pipeline"] == tenant],
-            # Per-model and per-pipeline history in fixed buckets (this process), for the dashboard.
+            "recent_decisions": [d for d in decisions if not tenant or d["pipeline"] == tenant],
+            # Per-model and per-pipeline history in fixed buckets, for the dashboard.
             "series": (_tenant_series(series, tenant) if tenant else series),
+            "history": history,
         }
     )
+
+
+async def _history(state: GatewayState) -> tuple[dict | None, list[dict], str]:
+    """(series, recent decisions, "fleet" | "process"): every process's when the store answers."""
+    if state.fleet is not None:
+        try:
+            series, decisions = await state.fleet.read()
+        except Exception:  # noqa: BLE001 - the store is down: this process's own history
+            pass
+        else:
+            return series, decisions, "fleet"
+    series = state.observer.series.snapshot() if state.observer is not None else None
+    # The request path keeps the ranking's Rejection objects unformatted; format them here.
+    return series, [format_decision(d) for d in state.recent], "process"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from gateway.settings import per_process_state
 from gateway.state import GatewayState
 
 __all__ = ["healthz", "readyz"]
@@ -25,5 +26,10 @@ async def readyz(request: Request) -> JSONResponse:
         # the environment variable its key would come from.
         "skipped": len(state.catalog.skipped),
         "stats": stats,
+        # Shared through Redis across workers and replicas, or this process's own.
+        "state": "shared" if state.stats.shared else "local",
     }
+    local = per_process_state(state.settings)
+    if local:  # --workers N --allow-local-state: each limit holds per worker, not in total
+        body["per_process"] = list(local)
     return JSONResponse(body, status_code=200 if ready else 503)

@@ -31,7 +31,9 @@
     if (v >= 1) return "$" + v.toFixed(2);
     if (v >= 0.01) return "$" + v.toFixed(3);
     if (v >= 1e-4) return "$" + Number(v.toPrecision(2));
-    return "$" + v.toExponential(1);
+    // Plain decimals with two significant digits ($0.0000042), as the gateway's messages print them.
+    const digits = Math.min(15, 1 - Math.floor(Math.log10(v)));
+    return "$" + v.toFixed(digits).replace(/\.?0+$/, "");
   }
   const fmtTime = (t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false });
   const FORMAT = { ms: fmtMs, "%": (v) => fmtPct(v / 100), $: fmtUsd };

@@ -7,7 +7,9 @@ Numbers are written with %.17g so a double survives the round trip through a has
 
 from __future__ import annotations
 
-__all__ = ["FEEDBACK", "PROBE", "RECORD", "RESERVE", "SETTLE", "SPEND"]
+__all__ = [
+    "CHECKPOINT", "FEEDBACK", "HISTORY", "PROBE", "RECENT", "RECORD", "RESERVE", "SETTLE", "SPEND", "TAKE", "VIEW",
+]
 
 # KEYS: stats hash, circuit hash, cool key, probe key.
 # ARGV: half_life_s, min_gen_ms, ttl_ms, failure_threshold, error_rate_threshold, min_samples,
@@ -185,4 +187,68 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 local m = redis.call('INCRBY', KEYS[2], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 return {d, m}
+"""
+
+# -- shared state beyond the live figures (docs/scaling.md) ---------------------------------------
+
+# A feedback record: a JSON object whose "u" is the key that made the request (null: none).
+# Consumed records become the tombstone '-' (same TTL), so a re-sent batch cannot bring them back.
+# KEYS: record key. ARGV: principal ('' = anyone's). Returns {1, record} taken, {0} missing, {2} denied.
+TAKE = r"""
+local v = redis.call('GET', KEYS[1])
+if not v or v == '-' then return {0} end
+if ARGV[1] ~= '' then
+  local owner = cjson.decode(v)['u']
+  if owner ~= ARGV[1] then return {2} end
+end
+redis.call('SET', KEYS[1], '-', 'KEEPTTL')
+return {1, v}
+"""
+
+# The published snapshot of every deployment's figures and the lease of the replica publishing it.
+# KEYS: snapshot, lease. ARGV: replica id, lease ms. Returns {1 when this replica publishes, snapshot}.
+VIEW = r"""
+local holder = redis.call('GET', KEYS[2])
+local lead = 0
+if (not holder) or holder == ARGV[1] then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  lead = 1
+end
+return {lead, redis.call('GET', KEYS[1])}
+"""
+
+# A learned model's checkpoint: the sum of its log up to entry `id`. Kept only when newer than the
+# stored one; the log is then trimmed before the previous checkpoint, so a replica up to one
+# checkpoint period behind still finds every entry it has not read.
+# KEYS: checkpoint hash, log stream. ARGV: id ms, id seq, id, blob, ttl ms. Returns 1 when stored.
+CHECKPOINT = r"""
+local cur = redis.call('HGET', KEYS[1], 'id')
+if cur then
+  local ms, seq = string.match(cur, '^(%d+)-(%d+)$')
+  ms, seq = tonumber(ms), tonumber(seq)
+  local nms, nseq = tonumber(ARGV[1]), tonumber(ARGV[2])
+  if ms > nms or (ms == nms and seq >= nseq) then return 0 end
+  redis.call('XTRIM', KEYS[2], 'MINID', cur)
+  redis.call('HSET', KEYS[1], 'prev', cur)
+end
+redis.call('HSET', KEYS[1], 'id', ARGV[3], 'blob', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return 1
+"""
+
+# One block of the dashboard's shared history: amounts add up across every writer.
+# KEYS: block hash. ARGV: ttl ms, then field, amount pairs.
+HISTORY = r"""
+for i = 2, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+# Recent decisions of every replica, newest last. KEYS: list. ARGV: keep, ttl ms, entries.
+RECENT = r"""
+if #ARGV > 2 then redis.call('RPUSH', KEYS[1], unpack(ARGV, 3)) end
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
 """

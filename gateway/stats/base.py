@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.selection.types import LiveStats
-from gateway.stats.events import Outcome, Quality, SpendTotals, SpendVerdict
+from gateway.stats.events import LearningEntry, Outcome, Quality, RequestRecord, SpendTotals, SpendVerdict, Taken
 
 __all__ = ["StatsConfig", "StatsStore"]
 
@@ -30,6 +30,9 @@ class StatsConfig:
     stats_ttl_s: float = 3600.0  # live-figure keys; 60 half-lives, the figures are ~0 by then
     quality_ttl_s: float = 30 * 86400.0  # feedback posteriors
     min_gen_ms: float = 1.0  # below this (latency - ttft) a tokens/s figure is noise
+    request_ttl_s: float = 900.0  # feedback records: how long a served request can still be scored
+    learning_ttl_s: float = 30 * 86400.0  # a learned model's shared log and checkpoint
+    history_ttl_s: float = 900.0  # the dashboard's shared history (series buckets, recent decisions)
 
     @property
     def stale_after_s(self) -> float:
@@ -95,3 +98,57 @@ class StatsStore(abc.ABC):
 
     @abc.abstractmethod
     async def close(self) -> None: ...
+
+    # -- shared state beyond the live figures (docs/scaling.md) -----------------------------------
+
+    async def read_view(
+        self, now: float | None = None, *, every_s: float = 0.25,
+    ) -> tuple[dict[str, LiveStats], dict[str, SpendTotals]]:
+        """`read_stats()` and `get_spend()` together, as cheaply as the backend can, for a caller
+        that asks every `every_s` seconds: the Redis store lets one replica read every deployment
+        and publish a snapshot the others fetch in one call."""
+        return await self.read_stats(now), await self.get_spend()
+
+    @abc.abstractmethod
+    async def put_requests(self, records: Sequence[RequestRecord]) -> None:
+        """Keep each record for `config.request_ttl_s`. A request id already stored, or already
+        consumed, is left as it is (a re-sent batch must not resurrect a scored request)."""
+
+    @abc.abstractmethod
+    async def take_request(self, request_id: str, principal: str | None) -> Taken:
+        """Consume a record atomically: across every replica, one caller gets "ok", later ones
+        "missing". `principal` None may take any record (master key, or authentication off);
+        otherwise only one that key made: another key's record answers "denied" and stays."""
+
+    @abc.abstractmethod
+    async def drop_request(self, request_id: str) -> None:
+        """Mark a record consumed without reading it (feedback was applied from local memory)."""
+
+    @abc.abstractmethod
+    async def sync_learning(
+        self, lineage: str, origin: str, blob: str | None, after: str | None, *, limit: int = 1000,
+    ) -> tuple[list[LearningEntry], str | None, str | None]:
+        """Append `blob` (when given) to a learned model's log, then read up to `limit` entries
+        after id `after` (from the start when None). Also returns the log's floor (entries before
+        it may have been trimmed, so a reader whose `after` is below it must reload the checkpoint)
+        and the id of the latest checkpoint (None: none yet)."""
+
+    @abc.abstractmethod
+    async def save_learning_checkpoint(self, lineage: str, upto: str, blob: str) -> bool:
+        """Store `blob` as the sum of the log up to id `upto`, unless a later checkpoint is stored;
+        then trim the log before the previous checkpoint. True when stored."""
+
+    @abc.abstractmethod
+    async def load_learning_checkpoint(self, lineage: str) -> tuple[str, str] | None:
+        """(id, blob) of the latest checkpoint, or None."""
+
+    @abc.abstractmethod
+    async def add_history(
+        self, buckets: Mapping[int, Mapping[str, float]], decisions: Sequence[str], *, keep: int,
+    ) -> None:
+        """Add per-bucket figures (bucket start -> field -> amount; amounts add up across writers)
+        and prepend recent decisions (opaque strings, newest last), keeping the newest `keep`."""
+
+    @abc.abstractmethod
+    async def read_history(self, since: int, keep: int) -> tuple[dict[int, dict[str, float]], list[str]]:
+        """Buckets starting at or after `since`, and the newest `keep` decisions, oldest first."""

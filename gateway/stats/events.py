@@ -14,9 +14,13 @@ __all__ = [
     "SCOPE_SEP",
     "Feedback",
     "Outcome",
+    "LearningEntry",
     "Quality",
+    "RequestRecord",
     "SpendTotals",
     "SpendVerdict",
+    "Taken",
+    "entry_order",
     "scoped_key",
     "usd_to_nanos",
 ]
@@ -128,3 +132,45 @@ class Quality:
     def blend(self, prior: float, strength: float = 10.0) -> float:
         """Posterior mean under a Beta(prior*strength, (1-prior)*strength) prior."""
         return (self.alpha + prior * strength) / (self.alpha + self.beta + strength)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """What `POST /v1/feedback` needs to learn from a served request, kept in the shared store
+    (TTL `StatsConfig.request_ttl_s`) so that any replica can apply feedback on it, once.
+
+    `features` is opaque here: the learner encodes the prompt's features (empty when no learner
+    needs them); `principal` None means authentication was off when it was served.
+    """
+
+    request_id: str
+    deployment: str
+    domain: str | None = None
+    pipeline: str | None = None
+    principal: str | None = None
+    cost_usd: float = 0.0
+    features: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """The answer to `StatsStore.take_request`: "ok" (the record, now consumed), "missing" (never
+    stored, expired, or already consumed) or "denied" (another key's request: left in place)."""
+
+    status: str
+    record: RequestRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LearningEntry:
+    """One delta in a learned model's shared log: its log id, the replica that wrote it, the blob."""
+
+    id: str
+    origin: str
+    blob: str
+
+
+def entry_order(entry_id: str) -> tuple[int, int]:
+    """A log id ("<ms>-<seq>", as Redis streams number entries) as a sortable pair."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)

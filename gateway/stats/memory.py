@@ -7,6 +7,7 @@ synchronous `*_now` methods exist for the recorder, which must update its mirror
 from __future__ import annotations
 
 import time
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from gateway.selection.types import LiveStats
@@ -15,7 +16,8 @@ from gateway.stats.base import StatsConfig, StatsStore
 from gateway.stats.budget import PeriodCache
 from gateway.stats.circuit import Transition, circuit_step
 from gateway.stats.events import (
-    NANOS_PER_USD, Outcome, Quality, SpendTotals, SpendVerdict, scoped_key, usd_to_nanos,
+    NANOS_PER_USD, LearningEntry, Outcome, Quality, RequestRecord, SpendTotals, SpendVerdict, Taken, entry_order,
+    scoped_key, usd_to_nanos,
 )
 
 __all__ = ["MemoryStatsStore"]
@@ -33,6 +35,13 @@ class MemoryStatsStore(StatsStore):
         self._spend: dict[str, dict[str, int]] = {}  # pipeline -> "d:YYYY-MM-DD"/"m:YYYY-MM" -> nanos
         self._held: dict[str, dict[str, tuple[int, float]]] = {}  # pipeline -> id -> (nanos, expiry)
         self._periods = PeriodCache()
+        # Shared-state methods (docs/scaling.md): in one process they are plain containers.
+        self._requests: OrderedDict[str, tuple[RequestRecord | None, float]] = OrderedDict()  # None: consumed
+        self._logs: dict[str, list[LearningEntry]] = {}
+        self._checkpoints: dict[str, tuple[str, str, str | None]] = {}  # lineage -> (id, blob, previous id)
+        self._last_entry = (0, 0)
+        self._history: dict[int, dict[str, float]] = {}
+        self._decisions: deque[str] = deque()
 
     # -- synchronous core -------------------------------------------------------------------------
 
@@ -183,6 +192,82 @@ class MemoryStatsStore(StatsStore):
 
     async def read_quality(self) -> dict[str, Mapping[str | None, Quality]]:
         return {dep: self.quality_now(dep) for dep in self._quality}
+
+    async def put_requests(self, records: Sequence[RequestRecord]) -> None:
+        now = self._clock()
+        requests = self._requests
+        while requests:  # one TTL for all: the oldest entries expire first
+            first = next(iter(requests.values()))
+            if first[1] > now:
+                break
+            requests.popitem(last=False)
+        for record in records:
+            if record.request_id not in requests:
+                requests[record.request_id] = (record, now + self.config.request_ttl_s)
+
+    async def take_request(self, request_id: str, principal: str | None) -> Taken:
+        entry = self._requests.get(request_id)
+        if entry is None or entry[0] is None or entry[1] <= self._clock():
+            return Taken("missing")
+        record, expiry = entry
+        if principal is not None and record.principal != principal:
+            return Taken("denied")
+        self._requests[request_id] = (None, expiry)
+        return Taken("ok", record)
+
+    async def drop_request(self, request_id: str) -> None:
+        self._requests[request_id] = (None, self._clock() + self.config.request_ttl_s)
+
+    def _next_entry_id(self) -> str:
+        ms, seq = int(self._clock() * 1000), 0
+        if ms <= self._last_entry[0]:
+            ms, seq = self._last_entry[0], self._last_entry[1] + 1
+        self._last_entry = (ms, seq)
+        return f"{ms}-{seq}"
+
+    async def sync_learning(
+        self, lineage: str, origin: str, blob: str | None, after: str | None, *, limit: int = 1000,
+    ) -> tuple[list[LearningEntry], str | None, str | None]:
+        log = self._logs.setdefault(lineage, [])
+        if blob is not None:
+            log.append(LearningEntry(self._next_entry_id(), origin, blob))
+        start = entry_order(after) if after is not None else (-1, -1)
+        newer = [e for e in log if entry_order(e.id) > start][:limit]
+        checkpoint = self._checkpoints.get(lineage)
+        return newer, *((checkpoint[2], checkpoint[0]) if checkpoint is not None else (None, None))
+
+    async def save_learning_checkpoint(self, lineage: str, upto: str, blob: str) -> bool:
+        current = self._checkpoints.get(lineage)
+        if current is not None and entry_order(current[0]) >= entry_order(upto):
+            return False
+        prev = current[0] if current is not None else None
+        self._checkpoints[lineage] = (upto, blob, prev)
+        if prev is not None:
+            floor = entry_order(prev)
+            self._logs[lineage] = [e for e in self._logs.get(lineage, []) if entry_order(e.id) >= floor]
+        return True
+
+    async def load_learning_checkpoint(self, lineage: str) -> tuple[str, str] | None:
+        current = self._checkpoints.get(lineage)
+        return None if current is None else (current[0], current[1])
+
+    async def add_history(
+        self, buckets: Mapping[int, Mapping[str, float]], decisions: Sequence[str], *, keep: int,
+    ) -> None:
+        oldest = self._clock() - self.config.history_ttl_s
+        for start in [s for s in self._history if s < oldest]:
+            del self._history[start]
+        for start, fields in buckets.items():
+            into = self._history.setdefault(start, {})
+            for name, amount in fields.items():
+                into[name] = into.get(name, 0.0) + amount
+        self._decisions.extend(decisions)
+        while len(self._decisions) > keep:
+            self._decisions.popleft()
+
+    async def read_history(self, since: int, keep: int) -> tuple[dict[int, dict[str, float]], list[str]]:
+        buckets = {start: dict(fields) for start, fields in self._history.items() if start >= since}
+        return buckets, list(self._decisions)[-keep:] if keep > 0 else []
 
     async def ping(self) -> bool:
         return True

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 
 from gateway.aio import cancel_and_wait
-from gateway.stats.events import Feedback, Outcome
+from gateway.stats.events import Feedback, Outcome, RequestRecord
 from gateway.stats.memory import MemoryStatsStore
 from gateway.stats.base import StatsStore
 
@@ -25,6 +25,15 @@ __all__ = ["StatsRecorder"]
 TransitionHook = Callable[[str, str], None]
 #: (healthy, error) -> None; called after every flush attempt.
 HealthHook = Callable[[bool, BaseException | None], None]
+
+
+class _Drop(str):
+    """A request id whose feedback record must be marked consumed in the shared store."""
+
+    __slots__ = ()
+
+
+_Item = Outcome | Feedback | RequestRecord | _Drop
 
 
 class StatsRecorder:
@@ -52,7 +61,7 @@ class StatsRecorder:
         self._timeout = timeout_s
         self._on_transition = on_transition
         self._on_health = on_health
-        self._buf: deque[Outcome | Feedback] = deque(maxlen=max_buffer)
+        self._buf: deque[_Item] = deque(maxlen=max_buffer)
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
         self._task: asyncio.Task[None] | None = None
@@ -81,7 +90,21 @@ class StatsRecorder:
         except Exception:  # noqa: BLE001
             self.errors += 1
 
-    def _enqueue(self, item: Outcome | Feedback) -> None:
+    def remember(self, record: RequestRecord) -> None:
+        """Queue a served request's feedback record for the shared store. Never raises."""
+        try:
+            self._enqueue(record)
+        except Exception:  # noqa: BLE001
+            self.errors += 1
+
+    def drop(self, request_id: str) -> None:
+        """Queue "this record was consumed" (after it was queued itself, so it lands after it)."""
+        try:
+            self._enqueue(_Drop(request_id))
+        except Exception:  # noqa: BLE001
+            self.errors += 1
+
+    def _enqueue(self, item: _Item) -> None:
         if self._direct:
             return
         if len(self._buf) >= self._max:
@@ -133,19 +156,23 @@ class StatsRecorder:
             self._health(True, None)
             return True
 
-    async def _ship(self, batch: list[Outcome | Feedback]) -> None:
-        outcomes = [x for x in batch if isinstance(x, Outcome)]
-        if outcomes:
-            await self.store.record_many(outcomes)
-            # Shipped: a later failure must not re-queue them.
-            batch[:] = [x for x in batch if not isinstance(x, Outcome)]
+    async def _ship(self, batch: list[_Item]) -> None:
+        for kind, send in ((Outcome, self.store.record_many), (RequestRecord, self.store.put_requests)):
+            items = [x for x in batch if isinstance(x, kind)]
+            if items:
+                await send(items)
+                # Shipped: a later failure must not re-queue them.
+                batch[:] = [x for x in batch if not isinstance(x, kind)]
         while batch:
-            fb = batch[0]
-            assert isinstance(fb, Feedback)
-            await self.store.add_feedback(fb.deployment, fb.domain, fb.score, fb.scope)
+            item = batch[0]
+            if isinstance(item, _Drop):
+                await self.store.drop_request(str(item))
+            else:
+                assert isinstance(item, Feedback)
+                await self.store.add_feedback(item.deployment, item.domain, item.score, item.scope)
             batch.pop(0)
 
-    def _requeue(self, batch: list[Outcome | Feedback]) -> None:
+    def _requeue(self, batch: list[_Item]) -> None:
         # The batch is older than anything queued since: it goes back in front, and on overflow
         # its oldest entries are the ones dropped.
         overflow = len(self._buf) + len(batch) - self._max

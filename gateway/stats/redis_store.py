@@ -10,17 +10,31 @@ Key layout (prefix "gw" by default); the {hash tag} keeps each group in one clus
     gw:{budget:PIPE}:d:DAY   int   nano-dollars spent on UTC day DAY      TTL 2 days
     gw:{budget:PIPE}:m:MONTH int   nano-dollars spent in UTC month MONTH  TTL 32 days
     gw:{idx}:deps / :pipes   set   names seen, to enumerate on read       TTL 30 / 32 days
+    gw:{view}:snap           str   the published snapshot of all the above (zlib'd JSON, base64)
+    gw:{view}:lease          str   the replica publishing it         TTL max(4 refreshes, 2 s)
 
-Every TTL is refreshed on write. Cluster mode: pass cluster=True or a redis+cluster:// URL.
+Every TTL is refreshed on write; a process re-adds a name to an index once a minute, not on every
+write. Feedback records, learned-model logs and the dashboard's history: see `_redis_shared`.
+Cluster mode: pass cluster=True or a redis+cluster:// URL.
+
+`read_view` costs one script call per replica and refresh: the replica holding the lease reads
+every deployment (two pipelined round trips, O(deployments)) and publishes the snapshot; the others
+fetch it with the same call. So the read load on Redis grows with deployments + replicas, not with
+their product (bench/redis_scale.py; docs/scaling.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import math
 import time
+import uuid
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
@@ -28,6 +42,7 @@ from redis.exceptions import NoScriptError
 from gateway.selection.types import LiveStats
 from gateway.stats import _lua
 from gateway.stats._model import circuit_view, live_from
+from gateway.stats._redis_shared import RedisSharedState
 from gateway.stats.base import StatsConfig, StatsStore
 from gateway.stats.budget import DAY_TTL_S, MONTH_TTL_S, periods
 from gateway.stats.events import (
@@ -38,8 +53,15 @@ __all__ = ["RedisStatsStore"]
 
 _SCRIPTS = {
     "record": _lua.RECORD, "probe": _lua.PROBE, "spend": _lua.SPEND, "feedback": _lua.FEEDBACK,
-    "reserve": _lua.RESERVE, "settle": _lua.SETTLE,
+    "reserve": _lua.RESERVE, "settle": _lua.SETTLE, "take": _lua.TAKE, "view": _lua.VIEW,
+    "checkpoint": _lua.CHECKPOINT, "history": _lua.HISTORY, "recent": _lua.RECENT,
 }
+#: A process re-adds a name it writes to the index this often (the index TTL is days; a Redis
+#: restarted empty is noticed at once through NOSCRIPT, which clears the memo).
+_INDEX_REFRESH_S = 60.0
+#: The shortest lease on publishing the snapshot: longer than reading 1000 deployments takes on a
+#: busy machine, so that leadership does not pass around while the reads are slow.
+_LEASE_MIN_S = 2.0
 _CLUSTER_SCHEMES = {"redis+cluster://": "redis://", "rediss+cluster://": "rediss://"}
 
 # One queued command: ("script", name, keys, args) or ("cmd", name, args).
@@ -62,7 +84,13 @@ def _float(v: Any) -> float:
     return float(v) if v is not None else 0.0
 
 
-class RedisStatsStore(StatsStore):
+def _until(ts: float, pttl: int) -> float:
+    """When a key with `pttl` ms left at `ts` expires (0: absent; inf: no expiry)."""
+    pttl = int(pttl)
+    return ts + pttl / 1000.0 if pttl >= 0 else (math.inf if pttl == -1 else 0.0)
+
+
+class RedisStatsStore(RedisSharedState, StatsStore):
     def __init__(
         self,
         url: str,
@@ -72,9 +100,18 @@ class RedisStatsStore(StatsStore):
         config: StatsConfig | None = None,
         timeout_s: float = 1.0,
         max_in_flight: int = 32,
+        snapshot: bool = True,
+        index_refresh_s: float = _INDEX_REFRESH_S,
     ) -> None:
         self.config = config or StatsConfig()
         self.prefix = key_prefix
+        #: This process, as the leases and learned-model logs name it.
+        self.replica = uuid.uuid4().hex[:12]
+        # False, with index_refresh_s=0: every replica reads every deployment on every refresh and
+        # re-adds its names on every write (what bench/redis_scale.py calls "before").
+        self.snapshot = snapshot
+        self._index_refresh_s = index_refresh_s  # 0: on every write, as before
+        self._indexed: dict[tuple[str, str], float] = {}
         self._redis = _client(url, cluster, timeout_s)
         self._sha: dict[str, str] = {}
         self._script_lock = asyncio.Lock()
@@ -100,6 +137,11 @@ class RedisStatsStore(StatsStore):
 
     def _index_key(self, kind: str) -> str:
         return f"{self.prefix}:{{idx}}:{kind}"
+
+    def view_keys(self) -> tuple[str, str]:
+        """(snapshot, lease): one slot, touched once per replica and refresh."""
+        base = f"{self.prefix}:{{view}}:"
+        return base + "snap", base + "lease"
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -147,6 +189,7 @@ class RedisStatsStore(StatsStore):
                     results[i] = res
             if not retry:
                 break
+            self._indexed.clear()  # NOSCRIPT: Redis restarted, perhaps empty; re-add index names
             await self._load_scripts(sha)
             todo = retry
         return results
@@ -190,40 +233,94 @@ class RedisStatsStore(StatsStore):
         await self._run(ops)
 
     def _index_ops(self, kind: str, names: Iterable[str], ttl_s: int) -> list[_Op]:
-        names = list(names)
-        if not names:
+        # Every write used to SADD its names; now a process adds a name once a minute, so the index
+        # (one slot) sees almost no writes in steady state.
+        now = time.monotonic()
+        memo = self._indexed
+        fresh = [n for n in names if now - memo.get((kind, n), -math.inf) >= self._index_refresh_s]
+        if not fresh:
             return []
+        for n in fresh:
+            memo[(kind, n)] = now
         key = self._index_key(kind)
-        return [("cmd", "SADD", [key, *names]), ("cmd", "EXPIRE", [key, ttl_s])]
+        return [("cmd", "SADD", [key, *fresh]), ("cmd", "EXPIRE", [key, ttl_s])]
 
-    async def read_stats(self, now: float | None = None) -> dict[str, LiveStats]:
-        now = time.time() if now is None else now
-        deps = await self._members("deps")
-        if not deps:
-            return {}
+    async def _read_raw(self, now: float, spend: bool) -> dict[str, Any]:
+        """Every deployment's hashes and circuit deadlines (and every pipeline's spend), as stored:
+        two round trips whatever the catalog's size."""
+        async with self._gate:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.smembers(self._index_key("deps"))
+            pipe.smembers(self._index_key("pipes"))
+            deps_set, pipes_set = await pipe.execute()
+        deps, pipes = sorted(deps_set), sorted(pipes_set) if spend else []
+        day, month = periods(now)
         ops: list[_Op] = []
         for dep in deps:
             s, c, cool, probe, q = self.dep_keys(dep)
-            ops += [
-                ("cmd", "HGETALL", [s]),
-                ("cmd", "HGETALL", [c]),
-                ("cmd", "EXISTS", [cool]),
-                ("cmd", "EXISTS", [probe]),
-                ("cmd", "HGETALL", [q]),
-            ]
-        res = await self._run(ops)
-        out: dict[str, LiveStats] = {}
+            ops += [("cmd", "HGETALL", [s]), ("cmd", "HGETALL", [c]), ("cmd", "PTTL", [cool]),
+                    ("cmd", "PTTL", [probe]), ("cmd", "HGETALL", [q])]
+        for p in pipes:
+            ops += [("cmd", "GET", [k]) for k in self.budget_keys(p, day, month)]
+        res = await self._run(ops) if ops else []
+        raw_deps = {}
         for i, dep in enumerate(deps):
-            s, c, cooling, probe, q = res[5 * i : 5 * i + 5]
-            if not s and not q and not c:
-                continue  # expired; the index entry outlives it
-            circuit = circuit_view(_float(c.get("x")) >= 1, bool(int(cooling)), bool(int(probe)))
+            s, c, cool, probe, q = res[5 * i : 5 * i + 5]
+            if s or q or c:  # else expired; the index entry outlives it
+                raw_deps[dep] = [s, c, _until(now, cool), _until(now, probe), q]
+        base = 5 * len(deps)
+        raw_spend = {p: [int(res[base + 2 * i] or 0), int(res[base + 2 * i + 1] or 0)] for i, p in enumerate(pipes)}
+        return {"ts": now, "day": day, "deps": raw_deps, "spend": raw_spend}
+
+    def _live_of(self, raw: Mapping[str, Any], now: float) -> dict[str, LiveStats]:
+        out: dict[str, LiveStats] = {}
+        for dep, (s, c, cool_until, probe_until, q) in raw["deps"].items():
+            circuit = circuit_view(_float(c.get("x")) >= 1, cool_until > now, probe_until > now)
             h = {k: float(v) for k, v in s.items()}
             out[dep] = live_from(
                 h, now, self.config.half_life_s, circuit, self._quality(q),
                 self.config.stale_after_s, self.config.stale_latencies,
             )  # fmt: skip
         return out
+
+    @staticmethod
+    def _spend_of(raw: Mapping[str, Any]) -> dict[str, SpendTotals]:
+        return {p: SpendTotals(d / NANOS_PER_USD, m / NANOS_PER_USD) for p, (d, m) in raw["spend"].items()}
+
+    async def read_stats(self, now: float | None = None) -> dict[str, LiveStats]:
+        now = time.time() if now is None else now
+        return self._live_of(await self._read_raw(now, spend=False), now)
+
+    async def read_view(
+        self, now: float | None = None, *, every_s: float = 0.25,
+    ) -> tuple[dict[str, LiveStats], dict[str, SpendTotals]]:
+        """Live figures and spend from the published snapshot (one script call), or, for the one
+        replica holding the lease, read afresh and published.
+
+        The lease outlasts a slow read (at least `_LEASE_MIN_S`); when its holder dies, another
+        replica takes it over within that time, and meanwhile the others keep using the last
+        snapshot (its figures decayed to now). Only a snapshot older than two leases (nobody has
+        published for that long) makes a replica read everything itself."""
+        now = time.time() if now is None else now
+        lead = 0
+        if self.snapshot:
+            snap_key, lease_key = self.view_keys()
+            lease_s = max(4 * every_s, _LEASE_MIN_S)
+            lease_ms = int(lease_s * 1000)
+            lead, blob = (await self._run([("script", "view", (snap_key, lease_key), [self.replica, lease_ms])]))[0]
+            if not int(lead) and blob:
+                raw = orjson.loads(zlib.decompress(base64.b64decode(blob)))
+                if now - raw["ts"] <= 2 * lease_s and raw["day"] == periods(now)[0]:
+                    return self._live_of(raw, now), self._spend_of(raw)
+        raw = await self._read_raw(now, spend=True)
+        if self.snapshot and int(lead):
+            # Deadlines (cool-down, probe) are absolute: no float infinities in JSON.
+            for entry in raw["deps"].values():
+                entry[2], entry[3] = min(entry[2], now + 86400.0), min(entry[3], now + 86400.0)
+            # Compressed: every replica fetches it on every refresh (~15-20 KB at 100 deployments).
+            blob = base64.b64encode(zlib.compress(orjson.dumps(raw), 1)).decode()
+            await self._run([("cmd", "SET", [snap_key, blob, "PX", 2 * lease_ms])])
+        return self._live_of(raw, now), self._spend_of(raw)
 
     @staticmethod
     def _quality(q: Mapping[str, str]) -> dict[str | None, Quality]:

@@ -3,7 +3,8 @@
 The request path reads `service.live` / `service.spend` (plain immutable mappings swapped
 atomically by a background refresh, so reading never awaits) and calls `service.record()` once per
 upstream attempt. Staleness: another replica's outcome shows up here within
-flush_interval_s + refresh_s (+ two Redis round trips), 300 ms by default; this process's own
+flush_interval_s + 2 x refresh_s (+ Redis round trips), 550 ms by default (the replica publishing
+the shared snapshot reads it up to one refresh before this one fetches it); this process's own
 circuit trips show up immediately.
 """
 
@@ -21,7 +22,7 @@ from gateway.aio import cancel_and_wait
 from gateway.selection.types import LiveStats
 from gateway.stats._model import scoped_view
 from gateway.stats.base import StatsConfig, StatsStore
-from gateway.stats.events import Feedback, Outcome, SpendTotals, SpendVerdict
+from gateway.stats.events import Feedback, Outcome, RequestRecord, SpendTotals, SpendVerdict, Taken
 from gateway.stats.memory import MemoryStatsStore
 from gateway.stats.recorder import StatsRecorder
 from gateway.stats.redis_store import RedisStatsStore
@@ -93,6 +94,11 @@ class StatsService:
     def status(self) -> Literal["ok", "degraded"]:
         return "degraded" if self._unhealthy else "ok"
 
+    @property
+    def shared(self) -> bool:
+        """Whether the store is shared with other processes (Redis), not this process's memory."""
+        return self._shared
+
     def record(self, outcome: Outcome) -> None:
         """Once per upstream attempt. O(1), never awaits, never raises."""
         self.recorder.record(outcome)
@@ -100,6 +106,21 @@ class StatsService:
     def feedback(self, deployment: str, domain: str | None, score: float, scope: str | None = None) -> None:
         """A quality score in [0, 1], global or for one pipeline's view; queued like outcomes. Never raises."""
         self.recorder.feedback(Feedback(deployment, domain, score, scope))
+
+    # -- feedback records (shared store only; one process keeps its own memory) ------------------
+
+    def remember_request(self, record: RequestRecord) -> None:
+        """Queue a served request's feedback record; shipped with the next flush. Never raises."""
+        self.recorder.remember(record)
+
+    def drop_request(self, request_id: str) -> None:
+        """Queue "consumed" for a record whose feedback was applied from local memory."""
+        self.recorder.drop(request_id)
+
+    async def take_request(self, request_id: str, principal: str | None) -> Taken:
+        """Consume a feedback record from the shared store (see `StatsStore.take_request`).
+        Raises when the store does not answer in time."""
+        return await asyncio.wait_for(self.store.take_request(request_id, principal), self._timeout)
 
     def live_for(self, pipeline: str | None) -> Mapping[str, LiveStats]:
         """`live` as `pipeline` ranks with it: the global quality posteriors plus what keys bound
@@ -256,8 +277,8 @@ class StatsService:
         if self._unsettled:
             await self._retry_settlements()
         try:
-            stats = await asyncio.wait_for(self.store.read_stats(), self._timeout)
-            spend = await asyncio.wait_for(self.store.get_spend(), self._timeout)
+            # One snapshot fetch per refresh with Redis, whatever the catalog's size (docs/scaling.md).
+            stats, spend = await asyncio.wait_for(self.store.read_view(every_s=self._refresh_s), self._timeout)
         except Exception as exc:  # noqa: BLE001 - any store failure means degraded
             self._set_health("refresh", False, exc)
             self._publish_local()

@@ -100,7 +100,7 @@ def test_router_model_quality_drives_choice_and_learns_from_feedback(gateway_fac
     assert any(r.startswith("quality estimate:") and "sql" in r for r in reasons), reasons
 
     # A served request is remembered with its features; feedback on it updates the router model.
-    quality = gw.state.decider._router.quality
+    quality = gw.state.decider.router.quality
     before = quality.prior("sim-premium", None)[1]
     r = httpx.post(f"{gw.base_url}/chat/completions", timeout=10, json={
         "model": "auto", "messages": [{"role": "user", "content": "a tricky sql join question"}]})

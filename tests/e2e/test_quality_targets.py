@@ -52,7 +52,7 @@ def _explain(gw, text: str, **headers) -> httpx.Response:
 
 def test_target_explained_and_applied(gateway_factory, router_dir):
     gw = gateway_factory(DEPLOYMENTS, router_model=router_dir)
-    table = gw.state.decider._router.calibration
+    table = gw.state.decider.router.calibration
     out = _explain(gw, "integral equation solve hard proof", **{"X-Quality-Target": "0.95"}).json()
     notes = [n for n in out["notes"] if n.startswith("target 95% of sim-premium's quality: expected ")]
     assert notes and " of its cost" in notes[0], out["notes"]
@@ -93,7 +93,7 @@ def test_policy_target_without_a_router_model_uses_priors(gateway_factory, tmp_p
 
 def test_feedback_reaches_the_tables_live_check(gateway_factory, router_dir):
     gw = gateway_factory(DEPLOYMENTS, router_model=router_dir)
-    monitor = gw.state.decider._router.monitor
+    monitor = gw.state.decider.router.monitor
     r = httpx.post(f"{gw.base_url}/chat/completions", headers={"X-Quality-Target": "0.9"}, timeout=10,
                    json={"model": "auto", "messages": [{"role": "user", "content": "war king century empire"}]})
     assert r.status_code == 200, r.text

@@ -43,7 +43,8 @@ def _serve(tmp: Path, sim: SimulatorThread, workers: int) -> tuple[subprocess.Po
     (tmp / "policies").mkdir(exist_ok=True)
     config = write_catalog(tmp / "catalog.yaml", sim.base_url, "openai")
     env = {**os.environ, "SIM_TEST_KEY": SIM_KEY, "GATEWAY_SHUTDOWN_GRACE_S": "20", "GATEWAY_LOG_REQUESTS": "false",
-           "GATEWAY_LOG_LEVEL": "warning", "GATEWAY_REQUEST_TIMEOUT_S": "30", "PYTHONPATH": str(ROOT)}
+           "GATEWAY_LOG_LEVEL": "warning", "GATEWAY_REQUEST_TIMEOUT_S": "30", "PYTHONPATH": str(ROOT),
+           "GATEWAY_ALLOW_LOCAL_STATE": "true"}  # two workers without Redis
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--policies", str(tmp / "policies"),
          "--port", str(port), "--workers", str(workers)],

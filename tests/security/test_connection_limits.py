@@ -343,7 +343,8 @@ def test_gateway_serve_applies_the_limits(simulator, tmp_path, workers):
     (tmp_path / "policies").mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env.update(SIM_TEST_KEY=SIM_KEY, GATEWAY_LOG_LEVEL="warning", GATEWAY_MAX_HEADER_BYTES=str(CAP),
-               GATEWAY_HEADER_TIMEOUT_S=str(HEAD_TIMEOUT), PYTHONPATH=str(ROOT))
+               GATEWAY_HEADER_TIMEOUT_S=str(HEAD_TIMEOUT), PYTHONPATH=str(ROOT),
+               GATEWAY_ALLOW_LOCAL_STATE="true")  # two workers without Redis
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--policies", str(tmp_path / "policies"),
          "--port", str(port), "--workers", str(workers)],

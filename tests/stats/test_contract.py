@@ -12,7 +12,7 @@ import pytest
 from redis.crc import key_slot
 
 from gateway.stats import MemoryStatsStore, Outcome, StatsConfig, StatsStore
-from gateway.stats.events import NANOS_PER_USD, usd_to_nanos
+from gateway.stats.events import NANOS_PER_USD, RequestRecord, entry_order, usd_to_nanos
 from gateway.stats.redis_store import RedisStatsStore
 
 COOLDOWN_S = 0.3
@@ -244,3 +244,157 @@ async def test_redis_keys_have_ttls_and_share_slots(store: StatsStore) -> None:
     assert {"dep:dep-a", "dep:dep-b", "budget:p1", "budget:p2", "idx"} <= set(slots)
     assert all(len(s) == 1 for s in slots.values()), slots
     assert len(slots["dep:dep-a"] | slots["budget:p1"] | slots["idx"]) > 1  # tags do spread
+
+
+# -- shared state beyond live figures (docs/scaling.md) ---------------------------------------------
+
+
+def _rec(rid: str, principal: str | None = "alice", **kw: object) -> RequestRecord:
+    base: dict[str, object] = {"deployment": "m1", "domain": "code", "pipeline": "p1", "cost_usd": 0.25,
+                               "features": "AAEC"}
+    base.update(kw)
+    return RequestRecord(rid, principal=principal, **base)  # type: ignore[arg-type]
+
+
+async def test_a_request_record_is_taken_once_and_only_by_its_key(store: StatsStore) -> None:
+    await store.put_requests([_rec("r1"), _rec("r2", principal=None, domain=None, pipeline=None)])
+    assert (await store.take_request("r1", "mallory")).status == "denied"  # left in place
+    taken = await store.take_request("r1", "alice")
+    assert taken.status == "ok" and taken.record == _rec("r1")
+    assert (await store.take_request("r1", "alice")).status == "missing"  # learned from once
+    assert (await store.take_request("r2", "alice")).status == "denied"  # made without a key
+    assert (await store.take_request("r2", None)).record == _rec("r2", principal=None, domain=None, pipeline=None)
+    assert (await store.take_request("never", None)).status == "missing"
+    # A re-sent batch (at-least-once delivery) must not bring a consumed record back.
+    await store.put_requests([_rec("r1")])
+    assert (await store.take_request("r1", None)).status == "missing"
+    await store.put_requests([_rec("r3")])
+    await store.drop_request("r3")
+    assert (await store.take_request("r3", None)).status == "missing"
+
+
+async def test_concurrent_takes_consume_a_record_exactly_once(store: StatsStore) -> None:
+    await store.put_requests([_rec(f"c{i}") for i in range(20)])
+    results = await asyncio.gather(*(store.take_request(f"c{i % 20}", "alice") for i in range(100)))
+    assert sum(r.status == "ok" for r in results) == 20
+    assert {r.record.request_id for r in results if r.record is not None} == {f"c{i}" for i in range(20)}
+
+
+async def test_request_records_expire() -> None:
+    clock = [1000.0]
+    store = MemoryStatsStore(StatsConfig(request_ttl_s=10.0), clock=lambda: clock[0])
+    await store.put_requests([_rec("old")])
+    clock[0] += 11.0
+    await store.put_requests([_rec("new")])
+    assert (await store.take_request("old", None)).status == "missing"
+    assert (await store.take_request("new", None)).status == "ok"
+
+
+async def test_learning_log_reads_after_an_id_and_checkpoints_trim_behind_the_previous_one(
+    store: StatsStore,
+) -> None:
+    lineage = uuid.uuid4().hex[:8]
+    first, floor, checkpoint = await store.sync_learning(lineage, "a", "d1", None)
+    assert [(e.origin, e.blob) for e in first] == [("a", "d1")] and floor is None and checkpoint is None
+    second, _, _ = await store.sync_learning(lineage, "b", "d2", first[-1].id)
+    assert [(e.origin, e.blob) for e in second] == [("b", "d2")]
+    everything, _, _ = await store.sync_learning(lineage, "a", None, None)
+    assert [e.blob for e in everything] == ["d1", "d2"]
+    assert entry_order(everything[0].id) < entry_order(everything[1].id)
+    assert await store.load_learning_checkpoint(lineage) is None
+
+    assert await store.save_learning_checkpoint(lineage, everything[0].id, "sum1")
+    assert not await store.save_learning_checkpoint(lineage, everything[0].id, "stale")  # not newer
+    assert await store.load_learning_checkpoint(lineage) == (everything[0].id, "sum1")
+    third, _, checkpoint = await store.sync_learning(lineage, "a", "d3", everything[-1].id)
+    assert checkpoint == everything[0].id
+    assert await store.save_learning_checkpoint(lineage, third[-1].id, "sum3")
+    assert await store.load_learning_checkpoint(lineage) == (third[-1].id, "sum3")
+    # Trimmed before the previous checkpoint (d1's): d1 stays, a reader at d1 misses nothing.
+    left, floor, checkpoint = await store.sync_learning(lineage, "a", None, None)
+    assert floor == everything[0].id and checkpoint == third[-1].id
+    assert [e.blob for e in left] == ["d1", "d2", "d3"]
+    limited, _, _ = await store.sync_learning(lineage, "a", None, None, limit=2)
+    assert [e.blob for e in limited] == ["d1", "d2"]
+
+
+async def test_history_adds_up_across_writers_and_keeps_the_newest_decisions(store: StatsStore) -> None:
+    now = int(time.time()) // 5 * 5
+    await store.add_history({now - 5: {"m:a:ok": 2.0}, now: {"m:a:ok": 1.0, "m:a:lat": 120.5}}, ["d1", "d2"], keep=3)
+    await store.add_history({now: {"m:a:ok": 3.0, "p:x:a": 1.0}}, ["d3", "d4"], keep=3)
+    buckets, decisions = await store.read_history(now - 5, 3)
+    assert buckets[now] == {"m:a:ok": 4.0, "m:a:lat": 120.5, "p:x:a": 1.0}
+    assert buckets[now - 5] == {"m:a:ok": 2.0}
+    assert decisions == ["d2", "d3", "d4"]
+    later, _ = await store.read_history(now, 3)
+    assert set(later) == {now}
+
+
+async def test_read_view_agrees_with_a_direct_read(store: StatsStore) -> None:
+    now = time.time()
+    await store.record_many([_out("v1", latency_ms=200.0, pipeline="pv", cost_usd=0.5, ts=now)]
+                            + [_out("v2", status="server_error", ts=now) for _ in range(5)])
+    live, spend = await store.read_view(now=now)
+    assert live == await store.read_stats(now=now)
+    assert spend["pv"] == (await store.get_spend(["pv"]))["pv"]
+    assert live["v2"].circuit_open and live["v2"].circuit_state == "open"
+
+
+async def test_one_replica_publishes_the_view_the_others_fetch(request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("redis_server")
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    a, b = (RedisStatsStore(url, key_prefix=prefix, config=CONFIG) for _ in range(2))
+    try:
+        now = time.time()
+        await a.record_many([_out("w1", latency_ms=300.0, ts=now)] + [_out("w2", status="timeout", ts=now)] * 5)
+        live_a, _ = await a.read_view(now=now, every_s=5.0)  # a takes the lease and publishes
+        assert await a.client.get(a.view_keys()[1]) == a.replica
+        await a.record_many([_out("w1", latency_ms=900.0, ts=now)])
+        live_b, _ = await b.read_view(now=now, every_s=5.0)  # b fetches a's snapshot: not the new sample
+        assert live_b == live_a and live_b["w1"].latency_ms == pytest.approx(300.0)
+        assert live_b["w2"].circuit_open
+        # The cool-down is a deadline in the snapshot: past it, the reader sees half-open.
+        later, _ = await b.read_view(now=now + COOLDOWN_S + 0.05, every_s=5.0)
+        assert later["w2"].circuit_state == "half_open" and not later["w2"].circuit_open
+        # A snapshot older than two leases (nobody publishes any more) is not used: b reads afresh.
+        fresh, _ = await b.read_view(now=now + 41.0, every_s=5.0)
+        assert fresh["w1"].latency_ms == pytest.approx(600.0, rel=0.01)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_index_names_are_added_once_a_minute_not_on_every_write(request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("redis_server")
+    store = RedisStatsStore(url, key_prefix=f"t{uuid.uuid4().hex[:8]}", config=CONFIG)
+    try:
+        await store.record_many([_out("i1")])
+        await store.client.delete(store._index_key("deps"))
+        await store.record_many([_out("i1")])
+        assert await store.client.smembers(store._index_key("deps")) == set()  # memo: not re-added
+        await store.record_many([_out("i2")])  # a new name is
+        assert await store.client.smembers(store._index_key("deps")) == {"i2"}
+    finally:
+        await store.close()
+
+
+async def test_shared_state_keys_have_ttls_and_spread_over_slots(store: StatsStore) -> None:
+    if not isinstance(store, RedisStatsStore):
+        pytest.skip("Redis key layout only")
+    await store.put_requests([_rec(f"k{i}") for i in range(8)])
+    await store.take_request("k0", "alice")
+    entries, _, _ = await store.sync_learning("lin", "a", "d1", None)
+    await store.save_learning_checkpoint("lin", entries[-1].id, "sum")
+    await store.add_history({int(time.time()): {"m:a:ok": 1.0}}, ["d"], keep=5)
+    await store.read_view(every_s=1.0)
+    keys = []
+    nodes = store.client.get_primaries() if hasattr(store.client, "get_primaries") else [None]
+    for node in nodes:
+        kw = {"target_nodes": node} if node is not None else {}
+        keys += [k async for k in store.client.scan_iter(match=f"{store.prefix}:*", **kw)]
+    for key in keys:
+        assert await store.client.pttl(key) != -1, key
+    tags = {key[key.index("{") + 1 : key.index("}")] for key in keys}
+    assert {"ql:lin", "hist:recent", "view"} <= tags
+    records = {key_slot(k.encode()) for k in keys if k.startswith(f"{store.prefix}:{{rq:")}
+    assert len(records) == 8 and len(records) > 1  # one key per request, spread by request id
