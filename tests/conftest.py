@@ -37,6 +37,19 @@ TEST_DEPLOYMENTS = {
 }
 
 
+def warm_litellm() -> None:
+    """Import litellm now (once per process; several seconds on a busy machine).
+
+    An in-process gateway imports it in the background at start-up, and its first litellm request
+    waits for that import: a client with a short timeout would give up on it.
+    """
+    import asyncio
+
+    from gateway.upstream.litellm_adapter import LiteLLMTransport
+
+    asyncio.run(LiteLLMTransport().warm())
+
+
 class SchemaValidator:
     def __init__(self) -> None:
         self._schema = json.loads(SCHEMA_PATH.read_text())
@@ -112,6 +125,8 @@ def gateway_factory(simulator, tmp_path, monkeypatch) -> Iterator[Callable[..., 
             policies = tmp_path / "no-policies"
             policies.mkdir(exist_ok=True)
         settings.setdefault("max_retries", 1)
+        if transport == "litellm":
+            warm_litellm()
         gw = GatewayThread(Settings(config=config, policies=policies, port=0, **settings)).start()
         started.append(gw)
         return gw

@@ -10,7 +10,6 @@ cannot fall back (bytes are already with the client) and end the stream with an 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,9 +19,11 @@ import orjson
 import pytest
 
 from gateway.simulator import SimulatorProfile, SimulatorThread
-from tests.conftest import SIM_KEY
+from tests.conftest import SIM_KEY, warm_litellm
+from tests._wait import wait_until
 from tests.reliability._topology import (
-    DEADLINE_S, FALLBACK, PRIMARY, attempt_counts, attempts_since, closed_port, start_gateway, write_catalog,
+    DEADLINE_S, FALLBACK, PRIMARY, attempt_counts, attempts_since, closed_port, finished_requests, start_gateway,
+    write_catalog,
 )
 
 A, B = PRIMARY, FALLBACK
@@ -142,19 +143,19 @@ def gateways(sim, tmp_path_factory) -> Iterator[dict]:
             key = (transport, dead)
             if key not in started:
                 if transport == "litellm":
-                    # Import litellm now: the first request would otherwise wait for it.
-                    from gateway.upstream.litellm_adapter import LiteLLMTransport
-
-                    asyncio.run(LiteLLMTransport().warm())
+                    warm_litellm()  # the first request would otherwise wait for the import
                 ports = {name: held.setdefault(name, closed_port()).getsockname()[1] for name in dead}
                 config = write_catalog(tmp / f"catalog-{len(started)}.yaml", sim.base_url, transport, ports)
                 gw = started[key] = start_gateway(config, tmp / "policies")
                 # One plain and one streamed request first: a transport's first call sets up its
-                # client, which must not eat into a case's deadline. (Their stats are not counted:
-                # every case reads the difference.)
+                # client, which must not eat into a case's deadline. Every case reads the
+                # difference, so the warm-ups' attempts must all be recorded before the first case
+                # reads its baseline: a stream's last attempt is recorded a moment after the client
+                # read its last byte.
                 for stream in (False, True):
-                    httpx.post(f"{gw.base_url}/chat/completions", timeout=10, json={
+                    httpx.post(f"{gw.base_url}/chat/completions", timeout=30, json={
                         "model": "auto", "stream": stream, "messages": [{"role": "user", "content": "warm up"}]})
+                wait_until(lambda: finished_requests(gw) == 2, "the warm-up requests to finish in the gateway")
             return started[key]
 
         yield get
@@ -181,7 +182,7 @@ def test_fault(case: Case, transport: str, gateways, sim) -> None:
     gw = gateways(transport, case.dead)
     body = {"model": "auto", "stream": case.stream,
             "messages": [{"role": "user", "content": f"Say something. [sim:{case.fault}]"}]}
-    stats_before, sim_before = attempt_counts(gw), _sim_requests(sim)
+    stats_before, sim_before, finished = attempt_counts(gw), _sim_requests(sim), finished_requests(gw)
 
     started = time.monotonic()
     with httpx.Client(timeout=DEADLINE_S + 10) as http:
@@ -214,7 +215,7 @@ def test_fault(case: Case, transport: str, gateways, sim) -> None:
     if case.served is not None:
         assert r.headers["x-gateway-model"] == case.served
 
-    recorded = attempts_since(gw, stats_before, case.attempts)
+    recorded = attempts_since(gw, stats_before, finished)
     assert recorded == case.attempts
     # The stats agree with what the upstream saw: one simulator request per recorded attempt.
     sim_after = _sim_requests(sim)
