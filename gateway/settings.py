@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "default_config_path", "default_policies_path"]
 
 
 class Settings(BaseSettings):
@@ -82,3 +83,13 @@ class Settings(BaseSettings):
     metrics_public: bool = Field(False, description="Serve /metrics without a key (for scrapers that cannot send one).")
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above).")
     max_header_bytes: int = Field(32 * 1024, ge=1024, description="Largest total of request header bytes (431 above).")
+
+
+def default_config_path() -> Path:
+    """The catalog every command reads unless told otherwise: $GATEWAY_CONFIG, else the default."""
+    return Path(os.environ.get("GATEWAY_CONFIG") or Settings.model_fields["config"].default)
+
+
+def default_policies_path() -> Path:
+    """The policy directory every command reads unless told otherwise: $GATEWAY_POLICIES, else the default."""
+    return Path(os.environ.get("GATEWAY_POLICIES") or Settings.model_fields["policies"].default)

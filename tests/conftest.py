@@ -44,10 +44,13 @@ def warm_litellm() -> None:
     waits for that import: a client with a short timeout would give up on it.
     """
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from gateway.upstream.litellm_adapter import LiteLLMTransport
 
-    asyncio.run(LiteLLMTransport().warm())
+    # In a thread of its own, so it works from async tests (inside a running loop) too.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, LiteLLMTransport().warm()).result()
 
 
 class SchemaValidator:
