@@ -139,7 +139,9 @@ def gateway_factory(simulator, tmp_path, monkeypatch) -> Iterator[Callable[..., 
         gw.stop()
 
 
-@pytest.fixture(params=["openai", "litellm"])
+# litellm's path is marked slow: its first call in a process waits seconds for the import, and the
+# quick loop (`-m "not slow"`) keeps one end-to-end path, the OpenAI-wire transport.
+@pytest.fixture(params=["openai", pytest.param("litellm", marks=pytest.mark.slow)])
 def gateway(gateway_factory, request):
     """A gateway over each upstream path: the direct OpenAI-wire transport and litellm. Tests using
     it form the one shared table of cases both paths must answer identically."""

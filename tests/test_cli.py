@@ -93,6 +93,7 @@ def _run(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120)
 
 
+@pytest.mark.slow  # a `gateway` subprocess each
 @pytest.mark.parametrize("argv", [
     ["route", "hello"],
     ["policy", "validate"],

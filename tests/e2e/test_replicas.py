@@ -21,6 +21,9 @@ from gateway.stats.redis_store import RedisStatsStore
 from tests._wait import wait_until
 from tests.conftest import SIM_KEY, TEST_DEPLOYMENTS, write_catalog
 
+pytestmark = pytest.mark.slow  # two gateway subprocesses on a real redis-server
+
+
 MSG = [{"role": "user", "content": "hello"}]
 
 

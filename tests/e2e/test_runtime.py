@@ -15,6 +15,9 @@ import pytest
 
 from tests._wait import wait_until
 
+pytestmark = pytest.mark.slow  # waits for live stats, cool-downs and Redis outages
+
+
 # Two interchangeable deployments: same price, quality and latency prior (30 ms, what the
 # simulator is set to), so measured latency alone decides between them.
 TWINS = {

@@ -37,6 +37,7 @@ def _share(buckets: list[dict], pipeline: str, model: str) -> tuple[float, int]:
     return (sum(c.get(model, 0) for c in counts) / total if total else 0.0), total
 
 
+@pytest.mark.slow  # a gateway under traffic for ~15 s, then headless Chromium
 def test_dashboard_shows_routing_adapt(tmp_path):
     shot = tmp_path / "dashboard.png"
     cap = capture_degraded_dashboard(
@@ -54,6 +55,14 @@ def test_dashboard_shows_routing_adapt(tmp_path):
     assert int(_attrs(dom, "shares")["pipelines"]) >= 3
     assert re.search(r'data-pipeline="code-assistant" data-points="[1-9]', dom)
     assert _attrs(dom, "circuits")["rows"] == "8"
+    # Eight deployments, eight distinct colours (the palette itself: test_dashboard_palette.py).
+    legend = re.search(r'<div id="legend".*?</div>', dom, re.S).group(0)
+    assert len(set(re.findall(r'--c: (#[0-9a-fA-F]{6})', legend))) == 8, legend
+    # Whole sample counts, and every error rate says what it rests on.
+    samples = re.findall(r'<td class="num samples">([^<]*)</td>', dom)
+    assert len(samples) == 8 and all(n.isdigit() for n in samples), samples
+    bases = re.findall(r'data-basis="([a-z]+)"', dom)
+    assert len(bases) == 8 and set(bases) <= {"prior", "stale", "few", "live"}, bases
     assert int(_attrs(dom, "budgets")["rows"]) >= 2
 
     # The degraded model: its circuit is shown open (or half-open between a cool-down and its probe),

@@ -22,6 +22,9 @@ from tests.reliability._topology import (
     PRIMARY, attempt_counts, attempts_since, finished_requests, start_gateway, write_catalog,
 )
 
+pytestmark = pytest.mark.slow  # paced upstream streams, hang-ups, both transports
+
+
 _ESTABLISHED = "01"
 
 

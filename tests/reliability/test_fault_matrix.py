@@ -26,6 +26,9 @@ from tests.reliability._topology import (
     write_catalog,
 )
 
+pytestmark = pytest.mark.slow  # 78 cases over real HTTP, each up to the 1.5 s deadline
+
+
 A, B = PRIMARY, FALLBACK
 SLACK_S = 0.5  # scheduling noise on a shared 2-core machine, on top of the deadline
 ONLY_A = ";model=" + A

@@ -65,7 +65,7 @@ def _secrets() -> list[str]:
     return [*ECHO_KEYS.values(), SIM_KEY, MASTER, *KEYS.values()]
 
 
-@pytest.fixture(params=["openai", "litellm"])
+@pytest.fixture(params=["openai", pytest.param("litellm", marks=pytest.mark.slow)])
 def leaky_gateway(request, simulator, echo_upstream, tmp_path, monkeypatch) -> Iterator[GatewayThread]:
     if request.param == "litellm":
         warm_litellm()
