@@ -170,11 +170,13 @@ def _policy_schema(args: argparse.Namespace) -> int:
 
 def _catalog_options(p: argparse.ArgumentParser, what: str = "catalog and router config") -> None:
     """--config and --policies with the defaults `gateway serve` uses."""
-    from gateway.settings import default_config_path, default_policies_path
+    from gateway.settings import Settings, default_config_path, default_policies_path
 
-    p.add_argument("--config", type=Path, default=default_config_path(), help=f"{what} ($GATEWAY_CONFIG if set)")
+    config, policies = Settings.model_fields["config"].default, Settings.model_fields["policies"].default
+    p.add_argument("--config", type=Path, default=default_config_path(),
+                   help=f"{what} (default: $GATEWAY_CONFIG, else {config})")
     p.add_argument("--policies", type=Path, default=default_policies_path(),
-                   help="directory of pipeline policy files ($GATEWAY_POLICIES if set)")
+                   help=f"directory of pipeline policy files (default: $GATEWAY_POLICIES, else {policies})")
 
 
 def _serve_parser(sub: argparse._SubParsersAction) -> None:

@@ -44,7 +44,10 @@ def test_every_flag_has_help_and_says_its_default(command: str) -> None:
         name = action.option_strings[-1] if action.option_strings else action.dest
         assert action.help, f"gateway {command} {name} has no help text"
         if action.option_strings and action.default not in (None, False):
-            assert f"(default: {action.default})" in " ".join(text.split()), (command, name)
+            flat = " ".join(text.split())
+            # Plain, or for the catalog and policies, which an environment variable can change:
+            shown = (f"(default: {action.default})", f"(default: $GATEWAY_{action.dest.upper()}, else {action.default})")
+            assert any(s in flat for s in shown), (command, name, shown)
 
 
 def test_serve_help_shows_the_settings_defaults() -> None:

@@ -25,7 +25,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "calibrate", help="measure each deployment's TTFT and tokens/s and store them as selection priors"
     )
     p.add_argument("--config", type=Path, default=default_config_path(),
-                   help="catalog whose deployments are probed ($GATEWAY_CONFIG if set)")
+                   help="catalog whose deployments are probed (default: $GATEWAY_CONFIG, else config/gateway.yaml)")
     p.add_argument("--out", type=Path, default=Path("config/calibration.yaml"),
                    help="where the measured priors are written (entries of deployments not probed are kept)")
     p.add_argument("--requests", type=int, default=_DEFAULTS["requests"], help="probes per deployment")
