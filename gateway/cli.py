@@ -287,9 +287,9 @@ def _user_error(exc: BaseException, args: argparse.Namespace) -> str | None:
         return None
     from gateway.settings import default_config_path, default_policies_path
 
-    paths = [getattr(args, "config", None), getattr(args, "policies", None)]
+    paths = [getattr(args, name, None) for name in ("config", "policies", "profile")]
     if args.command == "serve":  # its flags default to None: the settings apply
-        paths = [paths[0] or default_config_path(), paths[1] or default_policies_path()]
+        paths[:2] = [paths[0] or default_config_path(), paths[1] or default_policies_path()]
     return message + missing_path_hint(*paths)
 
 
@@ -297,8 +297,8 @@ def missing_path_hint(*paths: Path | str | None) -> str:
     """A hint to append to an error when one of `paths` is relative and missing, else ''."""
     if not any(p is not None and not Path(p).is_absolute() and not Path(p).exists() for p in paths):
         return ""
-    return (f" (relative paths are read from {Path.cwd()}: run from the repository root, or pass "
-            "--config / --policies, or set GATEWAY_CONFIG / GATEWAY_POLICIES)")
+    return (f" (relative paths are read from {Path.cwd()}: run from the repository root, or give the paths; "
+            "see --help)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
