@@ -92,8 +92,12 @@ async def test_time_decay_half_life(store: StatsStore) -> None:
 
 async def test_error_classes(store: StatsStore) -> None:
     statuses = ["ok", "rate_limit", "timeout", "connection", "client_error", "context_window", "auth", "ok"]
-    await store.record_many([_out(status=st) for st in statuses])
-    s = (await store.read_stats())["m1"]
+    # One timestamp, read back at that time: the figures are exact counts, not decayed ones (with
+    # a timestamp each, taken microseconds to milliseconds apart on a busy machine, the ratios
+    # drift past pytest.approx's 1e-6).
+    now = time.time()
+    await store.record_many([_out(status=st, ts=now) for st in statuses])
+    s = (await store.read_stats(now=now))["m1"]
     assert s.samples == 8
     assert s.error_rate == pytest.approx(3 / 8)  # server-side classes only
     assert dict(s.error_rates) == pytest.approx(
