@@ -19,6 +19,8 @@ from gateway.tools.harness import GatewayThread
 from gateway.settings import Settings
 from gateway.simulator import SimulatorThread, load_profile
 
+pytestmark = pytest.mark.slow  # the demo catalog end to end, with hot reloads
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

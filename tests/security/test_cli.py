@@ -97,6 +97,7 @@ def test_bind_rule_and_notices():
     assert "loopback clients only" in startup_notice("127.0.0.1", False, False, 0)
 
 
+@pytest.mark.slow  # `gateway keys` subprocesses
 def test_keys_hash_reads_stdin():
     done = subprocess.run([sys.executable, "-m", "gateway", "keys", "hash"], input="gw-one\ngw-two\n",
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
