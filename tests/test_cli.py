@@ -90,29 +90,41 @@ def test_version(capsys) -> None:
     assert capsys.readouterr().out.strip() == f"gateway {__version__}"
 
 
-def _run(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    return subprocess.run([sys.executable, "-m", "gateway", *argv], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
-
-
-@pytest.mark.slow  # a `gateway` subprocess each
-@pytest.mark.parametrize("argv", [
+OUTSIDE = [
     ["route", "hello"],
     ["policy", "validate"],
     ["serve", "--port", "0"],
     ["calibrate"],
     ["demo"],
     ["route", "hello", "--config", str(ROOT / "config" / "gateway.yaml")],  # catalog found, policies not
-])
-def test_outside_the_repository_a_one_line_error(tmp_path: Path, argv: list[str]) -> None:
-    done = _run(tmp_path, *argv)
-    assert done.returncode == 2, done
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
-    assert lines[0].startswith(f"gateway {argv[0]}: "), lines[0]
+]
+
+
+def _one_line_error(stderr: str, command: str, cwd: Path) -> None:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert lines[0].startswith(f"gateway {command}: "), lines[0]
     assert "not found" in lines[0] or "No such file" in lines[0], lines[0]
-    assert "run from the repository root" in lines[0] and str(tmp_path) in lines[0]
+    assert "run from the repository root" in lines[0] and str(cwd) in lines[0]
+
+
+@pytest.mark.parametrize("argv", OUTSIDE)
+def test_outside_the_repository_a_one_line_error(tmp_path: Path, monkeypatch, capsys, argv: list[str]) -> None:
+    for name in ("CONFIG", "POLICIES", "HOST", "PORT", "WORKERS", "INSECURE"):  # `serve` exports its flags
+        monkeypatch.delenv(f"GATEWAY_{name}", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    _one_line_error(capsys.readouterr().err, argv[0], tmp_path)
+
+
+@pytest.mark.slow  # a `gateway` subprocess
+def test_outside_the_repository_as_a_real_process(tmp_path: Path) -> None:
+    # The same through the installed entry point: exit status 2 and one line on stderr.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    done = subprocess.run([sys.executable, "-m", "gateway", "route", "hello"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done
+    _one_line_error(done.stderr, "route", tmp_path)
 
 
 def test_a_bug_still_shows_its_traceback(monkeypatch) -> None:
