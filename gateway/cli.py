@@ -1,5 +1,12 @@
-"""The `gateway` command: serve, simulate, demo, route, policy validate|schema, calibrate, eval, benchmark,
-catalog check."""
+"""The `gateway` command: serve, simulate, demo, route, policy validate|schema, calibrate, keys, eval,
+benchmark, catalog check.
+
+Default files, the same for every command: the catalog is `$GATEWAY_CONFIG`, else
+`config/gateway.yaml`; the policy directory is `$GATEWAY_POLICIES`, else `policies`. Relative paths
+are read from the working directory (the repository root in the README's examples). `gateway demo`
+is the one exception: it starts its own simulator and reads `config/demo.yaml`, a catalog of
+simulator deployments only, so a demo never reaches a real provider whatever keys are set.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +17,44 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["main", "missing_path_hint"]
+
+_DEMO_CONFIG = "config/demo.yaml"
+#: Strategy names (gateway.policy.models.STRATEGIES; a test keeps the two equal).
+_STRATEGIES = ("cost", "performance", "balanced", "custom")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gateway")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        from gateway import __version__
+
+        return __version__
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show (None, False) or the help
+    text already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in help_text:
+            return help_text
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gateway.catalog import CatalogError
-    from gateway.policy import PolicyError
     from gateway.settings import Settings
 
     # Workers are separate processes that build their own app from GATEWAY_* variables, so flags
@@ -42,13 +79,9 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.observability import prepare_multiprocess_dir
 
     prepare_multiprocess_dir(settings.workers)
-    try:
-        from gateway.app import create_app
+    from gateway.app import create_app
 
-        app = create_app(settings)  # fail fast, in the parent, on a bad catalog or policy
-    except (CatalogError, PolicyError) as exc:
-        print(f"gateway: cannot start:\n{exc}", file=sys.stderr)
-        return 2
+    app = create_app(settings)  # fail fast, in the parent, on a bad catalog or policy (see `main`)
     from gateway.security.bind import bind_refusal, startup_notice
 
     keyring = app.state.keyring
@@ -78,15 +111,15 @@ def _serve(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from gateway.tools.demo import run_demo
 
-    return run_demo(config=args.config, profile=args.profile, keep_running=args.keep_running,
+    return run_demo(config=args.config, profile=args.profile, policies=args.policies, keep_running=args.keep_running,
                     port=args.port if args.port is not None else (8000 if args.keep_running else 0),
                     rate=args.rate, healthy_s=args.healthy_s, degraded_s=args.degraded_s)
 
 
 def _route(args: argparse.Namespace) -> int:
     from gateway.catalog import load_catalog, load_config
-    from gateway.core.decision import Decider
     from gateway.errors import GatewayError
+    from gateway.core.decision import Decider
     from gateway.policy import load_policy_dir
     from gateway.selection.engine import SelectionEngine
     from gateway.selection.explain import format_ranking_table
@@ -121,12 +154,18 @@ def _route(args: argparse.Namespace) -> int:
     except GatewayError as exc:
         print(f"gateway route: {exc.message}", file=sys.stderr)
         return 2
+    # `gateway serve` leaves these out (their key variable is unset in this environment).
+    keyless = [d.name for d in catalog.deployments.values() if d.config.api_key_env and not d.api_key]
     if args.json:
         from gateway.selection.explain import ranking_to_dict
 
-        print(json.dumps(ranking_to_dict(decision.ranking), indent=2))
+        print(json.dumps({**ranking_to_dict(decision.ranking), "key_unset": keyless}, indent=2))
     else:
         print(format_ranking_table(decision.ranking))
+        if keyless:
+            unset = dict.fromkeys(catalog.deployments[n].config.api_key_env for n in keyless)
+            print(f"note: {len(keyless)} of {len(catalog.deployments)} deployments have no key here "
+                  f"({', '.join(unset)} unset); `gateway serve` would leave them out")
     return 0 if decision.ranking.ranked else 1
 
 
@@ -151,69 +190,111 @@ def _policy_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gateway", description="OpenAI-compatible LLM gateway that picks the model.")
-    sub = p.add_subparsers(dest="command", required=True)
+def _catalog_options(p: argparse.ArgumentParser, what: str = "catalog and router config") -> None:
+    """--config and --policies with the defaults `gateway serve` uses."""
+    from gateway.settings import Settings, default_config_path, default_policies_path
 
-    s = sub.add_parser("serve", help="run the gateway")
-    s.add_argument("--config", type=Path)
-    s.add_argument("--policies", type=Path)
-    s.add_argument("--host")
-    s.add_argument("--port", type=int)
-    s.add_argument("--workers", type=int)
+    config, policies = Settings.model_fields["config"].default, Settings.model_fields["policies"].default
+    p.add_argument("--config", type=Path, default=default_config_path(),
+                   help=f"{what} (default: $GATEWAY_CONFIG, else {config})")
+    p.add_argument("--policies", type=Path, default=default_policies_path(),
+                   help=f"directory of pipeline policy files (default: $GATEWAY_POLICIES, else {policies})")
+
+
+def _serve_parser(sub: argparse._SubParsersAction) -> None:
+    from gateway.settings import Settings
+
+    def default(name: str) -> object:
+        return Settings.model_fields[name].default
+
+    s = sub.add_parser("serve", help="run the gateway",
+                       description="Run the gateway. Every flag can also be set as a GATEWAY_* variable; "
+                                   "a flag wins over the variable.")
+    s.add_argument("--config", type=Path,
+                   help=f"catalog and router config (default: $GATEWAY_CONFIG, else {default('config')})")
+    s.add_argument("--policies", type=Path,
+                   help=f"directory of pipeline policy files (default: $GATEWAY_POLICIES, else {default('policies')})")
+    s.add_argument("--host", help=f"address to bind (default: $GATEWAY_HOST, else {default('host')}; anything "
+                                  "but loopback needs gateway keys or --insecure)")
+    s.add_argument("--port", type=int, help=f"port to listen on (default: $GATEWAY_PORT, else {default('port')})")
+    s.add_argument("--workers", type=int,
+                   help=f"worker processes (default: $GATEWAY_WORKERS, else {default('workers')}; share "
+                        "stats through GATEWAY_REDIS_URL)")
     s.add_argument("--insecure", action="store_true",
-                   help="allow a non-loopback bind with no gateway keys (something in front must authenticate)")
+                   help="allow a non-loopback bind with no gateway keys (something in front must authenticate; "
+                        "default: $GATEWAY_INSECURE, else off)")
     s.add_argument("--allow-local-state", action="store_true",
-                   help="allow --workers > 1 without GATEWAY_REDIS_URL (limits and learning then per worker)")
+                   help="allow --workers > 1 without GATEWAY_REDIS_URL: budgets, rate limits, circuits and learning "
+                        "are then per worker (default: $GATEWAY_ALLOW_LOCAL_STATE, else off)")
     s.set_defaults(func=_serve)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from gateway.settings import Settings
+
+    config, policies = Settings.model_fields["config"].default, Settings.model_fields["policies"].default
+    p = _Parser(prog="gateway", description="OpenAI-compatible LLM gateway that picks the model.",
+                epilog=f"Default catalog for every command: $GATEWAY_CONFIG, else {config} (demo: {_DEMO_CONFIG}); "
+                       f"default policies: $GATEWAY_POLICIES, else {policies}. Relative paths are read from the "
+                       "working directory. `gateway COMMAND --help` lists a command's options.")
+    p.add_argument("--version", action="version", version=f"gateway {_version()}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _serve_parser(sub)
 
     from gateway.simulator.command import register as register_simulate
 
     register_simulate(sub)
 
-    s = sub.add_parser("demo", help="start simulator + gateway, send a mixed workload, print a table")
-    s.add_argument("--config", type=Path, default=Path("config/demo.yaml"))
-    s.add_argument("--profile", type=Path, default=Path("config/simulator.yaml"))
+    s = sub.add_parser("demo", help="start simulator + gateway, send a mixed workload, print a table",
+                       description="Start the simulator and a gateway on loopback, send a mixed workload through "
+                                   "the OpenAI SDK and print what served each request. Needs no key and no network.")
+    s.add_argument("--config", type=Path, default=Path(_DEMO_CONFIG),
+                   help="catalog; the demo's own, simulator deployments only, so it never reaches a real provider")
+    s.add_argument("--profile", type=Path, default=Path("config/simulator.yaml"), help="simulator profile")
+    s.add_argument("--policies", type=Path, default=Path(policies), help="directory of pipeline policy files")
     s.add_argument("--keep-running", action="store_true",
                    help="afterwards keep both up with steady traffic and a model that fails and recovers "
                         "in turns, to watch /dashboard adapt (Ctrl-C stops)")
-    s.add_argument("--port", type=int, help="gateway port (default: 8000 with --keep-running if free, else any)")
+    s.add_argument("--port", type=int,
+                   help="gateway port (default: 8000 with --keep-running if free, else any free port)")
     s.add_argument("--rate", type=float, default=6.0, help="--keep-running: requests per second")
     s.add_argument("--healthy-s", type=float, default=40.0, help="--keep-running: seconds all models are healthy")
     s.add_argument("--degraded-s", type=float, default=30.0, help="--keep-running: seconds a model fails")
     s.set_defaults(func=_demo)
 
-    s = sub.add_parser("route", help="print the ranking the gateway would choose for a prompt")
-    s.add_argument("prompt")
-    s.add_argument("--strategy", choices=["cost", "performance", "balanced"])
-    s.add_argument("--domain")
-    s.add_argument("--tools", help="comma-separated tool names offered with the prompt")
-    s.add_argument("--max-tokens", type=int)
-    s.add_argument("--pipeline", help="apply this pipeline's policy (X-Pipeline-Id)")
+    s = sub.add_parser("route", help="print the ranking the gateway would choose for a prompt",
+                       description="Rank the catalog for a prompt as `gateway serve` would (no upstream call). "
+                                   "Every deployment is ranked, including those whose key variable is unset here.")
+    s.add_argument("prompt", help="the user message")
+    s.add_argument("--strategy", choices=_STRATEGIES,
+                   help="X-Selection-Strategy (default: the policy's; custom needs a policy with weights)")
+    s.add_argument("--domain", help="X-Task-Domain, e.g. code, math, writing (default: inferred from the prompt)")
+    s.add_argument("--tools", help="comma-separated tool names offered with the prompt (default: none)")
+    s.add_argument("--max-tokens", type=int, help="max_tokens of the request (default: unset)")
+    s.add_argument("--pipeline", help="X-Pipeline-Id: apply this pipeline's policy (default: the default policy)")
+    _catalog_options(s)
     s.add_argument("--quality-target", metavar="SHARE",
-                   help="share of the best eligible model's quality to reach, e.g. 0.95 (X-Quality-Target)")
+                   help="share of the best eligible model's quality to reach, e.g. 0.95 (X-Quality-Target; "
+                        "default: the policy's)")
     s.add_argument("--router-model", metavar="DIR", default=os.environ.get("GATEWAY_ROUTER_MODEL"),
-                   help="router model from `gateway eval --save-model` (default: $GATEWAY_ROUTER_MODEL)")
-    s.add_argument("--config", type=Path, default=Path("config/demo.yaml"))
-    s.add_argument("--policies", type=Path, default=Path("policies"))
-    s.add_argument("--json", action="store_true", help="print the ranking as JSON")
+                   help="router model from `gateway eval --save-model` (default: $GATEWAY_ROUTER_MODEL, else none)")
+    s.add_argument("--json", action="store_true", help="print the ranking as JSON instead of a table")
     s.set_defaults(func=_route)
 
-    s = sub.add_parser("policy", help="policy tools")
-    psub = s.add_subparsers(dest="policy_command", required=True)
+    s = sub.add_parser("policy", help="policy tools: validate, schema")
+    psub = s.add_subparsers(dest="policy_command", required=True, metavar="SUBCOMMAND")
     v = psub.add_parser("validate", help="validate policy files; prints file:line:col: message")
-    v.add_argument("paths", nargs="*")
-    v.add_argument("--config", type=Path, default=Path("config/demo.yaml"))
-    v.add_argument("--policies", type=Path, default=Path("policies"))
+    v.add_argument("paths", nargs="*", help="policy files or directories (default: --policies)")
+    _catalog_options(v, "catalog whose deployments the policies may name")
     v.set_defaults(func=_policy_validate)
     sc = psub.add_parser("schema", help="print the policy JSON Schema")
     sc.set_defaults(func=_policy_schema)
 
     from gateway.benchmark.command import register as register_benchmark
-    from gateway.tools.calibration_cli import register as register_calibrate
     from gateway.eval.command import register as register_eval
-
     from gateway.security.commands import register as register_keys
+    from gateway.tools.calibration_cli import register as register_calibrate
     from gateway.tools.catalog_check import register as register_catalog
 
     register_calibrate(sub)
@@ -224,6 +305,40 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _user_error(exc: BaseException, args: argparse.Namespace) -> str | None:
+    """The one-line (per problem) message for an error the user can fix; None for a bug."""
+    catalog = sys.modules.get("gateway.catalog")
+    policy = sys.modules.get("gateway.policy.errors")
+    known = tuple(c for c in (getattr(catalog, "CatalogError", None), getattr(policy, "PolicyError", None)) if c)
+    if isinstance(exc, known):
+        message = str(exc)
+    elif isinstance(exc, OSError) and exc.filename is not None:
+        message = f"{exc.filename}: {exc.strerror or exc}"
+    else:
+        return None
+    from gateway.settings import default_config_path, default_policies_path
+
+    paths = [getattr(args, name, None) for name in ("config", "policies", "profile")]
+    if args.command == "serve":  # its flags default to None: the settings apply
+        paths[:2] = [paths[0] or default_config_path(), paths[1] or default_policies_path()]
+    return message + missing_path_hint(*paths)
+
+
+def missing_path_hint(*paths: Path | str | None) -> str:
+    """A hint to append to an error when one of `paths` is relative and missing, else ''."""
+    if not any(p is not None and not Path(p).is_absolute() and not Path(p).exists() for p in paths):
+        return ""
+    return (f" (relative paths are read from {Path.cwd()}: run from the repository root, or give the paths; "
+            "see --help)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except Exception as exc:  # noqa: BLE001 - user errors get a message, bugs keep their traceback
+        message = _user_error(exc, args)
+        if message is None:
+            raise
+        print(f"gateway {args.command}: {message}", file=sys.stderr)
+        return 2

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["PER_PROCESS_STATE", "Settings", "per_process_state"]
+__all__ = ["PER_PROCESS_STATE", "Settings", "default_config_path", "default_policies_path", "per_process_state"]
 
 #: What every process keeps to itself when no shared store (Redis) is configured (docs/scaling.md).
 PER_PROCESS_STATE = (
@@ -156,3 +157,13 @@ def per_process_state(settings: Settings) -> tuple[str, ...]:
     `PER_PROCESS_STATE` when there are several workers and no shared store, else nothing. (Several
     replicas of one worker each cannot be detected here: they need GATEWAY_REDIS_URL too.)"""
     return PER_PROCESS_STATE if settings.workers > 1 and settings.redis_url is None else ()
+
+
+def default_config_path() -> Path:
+    """The catalog every command reads unless told otherwise: $GATEWAY_CONFIG, else the default."""
+    return Path(os.environ.get("GATEWAY_CONFIG") or Settings.model_fields["config"].default)
+
+
+def default_policies_path() -> Path:
+    """The policy directory every command reads unless told otherwise: $GATEWAY_POLICIES, else the default."""
+    return Path(os.environ.get("GATEWAY_POLICIES") or Settings.model_fields["policies"].default)

@@ -6,7 +6,7 @@
 Starts the simulator and a gateway on loopback with the demo catalog and policies, sends steady
 traffic, makes the busiest model fail after the healthy phase, and captures the page with headless
 Chromium (`/usr/bin/chromium`). `tests/observability/test_dashboard.py` runs the same scenario
-with the defaults, checks the page, and leaves the same file.
+with the defaults and checks the page (its picture stays in a tmp dir).
 """
 
 from __future__ import annotations

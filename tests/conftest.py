@@ -25,10 +25,14 @@ os.environ.setdefault("GATEWAY_MAP_CACHE_DIR", tempfile.mkdtemp(prefix="gateway-
 pytest_plugins = ["tests.redis_fixtures"]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # pyproject's pytest config may declare `slow` too; declare it here only if it does not.
-    if not any(line.split(":")[0].strip() == "slow" for line in config.getini("markers")):
-        config.addinivalue_line("markers", "slow: takes more than ~10 s (deselect with -m 'not slow')")
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Live checks (real providers, real keys) run only when the selection names them (`-m live`)."""
+    if "live" in (config.option.markexpr or ""):
+        return
+    live = [item for item in items if item.get_closest_marker("live") is not None]
+    if live:
+        config.hook.pytest_deselected(items=live)
+        items[:] = [item for item in items if item.get_closest_marker("live") is None]
 
 ROOT = Path(__file__).resolve().parents[1]
 #: OpenAI's chat-completions schema, carried in the repo (source and licence: tests/data/openai/README.md).
@@ -66,6 +70,22 @@ _SIM_EMBEDDINGS = {
     "text-embedding-3-large": {"dimensions": 3072},
     "text-embedding-ada-002": {"dimensions": 1536, "supports_dimensions": False},
 }
+
+
+def warm_litellm() -> None:
+    """Import litellm now (once per process; several seconds on a busy machine).
+
+    An in-process gateway imports it in the background at start-up, and its first litellm request
+    waits for that import: a client with a short timeout would give up on it.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gateway.upstream.litellm_adapter import LiteLLMTransport
+
+    # In a thread of its own, so it works from async tests (inside a running loop) too.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, LiteLLMTransport().warm()).result()
 
 
 class SchemaValidator:
@@ -164,6 +184,8 @@ def gateway_factory(simulator, tmp_path, monkeypatch) -> Iterator[Callable[..., 
             policies = tmp_path / "no-policies"
             policies.mkdir(exist_ok=True)
         settings.setdefault("max_retries", 1)
+        if transport == "litellm":
+            warm_litellm()
         gw = GatewayThread(Settings(config=config, policies=policies, port=0, **settings)).start()
         started.append(gw)
         return gw
@@ -173,7 +195,9 @@ def gateway_factory(simulator, tmp_path, monkeypatch) -> Iterator[Callable[..., 
         gw.stop()
 
 
-@pytest.fixture(params=["openai", "litellm"])
+# litellm's path is marked slow: its first call in a process waits seconds for the import, and the
+# quick loop (`-m "not slow"`) keeps one end-to-end path, the OpenAI-wire transport.
+@pytest.fixture(params=["openai", pytest.param("litellm", marks=pytest.mark.slow)])
 def gateway(gateway_factory, request):
     """A gateway over each upstream path: the direct OpenAI-wire transport and litellm. Tests using
     it form the one shared table of cases both paths must answer identically."""

@@ -24,7 +24,7 @@ from gateway.calibration import (
 )
 from gateway.tools.calibration_cli import register, run
 from gateway.catalog import load_catalog, load_config
-from tests.conftest import SIM_KEY, write_catalog
+from tests.conftest import SIM_KEY, warm_litellm, write_catalog
 
 # Clearly different speeds, so a correct measurement cannot rank them the wrong way round.
 _PROFILES = {
@@ -119,6 +119,8 @@ async def test_calibrate_ranks_simulator_models_and_reports_a_dead_one(catalog_p
 async def test_probes_are_streamed_capped_and_vary(sim, catalog_path):
     # One transport for every deployment; litellm here, so both transports are exercised.
     from gateway.upstream.litellm_adapter import LiteLLMTransport
+
+    warm_litellm()  # its first call would wait for the import, longer than a probe's timeout when busy
 
     catalog = load_catalog(load_config(catalog_path))
     only_fast = type(catalog)(

@@ -94,6 +94,10 @@ class Decider:
         """The trained router model in use, if any."""
         return self._router() if self._router is not None else None
 
+    @property
+    def engine(self) -> Any:
+        return self._engine
+
     def valid_names(self) -> list[str]:
         return [*self._catalog.aliases, *self._catalog.deployments]
 

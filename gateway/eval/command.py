@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--strategies", nargs="+", default=["balanced", "cost", "performance"],
                    choices=["balanced", "cost", "performance"], help="strategies to sweep")
     p.add_argument("--out", default="eval-out", help="directory for report.json and curves.png")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed of the router-model training, its validation slice and the bootstrap")
     p.add_argument("--points", type=int, default=20, help="knob settings per sweep")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for CIs (0: none)")
     p.add_argument("--folds", type=int, default=3,
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--save-model", metavar="DIR",
                    help="save the router model trained on the train split (domain classifier, quality model, "
                         "prompt index, calibration table) for `gateway serve` (GATEWAY_ROUTER_MODEL=DIR)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=run)
     return p
 

@@ -72,7 +72,10 @@ def parse_strategy(value: str | None) -> str | None:
         return None
     name = value.strip().lower()
     if name not in STRATEGIES:
-        raise InvalidStrategyError(f"unknown strategy {value.strip()!r}; allowed: {', '.join(STRATEGIES)}")
+        raise InvalidStrategyError(
+            f"unknown strategy {value.strip()!r} in X-Selection-Strategy; allowed: {', '.join(STRATEGIES)} "
+            "(custom ranks with the pipeline policy's `weights`, see docs/policies.md)"
+        )
     return name
 
 

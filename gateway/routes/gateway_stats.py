@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 
 from gateway.observability.fleet import format_decision
 from gateway.security.middleware import PRINCIPAL
+from gateway.selection.types import LiveStats
 from gateway.state import GatewayState
 
 __all__ = ["gateway_stats"]
@@ -44,21 +45,37 @@ def _tenant_series(series: dict | None, pipeline: str) -> dict | None:
     return {**series, "buckets": buckets}
 
 
+def _error_rate_basis(s: LiveStats | None, few: float) -> str:
+    """What `error_rate` rests on: "prior" (no live sample yet: the router assumes the prior),
+    "stale" (its samples have all decayed away), "few" (fewer recent samples than the circuit
+    breaker needs to judge a rate) or "live"."""
+    if s is None or s.error_rate is None:
+        return "prior"
+    if s.samples < 1:
+        return "stale"
+    return "few" if s.samples < few else "live"
+
+
 async def gateway_stats(request: Request) -> JSONResponse:
     state: GatewayState = request.app.state.gateway
     principal = request.scope.get(PRINCIPAL)
     tenant = principal.pipeline if principal is not None and not principal.master else None
     live = state.stats.live_for(tenant) if tenant else state.stats.live
+    few = state.stats.store.config.min_samples
     deployments = {}
     for name, dep in state.catalog.deployments.items():
         s = live.get(name)
         deployments[name] = {
             "provider": dep.info.provider,
-            "samples": _round(s.samples if s else 0.0, 2),
+            # Live figures are time-decayed sums (half-life `stats_half_life_s`): `samples` is how
+            # many recent samples they weigh, rounded to a whole number; a ratio such as
+            # `error_rate` keeps its value while its samples fade, hence `error_rate_basis`.
+            "samples": s.samples if s else 0,
             "latency_ms": _round(s.latency_ms if s else None, 1),
             "ttft_ms": _round(s.ttft_ms if s else None, 1),
             "tokens_per_s": _round(s.tokens_per_s if s else None, 1),
             "error_rate": _round(s.error_rate if s else None, 4),
+            "error_rate_basis": _error_rate_basis(s, few),
             "cost_usd": _round(s.cost_usd if s else None, 8),
             "circuit": s.circuit_state if s else "closed",
             "quality": _round(s.quality if s else None),
@@ -85,6 +102,9 @@ async def gateway_stats(request: Request) -> JSONResponse:
     return JSONResponse(
         {
             "stats_store": state.stats.status,
+            "stats_half_life_s": state.settings.stats_half_life_s,
+            # The error rate the router assumes for a deployment with no live samples.
+            "error_rate_prior": state.decider.engine.priors.error_rate,
             "policy_version": state.policies.version,
             "policy_error": str(state.policies.last_error) if state.policies.last_error else None,
             "deployments": deployments,

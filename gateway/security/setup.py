@@ -36,4 +36,5 @@ def install_security(app: Any, settings: Any, config: Any, stats_store: Any) -> 
         max_header_bytes=settings.max_header_bytes, open_paths=open_paths, insecure=settings.insecure,
     )
     app.state.keyring = keyring
+    app.state.rate_limiter = limiter  # None without limits; read by tests and ops tooling
     return limiter

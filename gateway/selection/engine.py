@@ -80,6 +80,11 @@ class SelectionEngine:
         self._prepared: dict[int, tuple[Sequence[ModelInfo], PreparedCatalog]] = {}
 
     @property
+    def priors(self) -> Priors:
+        """What the engine assumes where live stats say nothing (e.g. `error_rate` of an unseen model)."""
+        return self._priors
+
+    @property
     def scorer_names(self) -> tuple[str, ...]:
         return self._names
 

@@ -3,8 +3,11 @@
 // Rendered state is mirrored into data-* attributes so headless tests can assert on it.
 "use strict";
 (() => {
-  const PALETTE = ["#58a6ff", "#3fb950", "#d29922", "#f778ba", "#a371f7", "#39c5cf", "#ff7b72",
-                   "#e3b341", "#7ee787", "#79c0ff", "#ffa657", "#d2a8ff"];
+  // Ten categorical colours picked for a dark background: any two differ by at least 32 in CIELAB
+  // (tests/observability/test_dashboard_palette.py checks it), so no two deployments look alike.
+  // Past ten deployments the colours repeat with dashed lines.
+  const PALETTE = ["#4c8dff", "#ff9f1c", "#2ecc71", "#ff4d4d", "#b57bff", "#f4f26a", "#26d9e8", "#ff66c4",
+                   "#b0b0b0", "#c68642"];
   const params = new URLSearchParams(location.search);
   const intervalMs = Math.max(250, Number(params.get("interval")) || 2000);
   const view = { polls: 0, windowS: Math.max(10, Number(params.get("window")) || 900), colors: new Map(), data: null };
@@ -38,10 +41,12 @@
   const fmtTime = (t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false });
   const FORMAT = { ms: fmtMs, "%": (v) => fmtPct(v / 100), $: fmtUsd };
 
-  function colorOf(name) {
-    if (!view.colors.has(name)) view.colors.set(name, PALETTE[view.colors.size % PALETTE.length]);
+  function indexOf(name) {
+    if (!view.colors.has(name)) view.colors.set(name, view.colors.size);
     return view.colors.get(name);
   }
+  const colorOf = (name) => PALETTE[indexOf(name) % PALETTE.length];
+  const dashOf = (name) => indexOf(name) < PALETTE.length ? [] : [5, 3];
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -118,12 +123,14 @@
       points += pts.length;
       g.ctx.strokeStyle = g.ctx.fillStyle = colorOf(s.name);
       g.ctx.lineWidth = 1.8;
+      g.ctx.setLineDash(dashOf(s.name));
       g.ctx.beginPath();
       pts.forEach(([t, v], i) => {
         const broken = i === 0 || t - pts[i - 1][0] > bucketS * 1.5;
         broken ? g.ctx.moveTo(X(t), Y(v)) : g.ctx.lineTo(X(t), Y(v));
       });
       g.ctx.stroke();
+      g.ctx.setLineDash([]);
       for (const [t, v] of pts) { g.ctx.beginPath(); g.ctx.arc(X(t), Y(v), 2, 0, 2 * Math.PI); g.ctx.fill(); }
     }
     if (!drawn) noData(g, "no data in this window");
@@ -193,9 +200,31 @@
 
   function renderLegend(data) {
     const legend = document.getElementById("legend");
-    legend.replaceChildren(...Object.keys(data.deployments).map(
-      (name) => el("span", { style: `--c: ${colorOf(name)}` }, name)));
+    legend.replaceChildren(...Object.keys(data.deployments).map((name) => el("span",
+      Object.assign({ style: `--c: ${colorOf(name)}` }, dashOf(name).length ? { "data-dashed": "1" } : {}), name)));
     legend.dataset.models = String(legend.children.length);
+  }
+
+  // The error rate, saying what it rests on: the prior the router assumes for an unseen model, a
+  // figure whose samples have all decayed away, one over a few recent samples, or a live one.
+  function errorCell(d, data) {
+    const halfLife = data.stats_half_life_s == null ? "" : ` (half-life ${data.stats_half_life_s} s)`;
+    const basis = d.error_rate_basis || (d.error_rate == null ? "prior" : "live");
+    const cell = (text, note, title) => el("td", { class: "num", "data-basis": basis, title },
+      text, note ? el("span", { class: "dim" }, " " + note) : "");
+    if (basis === "prior") {
+      return cell(data.error_rate_prior == null ? "–" : fmtPct(data.error_rate_prior), "prior",
+        "no live sample yet: the router assumes this prior error rate");
+    }
+    if (basis === "stale") {
+      return cell(fmtPct(d.error_rate), "stale", `every sample behind this figure has decayed away${halfLife}; ` +
+        "the router now relies on the prior");
+    }
+    if (basis === "few") {
+      return cell(fmtPct(d.error_rate), `few (${d.samples})`, `only ${d.samples} recent sample(s)${halfLife}: ` +
+        "the router blends this with the prior, and the circuit breaker does not judge a rate on so few");
+    }
+    return cell(fmtPct(d.error_rate), "", `decayed over recent samples${halfLife}`);
   }
 
   function renderCircuits(data) {
@@ -205,8 +234,8 @@
       el("td", {}, el("span", { class: `badge ${d.circuit}` }, d.circuit.replace("_", "-"))),
       el("td", { class: "num" }, fmtMs(d.latency_ms)),
       el("td", { class: "num" }, fmtMs(d.ttft_ms)),
-      el("td", { class: "num" }, fmtPct(d.error_rate)),
-      el("td", { class: "num" }, d.samples == null ? "–" : d.samples.toFixed(1))));
+      errorCell(d, data),
+      el("td", { class: "num samples" }, d.samples == null ? "–" : String(Math.round(d.samples)))));
     const table = document.getElementById("circuits");
     table.tBodies[0].replaceChildren(...rows);
     table.dataset.rows = String(rows.length);

@@ -75,7 +75,8 @@ for i = 10, #ARGV, 6 do
   local fail = SERVER[status]
   if fail or status == 'ok' then
     local rt, cw = c['rt'], 1
-    if rt == nil or ts >= rt then
+    local in_order = rt == nil or ts >= rt
+    if in_order then
       local k = 1
       if rt ~= nil then k = 2 ^ (-(ts - rt) / hl) end
       c['rn'] = (c['rn'] or 0) * k; c['rf'] = (c['rf'] or 0) * k; c['rt'] = ts
@@ -83,7 +84,7 @@ for i = 10, #ARGV, 6 do
       cw = 2 ^ (-(rt - ts) / hl)
     end
     add(c, 'rn', cw)
-    if fail then add(c, 'c', 1); add(c, 'rf', cw) else c['c'] = 0 end
+    if fail then add(c, 'c', 1); add(c, 'rf', cw) elseif in_order then c['c'] = 0 end
     local step = nil
     if (c['x'] or 0) >= 1 then
       if not cooling then

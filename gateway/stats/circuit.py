@@ -3,7 +3,10 @@
 State fields (the Redis backend keeps the same ones in `...:c` and runs the same step in Lua):
     c   consecutive server-side failures        x   1 once tripped, until a probe succeeds
     rn  decayed sample weight since last close  rf  decayed failure weight since last close
-    rt  time rn/rf are decayed to
+    rt  time rn/rf are decayed to (the latest outcome folded in)
+
+A success resets `c` only if it is not older than `rt`: with several replicas, one replica's late
+batch must not cut short a run of failures another replica has already reported.
 
 Whether the circuit is *cooling* (open) is not in the hash: it is a key / deadline with the
 cool-down as its TTL, so it ends by itself on every replica at once. Tripped but not cooling is
@@ -41,7 +44,8 @@ def circuit_step(c: dict[str, float], status: str, ts: float, cooling: bool, cfg
     else:
         return None
     last = c.get("rt")
-    if last is None or ts >= last:
+    in_order = last is None or ts >= last
+    if in_order:
         k = decay_factor(ts - last, cfg.half_life_s) if last is not None else 1.0
         c["rn"] = c.get("rn", 0.0) * k
         c["rf"] = c.get("rf", 0.0) * k
@@ -53,7 +57,9 @@ def circuit_step(c: dict[str, float], status: str, ts: float, cooling: bool, cfg
     if fail:
         c["c"] = c.get("c", 0.0) + 1
         c["rf"] = c.get("rf", 0.0) + w
-    else:
+    elif in_order:
+        # A success older than outcomes already folded in (another replica's late batch) does not
+        # end the run of failures that came after it.
         c["c"] = 0.0
     if c.get("x", 0.0) >= 1:
         if cooling:

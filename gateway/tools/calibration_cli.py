@@ -13,6 +13,7 @@ from typing import Any
 
 from gateway.calibration import CalibrationError, CalibrationResult, calibrate, load_calibration, write_calibration
 from gateway.catalog import Catalog, CatalogError, load_catalog, load_config
+from gateway.settings import default_config_path
 
 __all__ = ["register", "run"]
 
@@ -23,8 +24,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "calibrate", help="measure each deployment's TTFT and tokens/s and store them as selection priors"
     )
-    p.add_argument("--config", type=Path, default=Path("config/gateway.yaml"))
-    p.add_argument("--out", type=Path, default=Path("config/calibration.yaml"))
+    p.add_argument("--config", type=Path, default=default_config_path(),
+                   help="catalog whose deployments are probed (default: $GATEWAY_CONFIG, else config/gateway.yaml)")
+    p.add_argument("--out", type=Path, default=Path("config/calibration.yaml"),
+                   help="where the measured priors are written (entries of deployments not probed are kept)")
     p.add_argument("--requests", type=int, default=_DEFAULTS["requests"], help="probes per deployment")
     p.add_argument("--max-tokens", type=int, default=_DEFAULTS["max_tokens"], help="output cap per probe")
     p.add_argument("--only", help="comma-separated deployment names (others keep their stored entries)")
@@ -108,14 +111,16 @@ async def _measure(catalog: Catalog, **options: Any) -> dict[str, CalibrationRes
 
 def run(args: argparse.Namespace) -> int:
     """0 when at least one deployment was measured, 1 when none was, 2 on a config problem."""
-    config_path = Path(getattr(args, "config", None) or "config/gateway.yaml")
+    config_path = Path(getattr(args, "config", None) or default_config_path())
     out = Path(getattr(args, "out", None) or "config/calibration.yaml")
     try:
         config = load_config(config_path)
         full = load_catalog(config)
         catalog = _select(full, _opt(args, "only"))
     except CatalogError as exc:
-        print(f"gateway: cannot calibrate:\n{exc}", file=sys.stderr)
+        from gateway.cli import missing_path_hint
+
+        print(f"gateway calibrate: {exc}{missing_path_hint(config_path)}", file=sys.stderr)
         return 2
     for name, why in full.skipped.items():
         print(f"skipped {name}: {why}")
@@ -126,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             concurrency=int(_opt(args, "concurrency")), timeout_s=float(_opt(args, "timeout")),
         ))
     except ValueError as exc:
-        print(f"gateway: cannot calibrate: {exc}", file=sys.stderr)
+        print(f"gateway calibrate: {exc}", file=sys.stderr)
         return 2
     print(_table(results, catalog))
     # Entries of deployments not probed this time (--only, unset keys) stay; removed ones go.

@@ -7,9 +7,12 @@ HTTP exactly as a client would.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 
@@ -65,6 +68,21 @@ class GatewayThread:
         # Kept for tests that inspect the gateway's loop (`asyncio.run_coroutine_threadsafe`).
         self.loop = asyncio.get_running_loop()
         await self._server.serve()
+
+    def call(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Run `fn()` on the gateway's event loop and return its result (awaited if awaitable).
+
+        The gateway mutates its in-process state (stats mirror, limiter counts, recent decisions)
+        on that loop without locks; a read from another thread may see it half-updated.
+        """
+        if self.loop is None:
+            raise RuntimeError("gateway is not running")
+
+        async def run() -> Any:
+            value = fn()
+            return await value if inspect.isawaitable(value) else value
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
 
     def start(self, timeout: float = 15.0) -> GatewayThread:
         self._thread.start()

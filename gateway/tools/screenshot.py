@@ -1,7 +1,7 @@
 """The dashboard in headless Chromium while a model is degraded: the DOM and a PNG.
 
-`docs/dashboard.png` comes from here (through `tests/observability/test_dashboard.py` or
-`scripts/screenshot_dashboard.py`): the demo catalog behind the simulator, live traffic, and after
+`docs/dashboard.png` comes from here (`scripts/screenshot_dashboard.py`; the same scenario is
+`tests/observability/test_dashboard.py`, which keeps its picture in a tmp dir): the demo catalog behind the simulator, live traffic, and after
 a healthy phase the busiest model starts failing, so the picture shows the routing shares moving,
 an open circuit and decisions explaining why. Chromium is driven through its own command line
 (`--headless --dump-dom --screenshot`); nothing else is needed.

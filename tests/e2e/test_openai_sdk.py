@@ -266,6 +266,8 @@ def test_invalid_strategy_header_lists_allowed(client):
         client.chat.completions.create(model="auto", messages=PROMPT, extra_headers={"X-Selection-Strategy": "vibes"})
     message = _error_json(info.value)["error"]["message"]
     assert "cost" in message and "performance" in message and "balanced" in message
+    # `custom` is allowed too, and the message says what it needs (the README documents it).
+    assert "custom ranks with the pipeline policy's `weights`" in message
 
 
 def test_unknown_path_is_openai_404(gateway, openai_schema):

@@ -19,6 +19,8 @@ from gateway.tools.harness import GatewayThread
 from gateway.settings import Settings
 from gateway.simulator import SimulatorThread, load_profile
 
+pytestmark = pytest.mark.slow  # the demo catalog end to end, with hot reloads
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -79,6 +81,20 @@ def test_no_pipeline_uses_global_default(demo_gateway):
     start, _ = demo_gateway
     h = _served(_client(start()))
     assert h["x-gateway-strategy"] == "balanced"
+
+
+def test_policy_fallbacks_come_right_after_the_winner(demo_gateway):
+    # docs/selection.md, "attempt order": winner, feasible policy fallbacks, then the rest.
+    start, policies = demo_gateway
+    gw = start()
+    out = httpx.post(f"{gw.base_url}/selection/explain", timeout=30, json={
+        "model": "auto", "messages": [{"role": "user", "content": "hello"}]}).json()
+    ranked = [c["model"] for c in out["ranked"]]
+    policy_fallbacks = ["gpt-4o-mini", "claude-3-haiku"]  # policies/default.yaml
+    assert any(f in ranked[2:] for f in policy_fallbacks), ("the test needs a fallback ranked below 2nd", ranked)
+    expected = ranked[:1] + [f for f in policy_fallbacks if f in ranked and f != ranked[0]]
+    expected += [m for m in ranked if m not in expected]
+    assert out["fallbacks"] == expected
 
 
 def test_header_wins_when_policy_allows(demo_gateway):

@@ -13,6 +13,11 @@ import httpx
 import openai
 import pytest
 
+from tests._wait import wait_until
+
+pytestmark = pytest.mark.slow  # waits for live stats, cool-downs and Redis outages
+
+
 # Two interchangeable deployments: same price, quality and latency prior (30 ms, what the
 # simulator is set to), so measured latency alone decides between them.
 TWINS = {
@@ -56,6 +61,18 @@ def _client(gw) -> openai.OpenAI:
     return openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0, timeout=30)
 
 
+def _after_refresh(gw) -> None:
+    """Wait until the stats snapshot decisions read has been rebuilt. (That rebuild may have begun
+    a moment before this call, so the next decision sees outcomes up to one request late.)"""
+    seen = gw.state.stats.live
+    wait_until(lambda: gw.state.stats.live is not seen, "the stats snapshot to refresh", interval=0.005)
+
+
+def _budget_spent(gw) -> bool:
+    budget = httpx.get(f"{gw.base_url}/gateway/stats", timeout=30).json()["budgets"].get("default") or {}
+    return budget.get("day_usd", 0) > 0
+
+
 def _explain(gw) -> dict:
     with httpx.Client() as http:
         return http.post(f"{gw.base_url}/selection/explain", json={"model": "auto", "messages": MSG, "max_tokens": 12}).json()
@@ -64,7 +81,7 @@ def _explain(gw) -> dict:
 def test_traffic_leaves_a_model_whose_latency_triples(gateway_factory, simulator, reset_sim, tmp_path):
     policies = _policy_dir(tmp_path, "pipeline: default\nselection_schema:\n  strategy: balanced\n"
                                      "  exploration: {method: thompson, rate: 0.3, top_k: 2}\n")
-    gw = gateway_factory(TWINS, policies=policies, stats_half_life_s=3.0, stats_refresh_s=0.05)
+    gw = gateway_factory(TWINS, policies=policies, stats_half_life_s=3.0, stats_refresh_s=0.02)
     client = _client(gw)
     for name in TWINS:
         _patch_sim(simulator, name, latency_ms=30)
@@ -77,7 +94,7 @@ def test_traffic_leaves_a_model_whose_latency_triples(gateway_factory, simulator
     served = []
     for _ in range(40):
         served += _serve(client)
-        time.sleep(0.02)
+        _after_refresh(gw)  # the next decision sees the latency of the requests before
     # Traffic leaves within a handful of requests: after the first 10, the slow model is rare.
     assert Counter(served[10:])[winner] <= 8, served
     assert Counter(served[10:])[other] >= 22, served
@@ -93,23 +110,22 @@ def test_error_spike_opens_the_circuit_then_a_probe_closes_it(gateway_factory, s
     _patch_sim(simulator, winner, error_rate=1.0, error_statuses=[503])
     served = _serve(client, 8)  # every request still succeeds: fallback to the twin
     assert served[-1] != winner
-    time.sleep(0.2)
-    explain = _explain(gw)
-    rejected = {r["model"]: r["reasons"] for r in explain["rejected"]}
-    assert winner in rejected and any("circuit" in r for r in rejected[winner]), explain
+
+    def rejected() -> list[str] | None:
+        return {r["model"]: r["reasons"] for r in _explain(gw)["rejected"]}.get(winner)
+
+    reasons = wait_until(rejected, f"explain to rule {winner} out")
+    assert any("circuit" in r for r in reasons), reasons
     stats = httpx.get(f"{gw.base_url}/gateway/stats").json()
     assert stats["deployments"][winner]["circuit"] in ("open", "half_open")
 
     _patch_sim(simulator, winner, error_rate=0.0)
-    time.sleep(1.3)  # cool-down over: half-open, one probe allowed
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def closed() -> bool:  # the twin serves during the 1 s cool-down; then a probe closes the circuit
         _serve(client)
-        if httpx.get(f"{gw.base_url}/gateway/stats").json()["deployments"][winner]["circuit"] == "closed":
-            break
-        time.sleep(0.1)
-    else:
-        pytest.fail("circuit did not close after the probe succeeded")
+        return httpx.get(f"{gw.base_url}/gateway/stats").json()["deployments"][winner]["circuit"] == "closed"
+
+    wait_until(closed, "the circuit to close after the cool-down and a successful probe", interval=0.1)
     assert len(_serve(client, 3)) == 3
 
 
@@ -159,7 +175,7 @@ def test_budget_downgrade_switches_to_cost(gateway_factory, tmp_path):
     client = _client(gw)
     first = client.chat.completions.with_raw_response.create(model="auto", messages=MSG)
     assert first.headers["x-gateway-strategy"] == "performance"
-    time.sleep(0.2)
+    wait_until(lambda: _budget_spent(gw), "the spend to reach the stats snapshot")
     later = client.chat.completions.with_raw_response.create(model="auto", messages=MSG)
     assert later.headers["x-gateway-strategy"] == "cost"
 
@@ -172,15 +188,13 @@ def test_redis_outage_degrades_but_serves(gateway_factory, redis_process):
     redis_process.stop()
     try:
         assert len(_serve(client, 5)) == 5  # no client request fails because of Redis
-        time.sleep(0.5)
-        ready = httpx.get(f"{gw.url}/readyz")
-        assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+        wait_until(lambda: httpx.get(f"{gw.url}/readyz").json()["status"] == "degraded",
+                   "readyz to report the stats store degraded")
+        assert httpx.get(f"{gw.url}/readyz").status_code == 200  # degraded, still ready
     finally:
         redis_process.start()
-    deadline = time.monotonic() + 10
-    while httpx.get(f"{gw.url}/readyz").json()["status"] != "ready":
-        assert time.monotonic() < deadline, "did not resync after Redis came back"
-        time.sleep(0.1)
+    wait_until(lambda: httpx.get(f"{gw.url}/readyz").json()["status"] == "ready", "resync after Redis came back",
+               interval=0.1)
     assert len(_serve(client, 2)) == 2
 
 
@@ -195,8 +209,8 @@ def test_feedback_updates_learned_quality(gateway_factory):
     assert again.status_code == 404 and again.json()["error"]["code"] == "unknown_request"
     bad = httpx.post(f"{gw.base_url}/feedback", json={"request_id": "x", "score": 3})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "score"
-    deadline = time.monotonic() + 5
-    while (q := httpx.get(f"{gw.base_url}/gateway/stats").json()["deployments"][model]["quality"]) is None:
-        assert time.monotonic() < deadline, "feedback never reached the stats store"
-        time.sleep(0.05)
-    assert q == 0.0
+    def quality() -> float | None:
+        return httpx.get(f"{gw.base_url}/gateway/stats").json()["deployments"][model]["quality"]
+
+    wait_until(lambda: quality() is not None, "feedback to reach the stats store")
+    assert quality() == 0.0

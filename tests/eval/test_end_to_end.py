@@ -8,6 +8,8 @@ from gateway.eval.runner import EvalOptions, run_eval
 
 from ._synth import write_synthetic
 
+pytestmark = pytest.mark.slow  # trains and sweeps a router model
+
 FAST = EvalOptions(points=8, n_boot=20, seed=3)
 
 

@@ -9,11 +9,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from gateway.tools.harness import free_port
 from gateway.observability import prepare_multiprocess_dir
 from tests.conftest import ROOT, SIM_KEY, write_catalog
 from tests.observability.conftest import scrape, total
+
+pytestmark = pytest.mark.slow  # a two-worker gateway subprocess
 
 
 def test_prepare_multiprocess_dir(tmp_path):

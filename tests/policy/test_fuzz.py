@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -9,6 +10,8 @@ from hypothesis import strategies as st
 from gateway.policy import Policy, PolicyError, load_policy_text
 
 from .conftest import demo_catalog
+
+pytestmark = pytest.mark.slow  # hypothesis over policy files
 
 _CATALOG = demo_catalog()
 _KEYS = [

@@ -10,18 +10,19 @@ turns the decayed stats sums into plain counts, so a test can count recorded att
 from __future__ import annotations
 
 import socket
-import time
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.tools.harness import GatewayThread
 from gateway.settings import Settings
+from tests._wait import wait_until
 
 __all__ = ["DEADLINE_S", "FALLBACK", "IDLE_S", "PRIMARY", "PRIMARY_TIMEOUT_S", "attempt_counts", "attempts_since",
-           "closed_port", "start_gateway", "write_catalog"]
+           "closed_port", "finished_requests", "start_gateway", "write_catalog"]
 
 PRIMARY, FALLBACK = "fm-a", "fm-b"
 DEADLINE_S = 1.5  # request_timeout_s
@@ -69,19 +70,29 @@ def start_gateway(config: Path, policies: Path, **overrides: object) -> GatewayT
 
 
 def attempt_counts(gw: GatewayThread) -> dict[str, Counter]:
-    """deployment -> Counter(status -> attempts recorded), read from the gateway's stats store."""
-    for _ in range(100):
-        try:  # read from the test's thread while the gateway's loop may be writing
-            snapshot = gw.state.stats.mirror.snapshot()
-            break
-        except RuntimeError:
-            time.sleep(0.001)
+    """deployment -> Counter(status -> attempts recorded), read from the gateway's stats store.
+
+    Read on the gateway's own loop: from this thread the store could be caught mid-update. The
+    figures are decayed sums, but with `stats_half_life_s=1e9` they are counts to within 1e-7.
+    """
+    snapshot = gw.call(gw.state.stats.mirror.snapshot)
     out: dict[str, Counter] = {}
     for name, live in snapshot.items():
         errors = Counter({status: round(rate * live.samples) for status, rate in live.error_rates.items()})
         ok = live.samples - sum(errors.values())
         out[name] = errors + Counter({"ok": ok})
     return out
+
+
+def finished_requests(gw: GatewayThread) -> int:
+    """Requests the gateway has finished: the exact `gateway_requests_total` counter.
+
+    A request is counted in the same synchronous step that records its last attempt, after its
+    earlier attempts, so once it is counted here all its attempts are in the stats store.
+    """
+    text = gw.call(gw.state.observer.render_metrics).decode()
+    return int(sum(s.value for fam in text_string_to_metric_families(text) if fam.name == "gateway_requests"
+                   for s in fam.samples if s.name == "gateway_requests_total"))
 
 
 def _diff(after: dict[str, Counter], before: dict[str, Counter]) -> dict[str, dict[str, int]]:
@@ -93,16 +104,13 @@ def _diff(after: dict[str, Counter], before: dict[str, Counter]) -> dict[str, di
     return out
 
 
-def attempts_since(gw: GatewayThread, before: dict[str, Counter], expected: dict[str, dict[str, int]],
-                    timeout: float = 2.0) -> dict[str, dict[str, int]]:
-    """The attempts recorded since `before`, once they equal `expected` or `timeout` passed.
+def attempts_since(gw: GatewayThread, before: dict[str, Counter], finished_before: int,
+                   timeout: float = 15.0) -> dict[str, dict[str, int]]:
+    """The attempts recorded since `before`, once the request sent since has finished.
 
     A stream's last attempt is recorded when its relay finishes, a moment after the client read
-    the last byte, hence the short wait.
+    the last byte, hence the wait.
     """
-    end = time.monotonic() + timeout
-    while True:
-        got = _diff(attempt_counts(gw), before)
-        if got == expected or time.monotonic() > end:
-            return got
-        time.sleep(0.02)
+    wait_until(lambda: finished_requests(gw) > finished_before, "the request to finish in the gateway",
+               timeout=timeout)
+    return _diff(attempt_counts(gw), before)

@@ -17,7 +17,13 @@ import pytest
 
 from gateway.simulator import SimulatorProfile, SimulatorThread
 from tests.conftest import SIM_KEY
-from tests.reliability._topology import PRIMARY, attempt_counts, attempts_since, start_gateway, write_catalog
+from tests._wait import wait_until
+from tests.reliability._topology import (
+    PRIMARY, attempt_counts, attempts_since, finished_requests, start_gateway, write_catalog,
+)
+
+pytestmark = pytest.mark.slow  # paced upstream streams, hang-ups, both transports
+
 
 _ESTABLISHED = "01"
 
@@ -44,7 +50,7 @@ def _tasks(gw) -> int:
     return asyncio.run_coroutine_threadsafe(count(), gw.loop).result(5)
 
 
-def _settles(measure: Callable[[], int], baseline: int, timeout: float = 3.0) -> int:
+def _settles(measure: Callable[[], int], baseline: int, timeout: float = 10.0) -> int:
     end = time.monotonic() + timeout
     while (value := measure()) > baseline and time.monotonic() < end:
         time.sleep(0.05)
@@ -76,12 +82,14 @@ def gw(request, sim, tmp_path_factory):
 
 def _warm_up(gw, body: dict) -> dict[str, str]:
     """One healthy request like `body` first, so the baseline already holds any keep-alive
-    connection; returns the headers every request of the test sends."""
+    connection; returns the headers every request of the test sends. Waits until the gateway has
+    recorded it (a stream is recorded a moment after the client read its last byte)."""
     headers = {"x-selection-strategy": "cost"}
-    with httpx.Client(timeout=10) as http:
+    finished = finished_requests(gw)
+    with httpx.Client(timeout=60) as http:  # litellm's first call may still wait for its import
         http.post(f"{gw.base_url}/chat/completions", json={**body, "messages": [{"role": "user", "content": "hi"}]},
                   headers=headers)
-    time.sleep(0.2)
+    wait_until(lambda: finished_requests(gw) > finished, "the warm-up request to finish in the gateway")
     return headers
 
 
@@ -89,7 +97,7 @@ def _warm_up(gw, body: dict) -> dict[str, str]:
 def test_hang_up_mid_stream_cancels_upstream(gw, sim, fault: str) -> None:
     body = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": f"Go on. [sim:{fault}]"}]}
     headers = _warm_up(gw, body)
-    conns, tasks, stats = _open_connections(sim.port), _tasks(gw), attempt_counts(gw)
+    conns, tasks, stats, finished = _open_connections(sim.port), _tasks(gw), attempt_counts(gw), finished_requests(gw)
 
     with httpx.Client(timeout=10) as http, http.stream(
         "POST", f"{gw.base_url}/chat/completions", json=body, headers=headers
@@ -103,7 +111,7 @@ def test_hang_up_mid_stream_cancels_upstream(gw, sim, fault: str) -> None:
         assert during >= 1
         # Leaving the block closes the connection with the body unread: the client hangs up.
 
-    assert attempts_since(gw, stats, {PRIMARY: {"cancelled": 1}}) == {PRIMARY: {"cancelled": 1}}
+    assert attempts_since(gw, stats, finished) == {PRIMARY: {"cancelled": 1}}
     after = _settles(lambda: _open_connections(sim.port), during - 1)
     assert after <= min(conns, during - 1), "upstream connection left open"
     assert _settles(lambda: _tasks(gw), tasks) <= tasks, "gateway tasks left running"
@@ -120,12 +128,12 @@ def test_hang_up_while_waiting_for_upstream_cancels_it(gw, sim, stream: bool, fa
     """No byte has reached the client yet: the forwarder's upstream call is cancelled all the same."""
     body = {"model": "auto", "stream": stream, "messages": [{"role": "user", "content": f"Wait. [sim:{fault}]"}]}
     headers = _warm_up(gw, body)
-    tasks, stats = _tasks(gw), attempt_counts(gw)
+    tasks, stats, finished = _tasks(gw), attempt_counts(gw), finished_requests(gw)
     started = time.monotonic()
     # The client leaves during fm-a's first attempt (which its own 0.2 s timeout would cut later).
     with pytest.raises(httpx.ReadTimeout), httpx.Client(timeout=0.08) as http:
         http.post(f"{gw.base_url}/chat/completions", json=body, headers=headers)
-    assert attempts_since(gw, stats, {PRIMARY: {"cancelled": 1}}) == {PRIMARY: {"cancelled": 1}}
+    assert attempts_since(gw, stats, finished) == {PRIMARY: {"cancelled": 1}}
     # Recorded as the client's doing well before the 4 s upstream reply would have come.
     assert time.monotonic() - started < 3.0
     assert _settles(lambda: _tasks(gw), tasks) <= tasks, "gateway tasks left running"

@@ -10,7 +10,6 @@ cannot fall back (bytes are already with the client) and end the stream with an 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,13 +19,19 @@ import orjson
 import pytest
 
 from gateway.simulator import SimulatorProfile, SimulatorThread
-from tests.conftest import SIM_KEY
+from tests.conftest import SIM_KEY, warm_litellm
+from tests._wait import wait_until
 from tests.reliability._topology import (
-    DEADLINE_S, FALLBACK, PRIMARY, attempt_counts, attempts_since, closed_port, start_gateway, write_catalog,
+    DEADLINE_S, FALLBACK, PRIMARY, attempt_counts, attempts_since, closed_port, finished_requests, start_gateway,
+    write_catalog,
 )
+
+pytestmark = pytest.mark.slow  # 78 cases over real HTTP, each up to the 1.5 s deadline
+
 
 A, B = PRIMARY, FALLBACK
 SLACK_S = 0.5  # scheduling noise on a shared 2-core machine, on top of the deadline
+RETRY_AFTER_DEADLINE_S = 3.9
 ONLY_A = ";model=" + A
 
 
@@ -42,6 +47,7 @@ class Case:
     dead: frozenset[str] = frozenset()  # deployments whose port refuses connections
     min_s: float = 0.0  # the case must take at least this long (a Retry-After honoured, a timeout waited)
     headers: dict[str, str] = field(default_factory=dict)  # response headers that must be present
+    deadline_s: float = DEADLINE_S  # the gateway's request_timeout_s for this case
 
     @property
     def id(self) -> str:
@@ -58,11 +64,13 @@ def _both(name: str, fault: str, fallback: dict, error: dict, status: int, err: 
     return out
 
 
-# fm-a waits out its Retry-After (1 s) once; by fm-b's turn less than 1 s of the 1.5 s deadline
-# is left, so fm-b is not retried: the client gets the 429 and its Retry-After at once.
-_RETRY_AFTER = dict(min_s=1.0)
+# fm-a waits out its Retry-After (2 s) once; by fm-b's turn less than 2 s of the 3.9 s deadline
+# is left whatever the attempts took, so fm-b is not retried: the client gets the 429 and its
+# Retry-After at once. (These cases get a deadline of their own: 1.9 s for three attempts leaves
+# room for a loaded machine, where the matrix's 1.5 s left 0.5 s and litellm's attempts overran it.)
+_RETRY_AFTER = dict(min_s=2.0, deadline_s=RETRY_AFTER_DEADLINE_S)
 CASES: list[Case] = [
-    *_both("429-retry-after", "status=429;retry_after=1", {A: {"rate_limit": 2}, B: {"ok": 1}},
+    *_both("429-retry-after", "status=429;retry_after=2", {A: {"rate_limit": 2}, B: {"ok": 1}},
            {A: {"rate_limit": 2}, B: {"rate_limit": 1}}, 429, ("rate_limit_error", "rate_limit_exceeded"),
            **_RETRY_AFTER),
     *_both("500", "status=500", {A: {"server_error": 2}, B: {"ok": 1}},
@@ -138,23 +146,23 @@ def gateways(sim, tmp_path_factory) -> Iterator[dict]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SIM_TEST_KEY", SIM_KEY)
 
-        def get(transport: str, dead: frozenset[str]):
-            key = (transport, dead)
+        def get(transport: str, dead: frozenset[str], deadline_s: float = DEADLINE_S):
+            key = (transport, dead, deadline_s)
             if key not in started:
                 if transport == "litellm":
-                    # Import litellm now: the first request would otherwise wait for it.
-                    from gateway.upstream.litellm_adapter import LiteLLMTransport
-
-                    asyncio.run(LiteLLMTransport().warm())
+                    warm_litellm()  # the first request would otherwise wait for the import
                 ports = {name: held.setdefault(name, closed_port()).getsockname()[1] for name in dead}
                 config = write_catalog(tmp / f"catalog-{len(started)}.yaml", sim.base_url, transport, ports)
-                gw = started[key] = start_gateway(config, tmp / "policies")
+                gw = started[key] = start_gateway(config, tmp / "policies", request_timeout_s=deadline_s)
                 # One plain and one streamed request first: a transport's first call sets up its
-                # client, which must not eat into a case's deadline. (Their stats are not counted:
-                # every case reads the difference.)
+                # client, which must not eat into a case's deadline. Every case reads the
+                # difference, so the warm-ups' attempts must all be recorded before the first case
+                # reads its baseline: a stream's last attempt is recorded a moment after the client
+                # read its last byte.
                 for stream in (False, True):
-                    httpx.post(f"{gw.base_url}/chat/completions", timeout=10, json={
+                    httpx.post(f"{gw.base_url}/chat/completions", timeout=30, json={
                         "model": "auto", "stream": stream, "messages": [{"role": "user", "content": "warm up"}]})
+                wait_until(lambda: finished_requests(gw) == 2, "the warm-up requests to finish in the gateway")
             return started[key]
 
         yield get
@@ -178,25 +186,25 @@ def _sse_events(text: str) -> list[object]:
 @pytest.mark.parametrize("transport", ["openai", "litellm"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_fault(case: Case, transport: str, gateways, sim) -> None:
-    gw = gateways(transport, case.dead)
+    gw = gateways(transport, case.dead, case.deadline_s)
     body = {"model": "auto", "stream": case.stream,
             "messages": [{"role": "user", "content": f"Say something. [sim:{case.fault}]"}]}
-    stats_before, sim_before = attempt_counts(gw), _sim_requests(sim)
+    stats_before, sim_before, finished = attempt_counts(gw), _sim_requests(sim), finished_requests(gw)
 
     started = time.monotonic()
-    with httpx.Client(timeout=DEADLINE_S + 10) as http:
+    with httpx.Client(timeout=case.deadline_s + 10) as http:
         r = http.post(f"{gw.base_url}/chat/completions", json=body, headers={"x-selection-strategy": "cost"})
         text = r.text  # the whole body, stream included
     elapsed = time.monotonic() - started
 
     assert r.status_code == case.status, text
-    assert case.min_s <= elapsed < DEADLINE_S + SLACK_S, f"took {elapsed:.2f}s"
+    assert case.min_s <= elapsed < case.deadline_s + SLACK_S, f"took {elapsed:.2f}s"
     if case.status != 200:
         err = r.json()["error"]
         assert (err["type"], err["code"]) == case.error, err
         assert err["message"]
         if case.status == 429:
-            assert r.headers.get("retry-after") == "1"  # passed on, so the client knows when to come back
+            assert r.headers.get("retry-after") == "2"  # passed on, so the client knows when to come back
     elif case.stream:
         events = _sse_events(text)
         assert r.headers["content-type"].startswith("text/event-stream")
@@ -214,7 +222,7 @@ def test_fault(case: Case, transport: str, gateways, sim) -> None:
     if case.served is not None:
         assert r.headers["x-gateway-model"] == case.served
 
-    recorded = attempts_since(gw, stats_before, case.attempts)
+    recorded = attempts_since(gw, stats_before, finished)
     assert recorded == case.attempts
     # The stats agree with what the upstream saw: one simulator request per recorded attempt.
     sim_after = _sim_requests(sim)

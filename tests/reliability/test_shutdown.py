@@ -23,6 +23,9 @@ from gateway.simulator import SimulatorProfile, SimulatorThread
 from tests.conftest import SIM_KEY
 from tests.reliability._topology import FALLBACK, PRIMARY, write_catalog
 
+pytestmark = pytest.mark.slow  # gateway subprocesses, SIGTERM and a drain
+
+
 ROOT = Path(__file__).resolve().parents[2]
 SLOW_S = 1.5  # how long each request is still running upstream when SIGTERM arrives (at most)
 WORDS = 15  # a streamed reply: 15 chunks paced 10/s

@@ -8,6 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs bench/soak.py: Redis, the simulator, two workers, ~20 s
+
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +21,9 @@ from gateway.core.decision import Decider
 from gateway.policy import load_policy_dir
 from gateway.selection.engine import SelectionEngine
 from tests.conftest import write_catalog
+
+pytestmark = pytest.mark.slow  # hypothesis over request bodies
+
 
 _tmp = Path(tempfile.mkdtemp(prefix="gw-body-fuzz-"))
 _catalog = load_catalog(load_config(write_catalog(_tmp / "c.yaml", "http://127.0.0.1:9/v1")), require_keys=False)

@@ -61,6 +61,7 @@ def _stop(proc: subprocess.Popen) -> str:
         return proc.communicate()[1]
 
 
+@pytest.mark.slow  # `gateway serve` subprocesses
 def test_public_bind_without_keys_is_refused(tmp_path, simulator):
     proc = _serve([*_config(tmp_path, simulator, []), "--host", "0.0.0.0", "--port", str(free_port())])
     _, err = proc.communicate(timeout=60)
@@ -68,6 +69,7 @@ def test_public_bind_without_keys_is_refused(tmp_path, simulator):
     assert "refusing to bind 0.0.0.0" in err and "--insecure" in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("keys,flag,notice", [
     ([], ["--insecure"], "authentication is OFF"),
     (key_specs(), [], "authentication on: 2 key(s)"),
@@ -95,6 +97,7 @@ def test_bind_rule_and_notices():
     assert "loopback clients only" in startup_notice("127.0.0.1", False, False, 0)
 
 
+@pytest.mark.slow  # `gateway keys` subprocesses
 def test_keys_hash_reads_stdin():
     done = subprocess.run([sys.executable, "-m", "gateway", "keys", "hash"], input="gw-one\ngw-two\n",
                           capture_output=True, text=True, cwd=ROOT, timeout=60)

@@ -16,7 +16,7 @@ import yaml
 
 from gateway.tools.harness import GatewayThread
 from gateway.settings import Settings
-from tests.conftest import SIM_KEY, write_catalog
+from tests.conftest import SIM_KEY, warm_litellm, write_catalog
 
 from .conftest import KEYS, MASTER, auth, chat, key_specs
 
@@ -65,8 +65,10 @@ def _secrets() -> list[str]:
     return [*ECHO_KEYS.values(), SIM_KEY, MASTER, *KEYS.values()]
 
 
-@pytest.fixture(params=["openai", "litellm"])
+@pytest.fixture(params=["openai", pytest.param("litellm", marks=pytest.mark.slow)])
 def leaky_gateway(request, simulator, echo_upstream, tmp_path, monkeypatch) -> Iterator[GatewayThread]:
+    if request.param == "litellm":
+        warm_litellm()
     for env, value in ECHO_KEYS.items():
         monkeypatch.setenv(env, value)
     monkeypatch.setenv("SIM_TEST_KEY", SIM_KEY)
@@ -96,22 +98,25 @@ def test_no_secret_in_any_output(leaky_gateway, caplog, capfd):
     gw = leaky_gateway
     seen: list[str] = []
     url = gw.base_url + "/chat/completions"
+    # httpx's default 5 s timeout is too short for a loaded 2-core machine; nothing here hangs.
+    http = httpx.Client(timeout=30)
     for key in (KEYS["alpha"], KEYS["support"], MASTER):
         for model in ("echo-a", "echo-b"):
             for echo in ("[echo:401]", "[echo:500]", "[echo:plain]", "[echo:400]"):
                 for stream in (False, True):
-                    resp = httpx.post(url, json=chat(f"hi {echo}", model=model, stream=stream), headers=auth(key))
+                    resp = http.post(url, json=chat(f"hi {echo}", model=model, stream=stream), headers=auth(key))
                     assert resp.status_code >= 400  # the echo upstream always fails
                     seen.append(_dump(resp))
         # Served requests too (the simulator), plus a refused and an unknown-model one.
         for body in (chat("fine"), chat("fine", stream=True), chat("x", model="nope"), chat("x", api_key="sk-x")):
-            seen.append(_dump(httpx.post(url, json=body, headers=auth(key))))
-    seen.append(_dump(httpx.post(url, json=chat(), headers=auth("sk-proj-WrongKeyAbcdef123456"))))
+            seen.append(_dump(http.post(url, json=body, headers=auth(key))))
+    seen.append(_dump(http.post(url, json=chat(), headers=auth("sk-proj-WrongKeyAbcdef123456"))))
     for path in ("/metrics", "/v1/gateway/stats", "/v1/models", "/dashboard", "/dashboard/dashboard.js",
                  "/dashboard/dashboard.css", "/openapi.json", "/readyz", "/healthz"):
-        seen.append(_dump(httpx.get(gw.url + path, headers=auth(MASTER))))
+        seen.append(_dump(http.get(gw.url + path, headers=auth(MASTER))))
     for model in ("auto", "echo-a", "echo-b"):
-        seen.append(_dump(httpx.post(gw.base_url + "/selection/explain", json=chat(model=model), headers=auth(MASTER))))
+        seen.append(_dump(http.post(gw.base_url + "/selection/explain", json=chat(model=model), headers=auth(MASTER))))
+    http.close()
     gw.stop()  # flush whatever the shutdown logs
     out, err = capfd.readouterr()
     logs = "\n".join(f"{r.getMessage()} {r.exc_text or ''} {r.args}" for r in caplog.records)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.calibration import CalibrationError, apply_calibration, load_calibration
 from gateway.catalog import CatalogError, GatewayConfig, load_catalog, load_config
+
+pytestmark = pytest.mark.slow  # hypothesis over config and calibration files
 
 _KEYS = [
     "router", "aliases", "default_strategy", "deployments", "name", "model", "api_base", "api_key_env",

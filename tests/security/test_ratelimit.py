@@ -16,6 +16,8 @@ from gateway.security.config import Limits, RateLimitConfig
 from gateway.security.keys import Principal
 from gateway.security.ratelimit import MemoryCounterStore, RateLimiter, RedisCounterStore
 
+from tests._wait import wait_until
+
 from .conftest import auth, chat, key_specs
 
 
@@ -180,19 +182,35 @@ def test_key_rpm_gives_429_with_retry_after(secure_factory):
     assert httpx.post(url, json=chat(max_tokens=300), headers=headers).status_code == 200
 
 
+def _synced(gw, key_name: str) -> int:
+    """Requests on `key_name` that `gw`'s limiter knows from its last sync with the shared store
+    (everyone's, its own included once pushed), summed over the windows it tracks."""
+    limiter = gw.app.state.rate_limiter
+    marker = f"{{rl:key:{key_name}}}:r:"
+    return gw.call(lambda: sum(n for k, n in limiter._known.items() if marker in k))
+
+
 def test_two_gateways_share_limits_through_redis(secure_factory, redis_server):
+    # Counts live in one-minute windows, and a gateway decides its first request in a window it has
+    # not seen locally (the documented overshoot), so the test must not straddle a window boundary:
+    # it starts with at least 20 s of the current minute left (it takes a second or two).
+    wait_until(lambda: 60 - time.time() % 60 > 20, "a minute with 20 s left", timeout=25, interval=0.2)
     name = "k" + uuid.uuid4().hex[:8]  # the session Redis outlives this test
     key = "gw-shared-" + uuid.uuid4().hex
     spec = {"name": name, "sha256": __import__("hashlib").sha256(key.encode()).hexdigest(), "rpm": 3}
     one = secure_factory(keys=[spec], redis_url=redis_server)
     two = secure_factory(keys=[spec], redis_url=redis_server)
-    for gw in (one, one):
-        assert httpx.post(gw.base_url + "/chat/completions", json=chat(), headers=auth(key)).status_code == 200
-    time.sleep(0.5)  # a few sync intervals (0.1 s)
+
+    def post(gw) -> httpx.Response:
+        return httpx.post(gw.base_url + "/chat/completions", json=chat(), headers=auth(key), timeout=30)
+
+    for _ in range(2):
+        assert post(one).status_code == 200
+    wait_until(lambda: _synced(one, name) == 2, "gateway one to push its 2 requests (sync every 0.1 s)")
     # `two` never saw this bucket: its first request is decided locally, then it syncs.
-    assert httpx.post(two.base_url + "/chat/completions", json=chat(), headers=auth(key)).status_code == 200
-    time.sleep(0.5)
-    resp = httpx.post(two.base_url + "/chat/completions", json=chat(), headers=auth(key))
+    assert post(two).status_code == 200
+    wait_until(lambda: _synced(two, name) == 3, "gateway two to push its request and read one's")
+    resp = post(two)
     assert resp.status_code == 429, resp.text
-    time.sleep(0.5)
-    assert httpx.post(one.base_url + "/chat/completions", json=chat(), headers=auth(key)).status_code == 429
+    wait_until(lambda: _synced(one, name) == 3, "gateway one to read two's request")
+    assert post(one).status_code == 429

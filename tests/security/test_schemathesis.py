@@ -14,6 +14,8 @@ from schemathesis.checks import not_a_server_error
 
 from .conftest import MASTER, auth
 
+pytestmark = pytest.mark.slow  # property-based run over the whole OpenAPI schema
+
 
 @pytest.fixture(scope="module")
 def api_schema(secure_gateway):

@@ -13,7 +13,9 @@ from redis.crc import key_slot
 
 from gateway.stats import MemoryStatsStore, Outcome, StatsConfig, StatsStore
 from gateway.stats.events import NANOS_PER_USD, RequestRecord, entry_order, usd_to_nanos
+from gateway.selection.types import LiveStats
 from gateway.stats.redis_store import RedisStatsStore
+from tests._wait import wait_until_async
 
 COOLDOWN_S = 0.3
 CONFIG = StatsConfig(cooldown_s=COOLDOWN_S, probe_ttl_s=5.0)
@@ -23,6 +25,15 @@ def _out(dep: str = "m1", status: str = "ok", **kw: object) -> Outcome:
     base: dict[str, object] = {"pipeline": None, "latency_ms": 100.0, "ts": time.time()}
     base.update(kw)
     return Outcome(deployment=dep, status=status, **base)  # type: ignore[arg-type]
+
+
+async def _half_open(store: StatsStore) -> LiveStats:
+    """Wait out the cool-down (COOLDOWN_S) by polling, not by sleeping a fixed time."""
+    async def state() -> LiveStats | None:
+        s = (await store.read_stats())["m1"]
+        return s if s.circuit_state == "half_open" else None
+
+    return await wait_until_async(state, "the cool-down to end (circuit half-open)", timeout=COOLDOWN_S + 10)
 
 
 @pytest.fixture(params=["memory", "redis", "cluster"])
@@ -135,8 +146,12 @@ async def test_stream_samples_count_successful_streams(store: StatsStore) -> Non
 
 async def test_error_classes(store: StatsStore) -> None:
     statuses = ["ok", "rate_limit", "timeout", "connection", "client_error", "context_window", "auth", "ok"]
-    await store.record_many([_out(status=st) for st in statuses])
-    s = (await store.read_stats())["m1"]
+    # One timestamp, read back at that time: the figures are exact counts, not decayed ones (with
+    # a timestamp each, taken microseconds to milliseconds apart on a busy machine, the ratios
+    # drift past pytest.approx's 1e-6).
+    now = time.time()
+    await store.record_many([_out(status=st, ts=now) for st in statuses])
+    s = (await store.read_stats(now=now))["m1"]
     assert s.samples == 8
     assert s.error_rate == pytest.approx(3 / 8)  # server-side classes only
     assert dict(s.error_rates) == pytest.approx(
@@ -158,9 +173,8 @@ async def test_circuit_open_half_open_close(store: StatsStore) -> None:
     s = (await store.read_stats())["m1"]
     assert s.circuit_open and s.circuit_state == "open"
     assert not await store.try_acquire_probe("m1")
-    await asyncio.sleep(COOLDOWN_S + 0.1)
-    s = (await store.read_stats())["m1"]
-    assert s.circuit_state == "half_open" and not s.circuit_open
+    s = await _half_open(store)
+    assert not s.circuit_open
     assert await store.try_acquire_probe("m1")  # the one probe
     assert not await store.try_acquire_probe("m1")
     assert (await store.read_stats())["m1"].circuit_open  # probe slot taken
@@ -172,14 +186,32 @@ async def test_circuit_open_half_open_close(store: StatsStore) -> None:
 
 async def test_half_open_failure_reopens(store: StatsStore) -> None:
     await store.record_many([_out(status="connection") for _ in range(5)])
-    await asyncio.sleep(COOLDOWN_S + 0.1)
+    await _half_open(store)
     assert await store.try_acquire_probe("m1")
     await store.record_many([_out(status="rate_limit")])
     s = (await store.read_stats())["m1"]
     assert s.circuit_state == "open" and s.circuit_open
     assert not await store.try_acquire_probe("m1")
-    await asyncio.sleep(COOLDOWN_S + 0.1)
+    await _half_open(store)
     assert await store.try_acquire_probe("m1")  # a fresh probe after the new cool-down
+
+
+async def test_a_late_older_success_does_not_end_a_run_of_failures(store: StatsStore) -> None:
+    # Replica B's success reaches the store after replica A's failures that came later: the run
+    # of failures goes on, and the fifth one trips the breaker.
+    now = time.time()
+    await store.record_many([_out(status="server_error", ts=now + i) for i in range(4)])
+    await store.record_many([_out(ts=now - 1)])
+    await store.record_many([_out(status="server_error", ts=now + 4)])
+    assert (await store.read_stats())["m1"].circuit_open
+
+
+async def test_a_newer_success_ends_the_run(store: StatsStore) -> None:
+    now = time.time()
+    await store.record_many([_out(status="server_error", ts=now + i) for i in range(4)])
+    await store.record_many([_out(ts=now + 4)])
+    await store.record_many([_out(status="server_error", ts=now + 5)])
+    assert not (await store.read_stats())["m1"].circuit_open
 
 
 async def test_error_rate_trips_without_consecutive_run(store: StatsStore) -> None:

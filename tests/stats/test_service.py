@@ -13,6 +13,7 @@ import pytest
 from gateway.stats import MemoryStatsStore, Outcome, StatsConfig, StatsRecorder, StatsService
 from gateway.stats.redis_store import RedisStatsStore
 
+from tests._wait import wait_until_async
 from tests.redis_fixtures import RedisProcess
 
 CONFIG = StatsConfig(cooldown_s=0.3)
@@ -22,11 +23,8 @@ def _out(dep: str = "m1", status: str = "ok", **kw: object) -> Outcome:
     return Outcome(deployment=dep, pipeline=kw.pop("pipeline", None), status=status, latency_ms=100.0, **kw)  # type: ignore[arg-type]
 
 
-async def _until(cond, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
+async def _until(cond, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    await wait_until_async(cond, "the condition", timeout)
 
 
 def _redis_service(url: str, prefix: str, **kw: float) -> StatsService:
@@ -56,9 +54,12 @@ async def test_local_trip_is_visible_immediately_and_admit_probes() -> None:
             svc.record(_out(status="server_error"))
         assert svc.live["m1"].circuit_open  # without waiting for a refresh
         assert not await svc.admit("m1")
-        await asyncio.sleep(0.35)
-        await svc.refresh()
-        assert svc.live["m1"].circuit_state == "half_open"
+
+        async def half_open() -> bool:  # the cool-down runs out
+            await svc.refresh()
+            return svc.live["m1"].circuit_state == "half_open"
+
+        await wait_until_async(half_open, "the cool-down to end")
         assert await svc.admit("m1") and not await svc.admit("m1")  # one probe
         svc.record(_out())
         assert not svc.live["m1"].circuit_open
