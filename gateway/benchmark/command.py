@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--max-cost", type=float, default=1.0, metavar="USD",
                    help="stop before the results file's total spend could exceed this (default: 1.0)")
     p.add_argument("--max-tokens", type=int, default=512, help="output cap per answer unless an item sets one (default: 512)")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default: 120)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default: %(default)s)")
     p.add_argument("--temperature", type=float, help="sent with every request (default: the provider's)")
     p.add_argument("--overlay", type=Path,
                    help="also write the quality overlay here, e.g. config/quality.yaml, which the gateway loads")

@@ -109,11 +109,14 @@ save(KEYS[2], c, ttl)
 return events
 """
 
-# KEYS: circuit hash, cool key, probe key. ARGV: probe_ttl_ms. Returns 1 if a request may go.
+# KEYS: circuit hash, cool key, probe key. ARGV: probe_ttl_ms, token. Returns 1 if a request may go.
+# The slot holds the caller's token: redis-py re-sends a command whose reply timed out, and the
+# re-sent call must get the slot its first run took, not find it taken.
 PROBE = r"""
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 if tonumber(redis.call('HGET', KEYS[1], 'x') or '0') < 1 then return 1 end
-if redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[1]) then return 1 end
+if redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[1]) then return 1 end
+if redis.call('GET', KEYS[3]) == ARGV[2] then return 1 end
 return 0
 """
 

@@ -85,9 +85,13 @@ def _float(v: Any) -> float:
 
 
 def _until(ts: float, pttl: int) -> float:
-    """When a key with `pttl` ms left at `ts` expires (0: absent; inf: no expiry)."""
+    """When a key with `pttl` ms left at `ts` expires (0: absent; inf: no expiry).
+
+    Redis answers 0 for a key in its last millisecond, which EXISTS (and so the scripts) still
+    sees: count it as alive for that millisecond, or a reader calls a circuit half-open that the
+    probe script still finds cooling."""
     pttl = int(pttl)
-    return ts + pttl / 1000.0 if pttl >= 0 else (math.inf if pttl == -1 else 0.0)
+    return ts + max(pttl, 1) / 1000.0 if pttl >= 0 else (math.inf if pttl == -1 else 0.0)
 
 
 class RedisStatsStore(RedisSharedState, StatsStore):
@@ -336,7 +340,8 @@ class RedisStatsStore(RedisSharedState, StatsStore):
     async def try_acquire_probe(self, deployment: str) -> bool:
         _, c, cool, probe, _ = self.dep_keys(deployment)
         ttl_ms = max(1, int(self.config.probe_ttl_s * 1000))
-        (res,) = await self._run([("script", "probe", (c, cool, probe), [ttl_ms])])
+        token = uuid.uuid4().hex
+        (res,) = await self._run([("script", "probe", (c, cool, probe), [ttl_ms, token])])
         return bool(res)
 
     async def add_spend(self, pipeline: str, usd: float) -> SpendTotals:

@@ -252,6 +252,20 @@ async def test_feedback_posterior(store: StatsStore) -> None:
     assert s.samples == 0 and s.latency_ms is None
 
 
+async def test_a_re_sent_probe_gets_the_slot_its_first_run_took(store: StatsStore) -> None:
+    """redis-py re-sends a command whose reply timed out; the re-run must not find its own slot taken."""
+    if not isinstance(store, RedisStatsStore):
+        pytest.skip("Redis script only")
+    await store.record_many([_out(status="connection") for _ in range(5)])
+    await _half_open(store)
+    _, c, cool, probe, _ = store.dep_keys("m1")
+    run = lambda token: store._run([("script", "probe", (c, cool, probe), [5000, token])])  # noqa: E731
+    assert await run("first") == [1]
+    assert await run("first") == [1]  # the re-sent call
+    assert await run("other") == [0]  # anyone else still finds it taken
+    assert not await store.try_acquire_probe("m1")
+
+
 async def test_redis_keys_have_ttls_and_share_slots(store: StatsStore) -> None:
     if not isinstance(store, RedisStatsStore):
         pytest.skip("Redis key layout only")
