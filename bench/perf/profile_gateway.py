@@ -81,6 +81,9 @@ def main() -> int:
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    p.add_argument("--native", action="store_true", help="include native (C) frames (py-spy --native)")
+    p.add_argument("--raw-out", type=Path, help="keep py-spy's raw collapsed stacks here")
+    p.add_argument("--env", action="append", default=[], help="VAR=VALUE for the gateway (repeatable)")
     a = p.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not os.path.exists(spy):
@@ -99,6 +102,7 @@ def main() -> int:
                           log_dir=work)
         procs.wait_http_ok(sim, f"http://127.0.0.1:{port}/healthz", 20)
         env.sim_base = f"http://127.0.0.1:{port}/v1"
+        os.environ.update(kv.split("=", 1) for kv in a.env)  # the gateway inherits them (rows._env)
         st = row.start(env)
         procs.wait_http_ok(st.proc, st.ready_url, 30)
         body = json.dumps({"model": row.model, "messages": [{"role": "user", "content": "Write one short sentence."}],
@@ -107,7 +111,9 @@ def main() -> int:
         loadgen.wrk(st.chat_url, lua, seconds=2, connections=a.connections, cpus="1")  # warm-up
         raw = work / "raw.txt"
         spy_cmd = ["taskset", "-c", "1", spy, "record", "--pid", str(st.proc.pid), "--duration", str(a.seconds),
-                   "--rate", str(a.rate), "--format", "raw", "--output", str(raw), "--nonblocking"]
+                   "--rate", str(a.rate), "--format", "raw", "--output", str(raw)]
+        # --native pauses the process per sample (it cannot read C stacks otherwise): slower, exact.
+        spy_cmd.append("--native" if a.native else "--nonblocking")
         rec = subprocess.Popen(spy_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         r = loadgen.wrk(st.chat_url, lua, seconds=a.seconds, connections=a.connections, cpus="1")
         _, err = rec.communicate(timeout=a.seconds + 30)
@@ -116,6 +122,8 @@ def main() -> int:
             return 1
         print(f"{'stream' if a.stream else 'plain'}: {r['rps']:.0f} req/s under py-spy ({r['errors']} errors)\n")
         print(analyse(raw, a.top))
+        if a.raw_out:
+            shutil.copyfile(raw, a.raw_out)
     finally:
         procs.stop_all()
         shutil.rmtree(work, ignore_errors=True)

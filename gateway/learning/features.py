@@ -12,6 +12,13 @@ Values are sublinear counts (ln(1 + tf)), signed by a hash bit so collisions can
 L2-normalised so long and short prompts live on the same scale. Two length tokens say how long
 the prompt is, which a bag of words cannot.
 
+`transform` runs on every request, and a prompt is a few dozen words, most of them seen before:
+each word's hashed features (its unigram, and its character n-grams) are computed once and kept in
+two bounded caches, a prompt's features are summed per bucket in a dict, and numpy only finishes
+the short list of buckets. The result is bit-identical to the whole-array formulation that
+`describe` still uses (the sums are added up in numpy's own order; a property test holds the two
+together); for the bench prompt it is ~8x cheaper.
+
 Optionally (`char_ngrams=(3, 5)`), character n-grams of the first 256 words of four or more
 characters, with word boundaries marked (fastText-style "<sor", "rted>"), are added at
 `char_weight`: they let a model trained on "sorting" recognise "sorted", and cognates across
@@ -41,6 +48,13 @@ _K2 = np.uint64(0x85EBCA77)
 _K3 = np.uint64(0xC2B2AE3D)
 _SIGN_BIT = np.uint64(31)
 _MAX_GRAM_WORDS = 256
+# The same constants as Python ints, for the per-word path (all hashes there stay below 2**32, so
+# masking a product to 32 bits gives what the uint64 lanes give).
+_M32_I, _K1_I, _K2_I, _K3_I = 0xFFFFFFFF, 0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D
+#: Prompts of up to this many tokens take the per-word path; longer ones the whole-array one.
+_FAST_TOKENS = 48
+#: Words whose character n-grams are kept (~0.6 KiB each for an 8-letter word).
+_GRAM_CACHE = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +87,35 @@ def messages_text(messages: object) -> str:
     return "\n".join(parts)
 
 
+def _fmix(h: int) -> int:
+    # `_mix` for one hash below 2**32, on Python ints.
+    h ^= h >> 16
+    h = (h * _K2_I) & _M32_I
+    h ^= h >> 13
+    h = (h * _K3_I) & _M32_I
+    return h ^ (h >> 16)
+
+
+def _finish(buckets: list[int] | np.ndarray, signs: list[float] | np.ndarray, n_tokens: int) -> SparseFeatures:
+    """Signed counts summed per bucket (in feature order within a bucket), ln(1 + |x|) with the
+    sign kept, L2-normalised."""
+    b = np.asarray(buckets, dtype=np.int64)
+    # Sum the signed counts per bucket: sort once, add up runs (np.unique's inverse costs twice this).
+    order = np.argsort(b, kind="stable")
+    sorted_buckets = b[order]
+    first = np.flatnonzero(np.concatenate(([True], sorted_buckets[1:] != sorted_buckets[:-1])))
+    idx = sorted_buckets[first]
+    signed = np.add.reduceat(np.asarray(signs, dtype=np.float64)[order], first)
+    values = np.sign(signed) * np.log1p(np.abs(signed))
+    keep = values != 0.0
+    if not keep.all():
+        idx, values = idx[keep], values[keep]
+    norm = float(np.sqrt(values @ values))
+    if norm > 0.0:
+        values /= norm
+    return SparseFeatures(idx, values, n_tokens)
+
+
 def _mix(h: np.ndarray) -> np.ndarray:
     # murmur3 fmix32 on uint64 lanes: consecutive inputs must not land in consecutive buckets.
     h = h ^ (h >> np.uint64(16))
@@ -85,7 +128,8 @@ def _mix(h: np.ndarray) -> np.ndarray:
 class FeatureHasher:
     """Text -> `SparseFeatures` in a 2**n_bits space. Stateless apart from a bounded token cache."""
 
-    __slots__ = ("_cache", "_cache_size", "bigrams", "char_ngrams", "char_weight", "dim", "n_bits")
+    __slots__ = ("_cache", "_cache_size", "_grams", "_tokens", "bigrams", "char_ngrams", "char_weight", "dim",
+                 "n_bits")
 
     def __init__(self, n_bits: int = DEFAULT_BITS, *, bigrams: bool = True,
                  char_ngrams: tuple[int, int] | None = None, char_weight: float = 0.3, cache_size: int = 200_000):
@@ -102,6 +146,9 @@ class FeatureHasher:
         self.char_weight = float(char_weight)
         self._cache: dict[str, int] = {}
         self._cache_size = cache_size
+        # token -> (crc32, bucket, sign) and word -> its character n-grams per length (`transform`).
+        self._tokens: dict[str, tuple[int, int, float]] = {}
+        self._grams: dict[str, tuple[tuple[tuple[int, ...], tuple[float, ...]], ...]] = {}
 
     def config(self) -> dict:
         """What a saved model needs to rebuild this hasher (`FeatureHasher(**config)`)."""
@@ -171,6 +218,39 @@ class FeatureHasher:
 
     def transform(self, text: str) -> SparseFeatures:
         tokens = _TOKEN.findall(text.lower())
+        if len(tokens) > _FAST_TOKENS:
+            return self._transform_arrays(tokens)
+        return self._transform_words(tokens)
+
+    def _transform_words(self, tokens: list[str]) -> SparseFeatures:
+        """`transform` from per-word cached hashes (same result as `_transform_arrays`)."""
+        n = len(tokens)
+        bucket = min(int(math.log2(n + 1)), 12)
+        entry = self._token
+        unigrams = [entry(t) for t in tokens]
+        unigrams += (entry(f"\x00len{bucket}"), entry(f"\x00len{min(bucket + 1, 12)}h"))
+        buckets = [u[1] for u in unigrams]
+        signs = [u[2] for u in unigrams]
+        if self.bigrams and n >= 2:
+            mask = self.dim - 1
+            prev = unigrams[0][0]
+            for i in range(1, n):
+                cur = unigrams[i][0]
+                h = _fmix((((prev * _K1_I) ^ (cur + _K2_I)) & _M32_I) ^ _K3_I)
+                prev = cur
+                buckets.append(h & mask)
+                signs.append(-1.0 if h >> 31 & 1 else 1.0)
+        if self.char_ngrams is not None:
+            words = [self._word_grams(t) for t in [t for t in tokens if len(t) >= 4][:_MAX_GRAM_WORDS]]
+            for k in range(self.char_ngrams[1] - self.char_ngrams[0] + 1):
+                for per_length in words:
+                    grams = per_length[k]
+                    buckets += grams[0]
+                    signs += grams[1]
+        return _finish(buckets, signs, n)
+
+    def _transform_arrays(self, tokens: list[str]) -> SparseFeatures:
+        """`transform` for a long prompt: every step on whole arrays (see `_hashes`, `_char_grams`)."""
         hashes = self._hashes(tokens)
         # Sign from a bit outside the index, so colliding features cancel on average.
         signs = 1.0 - 2.0 * ((hashes >> _SIGN_BIT) & np.uint64(1)).astype(np.float64)
@@ -180,22 +260,45 @@ class FeatureHasher:
                 hashes = np.concatenate((hashes, g))
                 g_signs = 1.0 - 2.0 * ((g >> _SIGN_BIT) & np.uint64(1)).astype(np.float64)
                 signs = np.concatenate((signs, self.char_weight * g_signs))
-        buckets = (hashes & np.uint64(self.dim - 1)).astype(np.int64)
-        # Sum the signed counts per bucket: sort once, add up runs (np.unique's inverse costs twice this).
-        order = np.argsort(buckets, kind="stable")
-        sorted_buckets = buckets[order]
-        first = np.flatnonzero(np.concatenate(([True], sorted_buckets[1:] != sorted_buckets[:-1]))) \
-            if len(sorted_buckets) else np.zeros(0, dtype=np.int64)
-        idx = sorted_buckets[first]
-        signed = np.add.reduceat(signs[order], first) if len(first) else np.zeros(0)
-        values = np.sign(signed) * np.log1p(np.abs(signed))
-        keep = values != 0.0
-        if not keep.all():
-            idx, values = idx[keep], values[keep]
-        norm = float(np.sqrt(values @ values))
-        if norm > 0.0:
-            values /= norm
-        return SparseFeatures(idx, values, len(tokens))
+        return _finish((hashes & np.uint64(self.dim - 1)).astype(np.int64), signs, len(tokens))
+
+    def _token(self, token: str) -> tuple[int, int, float]:
+        """(crc32, bucket, sign) of a unigram, cached."""
+        cached = self._tokens.get(token)
+        if cached is None:
+            crc = zlib.crc32(token.encode())
+            h = _fmix(crc)
+            cached = (crc, h & (self.dim - 1), -1.0 if h >> 31 & 1 else 1.0)
+            if len(self._tokens) >= self._cache_size:
+                self._tokens.clear()  # a bounded cache; rebuilding it is cheap
+            self._tokens[token] = cached
+        return cached
+
+    def _word_grams(self, word: str) -> tuple[tuple[tuple[int, ...], tuple[float, ...]], ...]:
+        """A word's character n-grams per length, as (buckets, weighted signs), cached: what
+        `_char_grams` finds for that word, since no n-gram window crosses a word boundary."""
+        cached = self._grams.get(word)
+        if cached is None:
+            lo, hi = self.char_ngrams  # type: ignore[misc]
+            codes = [1, *map(ord, word), 2]
+            mask = self.dim - 1
+            pos, neg = self.char_weight, -self.char_weight  # char_weight * (+1.0 / -1.0), exactly
+            out = []
+            for n in range(lo, hi + 1):
+                row_b, row_s = [], []
+                for start in range(len(codes) - n + 1):
+                    h = n
+                    for c in codes[start:start + n]:
+                        h = (h * _K2_I + c) & _M32_I
+                    h = _fmix(h ^ _K1_I)
+                    row_b.append(h & mask)
+                    row_s.append(neg if h >> 31 & 1 else pos)
+                out.append((tuple(row_b), tuple(row_s)))
+            cached = tuple(out)
+            if len(self._grams) >= _GRAM_CACHE:
+                self._grams.clear()
+            self._grams[word] = cached
+        return cached
 
     def describe(self, text: str, indices: np.ndarray) -> dict[int, str]:
         """Readable names ("integral", "sorted list", "len:2^7") for the given feature indices.
