@@ -150,6 +150,14 @@ class Settings(BaseSettings):
     http_parser: Literal["httptools", "h11"] = Field(
         "httptools", description="uvicorn's HTTP/1.1 parser (both enforce the connection limits)."
     )
+    gc_gen0_threshold: int = Field(
+        10_000, ge=0,
+        description=(
+            "Allocations between young-generation garbage collections (Python's default is 700, which "
+            "collects several times per request; 0 leaves the interpreter's setting alone). "
+            "docs/performance.md has the measured trade-off."
+        ),
+    )
 
 
 def per_process_state(settings: Settings) -> tuple[str, ...]:

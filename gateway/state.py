@@ -63,6 +63,9 @@ class GatewayState:
         # what requests allocate (fewer multi-millisecond pauses at the tail).
         gc.collect()
         gc.freeze()
+        if self.settings.gc_gen0_threshold:
+            _, gen1, gen2 = gc.get_threshold()
+            gc.set_threshold(self.settings.gc_gen0_threshold, gen1, gen2)
         self.ready = True
 
     async def stop(self) -> None:

@@ -7,6 +7,7 @@ constraint reasons), and `render` still strips any known key value as a last gua
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import sys
@@ -17,7 +18,7 @@ import orjson
 
 from gateway.errors import redact
 
-__all__ = ["REQUEST_LOGGER", "build_record", "render", "request_logger"]
+__all__ = ["REQUEST_LOGGER", "build_record", "lines_wanted", "render", "request_logger"]
 
 #: Logger name operators can route or silence (`logging.getLogger("gateway.requests")`).
 REQUEST_LOGGER = "gateway.requests"
@@ -82,19 +83,51 @@ def render(record: dict, secrets: Iterable[str] = ()) -> str:
     return line
 
 
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever `sys.stderr` is at emit time (test runners and daemons swap it)."""
+class _StderrHandler(logging.Handler):
+    """Writes to whatever `sys.stderr` is at emit time (test runners and daemons swap it).
+
+    On the event loop, lines are gathered and written once per loop pass (`call_soon`): under load
+    one write carries the lines of every request that finished in that pass instead of one system
+    call each, and no line waits for more than the rest of the pass it was logged in. Off the loop
+    (threads, shutdown) a line is written at once."""
 
     def __init__(self) -> None:
-        logging.Handler.__init__(self)
+        super().__init__()
+        self._pending: list[str] = []
 
-    @property
-    def stream(self):  # type: ignore[override]
-        return sys.stderr
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:  # noqa: BLE001 - logging's contract: report, never raise
+            self.handleError(record)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._write(line + "\n")
+            return
+        pending = self._pending
+        pending.append(line)
+        if len(pending) == 1:
+            loop.call_soon(self.flush)
 
-    @stream.setter
-    def stream(self, value: object) -> None:
-        pass
+    def flush(self) -> None:
+        if self._pending:
+            lines, self._pending = self._pending, []
+            self._write("\n".join(lines) + "\n")
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
+
+    @staticmethod
+    def _write(text: str) -> None:
+        stream = sys.stderr
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken stderr must not fail a request
+            pass
 
 
 def request_logger() -> logging.Logger:
@@ -111,3 +144,10 @@ def request_logger() -> logging.Logger:
         handler.setFormatter(logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     return logger
+
+
+def lines_wanted(settings: Any) -> bool:
+    """Request lines are INFO records: off with `log_requests=false`, and at a gateway log level
+    above info (then none is even built)."""
+    level = logging.getLevelName(str(getattr(settings, "log_level", "info")).upper())
+    return bool(getattr(settings, "log_requests", True)) and not (isinstance(level, int) and level > logging.INFO)

@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from gateway.observability._collector import LiveCollector, LiveSources
-from gateway.observability._logline import build_record, render, request_logger
+from gateway.observability._logline import build_record, lines_wanted, render, request_logger
 from gateway.observability._metrics import Instruments
 from gateway.observability._series import SeriesBuffer
 
@@ -49,7 +49,7 @@ class Observer:
         self._metrics_on = bool(getattr(settings, "metrics_enabled", True))
         self._log_prompts = bool(getattr(settings, "log_prompts", False))
         self._allow_unknown = bool(getattr(settings, "allow_unknown_pipeline", False))
-        self._logger = request_logger() if getattr(settings, "log_requests", True) else None
+        self._logger = request_logger() if lines_wanted(settings) else None
         self._policies = policies
         self._mp_dir = multiprocess_dir or os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
         self._live = LiveCollector(tuple(catalog.deployments), LiveSources(live or dict, spend or dict, policies))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import sys
 import uuid
 
 import httpx
@@ -79,6 +82,56 @@ def test_request_logs_can_be_switched_off(gateway_factory, request_log):
     assert _chat(gw.url, "hi").status_code == 200
     settle(request_log)
     assert request_log.lines == []
+
+
+def test_a_log_level_above_info_silences_request_lines(gateway_factory, request_log):
+    gw = gateway_factory(log_level="warning")
+    assert _chat(gw.url, "hi").status_code == 200
+    settle(request_log)
+    assert request_log.lines == []
+
+
+class _Writes:
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_lines_logged_in_one_loop_pass_go_out_in_one_write(monkeypatch):
+    from gateway.observability._logline import _StderrHandler
+
+    stream = _Writes()
+    monkeypatch.setattr(sys, "stderr", stream)
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log = logging.getLogger(f"test.{uuid.uuid4().hex}")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+
+    async def burst() -> list[str]:
+        for i in range(3):
+            log.info("line %d", i)
+        assert stream.writes == []  # not yet: written when this pass of the loop is done
+        await asyncio.sleep(0)
+        return list(stream.writes)
+
+    assert asyncio.run(burst()) == ["line 0\nline 1\nline 2\n"]
+    log.info("off the loop")  # no loop: written at once
+    assert stream.writes[-1] == "off the loop\n"
+
+    async def closed_before_the_pass_ends() -> None:
+        log.info("pending")
+        handler.close()  # shutdown: what is gathered goes out, not lost
+        assert stream.writes[-1] == "pending\n"
+
+    asyncio.run(closed_before_the_pass_ends())
 
 
 def test_no_key_in_stats_or_metrics(gateway_factory):
