@@ -85,14 +85,18 @@ class FeedbackProcessor:
         *, pipeline: str | None = None, principal: str | None = None, cost_usd: float = 0.0,
     ) -> None:
         """Called once a request was served; the oldest entry goes when the memory is full."""
+        # Features only when a learner reads them: they are most of a record's size (~2 KB for a
+        # short prompt), and with the default domain model every request has them.
+        model = self.quality_model
+        if model is None or not getattr(model, "use_features", True):
+            features = None
         recent = self._recent
         recent[request_id] = Remembered(deployment, domain, features, pipeline, principal, cost_usd)
         recent.move_to_end(request_id)
         while len(recent) > self.max_remembered:
             recent.popitem(last=False)
         if self.stats.shared and self.shared_records:
-            # Features only when a learner needs them: they are most of a record's size.
-            encoded = encode_features(features) if features is not None and self.quality_model is not None else ""
+            encoded = encode_features(features) if features is not None else ""
             self.stats.remember_request(
                 RequestRecord(request_id, deployment, domain, pipeline, principal, cost_usd, encoded)
             )

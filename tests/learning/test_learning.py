@@ -102,6 +102,18 @@ async def test_feedback_updates_stats_and_quality_model():
     assert q.prior("m", "chat")[1] == 1
 
 
+@pytest.mark.parametrize(("model", "kept"), [
+    (None, False),  # no learner reads them
+    (PromptQualityModel(n_bits=16, use_features=False), False),
+    (PromptQualityModel(n_bits=16), True),
+])
+def test_served_requests_keep_their_features_only_for_a_learner_that_reads_them(model, kept):
+    # ~2 KB per short prompt, 50,000 requests remembered: ~100 MiB of RSS for nothing otherwise.
+    fp = FeedbackProcessor(StatsService(MemoryStatsStore()), model)
+    fp.remember("r", "m", "chat", FeatureHasher(16).transform("hello there"))
+    assert (fp._recent["r"].features is not None) is kept
+
+
 def test_router_model_estimate_infers_domain_and_explains(tmp_path):
     h = FeatureHasher(16)
     texts = [t for d in TEXTS for t in TEXTS[d]]
