@@ -112,6 +112,9 @@ def problems_from_validation(exc: ValidationError) -> list[Problem]:
     return out
 
 
+_LISTED = 12  # catalog names shown after an unknown model
+
+
 def check_policy(
     policy: Policy, expected_pipeline: str | None, models: Mapping[str, ModelInfo] | None
 ) -> list[Problem]:
@@ -124,7 +127,9 @@ def check_policy(
     for loc, name in _model_refs(policy):
         if models is not None and name not in models:
             hint = did_you_mean(name, models)
-            listing = ", ".join(sorted(models))
+            # A big catalog would bury the message under a thousand names: the first few say enough.
+            names = sorted(models)
+            listing = ", ".join(names[:_LISTED]) + (f", ... ({len(names)} in all)" if len(names) > _LISTED else "")
             out.append((loc, f"unknown model {name!r}{hint}; catalog has: {listing}", False))
     for loc, names in _name_lists(policy):
         seen: set[str] = set()

@@ -365,6 +365,17 @@ def test_catalog_checks_are_skipped_without_a_catalog(write):
         load_policy_file(path, demo_catalog())
 
 
+def test_an_unknown_model_in_a_big_catalog_lists_a_few_names_not_all(write):
+    one = next(iter(demo_catalog().values()))
+    big = {f"dep-{i:03d}": one for i in range(1000)}
+    path = write("p.yaml", "pipeline: p\nexperts:\n  run_sql: [no-such-model]\n")
+    with pytest.raises(PolicyError) as info:
+        load_policy_file(path, big)
+    (message,) = [e.message for e in info.value.errors]
+    assert "dep-000, dep-001" in message and "(1000 in all)" in message and "dep-999" not in message
+    assert len(message) < 300
+
+
 def test_all_errors_of_all_files_are_reported(tmp_path):
     (tmp_path / "a.yaml").write_text("pipeline: a\nselection_schema: {strategy: x}\n")
     (tmp_path / "b.yaml").write_text("pipeline: b\nfoo: 1\n")
