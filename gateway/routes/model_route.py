@@ -1,11 +1,12 @@
-"""`ModelRoute`: the shape every model-calling endpoint other than chat shares.
+"""`ModelRoute`: the shape every model-calling endpoint shares.
 
 Bytes in, a `Call` for the request pipeline, bytes out: a subclass says how its body becomes a
 `Call` body (`parse`), how a plain answer is written (`answer`) and how a stream is (`events`), and
 which error renderer its clients understand. Admission, forwarding and accounting are the
-pipeline's, exactly as for `POST /v1/chat/completions` (routes/chat.py), so a rule that holds there
-holds here. Like the chat route, these are raw ASGI apps dispatched ahead of the framework, inside
-the security middleware.
+pipeline's, and the handling around them (refusals, hang-ups, an answer that cannot be written) is
+this class's, the same for chat completions, responses, messages and embeddings: a rule that holds
+on one holds on all. These are raw ASGI apps dispatched ahead of the framework, inside the security
+middleware (gateway/asgi/app.py says why).
 """
 
 from __future__ import annotations
@@ -22,13 +23,21 @@ from starlette.datastructures import Headers
 from gateway import asgi, errors
 from gateway.asgi import Receive, Scope, Send
 from gateway.core.pipeline import Call, RequestPipeline, Served, ServedStream
-from gateway.routes.chat import gateway_headers
 from gateway.security.middleware import PRINCIPAL
 from gateway.upstream.operation import CHAT, Operation
 
-__all__ = ["ModelRoute"]
+__all__ = ["ModelRoute", "gateway_headers"]
 
 log = logging.getLogger("gateway")
+
+
+def gateway_headers(pipeline: RequestPipeline, admitted: object, deployment: str) -> dict[str, str]:
+    decision = admitted.decision  # type: ignore[attr-defined]
+    return {
+        "x-gateway-model": deployment,
+        "x-gateway-strategy": decision.strategy,
+        "x-gateway-decision": pipeline.decision_header(decision.ranking),
+    }
 
 
 class ModelRoute:
@@ -111,7 +120,12 @@ class ModelRoute:
                 out = gateway_headers(pipeline, admitted, stream.deployment.name)
                 overhead_ms = (time.perf_counter() - call.started) * 1000 - stream.ttft_ms
                 out["x-gateway-overhead-ms"] = f"{max(0.0, overhead_ms):.3f}"
-                await asgi.send_stream(send, out, self.events(stream, state), hangup)
+                try:
+                    await asgi.send_stream(send, out, self.events(stream, state), hangup)
+                finally:
+                    # Also when the client left before the first event was read, when no
+                    # generator `finally` runs: the upstream is released and the stream accounted.
+                    await stream.aclose()
                 return
             served = await pipeline.complete(admitted)
             hangup.close()

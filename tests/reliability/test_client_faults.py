@@ -93,18 +93,29 @@ def _warm_up(gw, body: dict) -> dict[str, str]:
     return headers
 
 
+# Every streaming endpoint shares the route's hang-up handling (gateway/routes/model_route.py).
+_STREAMS = {
+    "chat/completions": lambda text: {"model": "auto", "stream": True, "messages": [{"role": "user", "content": text}]},
+    "messages": lambda text: {"model": "auto", "stream": True, "max_tokens": 300,
+                              "messages": [{"role": "user", "content": text}]},
+    "responses": lambda text: {"model": "auto", "stream": True, "input": text},
+}
+
+
+@pytest.mark.parametrize("endpoint", list(_STREAMS))
 @pytest.mark.parametrize("fault", ["tokens=200", "stall_after=2"], ids=["paced", "stalled"])
-def test_hang_up_mid_stream_cancels_upstream(gw, sim, fault: str) -> None:
-    body = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": f"Go on. [sim:{fault}]"}]}
-    headers = _warm_up(gw, body)
+def test_hang_up_mid_stream_cancels_upstream(gw, sim, fault: str, endpoint: str) -> None:
+    body = _STREAMS[endpoint](f"Go on. [sim:{fault}]")
+    headers = _warm_up(gw, _STREAMS["chat/completions"](f"Go on. [sim:{fault}]"))
     conns, tasks, stats, finished = _open_connections(sim.port), _tasks(gw), attempt_counts(gw), finished_requests(gw)
 
     with httpx.Client(timeout=10) as http, http.stream(
-        "POST", f"{gw.base_url}/chat/completions", json=body, headers=headers
+        "POST", f"{gw.base_url}/{endpoint}", json=body, headers=headers
     ) as r:
         assert r.status_code == 200
         chunks = r.iter_raw()
-        assert next(chunks).startswith(b"data: ")  # the stream is live upstream and at the client
+        # The stream is live upstream and at the client.
+        assert next(chunks).startswith(b"data: " if endpoint == "chat/completions" else b"event: ")
         # The stream rides a pooled connection or a new one; either way it is open now, and one
         # fewer must be open once the client has gone (the pool must not keep a half-read one).
         during = _open_connections(sim.port)
