@@ -148,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog, engine, lambda: policies.current, stats.live_for, lambda: stats.spend,
         allow_unknown_pipeline=settings.allow_unknown_pipeline,
         router=router, domain_min_confidence=settings.domain_min_confidence,
+        keep_features=lambda: learner.wants_features,
     )
     budgets = BudgetGate(
         stats, max_attempts=settings.max_fallbacks + 1,

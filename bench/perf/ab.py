@@ -51,6 +51,7 @@ class Variant:
     cpu_us: list[float] = field(default_factory=list)
     rps: list[float] = field(default_factory=list)
     lat: list[dict] = field(default_factory=list)
+    workers: int = 1  # `gateway serve --workers`
 
 
 def cpu_seconds(pid: int) -> float:
@@ -89,7 +90,7 @@ def _start(v: Variant, sim_base: str, catalog: Path, policies: Path, work: Path,
                     "GATEWAY_LOG_LEVEL": "warning"})
         env.update(v.env)
         cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(catalog), "--policies", str(policies),
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+               "--host", "127.0.0.1", "--port", str(port), "--workers", str(v.workers)]
         ready = f"{base}/readyz"
         cwd = v.tree
     v.proc = procs.spawn(f"ab-{v.name}", cmd, cpus=cpus, env=env, log_dir=work, cwd=cwd)

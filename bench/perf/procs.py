@@ -7,6 +7,7 @@ and every `Proc` is registered so `stop_all()` in run.py's `finally` leaves noth
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -95,6 +96,31 @@ def adopt(name: str, popen: subprocess.Popen, log_path: Path) -> Proc:
 def stop_all() -> None:
     for proc in list(reversed(_LIVE)):
         proc.stop()
+
+
+def raise_nofile(need: int) -> int:
+    """Lift this process's open-file limit to at least `need` (children inherit it); the soft
+    limit reached. The hard limit is raised too where allowed (root, up to fs.nr_open)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    inf = resource.RLIM_INFINITY
+    if soft != inf and soft < need:
+        if hard != inf and hard < need:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
+                return need
+            except (ValueError, OSError):
+                pass  # unprivileged: as far as the hard limit goes
+        soft = need if hard == inf else min(need, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return soft if soft != inf else need
+
+
+def open_fds(pid: int) -> int:
+    """Open file descriptors (sockets included) of `pid`; 0 if gone."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
 
 
 def wait_http_ok(proc: Proc, url: str, timeout: float) -> float:

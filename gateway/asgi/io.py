@@ -147,6 +147,7 @@ async def send_stream(send: Send, headers: Mapping[str, str], events: AsyncItera
         await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *_encode(headers)]})
         async for event in events:
             await send({"type": "http.response.body", "body": event, "more_body": True})
+            del event  # not held while the next event is awaited (a slow stream idles there)
         hangup.close()
         await send({"type": "http.response.body", "body": b""})
     finally:

@@ -68,6 +68,7 @@ class Decider:
         rng: random.Random | None = None,
         router: RouterModel | Callable[[], RouterModel | None] | None = None,
         domain_min_confidence: float = 0.5,
+        keep_features: Callable[[], bool] | None = None,
     ) -> None:
         self._catalog = catalog
         self._engine = engine
@@ -85,6 +86,9 @@ class Decider:
         # given as a callable, it is read per request (a reloaded model file replaces it).
         self._router = router if router is None or callable(router) else (lambda: router)
         self._min_confidence = domain_min_confidence
+        # Whether a Decision keeps the prompt's features (for a learner that reads them at feedback
+        # time); None: always. A stream holds its Decision for as long as it runs.
+        self._keep_features = keep_features
         self._known: tuple[RouterModel | None, tuple[str, ...]] = (None, ())
         self._targets = TargetPlanner(catalog.models)  # quality targets / learned default (hook below)
         self._domains: tuple[object, frozenset[str]] = (None, frozenset())
@@ -142,6 +146,8 @@ class Decider:
         router = None if pinned is not None or embedding else (self.router or self._policies().domain_router)
         if router is not None:
             ctx, features, inferred_note = self._learned(router, ctx, body, explain)
+            if self._keep_features is not None and not self._keep_features():
+                features = None
         live = self._live(resolution.policy_name)
         budget = check_budget(resolution.policy_name, resolution.budget, self._spend().get(resolution.policy_name))
         if pinned is not None:

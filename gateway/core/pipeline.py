@@ -296,8 +296,11 @@ class ServedStream:
         dep = start.deployment
         cutoff = start.started + self._limit_s  # perf_counter seconds
         try:
-            if start.first is not None:
-                yield self._seen(start.first)
+            # Sent once, so not held for as long as the stream runs (a parsed chunk is ~1 KB).
+            first, start.first = start.first, None
+            if first is not None:
+                yield self._seen(first)
+                del first
                 async for item in start.rest:
                     if time.perf_counter() > cutoff:
                         raise errors.GatewayTimeoutError(
@@ -305,6 +308,7 @@ class ServedStream:
                             code="stream_time_limit",
                         )
                     yield self._seen(item)
+                    del item  # not held while the next event is awaited
             self.status = "ok"
         except errors.GatewayError as exc:
             self.status = classify(exc)

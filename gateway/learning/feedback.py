@@ -80,16 +80,21 @@ class FeedbackProcessor:
     def __len__(self) -> int:
         return len(self._recent)
 
+    @property
+    def wants_features(self) -> bool:
+        """Whether a served request's prompt features are worth keeping: only a learner that reads
+        them does (they are ~2 KB for a short prompt, and the default domain model gives every
+        request some)."""
+        model = self.quality_model
+        return model is not None and getattr(model, "use_features", True)
+
     def remember(
         self, request_id: str, deployment: str, domain: str | None, features: SparseFeatures | None,
         *, pipeline: str | None = None, principal: str | None = None, cost_usd: float = 0.0,
     ) -> None:
         """Called once a request was served; the oldest entry goes when the memory is full."""
-        # Features only when a learner reads them: they are most of a record's size (~2 KB for a
-        # short prompt), and with the default domain model every request has them.
-        model = self.quality_model
-        if model is None or not getattr(model, "use_features", True):
-            features = None
+        if not self.wants_features:
+            features = None  # most of a record's size otherwise
         recent = self._recent
         recent[request_id] = Remembered(deployment, domain, features, pipeline, principal, cost_usd)
         recent.move_to_end(request_id)

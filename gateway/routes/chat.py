@@ -55,6 +55,7 @@ async def _sse(stream: ServedStream) -> AsyncIterator[bytes]:
                     continue
                 event = sse.encode_chunk({k: v for k, v in chunk.items() if k != "usage"})
             yield event
+            del event, chunk  # not held while the next event is awaited
         yield sse.DONE
     except errors.GatewayError as exc:
         yield sse.encode_error(exc)

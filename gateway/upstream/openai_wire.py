@@ -126,6 +126,8 @@ class StreamEvents:
                     seen, written = upstream, _MODEL_KEY + orjson.dumps(upstream)
                 yield b"data: " + _rewrite_model(payload, chunk, deployment, member,
                                                  written if upstream == seen else None) + b"\n\n", chunk
+                # A slow stream spends its life waiting for the next line: hold nothing of this event.
+                payload = chunk = upstream = None
         except LineTooLong:
             raise errors.BadGatewayError(
                 f"deployment {deployment} sent a stream event longer than {max_line} bytes",
