@@ -93,9 +93,12 @@ def _serve(args: argparse.Namespace) -> int:
           file=sys.stderr)
     from gateway.serving import raise_fd_limit, uvicorn_options
 
-    fd_warning = raise_fd_limit(settings.max_connections)  # per process: each worker has its own
+    # Per process, and workers inherit the limit: each has its own connections.
+    fits, fd_warning = raise_fd_limit(settings.max_connections)
     if fd_warning is not None:
         print(f"gateway: warning: {fd_warning}", file=sys.stderr)
+        settings = settings.model_copy(update={"max_connections": fits})
+        os.environ["GATEWAY_MAX_CONNECTIONS"] = str(fits)  # what the workers read
     # One worker serves the app just built; several each build their own from the environment.
     options = dict(host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
                    timeout_graceful_shutdown=settings.shutdown_grace_s, **uvicorn_options(settings))

@@ -47,7 +47,7 @@ def test_raise_fd_limit_lifts_the_soft_limit_towards_the_cap():
         "from gateway.serving import raise_fd_limit\n"
         "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
-        "warning = raise_fd_limit(100)\n"
+        "_, warning = raise_fd_limit(100)\n"
         "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0], warning)\n"
     )
     assert out == "456 None"
@@ -58,9 +58,11 @@ def test_raise_fd_limit_warns_when_the_hard_limit_is_too_low():
         "import resource\n"
         "from gateway.serving import raise_fd_limit\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 512))\n"
-        "warning = raise_fd_limit(4096)\n"
-        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0], '|', warning)\n"
+        "fits, warning = raise_fd_limit(4096)\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0], '|', fits, '|', warning)\n"
     )
-    soft, warning = out.split(" | ")
+    soft, fits, warning = out.split(" | ")
     assert soft == "512"
+    # The cap is lowered to what the limit holds: clean 503s past it instead of EMFILE resets.
+    assert fits == "128" and "serving at most 128 connections" in warning
     assert "GATEWAY_MAX_CONNECTIONS=4096" in warning and "8448" in warning
