@@ -35,6 +35,7 @@ from tests.conftest import SIM_KEY, write_catalog
 from gateway.learning import DomainClassifier, FeatureHasher, PromptQualityModel, RouterModel
 from tests.e2e.test_learned_routing import EXAMPLES, _router_model
 from tests.redis_fixtures import RedisProcess
+from tests import loopback
 
 pytestmark = pytest.mark.slow
 
@@ -145,7 +146,7 @@ class Topology:
                 if proc.poll() is not None:
                     pytest.fail(f"gateway serve exited: {proc.stderr.read().decode()[-2000:]}")
                 try:
-                    return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+                    return loopback.get(f"{url}/readyz", timeout=1).status_code == 200
                 except httpx.HTTPError:
                     return False
 
@@ -187,16 +188,16 @@ def _chat(url: str, key: str = "alice", content: str = "hello", pipeline: str | 
     headers = _auth(key) | ({"X-Pipeline-Id": pipeline} if pipeline else {})
     body = {"model": "auto", "messages": [{"role": "user", "content": content}], **extra}
     # A new connection every time: with --workers, the kernel hands each one to either worker.
-    return httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=30)
+    return loopback.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=30)
 
 
 def _feedback(url: str, request_id: str, score: float, key: str = "alice") -> httpx.Response:
-    return httpx.post(f"{url}/v1/feedback", json={"request_id": request_id, "score": score}, headers=_auth(key),
-                      timeout=30)
+    return loopback.post(f"{url}/v1/feedback", json={"request_id": request_id, "score": score}, headers=_auth(key),
+                         timeout=30)
 
 
 def _stats(url: str, key: str = "master") -> dict:
-    r = httpx.get(f"{url}/v1/gateway/stats", headers=_auth(key), timeout=30)
+    r = loopback.get(f"{url}/v1/gateway/stats", headers=_auth(key), timeout=30)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -343,8 +344,8 @@ PROMPT = "a tricky sql join question"
 
 
 def _quality_n(url: str, model: str) -> int | None:
-    r = httpx.post(f"{url}/v1/selection/explain", headers=_auth("master"), timeout=30,
-                   json={"model": "auto", "messages": [{"role": "user", "content": PROMPT}]})
+    r = loopback.post(f"{url}/v1/selection/explain", headers=_auth("master"), timeout=30,
+                      json={"model": "auto", "messages": [{"role": "user", "content": PROMPT}]})
     assert r.status_code == 200, r.text
     for cand in r.json()["ranked"]:
         if cand["model"] == model:
@@ -426,7 +427,7 @@ def test_workers_without_redis_refuse_unless_local_state_is_allowed(sim, tmp_pat
     assert len(lines) == 1 and "GATEWAY_REDIS_URL" in lines[0] and "--allow-local-state" in lines[0], res.stderr
     topo.start("--allow-local-state")
     try:
-        body = httpx.get(f"{topo.urls[0]}/readyz", timeout=10).json()
+        body = loopback.get(f"{topo.urls[0]}/readyz", timeout=10).json()
         assert body["state"] == "local"
         assert {"budgets", "rate limits", "circuit breakers", "feedback memory", "learned quality"} <= set(
             body["per_process"])
