@@ -215,8 +215,11 @@ def test_feedback_reaches_the_request_from_any_replica(topo: Topology) -> None:
         statuses.append(_feedback(topo.urls[(i + 1) % 2], ids[-1], i % 2).status_code)
     print(f"\n{topo.kind}: feedback statuses {statuses}")
     assert statuses == [200] * 12
-    # Learned from once, fleet-wide; and only the key that made a request may score it.
-    again = [_feedback(topo.urls[i % 2], rid, 1.0).status_code for i, rid in enumerate(ids)]
+    # Learned from once, fleet-wide; and only the key that made a request may score it. A consumed
+    # record looks like one not flushed yet, so each answer waits GATEWAY_FEEDBACK_WAIT_S (1 s) before
+    # its 404: the twelve are sent at once rather than one after another.
+    with ThreadPoolExecutor(max_workers=len(ids)) as pool:
+        again = list(pool.map(lambda i: _feedback(topo.urls[i % 2], ids[i], 1.0).status_code, range(len(ids))))
     assert again == [404] * 12
     r = _chat(topo.urls[0])
     rid = r.headers["x-gateway-request-id"]
