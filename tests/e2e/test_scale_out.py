@@ -242,6 +242,13 @@ def test_a_circuit_opens_and_closes_for_every_process(topo: Topology, sim: Simul
                "the other process to see the circuit open")
     finally:
         _sim_patch(sim, "sim-flaky", error_rate=0.0)
+    # No request goes out before the store's cool-down is over. One process has seen the circuit
+    # open, but with --workers the next request may reach the other, whose view can be a refresh
+    # behind: sent during the cool-down, its success is rightly no probe, and with no more traffic
+    # the circuit would stay half-open.
+    store = redis_sync.Redis.from_url(topo.redis_url, decode_responses=True)
+    _until(lambda: not store.exists("gw:{dep:sim-flaky}:cool"), 10, "the store's cool-down to end")
+    store.close()
     # After the 1 s cool-down one request probes it; its success closes the circuit everywhere.
     _until(lambda: _chat(b, pipeline="flaky").headers["x-gateway-model"] == "sim-flaky", 20,
            "a probe to close the circuit", every=0.2)
