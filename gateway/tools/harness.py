@@ -39,25 +39,38 @@ def _bound_socket() -> socket.socket:
 
 class _Server(uvicorn.Server):
     """uvicorn's server, woken by `GatewayThread.stop()` rather than at its next 0.1 s tick (test
-    suites start and stop hundreds of gateways)."""
+    suites start and stop hundreds of gateways).
 
-    _wake: asyncio.Event | None = None
+    It waits on a future with a timer, as `asyncio.sleep` does, and makes no task per tick: tests
+    count the tasks on a gateway's loop.
+    """
+
+    _waiter: asyncio.Future[None] | None = None
 
     async def main_loop(self) -> None:
-        self._wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
         counter = 0
         should_exit = await self.on_tick(counter)
         while not should_exit:
             counter = (counter + 1) % 864000
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 0.1)
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(0.1, _resolve, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
             should_exit = await self.on_tick(counter)
 
     def wake(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        wake = self._wake
-        if loop is not None and wake is not None:
+        waiter = self._waiter
+        if loop is not None and waiter is not None:
             with contextlib.suppress(RuntimeError):  # the loop has closed: the server is done
-                loop.call_soon_threadsafe(wake.set)
+                loop.call_soon_threadsafe(_resolve, waiter)
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class GatewayThread:
