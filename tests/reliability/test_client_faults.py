@@ -45,12 +45,8 @@ def _open_connections(port: int) -> int:
 
 
 def _tasks(gw) -> int:
-    """Tasks on the gateway's loop, less litellm's logging worker: one per process, it runs on
-    whichever loop last logged through litellm (this gateway's, or another gateway's earlier in the
-    same pytest process), so whether it is on this loop depends on which tests ran before."""
     async def count() -> int:
-        return sum(1 for t in asyncio.all_tasks()
-                   if not getattr(t.get_coro(), "__qualname__", "").startswith("LoggingWorker."))
+        return len(asyncio.all_tasks())
 
     return asyncio.run_coroutine_threadsafe(count(), gw.loop).result(5)
 
