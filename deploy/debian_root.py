@@ -6,6 +6,7 @@ Used by check_image_recipe.py (standard library only; root required).
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import re
 import shutil
@@ -74,10 +75,20 @@ def build_base(cache: Path, python: str, suite: str, mirror: str, log: Path) -> 
     base = cache / f"{suite}-python{python}"
     if (base / ".complete").exists():
         return base
+    cache.mkdir(parents=True, exist_ok=True)
+    # Checks running at once (pytest's two workers, two shells) build one base, one after the other:
+    # without the lock each would delete the other's half-built `.partial`.
+    with open(cache / f"{suite}-python{python}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (base / ".complete").exists():  # built while this one waited
+            return base
+        return _build_base(base, cache, python, suite, mirror, log)
+
+
+def _build_base(base: Path, cache: Path, python: str, suite: str, mirror: str, log: Path) -> Path:
     safe_rmtree(base)  # an incomplete base from an interrupted run
     partial = cache / f"{suite}-python{python}.partial"
     safe_rmtree(partial)
-    cache.mkdir(parents=True, exist_ok=True)
     include = ",".join([*SLIM_PACKAGES, "python3", "python3-venv"])
     run(["debootstrap", "--variant=minbase", f"--include={include}", suite, str(partial), mirror],
          timeout=1800, log=log)

@@ -7,8 +7,10 @@ the client is the official OpenAI SDK. Redis fixtures (real redis-server process
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,8 +21,11 @@ import yaml
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 # litellm's map answers are cached per litellm version (gateway/upstream/_map_cache.py): one cache
-# for this run, shared with the gateways it starts as subprocesses, never the user's.
-os.environ.setdefault("GATEWAY_MAP_CACHE_DIR", tempfile.mkdtemp(prefix="gateway-map-cache-"))
+# for this run, shared with the gateways it starts as subprocesses and with the other xdist workers
+# (which inherit it from the controller; writes are atomic), never the user's.
+if "GATEWAY_MAP_CACHE_DIR" not in os.environ:
+    os.environ["GATEWAY_MAP_CACHE_DIR"] = tempfile.mkdtemp(prefix="gateway-map-cache-")
+    atexit.register(shutil.rmtree, os.environ["GATEWAY_MAP_CACHE_DIR"], ignore_errors=True)
 
 pytest_plugins = ["tests.redis_fixtures"]
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
 from gateway.core.params import CHAT_PARAMS, FORWARD, OPENAI_WIRE, REFUSE
 from tests.conftest import SCHEMA_PATH
+from tests import loopback
 
 PROMPT = [{"role": "user", "content": "Say hello."}]
 
@@ -66,7 +66,7 @@ def test_docs_list_every_parameter():
 
 
 def _sim_bodies(simulator, n: int = 1) -> list[dict]:
-    rows = httpx.get(f"{simulator.url}/_sim/requests?limit={n}").json()["requests"]
+    rows = loopback.get(f"{simulator.url}/_sim/requests?limit={n}").json()["requests"]
     return [r["body"] for r in rows]
 
 
@@ -99,7 +99,7 @@ def test_each_class_behaves_as_documented(param, gateways, simulator):
     how = CHAT_PARAMS[param]
     body = {"model": "sim-mini", "messages": PROMPT, param: VALUES[param]}
     wire, translated = gateways
-    r = httpx.post(f"{wire.base_url}/chat/completions", json=body, timeout=30)
+    r = loopback.post(f"{wire.base_url}/chat/completions", json=body, timeout=30)
     if how == REFUSE:
         assert r.status_code == 400, r.text
         assert r.json()["error"]["param"] == param
@@ -110,8 +110,8 @@ def test_each_class_behaves_as_documented(param, gateways, simulator):
     if how == FORWARD:
         return
     assert how == OPENAI_WIRE
-    r = httpx.post(f"{translated.base_url}/chat/completions", json=body, timeout=60)
+    r = loopback.post(f"{translated.base_url}/chat/completions", json=body, timeout=60)
     assert r.status_code == 200, r.text
     assert param not in _sim_bodies(simulator)[-1]
-    notes = httpx.get(f"{translated.base_url}/gateway/stats").json()["recent_decisions"][-1]["notes"]
+    notes = loopback.get(f"{translated.base_url}/gateway/stats").json()["recent_decisions"][-1]["notes"]
     assert any(n.startswith(param) or f", {param}" in n for n in notes), notes

@@ -19,6 +19,7 @@ from gateway.simulator import SimulatorThread
 from gateway.tools.harness import GatewayThread, free_port
 
 from .conftest import DEPLOY, ROOT
+from tests import loopback
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy not installed (apt-get install haproxy)")
 MASTER_KEY = "test-master-key-0123456789abcdef"
@@ -53,7 +54,7 @@ class Topology:
 
     def server_status(self) -> dict[str, tuple[str, int]]:
         """haproxy's own view: server -> (status, requests sent to it)."""
-        rows = httpx.get(f"{self.stats};csv", timeout=5).text.lstrip("# ").splitlines()
+        rows = loopback.get(f"{self.stats};csv", timeout=5).text.lstrip("# ").splitlines()
         header = rows[0].split(",")
         out = {}
         for row in rows[1:]:
@@ -102,7 +103,7 @@ def test_both_replicas_serve_and_a_draining_one_is_routed_around(topology: Topol
     # /readyz health checks bring both servers up (rise 2 x inter 2 s).
     _poll(lambda: all(s == "UP" for s, _ in topology.server_status().values())
           and len(topology.server_status()) == 2, 20, "haproxy sees both replicas UP")
-    with httpx.Client(timeout=30) as client:
+    with loopback.client(timeout=30) as client:
         for _ in range(12):
             r = topology.chat(client)
             assert r.status_code == 200, r.text
@@ -111,15 +112,15 @@ def test_both_replicas_serve_and_a_draining_one_is_routed_around(topology: Topol
 
     # One Redis between them: each replica's live stats count the other's requests too.
     def samples(gw: GatewayThread) -> float:
-        body = httpx.get(f"{gw.url}/v1/gateway/stats", headers={"authorization": f"Bearer {MASTER_KEY}"},
-                         timeout=5).json()
+        body = loopback.get(f"{gw.url}/v1/gateway/stats", headers={"authorization": f"Bearer {MASTER_KEY}"},
+                            timeout=5).json()
         return body["deployments"]["gpt-4o-mini"]["samples"]
 
     _poll(lambda: all(samples(gw) > max(sent.values()) + 1 for gw in topology.gateways.values()), 10,
           f"both replicas see more than their own share of {sent}")
 
     topology.gateways["gateway-1"].stop()  # stops listening, like SIGTERM's drain
-    with httpx.Client(timeout=30) as client:
+    with loopback.client(timeout=30) as client:
         statuses = [topology.chat(client).status_code for _ in range(12)]
     assert statuses == [200] * 12  # refused connections were retried on gateway-2
     _poll(lambda: topology.server_status()["gateway-1"][0].startswith("DOWN"), 15, "gateway-1 marked DOWN")

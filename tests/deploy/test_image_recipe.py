@@ -1,6 +1,6 @@
 """The Dockerfile replayed for real: debootstrap, chroot, `gateway serve`, /readyz (opt-in, minutes).
 
-    sudo GATEWAY_IMAGE_CHECK=1 .venv/bin/python -m pytest tests/deploy/test_image_recipe.py -m image
+    sudo GATEWAY_IMAGE_CHECK=1 .venv/bin/python -m pytest tests/deploy/test_image_recipe.py -m image -n 0
 
 Each case runs deploy/check_image_recipe.py as a subprocess; the debootstrapped base is cached
 between runs (first run: about 2 more minutes). The two broken recipes show the check can fail.

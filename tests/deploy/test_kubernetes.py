@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-import httpx
 import kubernetes_validate
 import pytest
 import yaml
@@ -16,6 +15,7 @@ from gateway.policy import load_policy_dir
 from gateway.settings import Settings
 
 from .conftest import KUSTOMIZE, ROOT, Kustomization, image_tag, option, pinned
+from tests import loopback
 
 #: The oldest Kubernetes these manifests promise to work on, and the newest schema bundled.
 K8S_VERSIONS = ["1.28.0", kubernetes_validate.latest_version()]
@@ -200,11 +200,11 @@ def test_a_pod_built_from_the_manifest_serves_its_probes(
     settings["policies"] = KUSTOMIZE / "policies"
     with GatewayThread(Settings(**settings, port=0)) as gw:
         for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
-            r = httpx.get(gw.url + container[kind]["httpGet"]["path"], timeout=10)
+            r = loopback.get(gw.url + container[kind]["httpGet"]["path"], timeout=10)
             assert r.status_code == 200, (kind, r.text)
-        assert httpx.get(gw.url + "/v1/models", timeout=10).status_code == 401
-        r = httpx.get(gw.url + "/v1/models", timeout=10,
-                      headers={"authorization": "Bearer test-gateway_master_key-0123456789"})
+        assert loopback.get(gw.url + "/v1/models", timeout=10).status_code == 401
+        r = loopback.get(gw.url + "/v1/models", timeout=10,
+                         headers={"authorization": "Bearer test-gateway_master_key-0123456789"})
         served = {m["id"] for m in r.json()["data"]}
     catalog = yaml.safe_load(settings["config"].read_text())
     assert {d["name"] for d in catalog["deployments"]} <= served  # every provider key was found

@@ -9,12 +9,12 @@ import struct
 import time
 import urllib.request
 
-import httpx
 import numpy as np
 import openai
 import pytest
 
 from tests.conftest import EMBEDDING_DEPLOYMENTS
+from tests import loopback
 
 
 @pytest.fixture(params=["openai", "litellm"])
@@ -65,15 +65,15 @@ def test_auto_respects_dimensions(client, dimensions):
 
 def test_a_model_that_cannot_shorten_is_never_chosen_for_another_size(gw):
     for _ in range(3):
-        r = httpx.post(f"{gw.base_url}/embeddings", json={"model": "auto", "input": "x", "dimensions": 512}, timeout=60)
+        r = loopback.post(f"{gw.base_url}/embeddings", json={"model": "auto", "input": "x", "dimensions": 512}, timeout=60)
         assert r.status_code == 200 and r.headers["x-gateway-model"] != "text-embedding-ada-002"
     # Its own size is fine: the gateway leaves `dimensions` out for it (its API refuses the parameter).
-    r = httpx.post(f"{gw.base_url}/embeddings",
-                   json={"model": "text-embedding-ada-002", "input": "x", "dimensions": 1536}, timeout=60)
+    r = loopback.post(f"{gw.base_url}/embeddings",
+                      json={"model": "text-embedding-ada-002", "input": "x", "dimensions": 1536}, timeout=60)
     assert r.status_code == 200, r.text
     assert len(r.json()["data"][0]["embedding"]) == 1536
-    r = httpx.post(f"{gw.base_url}/embeddings",
-                   json={"model": "text-embedding-ada-002", "input": "x", "dimensions": 512}, timeout=60)
+    r = loopback.post(f"{gw.base_url}/embeddings",
+                      json={"model": "text-embedding-ada-002", "input": "x", "dimensions": 512}, timeout=60)
     assert r.status_code == 422 and "cannot shorten" in r.json()["error"]["message"]
 
 
@@ -112,7 +112,7 @@ def test_chat_and_embedding_deployments_never_mix(gw, client):
     ({"input": "x"}, "model"),
 ])
 def test_bad_bodies_are_400_naming_the_parameter(gw, body, param, embeddings_schema):
-    r = httpx.post(f"{gw.base_url}/embeddings", json=body, timeout=30)
+    r = loopback.post(f"{gw.base_url}/embeddings", json=body, timeout=30)
     assert r.status_code == 400, r.text
     assert r.json()["error"]["param"] == param
 
@@ -122,7 +122,7 @@ def test_cost_and_latency_are_recorded(gw, client):
         client.embeddings.create(model="text-embedding-3-large", input=["one", "two"])
     deadline = time.monotonic() + 10
     while True:
-        stats = httpx.get(f"{gw.base_url}/gateway/stats").json()
+        stats = loopback.get(f"{gw.base_url}/gateway/stats").json()
         dep = stats["deployments"].get("text-embedding-3-large") or {}
         if dep.get("samples", 0) >= 3 or time.monotonic() > deadline:
             break
@@ -135,7 +135,7 @@ def test_cost_and_latency_are_recorded(gw, client):
 def test_fallback_keeps_the_vector_size(gw, simulator):
     # The winner fails; the fallback must return vectors of the size the caller asked for.
     body = {"model": "auto", "input": ["[sim:status=500;model=text-embedding-3-small] hello"], "dimensions": 256}
-    r = httpx.post(f"{gw.base_url}/embeddings", json=body, timeout=60)
+    r = loopback.post(f"{gw.base_url}/embeddings", json=body, timeout=60)
     assert r.status_code == 200, r.text
     assert r.headers["x-gateway-model"] == "text-embedding-3-large"
     assert len(r.json()["data"][0]["embedding"]) == 256

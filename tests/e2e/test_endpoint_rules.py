@@ -11,6 +11,7 @@ import pytest
 
 from gateway.security.keys import hash_key
 from tests.conftest import EMBEDDING_DEPLOYMENTS
+from tests import loopback
 
 KEY = "gw-bound-4fJ8sLq2Wm9xZc1V"
 OPEN_KEY = "gw-open-7Hn3Rt6Yb0Pk5Ds2"
@@ -69,7 +70,7 @@ def keyed(gateway_factory, tmp_path):
 def test_a_bound_keys_policy_blocks_a_named_deployment(keyed, endpoint, header):
     path, body = ENDPOINTS[endpoint](BLOCKED[endpoint])
     credential = f"Bearer {KEY}" if header == "authorization" else KEY
-    r = httpx.post(keyed.base_url + path, json=body, headers={header: credential}, timeout=30)
+    r = loopback.post(keyed.base_url + path, json=body, headers={header: credential}, timeout=30)
     assert r.status_code == 403, r.text
     err = _error(r)
     if endpoint == "messages":
@@ -79,17 +80,17 @@ def test_a_bound_keys_policy_blocks_a_named_deployment(keyed, endpoint, header):
         assert err["code"] == "model_not_allowed"
     # `auto` under the same key never lands on the blocked deployment; the open key may name it.
     path, body = ENDPOINTS[endpoint]("auto")
-    r = httpx.post(keyed.base_url + path, json=body, headers={header: credential}, timeout=30)
+    r = loopback.post(keyed.base_url + path, json=body, headers={header: credential}, timeout=30)
     assert r.status_code == 200 and r.headers["x-gateway-model"] != BLOCKED[endpoint]
     path, body = ENDPOINTS[endpoint](BLOCKED[endpoint])
-    r = httpx.post(keyed.base_url + path, json=body, headers={"authorization": f"Bearer {OPEN_KEY}"}, timeout=30)
+    r = loopback.post(keyed.base_url + path, json=body, headers={"authorization": f"Bearer {OPEN_KEY}"}, timeout=30)
     assert r.status_code == 200 and r.headers["x-gateway-model"] == BLOCKED[endpoint]
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_no_key_is_401_in_the_endpoints_own_shape(keyed, endpoint):
     path, body = ENDPOINTS[endpoint]("auto")
-    r = httpx.post(keyed.base_url + path, json=body, timeout=30)
+    r = loopback.post(keyed.base_url + path, json=body, timeout=30)
     assert r.status_code == 401
     if endpoint == "messages":
         assert r.json()["type"] == "error" and r.json()["error"]["type"] == "authentication_error"
@@ -105,7 +106,7 @@ def test_a_reject_budget_refuses_with_429(gateway_factory, tmp_path, endpoint):
         "budget:\n  daily_usd: 0.000000000001\n  on_exceed: reject\n"))
     gw = gateway_factory(policies=policies, embeddings=EMBEDDING_DEPLOYMENTS)
     path, body = ENDPOINTS[endpoint]("auto")
-    r = httpx.post(gw.base_url + path, json=body, timeout=30)
+    r = loopback.post(gw.base_url + path, json=body, timeout=30)
     assert r.status_code == 429, r.text
     assert int(r.headers["retry-after"]) > 0
     err = _error(r)
@@ -120,8 +121,8 @@ def test_pipeline_rate_limits_hold(gateway_factory, endpoint):
     gw = gateway_factory(embeddings=EMBEDDING_DEPLOYMENTS,
                          catalog_extra={"rate_limits": {"pipelines": {"default": {"rpm": 1}}}})
     path, body = ENDPOINTS[endpoint]("auto")
-    assert httpx.post(gw.base_url + path, json=body, timeout=30).status_code == 200
-    r = httpx.post(gw.base_url + path, json=body, timeout=30)
+    assert loopback.post(gw.base_url + path, json=body, timeout=30).status_code == 200
+    r = loopback.post(gw.base_url + path, json=body, timeout=30)
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
 
 
@@ -131,16 +132,16 @@ def test_one_event_per_request_on_every_endpoint(gateway_factory):
     for endpoint, make in ENDPOINTS.items():
         for model in ("auto", "no-such-model"):
             path, body = make(model)
-            r = httpx.post(gw.base_url + path, json=body, timeout=30)
+            r = loopback.post(gw.base_url + path, json=body, timeout=30)
             sent.append((endpoint, r.headers["x-gateway-request-id"], r.status_code))
         path, body = make("auto")
-        with httpx.stream("POST", gw.base_url + path, json={**body, "stream": True}, timeout=30) as r:
+        with loopback.stream("POST", gw.base_url + path, json={**body, "stream": True}, timeout=30) as r:
             r.read()
             sent.append((endpoint, r.headers["x-gateway-request-id"], r.status_code))
     deadline = time.monotonic() + 10
     while True:
-        metrics = httpx.get(gw.base_url.removesuffix("/v1") + "/metrics").text
-        recent = httpx.get(f"{gw.base_url}/gateway/stats").json()["recent_decisions"]
+        metrics = loopback.get(gw.base_url.removesuffix("/v1") + "/metrics").text
+        recent = loopback.get(f"{gw.base_url}/gateway/stats").json()["recent_decisions"]
         if len(recent) >= 7 or time.monotonic() > deadline:
             break
         time.sleep(0.05)

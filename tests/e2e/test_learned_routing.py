@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
 from gateway.learning import DomainClassifier, FeatureHasher, PromptQualityModel, RouterModel
+from tests import loopback
 
 # Two twins that differ only in domain quality: the domain decides the winner.
 DEPLOYMENTS = {
@@ -40,7 +40,7 @@ def _policies(tmp_path: Path, **extra) -> Path:
 
 def _explain(gw, text: str, **headers) -> dict:
     body = {"model": "auto", "messages": [{"role": "user", "content": text}]}
-    r = httpx.post(f"{gw.base_url}/selection/explain", json=body, headers=headers, timeout=10)
+    r = loopback.post(f"{gw.base_url}/selection/explain", json=body, headers=headers, timeout=10)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -102,11 +102,11 @@ def test_router_model_quality_drives_choice_and_learns_from_feedback(gateway_fac
     # A served request is remembered with its features; feedback on it updates the router model.
     quality = gw.state.decider.router.quality
     before = quality.prior("sim-premium", None)[1]
-    r = httpx.post(f"{gw.base_url}/chat/completions", timeout=10, json={
+    r = loopback.post(f"{gw.base_url}/chat/completions", timeout=10, json={
         "model": "auto", "messages": [{"role": "user", "content": "a tricky sql join question"}]})
     assert r.status_code == 200 and r.headers["x-gateway-model"] == "sim-premium"
-    f = httpx.post(f"{gw.base_url}/feedback", json={"request_id": r.headers["x-gateway-request-id"], "score": 0},
-                   timeout=10)
+    f = loopback.post(f"{gw.base_url}/feedback", json={"request_id": r.headers["x-gateway-request-id"], "score": 0},
+                      timeout=10)
     assert f.status_code == 200, f.text
     assert quality.prior("sim-premium", None)[1] == before + 1
 

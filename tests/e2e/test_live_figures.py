@@ -20,6 +20,7 @@ from collections import Counter, deque
 
 import httpx
 import pytest
+from tests import loopback
 
 VICTIM, PEER = "sim-mini", "sim-premium"
 PEERS = {
@@ -72,7 +73,7 @@ def test_a_slowed_model_loses_its_traffic_and_wins_it_back(gateway_factory, simu
     gw = gateway_factory(PEERS, stats_half_life_s=HALF_LIFE_S, stats_refresh_s=0.05)
     for name in PEERS:
         _patch_sim(simulator, name, latency_ms=FAST_MS)
-    with httpx.Client(base_url=gw.base_url, timeout=30) as http:
+    with loopback.client(base_url=gw.base_url, timeout=30) as http:
         # While healthy the better model serves. (The first request of a fresh gateway can take
         # 10x longer, connections being set up; the victim may lose until that sample fades.)
         _serve_until_victim_leads(http, stream, "did not lead while healthy")

@@ -9,6 +9,7 @@ import json
 import anthropic
 import httpx
 import pytest
+from tests import loopback
 
 WEATHER = {
     "name": "get_weather", "description": "Weather for a city.",
@@ -24,7 +25,7 @@ def client(gateway):
 
 
 def _events(gateway, body: dict) -> tuple[httpx.Response, list[tuple[str, dict]]]:
-    with httpx.Client(timeout=60) as http:
+    with loopback.client(timeout=60) as http:
         with http.stream("POST", f"{gateway.base_url}/messages", json=body,
                          headers={"anthropic-version": "2023-06-01"}) as r:
             text = r.read().decode()
@@ -53,7 +54,7 @@ def test_request_reaches_the_model_as_chat(client, simulator, request):
     client.messages.create(model="sim-mini", max_tokens=64, system=[{"type": "text", "text": "sys"}],
                            messages=HELLO, metadata={"user_id": "u-1"}, stop_sequences=["END"],
                            extra_body={"top_k": 20})
-    sent = httpx.get(f"{simulator.url}/_sim/requests?limit=1").json()["requests"][-1]["body"]
+    sent = loopback.get(f"{simulator.url}/_sim/requests?limit=1").json()["requests"][-1]["body"]
     assert sent["messages"] == [{"role": "system", "content": "sys"}, {"role": "user", "content": "Say hello."}]
     assert sent["stop"] == ["END"]
     if request.node.callspec.params["gateway"] == "openai":  # litellm keeps `user` to itself for this provider
@@ -114,7 +115,7 @@ def test_tool_results_become_tool_messages(client, simulator):
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
                                       "content": [{"type": "text", "text": "21 C"}], "is_error": False}]},
     ])
-    sent = httpx.get(f"{simulator.url}/_sim/requests?limit=1").json()["requests"][-1]["body"]
+    sent = loopback.get(f"{simulator.url}/_sim/requests?limit=1").json()["requests"][-1]["body"]
     assert sent["messages"][1]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city":"Paris"}'}
     assert sent["messages"][1]["content"] == "Checking."
     assert sent["messages"][2] == {"role": "tool", "tool_call_id": "toolu_1", "content": "21 C"}
@@ -138,7 +139,7 @@ def test_count_tokens(client):
     ({"model": "auto", "max_tokens": 5, "messages": HELLO, "api_key": "x"}, 400, "invalid_request_error"),
 ])
 def test_errors_are_in_anthropics_shape(gateway, body, status, kind, anthropic_schema):
-    r = httpx.post(f"{gateway.base_url}/messages", json=body, timeout=30)
+    r = loopback.post(f"{gateway.base_url}/messages", json=body, timeout=30)
     assert r.status_code == status, r.text
     anthropic_schema.validate("ErrorResponse", r.json())
     assert r.json()["error"]["type"] == kind and r.json()["error"]["message"]

@@ -7,12 +7,12 @@ the same deployment."""
 from __future__ import annotations
 
 import anthropic
-import httpx
 import openai
 import pytest
 import yaml
 
 from gateway.simulator import ModelProfile, SimulatorProfile, SimulatorThread
+from tests import loopback
 
 KEY = "anthropic-wire-key"
 WEATHER = {
@@ -52,7 +52,7 @@ def client(gateway):
 
 
 def _upstream(sim) -> dict:
-    rows = httpx.get(f"{sim.url}/_sim/requests?limit=1").json()["requests"]
+    rows = loopback.get(f"{sim.url}/_sim/requests?limit=1").json()["requests"]
     assert rows[-1]["path"] == "/v1/messages"  # litellm spoke Anthropic's wire to the upstream
     return rows[-1]["body"]
 

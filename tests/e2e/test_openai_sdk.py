@@ -9,6 +9,7 @@ import urllib.request
 import httpx
 import openai
 import pytest
+from tests import loopback
 
 PROMPT = [{"role": "user", "content": "Say hello."}]
 TOOL = {
@@ -52,7 +53,7 @@ async def test_plain_completion_async(gateway, openai_schema):
 
 
 def _stream_events(gateway, body: dict, headers: dict | None = None) -> tuple[httpx.Response, list]:
-    with httpx.Client(timeout=30) as http:
+    with loopback.client(timeout=30) as http:
         with http.stream("POST", f"{gateway.base_url}/chat/completions", json=body, headers=headers or {}) as r:
             lines = [line for line in r.iter_lines() if line]
     return r, lines
@@ -141,7 +142,7 @@ def test_openai_parameters_pass_through(client, simulator):
 
 
 def test_models_list(client, gateway, openai_schema):
-    with httpx.Client() as http:
+    with loopback.client() as http:
         body = http.get(f"{gateway.base_url}/models").json()
     openai_schema.validate("ListModelsResponse", body)
     ids = [m.id for m in client.models.list()]
@@ -149,7 +150,7 @@ def test_models_list(client, gateway, openai_schema):
 
 
 def test_health_and_ready(gateway):
-    with httpx.Client() as http:
+    with loopback.client() as http:
         assert http.get(f"{gateway.url}/healthz").json() == {"status": "ok"}
         ready = http.get(f"{gateway.url}/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
@@ -237,7 +238,7 @@ def test_fallback_down_the_ranking(client, simulator):
     ],
 )
 def test_bad_requests_get_400(gateway, openai_schema, body, param):
-    with httpx.Client() as http:
+    with loopback.client() as http:
         r = http.post(f"{gateway.base_url}/chat/completions", json=body)
     assert r.status_code == 400
     openai_schema.validate("ErrorResponse", r.json())
@@ -245,7 +246,7 @@ def test_bad_requests_get_400(gateway, openai_schema, body, param):
 
 
 def test_malformed_json_is_400(gateway, openai_schema):
-    with httpx.Client() as http:
+    with loopback.client() as http:
         r = http.post(f"{gateway.base_url}/chat/completions", content=b"{not json",
                       headers={"content-type": "application/json"})
     assert r.status_code == 400
@@ -271,7 +272,7 @@ def test_invalid_strategy_header_lists_allowed(client):
 
 
 def test_unknown_path_is_openai_404(gateway, openai_schema):
-    with httpx.Client() as http:
+    with loopback.client() as http:
         r = http.get(f"{gateway.url}/v1/nope")
     assert r.status_code == 404
     openai_schema.validate("ErrorResponse", r.json())

@@ -11,13 +11,13 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 
 from gateway.tools.harness import GatewayThread
 from gateway.settings import Settings
 from gateway.simulator import SimulatorThread, load_profile
+from tests import loopback
 
 pytestmark = pytest.mark.slow  # the demo catalog end to end, with hot reloads
 
@@ -87,7 +87,7 @@ def test_policy_fallbacks_come_right_after_the_winner(demo_gateway):
     # docs/selection.md, "attempt order": winner, feasible policy fallbacks, then the rest.
     start, policies = demo_gateway
     gw = start()
-    out = httpx.post(f"{gw.base_url}/selection/explain", timeout=30, json={
+    out = loopback.post(f"{gw.base_url}/selection/explain", timeout=30, json={
         "model": "auto", "messages": [{"role": "user", "content": "hello"}]}).json()
     ranked = [c["model"] for c in out["ranked"]]
     policy_fallbacks = ["gpt-4o-mini", "claude-3-haiku"]  # policies/default.yaml
@@ -115,7 +115,7 @@ def test_header_ignored_when_policy_forbids_overrides(demo_gateway):
     gw = start()
     h = _served(_client(gw), "customer-support", strategy="performance")
     assert h["x-gateway-strategy"] == "balanced"
-    with httpx.Client() as http:
+    with loopback.client() as http:
         explain = http.post(
             f"{gw.base_url}/selection/explain",
             json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]},
@@ -162,7 +162,7 @@ def test_code_assistant_experts(demo_gateway):
 def test_customer_support_latency_cap(demo_gateway):
     start, _ = demo_gateway
     gw = start()
-    with httpx.Client() as http:
+    with loopback.client() as http:
         explain = http.post(
             f"{gw.base_url}/selection/explain",
             json={"model": "auto", "messages": [{"role": "user", "content": "Where is my parcel?"}]},
@@ -180,7 +180,7 @@ def test_batch_summarizer_cheapest_above_floor(demo_gateway):
     start, _ = demo_gateway
     gw = start()
     h = _served(_client(gw), "batch-summarizer")
-    with httpx.Client() as http:
+    with loopback.client() as http:
         explain = http.post(
             f"{gw.base_url}/selection/explain",
             json={"model": "auto", "messages": [{"role": "user", "content": "hello"}]},

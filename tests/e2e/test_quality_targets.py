@@ -18,6 +18,7 @@ import yaml
 from gateway.eval.command import register
 from gateway.learning import QualityTarget
 from tests.eval._synth import write_synthetic
+from tests import loopback
 
 # The labelled file's models, renamed to simulator deployments; prices as in the file.
 NAMES = {"cheap": "sim-tiny", "mid": "sim-mini", "dear": "sim-premium"}
@@ -47,7 +48,7 @@ def router_dir(tmp_path_factory) -> Path:
 
 def _explain(gw, text: str, **headers) -> httpx.Response:
     body = {"model": "auto", "messages": [{"role": "user", "content": text}]}
-    return httpx.post(f"{gw.base_url}/selection/explain", json=body, headers=headers, timeout=10)
+    return loopback.post(f"{gw.base_url}/selection/explain", json=body, headers=headers, timeout=10)
 
 
 def test_target_explained_and_applied(gateway_factory, router_dir):
@@ -71,8 +72,8 @@ def test_target_explained_and_applied(gateway_factory, router_dir):
 def test_bad_target_is_a_400_naming_the_header(gateway_factory, router_dir, value):
     gw = gateway_factory(DEPLOYMENTS, router_model=router_dir)
     for path in ("/selection/explain", "/chat/completions"):
-        r = httpx.post(f"{gw.base_url}{path}", headers={"X-Quality-Target": value}, timeout=10,
-                       json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
+        r = loopback.post(f"{gw.base_url}{path}", headers={"X-Quality-Target": value}, timeout=10,
+                          json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
         assert r.status_code == 400, r.text
         err = r.json()["error"]
         assert err["param"] == "X-Quality-Target" and err["code"] == "invalid_quality_target"
@@ -94,11 +95,11 @@ def test_policy_target_without_a_router_model_uses_priors(gateway_factory, tmp_p
 def test_feedback_reaches_the_tables_live_check(gateway_factory, router_dir):
     gw = gateway_factory(DEPLOYMENTS, router_model=router_dir)
     monitor = gw.state.decider.router.monitor
-    r = httpx.post(f"{gw.base_url}/chat/completions", headers={"X-Quality-Target": "0.9"}, timeout=10,
-                   json={"model": "auto", "messages": [{"role": "user", "content": "war king century empire"}]})
+    r = loopback.post(f"{gw.base_url}/chat/completions", headers={"X-Quality-Target": "0.9"}, timeout=10,
+                      json={"model": "auto", "messages": [{"role": "user", "content": "war king century empire"}]})
     assert r.status_code == 200, r.text
-    f = httpx.post(f"{gw.base_url}/feedback", json={"request_id": r.headers["x-gateway-request-id"], "score": 1},
-                   timeout=10)
+    f = loopback.post(f"{gw.base_url}/feedback", json={"request_id": r.headers["x-gateway-request-id"], "score": 1},
+                      timeout=10)
     assert f.status_code == 200, f.text
     assert monitor.n == 1 and monitor.live_share() is not None
 

@@ -20,6 +20,7 @@ from gateway.stats.events import usd_to_nanos
 from gateway.stats.redis_store import RedisStatsStore
 from tests._wait import wait_until
 from tests.conftest import SIM_KEY, TEST_DEPLOYMENTS, write_catalog
+from tests import loopback
 
 pytestmark = pytest.mark.slow  # two gateway subprocesses on a real redis-server
 
@@ -44,7 +45,7 @@ def _start_replica(config, policies, redis_url: str) -> tuple[subprocess.Popen, 
         if proc.poll() is not None:
             raise RuntimeError(proc.stderr.read().decode()[-2000:])
         try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+            if loopback.get(f"{url}/readyz", timeout=1).status_code == 200:
                 return proc, url
         except httpx.HTTPError:
             pass
@@ -67,15 +68,15 @@ def replicas(simulator, redis_process, tmp_path):
 
 
 def _post(url: str, **extra) -> httpx.Response:
-    return httpx.post(f"{url}/v1/chat/completions", json={"model": "auto", "messages": MSG, **extra}, timeout=30)
+    return loopback.post(f"{url}/v1/chat/completions", json={"model": "auto", "messages": MSG, **extra}, timeout=30)
 
 
 def _stats(url: str) -> dict:
-    return httpx.get(f"{url}/v1/gateway/stats", timeout=30).json()["deployments"]
+    return loopback.get(f"{url}/v1/gateway/stats", timeout=30).json()["deployments"]
 
 
 def _explain(url: str) -> dict:
-    return httpx.post(f"{url}/v1/selection/explain", json={"model": "auto", "messages": MSG}, timeout=30).json()
+    return loopback.post(f"{url}/v1/selection/explain", json={"model": "auto", "messages": MSG}, timeout=30).json()
 
 
 def test_what_one_replica_learns_changes_the_others_decision(replicas, simulator):

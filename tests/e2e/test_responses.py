@@ -10,6 +10,7 @@ import httpx
 import openai
 import pytest
 from pydantic import BaseModel
+from tests import loopback
 
 WEATHER = {
     "type": "function", "name": "get_weather", "description": "Weather for a city.",
@@ -24,7 +25,7 @@ def client(gateway):
 
 
 def _events(gateway, body: dict) -> tuple[httpx.Response, list[tuple[str, dict]]]:
-    with httpx.Client(timeout=60) as http:
+    with loopback.client(timeout=60) as http:
         with http.stream("POST", f"{gateway.base_url}/responses", json=body) as r:
             text = r.read().decode()
     out = []
@@ -57,7 +58,7 @@ def test_input_items_reach_the_model_as_chat_messages(client, simulator):
         {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "ok", "annotations": []}]},
         {"role": "user", "content": "again"},
     ])
-    sent = httpx.get(f"{simulator.url}/_sim/requests?limit=1").json()["requests"][-1]["body"]
+    sent = loopback.get(f"{simulator.url}/_sim/requests?limit=1").json()["requests"][-1]["body"]
     # litellm sends a developer message as a system one to models it does not know take them.
     assert sent["messages"][1] in ({"role": "developer", "content": "dev"}, {"role": "system", "content": "dev"})
     del sent["messages"][1]
@@ -130,7 +131,7 @@ class Answer(BaseModel):
 def test_json_schema_output(client, simulator):
     resp = client.responses.parse(model="auto", input="Weather as JSON.", text_format=Answer)
     assert isinstance(resp.output_parsed, Answer)
-    sent = httpx.get(f"{simulator.url}/_sim/requests?limit=1").json()["requests"][-1]["body"]
+    sent = loopback.get(f"{simulator.url}/_sim/requests?limit=1").json()["requests"][-1]["body"]
     assert sent["response_format"]["type"] == "json_schema"
     assert sent["response_format"]["json_schema"]["name"] == "Answer"
     assert sent["response_format"]["json_schema"]["schema"]["required"] == ["city", "temp_c"]
@@ -156,7 +157,7 @@ def test_max_output_tokens_makes_an_incomplete_response(client):
 ])
 def test_stateful_and_unsupported_features_are_400_naming_the_parameter(gateway, extra, param, openai_schema):
     body = {"model": "auto", "input": "hi", **extra}
-    r = httpx.post(f"{gateway.base_url}/responses", json=body, timeout=30)
+    r = loopback.post(f"{gateway.base_url}/responses", json=body, timeout=30)
     assert r.status_code == 400, r.text
     openai_schema.validate("ErrorResponse", r.json())
     assert r.json()["error"]["param"] == param
@@ -202,10 +203,10 @@ def test_a_stream_cut_mid_way_ends_with_error_and_failed(gateway, responses_sche
 
 
 def test_failures_before_the_first_byte_are_plain_errors_and_fall_back(gateway):
-    r = httpx.post(f"{gateway.base_url}/responses", timeout=30, json={
+    r = loopback.post(f"{gateway.base_url}/responses", timeout=30, json={
         "model": "auto", "input": "[sim:status=503;model=sim-mini] hi", "stream": True,
         "max_output_tokens": 20})
     assert r.status_code == 200 and r.headers["x-gateway-model"] != "sim-mini"
-    r = httpx.post(f"{gateway.base_url}/responses", json={"model": "sim-mini", "input": "[sim:status=400] hi"},
-                   timeout=30)
+    r = loopback.post(f"{gateway.base_url}/responses", json={"model": "sim-mini", "input": "[sim:status=400] hi"},
+                      timeout=30)
     assert r.status_code == 400 and r.json()["error"]["message"]

@@ -9,11 +9,11 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 
 from tests._wait import wait_until
+from tests import loopback
 
 pytestmark = pytest.mark.slow  # waits for live stats, cool-downs and Redis outages
 
@@ -69,12 +69,12 @@ def _after_refresh(gw) -> None:
 
 
 def _budget_spent(gw) -> bool:
-    budget = httpx.get(f"{gw.base_url}/gateway/stats", timeout=30).json()["budgets"].get("default") or {}
+    budget = loopback.get(f"{gw.base_url}/gateway/stats", timeout=30).json()["budgets"].get("default") or {}
     return budget.get("day_usd", 0) > 0
 
 
 def _explain(gw) -> dict:
-    with httpx.Client() as http:
+    with loopback.client() as http:
         return http.post(f"{gw.base_url}/selection/explain", json={"model": "auto", "messages": MSG, "max_tokens": 12}).json()
 
 
@@ -116,14 +116,14 @@ def test_error_spike_opens_the_circuit_then_a_probe_closes_it(gateway_factory, s
 
     reasons = wait_until(rejected, f"explain to rule {winner} out")
     assert any("circuit" in r for r in reasons), reasons
-    stats = httpx.get(f"{gw.base_url}/gateway/stats").json()
+    stats = loopback.get(f"{gw.base_url}/gateway/stats").json()
     assert stats["deployments"][winner]["circuit"] in ("open", "half_open")
 
     _patch_sim(simulator, winner, error_rate=0.0)
 
     def closed() -> bool:  # the twin serves during the 1 s cool-down; then a probe closes the circuit
         _serve(client)
-        return httpx.get(f"{gw.base_url}/gateway/stats").json()["deployments"][winner]["circuit"] == "closed"
+        return loopback.get(f"{gw.base_url}/gateway/stats").json()["deployments"][winner]["circuit"] == "closed"
 
     wait_until(closed, "the circuit to close after the cool-down and a successful probe", interval=0.1)
     assert len(_serve(client, 3)) == 3
@@ -157,7 +157,7 @@ def test_budget_reject_refuses_with_429_and_never_overspends(gateway_factory, tm
     else:
         pytest.fail("the budget never refused a request")
     assert served >= 1
-    spent = httpx.get(f"{gw.base_url}/gateway/stats").json()["budgets"]["default"]["day_usd"]
+    spent = loopback.get(f"{gw.base_url}/gateway/stats").json()["budgets"]["default"]["day_usd"]
     assert 0 < spent <= budget
 
 
@@ -184,16 +184,16 @@ def test_redis_outage_degrades_but_serves(gateway_factory, redis_process):
     gw = gateway_factory(redis_url=redis_process.url, stats_refresh_s=0.05)
     client = _client(gw)
     _serve(client, 3)
-    assert httpx.get(f"{gw.url}/readyz").json()["stats"] == "ok"
+    assert loopback.get(f"{gw.url}/readyz").json()["stats"] == "ok"
     redis_process.stop()
     try:
         assert len(_serve(client, 5)) == 5  # no client request fails because of Redis
-        wait_until(lambda: httpx.get(f"{gw.url}/readyz").json()["status"] == "degraded",
+        wait_until(lambda: loopback.get(f"{gw.url}/readyz").json()["status"] == "degraded",
                    "readyz to report the stats store degraded")
-        assert httpx.get(f"{gw.url}/readyz").status_code == 200  # degraded, still ready
+        assert loopback.get(f"{gw.url}/readyz").status_code == 200  # degraded, still ready
     finally:
         redis_process.start()
-    wait_until(lambda: httpx.get(f"{gw.url}/readyz").json()["status"] == "ready", "resync after Redis came back",
+    wait_until(lambda: loopback.get(f"{gw.url}/readyz").json()["status"] == "ready", "resync after Redis came back",
                interval=0.1)
     assert len(_serve(client, 2)) == 2
 
@@ -203,14 +203,14 @@ def test_feedback_updates_learned_quality(gateway_factory):
     client = _client(gw)
     raw = client.chat.completions.with_raw_response.create(model="sim-mini", messages=MSG)
     request_id, model = raw.headers["x-gateway-request-id"], raw.headers["x-gateway-model"]
-    ok = httpx.post(f"{gw.base_url}/feedback", json={"request_id": request_id, "score": "down"})
+    ok = loopback.post(f"{gw.base_url}/feedback", json={"request_id": request_id, "score": "down"})
     assert ok.status_code == 200 and ok.json()["score"] == 0.0
-    again = httpx.post(f"{gw.base_url}/feedback", json={"request_id": request_id, "score": 1})
+    again = loopback.post(f"{gw.base_url}/feedback", json={"request_id": request_id, "score": 1})
     assert again.status_code == 404 and again.json()["error"]["code"] == "unknown_request"
-    bad = httpx.post(f"{gw.base_url}/feedback", json={"request_id": "x", "score": 3})
+    bad = loopback.post(f"{gw.base_url}/feedback", json={"request_id": "x", "score": 3})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "score"
     def quality() -> float | None:
-        return httpx.get(f"{gw.base_url}/gateway/stats").json()["deployments"][model]["quality"]
+        return loopback.get(f"{gw.base_url}/gateway/stats").json()["deployments"][model]["quality"]
 
     wait_until(lambda: quality() is not None, "feedback to reach the stats store")
     assert quality() == 0.0

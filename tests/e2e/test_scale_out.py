@@ -35,6 +35,7 @@ from tests.conftest import SIM_KEY, write_catalog
 from gateway.learning import DomainClassifier, FeatureHasher, PromptQualityModel, RouterModel
 from tests.e2e.test_learned_routing import EXAMPLES, _router_model
 from tests.redis_fixtures import RedisProcess
+from tests import loopback
 
 pytestmark = pytest.mark.slow
 
@@ -145,7 +146,7 @@ class Topology:
                 if proc.poll() is not None:
                     pytest.fail(f"gateway serve exited: {proc.stderr.read().decode()[-2000:]}")
                 try:
-                    return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+                    return loopback.get(f"{url}/readyz", timeout=1).status_code == 200
                 except httpx.HTTPError:
                     return False
 
@@ -187,16 +188,16 @@ def _chat(url: str, key: str = "alice", content: str = "hello", pipeline: str | 
     headers = _auth(key) | ({"X-Pipeline-Id": pipeline} if pipeline else {})
     body = {"model": "auto", "messages": [{"role": "user", "content": content}], **extra}
     # A new connection every time: with --workers, the kernel hands each one to either worker.
-    return httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=30)
+    return loopback.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=30)
 
 
 def _feedback(url: str, request_id: str, score: float, key: str = "alice") -> httpx.Response:
-    return httpx.post(f"{url}/v1/feedback", json={"request_id": request_id, "score": score}, headers=_auth(key),
-                      timeout=30)
+    return loopback.post(f"{url}/v1/feedback", json={"request_id": request_id, "score": score}, headers=_auth(key),
+                         timeout=30)
 
 
 def _stats(url: str, key: str = "master") -> dict:
-    r = httpx.get(f"{url}/v1/gateway/stats", headers=_auth(key), timeout=30)
+    r = loopback.get(f"{url}/v1/gateway/stats", headers=_auth(key), timeout=30)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -214,8 +215,11 @@ def test_feedback_reaches_the_request_from_any_replica(topo: Topology) -> None:
         statuses.append(_feedback(topo.urls[(i + 1) % 2], ids[-1], i % 2).status_code)
     print(f"\n{topo.kind}: feedback statuses {statuses}")
     assert statuses == [200] * 12
-    # Learned from once, fleet-wide; and only the key that made a request may score it.
-    again = [_feedback(topo.urls[i % 2], rid, 1.0).status_code for i, rid in enumerate(ids)]
+    # Learned from once, fleet-wide; and only the key that made a request may score it. A consumed
+    # record looks like one not flushed yet, so each answer waits GATEWAY_FEEDBACK_WAIT_S (1 s) before
+    # its 404: the twelve are sent at once rather than one after another.
+    with ThreadPoolExecutor(max_workers=len(ids)) as pool:
+        again = list(pool.map(lambda i: _feedback(topo.urls[i % 2], ids[i], 1.0).status_code, range(len(ids))))
     assert again == [404] * 12
     r = _chat(topo.urls[0])
     rid = r.headers["x-gateway-request-id"]
@@ -238,12 +242,23 @@ def test_a_circuit_opens_and_closes_for_every_process(topo: Topology, sim: Simul
                "the other process to see the circuit open")
     finally:
         _sim_patch(sim, "sim-flaky", error_rate=0.0)
+    # No request goes out before the store's cool-down is over. One process has seen the circuit
+    # open, but with --workers the next request may reach the other, whose view can be a refresh
+    # behind: sent during the cool-down, its success is rightly no probe, and with no more traffic
+    # the circuit would stay half-open.
+    store = redis_sync.Redis.from_url(topo.redis_url, decode_responses=True)
+    _until(lambda: not store.exists("gw:{dep:sim-flaky}:cool"), 10, "the store's cool-down to end")
+    store.close()
     # After the 1 s cool-down one request probes it; its success closes the circuit everywhere.
     _until(lambda: _chat(b, pipeline="flaky").headers["x-gateway-model"] == "sim-flaky", 20,
            "a probe to close the circuit", every=0.2)
     _until(lambda: _stats(a)["deployments"]["sim-flaky"]["circuit"] == "closed", 10,
            "the first process to see the circuit closed")
-    assert _chat(a, pipeline="flaky").headers["x-gateway-model"] == "sim-flaky"
+    # Every process routes to it again. With --workers each request reaches either worker, and the
+    # one that did not answer above may still be a refresh behind (its view is the store's last
+    # published snapshot): polled, four fresh connections in a row served by the model.
+    _until(lambda: all(_chat(a, pipeline="flaky").headers["x-gateway-model"] == "sim-flaky" for _ in range(4)), 10,
+           "every process to route to the closed circuit's model again")
 
 
 # -- budgets -----------------------------------------------------------------------------------------
@@ -343,8 +358,8 @@ PROMPT = "a tricky sql join question"
 
 
 def _quality_n(url: str, model: str) -> int | None:
-    r = httpx.post(f"{url}/v1/selection/explain", headers=_auth("master"), timeout=30,
-                   json={"model": "auto", "messages": [{"role": "user", "content": PROMPT}]})
+    r = loopback.post(f"{url}/v1/selection/explain", headers=_auth("master"), timeout=30,
+                      json={"model": "auto", "messages": [{"role": "user", "content": PROMPT}]})
     assert r.status_code == 200, r.text
     for cand in r.json()["ranked"]:
         if cand["model"] == model:
@@ -426,7 +441,7 @@ def test_workers_without_redis_refuse_unless_local_state_is_allowed(sim, tmp_pat
     assert len(lines) == 1 and "GATEWAY_REDIS_URL" in lines[0] and "--allow-local-state" in lines[0], res.stderr
     topo.start("--allow-local-state")
     try:
-        body = httpx.get(f"{topo.urls[0]}/readyz", timeout=10).json()
+        body = loopback.get(f"{topo.urls[0]}/readyz", timeout=10).json()
         assert body["state"] == "local"
         assert {"budgets", "rate limits", "circuit breakers", "feedback memory", "learned quality"} <= set(
             body["per_process"])

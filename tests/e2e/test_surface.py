@@ -3,11 +3,11 @@ their `param` and `code` on the way through."""
 
 from __future__ import annotations
 
-import httpx
 import openai
 import pytest
 
 from tests.conftest import EMBEDDING_DEPLOYMENTS
+from tests import loopback
 
 
 @pytest.fixture
@@ -49,11 +49,11 @@ def test_relayed_upstream_errors_keep_param_and_code(gateway, openai_schema):
     body = {"model": "sim-mini", "messages": [{"role": "user", "content": "hi"}],
             "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
             "tool_choice": {"type": "function", "function": {"name": "g"}}}
-    r = httpx.post(f"{gateway.base_url}/chat/completions", json=body, timeout=30)
+    r = loopback.post(f"{gateway.base_url}/chat/completions", json=body, timeout=30)
     assert r.status_code == 400, r.text
     openai_schema.validate("ErrorResponse", r.json())
     assert r.json()["error"]["param"] == "tool_choice"
-    r = httpx.post(f"{gateway.base_url}/chat/completions", timeout=30,
-                   json={"model": "sim-mini", "messages": [{"role": "user", "content": "[sim:bogus] hi"}]})
+    r = loopback.post(f"{gateway.base_url}/chat/completions", timeout=30,
+                      json={"model": "sim-mini", "messages": [{"role": "user", "content": "[sim:bogus] hi"}]})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_sim_directive"
     assert r.json()["error"]["param"] == "messages"

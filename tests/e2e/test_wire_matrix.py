@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from gateway.simulator import ModelProfile, SimulatorProfile, SimulatorThread
+from tests import loopback
 
 KEY = "wire-matrix-key"
 OUT = 6
@@ -300,11 +301,9 @@ def test_a_translation_400_falls_back_to_the_next_wire(client, sim, gateway):
 
 
 def test_requests_are_adapted_to_anthropic_and_explain_says_how(client, gateway, sim):
-    import httpx
-
     body = {"model": "auto", "messages": _ask("hi"), "temperature": 1.5, "seed": 7}
-    out = httpx.post(f"{gateway.url}/v1/selection/explain", json=body, headers={"X-Pipeline-Id": "pair"},
-                     timeout=30).json()
+    out = loopback.post(f"{gateway.url}/v1/selection/explain", json=body, headers={"X-Pipeline-Id": "pair"},
+                        timeout=30).json()
     notes = " | ".join(out["notes"])
     assert "claude-first: temperature 1.5 clamped to 1 (anthropic accepts 0 to 1)" in notes
     assert "claude-first: dropped seed (not supported by anthropic)" in notes
@@ -317,11 +316,9 @@ def test_requests_are_adapted_to_anthropic_and_explain_says_how(client, gateway,
 
 
 def test_n_above_one_rules_anthropic_out_instead_of_failing(client, gateway):
-    import httpx
-
     body = {"model": "auto", "messages": _ask("hi"), "n": 2}
-    out = httpx.post(f"{gateway.url}/v1/selection/explain", json=body, headers={"X-Pipeline-Id": "pair"},
-                     timeout=30).json()
+    out = loopback.post(f"{gateway.url}/v1/selection/explain", json=body, headers={"X-Pipeline-Id": "pair"},
+                        timeout=30).json()
     rejected = {r["model"]: r["reasons"] for r in out["rejected"]}
     assert "capability: missing multiple_choices (n > 1)" in rejected["claude-first"]
     raw = client.chat.completions.with_raw_response.create(model="auto", messages=_ask("hi"), n=2,

@@ -7,11 +7,11 @@ import logging
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.observability import REQUEST_LOGGER
+from tests import loopback
 
 
 class _ListHandler(logging.Handler):
@@ -59,7 +59,7 @@ def parsed(handler: _ListHandler) -> list[dict]:
 def scrape(url: str) -> dict[tuple[str, tuple], float]:
     """/metrics as {(sample name, sorted label items): value}; fails if the text does not parse."""
     settle()
-    resp = httpx.get(f"{url}/metrics", timeout=10)
+    resp = loopback.get(f"{url}/metrics", timeout=10)
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/plain")
     out: dict[tuple[str, tuple], float] = {}

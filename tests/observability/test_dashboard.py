@@ -13,13 +13,13 @@ from __future__ import annotations
 import html
 import re
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.catalog import load_config
 from gateway.tools.screenshot import capture_degraded_dashboard, find_chromium
 from tests.conftest import ROOT
+from tests import loopback
 
 pytestmark = pytest.mark.skipif(
     find_chromium() is None, reason="chromium is not installed (apt-get install -y chromium; scripts/test installs it)"
@@ -110,6 +110,6 @@ def test_dashboard_shows_routing_adapt(tmp_path):
 
 def test_dashboard_page_headers(gateway_factory):
     gw = gateway_factory()
-    resp = httpx.get(f"{gw.url}/dashboard")
+    resp = loopback.get(f"{gw.url}/dashboard")
     assert resp.status_code == 200 and "default-src 'self'" in resp.headers["content-security-policy"]
-    assert httpx.get(f"{gw.url}/dashboard/dashboard.js").headers["content-type"].startswith("text/javascript")
+    assert loopback.get(f"{gw.url}/dashboard/dashboard.js").headers["content-type"].startswith("text/javascript")

@@ -5,15 +5,15 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-import httpx
 import pytest
 
 from gateway.tools.demo_live import LiveTraffic, SimControl
 from tests._wait import wait_until
+from tests import loopback
 
 
 def _profile(sim_url: str, model: str) -> dict:
-    return httpx.get(f"{sim_url}/_sim/models", timeout=10).json()[model]
+    return loopback.get(f"{sim_url}/_sim/models", timeout=10).json()[model]
 
 
 def test_sim_control_restores_the_profile(simulator):

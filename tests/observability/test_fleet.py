@@ -31,7 +31,9 @@ def store(request):
 
 
 async def test_two_processes_history_adds_up_to_one(store) -> None:
-    clock = [time.time() // 5 * 5]
+    # The buckets' clock stays in the past, as a real one does: its last bucket (30 s on) must not
+    # lie ahead of now, or a store that reads up to now's block (Redis) rightly leaves it out.
+    clock = [time.time() // 5 * 5 - 60]
     both = SeriesBuffer(5, 900, clock=lambda: clock[0])  # what one process seeing everything records
     parts = [SeriesBuffer(5, 900, clock=lambda: clock[0]) for _ in range(2)]
     recent: list[list[dict]] = [[], []]

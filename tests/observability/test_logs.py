@@ -12,6 +12,7 @@ import httpx
 
 from tests.conftest import SIM_KEY
 from tests.observability.conftest import parsed, settle
+from tests import loopback
 
 _FIELDS = {
     "time", "event", "request_id", "pipeline", "strategy", "strategy_source", "domain", "stream", "status",
@@ -22,7 +23,7 @@ _FIELDS = {
 
 def _chat(url: str, content: str, **extra: object) -> httpx.Response:
     body = {"model": "auto", "messages": [{"role": "user", "content": content}], **extra}
-    return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=30)
+    return loopback.post(f"{url}/v1/chat/completions", json=body, timeout=30)
 
 
 def test_one_json_line_per_request(gateway_factory, request_log):
@@ -33,7 +34,7 @@ def test_one_json_line_per_request(gateway_factory, request_log):
     # Tools rule out sim-tiny: it shows up as a rejected candidate with its reason.
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}]
     assert _chat(gw.url, marker, tools=tools).status_code == 200
-    with httpx.stream("POST", f"{gw.url}/v1/chat/completions", timeout=30, json={
+    with loopback.stream("POST", f"{gw.url}/v1/chat/completions", timeout=30, json={
         "model": "auto", "stream": True, "messages": [{"role": "user", "content": marker}],
     }) as r:
         r.read()
@@ -138,7 +139,7 @@ def test_no_key_in_stats_or_metrics(gateway_factory):
     gw = gateway_factory()
     assert _chat(gw.url, "hi").status_code == 200
     for path in ("/metrics", "/v1/gateway/stats", "/dashboard", "/dashboard/dashboard.js"):
-        resp = httpx.get(gw.url + path, timeout=10)
+        resp = loopback.get(gw.url + path, timeout=10)
         assert resp.status_code == 200 and SIM_KEY not in resp.text, path
-    assert httpx.get(gw.url + "/dashboard/..%2Fsettings.py").status_code == 404
-    assert httpx.get(gw.url + "/dashboard/dashboard.html.bak").status_code == 404
+    assert loopback.get(gw.url + "/dashboard/..%2Fsettings.py").status_code == 404
+    assert loopback.get(gw.url + "/dashboard/dashboard.html.bak").status_code == 404

@@ -11,17 +11,18 @@ import pytest
 
 from tests.conftest import SIM_KEY
 from tests.observability.conftest import label_values, parsed, scrape, total
+from tests import loopback
 
 _HELLO = [{"role": "user", "content": "hi"}]
 
 
 def _post(url: str, body: dict, headers: dict | None = None) -> httpx.Response:
-    return httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers or {}, timeout=30)
+    return loopback.post(f"{url}/v1/chat/completions", json=body, headers=headers or {}, timeout=30)
 
 
 def _stream(url: str, body: dict, headers: dict | None = None) -> tuple[int, dict | None]:
     usage = None
-    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, headers=headers or {}, timeout=30) as r:
+    with loopback.stream("POST", f"{url}/v1/chat/completions", json=body, headers=headers or {}, timeout=30) as r:
         for line in r.iter_lines():
             if line.startswith("data: {"):
                 usage = json.loads(line[6:]).get("usage") or usage
@@ -81,7 +82,7 @@ def test_counters_match_requests(gateway_factory, request_log):
     # Bounded labels: catalog models (or "none") and nothing the client typed.
     assert label_values(m, "model") <= {"sim-premium", "sim-mini", "sim-tiny", "none"}
     assert label_values(m, "pipeline") <= {"default", "unknown"}
-    text = httpx.get(f"{url}/metrics").text
+    text = loopback.get(f"{url}/metrics").text
     assert key not in text and SIM_KEY not in text
 
 
@@ -116,7 +117,7 @@ def test_unknown_pipeline_fallback_is_labelled_default(gateway_factory):
     assert _post(gw.url, {"model": "auto", "messages": _HELLO}, {"x-pipeline-id": made_up}).status_code == 200
     m = scrape(gw.url)
     assert total(m, "gateway_requests_total", pipeline="default", status="200") == 1
-    assert made_up not in httpx.get(f"{gw.url}/metrics").text
+    assert made_up not in loopback.get(f"{gw.url}/metrics").text
 
 
 def test_circuit_and_budget_gauges(gateway_factory, tmp_path):
@@ -152,5 +153,5 @@ def test_circuit_and_budget_gauges(gateway_factory, tmp_path):
 
 def test_metrics_can_be_switched_off(gateway_factory):
     gw = gateway_factory(metrics_enabled=False, dashboard_enabled=False)
-    assert httpx.get(f"{gw.url}/metrics").status_code == 404
-    assert httpx.get(f"{gw.url}/dashboard").status_code == 404
+    assert loopback.get(f"{gw.url}/metrics").status_code == 404
+    assert loopback.get(f"{gw.url}/dashboard").status_code == 404

@@ -15,6 +15,7 @@ from gateway.tools.harness import free_port
 from gateway.observability import prepare_multiprocess_dir
 from tests.conftest import ROOT, SIM_KEY, write_catalog
 from tests.observability.conftest import scrape, total
+from tests import loopback
 
 pytestmark = pytest.mark.slow  # a two-worker gateway subprocess
 
@@ -52,7 +53,7 @@ def test_two_workers_report_fleet_totals(simulator, tmp_path):
         deadline = time.monotonic() + 90
         while True:
             try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                if loopback.get(f"{url}/readyz", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -63,7 +64,7 @@ def test_two_workers_report_fleet_totals(simulator, tmp_path):
         def send(_: int) -> int:
             # A new connection per request, so the kernel spreads them over both workers' accepts.
             body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
-            return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=30).status_code
+            return loopback.post(f"{url}/v1/chat/completions", json=body, timeout=30).status_code
 
         sent = 0
         pids: set[str] = set()

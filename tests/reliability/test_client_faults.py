@@ -21,6 +21,7 @@ from tests._wait import wait_until
 from tests.reliability._topology import (
     PRIMARY, attempt_counts, attempts_since, finished_requests, start_gateway, write_catalog,
 )
+from tests import loopback
 
 pytestmark = pytest.mark.slow  # paced upstream streams, hang-ups, both transports
 
@@ -86,7 +87,7 @@ def _warm_up(gw, body: dict) -> dict[str, str]:
     recorded it (a stream is recorded a moment after the client read its last byte)."""
     headers = {"x-selection-strategy": "cost"}
     finished = finished_requests(gw)
-    with httpx.Client(timeout=60) as http:  # litellm's first call may still wait for its import
+    with loopback.client(timeout=60) as http:  # litellm's first call may still wait for its import
         http.post(f"{gw.base_url}/chat/completions", json={**body, "messages": [{"role": "user", "content": "hi"}]},
                   headers=headers)
     wait_until(lambda: finished_requests(gw) > finished, "the warm-up request to finish in the gateway")
@@ -109,7 +110,7 @@ def test_hang_up_mid_stream_cancels_upstream(gw, sim, fault: str, endpoint: str)
     headers = _warm_up(gw, _STREAMS["chat/completions"](f"Go on. [sim:{fault}]"))
     conns, tasks, stats, finished = _open_connections(sim.port), _tasks(gw), attempt_counts(gw), finished_requests(gw)
 
-    with httpx.Client(timeout=10) as http, http.stream(
+    with loopback.client(timeout=10) as http, http.stream(
         "POST", f"{gw.base_url}/{endpoint}", json=body, headers=headers
     ) as r:
         assert r.status_code == 200
@@ -142,7 +143,7 @@ def test_hang_up_while_waiting_for_upstream_cancels_it(gw, sim, stream: bool, fa
     tasks, stats, finished = _tasks(gw), attempt_counts(gw), finished_requests(gw)
     started = time.monotonic()
     # The client leaves during fm-a's first attempt (which its own 0.2 s timeout would cut later).
-    with pytest.raises(httpx.ReadTimeout), httpx.Client(timeout=0.08) as http:
+    with pytest.raises(httpx.ReadTimeout), loopback.client(timeout=0.08) as http:
         http.post(f"{gw.base_url}/chat/completions", json=body, headers=headers)
     assert attempts_since(gw, stats, finished) == {PRIMARY: {"cancelled": 1}}
     # Recorded as the client's doing well before the 4 s upstream reply would have come.

@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import httpx
 import orjson
 import pytest
 
@@ -25,6 +24,7 @@ from tests.reliability._topology import (
     DEADLINE_S, FALLBACK, PRIMARY, attempt_counts, attempts_since, closed_port, finished_requests, start_gateway,
     write_catalog,
 )
+from tests import loopback
 
 pytestmark = pytest.mark.slow  # 78 cases over real HTTP, each up to the 1.5 s deadline
 
@@ -160,7 +160,7 @@ def gateways(sim, tmp_path_factory) -> Iterator[dict]:
                 # reads its baseline: a stream's last attempt is recorded a moment after the client
                 # read its last byte.
                 for stream in (False, True):
-                    httpx.post(f"{gw.base_url}/chat/completions", timeout=30, json={
+                    loopback.post(f"{gw.base_url}/chat/completions", timeout=30, json={
                         "model": "auto", "stream": stream, "messages": [{"role": "user", "content": "warm up"}]})
                 wait_until(lambda: finished_requests(gw) == 2, "the warm-up requests to finish in the gateway")
             return started[key]
@@ -192,7 +192,7 @@ def test_fault(case: Case, transport: str, gateways, sim) -> None:
     stats_before, sim_before, finished = attempt_counts(gw), _sim_requests(sim), finished_requests(gw)
 
     started = time.monotonic()
-    with httpx.Client(timeout=case.deadline_s + 10) as http:
+    with loopback.client(timeout=case.deadline_s + 10) as http:
         r = http.post(f"{gw.base_url}/chat/completions", json=body, headers={"x-selection-strategy": "cost"})
         text = r.text  # the whole body, stream included
     elapsed = time.monotonic() - started

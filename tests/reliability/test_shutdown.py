@@ -22,6 +22,7 @@ from gateway.tools.harness import free_port
 from gateway.simulator import SimulatorProfile, SimulatorThread
 from tests.conftest import SIM_KEY
 from tests.reliability._topology import FALLBACK, PRIMARY, write_catalog
+from tests import loopback
 
 pytestmark = pytest.mark.slow  # gateway subprocesses, SIGTERM and a drain
 
@@ -56,7 +57,7 @@ def _serve(tmp: Path, sim: SimulatorThread, workers: int) -> tuple[subprocess.Po
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+            if loopback.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                 return proc, port
         except httpx.TransportError:
             pass

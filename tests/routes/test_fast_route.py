@@ -10,17 +10,18 @@ import httpx
 import pytest
 
 from gateway.asgi import GatewayApp
+from tests import loopback
 
 
 def test_wrong_method_and_bad_json_get_openai_errors(gateway_factory):
     gw = gateway_factory()
-    r = httpx.get(f"{gw.base_url}/chat/completions")
+    r = loopback.get(f"{gw.base_url}/chat/completions")
     assert r.status_code == 405
     assert r.json()["error"]["code"] == "method_not_allowed"
-    r = httpx.post(f"{gw.base_url}/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
+    r = loopback.post(f"{gw.base_url}/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 400
     assert r.json()["error"]["param"] == "body"
-    r = httpx.post(f"{gw.base_url}/chat/completions", json=["a list"])
+    r = loopback.post(f"{gw.base_url}/chat/completions", json=["a list"])
     assert r.status_code == 400
     assert set(r.json()["error"]) == {"message", "type", "param", "code"}
 

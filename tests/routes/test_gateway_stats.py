@@ -7,15 +7,16 @@ from __future__ import annotations
 import httpx
 
 from tests._wait import wait_until
+from tests import loopback
 
 
 def _stats(gw) -> dict:
-    return httpx.get(f"{gw.base_url}/gateway/stats", timeout=30).json()
+    return loopback.get(f"{gw.base_url}/gateway/stats", timeout=30).json()
 
 
 def _chat(gw, content: str = "hi") -> httpx.Response:
-    return httpx.post(f"{gw.base_url}/chat/completions", timeout=30,
-                      json={"model": "sim-mini", "messages": [{"role": "user", "content": content}]})
+    return loopback.post(f"{gw.base_url}/chat/completions", timeout=30,
+                         json={"model": "sim-mini", "messages": [{"role": "user", "content": content}]})
 
 
 def test_before_any_traffic_the_error_rate_is_the_prior(gateway_factory):

@@ -8,6 +8,7 @@ import pytest
 
 from gateway.security.keys import hash_key
 from tests.conftest import SIM_KEY, write_catalog
+from tests import loopback
 
 MASTER = "gw-master-9QmZ3xV7cK2pL8rT"
 #: Gateway keys by name; the config only ever sees their hashes.
@@ -74,7 +75,5 @@ def secure_gateway(simulator, tmp_path_factory) -> Iterator[object]:
 
 def sim_bodies(simulator) -> list:
     """Request bodies the simulator received recently (its ring buffer)."""
-    import httpx
-
-    rows = httpx.get(simulator.base_url.removesuffix("/v1") + "/_sim/requests").json()["requests"]
+    rows = loopback.get(simulator.base_url.removesuffix("/v1") + "/_sim/requests").json()["requests"]
     return [r["body"] for r in rows]

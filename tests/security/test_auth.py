@@ -13,6 +13,7 @@ from gateway.security.keys import KeyRing, hash_key
 from gateway.security.middleware import SecurityMiddleware
 
 from .conftest import KEYS, MASTER, auth, chat
+from tests import loopback
 
 PROTECTED = [
     ("POST", "/v1/chat/completions"), ("POST", "/v1/selection/explain"), ("POST", "/v1/feedback"),
@@ -31,29 +32,29 @@ def _error(resp: httpx.Response, status: int, etype: str) -> dict:
 @pytest.mark.parametrize("method,path", PROTECTED)
 def test_every_route_needs_a_key(secure_gateway, method, path):
     for headers in ({}, auth("gw-wrong-key"), {"api-key": "gw-wrong-key"}, {"Authorization": "Basic Zm9vOmJhcg=="}):
-        resp = httpx.request(method, secure_gateway.url + path, json=chat(), headers=headers)
+        resp = loopback.request(method, secure_gateway.url + path, json=chat(), headers=headers)
         err = _error(resp, 401, "authentication_error")
         assert err["code"] == "invalid_api_key"
         assert "gw-wrong-key" not in resp.text
-    resp = httpx.request(method, secure_gateway.url + path, json=chat(), headers=auth(MASTER))
+    resp = loopback.request(method, secure_gateway.url + path, json=chat(), headers=auth(MASTER))
     assert resp.status_code != 401
 
 
 def test_missing_and_wrong_key_messages_differ(secure_gateway):
-    missing = _error(httpx.get(secure_gateway.base_url + "/models"), 401, "authentication_error")
-    wrong = _error(httpx.get(secure_gateway.base_url + "/models", headers=auth("x")), 401, "authentication_error")
+    missing = _error(loopback.get(secure_gateway.base_url + "/models"), 401, "authentication_error")
+    wrong = _error(loopback.get(secure_gateway.base_url + "/models", headers=auth("x")), 401, "authentication_error")
     assert "didn't provide" in missing["message"] and "Incorrect" in wrong["message"]
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])
 def test_probes_stay_open(secure_gateway, path):
-    assert httpx.get(secure_gateway.url + path).status_code == 200
+    assert loopback.get(secure_gateway.url + path).status_code == 200
 
 
 def test_metrics_can_be_made_public(secure_factory):
     gw = secure_factory(metrics_public=True)
-    assert httpx.get(gw.url + "/metrics").status_code == 200
-    assert httpx.get(gw.base_url + "/gateway/stats").status_code == 401
+    assert loopback.get(gw.url + "/metrics").status_code == 200
+    assert loopback.get(gw.base_url + "/gateway/stats").status_code == 401
 
 
 @pytest.mark.parametrize("headers", [
@@ -61,7 +62,7 @@ def test_metrics_can_be_made_public(secure_factory):
     {"Authorization": "bearer " + KEYS["alpha"]},
 ])
 def test_valid_keys_are_served(secure_gateway, headers):
-    resp = httpx.post(secure_gateway.base_url + "/chat/completions", json=chat(), headers=headers)
+    resp = loopback.post(secure_gateway.base_url + "/chat/completions", json=chat(), headers=headers)
     assert resp.status_code == 200, resp.text
     assert resp.json()["choices"][0]["message"]["content"]
 
@@ -80,36 +81,36 @@ def test_openai_sdk_with_a_gateway_key(secure_gateway):
 
 
 def test_dashboard_accepts_the_key_as_basic_password(secure_gateway):
-    resp = httpx.get(secure_gateway.url + "/dashboard")
+    resp = loopback.get(secure_gateway.url + "/dashboard")
     assert resp.status_code == 401 and resp.headers["www-authenticate"].startswith("Basic")
     basic = base64.b64encode(f"any:{KEYS['alpha']}".encode()).decode()
-    assert httpx.get(secure_gateway.url + "/dashboard", headers={"Authorization": "Basic " + basic}).status_code == 200
+    assert loopback.get(secure_gateway.url + "/dashboard", headers={"Authorization": "Basic " + basic}).status_code == 200
     # The API answers a browser-less client with a Bearer challenge instead.
-    assert httpx.get(secure_gateway.base_url + "/models").headers["www-authenticate"].startswith("Bearer")
+    assert loopback.get(secure_gateway.base_url + "/models").headers["www-authenticate"].startswith("Bearer")
 
 
 def test_bound_key_gets_its_pipeline(secure_gateway):
     url = secure_gateway.base_url + "/selection/explain"
-    resp = httpx.post(url, json=chat(), headers=auth(KEYS["support"]))
+    resp = loopback.post(url, json=chat(), headers=auth(KEYS["support"]))
     assert resp.status_code == 200 and resp.json()["pipeline"] == "customer-support"
-    same = httpx.post(url, json=chat(), headers={**auth(KEYS["support"]), "X-Pipeline-Id": "customer-support"})
+    same = loopback.post(url, json=chat(), headers={**auth(KEYS["support"]), "X-Pipeline-Id": "customer-support"})
     assert same.status_code == 200 and same.json()["pipeline"] == "customer-support"
-    other = httpx.post(url, json=chat(), headers={**auth(KEYS["support"]), "X-Pipeline-Id": "code-assistant"})
+    other = loopback.post(url, json=chat(), headers={**auth(KEYS["support"]), "X-Pipeline-Id": "code-assistant"})
     err = _error(other, 403, "permission_error")
     assert err["param"] == "x-pipeline-id" and "customer-support" in err["message"]
-    chat_resp = httpx.post(secure_gateway.base_url + "/chat/completions", json=chat(),
-                           headers={**auth(KEYS["support"]), "X-Pipeline-Id": "code-assistant"})
+    chat_resp = loopback.post(secure_gateway.base_url + "/chat/completions", json=chat(),
+                              headers={**auth(KEYS["support"]), "X-Pipeline-Id": "code-assistant"})
     _error(chat_resp, 403, "permission_error")
     # Unbound keys and the master key choose freely.
     for key in (KEYS["alpha"], MASTER):
-        free = httpx.post(url, json=chat(), headers={**auth(key), "X-Pipeline-Id": "code-assistant"})
+        free = loopback.post(url, json=chat(), headers={**auth(key), "X-Pipeline-Id": "code-assistant"})
         assert free.status_code == 200 and free.json()["pipeline"] == "code-assistant"
 
 
 def test_no_keys_means_auth_off_on_loopback(secure_factory):
     gw = secure_factory(keys=[], master_key=None)
-    assert httpx.post(gw.base_url + "/chat/completions", json=chat()).status_code == 200
-    assert httpx.get(gw.base_url + "/models", headers=auth("anything")).status_code == 200
+    assert loopback.post(gw.base_url + "/chat/completions", json=chat()).status_code == 200
+    assert loopback.get(gw.base_url + "/models", headers=auth("anything")).status_code == 200
 
 
 def _run(app, scope_extra: dict) -> tuple[int, bytes]:

@@ -7,6 +7,8 @@ Direct calls, no HTTP: thousands of bodies in a second or two, reaching code the
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -26,6 +28,7 @@ pytestmark = pytest.mark.slow  # hypothesis over request bodies
 
 
 _tmp = Path(tempfile.mkdtemp(prefix="gw-body-fuzz-"))
+atexit.register(shutil.rmtree, _tmp, ignore_errors=True)  # made at import, in every xdist worker
 _catalog = load_catalog(load_config(write_catalog(_tmp / "c.yaml", "http://127.0.0.1:9/v1")), require_keys=False)
 (_tmp / "policies").mkdir()
 _policies = load_policy_dir(_tmp / "policies", {d.name: d.info for d in _catalog.deployments.values()})

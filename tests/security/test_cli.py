@@ -19,6 +19,7 @@ from gateway.security.keys import hash_key
 from tests.conftest import ROOT, SIM_KEY, write_catalog
 
 from .conftest import key_specs
+from tests import loopback
 
 
 def _env() -> dict[str, str]:
@@ -45,7 +46,7 @@ def _wait_healthy(proc: subprocess.Popen, port: int) -> None:
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1][-2000:]
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            if loopback.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             time.sleep(0.1)
@@ -79,7 +80,7 @@ def test_public_bind_with_insecure_or_keys_serves(tmp_path, simulator, keys, fla
     proc = _serve([*_config(tmp_path, simulator, keys), "--host", "0.0.0.0", "--port", str(port), *flag])
     try:
         _wait_healthy(proc, port)
-        status = httpx.get(f"http://127.0.0.1:{port}/v1/models").status_code
+        status = loopback.get(f"http://127.0.0.1:{port}/v1/models").status_code
         assert status == (401 if keys else 200)
     finally:
         err = _stop(proc)

@@ -14,6 +14,7 @@ import pytest
 from gateway.core.context import FORBIDDEN_PARAMS
 
 from .conftest import MASTER, auth, chat, sim_bodies
+from tests import loopback
 
 _MSG = [{"role": "user", "content": "hi"}]
 
@@ -74,7 +75,7 @@ CONTROL = sorted(FORBIDDEN_PARAMS) + [
 
 
 def _post(gw, body, path="/chat/completions") -> httpx.Response:
-    return httpx.post(gw.base_url + path, json=body, headers=auth(MASTER), timeout=10)
+    return loopback.post(gw.base_url + path, json=body, headers=auth(MASTER), timeout=10)
 
 
 @pytest.mark.parametrize("body,status,param,words", CASES, ids=[f"{c[2]}-{i}" for i, c in enumerate(CASES)])
@@ -99,8 +100,8 @@ def test_provider_control_params_are_refused(secure_gateway, simulator, param):
 
 @pytest.mark.parametrize("raw", [b"{", b"", b"null", b"\xff\xfe", b'{"model": "auto", "messages": [', b"[]" * 10])
 def test_malformed_json(secure_gateway, raw):
-    resp = httpx.post(secure_gateway.base_url + "/chat/completions", content=raw,
-                      headers={**auth(MASTER), "content-type": "application/json"})
+    resp = loopback.post(secure_gateway.base_url + "/chat/completions", content=raw,
+                         headers={**auth(MASTER), "content-type": "application/json"})
     assert resp.status_code == 400
     assert resp.json()["error"]["param"] == "body"
 
@@ -109,7 +110,7 @@ def test_body_limit_declared_streamed_and_lying(secure_factory):
     gw = secure_factory(max_body_bytes=64 * 1024)
     url = gw.base_url + "/chat/completions"
     big = chat("x" * 100_000)
-    resp = httpx.post(url, json=big, headers=auth(MASTER))
+    resp = loopback.post(url, json=big, headers=auth(MASTER))
     assert resp.status_code == 413 and resp.json()["error"]["code"] == "payload_too_large"
 
     def chunks():  # no Content-Length: chunked transfer encoding
@@ -117,8 +118,8 @@ def test_body_limit_declared_streamed_and_lying(secure_factory):
             yield b"x" * 8192
 
     for path in ("/chat/completions", "/selection/explain", "/feedback"):
-        resp = httpx.post(gw.base_url + path, content=chunks(),
-                          headers={**auth(MASTER), "content-type": "application/json"})
+        resp = loopback.post(gw.base_url + path, content=chunks(),
+                             headers={**auth(MASTER), "content-type": "application/json"})
         assert resp.status_code == 413, (path, resp.text)
     # Content-Length claims a small body, then far more arrives: the parser reads only what was
     # declared, so the surplus can never be buffered as this request's body.
@@ -130,7 +131,7 @@ def test_body_limit_declared_streamed_and_lying(secure_factory):
     reply = _raw(gw.port, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + MASTER.encode()
                  + b"\r\nContent-Type: application/json\r\nContent-Length: 999999999\r\n\r\n{")
     assert reply.startswith(b"HTTP/1.1 413") and b"payload_too_large" in reply
-    assert httpx.post(url, json=chat(), headers=auth(MASTER)).status_code == 200  # still serving
+    assert loopback.post(url, json=chat(), headers=auth(MASTER)).status_code == 200  # still serving
 
 
 def _raw(port: int, data: bytes) -> bytes:
@@ -179,8 +180,8 @@ def test_control_characters_in_headers_get_a_400(secure_gateway, header):
     (b"X-Other", 40_000, 431, "headers"),
 ])
 def test_long_headers(secure_gateway, name, size, status, param):
-    resp = httpx.post(secure_gateway.base_url + "/selection/explain", content=_BODY,
-                      headers={**auth(MASTER), name.decode(): "a" * size})
+    resp = loopback.post(secure_gateway.base_url + "/selection/explain", content=_BODY,
+                         headers={**auth(MASTER), name.decode(): "a" * size})
     assert resp.status_code == status, resp.text
     assert resp.json()["error"]["param"] == param
 

@@ -19,6 +19,7 @@ from gateway.settings import Settings
 from tests.conftest import SIM_KEY, warm_litellm, write_catalog
 
 from .conftest import KEYS, MASTER, auth, chat, key_specs
+from tests import loopback
 
 # Provider keys, one credential-shaped and one not (only known-value redaction can catch that one).
 ECHO_KEYS = {"ECHO_KEY_A": "sk-proj-LeakCanary0123456789abcdef", "ECHO_KEY_B": "prov_Canary_7f3a9c1e5b"}
@@ -99,7 +100,7 @@ def test_no_secret_in_any_output(leaky_gateway, caplog, capfd):
     seen: list[str] = []
     url = gw.base_url + "/chat/completions"
     # httpx's default 5 s timeout is too short for a loaded 2-core machine; nothing here hangs.
-    http = httpx.Client(timeout=30)
+    http = loopback.client(timeout=30)
     for key in (KEYS["alpha"], KEYS["support"], MASTER):
         for model in ("echo-a", "echo-b"):
             for echo in ("[echo:401]", "[echo:500]", "[echo:plain]", "[echo:400]"):
@@ -132,5 +133,5 @@ def test_no_secret_in_any_output(leaky_gateway, caplog, capfd):
 
 def test_the_echo_upstream_does_echo(echo_upstream):
     # Guards the test above against passing because nothing was ever echoed.
-    resp = httpx.post(echo_upstream + "/chat/completions", json=chat("[echo:401]"), headers=auth("sk-canary-123456"))
+    resp = loopback.post(echo_upstream + "/chat/completions", json=chat("[echo:401]"), headers=auth("sk-canary-123456"))
     assert resp.status_code == 401 and "sk-canary-123456" in resp.text

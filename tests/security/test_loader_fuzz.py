@@ -6,6 +6,8 @@ calibration file, or is refused with `CatalogError` / `CalibrationError`; nothin
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -45,6 +47,7 @@ _bits = st.sampled_from(
      "\x00", "\ufeff", ".inf", ".nan", "~", "? ", "%YAML 1.1\n---\n", "[" * 400, "version: 1\n", "deployments: {}\n"]
 )
 _DIR = Path(tempfile.mkdtemp(prefix="gw-fuzz-"))
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)  # made at import, in every xdist worker
 _FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 _BASE = GatewayConfig.model_validate(
     {"deployments": [{"name": "a", "model": "openai/gpt-4o", "metadata": {"quality": 0.5}}]}

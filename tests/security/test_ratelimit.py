@@ -19,6 +19,7 @@ from gateway.security.ratelimit import MemoryCounterStore, RateLimiter, RedisCou
 from tests._wait import wait_until
 
 from .conftest import auth, chat, key_specs
+from tests import loopback
 
 
 class Clock:
@@ -164,8 +165,8 @@ def test_key_rpm_gives_429_with_retry_after(secure_factory):
     key = "gw-alpha-4fJ8sLq2Wm9xZc1V"
     url = gw.base_url + "/chat/completions"
     for _ in range(2):
-        assert httpx.post(url, json=chat(), headers=auth(key)).status_code == 200
-    resp = httpx.post(url, json=chat(), headers=auth(key))
+        assert loopback.post(url, json=chat(), headers=auth(key)).status_code == 200
+    resp = loopback.post(url, json=chat(), headers=auth(key))
     assert resp.status_code == 429 and int(resp.headers["retry-after"]) >= 1
     err = resp.json()["error"]
     assert err["type"] == "rate_limit_error" and "key 'alpha'" in err["message"]
@@ -176,10 +177,10 @@ def test_key_rpm_gives_429_with_retry_after(secure_factory):
     from .conftest import MASTER
 
     headers = {**auth(MASTER), "X-Pipeline-Id": "batch"}
-    assert httpx.post(url, json=chat(max_tokens=600), headers=headers).status_code == 200
-    resp = httpx.post(url, json=chat(max_tokens=600), headers=headers)
+    assert loopback.post(url, json=chat(max_tokens=600), headers=headers).status_code == 200
+    resp = loopback.post(url, json=chat(max_tokens=600), headers=headers)
     assert resp.status_code == 429 and "pipeline 'batch'" in resp.json()["error"]["message"]
-    assert httpx.post(url, json=chat(max_tokens=300), headers=headers).status_code == 200
+    assert loopback.post(url, json=chat(max_tokens=300), headers=headers).status_code == 200
 
 
 def _synced(gw, key_name: str) -> int:
@@ -202,7 +203,7 @@ def test_two_gateways_share_limits_through_redis(secure_factory, redis_server):
     two = secure_factory(keys=[spec], redis_url=redis_server)
 
     def post(gw) -> httpx.Response:
-        return httpx.post(gw.base_url + "/chat/completions", json=chat(), headers=auth(key), timeout=30)
+        return loopback.post(gw.base_url + "/chat/completions", json=chat(), headers=auth(key), timeout=30)
 
     for _ in range(2):
         assert post(one).status_code == 200

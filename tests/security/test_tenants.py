@@ -16,6 +16,7 @@ import pytest
 
 from gateway.security.keys import hash_key
 from tests.security.conftest import MASTER, auth, chat
+from tests import loopback
 
 KEY_A = "gw-team-a-Zq81mX0pLw7sV3Nc"
 KEY_B = "gw-team-b-Hy52kR9tQe4uJ6Dd"
@@ -82,8 +83,8 @@ def _error(resp: httpx.Response, status: int, code: str | None = None) -> dict:
 def _post(gw, key: str, body: dict, path: str = "/chat/completions", **headers: str) -> httpx.Response:
     if isinstance(body, _Raw):
         headers = {**headers, "content-type": "application/json"}
-        return httpx.post(gw.base_url + path, content=body.raw, headers={**auth(key), **headers}, timeout=30)
-    return httpx.post(gw.base_url + path, json=body, headers={**auth(key), **headers}, timeout=30)
+        return loopback.post(gw.base_url + path, content=body.raw, headers={**auth(key), **headers}, timeout=30)
+    return loopback.post(gw.base_url + path, json=body, headers={**auth(key), **headers}, timeout=30)
 
 
 # -- policies hold for a named deployment ------------------------------------------------------------
@@ -154,7 +155,7 @@ def test_concurrent_requests_cannot_overspend_a_budget(tenants, request, store):
     assert set(statuses) <= {200, 429} and statuses.count(200) >= 1 and statuses.count(429) >= 1
     deadline = time.monotonic() + 5
     while True:
-        stats = httpx.get(gw.base_url + "/gateway/stats", headers=auth(MASTER)).json()
+        stats = loopback.get(gw.base_url + "/gateway/stats", headers=auth(MASTER)).json()
         spent = stats["budgets"]["team-a"]["day_usd"]
         if spent > 0 or time.monotonic() > deadline:
             break
@@ -198,7 +199,7 @@ def test_malformed_bodies_never_open_a_circuit(tenants, simulator, body, transpo
     for _ in range(8):  # more than the circuit's failure threshold (5)
         _error(_post(gw, KEY_A, body), 400)
     assert _forwarded(simulator, before) == {}
-    stats = httpx.get(gw.base_url + "/gateway/stats", headers=auth(MASTER)).json()
+    stats = loopback.get(gw.base_url + "/gateway/stats", headers=auth(MASTER)).json()
     assert stats["deployments"]["sim-mini"]["circuit"] == "closed"
     assert _post(gw, KEY_B, {**chat(), "model": "sim-mini"}).status_code == 200
 
@@ -209,14 +210,14 @@ def test_malformed_bodies_never_open_a_circuit(tenants, simulator, body, transpo
 def test_a_bound_key_sees_only_its_own_pipeline(tenants):
     gw = tenants()
     ids = {key: _post(gw, key, chat()).headers["x-gateway-request-id"] for key in (KEY_A, KEY_B)}
-    seen_a = httpx.get(gw.base_url + "/gateway/stats", headers=auth(KEY_A)).json()
+    seen_a = loopback.get(gw.base_url + "/gateway/stats", headers=auth(KEY_A)).json()
     assert {d["pipeline"] for d in seen_a["recent_decisions"]} == {"team-a"}
     assert ids[KEY_B] not in str(seen_a) and set(seen_a["budgets"]) <= {"team-a"}
     assert all("samples" not in d for d in seen_a["deployments"].values())
     for bucket in seen_a["series"]["buckets"]:
         assert set(bucket["pipelines"]) <= {"team-a"}
         assert all("cost_usd" not in m and "ok" not in m for m in bucket["models"].values())
-    seen_master = httpx.get(gw.base_url + "/gateway/stats", headers=auth(MASTER)).json()
+    seen_master = loopback.get(gw.base_url + "/gateway/stats", headers=auth(MASTER)).json()
     assert {d["pipeline"] for d in seen_master["recent_decisions"]} >= {"team-a", "team-b"}
 
 
@@ -263,12 +264,12 @@ def test_unknown_pipelines_are_limited_as_the_default_one(secure_factory, simula
 def test_basic_credentials_only_reach_the_dashboard_and_its_reads(tenants):
     gw = tenants()
     basic = httpx.BasicAuth("ops", MASTER)
-    assert httpx.get(gw.base_url + "/gateway/stats", auth=basic).status_code == 200
-    assert httpx.get(gw.url + "/dashboard", auth=basic).status_code == 200
+    assert loopback.get(gw.base_url + "/gateway/stats", auth=basic).status_code == 200
+    assert loopback.get(gw.url + "/dashboard", auth=basic).status_code == 200
     for path, body in (("/chat/completions", chat()), ("/feedback", {"request_id": "x", "score": 1}),
                        ("/selection/explain", chat())):
-        _error(httpx.post(gw.base_url + path, json=body, auth=basic), 401)
-    _error(httpx.get(gw.base_url + "/models", auth=basic), 401)
+        _error(loopback.post(gw.base_url + path, json=body, auth=basic), 401)
+    _error(loopback.get(gw.base_url + "/models", auth=basic), 401)
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
@@ -276,7 +277,7 @@ def test_posts_must_be_json(tenants, simulator, content_type):
     gw = tenants()
     before = _requests(simulator)
     headers = {**auth(MASTER), **({"content-type": content_type} if content_type else {})}
-    resp = httpx.post(gw.base_url + "/chat/completions", content=b'{"model":"auto","messages":[]}', headers=headers)
+    resp = loopback.post(gw.base_url + "/chat/completions", content=b'{"model":"auto","messages":[]}', headers=headers)
     _error(resp, 415, "unsupported_media_type")
     assert _forwarded(simulator, before) == {}
 
@@ -288,7 +289,7 @@ def test_probes_answer_head_and_say_only_counts(tenants):
     gw = tenants()
     for path in ("/healthz", "/readyz"):
         assert httpx.head(gw.url + path).status_code == 200
-    ready = httpx.get(gw.url + "/readyz").json()
+    ready = loopback.get(gw.url + "/readyz").json()
     assert isinstance(ready["skipped"], int) and isinstance(ready["deployments"], int)
 
 
@@ -297,6 +298,6 @@ def test_probes_answer_head_and_say_only_counts(tenants):
 ])
 def test_a_wrong_method_is_405_with_allow(tenants, method, path, allow):
     gw = tenants()
-    resp = httpx.request(method, gw.url + path, headers=auth(MASTER))
+    resp = loopback.request(method, gw.url + path, headers=auth(MASTER))
     _error(resp, 405)
     assert allow in resp.headers["allow"]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gateway.simulator import SimulatorProfile, SimulatorThread
+from tests import loopback
 
 KEY = "sim-embed-key"
 
@@ -25,7 +26,7 @@ def sim():
 
 
 def _post(sim, body: dict, key: str = KEY) -> httpx.Response:
-    return httpx.post(f"{sim.base_url}/embeddings", json=body, headers={"authorization": f"Bearer {key}"}, timeout=10)
+    return loopback.post(f"{sim.base_url}/embeddings", json=body, headers={"authorization": f"Bearer {key}"}, timeout=10)
 
 
 def test_vectors_are_deterministic_unit_vectors(sim, embeddings_schema):

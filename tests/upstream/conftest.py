@@ -23,6 +23,7 @@ from gateway.settings import Settings
 from gateway.tools.harness import GatewayThread
 
 from .hostile import HostileThread
+from tests import loopback
 
 PROVIDER_KEY = "sk-hostile-provider-key-0123456789"
 CAP = 256 * 1024
@@ -60,7 +61,7 @@ class HostileGateway:
     def post(self, deployment: str, mode: str, *, stream: bool = False) -> httpx.Response:
         body = {"model": deployment, "stream": stream,
                 "messages": [{"role": "user", "content": f"say hello [hostile:{mode}]"}]}
-        return httpx.post(self.thread.base_url + "/chat/completions", json=body, timeout=60)
+        return loopback.post(self.thread.base_url + "/chat/completions", json=body, timeout=60)
 
     def alive(self, deployment: str = WIRE) -> bool:
         resp = self.post(deployment, "ok")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from .conftest import ANTHROPIC, LITELLM, PROVIDER_KEY, WIRE, final_error
+from tests import loopback
 
 
 @pytest.mark.parametrize("deployment", [WIRE, LITELLM, ANTHROPIC])
@@ -28,9 +29,7 @@ def test_a_redirect_is_refused_and_nothing_is_reposted(gw, hostile, deployment, 
 
 def test_the_recorder_does_record(hostile):
     # Guards the test above against passing because the redirect target never listened.
-    import httpx
-
     before = len(hostile.recorder_seen)
-    resp = httpx.post(hostile.base_url + "/chat/completions", json={"messages": [], "x": "[hostile:redirect-307]"},
-                      follow_redirects=True)
+    resp = loopback.post(hostile.base_url + "/chat/completions", json={"messages": [], "x": "[hostile:redirect-307]"},
+                         follow_redirects=True)
     assert resp.status_code == 200 and len(hostile.recorder_seen) == before + 1
