@@ -141,7 +141,15 @@ def test_ctrl_c_keeps_what_was_done_and_the_rerun_finishes(sim, catalog, tmp_pat
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "gateway", "benchmark", str(STARTER_SUITE), "--config", str(catalog), "--out", str(out),
            "--concurrency", "4", "--quiet"]
-    proc = subprocess.Popen(cmd, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A child inherits an ignored SIGINT, and a test run started in the background by a
+    # non-interactive shell ignores it (`cmd &`, as CI runners and batch scripts do): the benchmark
+    # would then run to the end. While it is spawned, this process handles SIGINT, so the child
+    # starts with the default disposition, as under a terminal's Ctrl-C.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(cmd, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     results = out / "results.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
