@@ -35,6 +35,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # uvicorn[standard] brings httptools
 
 from gateway import errors
+from gateway._corked import CorkedTransport
 
 __all__ = ["ConnectionLimits", "H11Limited", "HttpToolsLimited", "raise_fd_limit", "uvicorn_options"]
 
@@ -131,7 +132,8 @@ class _Limited:
             ), self.server_state.default_headers))
             transport.close()
             return
-        super().connection_made(transport)
+        # One system call per loop pass for a response's head, body and stream events (_corked.py).
+        super().connection_made(CorkedTransport(transport, self.loop))  # type: ignore[arg-type]
         self._start_head_clock()
 
     def data_received(self, data: bytes) -> None:

@@ -87,7 +87,7 @@ def _start(v: Variant, sim_base: str, catalog: Path, policies: Path, work: Path,
         cwd = REPO
     else:
         env.update({"PYTHONPATH": str(v.tree), "BENCH_SIM_URL": sim_base, "BENCH_SIM_API_KEY": SIM_KEY,
-                    "GATEWAY_LOG_LEVEL": "warning"})
+                    "GATEWAY_LOG_LEVEL": "info"})
         env.update(v.env)
         cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(catalog), "--policies", str(policies),
                "--host", "127.0.0.1", "--port", str(port), "--workers", str(v.workers)]

@@ -80,7 +80,7 @@ def gateway_supports_redis() -> bool:
 def _gateway(redis: bool) -> Callable[[Env], Started]:
     def start(e: Env) -> Started:
         port = procs.free_port()
-        extra = {"BENCH_SIM_URL": e.sim_base, "BENCH_SIM_API_KEY": SIM_KEY, "GATEWAY_LOG_LEVEL": "warning"}
+        extra = {"BENCH_SIM_URL": e.sim_base, "BENCH_SIM_API_KEY": SIM_KEY, "GATEWAY_LOG_LEVEL": "info"}
         env = _env(extra)
         env.pop("GATEWAY_REDIS_URL", None)
         if redis:

@@ -88,7 +88,7 @@ def main() -> int:
         (work / "policies").mkdir()
         for n in sizes:
             gport = procs.free_port()
-            env = {**os.environ, "PYTHONPATH": str(REPO), "BENCH_SIM_API_KEY": SIM_KEY, "GATEWAY_LOG_LEVEL": "warning"}
+            env = {**os.environ, "PYTHONPATH": str(REPO), "BENCH_SIM_API_KEY": SIM_KEY, "GATEWAY_LOG_LEVEL": "info"}
             env.pop("GATEWAY_REDIS_URL", None)
             cmd = [str(REPO / ".venv" / "bin" / "gateway"), "serve", "--config",
                    str(_catalog(work / f"catalog-{n}.yaml", n, sim_base)), "--policies", str(work / "policies"),

@@ -18,6 +18,7 @@ from gateway import errors
 from gateway.core.budgets import check_budget
 from gateway.catalog import Catalog, ResolvedDeployment
 from gateway.core.context import build_context
+from gateway.core._ranking_memo import RankingMemo
 from gateway.core.embeddings import batch_tokens, build_embedding_context, dimension_misfit
 from gateway.core.exploration import explore
 from gateway.core.params import OPENAI_WIRE_ONLY
@@ -92,6 +93,7 @@ class Decider:
         self._known: tuple[RouterModel | None, tuple[str, ...]] = (None, ())
         self._targets = TargetPlanner(catalog.models)  # quality targets / learned default (hook below)
         self._domains: tuple[object, frozenset[str]] = (None, frozenset())
+        self._memo = RankingMemo()  # same request shape, same live stats and params: same ranking
 
     @property
     def router(self) -> RouterModel | None:
@@ -173,7 +175,10 @@ class Decider:
                 models, misfits = self._models, ()
             try:
                 # Explanations for every candidate only when someone will read them.
-                ranking = self._engine.rank(ctx, models, params, live, detail=None if explain else 3)
+                if explain:
+                    ranking = self._engine.rank(ctx, models, params, live, detail=None)
+                else:
+                    ranking = self._memo.rank(self._engine.rank, ctx, models, params, live, 3)
             except SelectionParamsError as exc:
                 raise errors.InvalidRequestError(str(exc), param="strategy", code="invalid_strategy") from None
             ranking = finish_target(ranking)
@@ -185,10 +190,12 @@ class Decider:
             ex = resolution.exploration
             if not explain:
                 ranking = explore(ranking, ex.method, ex.rate, ex.top_k, live, self._rng)
-                ranking = _probe_half_open(ranking, live)
+                if half_open := self._memo.half_open(live):
+                    ranking = _probe_half_open(ranking, half_open)
         if not ranking.ranked and not explain:
             raise _no_feasible(ranking)
-        candidates = _attempt_order(ranking, resolution.fallbacks, deployments)
+        candidates = self._memo.attempt_order(ranking.ranked, resolution.fallbacks, deployments,
+                                              lambda: _attempt_order(ranking, resolution.fallbacks, deployments))
         if embedding:
             candidates, ranking = _same_dimensions(candidates, ranking, body.get("dimensions"))
             # Selection bounds the longest input (the model's window is per input); budgets and
@@ -304,7 +311,7 @@ def _domain_header(value: str | None) -> str | None:
     return domain
 
 
-def _probe_half_open(ranking: Ranking, live: Mapping[str, LiveStats]) -> Ranking:
+def _probe_half_open(ranking: Ranking, half_open: frozenset[str]) -> Ranking:
     """Send a half-open deployment its probe: it goes first, still followed by the ranking.
 
     Its live error rate keeps it low in the ranking, so without this it would never be tried and
@@ -313,8 +320,7 @@ def _probe_half_open(ranking: Ranking, live: Mapping[str, LiveStats]) -> Ranking
     """
     ranked = ranking.ranked
     for i, cand in enumerate(ranked):
-        s = live.get(cand.model.name)
-        if i and s is not None and s.circuit_state == "half_open" and not s.circuit_open:
+        if i and cand.model.name in half_open:
             note = f"probe: {cand.model.name} is half-open after its cool-down; trying it first"
             return replace(ranking, ranked=(cand, *ranked[:i], *ranked[i + 1:]), notes=(*ranking.notes, note))
     return ranking

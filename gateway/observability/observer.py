@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from gateway.observability._collector import LiveCollector, LiveSources
-from gateway.observability._logline import build_record, lines_wanted, render, request_logger
+from gateway.observability._logline import RequestLines, build_record, lines_wanted, render, request_logger
 from gateway.observability._metrics import Instruments
 from gateway.observability._series import SeriesBuffer
 
@@ -49,7 +49,7 @@ class Observer:
         self._metrics_on = bool(getattr(settings, "metrics_enabled", True))
         self._log_prompts = bool(getattr(settings, "log_prompts", False))
         self._allow_unknown = bool(getattr(settings, "allow_unknown_pipeline", False))
-        self._logger = request_logger() if lines_wanted(settings) else None
+        self._lines = RequestLines(request_logger()) if lines_wanted(settings) else None
         self._policies = policies
         self._mp_dir = multiprocess_dir or os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
         self._live = LiveCollector(tuple(catalog.deployments), LiveSources(live or dict, spend or dict, policies))
@@ -185,8 +185,8 @@ class Observer:
             pipeline, selected, served_label if served and ok else None, failed, latency_ms if ok else None,
             ttft_ms if ok else None, cost_usd, int(usage.get("completion_tokens") or 0),
         )
-        logger = self._logger
-        if logger is not None and logger.isEnabledFor(logging.INFO):
+        lines = self._lines
+        if lines is not None and lines.enabled():
             prompt = completion = None
             if self._log_prompts:
                 prompt = (request_body or {}).get("messages")
@@ -196,7 +196,7 @@ class Observer:
                 cost_usd=cost_usd, attempts=attempts, overhead_ms=overhead_ms, stream=stream,
                 pipeline=pipeline, prompt=prompt, completion=completion,
             )
-            logger.info(render(record, self._secrets))
+            lines.write(render(record, self._secrets))
 
     def _count(
         self, strategy: str, pipeline: str, selected: str | None, served: str | None, ok: bool, status: int,

@@ -9,7 +9,7 @@ from types import MappingProxyType
 from gateway.learning import DomainClassifier, FeatureHasher, RouterModel
 from gateway.learning.default_domains import load_default as load_default_domains
 from gateway.policy.models import Policy
-from gateway.selection.types import ModelInfo
+from gateway.selection.types import ModelInfo, SelectionParams
 
 __all__ = ["BUILTIN_SOURCE", "DEFAULT_PIPELINE", "PolicySet", "builtin_default_policy"]
 
@@ -39,6 +39,9 @@ class PolicySet:
     #: Domain inference: the shipped default model plus the policies' `domain_examples` (None only
     #: without a shipped model and with fewer than two example domains).
     domain_router: RouterModel | None = field(default=None, init=False, compare=False)
+    #: `selection_params` results: one object per (policy, strategy, experts), so rankings can be
+    #: remembered per params object (gateway/core/_ranking_memo.py).
+    _params: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Callers may pass plain dicts; freeze them so nobody can mutate a published set.
@@ -50,6 +53,22 @@ class PolicySet:
 
     def get(self, pipeline: str) -> Policy | None:
         return self.pipelines.get(pipeline)
+
+    def selection_params(self, policy: Policy, strategy_override: str | None, preferred: tuple[str, ...],
+                         preferred_reason: str | None) -> SelectionParams:
+        """`policy.selection_params(...)`, the same object each time for the same arguments.
+
+        The arguments come from a finite set (validated strategy names, the policy's expert lists);
+        the bound only guards against a caller that proves otherwise."""
+        key = (id(policy), strategy_override, preferred, preferred_reason)
+        hit = self._params.get(key)
+        if hit is not None and hit[0] is policy:
+            return hit[1]
+        params = policy.selection_params(strategy_override, preferred, preferred_reason)
+        if len(self._params) >= 1024:
+            self._params.clear()
+        self._params[key] = (policy, params)
+        return params
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -124,7 +124,7 @@ def resolve(
 
     experts = choose_experts(policy, ctx, policy_set.models)
     notes.extend(experts.notes)
-    params = policy.selection_params(override, experts.preferred, experts.reason)
+    params = policy_set.selection_params(policy, override, experts.preferred, experts.reason)
     return Resolution(
         policy=policy,
         policy_name=name,

@@ -143,3 +143,40 @@ def test_no_key_in_stats_or_metrics(gateway_factory):
         assert resp.status_code == 200 and SIM_KEY not in resp.text, path
     assert loopback.get(gw.url + "/dashboard/..%2Fsettings.py").status_code == 404
     assert loopback.get(gw.url + "/dashboard/dashboard.html.bak").status_code == 404
+
+
+def test_request_lines_skip_logging_only_when_nothing_else_would_see_them(monkeypatch):
+    from gateway.observability._logline import _PLAIN, RequestLines, _StderrHandler
+
+    stream = _Writes()
+    monkeypatch.setattr(sys, "stderr", stream)
+    log = logging.getLogger(f"test.{uuid.uuid4().hex}")
+    log.setLevel(logging.INFO)
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter(_PLAIN))
+    log.addHandler(handler)
+    records: list[logging.LogRecord] = []
+    monkeypatch.setattr(log, "makeRecord", lambda *a, **k: records.append(logging.LogRecord(*a[:7])) or records[-1])
+    lines = RequestLines(log)
+
+    log.propagate = False
+    lines.write('{"a":1}')
+    assert stream.writes[-1] == '{"a":1}\n' and records == []  # straight to the handler
+
+    # Anything else that would see the record gets it, through logging: a handler above (pytest's
+    # own sit on the root logger), a filter, another format.
+    log.propagate = True
+    assert logging.getLogger().handlers
+    lines.write('{"b":2}')
+    assert stream.writes[-1] == '{"b":2}\n' and len(records) == 1
+    log.propagate = False
+    seen: list[str] = []
+    log.addFilter(lambda r: seen.append(r.getMessage()) or True)
+    lines.write('{"c":3}')
+    assert seen == ['{"c":3}'] and stream.writes[-1] == '{"c":3}\n'
+    log.filters.clear()
+    handler.setFormatter(logging.Formatter("gw %(message)s"))
+    lines.write('{"d":4}')
+    assert stream.writes[-1] == 'gw {"d":4}\n'
+    log.setLevel(logging.WARNING)
+    assert not lines.enabled()

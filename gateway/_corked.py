@@ -1,0 +1,81 @@
+"""A client connection's writes, gathered per event-loop pass and sent in one system call.
+
+uvicorn writes a response's head and its body separately, and a streamed response once per event:
+a stream whose upstream sent eighteen events in one packet went back to the client as twenty
+`send` calls, each paying the loopback or network stack's per-call cost. `CorkedTransport` keeps the
+writes made during one pass of the loop and hands them to the socket together when the pass ends
+(`call_soon`), so what arrived together leaves together. Nothing waits longer than the rest of
+the pass that wrote it: a lone event of a slow stream goes out as soon as it is written, give or
+take the callbacks already queued.
+
+Anything that ends or reorders the byte stream (close, write_eof, a handover of the socket) sends
+what is gathered first; `abort` drops it, as the transport's own buffer would be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+__all__ = ["CorkedTransport"]
+
+
+class CorkedTransport:
+    """Wraps an `asyncio.Transport`; every method not defined here is the wrapped transport's."""
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        pending = self._pending
+        pending.append(data)  # type: ignore[arg-type]
+        if len(pending) == 1:
+            self._loop.call_soon(self.flush)
+
+    def writelines(self, chunks: Any) -> None:
+        for chunk in chunks:
+            self.write(chunk)
+
+    def flush(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        if self._transport.is_closing():
+            return  # the connection is gone (or going): its buffer is being dropped too
+        if len(pending) == 1:
+            self._transport.write(pending[0])
+        else:
+            self._transport.writelines(pending)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def abort(self) -> None:
+        self._pending = []
+        self._transport.abort()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.flush()
+        self._transport.set_protocol(protocol)
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + sum(len(c) for c in self._pending)
+
+    @property
+    def wrapped(self) -> asyncio.Transport:
+        return self._transport
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)

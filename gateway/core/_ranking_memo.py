@@ -1,0 +1,109 @@
+"""Rankings remembered between live-stats refreshes, for requests of the same shape.
+
+`SelectionEngine.rank` is a pure function of the request's shape, the candidate models, the
+selection params and the live stats. In the gateway the last three are immutable objects that are
+replaced, never changed: live stats on every refresh (every 250 ms by default), params when the
+policy set is reloaded (`PolicySet.selection_params` hands out one object per strategy and
+experts), the models when the catalog is. So until one of them is replaced, every request of the
+same shape gets the ranking the first one got, and ranking it again is wasted work.
+
+The shape is everything `rank` reads of a request: tokens in and out, required capabilities,
+domain, and the tool that picks experts. A request carrying per-prompt learned quality estimates
+is never remembered: its estimates are its own. On a hit the live map, params and models are
+checked by identity, not only by id, so an id reused after a refresh cannot alias. Rankings for
+explanations (every candidate's reasons) are not remembered either.
+
+Memory is bounded twice: by live maps (a refresh makes the older ones dead; each pipeline with
+scoped feedback ranks with a view of its own) and by candidates held, so a 1,000-deployment
+catalog holds a few rankings, not a thousand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+from gateway.selection import (
+    LiveStats,
+    ModelInfo,
+    Ranking,
+    RequestContext,
+    SelectionParams,
+)
+
+__all__ = ["RankingMemo"]
+
+Rank = Callable[..., Ranking]
+
+
+class RankingMemo:
+    """`rank(ctx, models, params, live, detail=...)`, remembered per live map and request shape."""
+
+    __slots__ = ("_by_live", "_half_open", "_held", "_max_candidates", "_max_lives", "_order")
+
+    def __init__(self, *, max_lives: int = 16, max_candidates: int = 20_000) -> None:
+        self._max_lives = max_lives
+        self._max_candidates = max_candidates
+        # id(live) -> (live, {shape: (models, params, ranking)})
+        self._by_live: dict[int, tuple[Mapping[str, LiveStats], dict[tuple, tuple[Any, Any, Ranking]]]] = {}
+        self._held = 0
+        self._half_open: tuple[Mapping[str, LiveStats], frozenset[str]] | None = None
+        self._order: tuple[Any, ...] | None = None
+
+    def rank(self, rank: Rank, ctx: RequestContext, models: Sequence[ModelInfo], params: SelectionParams,
+             live: Mapping[str, LiveStats], detail: int) -> Ranking:
+        # Stats maps come as read-only proxies replaced on refresh; a plain dict could be changed
+        # in place under a remembered ranking, so it is ranked afresh.
+        if (type(live) is not MappingProxyType or ctx.quality_estimates is not None
+                or ctx.quality_explanations is not None):
+            return rank(ctx, models, params, live, detail=detail)
+        group = self._by_live.get(id(live))
+        if group is None or group[0] is not live:
+            if len(self._by_live) >= self._max_lives:
+                self.clear()
+            group = self._by_live[id(live)] = (live, {})
+        entries = group[1]
+        shape = (id(models), id(params), detail, ctx.input_tokens, ctx.max_output_tokens,
+                 ctx.required_capabilities, ctx.domain, ctx.forced_tool, ctx.last_tool_result)
+        hit = entries.get(shape)
+        if hit is not None and hit[0] is models and hit[1] is params:
+            return hit[2]
+        ranking = rank(ctx, models, params, live, detail=detail)
+        size = len(ranking.ranked) + len(ranking.rejected) + 1
+        if self._held + size > self._max_candidates:
+            self.clear()
+            group = self._by_live[id(live)] = (live, {})
+            entries = group[1]
+        entries[shape] = (models, params, ranking)
+        self._held += size
+        return ranking
+
+    def half_open(self, live: Mapping[str, LiveStats]) -> frozenset[str]:
+        """The deployments of `live` whose circuit waits for its probe, once per live map (every
+        request asks; with 1,000 deployments a look at each cost more than the ranking memo saved)."""
+        hit = self._half_open
+        if hit is not None and hit[0] is live:
+            return hit[1]
+        names = frozenset(n for n, s in live.items() if s.circuit_state == "half_open" and not s.circuit_open)
+        if type(live) is MappingProxyType:
+            self._half_open = (live, names)
+        return names
+
+    def attempt_order(self, ranked: tuple, fallbacks: tuple[str, ...], deployments: Mapping[str, Any],
+                      build: Callable[[], tuple]) -> tuple:
+        """`build()`, the deployments to try in order, reused while the ranked tuple (shared by every
+        hit of `rank`), the policy's fallbacks and the catalog are the same objects."""
+        hit = self._order
+        if hit is not None and hit[0] is ranked and hit[1] == fallbacks and hit[2] is deployments:
+            return hit[3]
+        order = build()
+        self._order = (ranked, fallbacks, deployments, order)
+        return order
+
+    def clear(self) -> None:
+        self._by_live.clear()
+        self._held = 0
+
+    def __len__(self) -> int:
+        return sum(len(entries) for _, entries in self._by_live.values())
