@@ -258,7 +258,8 @@ class Catalog:
     def secrets(self) -> tuple[str, ...]:
         out = [d.api_key for d in self.deployments.values() if d.api_key]
         out += [s for d in self.deployments.values() for s in d.secrets]
-        return tuple(out)
+        # Once each: many deployments share a key, and every log line is searched for each value.
+        return tuple(dict.fromkeys(out))
 
 
 #: litellm's map entry for a model string, or None: `(model, mode)`.

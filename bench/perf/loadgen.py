@@ -31,8 +31,18 @@ end
 """
 
 
-def write_lua(path: Path, body: bytes) -> Path:
-    path.write_text(_LUA % {"body": body.decode()})
+# With `vary`: each request's body has VARY replaced by a random 1..4000, so requests differ in
+# shape (e.g. max_tokens) and the gateway's per-shape ranking memo misses almost always.
+_VARY = """\
+request = function()
+  local body = string.gsub(wrk.body, "VARY", tostring(math.random(1, 4000)))
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def write_lua(path: Path, body: bytes, *, vary: bool = False) -> Path:
+    path.write_text(_LUA % {"body": body.decode()} + (_VARY if vary else ""))
     return path
 
 

@@ -1,6 +1,6 @@
 """How the gateway's cost grows with catalog size and with concurrency.
 
-    .venv/bin/python bench/perf/scaling.py [--sizes 3,30,300] [--connections 1,8,64,256] [--seconds 4]
+    .venv/bin/python bench/perf/scaling.py [--sizes 3,30,300] [--connections 1,8,64,256] [--seconds 4] [--vary-shapes]
 
 Same set-up as run.py (gateway pinned to core 0; simulator and wrk on core 1; zero-latency
 simulator). For each catalog size N it writes a catalog of N deployments (all served by the
@@ -68,6 +68,9 @@ def main() -> int:
     p.add_argument("--sizes", default="3,30,300")
     p.add_argument("--connections", default="1,8,64,256")
     p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--vary-shapes", action="store_true",
+                   help="a random max_tokens (1..4000) per request: every request a new shape, so the ranking "
+                        "memo (gateway/core/_ranking_memo.py) misses and every request is ranked")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "scaling.json")
     a = p.parse_args()
     sizes = [int(x) for x in a.sizes.split(",")]
@@ -76,7 +79,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="gateway-scaling-"))
     body = json.dumps({"model": "auto", "max_tokens": 16,
                        "messages": [{"role": "user", "content": "Write one short sentence."}]}).encode()
-    lua = loadgen.write_lua(work / "s.lua", body)
+    lua = loadgen.write_lua(work / "s.lua", body.replace(b": 16", b": VARY") if a.vary_shapes else body,
+                            vary=a.vary_shapes)
     results: list[dict] = []
     try:
         port = procs.free_port()

@@ -94,6 +94,8 @@ class Decider:
         self._targets = TargetPlanner(catalog.models)  # quality targets / learned default (hook below)
         self._domains: tuple[object, frozenset[str]] = (None, frozenset())
         self._memo = RankingMemo()  # same request shape, same live stats and params: same ranking
+        # Whether any deployment has provider parameter rules: without, no request needs a look at each.
+        self._adapting = any(d.params is not None for d in catalog.deployments.values())
 
     @property
     def router(self) -> RouterModel | None:
@@ -204,7 +206,7 @@ class Decider:
         else:
             if not OPENAI_WIRE_ONLY.isdisjoint(body):
                 ranking = _wire_only_note(ranking, body, candidates)
-            if adapted := _adaptations(candidates, body):
+            if self._adapting and (adapted := _adaptations(candidates, body)):
                 ranking = replace(ranking, notes=(*ranking.notes, *adapted))
         return Decision(ctx, ranking, candidates, strategy, source, pipeline, resolution, features)
 

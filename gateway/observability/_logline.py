@@ -38,7 +38,12 @@ def build_record(
     ranked = ranking.ranked
     usage = usage or {}
     # Which transport carried each deployment's attempt: `openai` (sent as is) or `litellm` (translated).
-    transports = {d.name: d.transport for d in getattr(decision, "candidates", ())}
+    # Looked up per name: the candidates can be the whole catalog, the attempts are a few of its head.
+    candidates = getattr(decision, "candidates", ())
+
+    def transport(name: str | None) -> str | None:
+        return next((d.transport for d in candidates if d.name == name), None) if name else None
+
     record = {
         "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
         "event": "request",
@@ -50,14 +55,14 @@ def build_record(
         "stream": stream,
         "status": status,
         "model": served,
-        "transport": transports.get(served) if served else None,
+        "transport": transport(served),
         "selected": ranked[0].model.name if ranked else None,
         "runner_up": ranked[1].model.name if len(ranked) > 1 else None,
         "reasons": list(ranked[0].reasons) if ranked else [],
         "candidates": [{"model": c.model.name, "score": round(c.total, 4)} for c in ranked[:_MAX_CANDIDATES]],
         "rejected": [{"model": r.model, "reasons": list(r.reasons)} for r in ranking.rejected],
         "attempts": [
-            {"model": a.deployment, "transport": transports.get(a.deployment), "outcome": a.status,
+            {"model": a.deployment, "transport": transport(a.deployment), "outcome": a.status,
              "latency_ms": _ms(a.latency_ms)} for a in attempts
         ],
         "latency_ms": _ms(latency_ms),

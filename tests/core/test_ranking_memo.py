@@ -239,3 +239,4 @@ def test_a_half_open_deployment_still_gets_its_probe_through_the_memo():
         decision = decider.decide(BODY, {}, rid)
         assert decision.candidates[0].name == runner_up
         assert any("half-open" in n for n in decision.ranking.notes)
+
