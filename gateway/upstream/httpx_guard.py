@@ -11,7 +11,10 @@ does the I/O and, below every client feature:
   body stops with `ResponseTooLarge` (the client above then sees an identity-encoded body);
 - refuses encodings it did not ask for (it asks for gzip and deflate only);
 - rewrites `Retry-After` to clean whole seconds or drops it (`guards.clean_retry_after`), so no
-  library above chokes on a non-latin-1 value or relays a key.
+  library above chokes on a non-latin-1 value or relays a key;
+- drops `Set-Cookie`: the clients above are shared by every tenant's requests, and httpx's jar
+  would send what one answer set with every later request to that host (and grow with the names an
+  upstream picks, until the headers are too large for the upstream to accept).
 
 The exceptions (`guards.ResponseTooLarge`, `RedirectRefused`, `UnsupportedEncoding`) are not
 httpx's own: they reach litellm as the cause of whatever it wraps them in, and
@@ -40,7 +43,7 @@ _STEP = 64 * 1024  # the most one inflate call may produce
 # before it asks for the next one.
 _FAIR_BYTES = 256 * 1024
 _SSE_SLICE = 4 * 1024
-_STRIPPED = (b"content-encoding", b"content-length", b"retry-after")
+_STRIPPED = (b"content-encoding", b"content-length", b"retry-after", b"set-cookie")
 
 
 class _Inflater:

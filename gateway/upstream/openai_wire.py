@@ -207,6 +207,9 @@ class OpenAIWireTransport:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True),
+                # Every tenant's requests share this session: cookies an upstream sets must not be
+                # kept and sent back with the next request (nor grow a jar with names it picks).
+                cookie_jar=aiohttp.DummyCookieJar(),
                 json_serialize=lambda o: orjson.dumps(o).decode(),
                 skip_auto_headers=("User-Agent",),
             )

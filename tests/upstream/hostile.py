@@ -22,6 +22,8 @@ Modes (plain and streamed unless noted; streams follow `"stream": true` in the b
   `nonobject-first-*`: the bad event first.
 - `endless` (stream): a chunk every 20 ms, forever; `endless-comments`: one chunk, then an SSE
   comment every 20 ms, forever.
+- `cookies` (plain): a normal answer that sets 50 cookies under names new on every request. Every
+  request's `Cookie` header (None without one) is recorded in `cookies_seen`, whatever its mode.
 
 Run standalone (for `bench/hostile_upstream.py`): `python -m tests.upstream.hostile --port N --recorder-port M`.
 """
@@ -158,6 +160,8 @@ class _State:
         self.bomb_bytes = bomb_bytes
         self.recorder_url = recorder_url
         self._bombs: dict[bool, bytes] = {}
+        self.cookies_seen: list[str | None] = []
+        self.cookie_round = 0
 
     def bomb(self, stream: bool, model: str) -> bytes:
         """Built once per kind: ~0.5 MB of gzip that inflates to `bomb_bytes`."""
@@ -196,6 +200,14 @@ async def _answer(request: web.Request) -> web.StreamResponse:
         body = {}
     stream = bool(body.get("stream"))
     model = str(body.get("model") or "hostile") + DATE_SUFFIX
+    state.cookies_seen.append(request.headers.get("Cookie"))
+
+    if mode == "cookies" and not stream:
+        state.cookie_round += 1
+        resp = web.Response(body=_dumps(_completion(model)), content_type="application/json")
+        for i in range(50):
+            resp.set_cookie(f"track{state.cookie_round}x{i}", "v" * 64, path="/")
+        return resp
 
     if mode.startswith("redirect-"):
         return web.Response(status=int(mode.removeprefix("redirect-")),
@@ -317,6 +329,7 @@ class HostileThread:
     def __init__(self, *, huge_bytes: int = 64 * 1024 * 1024, bomb_bytes: int = 512 * 1024 * 1024) -> None:
         self.huge_bytes, self.bomb_bytes = huge_bytes, bomb_bytes
         self.recorder_seen: list[dict] = []
+        self.cookies_seen: list[str | None] = []  # the server's list once it runs
         self.port = self.recorder_port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._run, name="hostile-upstream", daemon=True)
@@ -342,9 +355,10 @@ class HostileThread:
         rsite = web.TCPSite(recorder, "127.0.0.1", 0)
         await rsite.start()
         self.recorder_port = rsite._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        runner = web.AppRunner(create_app(huge_bytes=self.huge_bytes, bomb_bytes=self.bomb_bytes,
-                                          recorder_url=f"http://127.0.0.1:{self.recorder_port}"),
-                               access_log=None, shutdown_timeout=0.5)
+        app = create_app(huge_bytes=self.huge_bytes, bomb_bytes=self.bomb_bytes,
+                         recorder_url=f"http://127.0.0.1:{self.recorder_port}")
+        self.cookies_seen = app["state"].cookies_seen
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
