@@ -14,10 +14,10 @@ the prompt is, which a bag of words cannot.
 
 `transform` runs on every request, and a prompt is a few dozen words, most of them seen before:
 each word's hashed features (its unigram, and its character n-grams) are computed once and kept in
-two bounded caches, a prompt's features are summed per bucket in a dict, and numpy only finishes
-the short list of buckets. The result is bit-identical to the whole-array formulation that
-`describe` still uses (the sums are added up in numpy's own order; a property test holds the two
-together); for the bench prompt it is ~8x cheaper.
+two bounded caches, and a short prompt's buckets and signs are gathered from them as plain lists;
+`_finish` then sums them per bucket in numpy, as for a long prompt. The result is bit-identical to
+the whole-array formulation that `describe` still uses (a property test holds the two together);
+for the bench prompt it is ~4x cheaper (21 against 91 us on the benchmark machine).
 
 Optionally (`char_ngrams=(3, 5)`), character n-grams of the first 256 words of four or more
 characters, with word boundaries marked (fastText-style "<sor", "rted>"), are added at

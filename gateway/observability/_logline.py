@@ -139,7 +139,9 @@ class _StderrHandler(logging.Handler):
             pass
 
 
-_PLAIN = "%(message)s"
+#: The formatter `request_logger` gives its handler (the bare message); `RequestLines` recognises it
+#: by identity.
+_PLAIN_FORMATTER = logging.Formatter("%(message)s")
 
 
 def request_logger() -> logging.Logger:
@@ -153,7 +155,7 @@ def request_logger() -> logging.Logger:
         logger.setLevel(logging.INFO)  # root defaults to WARNING, which would drop every line
     if not logger.handlers:
         handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter(_PLAIN))
+        handler.setFormatter(_PLAIN_FORMATTER)
         logger.addHandler(handler)
     return logger
 
@@ -199,7 +201,7 @@ class RequestLines:
             return None
         handler = handlers[0]
         if (type(handler) is not _StderrHandler or handler.filters or handler.level > logging.INFO
-                or handler.formatter is None or handler.formatter._fmt != _PLAIN):
+                or handler.formatter is not _PLAIN_FORMATTER):
             return None
         parent = logger.parent if logger.propagate else None
         while parent is not None:

@@ -13,10 +13,10 @@ from typing import Any
 from gateway import asgi, errors
 from gateway.asgi import sse
 from gateway.core.context import validate_body
-from gateway.core.pipeline import Served, ServedStream
-from gateway.routes.model_route import ModelRoute, gateway_headers
+from gateway.core.pipeline import ServedStream
+from gateway.routes.model_route import ModelRoute
 
-__all__ = ["ChatCompletions", "gateway_headers", "parse_body"]
+__all__ = ["ChatCompletions", "parse_body"]
 
 
 def parse_body(raw: bytes) -> dict:
@@ -34,11 +34,6 @@ class ChatCompletions(ModelRoute):
     def parse(self, raw: Any) -> tuple[dict, None]:
         validate_body(raw)
         return raw, None
-
-    def answer(self, served: Served, state: None) -> dict:
-        result = served.response
-        result["model"] = served.deployment.name
-        return result
 
     def events(self, stream: ServedStream, state: None) -> AsyncIterator[bytes]:
         return _sse(stream)

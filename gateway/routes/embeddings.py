@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.core.embeddings import validate_embedding_body
-from gateway.core.pipeline import Served
 from gateway.routes.model_route import ModelRoute
 from gateway.upstream.operation import EMBEDDINGS
 
@@ -26,8 +25,3 @@ class Embeddings(ModelRoute):
     def parse(self, raw: Any) -> tuple[dict, None]:
         validate_embedding_body(raw)
         return raw, None
-
-    def answer(self, served: Served, state: None) -> dict:
-        result = served.response
-        result["model"] = served.deployment.name
-        return result

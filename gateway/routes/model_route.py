@@ -56,8 +56,11 @@ class ModelRoute:
         raise NotImplementedError
 
     def answer(self, served: Served, state: Any) -> dict:
-        """The response body for a plain answer."""
-        raise NotImplementedError
+        """The response body for a plain answer; by default OpenAI's own format, the upstream's
+        answer as it came, named with the deployment (a translating route says otherwise)."""
+        result = served.response
+        result["model"] = served.deployment.name
+        return result
 
     def translator(self, stream: ServedStream, state: Any) -> Any:
         """For streams: an object with `start()`, `feed(chunk)`, `finish()` and `fail(exc)`, each

@@ -146,14 +146,14 @@ def test_no_key_in_stats_or_metrics(gateway_factory):
 
 
 def test_request_lines_skip_logging_only_when_nothing_else_would_see_them(monkeypatch):
-    from gateway.observability._logline import _PLAIN, RequestLines, _StderrHandler
+    from gateway.observability._logline import _PLAIN_FORMATTER, RequestLines, _StderrHandler
 
     stream = _Writes()
     monkeypatch.setattr(sys, "stderr", stream)
     log = logging.getLogger(f"test.{uuid.uuid4().hex}")
     log.setLevel(logging.INFO)
     handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter(_PLAIN))
+    handler.setFormatter(_PLAIN_FORMATTER)
     log.addHandler(handler)
     records: list[logging.LogRecord] = []
     monkeypatch.setattr(log, "makeRecord", lambda *a, **k: records.append(logging.LogRecord(*a[:7])) or records[-1])
