@@ -3,14 +3,15 @@
 OpenAI, vLLM, Groq, Together, Fireworks, DeepSeek, Mistral, OpenRouter, Ollama's /v1 and the
 simulator all accept the client's body as is, so translating it through litellm would only cost
 time (~2.5 ms of CPU per call, ~6 ms per stream, measured in docs/performance.md). This transport
-rewrites the `model` field and the auth, sends the bytes over one pooled aiohttp session, and relays
-SSE events as the upstream framed them; each event is parsed once (orjson) only to check it and
-read usage, and re-serialised only in the rare case where its `model` cannot be rewritten in place.
+rewrites the `model` field and the auth, sends the bytes over the pooled keep-alive connections of
+`http1.Pool`, and relays SSE events as the upstream framed them; each event is parsed once (orjson)
+only to check it and read usage, and re-serialised only in the rare case where its `model` cannot
+be rewritten in place.
 
-The upstream is not trusted (`guards`): redirects are refused, bodies and streams are capped after
-decompression (aiohttp inflates in bounded steps as the body is read, so a gzip bomb is never
-inflated past what was read), stream events must be JSON objects, and a stream ends at its total
-time limit even when the upstream keeps it alive with comments.
+The upstream is not trusted (`guards`, `http1`): redirects are refused, cookies are dropped, bodies
+and streams are capped after decompression (inflated in steps bounded by what is still allowed, so a
+gzip bomb is never inflated past the cap), stream events must be JSON objects, and a stream ends at
+its total time limit even when the upstream keeps it alive with comments.
 """
 
 from __future__ import annotations
@@ -20,13 +21,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
-from aiohttp.http_exceptions import LineTooLong
 
 from gateway import errors
 from gateway.catalog import ResolvedDeployment
-from gateway.upstream import guards
+from gateway.upstream import guards, http1
 from gateway.upstream.operation import CHAT, EMBEDDINGS, Operation, embedding_body
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "OpenAIWireTransport", "StreamEvents"]
@@ -77,7 +76,7 @@ class StreamEvents:
 
     __slots__ = ("_resp", "_deployment", "_member", "_secrets", "_max_bytes", "_cutoff", "_limit_s")
 
-    def __init__(self, resp: aiohttp.ClientResponse, dep: ResolvedDeployment, secrets: tuple[str, ...], *,
+    def __init__(self, resp: http1.Response, dep: ResolvedDeployment, secrets: tuple[str, ...], *,
                  max_bytes: int, cutoff: float, limit_s: float) -> None:
         self._resp = resp
         self._deployment = dep.name
@@ -92,13 +91,13 @@ class StreamEvents:
 
     async def _events(self) -> AsyncIterator[tuple[bytes, dict]]:
         resp, deployment, max_bytes, cutoff = self._resp, self._deployment, self._max_bytes, self._cutoff
-        content = resp.content
+        readline = resp.readline
         max_line = min(guards.MAX_EVENT_BYTES, max_bytes)
         total, turn = 0, _FAIR_BYTES
         member, seen, written = self._member, None, None  # a stream names one model throughout
         done = False
         try:
-            while line := await content.readline(max_line_length=max_line):
+            while line := await readline(max_line):
                 total += len(line)
                 if total > max_bytes:
                     raise guards.too_large(deployment, max_bytes)
@@ -128,21 +127,21 @@ class StreamEvents:
                                                  written if upstream == seen else None) + b"\n\n", chunk
                 # A slow stream spends its life waiting for the next line: hold nothing of this event.
                 payload = chunk = upstream = None
-        except LineTooLong:
+        except http1.LineTooLong:
             raise errors.BadGatewayError(
                 f"deployment {deployment} sent a stream event longer than {max_line} bytes",
                 code="upstream_response_too_large", retryable=False,
             ) from None
         except TimeoutError:
-            # First: aiohttp's read timeout is also a ClientConnectionError, but a stall is a timeout.
             raise errors.GatewayTimeoutError(
                 f"deployment {self._deployment} stalled: no stream data within the idle timeout"
             ) from None
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-            raise errors.BadGatewayError(
-                f"deployment {self._deployment} broke the stream: {type(exc).__name__}",
-                code="upstream_connection_error",
-            ) from None
+        except guards.ResponseTooLarge:
+            raise guards.too_large(deployment, max_bytes) from None
+        except http1.UpstreamIOError as exc:
+            raise _broken(deployment, "broke the stream", exc) from None
+        except guards.UnsupportedEncoding:
+            raise _unsupported(deployment) from None
         finally:
             resp.release()
         if not done:
@@ -151,19 +150,14 @@ class StreamEvents:
             )
 
 
-async def _read_capped(resp: aiohttp.ClientResponse, limit: int, deployment: str) -> bytearray:
-    """The body, decompressed, read in the chunks aiohttp inflates it in; past `limit` bytes the
-    read stops and the response is refused, so no more than `limit` (plus one chunk) is held."""
-    declared = resp.headers.get("Content-Length")
-    if declared is not None and declared.isdigit() and int(declared) > limit and "Content-Encoding" not in resp.headers:
-        raise guards.too_large(deployment, limit)
-    body = bytearray()
-    content = resp.content
-    while chunk := await content.readany():
-        body += chunk
-        if len(body) > limit:
-            raise guards.too_large(deployment, limit)
-    return body
+def _broken(deployment: str, what: str, exc: http1.UpstreamIOError) -> errors.BadGatewayError:
+    if isinstance(exc, http1.MalformedResponse):
+        return errors.BadGatewayError(f"deployment {deployment} sent {exc}", code="upstream_bad_response")
+    return errors.BadGatewayError(f"deployment {deployment} {what}: {exc}", code="upstream_connection_error")
+
+
+def _unsupported(deployment: str) -> errors.BadGatewayError:
+    return guards.bad_event(deployment, "a response in a content-encoding the gateway did not ask for")
 
 
 def _error_from_body(status: int, body: Any, deployment: str, secrets: tuple[str, ...], headers: Any) -> errors.GatewayError:
@@ -183,14 +177,14 @@ def _error_from_body(status: int, body: Any, deployment: str, secrets: tuple[str
     if status == 401:
         detail = "the upstream provider rejected the gateway's credentials"
     extra = {}
-    if status == 429 and headers is not None and (retry_after := guards.clean_retry_after(headers.get("Retry-After"))):
+    if status == 429 and headers is not None and (retry_after := guards.clean_retry_after(headers.get("retry-after"))):
         extra["Retry-After"] = retry_after
     return errors.for_status(status)(f"deployment {deployment}: {detail}", headers=extra, param=param,
                                      code=None if status == 401 else relayed)
 
 
 class OpenAIWireTransport:
-    """One pooled aiohttp session for every OpenAI-compatible deployment of this process."""
+    """One `http1.Pool` of keep-alive connections for every OpenAI-compatible deployment of this process."""
 
     def __init__(self, *, connect_timeout_s: float = 5.0, stream_idle_timeout_s: float = 60.0,
                  secrets: tuple[str, ...] = (), max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
@@ -200,25 +194,19 @@ class OpenAIWireTransport:
         self._secrets = secrets
         self._max_bytes = max_response_bytes
         self._stream_limit = stream_timeout_s
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: http1.Pool | None = None
+        self._fields: dict[tuple[str, str | None], bytes] = {}
 
-    def _client(self) -> aiohttp.ClientSession:
-        # Created lazily: a session belongs to the event loop that first uses it.
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True),
-                # Every tenant's requests share this session: cookies an upstream sets must not be
-                # kept and sent back with the next request (nor grow a jar with names it picks).
-                cookie_jar=aiohttp.DummyCookieJar(),
-                json_serialize=lambda o: orjson.dumps(o).decode(),
-                skip_auto_headers=("User-Agent",),
-            )
-        return self._session
+    def _client(self) -> http1.Pool:
+        # Created lazily: its connections belong to the event loop that first uses it.
+        if self._pool is None:
+            self._pool = http1.Pool(connect_timeout_s=self._connect_timeout)
+        return self._pool
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     async def complete(self, dep: ResolvedDeployment, body: dict, timeout: float,
                        operation: Operation = CHAT) -> dict:
@@ -226,16 +214,13 @@ class OpenAIWireTransport:
             body = embedding_body(dep, body)
         resp = await self._post(dep, body, timeout, stream=False, path=operation.path)
         try:
-            raw = await _read_capped(resp, self._max_bytes, dep.name)
-        except errors.GatewayError:
-            resp.close()  # never back into the pool half-read
-            raise
+            raw = await resp.read()
+        except guards.ResponseTooLarge:
+            raise guards.too_large(dep.name, self._max_bytes) from None
         except TimeoutError:
             raise errors.GatewayTimeoutError(f"deployment {dep.name} did not finish within {timeout:.1f}s") from None
-        except aiohttp.ClientError as exc:
-            raise errors.BadGatewayError(
-                f"deployment {dep.name} broke the response: {type(exc).__name__}", code="upstream_connection_error"
-            ) from None
+        except http1.UpstreamIOError as exc:
+            raise _broken(dep.name, "broke the response", exc) from None
         finally:
             resp.release()
         try:
@@ -255,44 +240,69 @@ class OpenAIWireTransport:
         return StreamEvents(resp, dep, self._secrets, max_bytes=self._max_bytes, cutoff=cutoff,
                             limit_s=self._stream_limit)
 
+    def _header_fields(self, dep: ResolvedDeployment) -> bytes:
+        organization = dep.provider_kwargs.get("organization")
+        key = (dep.api_key or "", organization)
+        fields = self._fields.get(key)
+        if fields is None:
+            lines = ["Content-Type: application/json"]
+            if dep.api_key:
+                lines.append("Authorization: Bearer " + dep.api_key)
+            if organization:
+                lines.append(f"OpenAI-Organization: {organization}")
+            text = "".join(line + "\r\n" for line in lines)
+            if any(c in line for line in lines for c in "\r\n\x00"):
+                # An operator's value, but a header injection all the same: never sent.
+                raise errors.BadGatewayError(f"deployment {dep.name} has a key or organization that is not a "
+                                             "valid header value", code="upstream_configuration", retryable=False)
+            try:
+                fields = text.encode("latin-1")
+            except UnicodeEncodeError:
+                raise errors.BadGatewayError(f"deployment {dep.name} has a key or organization that is not a "
+                                             "valid header value", code="upstream_configuration",
+                                             retryable=False) from None
+            if len(self._fields) >= 1024:
+                self._fields.clear()
+            self._fields[key] = fields
+        return fields
+
     async def _post(self, dep: ResolvedDeployment, body: dict, timeout: float, *, stream: bool,
-                    path: str = CHAT.path) -> aiohttp.ClientResponse:
+                    path: str = CHAT.path) -> http1.Response:
         """POST the body with this deployment's model and key; the response once its status is OK."""
-        headers = {"content-type": "application/json"}
-        if dep.api_key:
-            headers["authorization"] = "Bearer " + dep.api_key
-        if organization := dep.provider_kwargs.get("organization"):
-            headers["openai-organization"] = organization
+        fields = self._header_fields(dep)
         try:
             data = orjson.dumps({**body, "model": dep.upstream_model})
         except orjson.JSONEncodeError as exc:  # the client's body, not the deployment's fault
             raise errors.InvalidRequestError(f"The request body cannot be forwarded: {exc}", param="body") from None
-        client_timeout = aiohttp.ClientTimeout(
-            total=None if stream else timeout,
-            connect=min(self._connect_timeout, timeout),
-            sock_read=min(self._idle_timeout, timeout) if stream else timeout,
-        )
         try:
-            # Never follow a redirect: a 307/308 would re-post the prompt (and the key) to wherever
-            # the upstream points.
+            # Nothing is followed: a 307/308 would re-post the prompt (and the key) to wherever the
+            # upstream points.
             resp = await self._client().post(
-                (dep.api_base or "").rstrip("/") + path, data=data, headers=headers, timeout=client_timeout,
-                allow_redirects=False,
+                (dep.api_base or "").rstrip("/") + path, fields, data, limit=self._max_bytes,
+                timeout=None if stream else timeout, idle_timeout=min(self._idle_timeout, timeout) if stream else None,
+                connect_timeout=timeout, stream=stream,
             )
         except TimeoutError:
             raise errors.GatewayTimeoutError(f"deployment {dep.name} did not answer within {timeout:.1f}s") from None
-        except aiohttp.ClientError as exc:
+        except guards.ResponseTooLarge:
+            raise guards.too_large(dep.name, self._max_bytes) from None
+        except guards.UnsupportedEncoding:
+            raise _unsupported(dep.name) from None
+        except http1.MalformedResponse as exc:
+            raise _broken(dep.name, "", exc) from None
+        except http1.UpstreamIOError as exc:
             raise errors.BadGatewayError(
-                f"could not reach deployment {dep.name}: {type(exc).__name__}", code="upstream_connection_error"
+                f"could not reach deployment {dep.name}: {exc}", code="upstream_connection_error"
             ) from None
         if 300 <= resp.status < 400:
             resp.close()
             raise guards.redirected(dep.name, resp.status)
         if resp.status >= 400:
+            resp.cap(_MAX_ERROR_BODY)
             try:
-                raw = await _read_capped(resp, _MAX_ERROR_BODY, dep.name)
+                raw = await resp.read()
                 parsed = orjson.loads(raw) if raw else {}
-            except (orjson.JSONDecodeError, errors.GatewayError, aiohttp.ClientError, TimeoutError):
+            except (orjson.JSONDecodeError, guards.ResponseTooLarge, http1.UpstreamIOError, TimeoutError):
                 parsed = {}
             finally:
                 resp.release()  # pooled again when read to the end, closed when not

@@ -142,7 +142,7 @@ class _Content:
 
 async def test_the_upstream_reader_holds_nothing_of_an_event_while_it_waits():
     gate = asyncio.Event()
-    resp = SimpleNamespace(content=_Content([b'data: {"model":"up","n":1}\n', b"\n"], gate), status=200,
+    resp = SimpleNamespace(readline=_Content([b'data: {"model":"up","n":1}\n', b"\n"], gate).readline, status=200,
                            headers={}, release=lambda: None)
     agen = aiter(StreamEvents(resp, SimpleNamespace(name="dep"), (), max_bytes=1 << 20, cutoff=time.monotonic() + 60,
                               limit_s=60))
