@@ -3,8 +3,8 @@
 Before: both pooled clients kept every `Set-Cookie` and sent it back with every later request to
 that host, whoever's request it was. The jar grew with names a hostile upstream chose (50 new
 cookies per answer here) until the upstream refused the requests' headers: through litellm the
-fourth request failed with 400. aiohttp's jar skips hosts given as IP addresses, so the wire
-transport is checked against `localhost`.
+fourth request failed with 400. The wire transport (then on aiohttp, whose jar skips hosts given
+as IP addresses; now on `http1`, which has no jar) is checked against `localhost`.
 """
 
 from __future__ import annotations

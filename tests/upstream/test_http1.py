@@ -282,3 +282,55 @@ async def test_a_refused_connection_and_a_bad_url():
     with pytest.raises(http1.ConnectionBroken):
         await post(pool, "http://127.0.0.1:9/v1/a b")
     await pool.close()
+
+
+def _self_signed(tmp_path):
+    """A certificate for 127.0.0.1 and localhost, and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+async def test_https_verifies_the_certificate_and_keeps_the_connection(tmp_path):
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    script = Script([ok(b"one")], [ok(b"two")], [ok(b"three")])
+    server = await asyncio.start_server(script._handle, "127.0.0.1", 0, ssl=server_ctx)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        trusting = http1.Pool(ssl_context=ssl.create_default_context(cafile=str(cert)))
+        for host in ("127.0.0.1", "127.0.0.1", "localhost"):
+            resp = await post(trusting, f"https://{host}:{port}/v1/chat/completions")
+            assert await resp.read() in (b"one", b"two", b"three")
+            resp.release()
+        await trusting.close()
+        # The default context trusts the system's authorities only: a self-signed upstream is refused.
+        with pytest.raises(http1.ConnectionBroken):
+            await post(http1.Pool(), f"https://localhost:{port}/v1/chat/completions")
+    finally:
+        server.close()
+    assert script.connections == 2  # one per host name, reused; the refused handshake never reached the handler
