@@ -276,6 +276,15 @@ class ServedStream:
     def admitted(self) -> Admitted:
         return self._admitted
 
+    def ready(self) -> bool:
+        """Whether the next event can be read without waiting on the upstream (when its transport
+        can tell): a relay then sends it in the same write as this one."""
+        start = self._start
+        if start.first is not None:
+            return True
+        ready = getattr(start.rest, "ready", None)
+        return ready is not None and ready()
+
     def __aiter__(self) -> AsyncIterator[tuple[bytes, dict]]:
         if self._events_gen is None:
             self._events_gen = self._events()

@@ -42,17 +42,25 @@ class ChatCompletions(ModelRoute):
 async def _sse(stream: ServedStream) -> AsyncIterator[bytes]:
     """The upstream's events in OpenAI's SSE framing; a failure after the first byte ends the
     stream with an OpenAI-style error event (no fallback is possible once bytes were sent)."""
+    # Events the upstream sent together go out together: while the next one is already buffered,
+    # this one waits for it in `batch` (one ASGI message and one write for the lot, instead of one
+    # each); nothing ever waits on the upstream with an event held back.
+    batch: list[bytes] = []
     try:
         async for event, chunk in stream:
             if not stream.client_wants_usage and chunk.get("usage"):
                 # We asked upstream for usage on the client's behalf: hide it again.
-                if not chunk.get("choices"):
-                    continue
-                event = sse.encode_chunk({k: v for k, v in chunk.items() if k != "usage"})
-            yield event
+                event = sse.encode_chunk({k: v for k, v in chunk.items() if k != "usage"}) \
+                    if chunk.get("choices") else b""
+            if event:
+                batch.append(event)
             del event, chunk  # not held while the next event is awaited
-        yield sse.DONE
+            if batch and not stream.ready():
+                yield batch[0] if len(batch) == 1 else b"".join(batch)
+                batch.clear()
+        batch.append(sse.DONE)
     except errors.GatewayError as exc:
-        yield sse.encode_error(exc)
+        batch.append(sse.encode_error(exc))
     finally:
         await stream.aclose()
+    yield b"".join(batch)

@@ -216,6 +216,16 @@ class Response:
             await self._wait()
             buf = self._buf
 
+    def has_line(self, prefix: bytes) -> bool:
+        """Whether a whole line starting with `prefix` is buffered: reading up to it will not wait."""
+        buf = self._buf
+        start = 0
+        while (end := buf.find(b"\n", start)) >= 0:
+            if buf.startswith(prefix, start):
+                return True
+            start = end + 1
+        return False
+
     def _resume(self) -> None:
         self._paused = False
         if self._conn is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import orjson
@@ -74,7 +74,7 @@ class StreamEvents:
     whether or not the upstream is still sending events.
     """
 
-    __slots__ = ("_resp", "_deployment", "_member", "_secrets", "_max_bytes", "_cutoff", "_limit_s")
+    __slots__ = ("_resp", "_deployment", "_member", "_secrets", "_max_bytes", "_cutoff", "_limit_s", "_gen")
 
     def __init__(self, resp: http1.Response, dep: ResolvedDeployment, secrets: tuple[str, ...], *,
                  max_bytes: int, cutoff: float, limit_s: float) -> None:
@@ -85,9 +85,21 @@ class StreamEvents:
         self._max_bytes = max_bytes
         self._cutoff = cutoff
         self._limit_s = limit_s
+        self._gen = self._events()
 
-    def __aiter__(self) -> AsyncIterator[tuple[bytes, dict]]:
-        return self._events()
+    # Its own iterator (not a bare generator), so that whoever relays it can ask `ready`.
+    def __aiter__(self) -> StreamEvents:
+        return self
+
+    def __anext__(self) -> Awaitable[tuple[bytes, dict]]:
+        return self._gen.__anext__()
+
+    def aclose(self) -> Awaitable[None]:
+        return self._gen.aclose()
+
+    def ready(self) -> bool:
+        """Whether the next event is already here: a relay may send it with this one."""
+        return self._resp.has_line(_DATA)
 
     async def _events(self) -> AsyncIterator[tuple[bytes, dict]]:
         resp, deployment, max_bytes, cutoff = self._resp, self._deployment, self._max_bytes, self._cutoff

@@ -142,7 +142,8 @@ class _Content:
 
 async def test_the_upstream_reader_holds_nothing_of_an_event_while_it_waits():
     gate = asyncio.Event()
-    resp = SimpleNamespace(readline=_Content([b'data: {"model":"up","n":1}\n', b"\n"], gate).readline, status=200,
+    resp = SimpleNamespace(readline=_Content([b'data: {"model":"up","n":1}\n', b"\n"], gate).readline,
+                           has_line=lambda prefix: False, status=200,
                            headers={}, release=lambda: None)
     agen = aiter(StreamEvents(resp, SimpleNamespace(name="dep"), (), max_bytes=1 << 20, cutoff=time.monotonic() + 60,
                               limit_s=60))
@@ -150,7 +151,7 @@ async def test_the_upstream_reader_holds_nothing_of_an_event_while_it_waits():
     assert event == b'data: {"model":"dep","n":1}\n\n' and parsed == {"model": "dep", "n": 1}
     waiting = asyncio.ensure_future(anext(agen))
     await asyncio.sleep(0)  # now at the read after the blank line
-    held = agen.ag_frame.f_locals
+    held = agen._gen.ag_frame.f_locals
     assert held.get("chunk") is None and held.get("payload") is None
     gate.set()
     with pytest.raises(StopAsyncIteration):
