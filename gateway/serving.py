@@ -25,6 +25,7 @@ import functools
 import logging
 import resource
 import time
+from collections import deque
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -36,6 +37,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # uvicorn[s
 
 from gateway import errors
 from gateway._corked import CorkedTransport
+from gateway._lean_event import LazyDeque, LeanEvent
 
 __all__ = ["ConnectionLimits", "H11Limited", "HttpToolsLimited", "raise_fd_limit", "uvicorn_options"]
 
@@ -134,6 +136,11 @@ class _Limited:
             return
         # One system call per loop pass for a response's head, body and stream events (_corked.py).
         super().connection_made(CorkedTransport(transport, self.loop))  # type: ignore[arg-type]
+        # Held as long as the connection, and almost never waited on (_lean_event.py).
+        if isinstance(getattr(self.flow, "_is_writable_event", None), asyncio.Event):
+            self.flow._is_writable_event = LeanEvent(True)
+        if isinstance(getattr(self, "pipeline", None), deque) and not self.pipeline:
+            self.pipeline = LazyDeque()
         self._start_head_clock()
 
     def data_received(self, data: bytes) -> None:
@@ -268,7 +275,11 @@ class HttpToolsLimited(_Limited, HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_open = False
+        before = self.cycle
         super().on_headers_complete()
+        if self.cycle is not before and self.cycle is not None:
+            # A new request's cycle, not yet run or queued behind another (_lean_event.py).
+            self.cycle.message_event = LeanEvent()  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

@@ -357,7 +357,7 @@ class _Conn(asyncio.Protocol):
         if self._decoder is None and declared.isdigit() and int(declared) > resp._limit:
             self.broke(ResponseTooLarge(resp._limit))
             return
-        waiter = self._head_waiter
+        waiter, self._head_waiter = self._head_waiter, None  # not held for the rest of a stream
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
