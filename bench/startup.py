@@ -3,6 +3,7 @@
     python bench/startup.py                         # config/gateway.yaml, 5 runs of each case
     python bench/startup.py --config config/demo.yaml --runs 7
     python bench/startup.py --import-only           # also: `import litellm` alone, for reference
+    python bench/startup.py --workers 2             # ready = every worker has started its app
 
 Two cases, interleaved run by run: `cold`, with an empty litellm map cache (a first start, or a new
 litellm version: the catalog's questions go to litellm, which is imported), and `warm`, with the
@@ -20,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -42,18 +44,34 @@ def _ready(port: int) -> bool:
         return False
 
 
-def serve_once(config: Path, cache_dir: Path, timeout_s: float = 120.0) -> float:
+def serve_once(config: Path, cache_dir: Path, timeout_s: float = 120.0, workers: int = 1) -> float:
+    """Seconds from spawn to ready: /readyz answers 200 and, with several workers, every worker
+    has logged uvicorn's "Application startup complete" (one answering is not the fleet ready)."""
     port = free_port()
-    env = {**os.environ, "GATEWAY_LOG_LEVEL": "warning", "GATEWAY_MAP_CACHE_DIR": str(cache_dir),
-           **{k: "bench-dummy-key" for k in DUMMY_KEYS}}
+    env = {**os.environ, "GATEWAY_LOG_LEVEL": "warning" if workers == 1 else "info",
+           "GATEWAY_MAP_CACHE_DIR": str(cache_dir), **{k: "bench-dummy-key" for k in DUMMY_KEYS}}
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port)]
+    if workers > 1:
+        cmd += ["--workers", str(workers), "--allow-local-state"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    up: list[float] = []
+    tail: list[str] = []
+
+    def read_stderr() -> None:
+        for line in proc.stderr:  # type: ignore[union-attr]
+            tail[:] = [*tail[-40:], line]
+            if "Application startup complete" in line:
+                up.append(time.perf_counter())
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
     try:
         while time.perf_counter() - started < timeout_s:
             if proc.poll() is not None:
-                raise SystemExit(f"gateway exited with {proc.returncode}:\n{proc.stderr.read()[-2000:]}")
-            if _ready(port):
+                reader.join(1)
+                raise SystemExit(f"gateway exited with {proc.returncode}:\n{''.join(tail)[-2000:]}")
+            if (workers == 1 or len(up) >= workers) and _ready(port):
                 return time.perf_counter() - started
             time.sleep(0.02)
         raise SystemExit("gateway not ready in time")
@@ -78,19 +96,20 @@ def main() -> int:
     p.add_argument("--config", type=Path, default=ROOT / "config" / "gateway.yaml")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--import-only", action="store_true", help="also time `import litellm` in a fresh interpreter")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (ready: all of them)")
     args = p.parse_args()
     load = os.getloadavg()[0]
     warm_dir = Path(tempfile.mkdtemp(prefix="bench-map-cache-"))
-    serve_once(args.config, warm_dir)  # fills the warm case's cache
+    serve_once(args.config, warm_dir, workers=args.workers)  # fills the warm case's cache
     times: dict[str, list[float]] = {"cold": [], "warm": []}
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="bench-map-cache-") as cold_dir:
-            times["cold"].append(serve_once(args.config, Path(cold_dir)))
-        times["warm"].append(serve_once(args.config, warm_dir))
+            times["cold"].append(serve_once(args.config, Path(cold_dir), workers=args.workers))
+        times["warm"].append(serve_once(args.config, warm_dir, workers=args.workers))
     shutil.rmtree(warm_dir, ignore_errors=True)
     name = args.config.relative_to(ROOT) if args.config.is_absolute() else args.config
     for case, values in times.items():
-        print(f"gateway serve --config {name}, {case} map cache: ready in median {statistics.median(values):.2f} s "
+        print(f"gateway serve --config {name} --workers {args.workers}, {case} map cache: ready in median {statistics.median(values):.2f} s "
               f"(min {min(values):.2f}, max {max(values):.2f}, {args.runs} runs)")
     print(f"load average {load:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if args.import_only:

@@ -18,7 +18,8 @@ import orjson
 
 from gateway.errors import redact
 
-__all__ = ["REQUEST_LOGGER", "RequestLines", "build_record", "lines_wanted", "render", "request_logger"]
+__all__ = ["REQUEST_LOGGER", "RankingParts", "RequestLines", "build_record", "lines_wanted", "render", "request_line",
+           "request_logger"]
 
 #: Logger name operators can route or silence (`logging.getLogger("gateway.requests")`).
 REQUEST_LOGGER = "gateway.requests"
@@ -29,40 +30,48 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def build_record(
-    decision: Any, *, served: str | None, status: int, latency_ms: float | None, ttft_ms: float | None,
-    usage: dict | None, cost_usd: float, attempts: Sequence[Any], overhead_ms: float | None, stream: bool,
-    pipeline: str, prompt: Any = None, completion: Any = None,
-) -> dict:
-    ranking = decision.ranking
-    ranked = ranking.ranked
-    usage = usage or {}
-    # Which transport carried each deployment's attempt: `openai` (sent as is) or `litellm` (translated).
+def _transport(candidates: Sequence[Any], name: str | None) -> str | None:
+    # Which transport carried a deployment's attempt: `openai` (sent as is) or `litellm` (translated).
     # Looked up per name: the candidates can be the whole catalog, the attempts are a few of its head.
-    candidates = getattr(decision, "candidates", ())
+    return next((d.transport for d in candidates if d.name == name), None) if name else None
 
-    def transport(name: str | None) -> str | None:
-        return next((d.transport for d in candidates if d.name == name), None) if name else None
 
-    record = {
+def _head_members(decision: Any, served: str | None, status: int, stream: bool, pipeline: str) -> dict:
+    ctx = decision.ctx
+    return {
         "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
         "event": "request",
-        "request_id": decision.ctx.request_id,
+        "request_id": ctx.request_id,
         "pipeline": pipeline,
         "strategy": decision.strategy,
         "strategy_source": decision.strategy_source,
-        "domain": decision.ctx.domain,
+        "domain": ctx.domain,
         "stream": stream,
         "status": status,
         "model": served,
-        "transport": transport(served),
+        "transport": _transport(getattr(decision, "candidates", ()), served),
+    }
+
+
+def _ranking_members(ranking: Any) -> dict:
+    ranked = ranking.ranked
+    return {
         "selected": ranked[0].model.name if ranked else None,
         "runner_up": ranked[1].model.name if len(ranked) > 1 else None,
         "reasons": list(ranked[0].reasons) if ranked else [],
         "candidates": [{"model": c.model.name, "score": round(c.total, 4)} for c in ranked[:_MAX_CANDIDATES]],
         "rejected": [{"model": r.model, "reasons": list(r.reasons)} for r in ranking.rejected],
+    }
+
+
+def _tail_members(decision: Any, latency_ms: float | None, ttft_ms: float | None, usage: dict | None,
+                  cost_usd: float, attempts: Sequence[Any], overhead_ms: float | None, prompt: Any,
+                  completion: Any) -> dict:
+    usage = usage or {}
+    candidates = getattr(decision, "candidates", ())
+    tail = {
         "attempts": [
-            {"model": a.deployment, "transport": transport(a.deployment), "outcome": a.status,
+            {"model": a.deployment, "transport": _transport(candidates, a.deployment), "outcome": a.status,
              "latency_ms": _ms(a.latency_ms)} for a in attempts
         ],
         "latency_ms": _ms(latency_ms),
@@ -74,14 +83,67 @@ def build_record(
         "notes": list(decision.notes),
     }
     if prompt is not None:
-        record["prompt"] = prompt
+        tail["prompt"] = prompt
     if completion is not None:
-        record["completion"] = completion
-    return record
+        tail["completion"] = completion
+    return tail
+
+
+def build_record(
+    decision: Any, *, served: str | None, status: int, latency_ms: float | None, ttft_ms: float | None,
+    usage: dict | None, cost_usd: float, attempts: Sequence[Any], overhead_ms: float | None, stream: bool,
+    pipeline: str, prompt: Any = None, completion: Any = None,
+) -> dict:
+    return {
+        **_head_members(decision, served, status, stream, pipeline),
+        **_ranking_members(decision.ranking),
+        **_tail_members(decision, latency_ms, ttft_ms, usage, cost_usd, attempts, overhead_ms, prompt, completion),
+    }
+
+
+class RankingParts:
+    """The JSON of a ranking's members of a line (`selected` to `rejected`), kept per ranking.
+
+    They are most of a line's bytes and objects, and a repeated request shape gets the very same
+    ranked and rejected tuples back until the next stats refresh (core/_ranking_memo.py), so a
+    line reuses their bytes instead of rebuilding ~30 objects and serialising them again.
+    """
+
+    __slots__ = ("_parts",)
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[int, int], tuple[tuple, tuple, bytes]] = {}
+
+    def get(self, ranking: Any) -> bytes:
+        ranked, rejected = ranking.ranked, ranking.rejected
+        key = (id(ranked), id(rejected))
+        hit = self._parts.get(key)
+        if hit is not None and hit[0] is ranked and hit[1] is rejected:
+            return hit[2]
+        members = orjson.dumps(_ranking_members(ranking), default=str)[1:-1]
+        if len(self._parts) >= 256:
+            self._parts.clear()  # rankings are replaced every stats refresh: old ones are not asked again
+        self._parts[key] = (ranked, rejected, members)  # held, so their ids stay theirs
+        return members
+
+
+def request_line(
+    decision: Any, parts: RankingParts, secrets: Iterable[str], *, served: str | None, status: int,
+    latency_ms: float | None, ttft_ms: float | None, usage: dict | None, cost_usd: float, attempts: Sequence[Any],
+    overhead_ms: float | None, stream: bool, pipeline: str, prompt: Any = None, completion: Any = None,
+) -> str:
+    """`render(build_record(...), secrets)`, byte for byte, with the ranking's members from `parts`."""
+    head = orjson.dumps(_head_members(decision, served, status, stream, pipeline), default=str)
+    tail = orjson.dumps(_tail_members(decision, latency_ms, ttft_ms, usage, cost_usd, attempts, overhead_ms,
+                                      prompt, completion), default=str)
+    return _redacted((head[:-1] + b"," + parts.get(decision.ranking) + b"," + tail[1:]).decode(), secrets)
 
 
 def render(record: dict, secrets: Iterable[str] = ()) -> str:
-    line = orjson.dumps(record, default=str).decode()
+    return _redacted(orjson.dumps(record, default=str).decode(), secrets)
+
+
+def _redacted(line: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         if secret in line:  # cheap substring test first; redact only on a hit
             return redact(line, secrets)

@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from gateway.observability._collector import LiveCollector, LiveSources
-from gateway.observability._logline import RequestLines, build_record, lines_wanted, render, request_logger
+from gateway.observability._logline import RankingParts, RequestLines, lines_wanted, request_line, request_logger
 from gateway.observability._metrics import Instruments
 from gateway.observability._series import SeriesBuffer
 
@@ -50,6 +50,7 @@ class Observer:
         self._log_prompts = bool(getattr(settings, "log_prompts", False))
         self._allow_unknown = bool(getattr(settings, "allow_unknown_pipeline", False))
         self._lines = RequestLines(request_logger()) if lines_wanted(settings) else None
+        self._ranking_parts = RankingParts()
         self._policies = policies
         self._mp_dir = multiprocess_dir or os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
         self._live = LiveCollector(tuple(catalog.deployments), LiveSources(live or dict, spend or dict, policies))
@@ -191,12 +192,11 @@ class Observer:
             if self._log_prompts:
                 prompt = (request_body or {}).get("messages")
                 completion = _completion_text(response_body)
-            record = build_record(
-                decision, served=served, status=status, latency_ms=latency_ms, ttft_ms=ttft_ms, usage=usage,
-                cost_usd=cost_usd, attempts=attempts, overhead_ms=overhead_ms, stream=stream,
-                pipeline=pipeline, prompt=prompt, completion=completion,
-            )
-            lines.write(render(record, self._secrets))
+            lines.write(request_line(
+                decision, self._ranking_parts, self._secrets, served=served, status=status, latency_ms=latency_ms,
+                ttft_ms=ttft_ms, usage=usage, cost_usd=cost_usd, attempts=attempts, overhead_ms=overhead_ms,
+                stream=stream, pipeline=pipeline, prompt=prompt, completion=completion,
+            ))
 
     def _count(
         self, strategy: str, pipeline: str, selected: str | None, served: str | None, ok: bool, status: int,

@@ -180,3 +180,37 @@ def test_request_lines_skip_logging_only_when_nothing_else_would_see_them(monkey
     assert stream.writes[-1] == 'gw {"d":4}\n'
     log.setLevel(logging.WARNING)
     assert not lines.enabled()
+
+
+def test_a_line_with_remembered_ranking_bytes_is_the_full_record_rendered(monkeypatch):
+    """`request_line` reuses a ranking's serialised members; the bytes must be `render(build_record)`'s."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from gateway.catalog import GatewayConfig, load_catalog
+    from gateway.core.decision import Decider
+    from gateway.observability import _logline
+    from gateway.policy import PolicySet
+    from gateway.selection.engine import SelectionEngine
+
+    frozen = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone.utc)
+    monkeypatch.setattr(_logline.dt, "datetime", SimpleNamespace(now=lambda tz=None: frozen))
+    deps = [{"name": n, "model": f"openai/{n}", "api_base": "http://127.0.0.1:9/v1",
+             "metadata": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6, "context_window": 8000,
+                          "max_output_tokens": 1000, "supports_tools": n != "c"}} for n in "abc"]
+    decider = Decider(load_catalog(GatewayConfig.model_validate({"deployments": deps}), env={}), SelectionEngine(),
+                      lambda: PolicySet())
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    parts = _logline.RankingParts()
+    secrets = ("sk-secret-a",)
+    for i, extra in enumerate([{}, {}, {"tools": tools}, {}]):
+        body = {"model": "auto", "messages": [{"role": "user", "content": f"hello {i}"}], **extra}
+        decision = decider.decide(body, {}, f"req_{i}")
+        attempts = [SimpleNamespace(deployment="a", status="server_error", latency_ms=1.23456)] if i == 3 else []
+        kw = dict(served="b", status=200, latency_ms=12.3456, ttft_ms=None, usage={"prompt_tokens": 3},
+                  cost_usd=1e-7, attempts=attempts, overhead_ms=0.5, stream=i == 1, pipeline="default",
+                  prompt="sk-secret-a leaked" if i == 3 else None)
+        line = _logline.request_line(decision, parts, secrets, **kw)
+        assert line == _logline.render(_logline.build_record(decision, **kw), secrets)
+        assert "sk-secret-a" not in line and json.loads(line)["request_id"] == f"req_{i}"
+    assert len(parts._parts) >= 2  # the tool request ranked differently, and got its own bytes
