@@ -147,7 +147,10 @@ class ModelRoute:
             try:
                 await asgi.send_bytes(send, 200, body, out)
             finally:
-                pipeline.served(admitted, served, overhead_ms)
+                # Accounted right after this loop pass, once its writes went out (a response is
+                # corked until the pass ends, gateway/_corked.py): the answer leaves the process
+                # before stats, metrics and the log line are done, not after.
+                asyncio.get_running_loop().call_soon(pipeline.served, admitted, served, overhead_ms)
         except asyncio.CancelledError:
             if not hangup.absorb():
                 raise
