@@ -216,6 +216,32 @@ class Response:
             await self._wait()
             buf = self._buf
 
+    async def readlines(self, max_line_length: int) -> list[bytes]:
+        """Every whole line buffered now, without its `\n` (waiting for one if there is none);
+        at the end, the unterminated rest as a last line; then []."""
+        while True:
+            buf = self._buf
+            end = buf.rfind(b"\n")
+            if end >= 0:
+                block = bytes(buf[:end])
+                del buf[:end + 1]
+                if self._paused and len(buf) < _LOW_WATER:
+                    self._resume()
+                lines = block.split(b"\n")
+                if len(buf) > max_line_length or (len(block) > max_line_length
+                                                  and any(len(line) > max_line_length for line in lines)):
+                    raise LineTooLong(f"a line longer than {max_line_length} bytes")
+                return lines
+            if len(buf) > max_line_length:
+                raise LineTooLong(f"a line longer than {max_line_length} bytes")
+            if self._eof:
+                rest = [bytes(buf)] if buf else []
+                buf.clear()
+                return rest
+            if self._paused:
+                self._resume()
+            await self._wait()
+
     def has_line(self, prefix: bytes) -> bool:
         """Whether a whole line starting with `prefix` is buffered: reading up to it will not wait."""
         buf = self._buf

@@ -74,7 +74,8 @@ class StreamEvents:
     whether or not the upstream is still sending events.
     """
 
-    __slots__ = ("_resp", "_deployment", "_member", "_secrets", "_max_bytes", "_cutoff", "_limit_s", "_gen")
+    __slots__ = ("_resp", "_deployment", "_member", "_secrets", "_max_bytes", "_cutoff", "_limit_s", "_gen", "_lines",
+                 "_at", "_last_data")
 
     def __init__(self, resp: http1.Response, dep: ResolvedDeployment, secrets: tuple[str, ...], *,
                  max_bytes: int, cutoff: float, limit_s: float) -> None:
@@ -85,6 +86,9 @@ class StreamEvents:
         self._max_bytes = max_bytes
         self._cutoff = cutoff
         self._limit_s = limit_s
+        # The lines read together and not yet relayed; `_last_data` indexes the last `data:` one.
+        self._lines: list[bytes] = []
+        self._at = self._last_data = 0
         self._gen = self._events()
 
     # Its own iterator (not a bare generator), so that whoever relays it can ask `ready`.
@@ -99,46 +103,56 @@ class StreamEvents:
 
     def ready(self) -> bool:
         """Whether the next event is already here: a relay may send it with this one."""
-        return self._resp.has_line(_DATA)
+        return self._at <= self._last_data or self._resp.has_line(_DATA)
 
     async def _events(self) -> AsyncIterator[tuple[bytes, dict]]:
         resp, deployment, max_bytes, cutoff = self._resp, self._deployment, self._max_bytes, self._cutoff
-        readline = resp.readline
+        readlines = resp.readlines
         max_line = min(guards.MAX_EVENT_BYTES, max_bytes)
         total, turn = 0, _FAIR_BYTES
         member, seen, written = self._member, None, None  # a stream names one model throughout
         done = False
         try:
-            while line := await readline(max_line):
-                total += len(line)
-                if total > max_bytes:
-                    raise guards.too_large(deployment, max_bytes)
+            # Every line already buffered is taken at once: a burst of events costs one read.
+            while lines := await readlines(max_line):
                 if time.monotonic() > cutoff:
                     raise guards.stream_over_limit(deployment, self._limit_s)
-                if total >= turn:
-                    turn = total + _FAIR_BYTES
-                    await asyncio.sleep(0)
-                if not line.startswith(_DATA):
-                    continue  # blank separators, comments, `event:` lines
-                payload = line[5:].strip()
-                if payload == _DONE:
-                    done = True
+                self._lines, self._at, self._last_data = lines, 0, -1
+                for i, line in enumerate(lines):
+                    if line.startswith(_DATA):
+                        self._last_data = i
+                for line in lines:
+                    self._at += 1
+                    total += len(line) + 1
+                    if total > max_bytes:
+                        raise guards.too_large(deployment, max_bytes)
+                    if total >= turn:
+                        turn = total + _FAIR_BYTES
+                        await asyncio.sleep(0)
+                    if not line.startswith(_DATA):
+                        continue  # blank separators, comments, `event:` lines
+                    payload = line[5:].strip()
+                    if payload == _DONE:
+                        done = True
+                        break
+                    try:
+                        chunk = orjson.loads(payload)
+                    except orjson.JSONDecodeError:
+                        raise guards.bad_event(deployment, "a malformed stream event") from None
+                    if type(chunk) is not dict:
+                        raise guards.bad_event(deployment, "a stream event that is not a JSON object")
+                    if "error" in chunk and "choices" not in chunk:
+                        raise _error_from_body(resp.status if resp.status >= 400 else 502, chunk, deployment,
+                                               self._secrets, resp.headers)
+                    if (upstream := chunk.get("model")) != seen and type(upstream) is str:
+                        seen, written = upstream, _MODEL_KEY + orjson.dumps(upstream)
+                    yield b"data: " + _rewrite_model(payload, chunk, deployment, member,
+                                                     written if upstream == seen else None) + b"\n\n", chunk
+                    payload = chunk = upstream = None
+                if done:
                     break
-                try:
-                    chunk = orjson.loads(payload)
-                except orjson.JSONDecodeError:
-                    raise guards.bad_event(deployment, "a malformed stream event") from None
-                if type(chunk) is not dict:
-                    raise guards.bad_event(deployment, "a stream event that is not a JSON object")
-                if "error" in chunk and "choices" not in chunk:
-                    raise _error_from_body(resp.status if resp.status >= 400 else 502, chunk, deployment,
-                                           self._secrets, resp.headers)
-                if (upstream := chunk.get("model")) != seen and type(upstream) is str:
-                    seen, written = upstream, _MODEL_KEY + orjson.dumps(upstream)
-                yield b"data: " + _rewrite_model(payload, chunk, deployment, member,
-                                                 written if upstream == seen else None) + b"\n\n", chunk
-                # A slow stream spends its life waiting for the next line: hold nothing of this event.
-                payload = chunk = upstream = None
+                # A slow stream spends its life waiting for the next line: hold nothing of these.
+                self._lines = lines = line = None  # type: ignore[assignment]
         except http1.LineTooLong:
             raise errors.BadGatewayError(
                 f"deployment {deployment} sent a stream event longer than {max_line} bytes",

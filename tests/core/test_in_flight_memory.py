@@ -133,16 +133,17 @@ class _Content:
     def __init__(self, lines: list[bytes], gate: asyncio.Event) -> None:
         self._lines, self._gate = lines, gate
 
-    async def readline(self, max_line_length: int) -> bytes:
+    async def readlines(self, max_line_length: int) -> list[bytes]:
         if not self._lines:
             await self._gate.wait()
-            return b"data: [DONE]\n"
-        return self._lines.pop(0)
+            return [b"data: [DONE]"]
+        lines, self._lines = self._lines, []
+        return lines
 
 
 async def test_the_upstream_reader_holds_nothing_of_an_event_while_it_waits():
     gate = asyncio.Event()
-    resp = SimpleNamespace(readline=_Content([b'data: {"model":"up","n":1}\n', b"\n"], gate).readline,
+    resp = SimpleNamespace(readlines=_Content([b'data: {"model":"up","n":1}', b""], gate).readlines,
                            has_line=lambda prefix: False, status=200,
                            headers={}, release=lambda: None)
     agen = aiter(StreamEvents(resp, SimpleNamespace(name="dep"), (), max_bytes=1 << 20, cutoff=time.monotonic() + 60,
@@ -152,7 +153,7 @@ async def test_the_upstream_reader_holds_nothing_of_an_event_while_it_waits():
     waiting = asyncio.ensure_future(anext(agen))
     await asyncio.sleep(0)  # now at the read after the blank line
     held = agen._gen.ag_frame.f_locals
-    assert held.get("chunk") is None and held.get("payload") is None
+    assert held.get("chunk") is None and held.get("payload") is None and held.get("lines") is None
     gate.set()
     with pytest.raises(StopAsyncIteration):
         await waiting

@@ -210,6 +210,25 @@ async def test_lines_are_split_across_chunks_and_capped():
         await pool.close()
 
 
+async def test_readlines_takes_every_whole_line_buffered():
+    async with Script([chunked(b"data: 1\n\ndata: 2\n\nda", b"ta: 3\n\n: comment\n", b"tail")]) as url:
+        pool = http1.Pool()
+        resp = await post(pool, url, stream=True, timeout=None, idle_timeout=5)
+        lines = []
+        while batch := await resp.readlines(100):
+            lines += batch
+        assert lines == [b"data: 1", b"", b"data: 2", b"", b"data: 3", b"", b": comment", b"tail"]
+        resp.release()
+        await pool.close()
+    async with Script([chunked(b"data: ok\n" + b"x" * 200 + b"\n")]) as url:
+        pool = http1.Pool()
+        resp = await post(pool, url, stream=True, timeout=None, idle_timeout=5)
+        with pytest.raises(http1.LineTooLong):
+            await resp.readlines(100)
+        resp.close()
+        await pool.close()
+
+
 async def test_time_limits():
     async with Script([b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", 1.0, b"cde"]) as url:
         pool = http1.Pool()
