@@ -285,6 +285,19 @@ class ServedStream:
         ready = getattr(start.rest, "ready", None)
         return ready is not None and ready()
 
+    def take_ready(self) -> list[tuple[bytes, dict]]:
+        """The events that came with the last one and can be had without waiting (when the
+        transport can tell; else none): a relay handles a burst in one pass."""
+        start = self._start
+        take = getattr(start.rest, "take_ready", None)
+        if (take is None or start.first is not None or self._events_gen is None
+                or time.perf_counter() > start.started + self._limit_s):
+            return []  # past the time limit, the next read through `_events` ends the stream
+        items = take()  # a bad event is raised by the next read, after the good ones went out
+        for item in items:
+            self._seen(item)
+        return items
+
     def __aiter__(self) -> AsyncIterator[tuple[bytes, dict]]:
         if self._events_gen is None:
             self._events_gen = self._events()

@@ -46,15 +46,18 @@ async def _sse(stream: ServedStream) -> AsyncIterator[bytes]:
     # this one waits for it in `batch` (one ASGI message and one write for the lot, instead of one
     # each); nothing ever waits on the upstream with an event held back.
     batch: list[bytes] = []
+    hide_usage = not stream.client_wants_usage
     try:
-        async for event, chunk in stream:
-            if not stream.client_wants_usage and chunk.get("usage"):
-                # We asked upstream for usage on the client's behalf: hide it again.
-                event = sse.encode_chunk({k: v for k, v in chunk.items() if k != "usage"}) \
-                    if chunk.get("choices") else b""
-            if event:
-                batch.append(event)
-            del event, chunk  # not held while the next event is awaited
+        async for first in stream:
+            burst = stream.take_ready()  # what came with it, handled in this one pass
+            for event, chunk in (first, *burst) if burst else (first,):
+                if hide_usage and chunk.get("usage"):
+                    # We asked upstream for usage on the client's behalf: hide it again.
+                    event = sse.encode_chunk({k: v for k, v in chunk.items() if k != "usage"}) \
+                        if chunk.get("choices") else b""
+                if event:
+                    batch.append(event)
+            del first, burst, event, chunk  # not held while the next event is awaited
             if batch and not stream.ready():
                 yield batch[0] if len(batch) == 1 else b"".join(batch)
                 batch.clear()

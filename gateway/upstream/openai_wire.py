@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import orjson
@@ -67,15 +66,20 @@ def _rewrite_model(payload: bytes, chunk: dict, public: str, member: bytes, writ
 
 
 class StreamEvents:
-    """Upstream SSE events (`data: {...}\\n\\n` bytes, model already rewritten), ending before [DONE].
+    """Upstream SSE events (`data: {...}\n\n` bytes, model already rewritten), ending before [DONE].
 
     Every line counts toward the response cap (comments and keep-alives too), no line may exceed
     `guards.MAX_EVENT_BYTES`, and past `cutoff` (time.monotonic) the stream ends with a timeout,
     whether or not the upstream is still sending events.
+
+    An async iterator of (event bytes, parsed chunk), written out rather than as a generator so a
+    relay can also take, without awaiting, the events that arrived in the same read (`take_ready`):
+    the simulator's and most providers' bursts then cost one pass through the relay, not one per
+    event. The upstream response is released when the stream ends, fails or is closed.
     """
 
-    __slots__ = ("_resp", "_deployment", "_member", "_secrets", "_max_bytes", "_cutoff", "_limit_s", "_gen", "_lines",
-                 "_at", "_last_data")
+    __slots__ = ("_resp", "_deployment", "_member", "_secrets", "_max_bytes", "_max_line", "_cutoff", "_limit_s",
+                 "_lines", "_at", "_last_data", "_total", "_turn", "_seen", "_written", "_done", "_released", "_failed")
 
     def __init__(self, resp: http1.Response, dep: ResolvedDeployment, secrets: tuple[str, ...], *,
                  max_bytes: int, cutoff: float, limit_s: float) -> None:
@@ -84,96 +88,140 @@ class StreamEvents:
         self._member = _MODEL_KEY + orjson.dumps(dep.name)
         self._secrets = secrets
         self._max_bytes = max_bytes
+        self._max_line = min(guards.MAX_EVENT_BYTES, max_bytes)
         self._cutoff = cutoff
         self._limit_s = limit_s
         # The lines read together and not yet relayed; `_last_data` indexes the last `data:` one.
         self._lines: list[bytes] = []
-        self._at = self._last_data = 0
-        self._gen = self._events()
+        self._at = 0
+        self._last_data = -1
+        self._total, self._turn = 0, _FAIR_BYTES
+        # A stream names one model throughout: its `"model":` member, as written, is found once.
+        self._seen: object = None
+        self._written: bytes | None = None
+        self._done = self._released = False
+        self._failed: errors.GatewayError | None = None  # met by `take_ready`, raised by the next read
 
-    # Its own iterator (not a bare generator), so that whoever relays it can ask `ready`.
     def __aiter__(self) -> StreamEvents:
         return self
 
-    def __anext__(self) -> Awaitable[tuple[bytes, dict]]:
-        return self._gen.__anext__()
-
-    def aclose(self) -> Awaitable[None]:
-        return self._gen.aclose()
+    async def __anext__(self) -> tuple[bytes, dict]:
+        try:
+            if self._failed is not None:
+                failed, self._failed = self._failed, None
+                raise failed
+            while True:
+                item = self._next_buffered()
+                if item is not None:
+                    if self._total >= self._turn:
+                        # Lines already buffered are relayed without suspending: give the loop,
+                        # and every other request on it, a turn now and then.
+                        self._turn = self._total + _FAIR_BYTES
+                        await asyncio.sleep(0)
+                    return item
+                if self._done:
+                    raise StopAsyncIteration
+                self._lines = []  # a slow stream waits here: hold nothing of what was relayed
+                lines = await self._resp.readlines(self._max_line)
+                if not lines:
+                    raise errors.BadGatewayError(
+                        f"deployment {self._deployment} ended the stream early (no [DONE])",
+                        code="upstream_truncated",
+                    )
+                if time.monotonic() > self._cutoff:
+                    raise guards.stream_over_limit(self._deployment, self._limit_s)
+                self._take(lines)
+        except (StopAsyncIteration, errors.GatewayError):
+            self._release()
+            raise
+        except http1.LineTooLong:
+            self._release()
+            raise errors.BadGatewayError(
+                f"deployment {self._deployment} sent a stream event longer than {self._max_line} bytes",
+                code="upstream_response_too_large", retryable=False,
+            ) from None
+        except TimeoutError:
+            self._release()
+            raise errors.GatewayTimeoutError(
+                f"deployment {self._deployment} stalled: no stream data within the idle timeout"
+            ) from None
+        except guards.ResponseTooLarge:
+            self._release()
+            raise guards.too_large(self._deployment, self._max_bytes) from None
+        except http1.UpstreamIOError as exc:
+            self._release()
+            raise _broken(self._deployment, "broke the stream", exc) from None
+        except guards.UnsupportedEncoding:
+            self._release()
+            raise _unsupported(self._deployment) from None
+        except BaseException:  # cancelled: the response is not read further
+            self._release()
+            raise
 
     def ready(self) -> bool:
         """Whether the next event is already here: a relay may send it with this one."""
         return self._at <= self._last_data or self._resp.has_line(_DATA)
 
-    async def _events(self) -> AsyncIterator[tuple[bytes, dict]]:
-        resp, deployment, max_bytes, cutoff = self._resp, self._deployment, self._max_bytes, self._cutoff
-        readlines = resp.readlines
-        max_line = min(guards.MAX_EVENT_BYTES, max_bytes)
-        total, turn = 0, _FAIR_BYTES
-        member, seen, written = self._member, None, None  # a stream names one model throughout
-        done = False
+    def take_ready(self) -> list[tuple[bytes, dict]]:
+        """The events already read (in the same read as the last one returned), without awaiting.
+
+        A bad event among them ends the list; it is raised by the next `__anext__`, so whoever
+        relays the events before it, and the stream fails where it failed."""
+        out: list[tuple[bytes, dict]] = []
+        if self._failed is not None:
+            return out
         try:
-            # Every line already buffered is taken at once: a burst of events costs one read.
-            while lines := await readlines(max_line):
-                if time.monotonic() > cutoff:
-                    raise guards.stream_over_limit(deployment, self._limit_s)
-                self._lines, self._at, self._last_data = lines, 0, -1
-                for i, line in enumerate(lines):
-                    if line.startswith(_DATA):
-                        self._last_data = i
-                for line in lines:
-                    self._at += 1
-                    total += len(line) + 1
-                    if total > max_bytes:
-                        raise guards.too_large(deployment, max_bytes)
-                    if total >= turn:
-                        turn = total + _FAIR_BYTES
-                        await asyncio.sleep(0)
-                    if not line.startswith(_DATA):
-                        continue  # blank separators, comments, `event:` lines
-                    payload = line[5:].strip()
-                    if payload == _DONE:
-                        done = True
-                        break
-                    try:
-                        chunk = orjson.loads(payload)
-                    except orjson.JSONDecodeError:
-                        raise guards.bad_event(deployment, "a malformed stream event") from None
-                    if type(chunk) is not dict:
-                        raise guards.bad_event(deployment, "a stream event that is not a JSON object")
-                    if "error" in chunk and "choices" not in chunk:
-                        raise _error_from_body(resp.status if resp.status >= 400 else 502, chunk, deployment,
-                                               self._secrets, resp.headers)
-                    if (upstream := chunk.get("model")) != seen and type(upstream) is str:
-                        seen, written = upstream, _MODEL_KEY + orjson.dumps(upstream)
-                    yield b"data: " + _rewrite_model(payload, chunk, deployment, member,
-                                                     written if upstream == seen else None) + b"\n\n", chunk
-                    payload = chunk = upstream = None
-                if done:
-                    break
-                # A slow stream spends its life waiting for the next line: hold nothing of these.
-                self._lines = lines = line = None  # type: ignore[assignment]
-        except http1.LineTooLong:
-            raise errors.BadGatewayError(
-                f"deployment {deployment} sent a stream event longer than {max_line} bytes",
-                code="upstream_response_too_large", retryable=False,
-            ) from None
-        except TimeoutError:
-            raise errors.GatewayTimeoutError(
-                f"deployment {self._deployment} stalled: no stream data within the idle timeout"
-            ) from None
-        except guards.ResponseTooLarge:
-            raise guards.too_large(deployment, max_bytes) from None
-        except http1.UpstreamIOError as exc:
-            raise _broken(deployment, "broke the stream", exc) from None
-        except guards.UnsupportedEncoding:
-            raise _unsupported(deployment) from None
-        finally:
-            resp.release()
-        if not done:
-            raise errors.BadGatewayError(
-                f"deployment {self._deployment} ended the stream early (no [DONE])", code="upstream_truncated"
-            )
+            while self._at <= self._last_data and (item := self._next_buffered()) is not None:
+                out.append(item)
+        except errors.GatewayError as exc:
+            self._failed = exc
+        return out
+
+    async def aclose(self) -> None:
+        self._release()
+
+    def _take(self, lines: list[bytes]) -> None:
+        self._lines, self._at, self._last_data = lines, 0, -1
+        for i, line in enumerate(lines):
+            if line.startswith(_DATA):
+                self._last_data = i
+
+    def _next_buffered(self) -> tuple[bytes, dict] | None:
+        """The next event among the lines read, or None when they hold no more (or [DONE] came)."""
+        lines, deployment = self._lines, self._deployment
+        while self._at < len(lines) and not self._done:
+            line = lines[self._at]
+            self._at += 1
+            self._total += len(line) + 1
+            if self._total > self._max_bytes:
+                raise guards.too_large(deployment, self._max_bytes)
+            if not line.startswith(_DATA):
+                continue  # blank separators, comments, `event:` lines
+            payload = line[5:].strip()
+            if payload == _DONE:
+                self._done = True
+                return None
+            try:
+                chunk = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                raise guards.bad_event(deployment, "a malformed stream event") from None
+            if type(chunk) is not dict:
+                raise guards.bad_event(deployment, "a stream event that is not a JSON object")
+            if "error" in chunk and "choices" not in chunk:
+                resp = self._resp
+                raise _error_from_body(resp.status if resp.status >= 400 else 502, chunk, deployment,
+                                       self._secrets, resp.headers)
+            if (upstream := chunk.get("model")) != self._seen and type(upstream) is str:
+                self._seen, self._written = upstream, _MODEL_KEY + orjson.dumps(upstream)
+            written = self._written if upstream == self._seen else None
+            return b"data: " + _rewrite_model(payload, chunk, deployment, self._member, written) + b"\n\n", chunk
+        return None
+
+    def _release(self) -> None:
+        self._lines = []
+        if not self._released:
+            self._released = True
+            self._resp.release()
 
 
 def _broken(deployment: str, what: str, exc: http1.UpstreamIOError) -> errors.BadGatewayError:

@@ -152,8 +152,8 @@ async def test_the_upstream_reader_holds_nothing_of_an_event_while_it_waits():
     assert event == b'data: {"model":"dep","n":1}\n\n' and parsed == {"model": "dep", "n": 1}
     waiting = asyncio.ensure_future(anext(agen))
     await asyncio.sleep(0)  # now at the read after the blank line
-    held = agen._gen.ag_frame.f_locals
-    assert held.get("chunk") is None and held.get("payload") is None and held.get("lines") is None
+    held = waiting.get_coro().cr_frame.f_locals
+    assert held.get("item") is None and held.get("lines") is None and agen._lines == []
     gate.set()
     with pytest.raises(StopAsyncIteration):
         await waiting
