@@ -24,6 +24,9 @@ __all__ = ["REQUEST_LOGGER", "RankingParts", "RequestLines", "build_record", "li
 #: Logger name operators can route or silence (`logging.getLogger("gateway.requests")`).
 REQUEST_LOGGER = "gateway.requests"
 _MAX_CANDIDATES = 10  # the ranking can list the whole catalog; the head is what explains a choice
+#: Rankings whose line members are kept. Each holds its ranking's candidates alive, and rankings
+#: are replaced every stats refresh (250 ms): only the few current ones are worth keeping.
+_MAX_RANKING_PARTS = 32
 
 
 def _ms(value: float | None) -> float | None:
@@ -121,7 +124,7 @@ class RankingParts:
         if hit is not None and hit[0] is ranked and hit[1] is rejected:
             return hit[2]
         members = orjson.dumps(_ranking_members(ranking), default=str)[1:-1]
-        if len(self._parts) >= 256:
+        if len(self._parts) >= _MAX_RANKING_PARTS:
             self._parts.clear()  # rankings are replaced every stats refresh: old ones are not asked again
         self._parts[key] = (ranked, rejected, members)  # held, so their ids stay theirs
         return members

@@ -187,25 +187,19 @@ async def test_hostile_heads_are_refused(reply, error):
         await pool.close()
 
 
-async def test_a_truncated_chunked_body_is_broken_not_short():
-    async with Script([chunked(b"data: 1\n\n", end=False), None]) as url:
+@pytest.mark.parametrize(("reply", "max_line", "lines", "error"), [
+    # A chunked body cut short is broken, not short.
+    ([chunked(b"data: 1\n\n", end=False), None], 1024, [b"data: 1\n", b"\n"], http1.ConnectionBroken),
+    # Lines are joined across chunks, and one over the cap is refused.
+    ([chunked(b"data: a", b"bc\n\ndata: ", b"x" * 100 + b"\n")], 50, [b"data: abc\n", b"\n"], http1.LineTooLong),
+])
+async def test_lines_across_chunks_and_how_a_stream_fails(reply, max_line, lines, error):
+    async with Script(reply) as url:
         pool = http1.Pool()
         resp = await post(pool, url, stream=True, timeout=None, idle_timeout=5)
-        assert await resp.readline(1024) == b"data: 1\n"
-        assert await resp.readline(1024) == b"\n"
-        with pytest.raises(http1.ConnectionBroken):
-            await resp.readline(1024)
-        await pool.close()
-
-
-async def test_lines_are_split_across_chunks_and_capped():
-    async with Script([chunked(b"data: a", b"bc\n\ndata: ", b"x" * 100 + b"\n")]) as url:
-        pool = http1.Pool()
-        resp = await post(pool, url, stream=True, timeout=None, idle_timeout=5)
-        assert await resp.readline(50) == b"data: abc\n"
-        assert await resp.readline(50) == b"\n"
-        with pytest.raises(http1.LineTooLong):
-            await resp.readline(50)
+        assert [await resp.readline(max_line) for _ in lines] == lines
+        with pytest.raises(error):
+            await resp.readline(max_line)
         resp.close()
         await pool.close()
 
