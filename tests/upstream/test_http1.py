@@ -11,6 +11,7 @@ import zlib
 import pytest
 
 from gateway.upstream import guards, http1
+from gateway.upstream.http1._body import _Decoder
 
 FIELDS = b"Content-Type: application/json\r\n"
 BODY = b'{"model":"m"}'
@@ -166,7 +167,7 @@ async def test_a_gzip_bomb_is_never_inflated_past_the_limit():
             await resp.read()
         await pool.close()
     # Each step stops one byte past the room left, with the rest of the input left unread.
-    pieces = http1._Decoder("gzip").inflate(bomb, 1 << 20)
+    pieces = _Decoder("gzip").inflate(bomb, 1 << 20)
     assert sum(map(len, pieces)) == (1 << 20) + 1
 
 
@@ -309,7 +310,7 @@ def _self_signed(tmp_path):
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(hours=1))
