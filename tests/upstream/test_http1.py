@@ -295,6 +295,8 @@ async def test_a_refused_connection_and_a_bad_url():
         await post(pool, "ftp://127.0.0.1/v1")
     with pytest.raises(http1.ConnectionBroken):
         await post(pool, "http://127.0.0.1:9/v1/a b")
+    with pytest.raises(http1.ConnectionBroken):
+        await post(pool, "http://127.0.0.1:99999/v1")
     await pool.close()
 
 

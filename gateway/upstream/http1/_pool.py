@@ -62,7 +62,10 @@ class Pool:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConnectionBroken(f"not an http(s) URL: {parts.scheme or 'no scheme'}")
         host = parts.hostname
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:  # a port that is not a number in range
+            raise ConnectionBroken("a URL with an invalid port") from None
         shown = f"[{host}]" if ":" in host else host
         if parts.port is not None:
             shown += f":{parts.port}"
