@@ -28,8 +28,8 @@ class _Conn(asyncio.Protocol):
     """One keep-alive connection; carries one response at a time."""
 
     __slots__ = ("_pool", "_key", "_loop", "_transport", "_parser", "_resp", "_head", "_head_bytes", "_headers",
-                 "_framed", "_complete", "_keep", "_decoder", "_head_fields", "_timer", "_idle_s", "_last", "_paused", "_draining",
-                 "_drained", "idle_since", "_head_waiter", "_informational", "closed")
+                 "_framed", "_complete", "_keep", "_decoder", "_head_fields", "_timer", "_idle_s", "_last",
+                 "_paused", "_draining", "_drained", "idle_since", "_head_waiter", "_informational", "closed")
 
     def __init__(self, pool: Pool, key: tuple) -> None:
         self._pool = pool
@@ -56,8 +56,7 @@ class _Conn(asyncio.Protocol):
         if self._parser is None or self._complete and not self._draining:
             self.close()  # bytes nobody asked for: this connection can no longer be trusted to frame
             return
-        head = self._head
-        if not head:
+        if not self._head:
             self._head_bytes += len(data)
         if self._idle_s:
             self._last = self._loop.time()
