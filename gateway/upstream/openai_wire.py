@@ -66,7 +66,7 @@ def _rewrite_model(payload: bytes, chunk: dict, public: str, member: bytes, writ
 
 
 class StreamEvents:
-    """Upstream SSE events (`data: {...}\n\n` bytes, model already rewritten), ending before [DONE].
+    """Upstream SSE events (`data: {...}\\n\\n` bytes, model already rewritten), ending before [DONE].
 
     Every line counts toward the response cap (comments and keep-alives too), no line may exceed
     `guards.MAX_EVENT_BYTES`, and past `cutoff` (time.monotonic) the stream ends with a timeout,
@@ -131,31 +131,18 @@ class StreamEvents:
                 if time.monotonic() > self._cutoff:
                     raise guards.stream_over_limit(self._deployment, self._limit_s)
                 self._take(lines)
-        except (StopAsyncIteration, errors.GatewayError):
+        except BaseException as exc:  # the end, a failure, or cancelled: the response is not read further
             self._release()
-            raise
-        except http1.LineTooLong:
-            self._release()
-            raise errors.BadGatewayError(
-                f"deployment {self._deployment} sent a stream event longer than {self._max_line} bytes",
-                code="upstream_response_too_large", retryable=False,
-            ) from None
-        except TimeoutError:
-            self._release()
-            raise errors.GatewayTimeoutError(
-                f"deployment {self._deployment} stalled: no stream data within the idle timeout"
-            ) from None
-        except guards.ResponseTooLarge:
-            self._release()
-            raise guards.too_large(self._deployment, self._max_bytes) from None
-        except http1.UpstreamIOError as exc:
-            self._release()
-            raise _broken(self._deployment, "broke the stream", exc) from None
-        except guards.UnsupportedEncoding:
-            self._release()
-            raise _unsupported(self._deployment) from None
-        except BaseException:  # cancelled: the response is not read further
-            self._release()
+            deployment = self._deployment
+            if isinstance(exc, http1.LineTooLong):
+                raise errors.BadGatewayError(
+                    f"deployment {deployment} sent a stream event longer than {self._max_line} bytes",
+                    code="upstream_response_too_large", retryable=False,
+                ) from None
+            if isinstance(exc, _CLIENT_FAILURES):
+                raise _failure(exc, deployment, self._max_bytes, broke=f"deployment {deployment} broke the stream",
+                               timed_out=f"deployment {deployment} stalled: no stream data within the idle timeout",
+                               ) from None
             raise
 
     def ready(self) -> bool:
@@ -224,14 +211,21 @@ class StreamEvents:
             self._resp.release()
 
 
-def _broken(deployment: str, what: str, exc: http1.UpstreamIOError) -> errors.BadGatewayError:
+#: What the HTTP/1.1 client raises below HTTP's semantics; `_failure` says each as a client sees it.
+_CLIENT_FAILURES = (TimeoutError, guards.ResponseTooLarge, guards.UnsupportedEncoding, http1.UpstreamIOError)
+
+
+def _failure(exc: BaseException, deployment: str, limit: int, *, timed_out: str, broke: str) -> errors.GatewayError:
+    """One of `_CLIENT_FAILURES` as a `GatewayError`; `timed_out` and `broke` say what was under way."""
+    if isinstance(exc, TimeoutError):
+        return errors.GatewayTimeoutError(timed_out)
+    if isinstance(exc, guards.ResponseTooLarge):
+        return guards.too_large(deployment, limit)
+    if isinstance(exc, guards.UnsupportedEncoding):
+        return guards.bad_event(deployment, "a response in a content-encoding the gateway did not ask for")
     if isinstance(exc, http1.MalformedResponse):
         return errors.BadGatewayError(f"deployment {deployment} sent {exc}", code="upstream_bad_response")
-    return errors.BadGatewayError(f"deployment {deployment} {what}: {exc}", code="upstream_connection_error")
-
-
-def _unsupported(deployment: str) -> errors.BadGatewayError:
-    return guards.bad_event(deployment, "a response in a content-encoding the gateway did not ask for")
+    return errors.BadGatewayError(f"{broke}: {exc}", code="upstream_connection_error")
 
 
 def _error_from_body(status: int, body: Any, deployment: str, secrets: tuple[str, ...], headers: Any) -> errors.GatewayError:
@@ -289,12 +283,9 @@ class OpenAIWireTransport:
         resp = await self._post(dep, body, timeout, stream=False, path=operation.path)
         try:
             raw = await resp.read()
-        except guards.ResponseTooLarge:
-            raise guards.too_large(dep.name, self._max_bytes) from None
-        except TimeoutError:
-            raise errors.GatewayTimeoutError(f"deployment {dep.name} did not finish within {timeout:.1f}s") from None
-        except http1.UpstreamIOError as exc:
-            raise _broken(dep.name, "broke the response", exc) from None
+        except _CLIENT_FAILURES as exc:
+            raise _failure(exc, dep.name, self._max_bytes, broke=f"deployment {dep.name} broke the response",
+                           timed_out=f"deployment {dep.name} did not finish within {timeout:.1f}s") from None
         finally:
             resp.release()
         try:
@@ -325,11 +316,10 @@ class OpenAIWireTransport:
             if organization:
                 lines.append(f"OpenAI-Organization: {organization}")
             text = "".join(line + "\r\n" for line in lines)
-            if any(c in line for line in lines for c in "\r\n\x00"):
-                # An operator's value, but a header injection all the same: never sent.
-                raise errors.BadGatewayError(f"deployment {dep.name} has a key or organization that is not a "
-                                             "valid header value", code="upstream_configuration", retryable=False)
             try:
+                if any(c in line for line in lines for c in "\r\n\x00"):
+                    # An operator's value, but a header injection all the same: never sent.
+                    raise UnicodeEncodeError("latin-1", text, 0, 1, "a control character in a header value")
                 fields = text.encode("latin-1")
             except UnicodeEncodeError:
                 raise errors.BadGatewayError(f"deployment {dep.name} has a key or organization that is not a "
@@ -356,18 +346,9 @@ class OpenAIWireTransport:
                 timeout=None if stream else timeout, idle_timeout=min(self._idle_timeout, timeout) if stream else None,
                 connect_timeout=timeout, stream=stream,
             )
-        except TimeoutError:
-            raise errors.GatewayTimeoutError(f"deployment {dep.name} did not answer within {timeout:.1f}s") from None
-        except guards.ResponseTooLarge:
-            raise guards.too_large(dep.name, self._max_bytes) from None
-        except guards.UnsupportedEncoding:
-            raise _unsupported(dep.name) from None
-        except http1.MalformedResponse as exc:
-            raise _broken(dep.name, "", exc) from None
-        except http1.UpstreamIOError as exc:
-            raise errors.BadGatewayError(
-                f"could not reach deployment {dep.name}: {exc}", code="upstream_connection_error"
-            ) from None
+        except _CLIENT_FAILURES as exc:
+            raise _failure(exc, dep.name, self._max_bytes, broke=f"could not reach deployment {dep.name}",
+                           timed_out=f"deployment {dep.name} did not answer within {timeout:.1f}s") from None
         if 300 <= resp.status < 400:
             resp.close()
             raise guards.redirected(dep.name, resp.status)
