@@ -87,8 +87,8 @@ class Settings(BaseSettings):
     feedback_memory: int = Field(
         50_000, ge=1, le=10_000_000,
         description=(
-            "Served requests remembered so POST /v1/feedback can score them (~300 bytes each; the "
-            "oldest is forgotten first). At 100 req/s the default covers about 8 minutes."
+            "Served requests remembered so POST /v1/feedback can score them (~240 bytes each; when "
+            "full, the oldest sixteenth is forgotten at once). At 100 req/s the default covers about 8 minutes."
         ),
     )
     feedback_ttl_s: float = Field(

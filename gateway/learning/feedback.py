@@ -21,13 +21,13 @@ import base64
 import logging
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from gateway import errors
+from gateway.learning._recent import RecentMap
 from gateway.learning.features import SparseFeatures
 from gateway.learning.quality import PromptQualityModel
 from gateway.stats import StatsService
@@ -72,7 +72,7 @@ class FeedbackProcessor:
         # With a shared store: keep every served request's record there (False: feedback only
         # reaches the replica that served the request, from its own memory).
         self.shared_records = shared_records
-        self._recent: OrderedDict[str, Remembered] = OrderedDict()
+        self._recent: RecentMap[Remembered] = RecentMap(max_remembered)
         self.applied = 0  # feedback events that found their request
         self.unknown = 0  # feedback for request ids never seen or already evicted / applied
         self.learned = 0  # updates of the prompt-quality model (what a shared model syncs)
@@ -92,14 +92,11 @@ class FeedbackProcessor:
         self, request_id: str, deployment: str, domain: str | None, features: SparseFeatures | None,
         *, pipeline: str | None = None, principal: str | None = None, cost_usd: float = 0.0,
     ) -> None:
-        """Called once a request was served; the oldest entry goes when the memory is full."""
+        """Called once a request was served; when the memory is full the oldest sixteenth of it goes
+        (`_recent`: a memory that keeps losing single entries grows long after it is full)."""
         if not self.wants_features:
             features = None  # most of a record's size otherwise
-        recent = self._recent
-        recent[request_id] = Remembered(deployment, domain, features, pipeline, principal, cost_usd)
-        recent.move_to_end(request_id)
-        while len(recent) > self.max_remembered:
-            recent.popitem(last=False)
+        self._recent.put(request_id, Remembered(deployment, domain, features, pipeline, principal, cost_usd))
         if self.stats.shared and self.shared_records:
             encoded = encode_features(features) if features is not None else ""
             self.stats.remember_request(
@@ -125,7 +122,7 @@ class FeedbackProcessor:
             self.unknown += 1
             return False
         record = taken.record
-        self._recent.pop(request_id, None)
+        self._recent.pop(request_id)
         features = decode_features(record.features) if record.features else None
         self._learn(request_id, record.deployment, record.domain, features, score, caller)
         return True
@@ -170,7 +167,7 @@ class FeedbackProcessor:
         if entry is None or not _may_score(caller, entry):
             self.unknown += 1
             return False
-        del self._recent[request_id]
+        self._recent.pop(request_id)
         self._learn(request_id, entry.deployment, entry.domain, entry.features, score, caller)
         return True
 
