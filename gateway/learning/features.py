@@ -108,7 +108,7 @@ def _finish(buckets: list[int] | np.ndarray, signs: list[float] | np.ndarray, n_
     signed = np.add.reduceat(np.asarray(signs, dtype=np.float64)[order], first)
     values = np.sign(signed) * np.log1p(np.abs(signed))
     keep = values != 0.0
-    if not keep.all():
+    if not np.logical_and.reduce(keep):  # `.all()` without its Python wrapper
         idx, values = idx[keep], values[keep]
     norm = float(np.sqrt(values @ values))
     if norm > 0.0:
@@ -128,8 +128,8 @@ def _mix(h: np.ndarray) -> np.ndarray:
 class FeatureHasher:
     """Text -> `SparseFeatures` in a 2**n_bits space. Stateless apart from a bounded token cache."""
 
-    __slots__ = ("_cache", "_cache_size", "_grams", "_tokens", "bigrams", "char_ngrams", "char_weight", "dim",
-                 "n_bits")
+    __slots__ = ("_cache", "_cache_size", "_grams", "_pairs", "_tokens", "bigrams", "char_ngrams", "char_weight",
+                 "dim", "n_bits")
 
     def __init__(self, n_bits: int = DEFAULT_BITS, *, bigrams: bool = True,
                  char_ngrams: tuple[int, int] | None = None, char_weight: float = 0.3, cache_size: int = 200_000):
@@ -148,7 +148,11 @@ class FeatureHasher:
         self._cache_size = cache_size
         # token -> (crc32, bucket, sign) and word -> its character n-grams per length (`transform`).
         self._tokens: dict[str, tuple[int, int, float]] = {}
-        self._grams: dict[str, tuple[tuple[tuple[int, ...], tuple[float, ...]], ...]] = {}
+        # (word, next word) -> (bucket, sign) of their bigram: word pairs recur as words do, and
+        # mixing one costs more than looking it up.
+        self._pairs: dict[tuple[str, str], tuple[int, float]] = {}
+        # word -> its character n-grams' (buckets, signs) per length, as arrays for one concatenate.
+        self._grams: dict[str, tuple[tuple[np.ndarray, np.ndarray], ...]] = {}
 
     def config(self) -> dict:
         """What a saved model needs to rebuild this hasher (`FeatureHasher(**config)`)."""
@@ -232,22 +236,32 @@ class FeatureHasher:
         buckets = [u[1] for u in unigrams]
         signs = [u[2] for u in unigrams]
         if self.bigrams and n >= 2:
-            mask = self.dim - 1
-            prev = unigrams[0][0]
-            for i in range(1, n):
-                cur = unigrams[i][0]
-                h = _fmix((((prev * _K1_I) ^ (cur + _K2_I)) & _M32_I) ^ _K3_I)
-                prev = cur
-                buckets.append(h & mask)
-                signs.append(-1.0 if h >> 31 & 1 else 1.0)
-        if self.char_ngrams is not None:
-            words = [self._word_grams(t) for t in [t for t in tokens if len(t) >= 4][:_MAX_GRAM_WORDS]]
-            for k in range(self.char_ngrams[1] - self.char_ngrams[0] + 1):
-                for per_length in words:
-                    grams = per_length[k]
-                    buckets += grams[0]
-                    signs += grams[1]
-        return _finish(buckets, signs, n)
+            pairs = self._pairs
+            get = pairs.get
+            for i, pair in enumerate(zip(tokens, tokens[1:])):
+                hit = get(pair)
+                if hit is None:
+                    hit = self._pair(pair, unigrams[i][0], unigrams[i + 1][0])
+                buckets.append(hit[0])
+                signs.append(hit[1])
+        if self.char_ngrams is None:
+            return _finish(buckets, signs, n)
+        words = [self._word_grams(t) for t in [t for t in tokens if len(t) >= 4][:_MAX_GRAM_WORDS]]
+        lengths = range(self.char_ngrams[1] - self.char_ngrams[0] + 1)
+        # The order `_char_grams` gives (every word's 3-grams, then 4-grams, ...), so that sums per
+        # bucket add up in the same order: concatenating cached arrays beats converting long lists.
+        b = np.concatenate([np.array(buckets, dtype=np.int64), *[w[k][0] for k in lengths for w in words]])
+        s = np.concatenate([np.array(signs, dtype=np.float64), *[w[k][1] for k in lengths for w in words]])
+        return _finish(b, s, n)
+
+    def _pair(self, pair: tuple[str, str], prev: int, cur: int) -> tuple[int, float]:
+        """(bucket, sign) of a bigram from its words' CRCs, cached."""
+        h = _fmix((((prev * _K1_I) ^ (cur + _K2_I)) & _M32_I) ^ _K3_I)
+        out = (h & (self.dim - 1), -1.0 if h >> 31 & 1 else 1.0)
+        if len(self._pairs) >= self._cache_size:
+            self._pairs.clear()  # bounded, like the token cache
+        self._pairs[pair] = out
+        return out
 
     def _transform_arrays(self, tokens: list[str]) -> SparseFeatures:
         """`transform` for a long prompt: every step on whole arrays (see `_hashes`, `_char_grams`)."""
@@ -274,7 +288,7 @@ class FeatureHasher:
             self._tokens[token] = cached
         return cached
 
-    def _word_grams(self, word: str) -> tuple[tuple[tuple[int, ...], tuple[float, ...]], ...]:
+    def _word_grams(self, word: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
         """A word's character n-grams per length, as (buckets, weighted signs), cached: what
         `_char_grams` finds for that word, since no n-gram window crosses a word boundary."""
         cached = self._grams.get(word)
@@ -293,7 +307,7 @@ class FeatureHasher:
                     h = _fmix(h ^ _K1_I)
                     row_b.append(h & mask)
                     row_s.append(neg if h >> 31 & 1 else pos)
-                out.append((tuple(row_b), tuple(row_s)))
+                out.append((np.array(row_b, dtype=np.int64), np.array(row_s, dtype=np.float64)))
             cached = tuple(out)
             if len(self._grams) >= _GRAM_CACHE:
                 self._grams.clear()

@@ -54,4 +54,4 @@ def test_the_caches_are_bounded(monkeypatch):
     text = " ".join(f"word{i:03d}" for i in range(40))
     for _ in range(2):
         assert _same(hasher.transform(text), hasher._transform_arrays(F._TOKEN.findall(text)))
-    assert len(hasher._grams) <= 5 and len(hasher._tokens) <= 7
+    assert len(hasher._grams) <= 5 and len(hasher._tokens) <= 7 and len(hasher._pairs) <= 7
