@@ -187,7 +187,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await limiter.stop()
             await state.stop()
 
-    app = GatewayApp(title="gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    telemetry = None if settings.otel_telemetry else {"tracing": False, "metrics": False, "logs": False}
+    app = GatewayApp(title="gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                     telemetry=telemetry)
     app.state.gateway = state
     _install_error_handlers(app)
     limiter = install_security(app, settings, config, stats.store)  # wraps every route, probes excepted
