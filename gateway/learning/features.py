@@ -30,17 +30,22 @@ from __future__ import annotations
 
 import math
 import re
+from itertools import islice
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DEFAULT_BITS", "FeatureHasher", "SparseFeatures", "messages_text"]
+__all__ = ["DEFAULT_BITS", "FeatureHasher", "SparseFeatures", "messages_text", "tokenize"]
 
 DEFAULT_BITS = 18
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # ASCII text tokenises exactly as `[a-z0-9]+` did, so models saved before this stay valid for it.
 _TOKEN = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
+# ASCII text (most prompts) has no CJK and no letters beyond [a-z] once lowered, so its tokens are
+# the runs of [a-z0-9]: every other ASCII character becomes a space and `split` finds the runs, the
+# same tokens as `_TOKEN` at a sixth of its time (a 5,000-word prompt: 1.08 -> 0.17 ms).
+_ASCII_SPACES = str.maketrans({c: " " for c in map(chr, range(128)) if not ("a" <= c <= "z" or "0" <= c <= "9")})
 _M32 = np.uint64(0xFFFFFFFF)
 # Odd multipliers from the golden ratio / murmur finalizer: they spread bits of both tokens.
 _K1 = np.uint64(0x9E3779B1)
@@ -51,8 +56,9 @@ _MAX_GRAM_WORDS = 256
 # The same constants as Python ints, for the per-word path (all hashes there stay below 2**32, so
 # masking a product to 32 bits gives what the uint64 lanes give).
 _M32_I, _K1_I, _K2_I, _K3_I = 0xFFFFFFFF, 0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D
-#: Prompts of up to this many tokens take the per-word path; longer ones the whole-array one.
-_FAST_TOKENS = 48
+#: Prompts of up to this many tokens take the per-word path; longer ones the whole-array one (the
+#: two cost the same at ~100 tokens with the shipped domain model's n-grams: 176 and 164 us).
+_FAST_TOKENS = 96
 #: Words whose character n-grams are kept (~0.6 KiB each for an 8-letter word).
 _GRAM_CACHE = 8192
 
@@ -85,6 +91,24 @@ def messages_text(messages: object) -> str:
                 if isinstance(part, dict) and part.get("type") == "text":
                     parts.append(str(part.get("text") or ""))
     return "\n".join(parts)
+
+
+def tokenize(text: str) -> list[str]:
+    """The prompt's lowercase tokens: runs of Unicode letters and digits, one per CJK character."""
+    low = text.lower()
+    if low.isascii():
+        return low.translate(_ASCII_SPACES).split()
+    return _TOKEN.findall(low)
+
+
+def _gram_words(tokens: list[str]) -> list[str]:
+    """The words whose character n-grams count: the first `_MAX_GRAM_WORDS` of 4+ characters (the
+    scan stops there: a long prompt's tail was 0.75 ms of a 5,000-word prompt's features)."""
+    return list(islice(filter(_long_enough, tokens), _MAX_GRAM_WORDS))
+
+
+def _long_enough(token: str) -> bool:
+    return len(token) >= 4
 
 
 def _fmix(h: int) -> int:
@@ -125,6 +149,23 @@ def _mix(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint64(16))
 
 
+class _CRCs(dict):
+    """token -> CRC32 of its UTF-8, computed on a miss; bounded (cleared when full: cheap to refill)."""
+
+    __slots__ = ("_limit",)
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self._limit = limit
+
+    def __missing__(self, token: str) -> int:
+        h = zlib.crc32(token.encode())
+        if len(self) >= self._limit:
+            self.clear()
+        self[token] = h
+        return h
+
+
 class FeatureHasher:
     """Text -> `SparseFeatures` in a 2**n_bits space. Stateless apart from a bounded token cache."""
 
@@ -144,7 +185,7 @@ class FeatureHasher:
         self.bigrams = bigrams
         self.char_ngrams = char_ngrams
         self.char_weight = float(char_weight)
-        self._cache: dict[str, int] = {}
+        self._cache = _CRCs(cache_size)
         self._cache_size = cache_size
         # token -> (crc32, bucket, sign) and word -> its character n-grams per length (`transform`).
         self._tokens: dict[str, tuple[int, int, float]] = {}
@@ -171,7 +212,7 @@ class FeatureHasher:
         """
         lo, hi = self.char_ngrams  # type: ignore[misc]
         # The first words say what a prompt is about; capping them bounds the cost of a long one.
-        words = [t for t in tokens if len(t) >= 4][:_MAX_GRAM_WORDS]
+        words = _gram_words(tokens)
         if not words:
             return np.zeros(0, dtype=np.uint64), []
         text = "\x01" + "\x02\x01".join(words) + "\x02"  # marks never produced by the tokeniser
@@ -196,18 +237,8 @@ class FeatureHasher:
         return _mix(np.concatenate(out) ^ _K1), labels
 
     def _token_hashes(self, tokens: list[str]) -> np.ndarray:
-        cache = self._cache
-        get = cache.get
-        out = []
-        for tok in tokens:
-            h = get(tok)
-            if h is None:
-                h = zlib.crc32(tok.encode())
-                if len(cache) >= self._cache_size:
-                    cache.clear()  # a bounded cache; rebuilding it is cheap
-                cache[tok] = h
-            out.append(h)
-        return np.fromiter(out, dtype=np.uint64, count=len(out))
+        # Hits are answered by dict's own lookup, without a Python step per token.
+        return np.fromiter(map(self._cache.__getitem__, tokens), dtype=np.uint64, count=len(tokens))
 
     def _hashes(self, tokens: list[str]) -> np.ndarray:
         n = len(tokens)
@@ -221,7 +252,7 @@ class FeatureHasher:
         return _mix(np.concatenate((uni, bi ^ _K3)))
 
     def transform(self, text: str) -> SparseFeatures:
-        tokens = _TOKEN.findall(text.lower())
+        tokens = tokenize(text)
         if len(tokens) > _FAST_TOKENS:
             return self._transform_arrays(tokens)
         return self._transform_words(tokens)
@@ -246,7 +277,7 @@ class FeatureHasher:
                 signs.append(hit[1])
         if self.char_ngrams is None:
             return _finish(buckets, signs, n)
-        words = [self._word_grams(t) for t in [t for t in tokens if len(t) >= 4][:_MAX_GRAM_WORDS]]
+        words = [self._word_grams(t) for t in _gram_words(tokens)]
         lengths = range(self.char_ngrams[1] - self.char_ngrams[0] + 1)
         # The order `_char_grams` gives (every word's 3-grams, then 4-grams, ...), so that sums per
         # bucket add up in the same order: concatenating cached arrays beats converting long lists.
@@ -319,7 +350,7 @@ class FeatureHasher:
 
         Only for explanations: re-tokenises the text, so it costs about one `transform`.
         """
-        tokens = _TOKEN.findall(text.lower())
+        tokens = tokenize(text)
         n = len(tokens)
         bucket = min(int(math.log2(n + 1)), 12)
         names = tokens + [f"len~2^{bucket}", f"len~2^{min(bucket + 1, 12)}"]

@@ -31,7 +31,7 @@ def _same(a: F.SparseFeatures, b: F.SparseFeatures) -> bool:
 @given(words=st.lists(st.sampled_from(WORDS) | st.text(max_size=6), max_size=120))
 def test_per_word_path_is_bit_identical_to_the_array_path(config, words):
     hasher = FeatureHasher(**config)
-    tokens = F._TOKEN.findall(" ".join(words).lower())
+    tokens = F.tokenize(" ".join(words))
     reference = hasher._transform_arrays(tokens)
     assert _same(hasher._transform_words(tokens), reference)
     assert _same(hasher._transform_words(tokens), reference)  # again, from the caches
@@ -40,11 +40,11 @@ def test_per_word_path_is_bit_identical_to_the_array_path(config, words):
 def test_long_prompts_take_the_array_path_and_short_ones_the_cached_one():
     hasher = FeatureHasher(12, char_ngrams=(3, 5))
     short = " ".join(WORDS[:10])
-    long = " ".join(WORDS * 4)
-    assert _same(hasher.transform(short), hasher._transform_arrays(F._TOKEN.findall(short.lower())))
+    long = " ".join(WORDS * 8)
+    assert _same(hasher.transform(short), hasher._transform_arrays(F.tokenize(short)))
     assert hasher._grams  # the short prompt's words were cached
     cached = dict(hasher._grams)
-    assert _same(hasher.transform(long), hasher._transform_arrays(F._TOKEN.findall(long.lower())))
+    assert _same(hasher.transform(long), hasher._transform_arrays(F.tokenize(long)))
     assert hasher._grams == cached  # the long one went through the arrays
 
 
@@ -53,5 +53,18 @@ def test_the_caches_are_bounded(monkeypatch):
     hasher = FeatureHasher(12, char_ngrams=(3, 5), cache_size=7)
     text = " ".join(f"word{i:03d}" for i in range(40))
     for _ in range(2):
-        assert _same(hasher.transform(text), hasher._transform_arrays(F._TOKEN.findall(text)))
-    assert len(hasher._grams) <= 5 and len(hasher._tokens) <= 7 and len(hasher._pairs) <= 7
+        assert _same(hasher.transform(text), hasher._transform_arrays(F.tokenize(text)))
+    assert len(hasher._grams) <= 5 and len(hasher._tokens) <= 7 and len(hasher._pairs) <= 7 and len(hasher._cache) <= 7
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text() | st.text(alphabet=st.characters(max_codepoint=127)) | st.lists(st.sampled_from(WORDS)).map(" ".join))
+def test_the_ascii_tokenizer_finds_what_the_regex_finds(text):
+    # ASCII text takes translate + split; everything else the regex. Both must give the same tokens.
+    assert F.tokenize(text) == F._TOKEN.findall(text.lower())
+
+
+def test_ascii_punctuation_and_digits_split_like_the_regex():
+    text = "Sort_the LIST: [3,1,2]; v2.0 -- don't\tstop\n\x01\x7fend_"
+    assert F.tokenize(text) == F._TOKEN.findall(text.lower()) == ["sort", "the", "list", "3", "1", "2", "v2", "0",
+                                                                   "don", "t", "stop", "end"]
