@@ -19,24 +19,25 @@ from gateway.learning._recent import GENERATIONS, RecentMap
 def test_keeps_the_newest_within_one_generation_of_capacity(capacity, ops):
     recent: RecentMap[int] = RecentMap(capacity)
     per = max(1, capacity // GENERATIONS)
-    log: list[tuple[str, int]] = []  # every put still counted as remembered, oldest first
+    puts: list[tuple[str, int]] = []  # every put, oldest first (a forgotten one still took its place)
+    popped_at: dict[str, int] = {}  # key -> when it was last popped: its puts before then are gone
     for n, (op, key) in enumerate(ops):
         k = f"req_{key}"
         if op == "put":
             recent.put(k, n)
-            log.append((k, n))
+            puts.append((k, n))
         else:
-            expected = next((v for kk, v in reversed(log) if kk == k), None)
+            live = [v for kk, v in puts if kk == k and v > popped_at.get(k, -1)]
             held = recent.pop(k)
-            assert held is None or held == expected  # the newest value, when it is still held
-            log = [(kk, v) for kk, v in log if kk != k]
+            assert held is None or held == live[-1]  # the newest value, when it is still held
+            popped_at[k] = n
             assert k not in recent and recent.get(k) is None  # every value of it is gone
         assert len(recent) <= capacity
-        # The newest `capacity - per` puts (or all, when fewer) are held with their newest values.
-        for kk, v in log[-(capacity - per):] if capacity > per else []:
-            newest = next(val for key2, val in reversed(log) if key2 == kk)
-            assert recent.get(kk) == newest and recent[kk] == newest and kk in recent
-            assert v <= newest
+        # Of the newest `capacity - per` puts, those not popped since are held with their newest values.
+        for kk, v in puts[-(capacity - per):] if capacity > per else []:
+            if v > popped_at.get(kk, -1):
+                newest = max(val for key2, val in puts if key2 == kk)
+                assert recent.get(kk) == newest and recent[kk] == newest and kk in recent
 
 
 def test_one_entry_per_generation_forgets_exactly_the_oldest():
