@@ -7,7 +7,7 @@ the parameters the policy layer resolves (header strategy, pipeline policy, expe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,6 +15,7 @@ import random
 import re
 
 from gateway import errors
+from gateway.core._attempts import attempt_order
 from gateway.core.budgets import check_budget
 from gateway.catalog import Catalog, ResolvedDeployment
 from gateway.core.context import build_context
@@ -36,7 +37,7 @@ __all__ = ["Decider", "Decision"]
 class Decision:
     ctx: RequestContext
     ranking: Ranking
-    candidates: tuple[ResolvedDeployment, ...]  # the order attempts follow
+    candidates: Sequence[ResolvedDeployment]  # the order attempts follow (core/_attempts.py)
     strategy: str
     strategy_source: str  # pinned | header | pipeline | default
     pipeline: str | None
@@ -197,7 +198,7 @@ class Decider:
         if not ranking.ranked and not explain:
             raise _no_feasible(ranking)
         candidates = self._memo.attempt_order(ranking.ranked, resolution.fallbacks, deployments,
-                                              lambda: _attempt_order(ranking, resolution.fallbacks, deployments))
+                                              lambda: attempt_order(ranking, resolution.fallbacks, deployments))
         if embedding:
             candidates, ranking = _same_dimensions(candidates, ranking, body.get("dimensions"))
             # Selection bounds the longest input (the model's window is per input); budgets and
@@ -326,20 +327,6 @@ def _probe_half_open(ranking: Ranking, half_open: frozenset[str]) -> Ranking:
             note = f"probe: {cand.model.name} is half-open after its cool-down; trying it first"
             return replace(ranking, ranked=(cand, *ranked[:i], *ranked[i + 1:]), notes=(*ranking.notes, note))
     return ranking
-
-
-def _attempt_order(
-    ranking: Ranking, fallbacks: tuple[str, ...], deployments: Mapping[str, ResolvedDeployment]
-) -> tuple[ResolvedDeployment, ...]:
-    """The winner, then the policy's fallbacks that are feasible, then the rest of the ranking.
-
-    Fallbacks never resurrect a rejected model: whatever broke a hard constraint would break again.
-    """
-    ranked = [c.model.name for c in ranking.ranked]
-    feasible = set(ranked)
-    order = ranked[:1] + [f for f in fallbacks if f in feasible and f not in ranked[:1]]
-    order += [name for name in ranked if name not in order]
-    return tuple(deployments[name] for name in order)
 
 
 def _wrong_mode(info: ModelInfo, operation: Operation) -> errors.InvalidRequestError:

@@ -21,6 +21,7 @@ from types import MappingProxyType
 
 from gateway.selection._estimate import Estimate, Priors, estimate
 from gateway.selection._prepared import PreparedCatalog
+from gateway.selection._ranked import LazyCandidates
 from gateway.selection._snapshot import Snapshot
 from gateway.selection.constraints import HardConstraints
 from gateway.selection.scorers import DEFAULT_SCORERS, Scorer
@@ -44,6 +45,10 @@ PINNED = "pinned"
 #: Candidates whose reasons are spelled out by default: the winner and the first fallbacks.
 #: Formatting is the slowest step (~2 us per candidate), so the explain endpoint asks for all.
 DEFAULT_DETAIL = 3
+
+#: Candidates past the head that are built at once; a longer tail is built as it is read
+#: (`LazyCandidates`): a log line reads ten, the forwarder its fallbacks.
+_EAGER_TAIL = 16
 
 #: Prepared catalogs an engine keeps. A gateway ranks over one catalog (two around a reload);
 #: the bound only stops a caller that builds a new list per request from growing the cache.
@@ -152,7 +157,6 @@ class SelectionEngine:
         depth = len(order) if detail is None else max(detail, 0)
         preferred_text = (f"preferred: {params.preferred_reason or 'expert model'}",)
         estimates = snap.estimates
-        values = list(zip(*columns, strict=True))
         head = max(depth, promoted)
         scorers = self._scorers
         learned_why = ctx.quality_explanations
@@ -165,7 +169,7 @@ class SelectionEngine:
                     est.model,
                     totals[i],
                     names,
-                    values[i],
+                    tuple([column[i] for column in columns]),
                     lead,
                     (_explain, (lead, scorers, snap, i, learned_why)) if rank < depth else None,
                     est.cost_usd,
@@ -173,14 +177,18 @@ class SelectionEngine:
                     rank < promoted,
                 )
             )
-        candidates += [
-            new_candidate(
-                e.model, totals[i], names, values[i], (), None, e.cost_usd, e.latency_ms, False
+        if len(order) <= head + _EAGER_TAIL:
+            ranked: Sequence[Candidate] = tuple(
+                candidates + [_plain(estimates[i], totals[i], names, columns, i) for i in order[head:]]
             )
-            for i in order[head:]
-            for e in [estimates[i]]  # a binding, not a loop (optimised away since 3.9)
-        ]
-        return Ranking(params.strategy, tuple(candidates), tuple(rejected), tuple(notes))
+        else:
+            # Past the head a candidate has no reasons and no lead: one function of its rank.
+            def make(rank: int) -> Candidate:
+                i = order[rank]
+                return _plain(estimates[i], totals[i], names, columns, i)
+
+            ranked = LazyCandidates(candidates, len(order), make)
+        return Ranking(params.strategy, ranked, tuple(rejected), tuple(notes))
 
     def check_pinned(
         self, model: ModelInfo, ctx: RequestContext, constraints: Constraints, live: LiveStats | None = None
@@ -216,6 +224,14 @@ class SelectionEngine:
             model, 1.0, MappingProxyType(scores), reasons, est.cost_usd, est.latency_ms
         )
         return Ranking(PINNED, (candidate,), (), ())
+
+
+def _plain(est: Estimate, total: float, names: tuple[str, ...], columns: list, i: int) -> Candidate:
+    """A candidate past the head: scores and expectations, no reasons."""
+    return new_candidate(
+        est.model, total, names, tuple([column[i] for column in columns]), (), None, est.cost_usd,
+        est.latency_ms, False,
+    )
 
 
 def _explain(

@@ -6,7 +6,7 @@ reads is one of these frozen objects so a ranking can be recomputed and explaine
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -217,10 +217,14 @@ class Rejection:
 
 @dataclass(frozen=True, slots=True)
 class Ranking:
-    """Selection output: feasible candidates best-first (fallbacks follow this order) and rejects."""
+    """Selection output: feasible candidates best-first (fallbacks follow this order) and rejects.
+
+    ``ranked`` is a tuple, or for a long ranking a `LazyCandidates` (selection/_ranked.py) that
+    builds each candidate on first read and compares equal to the tuple it stands for.
+    """
 
     strategy: str
-    ranked: tuple[Candidate, ...]
+    ranked: Sequence[Candidate]
     rejected: tuple[Rejection, ...] = ()
     notes: tuple[str, ...] = ()
 
