@@ -108,14 +108,20 @@ def test_split_matches_estimate_admits_and_violations(scenario, fresh):
             assert r.reasons == limits.violations(estimate(m, c, stats, priors, pool), stats) != ()
 
 
+# Custom weights over one to four scorers: `Weighted` sums three and four in one pass, others per weight.
+_WEIGHTS = [{"cost": 1.0}, {"quality": 2.0, "latency": 0.5}, {"cost": 1.0, "quality": 2.0, "latency": 0.5},
+            {"cost": 0.3, "quality": 2.0, "latency": 0.7, "reliability": 0.1}]
+
+
 @settings(max_examples=100, deadline=None)
-@given(catalog=models(max_size=12), c=contexts, strategy=st.sampled_from(STRATEGIES))
-def test_rank_all_orders_like_rank_key(catalog, c, strategy):
+@given(catalog=models(max_size=12), c=contexts, strategy=st.sampled_from(STRATEGIES),
+       weights=st.sampled_from(_WEIGHTS))
+def test_rank_all_orders_like_rank_key(catalog, c, strategy, weights):
     priors = Priors()
     ests = sorted((estimate(m, c, None, priors) for m in catalog), key=lambda e: e.model.name)
     snap = Snapshot.of(ests, priors.cost_floor_usd, priors.latency_floor_ms)
     names = ENGINE.scorer_names
-    weights = MappingProxyType({"cost": 1.0, "quality": 2.0, "latency": 0.5})
+    weights = MappingProxyType(weights)
     chosen = resolve_strategy(SelectionParams(strategy, weights=weights), names)
     columns = {s.name: s.score(snap) for s in ENGINE._scorers}
     totals, order = chosen.rank_all(snap, columns)
