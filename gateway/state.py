@@ -79,3 +79,5 @@ class GatewayState:
             if part is not None:
                 await part.stop()
         await self.stats.stop()  # flushes queued outcomes: nothing recorded is lost on shutdown
+        if self.observer is not None:
+            self.observer.flush()  # batched metric updates (multiprocess files outlive the worker)

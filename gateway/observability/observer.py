@@ -1,8 +1,8 @@
 """`Observer`: the one object that turns finished requests into metrics, log lines and history.
 
-Built once per app. `on_request` runs on the event loop after the upstream answered: it bumps a
-handful of cached counter children, appends to the dashboard's ring buffer and writes one JSON
-line. Circuit states and budget use cost nothing per request: a collector reads the stats
+Built once per app. `on_request` runs on the event loop after the upstream answered: it tallies a
+handful of cached counter children (`_tally.py`: written to prometheus_client in batches), appends
+to the dashboard's ring buffer and writes one JSON line. Circuit states and budget use cost nothing per request: a collector reads the stats
 snapshot at scrape time.
 
 Several workers: when PROMETHEUS_MULTIPROC_DIR is set (before prometheus_client is imported, i.e.
@@ -25,6 +25,7 @@ from gateway.observability._collector import LiveCollector, LiveSources
 from gateway.observability._logline import RankingParts, RequestLines, lines_wanted, request_line, request_logger
 from gateway.observability._metrics import Instruments
 from gateway.observability._series import SeriesBuffer
+from gateway.observability._tally import Tally
 
 __all__ = ["METRICS_CONTENT_TYPE", "Observer"]
 
@@ -61,6 +62,8 @@ class Observer:
             self._registry.register(self._live)
         # labels() takes a lock and builds a tuple each call; cached children make an increment cheap.
         self._children: dict[tuple, Any] = {}
+        # Updates batched per child; written before every scrape of this process and once a second.
+        self._tally = Tally()
         self.series = SeriesBuffer(
             int(getattr(settings, "dashboard_bucket_s", 5)), int(getattr(settings, "dashboard_history_s", 900))
         )
@@ -114,7 +117,12 @@ class Observer:
 
     # -- scrape -------------------------------------------------------------------------------------
 
+    def flush(self) -> None:
+        """Write the batched metric updates now (shutdown: in multiprocess mode they outlive us)."""
+        self._tally.flush()
+
     def render_metrics(self) -> bytes:
+        self._tally.flush()  # this process's scrape is never behind it
         if self._registry is not None:
             return generate_latest(self._registry)
         # A fresh registry per scrape, as prometheus_client's multiprocess docs prescribe.
@@ -134,14 +142,14 @@ class Observer:
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = metric.labels(*labels)
-        child.inc(amount)
+        self._tally.inc(child, amount)
 
     def _observe(self, metric: Any, value: float, *labels: str) -> None:
         key = (id(metric), *labels)
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = metric.labels(*labels)
-        child.observe(value)
+        self._tally.observe(child, value)
 
     def _model(self, name: str | None) -> str:
         return name if name in self._models else _NONE

@@ -74,6 +74,14 @@ def test_two_workers_report_fleet_totals(simulator, tmp_path):
             sent += 40
             pids = {name.split("_")[-1] for name in os.listdir(mp_dir) if name.startswith("counter_")}
         assert len(pids) >= 2, "every request landed on one worker"
+        # A worker writes its batched updates once a second (observability/_tally.py), and the one
+        # answering a scrape first: within a second or two every scrape reports both workers.
+        deadline = time.monotonic() + 10
+        while True:
+            m = scrape(url)
+            if total(m, "gateway_requests_total", status="200") == sent or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         for _ in range(4):  # whichever worker answers the scrape, it reports both
             m = scrape(url)
             assert total(m, "gateway_requests_total", status="200") == sent
