@@ -26,7 +26,7 @@ from gateway.core.params import OPENAI_WIRE_ONLY
 from gateway.learning import RouterModel, SparseFeatures, TargetPlanner, header_domain, known_domains, messages_text
 from gateway.policy import PolicySet, Resolution, resolve
 from gateway.selection.strategies import SelectionParamsError
-from gateway.selection.types import LiveStats, ModelInfo, Ranking, Rejection, RequestContext
+from gateway.selection.types import LiveStats, ModelInfo, Ranking, Rejection, RequestContext, with_domain
 from gateway.upstream.adapt import adapt
 from gateway.upstream.operation import CHAT, EMBEDDINGS, Operation
 
@@ -146,7 +146,7 @@ class Decider:
         # Hook (gateway/learning/planner.py): X-Quality-Target is validated here, pinned or not.
         target, target_note = self._targets.target(headers, resolution)
         if ctx.domain is None and resolution.domain is not None:
-            ctx = replace(ctx, domain=resolution.domain, domain_source="policy")
+            ctx = with_domain(ctx, resolution.domain, "policy")
         features, inferred_note = None, None
         router = None if pinned is not None or embedding else (self.router or self._policies().domain_router)
         if router is not None:
@@ -265,8 +265,7 @@ class Decider:
                     if confident else
                     f"domain not inferred: best guess {est.domain} (p={est.domain_confidence:.2f}) "
                     f"< {self._min_confidence:g}")
-            ctx = replace(ctx, domain=est.domain if confident else None,
-                          domain_source="inferred" if confident else None)
+            ctx = with_domain(ctx, est.domain if confident else None, "inferred" if confident else None)
         if est.quality_estimates:
             ctx = replace(ctx, quality_estimates=est.quality_estimates, quality_explanations=est.explanations)
         return ctx, est.features, note

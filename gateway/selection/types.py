@@ -7,9 +7,9 @@ reads is one of these frozen objects so a ranking can be recomputed and explaine
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gateway.selection.frontier import FrontierParams
@@ -81,6 +81,30 @@ class RequestContext:
     # present for a model they replace its domain/overall prior in the quality scorer.
     quality_estimates: Mapping[str, float] | None = field(default=None, hash=False, compare=False)
     quality_explanations: Mapping[str, str] | None = field(default=None, hash=False, compare=False)
+
+
+def _evolver(cls: type, *changed: str) -> Callable[..., Any]:
+    """``f(obj, *values)``: `dataclasses.replace(obj, **dict(zip(changed, values)))` for a frozen
+    slotted dataclass without `__post_init__`, generated once (as dataclasses generates `__init__`).
+
+    It sets every slot directly: ~0.8 us for a `RequestContext`, where `replace` takes ~3.6 us (it
+    reads the fields and runs the frozen `__init__` on every call), and most requests get their
+    domain this way.
+    """
+    names = [f.name for f in fields(cls)]
+    if not set(changed) <= set(names):
+        raise ValueError(f"{cls.__name__} has no field(s) {sorted(set(changed) - set(names))}")
+    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    env.update({f"_set_{n}": cls.__dict__[n].__set__ for n in names})
+    body = "".join(f"    _set_{n}(o, {n if n in changed else 'obj.' + n})\n" for n in names)
+    exec(f"def evolve(obj, {', '.join(changed)}):\n    o = _new(_cls)\n{body}    return o\n", env)  # noqa: S102
+    return env["evolve"]
+
+
+#: ``with_domain(ctx, domain, domain_source)``: the context with another domain and where it came from.
+with_domain: Callable[[RequestContext, str | None, str | None], RequestContext] = _evolver(
+    RequestContext, "domain", "domain_source"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,3 +135,24 @@ def test_engine_rejects_duplicate_scorer_names():
 
     with pytest.raises(ValueError, match="unique"):
         SelectionEngine(scorers=(CostScorer(), CostScorer()))
+
+
+def test_with_domain_is_replace_with_every_slot_kept():
+    from dataclasses import fields, replace
+
+    from gateway.selection.types import RequestContext, with_domain
+
+    full = RequestContext(
+        request_id="r", input_tokens=7, max_output_tokens=9, required_capabilities=frozenset({"tools"}),
+        domain="code", pipeline="p", tool_names=("a",), forced_tool="a", last_tool_result="b", stream=True,
+        pinned_model="m", seed=3, domain_source="header", quality_estimates={"m": 0.5},
+        quality_explanations={"m": "why"},
+    )
+    new = with_domain(full, "math", "inferred")
+    assert type(new) is RequestContext and new == replace(full, domain="math", domain_source="inferred")
+    # compare=False fields too: every slot is the original's but the two changed
+    changed = {"domain": "math", "domain_source": "inferred"}
+    assert [getattr(new, f.name) for f in fields(RequestContext)] == [
+        changed.get(f.name, getattr(full, f.name)) for f in fields(RequestContext)
+    ]
+    assert full.domain == "code"  # the original is untouched
