@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import math
 import re
-from itertools import islice
 import zlib
 from dataclasses import dataclass
+from itertools import islice, pairwise
 
 import numpy as np
 
@@ -269,7 +269,7 @@ class FeatureHasher:
         if self.bigrams and n >= 2:
             pairs = self._pairs
             get = pairs.get
-            for i, pair in enumerate(zip(tokens, tokens[1:])):
+            for i, pair in enumerate(pairwise(tokens)):
                 hit = get(pair)
                 if hit is None:
                     hit = self._pair(pair, unigrams[i][0], unigrams[i + 1][0])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from bisect import bisect_left
+from math import isnan
 from typing import Any
 
 __all__ = ["Tally"]
@@ -52,7 +53,7 @@ class Tally:
             pending[1].append(value)
         else:
             # prometheus_client counts a value in the first bucket whose bound is >= it (none: NaN).
-            if value == value:
+            if not isnan(value):
                 pending[2][bisect_left(bounds, value)] += 1
             pending[1] += value
         if not self._scheduled:
