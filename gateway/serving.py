@@ -38,6 +38,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # uvicorn[s
 from gateway import errors
 from gateway._corked import CorkedTransport
 from gateway._lean_event import LazyDeque, LeanEvent
+from gateway.asgi.io import HANGUP_HOOK
 
 __all__ = ["ConnectionLimits", "H11Limited", "HttpToolsLimited", "raise_fd_limit", "uvicorn_options"]
 
@@ -50,6 +51,13 @@ _LINGER_BYTES = 1 << 20
 _READ_BYTES = 256 * 1024
 #: At most one "connection limit reached" warning per this many seconds per process.
 _REFUSAL_LOG_S = 10.0
+#: Values every connection or request would otherwise hold a copy of, shared: the local address
+#: of the listening sockets, lower-cased request header names (short ones). Bounded: a client that
+#: sends made-up names fills the table (to ~60 KiB at most), and the names after that are copies as
+#: before.
+_SHARED: dict[Any, Any] = {}
+_SHARED_MAX = 512
+_SHARED_NAME_BYTES = 64
 
 
 #: Open files kept for everything but connections: logs, policy files, Redis, litellm's clients.
@@ -83,6 +91,18 @@ class _RefusalLog:
             self._last, self._since = now, 0
 
 
+def _shared(value: Any) -> Any:
+    """One object for every equal `value` in `_SHARED` (or `value` itself, once it is full)."""
+    if value is None:
+        return value
+    found = _SHARED.get(value)
+    if found is None:
+        if len(_SHARED) >= _SHARED_MAX:
+            return value
+        found = _SHARED[value] = value
+    return found
+
+
 def _response(exc: errors.GatewayError, default_headers: list[tuple[bytes, bytes]]) -> bytes:
     body = orjson.dumps(errors.error_body(exc))
     lines = [b"HTTP/1.1 %d %s\r\n" % (exc.status, HTTPStatus(exc.status).phrase.encode())]
@@ -96,8 +116,18 @@ class _Limited:
     """The limits, over either uvicorn HTTP protocol; a subclass says where a request's head is.
 
     Mixed in ahead of the uvicorn class, whose attributes (`transport`, `connections`, `loop`,
-    `server_state`, `cycle`) it uses.
+    `server_state`, `cycle`, `flow`) it uses.
+
+    Its own attributes are slots: uvicorn's protocol sets ~28 instance attributes, CPython (3.11+)
+    keeps up to 30 per class as compact values sharing their keys, and ours on top spilled every
+    connection's attributes into a dict of its own (~1.6 KiB; ~0.4 KiB as values and slots).
+
+    It also tells a request's task of a client's hang-up (`watch_hangup`): uvicorn only marks the
+    request's cycle as disconnected, for an app that reads `receive()`.
     """
+
+    __slots__ = ("_limits", "_refusals", "_head_timer", "_closing_timer", "_refused", "_pending", "_dropped",
+                 "_hangup", "_hangup_cycle")
 
     def __init__(self, *args: Any, limits: ConnectionLimits, refusals: _RefusalLog, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -108,6 +138,8 @@ class _Limited:
         self._refused = False  # answered with an error: input is dropped until the close
         self._pending: errors.GatewayError | None = None  # to answer once the current response is done
         self._dropped = 0
+        self._hangup: Any = None  # the `watch_hangup` watcher, and the request cycle it watches
+        self._hangup_cycle: Any = None
 
     # Where the head is: implemented per parser.
     def _head_room(self) -> int | None:
@@ -136,6 +168,7 @@ class _Limited:
             return
         # One system call per loop pass for a response's head, body and stream events (_corked.py).
         super().connection_made(CorkedTransport(transport, self.loop))  # type: ignore[arg-type]
+        self.server = _shared(self.server)  # uvicorn makes a tuple per connection, for every scope
         # Held as long as the connection, and almost never waited on (_lean_event.py).
         if isinstance(getattr(self.flow, "_is_writable_event", None), asyncio.Event):
             self.flow._is_writable_event = LeanEvent(True)
@@ -191,6 +224,34 @@ class _Limited:
             self._closing_timer.cancel()
             self._closing_timer = None
         super().connection_lost(exc)
+        watcher, cycle = self._hangup, self._hangup_cycle
+        if watcher is not None:
+            self._hangup = self._hangup_cycle = None
+            # uvicorn marks only the connection's latest cycle (a request pipelined behind the
+            # watched one takes that place): exactly when the watched request's `receive()` would
+            # now say `http.disconnect`.
+            if cycle.disconnected:
+                watcher.hung_up()
+
+    # The hang-up hook (gateway.asgi.Hangup finds it in the scope, under asgi.HANGUP_HOOK)
+    def watch_hangup(self, scope: dict, watcher: Any) -> bool:
+        """Call `watcher.hung_up()` when the client of the request of `scope` disconnects, as a
+        task awaiting its `receive()` would learn, without a task; False when this connection
+        cannot (not its current request, already answered or gone, or watched already): the
+        caller reads `receive()` itself then."""
+        cycle = self.cycle
+        if (self._hangup is not None or cycle is None or cycle.scope is not scope or cycle.response_complete
+                or cycle.disconnected):
+            return False
+        self._hangup, self._hangup_cycle = watcher, cycle
+        # What such a `receive()` does first: a socket left paused (the last read of a large body
+        # went over uvicorn's high-water mark) would never see the client's FIN.
+        self.flow.resume_reading()
+        return True
+
+    def unwatch_hangup(self, watcher: Any) -> None:
+        if self._hangup is watcher:
+            self._hangup = self._hangup_cycle = None
 
     # Internals
     def _too_large(self) -> errors.HeadersTooLargeError:
@@ -249,6 +310,15 @@ class H11Limited(_Limited, H11Protocol):
     one such read; the count is checked again once the response is done.
     """
 
+    __slots__ = ()
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        cycle = self.cycle
+        if cycle is not None and HANGUP_HOOK not in cycle.scope:
+            # Before the request's task first runs (it was only scheduled).
+            cycle.scope[HANGUP_HOOK] = self
+
     def _head_room(self) -> int | None:
         if self.conn.their_state is not h11.IDLE:
             return None
@@ -262,6 +332,8 @@ class HttpToolsLimited(_Limited, HttpToolsProtocol):
     next head, so such a head can reach the cap plus one socket read before the 431.
     """
 
+    __slots__ = ("_head_open", "_head_bytes")
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_open = True
@@ -273,9 +345,20 @@ class HttpToolsLimited(_Limited, HttpToolsProtocol):
     def _count_head(self, n: int) -> None:
         self._head_bytes += n
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        # A request keeps its headers for as long as it runs: the names, lower-cased by uvicorn
+        # one copy per request, are shared (~40 bytes each).
+        headers = self.headers
+        if headers and headers[-1][1] is value and len(lowered := headers[-1][0]) <= _SHARED_NAME_BYTES:
+            shared = _shared(lowered)
+            if shared is not lowered:
+                headers[-1] = (shared, value)
+
     def on_headers_complete(self) -> None:
         self._head_open = False
         before = self.cycle
+        self.scope[HANGUP_HOOK] = self  # the scope uvicorn began with this message
         super().on_headers_complete()
         if self.cycle is not before and self.cycle is not None:
             # A new request's cycle, not yet run or queued behind another (_lean_event.py).

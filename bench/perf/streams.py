@@ -169,6 +169,8 @@ async def _client(a: argparse.Namespace) -> dict:
         out["ramp_s"] = round(loop.time() - t0, 3) if all_in_flight() else None
         if out["ramp_s"] is not None:
             out["in_flight_fds"] = sum(procs.open_fds(p) for p in procs.tree_pids(a.fd_pid)) if a.fd_pid else None
+            if a.ready_file:  # another process measures while they are (bench/perf/stream_heap.py)
+                a.ready_file.write_text(str(n))
             hold_end = loop.time() + a.hold_seconds
             while loop.time() < hold_end and all_in_flight():
                 s = sample("hold")
@@ -206,6 +208,7 @@ def client_main(argv: list[str]) -> int:
     p.add_argument("--read-timeout", type=float, default=60.0)
     p.add_argument("--rss-pid", type=int, default=0)
     p.add_argument("--fd-pid", type=int, default=0)
+    p.add_argument("--ready-file", type=Path, help="written once every stream had its first chunk")
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args(argv)
     procs.raise_nofile(a.streams + 1024)

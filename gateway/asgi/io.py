@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
 
 from gateway import errors
-from gateway.aio import aclose
 
 __all__ = [
-    "REQUEST_ID", "ClientGone", "Hangup", "Receive", "Scope", "Send", "new_request_id", "parse_json", "read_body",
-    "request_id", "send_bytes", "send_error", "send_stream",
+    "HANGUP_HOOK", "REQUEST_ID", "ClientGone", "Hangup", "Receive", "Scope", "Send", "new_request_id", "parse_json",
+    "read_body", "request_id", "send_bytes", "send_error", "sse_start",
 ]
 
 #: Scope key of the request's id, set by the app before any middleware or route runs.
 REQUEST_ID = "gateway.request_id"
+#: Scope key of the server's hang-up hook, where the server has one (gateway/serving.py's
+#: protocols): `watch_hangup(scope, watcher) -> bool` and `unwatch_hangup(watcher)` (see `Hangup`).
+HANGUP_HOOK = "gateway.hangup_hook"
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -95,22 +97,39 @@ class Hangup:
 
     uvicorn neither cancels an app whose client went away nor fails its writes (ASGI 2.4: they
     are dropped), so a slow upstream would otherwise be waited for, and paid for, on behalf of
-    nobody. A watcher task waits for `http.disconnect`; `absorb` then tells the handler's
-    `except CancelledError` that the cancellation was ours to swallow. `close` it before the
-    response's last message: a finished response reads as a disconnect too.
+    nobody. `absorb` then tells the handler's `except CancelledError` that the cancellation was
+    ours to swallow. `close` it before the response's last message: a finished response reads as a
+    disconnect too.
 
-    The watcher starts only after `delay_s`: most answers that come back faster never pay for a
-    task, and an LLM call that is worth cancelling runs for far longer than that.
+    The gateway's own server says when a request's client disconnects (`HANGUP_HOOK` in the scope,
+    gateway/serving.py): then nothing runs until it does. Elsewhere (another server, a test
+    transport) a watcher task waits for `http.disconnect` from `receive()`, started only after
+    `delay_s`: most answers that come back faster never pay for a task, and an LLM call that is
+    worth cancelling runs for far longer than that. A task, its coroutines and its wait held
+    ~2 KiB for as long as a stream ran.
     """
 
-    __slots__ = ("gone", "_receive", "_task", "_timer", "_watcher")
+    __slots__ = ("gone", "_hook", "_receive", "_task", "_timer", "_watcher")
 
-    def __init__(self, receive: Receive, delay_s: float = 0.05) -> None:
+    def __init__(self, receive: Receive, scope: Scope | None = None, delay_s: float = 0.05) -> None:
         self.gone = False
         self._receive = receive
         self._task = asyncio.current_task()
         self._watcher: asyncio.Task | None = None
-        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(delay_s, self._start)
+        self._timer: asyncio.TimerHandle | None = None
+        hook = scope.get(HANGUP_HOOK) if scope is not None else None
+        if hook is not None and self._task is not None and hook.watch_hangup(scope, self):
+            self._hook = hook
+        else:
+            self._hook = None
+            self._timer = asyncio.get_running_loop().call_later(delay_s, self._start)
+
+    def hung_up(self) -> None:
+        """The client is gone (the server's hook, or the watcher, says so): cancel the request."""
+        self.gone = True
+        self._hook = self._watcher = None
+        if self._task is not None:
+            self._task.cancel()
 
     def _start(self) -> None:
         self._timer = None
@@ -119,12 +138,12 @@ class Hangup:
     async def _watch(self) -> None:
         while (await self._receive())["type"] != "http.disconnect":
             pass
-        self.gone = True
-        self._watcher = None
-        if self._task is not None:
-            self._task.cancel()
+        self.hung_up()
 
     def close(self) -> None:
+        if self._hook is not None:
+            self._hook.unwatch_hangup(self)
+            self._hook = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -140,15 +159,8 @@ class Hangup:
         return True
 
 
-async def send_stream(send: Send, headers: Mapping[str, str], events: AsyncIterator[bytes], hangup: Hangup) -> None:
-    """Relay `events` as an SSE response; a hang-up cancels it (see `Hangup`), and closing the
-    event iterator then releases the upstream response."""
-    try:
-        await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *_encode(headers)]})
-        async for event in events:
-            await send({"type": "http.response.body", "body": event, "more_body": True})
-            del event  # not held while the next event is awaited (a slow stream idles there)
-        hangup.close()
-        await send({"type": "http.response.body", "body": b""})
-    finally:
-        await aclose(events)
+def sse_start(headers: Mapping[str, str]) -> dict[str, Any]:
+    """The `http.response.start` message of an SSE stream with `headers`; its events follow as
+    `http.response.body` messages with `more_body`, which the route relays itself (a helper that
+    awaited them would hold its frame for as long as the stream runs)."""
+    return {"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *_encode(headers)]}

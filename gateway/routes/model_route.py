@@ -21,6 +21,7 @@ import orjson
 from starlette.datastructures import Headers
 
 from gateway import asgi, errors
+from gateway.aio import aclose
 from gateway.asgi import Receive, Scope, Send
 from gateway.core.pipeline import Call, RequestPipeline, Served, ServedStream
 from gateway.security.middleware import PRINCIPAL
@@ -93,11 +94,63 @@ class ModelRoute:
     # -- the shared path -----------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # One coroutine from the request's first byte to its answer's last, a stream's relay
+        # included: a stream holds every frame between uvicorn and its upstream read for as long as
+        # it runs (~0.3 KiB each, thousands of streams at once), so nothing here awaits a helper.
         render = self.render
         try:
             if scope["method"] != "POST":
                 raise errors.MethodNotAllowedError(f"Method {scope['method']} not allowed.", headers={"allow": "POST"})
-            await self._handle(scope, receive, send)
+            call, state = self._call(scope, await asgi.read_body(receive))
+            pipeline = self._pipeline
+            admitted = await pipeline.admit(call)
+            hangup = asgi.Hangup(receive, scope)
+            try:
+                if call.body.get("stream"):
+                    stream = await pipeline.stream(admitted)
+                    events = self.events(stream, state)
+                    try:
+                        # The headers are an argument, not a local: not held for as long as the stream runs.
+                        await send(asgi.sse_start(self._stream_headers(admitted, stream)))
+                        async for event in events:
+                            await send({"type": "http.response.body", "body": event, "more_body": True})
+                            del event  # not held while the next event is awaited (a slow stream idles there)
+                        hangup.close()
+                        await send({"type": "http.response.body", "body": b""})
+                    finally:
+                        try:
+                            await aclose(events)
+                        finally:
+                            # Also when the client left before the first event was read, when no
+                            # generator `finally` runs: the upstream is released and the stream accounted.
+                            await stream.aclose()
+                    return
+                served = await pipeline.complete(admitted)
+                hangup.close()
+                out = gateway_headers(pipeline, admitted, served.deployment.name)
+                out["x-gateway-cost-usd"] = f"{served.cost_usd:.9f}"
+                overhead_ms = max(0.0, (time.perf_counter() - call.started) * 1000 - served.latency_ms)
+                out["x-gateway-overhead-ms"] = f"{overhead_ms:.3f}"
+                try:
+                    body = orjson.dumps(self.answer(served, state))
+                except Exception:
+                    # The upstream answered, and billed: account for it, then say whose answer it was.
+                    log.exception("could not translate the answer of %s on %s", served.deployment.name, self.path)
+                    pipeline.served(admitted, served, overhead_ms)
+                    raise errors.BadGatewayError(f"deployment {served.deployment.name} sent an answer the gateway "
+                                                 "could not translate", code="upstream_bad_response") from None
+                try:
+                    await asgi.send_bytes(send, 200, body, out)
+                finally:
+                    # Accounted right after this loop pass, once its writes went out (a response is
+                    # corked until the pass ends, gateway/_corked.py): the answer leaves the process
+                    # before stats, metrics and the log line are done, not after.
+                    asyncio.get_running_loop().call_soon(pipeline.served, admitted, served, overhead_ms)
+            except asyncio.CancelledError:
+                if not hangup.absorb():
+                    raise
+            finally:
+                hangup.close()
         except asgi.ClientGone:
             return
         except errors.GatewayError as exc:
@@ -106,53 +159,23 @@ class ModelRoute:
             log.exception("unhandled error on %s", self.path)
             await asgi.send_error(send, errors.InternalError("The gateway hit an internal error."), render)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        pipeline = self._pipeline
-        call = Call(asgi.request_id(scope), self.endpoint, {}, Headers(scope=scope), scope.get(PRINCIPAL),
+    def _call(self, scope: Scope, raw: bytes) -> tuple[Call, Any]:
+        """The request as the pipeline takes it, and the route's own `state`; a body it refuses is
+        recorded as refused."""
+        headers = scope["headers"]
+        # `raw=`, not `scope=`: that one copies the list (uvicorn's is a list, and nothing changes it).
+        call = Call(asgi.request_id(scope), self.endpoint, {},
+                    Headers(raw=headers if type(headers) is list else list(headers)), scope.get(PRINCIPAL),
                     operation=self.operation)
         try:
-            call.body, state = self.parse(asgi.parse_json(await asgi.read_body(receive)))
+            call.body, state = self.parse(asgi.parse_json(raw))
         except errors.GatewayError as exc:
-            pipeline.refused(call, exc)
+            self._pipeline.refused(call, exc)
             raise
-        admitted = await pipeline.admit(call)
-        hangup = asgi.Hangup(receive)
-        try:
-            if call.body.get("stream"):
-                stream = await pipeline.stream(admitted)
-                out = gateway_headers(pipeline, admitted, stream.deployment.name)
-                overhead_ms = (time.perf_counter() - call.started) * 1000 - stream.ttft_ms
-                out["x-gateway-overhead-ms"] = f"{max(0.0, overhead_ms):.3f}"
-                try:
-                    await asgi.send_stream(send, out, self.events(stream, state), hangup)
-                finally:
-                    # Also when the client left before the first event was read, when no
-                    # generator `finally` runs: the upstream is released and the stream accounted.
-                    await stream.aclose()
-                return
-            served = await pipeline.complete(admitted)
-            hangup.close()
-            out = gateway_headers(pipeline, admitted, served.deployment.name)
-            out["x-gateway-cost-usd"] = f"{served.cost_usd:.9f}"
-            overhead_ms = max(0.0, (time.perf_counter() - call.started) * 1000 - served.latency_ms)
-            out["x-gateway-overhead-ms"] = f"{overhead_ms:.3f}"
-            try:
-                body = orjson.dumps(self.answer(served, state))
-            except Exception:
-                # The upstream answered, and billed: account for it, then say whose answer it was.
-                log.exception("could not translate the answer of %s on %s", served.deployment.name, self.path)
-                pipeline.served(admitted, served, overhead_ms)
-                raise errors.BadGatewayError(f"deployment {served.deployment.name} sent an answer the gateway could "
-                                             "not translate", code="upstream_bad_response") from None
-            try:
-                await asgi.send_bytes(send, 200, body, out)
-            finally:
-                # Accounted right after this loop pass, once its writes went out (a response is
-                # corked until the pass ends, gateway/_corked.py): the answer leaves the process
-                # before stats, metrics and the log line are done, not after.
-                asyncio.get_running_loop().call_soon(pipeline.served, admitted, served, overhead_ms)
-        except asyncio.CancelledError:
-            if not hangup.absorb():
-                raise
-        finally:
-            hangup.close()
+        return call, state
+
+    def _stream_headers(self, admitted: Any, stream: ServedStream) -> dict[str, str]:
+        out = gateway_headers(self._pipeline, admitted, stream.deployment.name)
+        overhead_ms = (time.perf_counter() - admitted.call.started) * 1000 - stream.ttft_ms
+        out["x-gateway-overhead-ms"] = f"{max(0.0, overhead_ms):.3f}"
+        return out

@@ -195,9 +195,9 @@ class StreamEvents:
             if type(chunk) is not dict:
                 raise guards.bad_event(deployment, "a stream event that is not a JSON object")
             if "error" in chunk and "choices" not in chunk:
-                resp = self._resp
-                raise _error_from_body(resp.status if resp.status >= 400 else 502, chunk, deployment,
-                                       self._secrets, resp.headers)
+                # A stream's status was 2xx (`_post` raised for any other): an error event is a 502,
+                # whose headers say nothing (a Retry-After is read for 429s only).
+                raise _error_from_body(502, chunk, deployment, self._secrets, None)
             if (upstream := chunk.get("model")) != self._seen and type(upstream) is str:
                 self._seen, self._written = upstream, _MODEL_KEY + orjson.dumps(upstream)
             written = self._written if upstream == self._seen else None
@@ -302,6 +302,9 @@ class OpenAIWireTransport:
     async def stream(self, dep: ResolvedDeployment, body: dict, timeout: float) -> StreamEvents:
         cutoff = time.monotonic() + self._stream_limit
         resp = await self._post(dep, body, timeout, stream=True)
+        # Nothing of a 2xx head is read again: its header strings are not held for as long as the
+        # stream runs (a provider's head is a dozen or more: ~1 KiB per stream).
+        resp.headers = {}
         return StreamEvents(resp, dep, self._secrets, max_bytes=self._max_bytes, cutoff=cutoff,
                             limit_s=self._stream_limit)
 

@@ -65,16 +65,14 @@ class Response:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def _wait(self) -> None:
+    def _wait(self) -> asyncio.Future:
+        """A future the connection resolves with its next news (bytes, the end, a failure); the
+        caller raises `_exc` once it is resolved. A future, not a coroutine: a slow stream waits
+        here for seconds at a time, and a coroutine's frame would be held all along."""
         if self._exc is not None:
             raise self._exc
         self._waiter = waiter = asyncio.get_running_loop().create_future()
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-        if self._exc is not None:
-            raise self._exc
+        return waiter  # `_wake` drops it; a cancelled one is replaced by the next wait
 
     # -- read by the caller ---------------------------------------------------------------------
     def cap(self, limit: int) -> None:
@@ -87,6 +85,8 @@ class Response:
         """The whole body, decoded; raises `ResponseTooLarge` past the limit given to `post`."""
         while not self._eof:
             await self._wait()
+            if self._exc is not None:
+                raise self._exc
         if self._exc is not None:
             raise self._exc
         body, self._buf = bytes(self._buf), bytearray()
@@ -116,6 +116,8 @@ class Response:
                 self._resume()
             start = len(buf)
             await self._wait()
+            if self._exc is not None:
+                raise self._exc
             buf = self._buf
 
     async def readlines(self, max_line_length: int) -> list[bytes]:
@@ -143,6 +145,8 @@ class Response:
             if self._paused:
                 self._resume()
             await self._wait()
+            if self._exc is not None:
+                raise self._exc
 
     def has_line(self, prefix: bytes) -> bool:
         """Whether a whole line starting with `prefix` is buffered: reading up to it will not wait."""
