@@ -215,7 +215,6 @@ class SecurityMiddleware:
     async def _with_body_limit(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.max_body_bytes
         received = 0
-        started = False
 
         async def limited_receive() -> dict[str, Any]:
             nonlocal received
@@ -228,17 +227,29 @@ class SecurityMiddleware:
                     raise self._too_large()
             return message
 
-        async def tracking_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
+        tracking_send = _TrackedSend(send)
         try:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge as exc:
-            if started:
+            if tracking_send.started:
                 raise
             await send_error(send, exc, errors.renderer_for(scope["path"]))
+
+
+class _TrackedSend:
+    """`send` that notes whether the response has started. It returns `send`'s awaitable instead of
+    awaiting it in a coroutine of its own: every message of a stream passes here, and a coroutine
+    per message (with its frame held while a slow client drains it) cost more than the flag."""
+
+    __slots__ = ("_send", "started")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    def __call__(self, message: dict[str, Any]) -> Awaitable[None]:
+        self.started = True
+        return self._send(message)
 
 
 def _is_dashboard(path: str) -> bool:
