@@ -7,7 +7,9 @@ Times, one call at a time with perf_counter_ns (medians, p99):
 - teaching it a new domain from 30 examples (a policy with `domain_examples` of its own);
 - per request, on the corpus's held-out prompts (typical lengths: 3 to ~450 characters) and on a
   ~1,000-token prompt: hashing (word + character n-grams), the classifier alone, and the whole
-  `RouterModel.estimate` call the decision makes.
+  `RouterModel.estimate` call the decision makes;
+- hashing + inference by prompt length, 4 to 20,000 words drawn from the corpus (an agent's
+  context runs to tens of thousands of tokens): the best of five batches, per call.
 
 Budget: inference well under 1 ms for typical prompts.
 
@@ -75,7 +77,24 @@ def main() -> int:
         print(f"  hashing                    {_ms(hash_ns)}")
         print(f"  classifier                 {_ms(clf_ns)}")
         print(f"  RouterModel.estimate       {_ms(est_ns)}")
+    _by_length(model, router, texts)
     return 0
+
+
+def _by_length(model: DomainClassifier, router: RouterModel, texts: list[str]) -> None:
+    words = " ".join(texts).split()
+    print("\nhashing + inference by prompt length (best of 5 batches, per call)")
+    for n in (4, 35, 80, 300, 1000, 5000, 20000):
+        text = " ".join(words[i % len(words)] for i in range(n))
+        calls = max(5, 20000 // n)
+
+        def batch(text: str = text, calls: int = calls) -> None:
+            for _ in range(calls):
+                router.infer_domain(model.hasher.transform(text))
+
+        batch()  # warm the caches, as a running gateway has them
+        best = min(_time(batch, 5)) / calls
+        print(f"  {n:6d} words               {best / 1e3:9.1f} us")
 
 
 if __name__ == "__main__":
