@@ -38,6 +38,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # uvicorn[s
 from gateway import errors
 from gateway._corked import CorkedTransport
 from gateway._lean_event import LazyDeque, LeanEvent
+from gateway._shared_values import SharedValues
 from gateway.asgi.io import HANGUP_HOOK
 
 __all__ = ["ConnectionLimits", "H11Limited", "HttpToolsLimited", "raise_fd_limit", "uvicorn_options"]
@@ -51,13 +52,6 @@ _LINGER_BYTES = 1 << 20
 _READ_BYTES = 256 * 1024
 #: At most one "connection limit reached" warning per this many seconds per process.
 _REFUSAL_LOG_S = 10.0
-#: Values every connection or request would otherwise hold a copy of, shared: the local address
-#: of the listening sockets, lower-cased request header names (short ones). Bounded: a client that
-#: sends made-up names fills the table (to ~60 KiB at most), and the names after that are copies as
-#: before.
-_SHARED: dict[Any, Any] = {}
-_SHARED_MAX = 512
-_SHARED_NAME_BYTES = 64
 
 
 #: Open files kept for everything but connections: logs, policy files, Redis, litellm's clients.
@@ -91,18 +85,6 @@ class _RefusalLog:
             self._last, self._since = now, 0
 
 
-def _shared(value: Any) -> Any:
-    """One object for every equal `value` in `_SHARED` (or `value` itself, once it is full)."""
-    if value is None:
-        return value
-    found = _SHARED.get(value)
-    if found is None:
-        if len(_SHARED) >= _SHARED_MAX:
-            return value
-        found = _SHARED[value] = value
-    return found
-
-
 def _response(exc: errors.GatewayError, default_headers: list[tuple[bytes, bytes]]) -> bytes:
     body = orjson.dumps(errors.error_body(exc))
     lines = [b"HTTP/1.1 %d %s\r\n" % (exc.status, HTTPStatus(exc.status).phrase.encode())]
@@ -126,12 +108,14 @@ class _Limited:
     request's cycle as disconnected, for an app that reads `receive()`.
     """
 
-    __slots__ = ("_limits", "_refusals", "_head_timer", "_closing_timer", "_refused", "_pending", "_dropped",
-                 "_hangup", "_hangup_cycle")
+    __slots__ = ("_limits", "_refusals", "_shared", "_head_timer", "_closing_timer", "_refused", "_pending",
+                 "_dropped", "_hangup", "_hangup_cycle")
 
-    def __init__(self, *args: Any, limits: ConnectionLimits, refusals: _RefusalLog, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, limits: ConnectionLimits, refusals: _RefusalLog, shared: SharedValues,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._limits = limits
+        self._shared = shared  # the server's table of values its connections keep once (_shared_values.py)
         self._refusals = refusals
         self._head_timer: asyncio.TimerHandle | None = None
         self._closing_timer: asyncio.TimerHandle | None = None
@@ -168,7 +152,7 @@ class _Limited:
             return
         # One system call per loop pass for a response's head, body and stream events (_corked.py).
         super().connection_made(CorkedTransport(transport, self.loop))  # type: ignore[arg-type]
-        self.server = _shared(self.server)  # uvicorn makes a tuple per connection, for every scope
+        self.server = self._shared.get(self.server)  # uvicorn makes a tuple per connection, for every scope
         # Held as long as the connection, and almost never waited on (_lean_event.py).
         if isinstance(getattr(self.flow, "_is_writable_event", None), asyncio.Event):
             self.flow._is_writable_event = LeanEvent(True)
@@ -350,8 +334,8 @@ class HttpToolsLimited(_Limited, HttpToolsProtocol):
         # A request keeps its headers for as long as it runs: the names, lower-cased by uvicorn
         # one copy per request, are shared (~40 bytes each).
         headers = self.headers
-        if headers and headers[-1][1] is value and len(lowered := headers[-1][0]) <= _SHARED_NAME_BYTES:
-            shared = _shared(lowered)
+        if headers and headers[-1][1] is value and len(lowered := headers[-1][0]) <= SharedValues.MAX_NAME_BYTES:
+            shared = self._shared.get(lowered)
             if shared is not lowered:
                 headers[-1] = (shared, value)
 
@@ -378,7 +362,8 @@ def uvicorn_options(settings: Any) -> dict[str, Any]:
     """
     protocol = H11Limited if settings.http_parser == "h11" else HttpToolsLimited
     return {
-        "http": functools.partial(protocol, limits=ConnectionLimits.from_settings(settings), refusals=_RefusalLog()),
+        "http": functools.partial(protocol, limits=ConnectionLimits.from_settings(settings), refusals=_RefusalLog(),
+                                  shared=SharedValues()),
         "timeout_keep_alive": settings.keep_alive_s,
         # h11's own cap (a plain-text 400) stays a backstop behind the 431: one read above ours.
         "h11_max_incomplete_event_size": settings.max_header_bytes + _READ_BYTES,
