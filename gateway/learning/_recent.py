@@ -32,24 +32,24 @@ class RecentMap(Generic[V]):
     """Up to ``capacity`` keys, forgotten oldest generation first. Not thread-safe (the event
     loop's thread owns it)."""
 
-    __slots__ = ("_generations", "_max_generations", "_per_generation", "_young")
+    __slots__ = ("_generations", "_max_generations", "_per_generation")
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self._per_generation = max(1, capacity // GENERATIONS)
         self._max_generations = capacity // self._per_generation
-        self._young: dict[str, V] = {}
-        self._generations: deque[dict[str, V]] = deque([self._young])
+        # Oldest first; the last one (the youngest) takes new keys.
+        self._generations: deque[dict[str, V]] = deque([{}])
 
     def put(self, key: str, value: V) -> None:
         """Remember ``key``; a key remembered again is found with its newest value."""
-        young = self._young
+        generations = self._generations
+        young = generations[-1]
         if key not in young and len(young) >= self._per_generation:
-            generations = self._generations
             if len(generations) >= self._max_generations:
                 generations.popleft()
-            young = self._young = {}
+            young = {}
             generations.append(young)
         young[key] = value
 
