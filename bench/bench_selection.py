@@ -1,6 +1,6 @@
 """Selection latency per catalog size and strategy: p50/p90 of `SelectionEngine.rank`.
 
-Run from the repo root: ``.venv/bin/python bench/bench_selection.py [--seed N] [--budget-s S]``.
+Run from the repo root: ``.venv/bin/python bench/bench_selection.py [--seed N] [--budget-s S] [--paths]``.
 Catalogs are random but seeded: prices log-uniform over a 1000x spread, mixed capabilities,
 context windows and domain scores, live stats for half the models.
 
@@ -104,7 +104,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--budget-s", type=float, default=0.4, help="time per cell")
+    parser.add_argument("--paths", action="store_true",
+                        help="balanced only: the per-model loop against the arrays, by catalog size")
     args = parser.parse_args()
+    if args.paths:
+        _paths(args)
+        return
 
     rng = random.Random(args.seed)
     engine = SelectionEngine()
@@ -135,6 +140,23 @@ def main() -> None:
                 f"{size:>6}  {strategy:<12} {p50:>9.1f} {p90:>9.1f} {why:>9.1f} {feasible:>8}"
                 f" {runs:>7}"
             )
+
+
+def _paths(args: argparse.Namespace) -> None:
+    """Where ranking on arrays (`selection/_columnar.py`) starts to pay: both paths, same inputs."""
+    rng = random.Random(args.seed)
+    ctx = RequestContext(request_id="bench", input_tokens=1_200, max_output_tokens=600,
+                         required_capabilities=frozenset({"tools"}), domain="code")
+    params = SelectionParams(strategy="balanced", constraints=Constraints(min_quality=0.4))
+    loop, arrays = SelectionEngine(columnar_from=sys.maxsize), SelectionEngine(columnar_from=0)
+    budget = int(args.budget_s * 1e9)
+    print(f"{'models':>6}  {'loop p50 us':>11} {'arrays p50 us':>13}")
+    for size in (10, 20, 40, 60, 80, 100, 200, 1000):
+        models = _catalog(rng, size)
+        live = MappingProxyType(_live(rng, models))
+        a, _, _ = _measure(loop, ctx, models, params, live, budget)
+        b, _, _ = _measure(arrays, ctx, models, params, live, budget)
+        print(f"{size:>6}  {a:>11.1f} {b:>13.1f}")
 
 
 if __name__ == "__main__":

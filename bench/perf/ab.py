@@ -14,7 +14,8 @@ wall-clock time, not our CPU time); req/s is reported too. Medians over `--round
 A variant is `name=TREE[:VAR=VALUE,...]`: `gateway serve` from the source tree TREE (the current
 repository is `.`; another checkout, e.g. `git archive <rev> | tar -x -C /tmp/gw-base`, gives the
 "before" of a change) with extra environment variables. `aiohttp` (the bare passthrough) and
-`direct` (latency rows only) are always measured.
+`direct` (latency rows only) are always measured. A TREE other than `.` that has its own `.venv`
+runs on that venv's interpreter: that is how another Python version is compared.
 """
 
 from __future__ import annotations
@@ -89,7 +90,10 @@ def _start(v: Variant, sim_base: str, catalog: Path, policies: Path, work: Path,
         env.update({"PYTHONPATH": str(v.tree), "BENCH_SIM_URL": sim_base, "BENCH_SIM_API_KEY": SIM_KEY,
                     "GATEWAY_LOG_LEVEL": "info"})
         env.update(v.env)
-        cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(catalog), "--policies", str(policies),
+        # A tree with its own venv runs on that venv's interpreter (how another Python is measured).
+        own = v.tree / ".venv" / "bin" / "python"
+        python = str(own) if own.exists() and v.tree != REPO else sys.executable
+        cmd = [python, "-m", "gateway", "serve", "--config", str(catalog), "--policies", str(policies),
                "--host", "127.0.0.1", "--port", str(port), "--workers", str(v.workers)]
         ready = f"{base}/readyz"
         cwd = v.tree

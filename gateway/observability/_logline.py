@@ -23,7 +23,9 @@ __all__ = ["REQUEST_LOGGER", "RankingParts", "RequestLines", "build_record", "li
 
 #: Logger name operators can route or silence (`logging.getLogger("gateway.requests")`).
 REQUEST_LOGGER = "gateway.requests"
-_MAX_CANDIDATES = 10  # the ranking can list the whole catalog; the head is what explains a choice
+#: Entries of `candidates` and of `rejected`: the ranking can list the whole catalog; the head is
+#: what explains a choice.
+_MAX_CANDIDATES = 10
 #: Rankings whose line members are kept. Each holds its ranking's candidates alive, and rankings
 #: are replaced every stats refresh (250 ms): only the few current ones are worth keeping.
 _MAX_RANKING_PARTS = 32
@@ -57,13 +59,16 @@ def _head_members(decision: Any, served: str | None, status: int, stream: bool, 
 
 
 def _ranking_members(ranking: Any) -> dict:
-    ranked = ranking.ranked
+    ranked, rejected = ranking.ranked, ranking.rejected
     return {
         "selected": ranked[0].model.name if ranked else None,
         "runner_up": ranked[1].model.name if len(ranked) > 1 else None,
         "reasons": list(ranked[0].reasons) if ranked else [],
         "candidates": [{"model": c.model.name, "score": round(c.total, 4)} for c in ranked[:_MAX_CANDIDATES]],
-        "rejected": [{"model": r.model, "reasons": list(r.reasons)} for r in ranking.rejected],
+        # Capped like the candidates: a line's size must not grow with the catalog, and reasons are
+        # formatted on first read, so leaving a rejection out also skips formatting them.
+        "rejected": [{"model": r.model, "reasons": list(r.reasons)} for r in rejected[:_MAX_CANDIDATES]],
+        "rejected_count": len(rejected),
     }
 
 
@@ -105,7 +110,7 @@ def build_record(
 
 
 class RankingParts:
-    """The JSON of a ranking's members of a line (`selected` to `rejected`), kept per ranking.
+    """The JSON of a ranking's members of a line (`selected` to `rejected_count`), kept per ranking.
 
     They are most of a line's bytes and objects, and a repeated request shape gets the very same
     ranked and rejected tuples back until the next stats refresh (core/_ranking_memo.py), so a

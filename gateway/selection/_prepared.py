@@ -183,7 +183,7 @@ class PreparedCatalog(Sequence[ModelInfo]):
     did. Get one from `SelectionEngine.prepare` (which also caches them by catalog identity).
     """
 
-    __slots__ = ("_blends", "_by_name", "_models", "_names", "_rows", "_typical", "_views")
+    __slots__ = ("_blends", "_by_name", "_columnar", "_models", "_names", "_rows", "_typical", "_views")
 
     def __init__(self, models: Iterable[ModelInfo]) -> None:
         self._models = tuple(models)
@@ -198,6 +198,8 @@ class PreparedCatalog(Sequence[ModelInfo]):
         self._views: dict[_ViewKey, tuple[_ViewRow, ...]] = {}  # see `_view`
         # Per row, the last live stats seen and what they contribute (see `_blend`).
         self._blends: list[_Blend | None] = [None] * len(self._rows)
+        # The arrays `_columnar` ranks a large catalog with: per model, then per stats snapshot.
+        self._columnar: list | None = None
 
     def __len__(self) -> int:
         return len(self._models)

@@ -1,4 +1,4 @@
-"""A ranking's candidates, best first, each built when it is first read.
+"""A ranking's candidates (and, for a large catalog, its rejections), each built when first read.
 
 A ranking lists every feasible model, but a request reads few of them: the winner, the fallbacks
 the forwarder may try (`max_fallbacks`), the ten a log line names. With a catalog of 1,000
@@ -6,30 +6,31 @@ deployments, building a `Candidate` (and its score tuple) for each of them, then
 was about a third of the gateway's time per request when every request had a new shape
 (docs/performance.md, "Fifth pass"). The engine builds the head itself and hands the rest here as
 one function of a rank; reading, slicing, iterating and comparing behave as for the tuple it
-replaces (a tuple equal to it compares equal, and hashes the same).
+replaces (a tuple equal to it compares equal, and hashes the same). A large catalog's rejections
+(`_columnar`) come the same way: a log line reads ten of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import overload
+from typing import Generic, TypeVar, overload
 
-from gateway.selection.types import Candidate
+__all__ = ["LazyCandidates", "LazyTuple"]
 
-__all__ = ["LazyCandidates"]
+T = TypeVar("T")
 
 
-class LazyCandidates(Sequence[Candidate]):
+class LazyTuple(Sequence[T], Generic[T]):
     """``head`` then ``make(rank)`` for every rank from ``len(head)`` to ``size - 1``, kept once built.
 
-    Two threads reading the same unbuilt rank may both build it; the candidates they get are
+    Two threads reading the same unbuilt rank may both build it; the items they get are
     equal, and one of them is kept.
     """
 
     __slots__ = ("_built", "_make")
 
-    def __init__(self, head: Sequence[Candidate], size: int, make: Callable[[int], Candidate]) -> None:
-        built: list[Candidate | None] = [*head]
+    def __init__(self, head: Sequence[T], size: int, make: Callable[[int], T]) -> None:
+        built: list[T | None] = [*head]
         built += [None] * (size - len(built))
         self._built = built
         self._make = make
@@ -37,19 +38,19 @@ class LazyCandidates(Sequence[Candidate]):
     def __len__(self) -> int:
         return len(self._built)
 
-    def _at(self, rank: int) -> Candidate:
+    def _at(self, rank: int) -> T:
         c = self._built[rank]
         if c is None:
             c = self._built[rank] = self._make(rank)
         return c
 
     @overload
-    def __getitem__(self, index: int) -> Candidate: ...
+    def __getitem__(self, index: int) -> T: ...
 
     @overload
-    def __getitem__(self, index: slice) -> tuple[Candidate, ...]: ...
+    def __getitem__(self, index: slice) -> tuple[T, ...]: ...
 
-    def __getitem__(self, index: int | slice) -> Candidate | tuple[Candidate, ...]:
+    def __getitem__(self, index: int | slice) -> T | tuple[T, ...]:
         if isinstance(index, slice):
             return tuple(map(self._at, range(*index.indices(len(self._built)))))
         c = self._built[index]  # IndexError and negative indices as for a list
@@ -58,14 +59,14 @@ class LazyCandidates(Sequence[Candidate]):
             c = self._built[rank] = self._make(rank)
         return c
 
-    def __iter__(self) -> Iterator[Candidate]:
+    def __iter__(self) -> Iterator[T]:
         return map(self._at, range(len(self._built)))
 
-    def __reversed__(self) -> Iterator[Candidate]:
+    def __reversed__(self) -> Iterator[T]:
         return map(self._at, reversed(range(len(self._built))))
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, tuple | LazyCandidates):
+        if isinstance(other, tuple | LazyTuple):
             return len(self) == len(other) and tuple(self) == tuple(other)
         return NotImplemented
 
@@ -74,3 +75,7 @@ class LazyCandidates(Sequence[Candidate]):
 
     def __repr__(self) -> str:
         return repr(tuple(self))
+
+
+#: The name a ranking's candidates go by (`Ranking.ranked`).
+LazyCandidates = LazyTuple

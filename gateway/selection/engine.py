@@ -12,20 +12,32 @@
 
 Reasons are formatted only where someone will read them: for the first ``detail`` candidates, and
 for a rejection when its ``reasons`` are first read. See docs/selection.md for the timings.
+
+From `COLUMNAR_FROM` models up, steps 1-3 run on arrays (`_columnar`) with the same results, for
+the built-in scorers and strategies other than the frontier ones, and without preferred models.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
+from gateway.selection._columnar import COLUMNAR_FROM, scores_and_order, split_columns
 from gateway.selection._estimate import Estimate, Priors, estimate
 from gateway.selection._prepared import PreparedCatalog
-from gateway.selection._ranked import LazyCandidates
+from gateway.selection._ranked import LazyCandidates, LazyTuple
 from gateway.selection._snapshot import Snapshot
 from gateway.selection.constraints import HardConstraints
-from gateway.selection.scorers import DEFAULT_SCORERS, Scorer
-from gateway.selection.strategies import STRATEGIES, resolve_strategy
+from gateway.selection.scorers import (
+    DEFAULT_SCORERS,
+    CostScorer,
+    LatencyScorer,
+    QualityScorer,
+    ReliabilityScorer,
+    Scorer,
+)
+from gateway.selection.strategies import STRATEGIES, CheapestFirst, StrongestFirst, Weighted, resolve_strategy
 from gateway.selection.types import (
     Candidate,
     Constraints,
@@ -56,6 +68,9 @@ MAX_PREPARED = 8
 
 _NO_STATS: Mapping[str, LiveStats] = MappingProxyType({})
 
+_BUILTIN_SCORERS = (CostScorer, QualityScorer, LatencyScorer, ReliabilityScorer)
+_COLUMNAR = (CheapestFirst, StrongestFirst, Weighted)  # orders `_columnar` restates
+
 
 class SelectionEngine:
     """Ranks catalog models for one request.
@@ -64,15 +79,20 @@ class SelectionEngine:
     it never changes a result); no per-call state.
     """
 
-    __slots__ = ("_names", "_prepared", "_priors", "_scorers", "_strategies")
+    __slots__ = ("_columnar_from", "_names", "_prepared", "_priors", "_scorers", "_strategies")
 
     def __init__(
-        self, scorers: Sequence[Scorer] = DEFAULT_SCORERS, priors: Priors | None = None
+        self, scorers: Sequence[Scorer] = DEFAULT_SCORERS, priors: Priors | None = None, *,
+        columnar_from: int = COLUMNAR_FROM,
     ) -> None:
         names = tuple(s.name for s in scorers)
         if not names or len(set(names)) != len(names):
             raise ValueError(f"need at least one scorer and unique names, got {names}")
         self._scorers = tuple(scorers)
+        # From this catalog size, rank on arrays (`_columnar`, the same results): only for the
+        # built-in scorers, whose arithmetic it restates.
+        builtin = all(type(s) in _BUILTIN_SCORERS for s in scorers)
+        self._columnar_from = columnar_from if builtin else sys.maxsize
         self._names = names
         self._priors = priors or Priors()
         # Strategies without client weights are immutable, so build them once, not per request.
@@ -136,15 +156,22 @@ class SelectionEngine:
         priors = self._priors
         limits = HardConstraints.for_request(ctx, params.constraints)
         get_stats = (live if live is not None else _NO_STATS).get
-        feasible, rejected = self.prepare(models).split(ctx, limits, get_stats, priors)
-
-        snap = Snapshot.of(
-            feasible, priors.cost_floor_usd, priors.latency_floor_ms,
-            priors.cost_range, priors.latency_range,
-        )  # fmt: skip
+        prepared = self.prepare(models)
         names = self._names
-        columns = [scorer.score(snap) for scorer in self._scorers]
-        totals, order = strategy.rank_all(snap, dict(zip(names, columns, strict=True)))
+        if len(prepared) >= self._columnar_from and not params.preferred and type(strategy) in _COLUMNAR:
+            split, rejected = split_columns(prepared, ctx, limits, get_stats, priors)
+            feasible: Sequence[Estimate] = ()
+            if len(split.rows):
+                snap, columns, totals, order = scores_and_order(split, prepared, priors, strategy, names)
+        else:
+            split, (feasible, rejected) = None, prepared.split(ctx, limits, get_stats, priors)
+        if split is None or not len(split.rows):
+            snap = Snapshot.of(
+                feasible, priors.cost_floor_usd, priors.latency_floor_ms,
+                priors.cost_range, priors.latency_range,
+            )  # fmt: skip
+            columns = [scorer.score(snap) for scorer in self._scorers]
+            totals, order = strategy.rank_all(snap, dict(zip(names, columns, strict=True)))
 
         notes: list[str] = []
         promoted = 0
@@ -188,7 +215,8 @@ class SelectionEngine:
                 return _plain(estimates[i], totals[i], names, columns, i)
 
             ranked = LazyCandidates(candidates, len(order), make)
-        return Ranking(params.strategy, ranked, tuple(rejected), tuple(notes))
+        rejected = rejected if type(rejected) is LazyTuple else tuple(rejected)
+        return Ranking(params.strategy, ranked, rejected, tuple(notes))
 
     def check_pinned(
         self, model: ModelInfo, ctx: RequestContext, constraints: Constraints, live: LiveStats | None = None

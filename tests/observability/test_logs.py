@@ -17,7 +17,7 @@ from tests import loopback
 _FIELDS = {
     "time", "event", "request_id", "pipeline", "strategy", "strategy_source", "domain", "stream", "status",
     "model", "selected", "runner_up", "reasons", "candidates", "rejected", "attempts", "latency_ms", "ttft_ms",
-    "overhead_ms", "prompt_tokens", "completion_tokens", "cost_usd", "notes", "transport",
+    "overhead_ms", "prompt_tokens", "completion_tokens", "cost_usd", "notes", "transport", "rejected_count",
 }
 
 
@@ -54,7 +54,9 @@ def test_one_json_line_per_request(gateway_factory, request_log):
     assert first["reasons"] and first["latency_ms"] > 0 and first["cost_usd"] > 0 and first["completion_tokens"] > 0
     assert first["pipeline"] == "default" and first["strategy"] == "balanced" and first["attempts"] == []
     assert first["transport"] == "openai"  # the simulator speaks OpenAI's API: sent directly
+    assert first["rejected"] == [] and first["rejected_count"] == 0
     assert [r["model"] for r in tooled["rejected"]] == ["sim-tiny"] and tooled["rejected"][0]["reasons"]
+    assert tooled["rejected_count"] == 1
     assert streamed["stream"] is True and streamed["ttft_ms"] is not None
     assert failed["status"] == 400 and failed["model"] is None
     assert failed["attempts"] and failed["attempts"][0]["outcome"] == "client_error"
@@ -195,9 +197,11 @@ def test_a_line_with_remembered_ranking_bytes_is_the_full_record_rendered(monkey
 
     frozen = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone.utc)
     monkeypatch.setattr(_logline.dt, "datetime", SimpleNamespace(now=lambda tz=None: frozen))
+    # Without tools, more candidates than the line lists; with tools, more rejections than it lists.
+    names = ["a", "b"] + [f"no-tools-{i}" for i in range(_logline._MAX_CANDIDATES + 5)]
     deps = [{"name": n, "model": f"openai/{n}", "api_base": "http://127.0.0.1:9/v1",
              "metadata": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6, "context_window": 8000,
-                          "max_output_tokens": 1000, "supports_tools": n != "c"}} for n in "abc"]
+                          "max_output_tokens": 1000, "supports_tools": n in ("a", "b")}} for n in names]
     decider = Decider(load_catalog(GatewayConfig.model_validate({"deployments": deps}), env={}), SelectionEngine(),
                       lambda: PolicySet())
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
@@ -212,5 +216,36 @@ def test_a_line_with_remembered_ranking_bytes_is_the_full_record_rendered(monkey
                   prompt="sk-secret-a leaked" if i == 3 else None)
         line = _logline.request_line(decision, parts, secrets, **kw)
         assert line == _logline.render(_logline.build_record(decision, **kw), secrets)
-        assert "sk-secret-a" not in line and json.loads(line)["request_id"] == f"req_{i}"
+        record = json.loads(line)
+        assert "sk-secret-a" not in line and record["request_id"] == f"req_{i}"
+        assert len(record["rejected"]) == (_logline._MAX_CANDIDATES if extra else 0)
+        assert record["rejected_count"] == (len(names) - 2 if extra else 0)
     assert len(parts._parts) >= 2  # the tool request ranked differently, and got its own bytes
+
+
+def test_the_line_lists_the_first_rejections_and_formats_no_others():
+    """A line's size must not grow with the catalog: `rejected` is capped, `rejected_count` tells
+    how many there were, and the reasons of those left out are never formatted (that was CPU spent
+    on every request of a large catalog)."""
+    import orjson
+
+    from gateway.observability import _logline
+    from gateway.selection.types import Ranking, deferred_rejection
+
+    formatted: list[str] = []
+
+    def explain(name: str) -> tuple[str, ...]:
+        formatted.append(name)
+        return (f"{name}: no tools",)
+
+    names = [f"m{i:02d}" for i in range(25)]
+    ranking = Ranking("balanced", (), tuple(deferred_rejection(n, explain, (n,)) for n in names))
+    members = orjson.loads(b"{" + _logline.RankingParts().get(ranking) + b"}")
+    cap = _logline._MAX_CANDIDATES
+    assert members["rejected"] == [{"model": n, "reasons": [f"{n}: no tools"]} for n in names[:cap]]
+    assert members["rejected_count"] == 25
+    assert formatted == names[:cap]
+    assert list(members)[-2:] == ["rejected", "rejected_count"]
+
+    empty = _logline._ranking_members(Ranking("balanced", ()))
+    assert empty["rejected"] == [] and empty["rejected_count"] == 0
