@@ -9,7 +9,8 @@ Times, one call at a time with perf_counter_ns (medians, p99):
   ~1,000-token prompt: hashing (word + character n-grams), the classifier alone, and the whole
   `RouterModel.estimate` call the decision makes;
 - hashing + inference by prompt length, 4 to 20,000 words drawn from the corpus (an agent's
-  context runs to tens of thousands of tokens): the best of five batches, per call.
+  context runs to tens of thousands of tokens), and on the prompt of bench/perf/run.py (7 words,
+  what every request of the gateway's end-to-end benchmark pays): the best of five batches, per call.
 
 Budget: inference well under 1 ms for typical prompts.
 
@@ -31,6 +32,8 @@ from gateway.learning import DomainClassifier, RouterModel  # noqa: E402
 from gateway.learning.default_domains import MODEL_PATH, load_corpus  # noqa: E402
 from gateway.policy import load_policy_dir  # noqa: E402
 from tests.learning.test_default_domains import LEGAL_TRAIN  # noqa: E402
+
+PERF_PROMPT = "Write one short sentence about request routers."  # bench/perf/run.py's PROMPT
 
 
 def _ms(samples: list[int]) -> str:
@@ -84,9 +87,11 @@ def main() -> int:
 def _by_length(model: DomainClassifier, router: RouterModel, texts: list[str]) -> None:
     words = " ".join(texts).split()
     print("\nhashing + inference by prompt length (best of 5 batches, per call)")
-    for n in (4, 35, 80, 300, 1000, 5000, 20000):
-        text = " ".join(words[i % len(words)] for i in range(n))
-        calls = max(5, 20000 // n)
+    rows = [("bench/perf prompt", PERF_PROMPT)]
+    rows += [(f"{n:6d} words", " ".join(words[i % len(words)] for i in range(n))) for n in (4, 35, 80, 300, 1000,
+                                                                                             5000, 20000)]
+    for label, text in rows:
+        calls = max(5, 20000 // len(text.split()))
 
         def batch(text: str = text, calls: int = calls) -> None:
             for _ in range(calls):
@@ -94,7 +99,7 @@ def _by_length(model: DomainClassifier, router: RouterModel, texts: list[str]) -
 
         batch()  # warm the caches, as a running gateway has them
         best = min(_time(batch, 5)) / calls
-        print(f"  {n:6d} words               {best / 1e3:9.1f} us")
+        print(f"  {label:27s}{best / 1e3:9.1f} us")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ domains from a few examples without retraining it (the shipped default model plu
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -176,16 +177,22 @@ class DomainClassifier:
     # -- inference --------------------------------------------------------------------------------
 
     def _logits(self, features: SparseFeatures) -> np.ndarray:
-        return features.values.astype(np.float32) @ self._weights[self._column[features.indices]] + self._bias
+        # `take` gathers the same rows into the same fresh C-ordered array as indexing does, in a
+        # third of the time; the product is then the same float32 gemv.
+        rows = self._weights.take(self._column[features.indices], 0)
+        return features.values.astype(np.float32) @ rows + self._bias
 
     def predict_proba(self, features: SparseFeatures) -> np.ndarray:
         """Probabilities over `classes` (in that order)."""
-        if not self.fitted:
+        if not self.classes:
             raise RuntimeError("DomainClassifier is not fitted")
         # The ufuncs' own reduce (what .max() and .sum() call through numpy's Python wrappers), in
         # place on the fresh logits array: the same float32 operations, for a third less time.
         z = self._logits(features)
-        z -= _max(z)
+        logits = z.tolist()
+        # A handful of Python floats (exact copies of the float32s) find their max sooner than a
+        # numpy reduction; it is the same value unless a NaN is among them, which their sum shows.
+        z -= _max(z) if math.isnan(sum(logits)) else max(logits)
         p = np.exp(z, out=z)
         p /= _sum(p)
         return p

@@ -14,10 +14,12 @@ the prompt is, which a bag of words cannot.
 
 `transform` runs on every request, and a prompt is a few dozen words, most of them seen before:
 each word's hashed features (its unigram, and its character n-grams) are computed once and kept in
-two bounded caches, and a short prompt's buckets and signs are gathered from them as plain lists;
-`_finish` then sums them per bucket in numpy, as for a long prompt. The result is bit-identical to
-the whole-array formulation that `describe` still uses (a property test holds the two together);
-for the bench prompt it is ~4x cheaper (21 against 91 us on the benchmark machine).
+bounded caches, each feature packed into one int64 that sorts where `_finish` would sum it (see
+`_codes._POSITION_BITS`). A short prompt's features are then one small array, and summing them per bucket
+takes one sort and about a dozen more numpy calls, whose fixed cost (~0.4 us each) is most of what
+is left. The result is bit-identical to the whole-array formulation that `describe` still uses
+(property tests hold the two together); for the bench prompt it costs 13 us, against 27 us for the
+per-word arrays and `_finish` before it and 92 us for the array path (2-core AMD EPYC).
 
 Optionally (`char_ngrams=(3, 5)`), character n-grams of the first 256 words of four or more
 characters, with word boundaries marked (fastText-style "<sor", "rted>"), are added at
@@ -32,9 +34,19 @@ import math
 import re
 import zlib
 from dataclasses import dataclass
+from functools import partial
 from itertools import islice, pairwise
 
 import numpy as np
+
+from gateway.learning._codes import (
+    _BUCKET_SHIFT,
+    _POSITION_BITS,
+    Memo,
+    bigram_code,
+    gram_codes,
+    unigram_code,
+)
 
 __all__ = ["DEFAULT_BITS", "FeatureHasher", "SparseFeatures", "messages_text", "tokenize"]
 
@@ -53,14 +65,13 @@ _K2 = np.uint64(0x85EBCA77)
 _K3 = np.uint64(0xC2B2AE3D)
 _SIGN_BIT = np.uint64(31)
 _MAX_GRAM_WORDS = 256
-# The same constants as Python ints, for the per-word path (all hashes there stay below 2**32, so
-# masking a product to 32 bits gives what the uint64 lanes give).
-_M32_I, _K1_I, _K2_I, _K3_I = 0xFFFFFFFF, 0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D
-#: Prompts of up to this many tokens take the per-word path; longer ones the whole-array one (the
-#: two cost the same at ~100 tokens with the shipped domain model's n-grams: 176 and 164 us).
+#: Prompts of up to this many tokens take the per-word path; longer ones the whole-array one. With
+#: warm caches the per-word path is still the cheaper at 500 tokens (257 against 355 us), but a long
+#: prompt brings more words the caches have not seen, each a Python loop over its n-grams.
 _FAST_TOKENS = 96
-#: Words whose character n-grams are kept (~0.6 KiB each for an 8-letter word).
+#: Words whose character n-grams are kept (~0.3 KiB each for an 8-letter word).
 _GRAM_CACHE = 8192
+_POSITIONS = np.arange(4096, dtype=np.int64) << 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,15 +120,6 @@ def _gram_words(tokens: list[str]) -> list[str]:
 
 def _long_enough(token: str) -> bool:
     return len(token) >= 4
-
-
-def _fmix(h: int) -> int:
-    # `_mix` for one hash below 2**32, on Python ints.
-    h ^= h >> 16
-    h = (h * _K2_I) & _M32_I
-    h ^= h >> 13
-    h = (h * _K3_I) & _M32_I
-    return h ^ (h >> 16)
 
 
 def _finish(buckets: list[int] | np.ndarray, signs: list[float] | np.ndarray, n_tokens: int) -> SparseFeatures:
@@ -169,8 +171,8 @@ class _CRCs(dict):
 class FeatureHasher:
     """Text -> `SparseFeatures` in a 2**n_bits space. Stateless apart from a bounded token cache."""
 
-    __slots__ = ("_cache", "_cache_size", "_grams", "_pairs", "_tokens", "bigrams", "char_ngrams", "char_weight",
-                 "dim", "n_bits")
+    __slots__ = ("_cache", "_cache_size", "_grams", "_lengths", "_logged", "_packable", "_pairs", "_signed", "_tokens",
+                 "bigrams", "char_ngrams", "char_weight", "dim", "n_bits")
 
     def __init__(self, n_bits: int = DEFAULT_BITS, *, bigrams: bool = True,
                  char_ngrams: tuple[int, int] | None = None, char_weight: float = 0.3, cache_size: int = 200_000):
@@ -187,13 +189,24 @@ class FeatureHasher:
         self.char_weight = float(char_weight)
         self._cache = _CRCs(cache_size)
         self._cache_size = cache_size
-        # token -> (crc32, bucket, sign) and word -> its character n-grams per length (`transform`).
-        self._tokens: dict[str, tuple[int, int, float]] = {}
-        # (word, next word) -> (bucket, sign) of their bigram: word pairs recur as words do, and
-        # mixing one costs more than looking it up.
-        self._pairs: dict[tuple[str, str], tuple[int, float]] = {}
-        # word -> its character n-grams' (buckets, signs) per length, as arrays for one concatenate.
-        self._grams: dict[str, tuple[tuple[np.ndarray, np.ndarray], ...]] = {}
+        mask = self.dim - 1
+        # The per-word path's packed codes (see `_codes`): token -> its unigram's, (word, next
+        # word) -> their bigram's (word pairs recur as words do, and mixing one costs more than
+        # looking it up), word -> its character n-grams', and per length bucket the two length features'.
+        self._tokens: dict[str, int] = Memo(partial(unigram_code, self._cache, mask), cache_size)
+        self._pairs: dict[tuple[str, str], int] = Memo(partial(bigram_code, self._cache, mask), cache_size)
+        lo, hi = char_ngrams or (1, 0)
+        self._grams: dict[str, np.ndarray] = Memo(partial(gram_codes, lo, hi, mask), _GRAM_CACHE)
+        self._lengths = [(unigram_code(self._cache, mask, f"\x00len{b}"),
+                          unigram_code(self._cache, mask, f"\x00len{min(b + 1, 12)}h")) for b in range(13)]
+        # A code's two low bits -> its signed count (+-1 for a word feature, +-char_weight for an
+        # n-gram, as `_transform_arrays` computes them) and that count's sign(x) * ln(1 + |x|),
+        # computed as `_finish` computes it: a bucket holding one feature takes its value from here.
+        self._signed = np.array([1.0, -1.0, self.char_weight * 1.0, self.char_weight * -1.0])
+        self._logged = np.sign(self._signed) * np.log1p(np.abs(self._signed))
+        # A char_weight whose ln(1 + |w|) is 0 makes a lone n-gram a zero that `_finish` drops, and
+        # a non-finite one makes NaNs: neither fits the table, so those hashers take the array path.
+        self._packable = char_ngrams is None or (math.isfinite(self.char_weight) and bool(self._logged.all()))
 
     def config(self) -> dict:
         """What a saved model needs to rebuild this hasher (`FeatureHasher(**config)`)."""
@@ -258,41 +271,60 @@ class FeatureHasher:
         return self._transform_words(tokens)
 
     def _transform_words(self, tokens: list[str]) -> SparseFeatures:
-        """`transform` from per-word cached hashes (same result as `_transform_arrays`)."""
+        """`transform` from per-word cached codes (same result as `_transform_arrays`)."""
+        if not self._packable:
+            return self._transform_arrays(tokens)
         n = len(tokens)
-        bucket = min(int(math.log2(n + 1)), 12)
-        entry = self._token
-        unigrams = [entry(t) for t in tokens]
-        unigrams += (entry(f"\x00len{bucket}"), entry(f"\x00len{min(bucket + 1, 12)}h"))
-        buckets = [u[1] for u in unigrams]
-        signs = [u[2] for u in unigrams]
+        # Word features in feature order (unigrams, the two length features, bigrams), then every
+        # word's n-grams (sorting by kind puts each n-gram length after the word features), after a
+        # sentinel that sorts first (see `_sum_codes`).
+        codes = [-1]
+        codes += map(self._tokens.__getitem__, tokens)
+        codes += self._lengths[min(int(math.log2(n + 1)), 12)]
         if self.bigrams and n >= 2:
-            pairs = self._pairs
-            get = pairs.get
-            for i, pair in enumerate(pairwise(tokens)):
-                hit = get(pair)
-                if hit is None:
-                    hit = self._pair(pair, unigrams[i][0], unigrams[i + 1][0])
-                buckets.append(hit[0])
-                signs.append(hit[1])
-        if self.char_ngrams is None:
-            return _finish(buckets, signs, n)
-        words = [self._word_grams(t) for t in _gram_words(tokens)]
-        lengths = range(self.char_ngrams[1] - self.char_ngrams[0] + 1)
-        # The order `_char_grams` gives (every word's 3-grams, then 4-grams, ...), so that sums per
-        # bucket add up in the same order: concatenating cached arrays beats converting long lists.
-        b = np.concatenate([np.array(buckets, dtype=np.int64), *[w[k][0] for k in lengths for w in words]])
-        s = np.concatenate([np.array(signs, dtype=np.float64), *[w[k][1] for k in lengths for w in words]])
-        return _finish(b, s, n)
+            codes += map(self._pairs.__getitem__, pairwise(tokens))
+        packed = np.array(codes, dtype=np.int64)
+        if self.char_ngrams is not None:
+            word = self._grams.__getitem__
+            if n <= _MAX_GRAM_WORDS:
+                grams = [word(t) for t in tokens if len(t) >= 4]  # `_gram_words`, without its filter call
+            else:
+                grams = list(map(word, _gram_words(tokens)))
+            if grams:
+                packed = np.concatenate((packed, *grams))
+                if len(packed) >> _POSITION_BITS:  # a word of a billion characters
+                    return self._transform_arrays(tokens)
+        return self._sum_codes(packed, n)
 
-    def _pair(self, pair: tuple[str, str], prev: int, cur: int) -> tuple[int, float]:
-        """(bucket, sign) of a bigram from its words' CRCs, cached."""
-        h = _fmix((((prev * _K1_I) ^ (cur + _K2_I)) & _M32_I) ^ _K3_I)
-        out = (h & (self.dim - 1), -1.0 if h >> 31 & 1 else 1.0)
-        if len(self._pairs) >= self._cache_size:
-            self._pairs.clear()  # bounded, like the token cache
-        self._pairs[pair] = out
-        return out
+    def _sum_codes(self, packed: np.ndarray, n_tokens: int) -> SparseFeatures:
+        """`_finish` for packed codes: the same sums per bucket, in the same order, so the same bits.
+
+        `packed` (a fresh array: it is sorted in place) starts with a sentinel (-1) that sorts before
+        every code, so that the features starting a bucket are where the bucket differs from the one
+        before, sentinel included.
+        """
+        m = len(packed)
+        packed |= _POSITIONS[:m] if m <= len(_POSITIONS) else np.arange(m, dtype=np.int64) << 2
+        packed.sort()
+        buckets = packed >> _BUCKET_SHIFT
+        first = (buckets[1:] != buckets[:-1]).nonzero()[0]
+        buckets, low = buckets[1:], packed[1:] & 3
+        m -= 1
+        if len(first) == m:
+            # One feature per bucket: no sums, and no zero to drop.
+            idx, values = buckets, self._logged[low]
+        else:
+            idx = buckets[first]
+            signed = np.add.reduceat(self._signed[low], first)
+            values = np.log1p(np.abs(signed))
+            np.copysign(values, signed, out=values)  # = np.sign(signed) * values, as values >= 0
+            if np.count_nonzero(values) != len(values):
+                keep = values != 0.0
+                idx, values = idx[keep], values[keep]
+        norm = math.sqrt(values.dot(values))  # `values @ values` (both are numpy's DOUBLE_dot), sooner
+        if norm > 0.0:
+            values /= norm
+        return SparseFeatures(idx, values, n_tokens)
 
     def _transform_arrays(self, tokens: list[str]) -> SparseFeatures:
         """`transform` for a long prompt: every step on whole arrays (see `_hashes`, `_char_grams`)."""
@@ -306,44 +338,6 @@ class FeatureHasher:
                 g_signs = 1.0 - 2.0 * ((g >> _SIGN_BIT) & np.uint64(1)).astype(np.float64)
                 signs = np.concatenate((signs, self.char_weight * g_signs))
         return _finish((hashes & np.uint64(self.dim - 1)).astype(np.int64), signs, len(tokens))
-
-    def _token(self, token: str) -> tuple[int, int, float]:
-        """(crc32, bucket, sign) of a unigram, cached."""
-        cached = self._tokens.get(token)
-        if cached is None:
-            crc = zlib.crc32(token.encode())
-            h = _fmix(crc)
-            cached = (crc, h & (self.dim - 1), -1.0 if h >> 31 & 1 else 1.0)
-            if len(self._tokens) >= self._cache_size:
-                self._tokens.clear()  # a bounded cache; rebuilding it is cheap
-            self._tokens[token] = cached
-        return cached
-
-    def _word_grams(self, word: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-        """A word's character n-grams per length, as (buckets, weighted signs), cached: what
-        `_char_grams` finds for that word, since no n-gram window crosses a word boundary."""
-        cached = self._grams.get(word)
-        if cached is None:
-            lo, hi = self.char_ngrams  # type: ignore[misc]
-            codes = [1, *map(ord, word), 2]
-            mask = self.dim - 1
-            pos, neg = self.char_weight, -self.char_weight  # char_weight * (+1.0 / -1.0), exactly
-            out = []
-            for n in range(lo, hi + 1):
-                row_b, row_s = [], []
-                for start in range(len(codes) - n + 1):
-                    h = n
-                    for c in codes[start:start + n]:
-                        h = (h * _K2_I + c) & _M32_I
-                    h = _fmix(h ^ _K1_I)
-                    row_b.append(h & mask)
-                    row_s.append(neg if h >> 31 & 1 else pos)
-                out.append((np.array(row_b, dtype=np.int64), np.array(row_s, dtype=np.float64)))
-            cached = tuple(out)
-            if len(self._grams) >= _GRAM_CACHE:
-                self._grams.clear()
-            self._grams[word] = cached
-        return cached
 
     def describe(self, text: str, indices: np.ndarray) -> dict[int, str]:
         """Readable names ("integral", "sorted list", "len:2^7") for the given feature indices.

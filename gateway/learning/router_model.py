@@ -98,7 +98,15 @@ class RouterModel:
         # cheaper than argsort on the array, and stable like it (ties keep class order).
         values = p.tolist()
         top = sorted(range(len(values)), key=values.__getitem__, reverse=True)[: max(1, self.soft_domains)]
-        mass = float(np.add.reduce(p[top]))  # summed in float32, as `.sum()` did
+        if len(top) < 8:
+            # Summed in float32, left to right from the first, which is what numpy's add.reduce
+            # (`.sum()`) does below 8 elements; numpy scalars skip building an array to reduce.
+            total = p[top[0]]
+            for i in top[1:]:
+                total = total + p[i]
+            mass = float(total)
+        else:
+            mass = float(np.add.reduce(p[top]))
         classes = self.classifier.classes
         probs = {classes[i]: values[i] / mass for i in top}
         return classes[top[0]], values[top[0]], probs

@@ -25,18 +25,32 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from math import log
-from typing import TYPE_CHECKING, overload
+from typing import overload
 
 import numpy as np
 
+from gateway.selection._estimate import (
+    PROMPT_BASIS,
+    Estimate,
+    Priors,
+    Typical,
+    blend_quality,
+)
+from gateway.selection._prepared import (  # the loop's own halves
+    PreparedCatalog,
+    _blend,
+    _reasons,
+)
 from gateway.selection._ranked import LazyTuple
-from gateway.selection._estimate import PROMPT_BASIS, Estimate, Priors, Typical, blend_quality
 from gateway.selection._snapshot import Snapshot
 from gateway.selection.constraints import HardConstraints
-from gateway.selection.types import LiveStats, Rejection, RequestContext, deferred_rejection
-
-if TYPE_CHECKING:
-    from gateway.selection._prepared import PreparedCatalog
+from gateway.selection.strategies import CheapestFirst, StrongestFirst
+from gateway.selection.types import (
+    LiveStats,
+    Rejection,
+    RequestContext,
+    deferred_rejection,
+)
 
 __all__ = ["COLUMNAR_FROM", "ColumnarSplit", "scores_and_order", "split_columns"]
 
@@ -74,8 +88,6 @@ class _Snapshot:
 
     def __init__(self, prepared: PreparedCatalog, static: _Static, stats_of: list[LiveStats | None],
                  priors: Priors, pool: Typical, typical_entry: object) -> None:
-        from gateway.selection._prepared import _blend  # the loop's own request-independent half
-
         self.typical = typical_entry
         self.stats = stats_of
         prior_out, factor = pool
@@ -183,8 +195,6 @@ def split_columns(
     priors: Priors,
 ) -> tuple[ColumnarSplit, Sequence[Rejection]]:
     """`PreparedCatalog.split` on arrays: the feasible models' figures and the rejections (name order)."""
-    from gateway.selection._prepared import _reasons
-
     stats_of = list(map(get_stats, prepared._names))
     pool = prepared._pool(priors, stats_of)
     static = prepared._columnar
@@ -221,8 +231,8 @@ def split_columns(
                 for j in lined.tolist():
                     live = line_a[j] + line_b[j] * requested_out
                     p = at_cap[j].item()
-                    p = p if p > floor else floor
-                    v = live if live > floor else floor
+                    p = max(floor, p)
+                    v = max(floor, live)
                     latency[j] = p * (v / p) ** weight[j]
                     live_latency[j] = live
         window_need = inp + requested_out
@@ -339,8 +349,6 @@ def scores_and_order(
 ) -> tuple[Snapshot, list[Sequence[float]], Sequence[float], list[int]]:
     """The snapshot, every default scorer's column (in ``names`` order), the strategy's totals and
     its order: what the scorers and `rank_all` give for the loop's estimates."""
-    from gateway.selection.strategies import CheapestFirst, StrongestFirst
-
     cost_floor, latency_floor = priors.cost_floor_usd, priors.latency_floor_ms
     cost_span, latency_span = log(priors.cost_range), log(priors.latency_range)
     costs = np.where(split.cost > cost_floor, split.cost, cost_floor)

@@ -37,7 +37,13 @@ from gateway.selection.scorers import (
     ReliabilityScorer,
     Scorer,
 )
-from gateway.selection.strategies import STRATEGIES, CheapestFirst, StrongestFirst, Weighted, resolve_strategy
+from gateway.selection.strategies import (
+    STRATEGIES,
+    CheapestFirst,
+    StrongestFirst,
+    Weighted,
+    resolve_strategy,
+)
 from gateway.selection.types import (
     Candidate,
     Constraints,

@@ -68,3 +68,119 @@ def test_ascii_punctuation_and_digits_split_like_the_regex():
     text = "Sort_the LIST: [3,1,2]; v2.0 -- don't\tstop\n\x01\x7fend_"
     assert F.tokenize(text) == F._TOKEN.findall(text.lower()) == ["sort", "the", "list", "3", "1", "2", "v2", "0",
                                                                    "don", "t", "stop", "end"]
+
+
+# -- the packed per-word path against the array path, bit for bit ---------------------------------------
+
+SHIPPED = {"char_ngrams": (3, 5), "char_weight": 0.3}  # the shipped domain model's hasher (2**18 buckets)
+BIT_CONFIGS = [
+    SHIPPED,
+    {"n_bits": 8, **SHIPPED},  # 256 buckets: most hold several features, of several kinds
+    {"n_bits": 8},
+    {"n_bits": 8, "bigrams": False, "char_ngrams": (2, 8), "char_weight": 0.7},
+    {"n_bits": 8, "char_ngrams": (4, 6), "char_weight": 1 / 3},
+    {"n_bits": 11, "char_ngrams": (3, 3), "char_weight": 1.0},
+]
+BENCH_PROMPT = "Write one short sentence about request routers."
+
+
+def _identical(a: F.SparseFeatures, b: F.SparseFeatures) -> bool:
+    return (a.n_tokens == b.n_tokens and a.indices.dtype == b.indices.dtype == np.int64
+            and a.values.dtype == b.values.dtype == np.float64 and np.array_equal(a.indices, b.indices)
+            and np.array_equal(a.values.view(np.int64), b.values.view(np.int64)))
+
+
+_repeated = st.tuples(st.sampled_from(["sort", "the", "aaaa", "größe", "x", *WORDS]), st.integers(8, 40),
+                      st.lists(st.sampled_from(WORDS), max_size=6))
+PROMPTS = (
+    st.lists(st.sampled_from(WORDS) | st.text(max_size=8), max_size=60).map(" ".join)
+    | st.text(max_size=200)  # any Unicode: CJK, combining marks, emoji, controls
+    | _repeated.map(lambda r: " ".join([r[0]] * r[1] + r[2]))  # one bucket gets 8+ entries
+    | st.sampled_from(["", " ", "!?", "a", "sorting", "如", "😀", BENCH_PROMPT])
+)
+
+
+@pytest.mark.parametrize("config", BIT_CONFIGS, ids=str)
+@settings(max_examples=200, deadline=None)
+@given(text=PROMPTS)
+def test_packed_path_gives_the_array_paths_bits(config, text):
+    hasher = FeatureHasher(**config)
+    tokens = F.tokenize(text)
+    reference = hasher._transform_arrays(tokens)
+    assert _identical(hasher._transform_words(tokens), reference)  # cold caches
+    assert _identical(hasher._transform_words(tokens), reference)  # warm
+    assert _identical(hasher.transform(text), reference)
+
+
+def _bucket_counts(hasher: FeatureHasher, tokens: list[str]) -> tuple[np.ndarray, set[int], set[int]]:
+    words = hasher._hashes(tokens) & np.uint64(hasher.dim - 1)
+    grams = hasher._char_grams(tokens)[0] & np.uint64(hasher.dim - 1)
+    counts = np.bincount(np.concatenate((words, grams)).astype(np.int64), minlength=hasher.dim)
+    return counts, set(words.tolist()), set(grams.tolist())
+
+
+@pytest.mark.parametrize(("text", "mixed"), [("sort " * 20 + "the sorted list", True), ("aaaa " * 9, False),
+                                             ("größe über " * 12, True), ("abcabcabcabc " * 30, False),
+                                             (BENCH_PROMPT * 4, True), ("sort sorted sorting resort " * 4, True)])
+def test_crowded_buckets_sum_in_the_array_paths_order(text, mixed):
+    # Buckets of 9+ features (numpy's reduceat sums those with 8 interleaved accumulators), some
+    # mixing word features with n-grams of several lengths: where summation order shows in the last bit.
+    hasher = FeatureHasher(8, **SHIPPED)
+    tokens = F.tokenize(text)
+    counts, words, grams = _bucket_counts(hasher, tokens)
+    assert counts.max() >= 9 and bool(words & grams) == mixed
+    assert _identical(hasher._transform_words(tokens), hasher._transform_arrays(tokens))
+
+
+def test_the_bench_prompt_and_a_word_of_thousands_of_n_grams():
+    hasher = FeatureHasher(**SHIPPED)
+    for text in (BENCH_PROMPT, "ab" * 1500 + " sorted lists", "x" * 5000):  # the latter past _POSITIONS
+        tokens = F.tokenize(text)
+        assert _identical(hasher._transform_words(tokens), hasher._transform_arrays(tokens))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inf - inf, as the array path has always had
+@pytest.mark.parametrize("weight", [0.0, -0.3, 1e-300, 5e-324, 1e300, float("inf"), float("nan")])
+def test_unusual_char_weights_give_the_array_paths_bits(weight):
+    hasher = FeatureHasher(8, char_ngrams=(3, 5), char_weight=weight)
+    for text in ("", "sort", BENCH_PROMPT, "sort sorted sorting " * 5, "aaaa " * 12):
+        tokens = F.tokenize(text)
+        assert _identical(hasher._transform_words(tokens), hasher._transform_arrays(tokens))
+
+
+def test_too_many_features_for_the_position_bits_take_the_array_path(monkeypatch):
+    monkeypatch.setattr(F, "_POSITION_BITS", 6)  # 64 features at most
+    calls = []
+    arrays = F.FeatureHasher._transform_arrays
+    monkeypatch.setattr(F.FeatureHasher, "_transform_arrays", lambda self, t: calls.append(len(t)) or arrays(self, t))
+    hasher = FeatureHasher(**SHIPPED)
+    short, long = F.tokenize("sort it"), F.tokenize(BENCH_PROMPT * 2)
+    assert _identical(hasher._transform_words(short), arrays(hasher, short)) and not calls
+    assert _identical(hasher._transform_words(long), arrays(hasher, long)) and calls == [len(long)]
+
+
+@pytest.mark.parametrize("weight", [0.3, 0.7, 1 / 3, 1.0, 1e-3, 123.456, -0.3])
+def test_a_lone_features_value_is_what_the_array_formula_gives_anywhere_in_an_array(weight):
+    # A bucket with one feature takes sign(x) * ln(1 + |x|) from a 4-entry table; `_finish` computes it
+    # with numpy's SIMD log1p over the whole array: the table must hold those bits at any position.
+    hasher = FeatureHasher(char_ngrams=(3, 5), char_weight=weight)
+    rng = np.random.default_rng(0)
+    for value, logged in zip(hasher._signed.tolist(), hasher._logged, strict=True):
+        for n in (1, 2, 7, 8, 9, 16, 17, 33, 100):
+            for i in sorted({0, n // 2, n - 1, int(rng.integers(n))}):
+                signed = rng.choice([1.0, -1.0, 2.0, -3.0, 1.3, 0.6, weight, -weight], size=n)
+                signed[i] = value
+                values = np.sign(signed) * np.log1p(np.abs(signed))
+                assert values[i:i + 1].view(np.int64) == np.array([logged]).view(np.int64)
+
+
+def test_copysign_is_sign_times_value_for_the_logged_counts():
+    rng = np.random.default_rng(1)
+    signed = np.concatenate((rng.normal(size=5000) * 10.0 ** rng.integers(-320, 300, size=5000),
+                             [0.0, 5e-324, -5e-324, 1.0, -1.0, 0.3, -0.3, 1e308, -1e308]))
+    logged = np.log1p(np.abs(signed))
+    via_copysign = np.copysign(logged.copy(), signed)
+    assert np.array_equal(via_copysign.view(np.int64), (np.sign(signed) * logged).view(np.int64))
+    # Only -0.0 would differ (-0.0 against 0.0), and no sum of nonzero counts is -0.0 (x + -x is +0.0);
+    # were it one, both are zeros, which are dropped.
+    assert np.copysign(0.0, -0.0) == np.sign(-0.0) * 0.0 == 0.0

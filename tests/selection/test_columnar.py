@@ -12,7 +12,14 @@ from types import MappingProxyType
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.selection import STRATEGIES, Constraints, LiveStats, Priors, SelectionEngine, SelectionParams
+from gateway.selection import (
+    STRATEGIES,
+    Constraints,
+    LiveStats,
+    Priors,
+    SelectionEngine,
+    SelectionParams,
+)
 from gateway.selection._columnar import COLUMNAR_FROM
 from gateway.selection._ranked import LazyTuple
 from gateway.selection.scorers import CostScorer, QualityScorer
