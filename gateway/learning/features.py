@@ -4,9 +4,10 @@ Tokens are runs of Unicode letters and digits ("función", "größe"); Chinese a
 without spaces, give one token per character, so their bigrams are character bigrams.
 
 One `FeatureHasher.transform(text)` runs per request, so it avoids per-token Python work beyond
-the regex and one dict lookup: bigram hashes are mixed from the unigram hashes in numpy, and
-counts are aggregated with one `np.unique`. Hashes are CRC32 based (not Python's salted `hash`),
-so features, and every model trained on them, are identical across processes and machines.
+the tokenizer and a dict lookup or two. Hashes are CRC32 based (not Python's salted `hash`), so a
+prompt's buckets are the same in every process and on every machine. Its values are the same in
+every process on one kind of CPU; across CPUs they may differ in the last bit, because numpy's
+`log1p` uses SIMD code (AVX-512 SVML where the CPU has it) that rounds some inputs differently.
 
 Values are sublinear counts (ln(1 + tf)), signed by a hash bit so collisions cancel in expectation,
 L2-normalised so long and short prompts live on the same scale. Two length tokens say how long
@@ -15,8 +16,8 @@ the prompt is, which a bag of words cannot.
 `transform` runs on every request, and a prompt is a few dozen words, most of them seen before:
 each word's hashed features (its unigram, and its character n-grams) are computed once and kept in
 bounded caches, each feature packed into one int64 that sorts where `_finish` would sum it (see
-`_codes._POSITION_BITS`). A short prompt's features are then one small array, and summing them per bucket
-takes one sort and about a dozen more numpy calls, whose fixed cost (~0.4 us each) is most of what
+`_codes`). A short prompt's features are then one small array, and summing them per bucket takes
+one sort and about a dozen more numpy calls, whose fixed cost (~0.4 us each) is most of what
 is left. The result is bit-identical to the whole-array formulation that `describe` still uses
 (property tests hold the two together); for the bench prompt it costs 13 us, against 27 us for the
 per-word arrays and `_finish` before it and 92 us for the array path (2-core AMD EPYC).

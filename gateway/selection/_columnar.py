@@ -285,11 +285,11 @@ class LazyEstimates(Sequence[Estimate]):
 
     def _make(self, k: int) -> Estimate:
         s = self._split
-        j = int(s.rows[k])
+        j = s.rows.item(k)  # `item(k)`: a Python number without a numpy scalar in between
         snap = s.snapshot
         return _new(Estimate, (
-            self._models[j], s.out[k].item(), s.cost[k].item(), s.latency[k].item(), s.quality[k].item(),
-            s.quality_domain[j], s.errors[k].item(), snap.samples[j], s.prior_latency[k].item(),
+            self._models[j], s.out.item(k), s.cost.item(k), s.latency.item(k), s.quality.item(k),
+            s.quality_domain[j], s.errors.item(k), snap.samples[j], s.prior_latency.item(k),
             s.live_latency[j], snap.out_prior[j], snap.out_live[j],
         ))  # fmt: skip
 
