@@ -23,9 +23,9 @@ the loop. Below that size a numpy call's fixed cost is more than the loop's whol
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from math import log
-from typing import overload
 
 import numpy as np
 
@@ -270,44 +270,15 @@ def split_columns(
     return split, rejected
 
 
-class LazyEstimates(Sequence[Estimate]):
-    """The feasible models' `Estimate`s in name order, each built on first read."""
-
-    __slots__ = ("_built", "_models", "_split")
-
-    def __init__(self, split: ColumnarSplit, models: Sequence) -> None:
-        self._split = split
-        self._models = models
-        self._built: list[Estimate | None] = [None] * len(split.rows)
-
-    def __len__(self) -> int:
-        return len(self._built)
-
-    def _make(self, k: int) -> Estimate:
-        s = self._split
-        j = s.rows.item(k)  # `item(k)`: a Python number without a numpy scalar in between
-        snap = s.snapshot
-        return _new(Estimate, (
-            self._models[j], s.out.item(k), s.cost.item(k), s.latency.item(k), s.quality.item(k),
-            s.quality_domain[j], s.errors.item(k), snap.samples[j], s.prior_latency.item(k),
-            s.live_latency[j], snap.out_prior[j], snap.out_live[j],
-        ))  # fmt: skip
-
-    @overload
-    def __getitem__(self, index: int) -> Estimate: ...
-    @overload
-    def __getitem__(self, index: slice) -> tuple[Estimate, ...]: ...
-    def __getitem__(self, index: int | slice) -> Estimate | tuple[Estimate, ...]:
-        if isinstance(index, slice):
-            return tuple(map(self.__getitem__, range(*index.indices(len(self._built)))))
-        e = self._built[index]
-        if e is None:
-            k = index if index >= 0 else index + len(self._built)
-            e = self._built[k] = self._make(k)
-        return e
-
-    def __iter__(self) -> Iterator[Estimate]:
-        return map(self.__getitem__, range(len(self._built)))
+def _estimate(split: ColumnarSplit, models: Sequence, k: int) -> Estimate:
+    """The `Estimate` of the ``k``-th feasible model, as the loop builds it."""
+    j = split.rows.item(k)  # `item(k)`: a Python number without a numpy scalar in between
+    snap = split.snapshot
+    return _new(Estimate, (
+        models[j], split.out.item(k), split.cost.item(k), split.latency.item(k), split.quality.item(k),
+        split.quality_domain[j], split.errors.item(k), snap.samples[j], split.prior_latency.item(k),
+        split.live_latency[j], snap.out_prior[j], snap.out_live[j],
+    ))  # fmt: skip
 
 
 def _logs(values: np.ndarray) -> np.ndarray:
@@ -380,6 +351,7 @@ def scores_and_order(
         first = _stable(split.cost)
         order = first[_stable(-totals[first])]
     # Costs and latencies stay arrays: only explanations read them, a few candidates each.
-    snap = _new(Snapshot, (LazyEstimates(split, models), costs, latencies, cost_lo, cost_span, latency_lo,
+    estimates = LazyTuple((), len(split.rows), partial(_estimate, split, models))  # built when read
+    snap = _new(Snapshot, (estimates, costs, latencies, cost_lo, cost_span, latency_lo,
                            latency_span))  # fmt: skip
     return snap, [_Floats(by_name[name]) for name in names], _Floats(totals), order.tolist()
