@@ -16,14 +16,14 @@ Results are bit-identical to the loop (a property test compares whole rankings),
   once per stats snapshot (`_Snapshot`), not once per request;
 - orders come from stable sorts over rows in name order, as `strategies.py`'s do.
 
-Used from `COLUMNAR_FROM` models up, for the default scorers and the cost,
-performance, balanced and custom strategies without preferred (expert) models; anything else takes
-the loop. Below that size a numpy call's fixed cost is more than the loop's whole work.
+Used from `COLUMNAR_FROM` models up, for the default scorers and the cost, performance, balanced
+and custom strategies (preferred models included); anything else takes the loop. Below that size a numpy call's fixed cost is more than the loop's whole work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from math import log
 
@@ -174,8 +174,8 @@ class _Snapshot:
 class ColumnarSplit:
     """One request's feasible models (row numbers in name order) and their figures, as arrays."""
 
-    __slots__ = ("capped", "cost", "errors", "latency", "live_latency", "out", "prior_latency", "quality",
-                 "quality_domain", "rows", "snapshot")
+    __slots__ = ("_index", "_out_rows", "_rejected", "capped", "cost", "errors", "latency", "live_latency", "out",
+                 "prior_latency", "quality", "quality_domain", "rows", "snapshot")
 
     def __init__(self, rows: np.ndarray, out: np.ndarray, cost: np.ndarray, latency: np.ndarray,
                  quality: np.ndarray, quality_domain: list, errors: np.ndarray, prior_latency: np.ndarray,
@@ -185,6 +185,25 @@ class ColumnarSplit:
         self.rows, self.out, self.cost, self.latency = rows, out, cost, latency
         self.quality, self.quality_domain, self.errors = quality, quality_domain, errors
         self.prior_latency, self.live_latency, self.snapshot = prior_latency, live_latency, snapshot
+        self._index: Mapping[str, int] = {}  # name -> row, and the rejections, set by `split_columns`
+        self._out_rows: list[int] = []
+        self._rejected: Sequence[Rejection] = ()
+
+    def feasible_index(self, name: str) -> int | None:
+        """The model's place among the feasible ones (its snapshot index), None if not feasible."""
+        j = self._index.get(name)
+        if j is None:
+            return None
+        k = int(np.searchsorted(self.rows, j))
+        return k if k < len(self.rows) and self.rows.item(k) == j else None
+
+    def rejection(self, name: str) -> Rejection | None:
+        """The model's rejection, None if it was not rejected (or is not in the catalog)."""
+        j = self._index.get(name)
+        if j is None:
+            return None
+        k = bisect_left(self._out_rows, j)
+        return self._rejected[k] if k < len(self._out_rows) and self._out_rows[k] == j else None
 
 
 def split_columns(
@@ -267,6 +286,7 @@ def split_columns(
     split = ColumnarSplit(rows, out[rows], cost[rows], latency[rows], quality[rows], quality_domain,
                           snap.errors[rows], prior_latency[rows], live_latency, snap,
                           None if capped is None else capped[rows])
+    split._index, split._out_rows, split._rejected = cols.index, out_rows, rejected
     return split, rejected
 
 

@@ -14,13 +14,14 @@ Reasons are formatted only where someone will read them: for the first ``detail`
 for a rejection when its ``reasons`` are first read. See docs/selection.md for the timings.
 
 From `COLUMNAR_FROM` models up, steps 1-3 run on arrays (`_columnar`) with the same results, for
-the built-in scorers and strategies other than the frontier ones, and without preferred models.
+the built-in scorers and strategies other than the frontier ones.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from types import MappingProxyType
 
 from gateway.selection._columnar import COLUMNAR_FROM, scores_and_order, split_columns
@@ -164,7 +165,7 @@ class SelectionEngine:
         get_stats = (live if live is not None else _NO_STATS).get
         prepared = self.prepare(models)
         names = self._names
-        if len(prepared) >= self._columnar_from and not params.preferred and type(strategy) in _COLUMNAR:
+        if len(prepared) >= self._columnar_from and type(strategy) in _COLUMNAR:
             split, rejected = split_columns(prepared, ctx, limits, get_stats, priors)
             feasible: Sequence[Estimate] = ()
             if len(split.rows):
@@ -182,9 +183,15 @@ class SelectionEngine:
         notes: list[str] = []
         promoted = 0
         if params.preferred:
-            order, promoted = _promote_preferred(
-                order, snap.estimates, params, ctx, rejected, notes
-            )
+            if split is not None and len(split.rows):
+                # By name on the arrays: reading every candidate's estimate would build them all.
+                position, rejection = split.feasible_index, split.rejection
+            else:
+                estimates = snap.estimates
+                position = {estimates[i].model.name: i for i in order}.get
+                # Reasons are formatted on read: look up only the experts that were turned away.
+                rejection = partial(_rejection_of, rejected)
+            order, promoted = _promote_preferred(order, position, rejection, params, ctx, notes)
         if not order:
             notes.append(f"no feasible model: {len(rejected)} rejected")
         depth = len(order) if detail is None else max(detail, 0)
@@ -281,27 +288,33 @@ def _explain(
 
 def _promote_preferred(
     order: list[int],
-    estimates: Sequence[Estimate],
+    position: Callable[[str], int | None],
+    rejection: Callable[[str], Rejection | None],
     params: SelectionParams,
     ctx: RequestContext,
-    rejected: list[Rejection],
     notes: list[str],
 ) -> tuple[list[int], int]:
     """Feasible preferred models first (in the given order), then the rest in ranked order.
 
-    Returns the new order and how many preferred models lead it.
+    ``position`` gives a feasible model's snapshot index by name, ``rejection`` a rejected one's
+    `Rejection`. Returns the new order and how many preferred models lead it.
     """
-    position = {estimates[i].model.name: i for i in order}
     tool = ctx.forced_tool or ctx.last_tool_result
     for_tool = f" for {tool}" if tool else ""
     front: list[int] = []
     for name in dict.fromkeys(params.preferred):  # dedupe, keep order
-        if name in position:
-            front.append(position[name])
+        i = position(name)
+        if i is not None:
+            front.append(i)
             continue
-        # Reasons are formatted on read: look up only the experts that were turned away.
-        rejection = next((r for r in reversed(rejected) if r.model == name), None)
-        why = "; ".join(rejection.reasons) if rejection is not None else "not in catalog"
+        rejected = rejection(name)
+        why = "; ".join(rejected.reasons) if rejected is not None else "not in catalog"
         notes.append(f"expert {name}{for_tool} unavailable: {why}; using normal ranking")
+    if not front:
+        return order, 0
     chosen = set(front)
     return front + [i for i in order if i not in chosen], len(front)
+
+
+def _rejection_of(rejected: Sequence[Rejection], name: str) -> Rejection | None:
+    return next((r for r in reversed(rejected) if r.model == name), None)

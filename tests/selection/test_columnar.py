@@ -78,8 +78,11 @@ def test_arrays_rank_exactly_as_the_loop(catalog, data, contexts_, strategy, wei
     names = [m.name for m in catalog]
     chosen = data.draw(st.lists(st.sampled_from(names), unique=True))
     live = MappingProxyType({n: data.draw(_stats) for n in chosen})
+    # Experts: some feasible, some rejected, some not in the catalog, repeats included.
+    preferred = tuple(data.draw(st.lists(st.sampled_from([*names, "absent"]), max_size=4)))
     params = SelectionParams(
-        strategy=strategy, weights=MappingProxyType(weights if strategy == "custom" else {}), constraints=limits
+        strategy=strategy, weights=MappingProxyType(weights if strategy == "custom" else {}), constraints=limits,
+        preferred=preferred, preferred_reason="expert for the test" if preferred else None,
     )
     loop, arrays = _engines(priors)
     # Several requests over the same catalog and stats: the per-snapshot and per-view arrays are reused.
@@ -118,14 +121,24 @@ def test_a_large_catalog_takes_the_arrays_and_reads_rejections_lazily():
     assert "tools" in "; ".join(ranking.rejected[-1].reasons)
 
 
-def test_other_scorers_strategies_and_experts_take_the_loop():
+def test_other_scorers_take_the_loop():
     catalog = [model(f"m{i:03d}") for i in range(COLUMNAR_FROM)]
-    c = ctx()
     custom_scorers = SelectionEngine(scorers=(CostScorer(), QualityScorer(), _Constant()))
-    assert type(custom_scorers.rank(c, catalog, SelectionParams(strategy="balanced")).rejected) is tuple
-    experts = SelectionParams(strategy="cost", preferred=("m005",), preferred_reason="tests")
-    ranking = SelectionEngine().rank(c, catalog, experts)
-    assert ranking.ranked[0].model.name == "m005"
+    assert type(custom_scorers.rank(ctx(), catalog, SelectionParams(strategy="balanced")).rejected) is tuple
+
+
+def test_experts_lead_on_the_arrays_and_turned_away_ones_say_why():
+    catalog = [model(f"m{i:03d}", supports_tools=i != 7) for i in range(COLUMNAR_FROM)]
+    experts = SelectionParams(strategy="cost", preferred=("m005", "m007", "nope", "m003"), preferred_reason="tests")
+    loop, arrays = _engines()
+    c = ctx(required_capabilities=frozenset({"tools"}))
+    ranking = arrays.rank(c, catalog, experts)
+    _same(loop.rank(c, catalog, experts), ranking)
+    assert type(ranking.rejected) is LazyTuple
+    assert [x.model.name for x in ranking.ranked[:2]] == ["m005", "m003"]
+    assert ranking.ranked[0].reasons[0] == "preferred: tests"
+    assert any(n.startswith("expert m007 unavailable: capability: missing tools") for n in ranking.notes)
+    assert any(n.startswith("expert nope unavailable: not in catalog") for n in ranking.notes)
 
 
 class _Constant:
