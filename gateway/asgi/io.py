@@ -8,7 +8,7 @@ saves. Everything here is a thin layer over the ASGI messages themselves.
 from __future__ import annotations
 
 import asyncio
-import uuid
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -36,7 +36,8 @@ _SSE_HEADERS = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no
 
 
 def new_request_id() -> str:
-    return "req_" + uuid.uuid4().hex
+    # 32 random hex digits, as `uuid4().hex` gave, without building a UUID (2.0 -> 0.5 us, timeit).
+    return "req_" + os.urandom(16).hex()
 
 
 def request_id(scope: Scope) -> str:
@@ -109,7 +110,7 @@ class Hangup:
     ~2 KiB for as long as a stream ran.
     """
 
-    __slots__ = ("gone", "_hook", "_receive", "_task", "_timer", "_watcher")
+    __slots__ = ("_hook", "_receive", "_task", "_timer", "_watcher", "gone")
 
     def __init__(self, receive: Receive, scope: Scope | None = None, delay_s: float = 0.05) -> None:
         self.gone = False
