@@ -83,12 +83,12 @@ class _Snapshot:
     snapshot: the fields of `_blend`, or the prior-only figures, per row."""
 
     __slots__ = ("_log_latency", "circuit", "errors", "factor", "latency", "line", "line_a", "line_b",
-                 "live_latency", "out", "out_live", "out_prior", "prior_latency", "quality_weight", "samples",
-                 "stats", "typical", "views", "weight")
+                 "live_latency", "out", "out_live", "out_prior", "pool", "prior_latency", "priors",
+                 "quality_weight", "samples", "stats", "views", "weight")
 
-    def __init__(self, prepared: PreparedCatalog, static: _Static, stats_of: list[LiveStats | None],
-                 priors: Priors, pool: Typical, typical_entry: object) -> None:
-        self.typical = typical_entry
+    def __init__(self, prepared: PreparedCatalog, stats_of: list[LiveStats | None], priors: Priors,
+                 pool: Typical) -> None:
+        self.priors, self.pool = priors, pool
         self.stats = stats_of
         prior_out, factor = pool
         self.factor = factor
@@ -220,8 +220,11 @@ def split_columns(
     if static is None:
         static = prepared._columnar = [_Static(prepared._rows), None]
     cols, snap = static
-    if snap is None or snap.typical is not prepared._typical:
-        snap = static[1] = _Snapshot(prepared, cols, stats_of, priors, pool, prepared._typical)
+    # Checked against this request's own stats (one list comparison, identity first, in C), not
+    # against what the catalog saw last: another thread, or a pipeline with a stats view of its
+    # own, may have ranked with other stats in between.
+    if snap is None or snap.priors is not priors or snap.pool is not pool or snap.stats != stats_of:
+        snap = static[1] = _Snapshot(prepared, stats_of, priors, pool)
     domain = ctx.domain
     ok, quality, quality_domain = snap.view(prepared._view(limits, domain), domain, priors)
     inp, requested = limits.input_tokens, limits.requested_output

@@ -162,3 +162,19 @@ def test_constraints_reject_on_arrays_as_in_the_loop():
     loop, arrays = _engines()
     for c in (ctx(input_tokens=7_000, max_output_tokens=2_100), ctx(max_output_tokens=None), ctx(max_output_tokens=3)):
         _same(loop.rank(c, catalog, params), arrays.rank(c, catalog, params))
+
+
+def test_two_stats_views_in_turn_each_get_their_own_figures():
+    # Pipelines with scoped feedback rank the same catalog with stats views of their own, in turn
+    # (and the explain endpoint may rank on another thread): every call is checked against its
+    # own stats, not against whichever the catalog saw last.
+    catalog = [model(f"m{i:03d}", input_cost_per_token=1e-6 * (1 + i % 5)) for i in range(COLUMNAR_FROM)]
+    views = [
+        MappingProxyType({"m001": LiveStats(samples=80, latency_ms=9_000.0, error_rate=0.5)}),
+        MappingProxyType({"m002": LiveStats(samples=80, latency_ms=30.0, error_rate=0.0)}),
+    ]
+    params = SelectionParams(strategy="balanced")
+    loop, arrays = _engines()
+    c = ctx()
+    for live in (*views, *views, views[1], views[0]):
+        _same(loop.rank(c, catalog, params, live), arrays.rank(c, catalog, params, live))
