@@ -16,8 +16,8 @@ Results are bit-identical to the loop (a property test compares whole rankings),
   once per stats snapshot (`_Snapshot`), not once per request;
 - orders come from stable sorts over rows in name order, as `strategies.py`'s do.
 
-Used from `COLUMNAR_FROM` models up, for the default scorers and the cost, performance, balanced
-and custom strategies (preferred models included); anything else takes the loop. Below that size a numpy call's fixed cost is more than the loop's whole work.
+Used from `COLUMNAR_FROM` models up, for the default scorers and every built-in strategy (preferred
+models included); custom scorers take the loop. Below that size a numpy call's fixed cost is more than the loop's whole work.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from gateway.selection._prepared import (  # the loop's own halves
 from gateway.selection._ranked import LazyTuple
 from gateway.selection._snapshot import Snapshot
 from gateway.selection.constraints import HardConstraints
+from gateway.selection.frontier import Frontier, TargetShare
 from gateway.selection.strategies import CheapestFirst, StrongestFirst
 from gateway.selection.types import (
     LiveStats,
@@ -367,6 +368,10 @@ def scores_and_order(
         first = _stable(split.latency)
         order = first[_stable(-quality[first])]
         totals = by_name["quality"]
+    elif type(strategy) is Frontier:
+        totals, order = _frontier(split, strategy)
+    elif type(strategy) is TargetShare:
+        totals, order = _target_share(split, strategy)
     else:  # Weighted: `0.0 + w1 * s1 + w2 * s2 + ...`, left to right
         totals = np.zeros(len(quality))
         for key, weight in strategy.weights:  # type: ignore[attr-defined]
@@ -378,3 +383,43 @@ def scores_and_order(
     snap = _new(Snapshot, (estimates, costs, latencies, cost_lo, cost_span, latency_lo,
                            latency_span))  # fmt: skip
     return snap, [_Floats(by_name[name]) for name in names], _Floats(totals), order.tolist()
+
+
+def _frontier(split: ColumnarSplit, strategy: Frontier) -> tuple[np.ndarray, np.ndarray]:
+    """`Frontier.rank_all`: ``quality - lam * cost`` best first, ties cheapest first, then by name;
+    a cost the router model predicted for a model replaces the engine's."""
+    costs = split.cost
+    if strategy.costs:
+        given = np.zeros(len(split.snapshot.out), dtype=bool)
+        value = np.zeros(len(given))
+        index = split._index
+        for name, c in strategy.costs.items():
+            j = index.get(name)
+            if j is not None and c is not None:
+                given[j], value[j] = True, c
+        costs = np.where(given[split.rows], value[split.rows], costs)
+    totals = split.quality - strategy.lam * costs
+    first = _stable(costs)
+    return totals, first[_stable(-totals[first])]
+
+
+def _target_share(split: ColumnarSplit, strategy: TargetShare) -> tuple[np.ndarray, np.ndarray]:
+    """`TargetShare.rank_all`: its sort keys as columns, sorted by `lexsort` (rows are in name
+    order, so the position breaks the last ties as the name does)."""
+    quality, cost = split.quality, split.cost
+    n = len(quality)
+    position = np.arange(n)
+    best = np.lexsort((position, cost, -quality))[0]  # min of (-quality, cost, name)
+    if strategy.kind == "quality":
+        inside = quality >= strategy.share * quality.item(best) - 1e-12
+        second, third = np.where(inside, cost, -quality), np.where(inside, -quality, cost)
+    else:
+        inside = cost <= strategy.share * cost.item(best) + 1e-15
+        second, third = -quality, cost.copy()  # a copy: the demoted best's keys are written below
+    group = np.where(inside, 0.0, 1.0)
+    if strategy.demote_best:
+        group[best], second[best], third[best] = 2.0, -quality.item(best), cost.item(best)
+    order = np.lexsort((position, third, second, group))
+    totals = np.empty(n)
+    totals[order] = 1.0 - np.arange(n) / n  # `1.0 - rank / n`: a position score, 1 for the first choice
+    return totals, order

@@ -14,7 +14,7 @@ Reasons are formatted only where someone will read them: for the first ``detail`
 for a rejection when its ``reasons`` are first read. See docs/selection.md for the timings.
 
 From `COLUMNAR_FROM` models up, steps 1-3 run on arrays (`_columnar`) with the same results, for
-the built-in scorers and strategies other than the frontier ones.
+the built-in scorers and strategies.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from gateway.selection._prepared import PreparedCatalog
 from gateway.selection._ranked import LazyCandidates, LazyTuple
 from gateway.selection._snapshot import Snapshot
 from gateway.selection.constraints import HardConstraints
+from gateway.selection.frontier import Frontier, TargetShare
 from gateway.selection.scorers import (
     DEFAULT_SCORERS,
     CostScorer,
@@ -76,7 +77,7 @@ MAX_PREPARED = 8
 _NO_STATS: Mapping[str, LiveStats] = MappingProxyType({})
 
 _BUILTIN_SCORERS = (CostScorer, QualityScorer, LatencyScorer, ReliabilityScorer)
-_COLUMNAR = (CheapestFirst, StrongestFirst, Weighted)  # orders `_columnar` restates
+_COLUMNAR = (CheapestFirst, StrongestFirst, Weighted, Frontier, TargetShare)  # orders `_columnar` restates
 
 
 class SelectionEngine:

@@ -22,6 +22,7 @@ from gateway.selection import (
 )
 from gateway.selection._columnar import COLUMNAR_FROM
 from gateway.selection._ranked import LazyTuple
+from gateway.selection.frontier import FRONTIER, TARGET_SHARE, FrontierParams
 from gateway.selection.scorers import CostScorer, QualityScorer
 
 from ._factory import contexts, ctx, model, models
@@ -63,12 +64,12 @@ def _same(loop, arrays) -> None:
     assert [(r.model, r.reasons) for r in arrays.rejected] == [(r.model, r.reasons) for r in loop.rejected]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     catalog=models(min_size=1, max_size=30),
     data=st.data(),
     contexts_=st.lists(contexts, min_size=1, max_size=3),
-    strategy=st.sampled_from(STRATEGIES),
+    strategy=st.sampled_from((*STRATEGIES, FRONTIER, TARGET_SHARE)),
     weights=_weights,
     limits=_constraints,
     priors=_maybe(st.none(), _priors),
@@ -80,9 +81,17 @@ def test_arrays_rank_exactly_as_the_loop(catalog, data, contexts_, strategy, wei
     live = MappingProxyType({n: data.draw(_stats) for n in chosen})
     # Experts: some feasible, some rejected, some not in the catalog, repeats included.
     preferred = tuple(data.draw(st.lists(st.sampled_from([*names, "absent"]), max_size=4)))
+    frontier = None
+    if strategy in (FRONTIER, TARGET_SHARE):  # quality targets and the learned operating point
+        frontier = data.draw(st.builds(
+            FrontierParams,
+            lam=st.floats(0, 50), cost_scale=st.sampled_from((0.0, 1e-4, 1.0)),
+            costs=st.none() | st.dictionaries(st.sampled_from([*names, "absent"]), st.floats(0, 1e-2)),
+            kind=st.sampled_from(("quality", "cost")), share=st.floats(0, 1.5), demote_best=st.booleans(),
+        ))
     params = SelectionParams(
         strategy=strategy, weights=MappingProxyType(weights if strategy == "custom" else {}), constraints=limits,
-        preferred=preferred, preferred_reason="expert for the test" if preferred else None,
+        preferred=preferred, preferred_reason="expert for the test" if preferred else None, frontier=frontier,
     )
     loop, arrays = _engines(priors)
     # Several requests over the same catalog and stats: the per-snapshot and per-view arrays are reused.
