@@ -24,7 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from types import MappingProxyType
 
-from gateway.selection._columnar import COLUMNAR_FROM, scores_and_order, split_columns
+from gateway.selection._columnar import COLUMNAR_FROM, split_columns
+from gateway.selection._columnar_order import scores_and_order
 from gateway.selection._estimate import Estimate, Priors, estimate
 from gateway.selection._prepared import PreparedCatalog
 from gateway.selection._ranked import LazyCandidates, LazyTuple
