@@ -95,11 +95,11 @@ def scores_and_order(
     if type(strategy) is CheapestFirst:
         first = _stable(-quality)
         order = first[_stable(split.cost[first])]
-        totals = by_name["cost"]
+        totals = by_name["cost"] if "cost" in names else np.zeros(len(quality))  # as `rank_all`: 0 unscored
     elif type(strategy) is StrongestFirst:
         first = _stable(split.latency)
         order = first[_stable(-quality[first])]
-        totals = by_name["quality"]
+        totals = by_name["quality"] if "quality" in names else np.zeros(len(quality))
     elif type(strategy) is Frontier:
         totals, order = _frontier(split, strategy)
     elif type(strategy) is TargetShare:

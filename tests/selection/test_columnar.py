@@ -187,3 +187,14 @@ def test_two_stats_views_in_turn_each_get_their_own_figures():
     c = ctx()
     for live in (*views, *views, views[1], views[0]):
         _same(loop.rank(c, catalog, params, live), arrays.rank(c, catalog, params, live))
+
+
+def test_an_engine_with_some_of_the_built_in_scorers_ranks_on_arrays_as_in_the_loop():
+    catalog = [model(f"m{i:03d}", input_cost_per_token=1e-6 * (1 + i % 5), quality=0.5 + (i % 4) / 10)
+               for i in range(COLUMNAR_FROM)]
+    for scorers in ((QualityScorer(),), (CostScorer(),), (CostScorer(), QualityScorer())):
+        loop = SelectionEngine(scorers, columnar_from=sys.maxsize)
+        arrays = SelectionEngine(scorers, columnar_from=0)
+        for strategy in ("cost", "performance"):
+            params = SelectionParams(strategy=strategy)
+            _same(loop.rank(ctx(), catalog, params), arrays.rank(ctx(), catalog, params))
