@@ -244,12 +244,13 @@ class Ranking:
     """Selection output: feasible candidates best-first (fallbacks follow this order) and rejects.
 
     ``ranked`` is a tuple, or for a long ranking a `LazyCandidates` (selection/_ranked.py) that
-    builds each candidate on first read and compares equal to the tuple it stands for.
+    builds each candidate on first read and compares equal to the tuple it stands for. So is
+    ``rejected`` when a large catalog was ranked on arrays (`LazyTuple`, selection/_columnar.py).
     """
 
     strategy: str
     ranked: Sequence[Candidate]
-    rejected: tuple[Rejection, ...] = ()
+    rejected: Sequence[Rejection] = ()
     notes: tuple[str, ...] = ()
 
     @property
