@@ -8,7 +8,8 @@ are written for the caller: they never contain tracebacks or provider credential
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 __all__ = [
     "AuthenticationError",
@@ -119,13 +120,46 @@ class UnprocessableEntityError(GatewayError):
 
 
 class NoFeasibleModelError(UnprocessableEntityError):
-    """Every candidate broke a hard constraint; the message lists each with its reasons."""
+    """Every candidate broke a hard constraint; the message says why, ``rejected`` lists each
+    (model, reasons). A sequence is kept as given: its reasons may be formatted only when read."""
 
     code = "no_feasible_model"
 
+    #: Rejections `listing` spells out. A request nothing can serve costs the client nothing to
+    #: send, so its answer (and the reasons formatted for it) must not grow with the catalog: the
+    #: explain endpoint lists every one.
+    SHOWN = 10
+
     def __init__(self, message: str, rejected: Iterable[tuple[str, tuple[str, ...]]] = ()) -> None:
         super().__init__(message, param="model")
-        self.rejected = tuple(rejected)
+        self.rejected = rejected if isinstance(rejected, Sequence) else tuple(rejected)
+
+    @classmethod
+    def listing(cls, rejected: Sequence[Any]) -> NoFeasibleModelError:
+        """The error for a ranking's rejections (each with ``model`` and ``reasons``): the first
+        `SHOWN` in the message, then how many more."""
+        parts = [f"{r.model}: {'; '.join(r.reasons)}" for r in rejected[: cls.SHOWN]]
+        if len(rejected) > cls.SHOWN:
+            parts.append(f"and {len(rejected) - cls.SHOWN} more (POST /v1/selection/explain lists every one)")
+        return cls("No model satisfies this request's constraints. " + " | ".join(parts), _Pairs(rejected))
+
+
+class _Pairs(Sequence[tuple[str, tuple[str, ...]]]):
+    """(model, reasons) of each rejection, its reasons formatted when read."""
+
+    __slots__ = ("_rejected",)
+
+    def __init__(self, rejected: Sequence[Any]) -> None:
+        self._rejected = rejected
+
+    def __len__(self) -> int:
+        return len(self._rejected)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return tuple((r.model, r.reasons) for r in self._rejected[i])
+        r = self._rejected[i]
+        return r.model, r.reasons
 
 
 class RateLimitError(GatewayError):

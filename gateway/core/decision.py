@@ -196,7 +196,7 @@ class Decider:
                 if half_open := self._memo.half_open(live):
                     ranking = _probe_half_open(ranking, half_open)
         if not ranking.ranked and not explain:
-            raise _no_feasible(ranking)
+            raise errors.NoFeasibleModelError.listing(ranking.rejected)
         candidates = self._memo.attempt_order(ranking.ranked, resolution.fallbacks, deployments,
                                               lambda: attempt_order(ranking, resolution.fallbacks, deployments))
         if embedding:
@@ -375,10 +375,3 @@ def _adaptations(candidates: tuple[ResolvedDeployment, ...], body: Mapping[str, 
         out += [f"{dep.name}: {note}" for note in adapt(sent, dep.params)[1]]
     return tuple(out)
 
-
-def _no_feasible(ranking: Ranking) -> errors.NoFeasibleModelError:
-    parts = [f"{r.model}: {'; '.join(r.reasons)}" for r in ranking.rejected]
-    return errors.NoFeasibleModelError(
-        "No model satisfies this request's constraints. " + " | ".join(parts),
-        rejected=((r.model, r.reasons) for r in ranking.rejected),
-    )
