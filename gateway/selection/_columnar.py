@@ -57,6 +57,9 @@ __all__ = ["COLUMNAR_FROM", "ColumnarSplit", "split_columns"]
 #: arrays ~100, at 200 ~215 and ~90, at 1,000 ~1,040 and ~235.
 COLUMNAR_FROM = 64
 
+#: Stats snapshots' arrays a catalog keeps (as `_prepared` keeps their pools).
+_RECENT_SNAPSHOTS = 4
+
 _new = tuple.__new__
 _F8 = np.float64
 
@@ -216,13 +219,19 @@ def split_columns(
     pool = prepared._pool(priors, stats_of)
     static = prepared._columnar
     if static is None:
-        static = prepared._columnar = [_Static(prepared._rows), None]
-    cols, snap = static
-    # Checked against this request's own stats (one list comparison, identity first, in C), not
-    # against what the catalog saw last: another thread, or a pipeline with a stats view of its
-    # own, may have ranked with other stats in between.
-    if snap is None or snap.priors is not priors or snap.pool is not pool or snap.stats != stats_of:
-        snap = static[1] = _Snapshot(prepared, stats_of, priors, pool)
+        static = prepared._columnar = (_Static(prepared._rows), [])
+    cols, recent = static
+    # Found by this request's own stats (one list comparison each, identity first, in C), among
+    # the last few: pipelines with feedback of their own rank with stats views of their own, in
+    # turn, and another thread may rank with other stats in between.
+    for snap in reversed(recent):
+        if snap.priors is priors and snap.pool is pool and snap.stats == stats_of:
+            break
+    else:
+        snap = _Snapshot(prepared, stats_of, priors, pool)
+        recent.append(snap)
+        if len(recent) > _RECENT_SNAPSHOTS:
+            del recent[0]
     domain = ctx.domain
     ok, quality, quality_domain = snap.view(prepared._view(limits, domain), domain, priors)
     inp, requested = limits.input_tokens, limits.requested_output

@@ -187,6 +187,13 @@ def test_two_stats_views_in_turn_each_get_their_own_figures():
     c = ctx()
     for live in (*views, *views, views[1], views[0]):
         _same(loop.rank(c, catalog, params, live), arrays.rank(c, catalog, params, live))
+    # Each view's arrays were built once and kept; more views than the catalog keeps push out the oldest.
+    prepared = arrays.prepare(catalog)
+    assert len(prepared._columnar[1]) == 2 and len(prepared._typical) == 2
+    for i in range(6):
+        live = MappingProxyType({"m003": LiveStats(samples=10 + i, latency_ms=100.0)})
+        _same(loop.rank(c, catalog, params, live), arrays.rank(c, catalog, params, live))
+    assert len(prepared._columnar[1]) == 4 and len(prepared._typical) == 4
 
 
 def test_an_engine_with_some_of_the_built_in_scorers_ranks_on_arrays_as_in_the_loop():
