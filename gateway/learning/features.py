@@ -20,7 +20,8 @@ bounded caches, each feature packed into one int64 that sorts where `_finish` wo
 one sort and about a dozen more numpy calls, whose fixed cost (~0.4 us each) is most of what
 is left. The result is bit-identical to the whole-array formulation that `describe` still uses
 (property tests hold the two together); for the bench prompt it costs 13 us, against 27 us for the
-per-word arrays and `_finish` before it and 92 us for the array path (2-core AMD EPYC).
+per-word arrays and `_finish` before it and 92 us for the array path (`transform` alone, timeit,
+2-core AMD EPYC; `bench/bench_domains.py` times it with inference).
 
 Optionally (`char_ngrams=(3, 5)`), character n-grams of the first 256 words of four or more
 characters, with word boundaries marked (fastText-style "<sor", "rted>"), are added at

@@ -37,6 +37,7 @@ from gateway.selection._estimate import (
     blend_quality,
 )
 from gateway.selection._prepared import (  # the loop's own halves
+    MAX_VIEWS,
     PreparedCatalog,
     _blend,
     _reasons,
@@ -166,7 +167,7 @@ class _Snapshot:
             quality.append(q)
         ok = np.array([row[1] for row in view], dtype=bool) & ~self.circuit
         entry = (view, ok, np.array(quality, dtype=_F8), [row[9] for row in view])
-        if len(self.views) >= 32:
+        if len(self.views) >= MAX_VIEWS:  # as many as the catalog keeps
             self.views.clear()
         self.views[id(view)] = entry
         return entry[1], entry[2], entry[3]
@@ -175,24 +176,24 @@ class _Snapshot:
 class ColumnarSplit:
     """One request's feasible models (row numbers in name order) and their figures, as arrays."""
 
-    __slots__ = ("_index", "_out_rows", "_rejected", "capped", "cost", "errors", "latency", "live_latency", "out",
+    __slots__ = ("_out_rows", "_rejected", "capped", "cost", "errors", "index", "latency", "live_latency", "out",
                  "prior_latency", "quality", "quality_domain", "rows", "snapshot")
 
     def __init__(self, rows: np.ndarray, out: np.ndarray, cost: np.ndarray, latency: np.ndarray,
                  quality: np.ndarray, quality_domain: list, errors: np.ndarray, prior_latency: np.ndarray,
-                 live_latency: list, snapshot: _Snapshot, capped: np.ndarray | None) -> None:
+                 live_latency: list, snapshot: _Snapshot, capped: np.ndarray | None, index: Mapping[str, int],
+                 out_rows: list[int], rejected: Sequence[Rejection]) -> None:
         # `capped`: per feasible model, whether the request's max tokens moved its latency.
         self.capped = capped
         self.rows, self.out, self.cost, self.latency = rows, out, cost, latency
         self.quality, self.quality_domain, self.errors = quality, quality_domain, errors
         self.prior_latency, self.live_latency, self.snapshot = prior_latency, live_latency, snapshot
-        self._index: Mapping[str, int] = {}  # name -> row, and the rejections, set by `split_columns`
-        self._out_rows: list[int] = []
-        self._rejected: Sequence[Rejection] = ()
+        self.index = index  # name -> row
+        self._out_rows, self._rejected = out_rows, rejected  # the rejected rows, and their rejections
 
     def feasible_index(self, name: str) -> int | None:
         """The model's place among the feasible ones (its snapshot index), None if not feasible."""
-        j = self._index.get(name)
+        j = self.index.get(name)
         if j is None:
             return None
         k = int(np.searchsorted(self.rows, j))
@@ -200,7 +201,7 @@ class ColumnarSplit:
 
     def rejection(self, name: str) -> Rejection | None:
         """The model's rejection, None if it was not rejected (or is not in the catalog)."""
-        j = self._index.get(name)
+        j = self.index.get(name)
         if j is None:
             return None
         k = bisect_left(self._out_rows, j)
@@ -295,6 +296,5 @@ def split_columns(
     rows = np.flatnonzero(~bad)
     split = ColumnarSplit(rows, out[rows], cost[rows], latency[rows], quality[rows], quality_domain,
                           snap.errors[rows], prior_latency[rows], live_latency, snap,
-                          None if capped is None else capped[rows])
-    split._index, split._out_rows, split._rejected = cols.index, out_rows, rejected
+                          None if capped is None else capped[rows], cols.index, out_rows, rejected)
     return split, rejected

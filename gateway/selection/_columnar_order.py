@@ -124,7 +124,7 @@ def _frontier(split: ColumnarSplit, strategy: Frontier) -> tuple[np.ndarray, np.
     if strategy.costs:
         given = np.zeros(len(split.snapshot.out), dtype=bool)
         value = np.zeros(len(given))
-        index = split._index
+        index = split.index
         for name, c in strategy.costs.items():
             j = index.get(name)
             if j is not None and c is not None:
@@ -147,10 +147,12 @@ def _target_share(split: ColumnarSplit, strategy: TargetShare) -> tuple[np.ndarr
         second, third = np.where(inside, cost, -quality), np.where(inside, -quality, cost)
     else:
         inside = cost <= strategy.share * cost.item(best) + 1e-15
-        second, third = -quality, cost.copy()  # a copy: the demoted best's keys are written below
+        second, third = -quality, cost
     group = np.where(inside, 0.0, 1.0)
     if strategy.demote_best:
-        group[best], second[best], third[best] = 2.0, -quality.item(best), cost.item(best)
+        group[best] = 2.0  # still a fallback, last, keyed (-quality, cost) as outside the share
+        if strategy.kind == "quality":
+            second[best], third[best] = -quality.item(best), cost.item(best)
     order = np.lexsort((position, third, second, group))
     totals = np.empty(n)
     totals[order] = 1.0 - np.arange(n) / n  # `1.0 - rank / n`: a position score, 1 for the first choice
