@@ -26,7 +26,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,7 +75,9 @@ def _parse_variant(spec: str) -> Variant:
     return Variant(name, path, env)
 
 
-def _start(v: Variant, sim_base: str, catalog: Path, policies: Path, work: Path, cpus: set[int]) -> None:
+def _start(v: Variant, sim_base: str, catalog: Path, policies: Path, work: Path, cpus: set[int], *,
+           wrap: tuple[str, ...] = (), ready_s: float = 60) -> None:
+    """Start variant `v` (under the command prefix `wrap`, e.g. valgrind) and wait until it is ready."""
     port = procs.free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: val for k, val in os.environ.items() if not k.lower().endswith("_proxy")}
@@ -97,8 +98,8 @@ def _start(v: Variant, sim_base: str, catalog: Path, policies: Path, work: Path,
                "--host", "127.0.0.1", "--port", str(port), "--workers", str(v.workers)]
         ready = f"{base}/readyz"
         cwd = v.tree
-    v.proc = procs.spawn(f"ab-{v.name}", cmd, cpus=cpus, env=env, log_dir=work, cwd=cwd)
-    procs.wait_http_ok(v.proc, ready, 60)
+    v.proc = procs.spawn(f"ab-{v.name}", [*wrap, *cmd], cpus=cpus, env=env, log_dir=work, cwd=cwd)
+    procs.wait_http_ok(v.proc, ready, ready_s)
     v.url = f"{base}/v1/chat/completions"
 
 
