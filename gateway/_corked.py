@@ -70,6 +70,15 @@ class CorkedTransport:
         self.flush()
         self._transport.set_protocol(protocol)
 
+    # Asked three times per request (uvicorn and gateway/serving.py): spelled out, because on
+    # Python 3.11 every attribute that reaches `__getattr__` first raises, and formats, an
+    # AttributeError inside the lookup (1.8 us against 0.13 us, timeit).
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
     def get_write_buffer_size(self) -> int:
         return self._transport.get_write_buffer_size() + sum(len(c) for c in self._pending)
 

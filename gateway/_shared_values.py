@@ -37,3 +37,15 @@ class SharedValues:
                 return value
             found = table[value] = value
         return found
+
+    def share_names(self, headers: list[tuple[bytes, bytes]]) -> None:
+        """Replace, in place, each header name (up to `MAX_NAME_BYTES`) with its kept object."""
+        table, limit = self._table, self._limit
+        for i, (name, value) in enumerate(headers):
+            found = table.get(name)
+            if found is None:
+                if len(name) > self.MAX_NAME_BYTES or len(table) >= limit:
+                    continue
+                found = table[name] = name
+            if found is not name:
+                headers[i] = (found, value)

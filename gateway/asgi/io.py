@@ -13,12 +13,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
+from starlette.datastructures import Headers
 
 from gateway import errors
 
 __all__ = [
-    "HANGUP_HOOK", "REQUEST_ID", "ClientGone", "Hangup", "Receive", "Scope", "Send", "new_request_id", "parse_json",
-    "read_body", "request_id", "send_bytes", "send_error", "sse_start",
+    "HANGUP_HOOK", "REQUEST_ID", "ClientGone", "Hangup", "Receive", "RequestHeaders", "Scope", "Send", "new_request_id",
+    "parse_json", "read_body", "request_id", "send_bytes", "send_error", "sse_start",
 ]
 
 #: Scope key of the request's id, set by the app before any middleware or route runs.
@@ -33,6 +34,26 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _JSON_HEADERS = ((b"content-type", b"application/json"),)
 _SSE_HEADERS = ((b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"))
+
+
+class RequestHeaders(Headers):
+    """Starlette's `Headers` over a request's raw list, with a `get` that is one dict lookup.
+
+    `Mapping.get` went through `__getitem__`, which lower-cases and encodes the name and then
+    scans every header, for each of the handful of headers a request's decision reads. The index
+    (each name's first value, as `__getitem__` finds it) is built on the first `get`; the raw list
+    must not change after that, and nothing changes it once the route has the request.
+    """
+
+    _index: dict[bytes, bytes] | None = None
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        index = self._index
+        if index is None:
+            # Reversed, so that a repeated name keeps its first value.
+            index = self._index = dict(reversed(self._list))
+        value = index.get(key.lower().encode("latin-1"))
+        return default if value is None else value.decode("latin-1")
 
 
 def new_request_id() -> str:

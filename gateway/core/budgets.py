@@ -25,7 +25,7 @@ from gateway.errors import RateLimitError
 from gateway.policy.models import BudgetSpec
 from gateway.stats import SpendTotals, StatsService
 
-__all__ = ["BudgetGate", "BudgetVerdict", "Reservation", "check_budget", "format_usd", "worst_case_usd"]
+__all__ = ["BudgetGate", "BudgetVerdict", "Reservation", "check_budget", "format_usd", "holds", "worst_case_usd"]
 
 #: The input-token estimate counts characters, not tokens; a reservation allows this much more.
 INPUT_MARGIN = 1.25
@@ -120,6 +120,12 @@ def worst_case_usd(candidates: Any, input_tokens: int, max_output_tokens: int | 
     return worst
 
 
+def holds(spec: BudgetSpec | None) -> bool:
+    """Whether a request under `spec` needs a hold: a budget that refuses, with a limit."""
+    return spec is not None and spec.on_exceed == "reject" and (spec.daily_usd is not None
+                                                                 or spec.monthly_usd is not None)
+
+
 class BudgetGate:
     """Reserves and settles spend for pipelines whose budget refuses (`on_exceed: reject`)."""
 
@@ -134,7 +140,7 @@ class BudgetGate:
     ) -> Reservation | None:
         """Hold the worst case for this request, or raise 429 `budget_exceeded`. None: no hold
         needed (no budget, or a budget that downgrades instead of refusing)."""
-        if spec is None or spec.on_exceed != "reject" or (spec.daily_usd is None and spec.monthly_usd is None):
+        if not holds(spec):
             return None
         usd = worst_case_usd(candidates[: self._max_attempts], input_tokens, max_output_tokens, n)
         verdict = await self._stats.reserve(

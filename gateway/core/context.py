@@ -146,7 +146,7 @@ def validate_body(body: Any) -> None:
         v = body.get(key)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= _MAX_TOKENS_CAP):
             _fail(f"'{key}' must be a positive integer (at most {_MAX_TOKENS_CAP}).", key)
-    if len(body) > 2:  # anything beyond model and messages
+    if len(body) > 2 and not _CHECKED_KEYS.isdisjoint(body):  # anything they check, beyond model and messages
         _check_sampling(body)
         for key in _FREE_FORM:
             value = body.get(key)
@@ -237,6 +237,14 @@ def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v  # not NaN
 
 
+_TYPED = (
+    ("seed", int, "an integer"), ("user", str, "a string"), ("logprobs", bool, "a boolean"),
+    ("parallel_tool_calls", bool, "a boolean"), ("logit_bias", dict, "an object"),
+    ("response_format", dict, "an object"), ("stream_options", dict, "an object"),
+    ("top_k", int, "an integer"), ("metadata", dict, "an object"),
+)
+
+
 def _check_sampling(body: dict) -> None:
     for key, low, high in _RANGES:
         v = body.get(key)
@@ -247,12 +255,7 @@ def _check_sampling(body: dict) -> None:
         not isinstance(stop, list) or len(stop) > 4 or not all(isinstance(x, str) for x in stop)
     ):
         _fail("'stop' must be a string or an array of at most 4 strings.", "stop")
-    for key, kind, name in (
-        ("seed", int, "an integer"), ("user", str, "a string"), ("logprobs", bool, "a boolean"),
-        ("parallel_tool_calls", bool, "a boolean"), ("logit_bias", dict, "an object"),
-        ("response_format", dict, "an object"), ("stream_options", dict, "an object"),
-        ("top_k", int, "an integer"), ("metadata", dict, "an object"),
-    ):
+    for key, kind, name in _TYPED:
         v = body.get(key)
         if v is not None and (not isinstance(v, kind) or (kind is int and isinstance(v, bool))):
             _fail(f"'{key}' must be {name}.", key)
@@ -268,6 +271,14 @@ def _check_sampling(body: dict) -> None:
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and not isinstance(fmt.get("type"), str):
         _fail("'response_format.type' must be a string.", "response_format")
+
+
+#: Every key `_check_sampling` and the free-form depth check read: a body with none of them (a
+#: plain chat call with max_tokens, say) skips both.
+_CHECKED_KEYS = frozenset((
+    *(key for key, _, _ in _RANGES), *(key for key, _, _ in _TYPED), *_FREE_FORM,
+    "stop", "top_logprobs", "tool_choice", "response_format",
+))
 
 
 def _required_capabilities(body: Mapping[str, Any]) -> frozenset[str]:

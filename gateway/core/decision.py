@@ -95,6 +95,8 @@ class Decider:
         self._targets = TargetPlanner(catalog.models)  # quality targets / learned default (hook below)
         self._domains: tuple[object, frozenset[str]] = (None, frozenset())
         self._memo = RankingMemo()  # same request shape, same live stats and params: same ranking
+        # (policy set, {(pipeline header, strategy header, domain): Resolution}), see `_resolve`.
+        self._resolutions: tuple[object, dict[tuple, Resolution]] = (None, {})
         # Whether any deployment has provider parameter rules: without, no request needs a look at each.
         self._adapting = any(d.params is not None for d in catalog.deployments.values())
 
@@ -140,9 +142,7 @@ class Decider:
             domain_source="header" if domain else None,
         )
         # Resolving validates the strategy header and the pipeline id even for a pinned model.
-        resolution = resolve(
-            self._policies(), pipeline, headers.get("x-selection-strategy"), ctx, self._allow_unknown
-        )
+        resolution = self._resolve(pipeline, headers.get("x-selection-strategy"), ctx)
         # Hook (gateway/learning/planner.py): X-Quality-Target is validated here, pinned or not.
         target, target_note = self._targets.target(headers, resolution)
         if ctx.domain is None and resolution.domain is not None:
@@ -189,7 +189,7 @@ class Decider:
                 ranking = replace(ranking, rejected=(*ranking.rejected, *misfits))
             extra = tuple(n for n in (domain_note, inferred_note, budget.note, target_note) if n)
             if extra:
-                ranking = replace(ranking, notes=(*ranking.notes, *extra))
+                ranking = ranking.noted(*extra)
             ex = resolution.exploration
             if not explain:
                 ranking = explore(ranking, ex.method, ex.rate, ex.top_k, live, self._rng)
@@ -208,8 +208,31 @@ class Decider:
             if not OPENAI_WIRE_ONLY.isdisjoint(body):
                 ranking = _wire_only_note(ranking, body, candidates)
             if self._adapting and (adapted := _adaptations(candidates, body)):
-                ranking = replace(ranking, notes=(*ranking.notes, *adapted))
+                ranking = ranking.noted(*adapted)
         return Decision(ctx, ranking, candidates, strategy, source, pipeline, resolution, features)
+
+    def _resolve(self, pipeline: str | None, strategy: str | None, ctx: RequestContext) -> Resolution:
+        """`resolve`, remembered per policy set for policies without experts.
+
+        Without an experts table a resolution depends on the pipeline, the strategy header and the
+        domain alone (experts read the request's tools), and most requests share a handful of
+        those; building the eleven-field result cost more than the lookup. Refusals (an unknown
+        pipeline, a bad strategy) are raised every time, never remembered.
+        """
+        policies = self._policies()
+        seen, known = self._resolutions
+        if seen is not policies:
+            known = {}
+            self._resolutions = (policies, known)
+        key = (pipeline, strategy, ctx.domain)
+        resolution = known.get(key)
+        if resolution is None:
+            resolution = resolve(policies, pipeline, strategy, ctx, self._allow_unknown)
+            if not resolution.policy.experts:
+                if len(known) >= _MAX_RESOLUTIONS:  # header values are the client's: keep it bounded
+                    known.clear()
+                known[key] = resolution
+        return resolution
 
     def _embedding_set(self, dimensions: int | None) -> tuple[tuple[ModelInfo, ...], tuple[Rejection, ...]]:
         """The embedding models that can return vectors of `dimensions`, and the others rejected."""
@@ -297,6 +320,8 @@ def _same(ranking: Ranking) -> Ranking:
     return ranking
 
 
+_MAX_RESOLUTIONS = 256
+
 _DOMAIN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
@@ -350,7 +375,7 @@ def _same_dimensions(
     if len(kept) == len(candidates):
         return candidates, ranking
     note = f"fallbacks keep the winner's {size} dimensions; send 'dimensions' to choose a size"
-    return kept, replace(ranking, notes=(*ranking.notes, note))
+    return kept, ranking.noted(note)
 
 
 def _wire_only_note(ranking: Ranking, body: Mapping[str, Any], candidates: tuple[ResolvedDeployment, ...]) -> Ranking:
@@ -360,7 +385,7 @@ def _wire_only_note(ranking: Ranking, body: Mapping[str, Any], candidates: tuple
     if not names:
         return ranking
     note = f"{', '.join(dropped)}: not forwarded to {', '.join(names)} (litellm transport; see docs/api.md)"
-    return replace(ranking, notes=(*ranking.notes, note))
+    return ranking.noted(note)
 
 
 def _adaptations(candidates: tuple[ResolvedDeployment, ...], body: Mapping[str, Any]) -> tuple[str, ...]:

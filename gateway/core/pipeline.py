@@ -22,7 +22,7 @@ from typing import Any
 from gateway import errors
 from gateway.aio import aclose
 from gateway.catalog import ResolvedDeployment
-from gateway.core.budgets import BudgetGate, Reservation
+from gateway.core.budgets import BudgetGate, Reservation, holds
 from gateway.core.decision import Decider, Decision
 from gateway.core.events import RequestFinished
 from gateway.core.usage import clean_usage, estimated_usage
@@ -134,11 +134,12 @@ class RequestPipeline:
             decision = self.decider.decide(call.body, call.headers, call.request_id, operation=call.operation)
             self._rate_limit(call, decision)
             ctx = decision.ctx
+            spec = decision.resolution.budget if decision.resolution else None
+            # Most pipelines have no refusing budget: no coroutine to await for them.
             reservation = await self.budgets.reserve(
-                decision.budget_key, decision.resolution.budget if decision.resolution else None,
-                call.request_id, decision.candidates, ctx.input_tokens, ctx.max_output_tokens,
-                int(call.body.get("n") or 1),
-            )
+                decision.budget_key, spec, call.request_id, decision.candidates, ctx.input_tokens,
+                ctx.max_output_tokens, int(call.body.get("n") or 1),
+            ) if holds(spec) else None
         except errors.GatewayError as exc:
             self.refused(call, exc, decision)
             raise

@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
 import orjson
-from starlette.datastructures import Headers
 
 from gateway import asgi, errors
 from gateway.aio import aclose
@@ -165,7 +164,7 @@ class ModelRoute:
         headers = scope["headers"]
         # `raw=`, not `scope=`: that one copies the list (uvicorn's is a list, and nothing changes it).
         call = Call(asgi.request_id(scope), self.endpoint, {},
-                    Headers(raw=headers if type(headers) is list else list(headers)), scope.get(PRINCIPAL),
+                    asgi.RequestHeaders(raw=headers if type(headers) is list else list(headers)), scope.get(PRINCIPAL),
                     operation=self.operation)
         try:
             call.body, state = self.parse(asgi.parse_json(raw))

@@ -107,27 +107,24 @@ class SecurityMiddleware:
         self.open_paths = frozenset(open_paths)
         self.insecure = insecure
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain method returning the next coroutine: no frame of its own between the server and
+        # the route, resumed at every suspension of every request (see gateway/asgi/app.py).
         if scope["type"] != "http":
             if scope["type"] == "websocket":  # the gateway serves none; never let one skip the checks
-                await send({"type": "websocket.close", "code": 1008})
-                return
-            await self.app(scope, receive, send)  # lifespan
-            return
+                return send({"type": "websocket.close", "code": 1008})
+            return self.app(scope, receive, send)  # lifespan
         try:
             principal, length = self._check(scope)
         except errors.GatewayError as exc:
-            await send_error(send, exc, errors.renderer_for(scope["path"]))
-            return
+            return send_error(send, exc, errors.renderer_for(scope["path"]))
         scope[PRINCIPAL] = principal
         scope[SECURITY] = self
         if scope["method"] not in _BODY_METHODS:
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         if length is not None and length > self.max_body_bytes:
-            await send_error(send, self._too_large(), errors.renderer_for(scope["path"]))
-            return
-        await self._with_body_limit(scope, receive, send)
+            return send_error(send, self._too_large(), errors.renderer_for(scope["path"]))
+        return self._with_body_limit(scope, receive, send)
 
     def _check(self, scope: Scope) -> tuple[Principal | None, int | None]:
         total = 0
@@ -142,15 +139,17 @@ class SecurityMiddleware:
             cap = _READ_HEADERS.get(name)
             if cap is None:
                 continue
-            header = name.decode("latin-1")
             if name in seen:
+                header = name.decode("latin-1")
                 raise errors.InvalidRequestError(f"Header '{header}' was sent more than once.", param=header)
             seen.add(name)
             if len(value) > cap:
+                header = name.decode("latin-1")
                 raise errors.InvalidRequestError(
                     f"Header '{header}' is too long ({len(value)} bytes; at most {cap}).", param=header
                 )
             if _CONTROL.search(value):
+                header = name.decode("latin-1")
                 raise errors.InvalidRequestError(f"Header '{header}' contains control characters.", param=header)
             if name == b"authorization":
                 scheme, _, rest = value.partition(b" ")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -84,6 +85,7 @@ def format_ranking_table(ranking: Ranking) -> str:
     return "\n".join(lines)
 
 
+@functools.lru_cache(maxsize=1024)  # deployment and strategy names: a handful, on every answer
 def _header_value(text: str) -> str:
     return _UNSAFE_HEADER_CHARS.sub("_", text)
 

@@ -257,6 +257,11 @@ class Ranking:
     def winner(self) -> Candidate | None:
         return self.ranked[0] if self.ranked else None
 
+    def noted(self, *notes: str) -> Ranking:
+        """This ranking with `notes` added: `dataclasses.replace` without its field walk (most
+        requests add one, the inferred domain's)."""
+        return Ranking(self.strategy, self.ranked, self.rejected, (*self.notes, *notes))
+
 
 _set = object.__setattr__
 _new_object = object.__new__

@@ -71,3 +71,52 @@ def test_client_hanging_up_on_a_silent_stream_is_noticed_and_recorded(gateway_fa
         time.sleep(0.05)
     else:
         pytest.fail(f"no cancelled attempt recorded: {list(gw.state.recent)[-1:]}")
+
+
+def test_servers_take_the_app_for_asgi3():
+    # `GatewayApp.__call__` is a plain method returning the stack's coroutine (one frame less per
+    # suspension); servers that pick the interface from `iscoroutinefunction` must still see ASGI 3.
+    import asyncio
+    import inspect
+
+    import uvicorn
+
+    app = GatewayApp()
+    assert asyncio.iscoroutinefunction(app.__call__) or inspect.iscoroutinefunction(app.__call__)
+    config = uvicorn.Config(app)
+    config.load()
+    assert config.interface == "asgi3"
+
+
+async def test_an_escaping_error_is_a_500_with_the_request_id_and_is_raised_on():
+    async def broken(scope, receive, send):
+        raise RuntimeError("boom")
+
+    async def half(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]})
+        raise RuntimeError("after the start")
+
+    calls = []
+
+    async def handler(request, exc):
+        calls.append(str(exc))
+        from starlette.responses import JSONResponse
+
+        return JSONResponse({"error": {"message": "internal", "type": "server_error", "param": None,
+                                       "code": None}}, status_code=500)
+
+    app = GatewayApp()
+    app.add_exception_handler(Exception, handler)
+    app.add_fast_route("/broken", broken)
+    app.add_fast_route("/half", half)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.post("/broken")
+        assert r.status_code == 500 and r.json()["error"]["message"] == "internal"
+        assert r.headers["x-gateway-request-id"].startswith("req_")
+        r = await client.post("/half")  # started already: nothing more is sent, the error goes on
+        assert r.status_code == 200
+    assert calls == ["boom", "after the start"]
+    with pytest.raises(RuntimeError, match="boom"):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            await client.post("/broken")

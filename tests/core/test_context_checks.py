@@ -1,0 +1,35 @@
+"""The body checks' shortcut: a body with none of the keys they read skips them, so the set of
+those keys must hold every key they read, and a bad value of each must still be refused."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+
+from gateway.core import context
+from gateway.errors import InvalidRequestError
+
+_BASE = {"model": "auto", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
+
+
+def test_every_key_the_checks_read_is_in_the_shortcut_set() -> None:
+    read = set(re.findall(r'body\.get\("([a-z_]+)"\)', inspect.getsource(context._check_sampling)))
+    read |= {key for key, _, _ in context._RANGES} | {key for key, _, _ in context._TYPED} | set(context._FREE_FORM)
+    assert read <= context._CHECKED_KEYS
+
+
+@pytest.mark.parametrize(("key", "bad"), [
+    ("temperature", 3.5), ("top_p", -1), ("stop", 5), ("seed", "x"), ("user", 1), ("logprobs", "yes"),
+    ("top_logprobs", 99), ("tool_choice", "sometimes"), ("response_format", {"type": 1}), ("metadata", []),
+    ("top_k", True), ("logit_bias", [1]), ("stream_options", "on"), ("parallel_tool_calls", 1),
+])
+def test_a_bad_value_beside_max_tokens_is_still_refused(key: str, bad: object) -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        context.validate_body({**_BASE, key: bad})
+    assert info.value.param == key
+
+
+def test_a_plain_body_passes() -> None:
+    context.validate_body(dict(_BASE))
