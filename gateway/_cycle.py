@@ -2,10 +2,10 @@
 
 uvicorn's `RequestResponseCycle.send` runs two regular-expression searches on every header of
 every response (a name must not hold separators or controls, a value no CR, LF or other control):
-twenty-odd searches for the gateway's answers, ~4 % of the instructions a proxied call costs in
-the server. Both expressions are single-character classes, so a match in any one name (value) is
-a match in all the names (values) joined: one search each over the joined bytes says whether all
-are clean, and only a head that is not goes through uvicorn's own loop, for its exact error.
+twenty-odd searches for the gateway's answers. Both expressions are single-character classes,
+so a match in any one name (value) is a match in all the names (values) joined: one test each over
+the joined bytes says whether all are clean, and only a head that is not goes through uvicorn's
+own loop, for its exact error.
 
 The rest of the head is uvicorn 0.54's `send`, statement for statement, and every later message
 goes to uvicorn's own `send`, so the response bytes, the keep-alive decision, chunked framing,
@@ -28,6 +28,12 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 
 __all__ = ["LeanCycle"]
+
+# The bytes each of uvicorn's two expressions matches (both are one character class): deleting
+# them with `bytes.translate` and comparing lengths is the same test as a search, at a third of
+# its cost on the ~400 bytes of a gateway answer's head (timeit; sre tests a class byte by byte).
+_NAME_BYTES_REFUSED = bytes(b for b in range(256) if HEADER_RE.fullmatch(bytes([b])))
+_VALUE_BYTES_REFUSED = bytes(b for b in range(256) if HEADER_VALUE_RE.fullmatch(bytes([b])))
 
 
 class LeanCycle(RequestResponseCycle):
@@ -56,8 +62,10 @@ class LeanCycle(RequestResponseCycle):
                 get_path_with_query_string(self.scope), self.scope["http_version"], status_code,
             )
         try:
-            clean = not (HEADER_RE.search(b"".join([name for name, _ in headers]))
-                         or HEADER_VALUE_RE.search(b"".join([value for _, value in headers])))
+            names = b"".join([name for name, _ in headers])
+            values = b"".join([value for _, value in headers])
+            clean = (len(names.translate(None, _NAME_BYTES_REFUSED)) == len(names)
+                     and len(values.translate(None, _VALUE_BYTES_REFUSED)) == len(values))
         except TypeError:  # a name or value that is not bytes
             clean = False
         if not clean:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-import re
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
@@ -46,7 +45,7 @@ _READ_HEADERS = {
 }
 # C0 controls (tab allowed) and DEL: a CR/LF that slipped past the HTTP parser must not reach
 # a log line or an upstream request.
-_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL_BYTES = bytes([*range(0x09), *range(0x0a, 0x20), 0x7f])  # deleted by translate: a cheap search
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _DASHBOARD = "/dashboard"
@@ -148,7 +147,7 @@ class SecurityMiddleware:
                 raise errors.InvalidRequestError(
                     f"Header '{header}' is too long ({len(value)} bytes; at most {cap}).", param=header
                 )
-            if _CONTROL.search(value):
+            if len(value.translate(None, _CONTROL_BYTES)) != len(value):
                 header = name.decode("latin-1")
                 raise errors.InvalidRequestError(f"Header '{header}' contains control characters.", param=header)
             if name == b"authorization":

@@ -211,3 +211,28 @@ def test_middleware_refuses_control_characters():
                  "headers": [(b"x-pipeline-id", value)]}
         asyncio.run(SecurityMiddleware(inner, keyring=KeyRing())(scope, None, send))
         assert sent[0]["status"] == 400 and b"control characters" in sent[1]["body"]
+
+
+def test_middleware_refuses_exactly_the_c0_controls_and_del():
+    # The check deletes the refused bytes and compares lengths: the same set as the expression
+    # `[\x00-\x08\x0a-\x1f\x7f]` it replaced, every byte tried.
+    import asyncio
+    import re
+
+    from gateway.security.keys import KeyRing
+    from gateway.security.middleware import SecurityMiddleware
+
+    refused = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+    reached: list[int] = []
+
+    async def inner(scope, receive, send):
+        reached.append(scope["headers"][0][1][1])
+
+    async def send(message):
+        pass
+
+    for byte in range(256):
+        scope = {"type": "http", "method": "GET", "path": "/v1/models", "client": ("127.0.0.1", 1),
+                 "headers": [(b"x-pipeline-id", bytes([0x61, byte, 0x7a]))]}
+        asyncio.run(SecurityMiddleware(inner, keyring=KeyRing())(scope, None, send))
+    assert reached == [b for b in range(256) if not refused.search(bytes([b]))]
