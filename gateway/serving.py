@@ -38,6 +38,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # uvicorn[s
 from gateway import errors
 from gateway._corked import CorkedTransport
 from gateway._cycle import LeanCycle
+from gateway._keep_alive import IdleSweep, SweptHttpTools
 from gateway._lean_event import LazyDeque, LeanEvent
 from gateway._shared_values import SharedValues
 from gateway.asgi.io import HANGUP_HOOK
@@ -110,7 +111,7 @@ class _Limited:
     """
 
     __slots__ = ("_limits", "_refusals", "_shared", "_head_timer", "_closing_timer", "_refused", "_pending",
-                 "_dropped", "_hangup", "_hangup_cycle")
+                 "_dropped", "_hangup", "_hangup_cycle", "_sweep")  # _sweep: _keep_alive.SweptHttpTools's
 
     def __init__(self, *args: Any, limits: ConnectionLimits, refusals: _RefusalLog, shared: SharedValues,
                  **kwargs: Any) -> None:
@@ -310,7 +311,7 @@ class H11Limited(_Limited, H11Protocol):
         return self._limits.max_header_bytes - len(self.conn.trailing_data[0])
 
 
-class HttpToolsLimited(_Limited, HttpToolsProtocol):
+class HttpToolsLimited(_Limited, SweptHttpTools):
     """httptools: a head runs from a message's end (or the connection's start) to its headers' end.
 
     Bytes that follow a message's end in the same read as its body are not counted toward the
@@ -357,10 +358,13 @@ def uvicorn_options(settings: Any) -> dict[str, Any]:
     The protocol factory is a `functools.partial` of a module-level class, so a `--workers`
     config pickles to its worker processes, each of which then counts its own connections.
     """
-    protocol = H11Limited if settings.http_parser == "h11" else HttpToolsLimited
+    protocol: Any = H11Limited
+    per_server: dict[str, Any] = {}
+    if settings.http_parser != "h11":
+        protocol, per_server = HttpToolsLimited, {"sweep": IdleSweep()}
     return {
         "http": functools.partial(protocol, limits=ConnectionLimits.from_settings(settings), refusals=_RefusalLog(),
-                                  shared=SharedValues()),
+                                  shared=SharedValues(), **per_server),
         "timeout_keep_alive": settings.keep_alive_s,
         # h11's own cap (a plain-text 400) stays a backstop behind the 431: one read above ours.
         "h11_max_incomplete_event_size": settings.max_header_bytes + _READ_BYTES,

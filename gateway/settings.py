@@ -150,7 +150,9 @@ class Settings(BaseSettings):
             "next request's first byte on a keep-alive connection) get a 408 and a close."
         ),
     )
-    keep_alive_s: float = Field(5.0, gt=0, description="An idle keep-alive connection is closed after this long.")
+    keep_alive_s: float = Field(
+        5.0, gt=0, description="An idle keep-alive connection is closed after this long (and at most a quarter more)."
+    )
     max_connections: int = Field(
         4096, ge=1, le=1_000_000,
         description="Open client connections per process; a new one beyond it gets a 503 and is closed at once.",
