@@ -346,6 +346,15 @@ class HttpToolsLimited(_Limited, SweptHttpTools):
             self.cycle.message_event = LeanEvent()  # type: ignore[assignment]
             self.cycle.__class__ = LeanCycle
 
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        if self.config.reset_contextvars:
+            super()._start_asgi_task(cycle, app)
+            return
+        # uvicorn's, but named: a task's default name ("Task-123") is formatted for every request.
+        task = self.loop.create_task(cycle.run_asgi(app), name="gateway-request")
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+
     def on_message_complete(self) -> None:
         super().on_message_complete()
         # After a message that ends the connection the parser ignores what follows: no next head.

@@ -17,6 +17,7 @@ from gateway.settings import Settings
 from tests._wait import wait_until
 
 _KEEP_ALIVE_S = 0.4
+_TASK_NAMES: list[str] = []
 
 
 async def _app(scope, receive, send) -> None:
@@ -25,6 +26,7 @@ async def _app(scope, receive, send) -> None:
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
         return
+    _TASK_NAMES.append(asyncio.current_task().get_name())
     if scope["path"] == "/slow":
         await asyncio.sleep(3 * _KEEP_ALIVE_S)  # longer than the timeout, while answering
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
@@ -95,3 +97,13 @@ def test_the_sweep_forgets_closed_connections(server):
     for s in socks:
         s.close()
     wait_until(lambda: len(sweep) == 0, "the closed connections to be forgotten")
+
+
+def test_request_tasks_are_named_without_a_counter(server):
+    # gateway/serving.py names them: a default name ("Task-123") is formatted for every request.
+    port, _ = server
+    _TASK_NAMES.clear()
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        _ask(s)
+        _ask(s)
+    assert _TASK_NAMES == ["gateway-request", "gateway-request"]
