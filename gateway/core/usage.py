@@ -20,6 +20,11 @@ _COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
 _MAX_TOKENS = 1 << 31  # far beyond any context window; larger is garbage, not usage
 
 
+def _is_mapping(value: Any) -> bool:
+    # What orjson hands over is a dict: no ABC check (a Python-level __instancecheck__) for it.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _count(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
@@ -34,7 +39,7 @@ def clean_usage(usage: Any, deployment: str = "") -> dict | None:
     """`usage` with every count a non-negative int, or None when it is missing or unreadable."""
     if usage is None:
         return None
-    if not isinstance(usage, Mapping):
+    if not _is_mapping(usage):
         _log.warning("deployment %s sent a malformed usage block (%s); cost is estimated", deployment,
                      type(usage).__name__)
         return None
@@ -48,8 +53,8 @@ def clean_usage(usage: Any, deployment: str = "") -> dict | None:
             out[key] = n
     details = usage.get("prompt_tokens_details")
     if details is not None:
-        cached = _count(details.get("cached_tokens")) if isinstance(details, Mapping) else None
-        out["prompt_tokens_details"] = {**details, "cached_tokens": cached or 0} if isinstance(details, Mapping) else {}
+        cached = _count(details.get("cached_tokens")) if _is_mapping(details) else None
+        out["prompt_tokens_details"] = {**details, "cached_tokens": cached or 0} if _is_mapping(details) else {}
     return out
 
 
@@ -65,7 +70,7 @@ def cost_usd(info: ModelInfo, usage: Mapping[str, Any] | None) -> float:
     prompt = int(usage.get("prompt_tokens") or 0)
     completion = int(usage.get("completion_tokens") or 0)
     details = usage.get("prompt_tokens_details") or {}
-    cached = min(prompt, int(details.get("cached_tokens") or 0)) if isinstance(details, Mapping) else 0
+    cached = min(prompt, int(details.get("cached_tokens") or 0)) if _is_mapping(details) else 0
     cached_price = info.cached_input_cost_per_token or info.input_cost_per_token
     return (
         (prompt - cached) * info.input_cost_per_token
