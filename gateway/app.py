@@ -133,7 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_retries=settings.max_retries,
         backoff_base_s=settings.retry_backoff_s,
         max_fallbacks=settings.max_fallbacks,
-        admit=stats.admit,
+        admit=stats.admit, admit_now=stats.admit_now,
     )
     learner = FeedbackProcessor(stats, None, max_remembered=settings.feedback_memory, wait_s=settings.feedback_wait_s,
                                 shared_records=settings.feedback_ttl_s > 0)

@@ -137,13 +137,20 @@ class StatsService:
         self._scoped[pipeline] = (live, view)
         return view
 
-    async def admit(self, deployment: str) -> bool:
-        """Whether to send a request to `deployment` now; awaits the store only when half-open."""
+    def admit_now(self, deployment: str) -> bool | None:
+        """`admit`'s answer when it needs no store (a closed or open circuit); None when half-open."""
         s = self.live.get(deployment)
         if s is None or s.circuit_state == "closed":
             return True
         if s.circuit_open:
             return False
+        return None
+
+    async def admit(self, deployment: str) -> bool:
+        """Whether to send a request to `deployment` now; awaits the store only when half-open."""
+        verdict = self.admit_now(deployment)
+        if verdict is not None:
+            return verdict
         try:
             ok = await asyncio.wait_for(self.store.try_acquire_probe(deployment), self._timeout)
         except Exception:  # noqa: BLE001 - the refresh loop notices and reports the outage

@@ -123,6 +123,7 @@ class Forwarder:
         backoff_base_s: float = 0.25,
         backoff_max_s: float = 4.0,
         admit: Callable[[str], Awaitable[bool]] | None = None,
+        admit_now: Callable[[str], bool | None] | None = None,
     ) -> None:
         self._transports = transports  # by ResolvedDeployment.transport
         self._max_retries = max_retries
@@ -130,6 +131,9 @@ class Forwarder:
         self._backoff_base = backoff_base_s
         self._backoff_max = backoff_max_s
         self._admit = admit
+        # `admit`'s answer without awaiting when it has one (None: ask `admit`): most requests meet
+        # a closed circuit, and need no coroutine for it.
+        self._admit_now = admit_now
 
     def _wait(self, deadline: float) -> Callable[[RetryCallState], float]:
         def wait(state: RetryCallState) -> float:
@@ -194,7 +198,7 @@ class Forwarder:
             exc = _as_gateway_error(raw, dep.name, f"timed out after {timeout:.1f}s")
             report(Attempt(dep.name, classify(exc), (time.perf_counter() - started) * 1000, error=exc.message))
             raise exc from None
-        return started, result
+        return started, result, None
 
     async def _try_deployment(
         self, dep: ResolvedDeployment, body: dict, deadline: float, first_chunk: bool, report: _Report,
@@ -223,13 +227,20 @@ class Forwarder:
                 return await self._once(dep, body, deadline, first_chunk, report, operation)
         raise AssertionError("unreachable")
 
-    async def _once(
+    def _once(
         self, dep: ResolvedDeployment, body: dict, deadline: float, first_chunk: bool, report: _Report,
         operation: Operation,
-    ) -> Any:
-        started, result = await self._attempt(dep, body, deadline, first_chunk, report, operation)
+    ) -> Awaitable[Any]:
+        """One attempt: (started, result, first chunk or None). A plain call hands out the
+        attempt's own coroutine (no coroutine of this method's in between)."""
         if not first_chunk:
-            return started, result, None
+            return self._attempt(dep, body, deadline, False, report, operation)
+        return self._first_chunk(dep, body, deadline, report, operation)
+
+    async def _first_chunk(
+        self, dep: ResolvedDeployment, body: dict, deadline: float, report: _Report, operation: Operation,
+    ) -> Any:
+        started, result, _ = await self._attempt(dep, body, deadline, True, report, operation)
         # Streams: fall back only before the first byte, so pull it inside the retry.
         result = aiter(result)  # one iterator: the relay continues where this read stopped
         try:
@@ -255,10 +266,14 @@ class Forwarder:
         for dep in candidates[: self._max_fallbacks + 1]:
             if isinstance(last, errors.ContextWindowError) and dep.info.context_window <= tried_window:
                 continue  # a window no larger than the one that overflowed cannot help
-            if self._admit is not None and not await self._admit(dep.name):
-                # Cooling down, or half-open with its one probe already out: try the next one.
-                last = last or errors.ServiceUnavailableError(f"deployment {dep.name} is cooling down")
-                continue
+            if self._admit is not None:
+                verdict = self._admit_now(dep.name) if self._admit_now is not None else None
+                if verdict is None:
+                    verdict = await self._admit(dep.name)
+                if not verdict:
+                    # Cooling down, or half-open with its one probe already out: try the next one.
+                    last = last or errors.ServiceUnavailableError(f"deployment {dep.name} is cooling down")
+                    continue
             try:
                 started, result, first = await self._try_deployment(dep, body, deadline, stream, report, operation)
                 return dep, started, result, first

@@ -53,6 +53,7 @@ async def test_local_trip_is_visible_immediately_and_admit_probes() -> None:
         for _ in range(5):
             svc.record(_out(status="server_error"))
         assert svc.live["m1"].circuit_open  # without waiting for a refresh
+        assert svc.admit_now("m1") is False and svc.admit_now("unknown") is True
         assert not await svc.admit("m1")
 
         async def half_open() -> bool:  # the cool-down runs out
@@ -60,6 +61,7 @@ async def test_local_trip_is_visible_immediately_and_admit_probes() -> None:
             return svc.live["m1"].circuit_state == "half_open"
 
         await wait_until_async(half_open, "the cool-down to end")
+        assert svc.admit_now("m1") is None  # half-open: only the store can say (one probe)
         assert await svc.admit("m1") and not await svc.admit("m1")  # one probe
         svc.record(_out())
         assert not svc.live["m1"].circuit_open
