@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gateway._frozen import builder
 from gateway.core.params import CHAT_PARAMS, EXTRA_PARAMS, REFUSE, REFUSED
 from gateway.errors import InvalidRequestError
 from gateway.selection.types import RequestContext
@@ -318,6 +319,9 @@ def _last_tool_result(messages: list) -> str | None:
     return None
 
 
+_new_context = builder(RequestContext)  # RequestContext(...) without a setattr call per field (gateway/_frozen.py)
+
+
 def build_context(
     body: Mapping[str, Any], *, request_id: str, pinned_model: str | None,
     domain: str | None, pipeline: str | None, domain_source: str | None = None,
@@ -330,7 +334,7 @@ def build_context(
         forced = (choice.get("function") or {}).get("name")
     max_out = body.get("max_completion_tokens") or body.get("max_tokens")
     seed = body.get("seed")
-    return RequestContext(
+    return _new_context(
         request_id=request_id,
         input_tokens=estimate_tokens(body["messages"], tools),
         max_output_tokens=max_out,

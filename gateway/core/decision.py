@@ -15,6 +15,7 @@ import random
 import re
 
 from gateway import errors
+from gateway._frozen import builder
 from gateway.core._attempts import attempt_order
 from gateway.core.budgets import check_budget
 from gateway.catalog import Catalog, ResolvedDeployment
@@ -53,6 +54,9 @@ class Decision:
     def notes(self) -> tuple[str, ...]:
         extra = self.resolution.notes + self.resolution.experts.notes if self.resolution else ()
         return extra + self.ranking.notes
+
+
+_new_decision = builder(Decision)  # Decision(...) without a setattr call per field (gateway/_frozen.py)
 
 
 class Decider:
@@ -209,7 +213,7 @@ class Decider:
                 ranking = _wire_only_note(ranking, body, candidates)
             if self._adapting and (adapted := _adaptations(candidates, body)):
                 ranking = ranking.noted(*adapted)
-        return Decision(ctx, ranking, candidates, strategy, source, pipeline, resolution, features)
+        return _new_decision(ctx, ranking, candidates, strategy, source, pipeline, resolution, features)
 
     def _resolve(self, pipeline: str | None, strategy: str | None, ctx: RequestContext) -> Resolution:
         """`resolve`, remembered per policy set for policies without experts.

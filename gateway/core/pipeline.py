@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import errors
+from gateway._frozen import builder
 from gateway.aio import aclose
 from gateway.catalog import ResolvedDeployment
 from gateway.core.budgets import BudgetGate, Reservation, holds
@@ -37,6 +38,8 @@ __all__ = ["Admitted", "Call", "RequestPipeline", "Served", "ServedStream"]
 log = logging.getLogger("gateway")
 
 Subscriber = Callable[[RequestFinished], None]
+#: RequestFinished(...) without a setattr call per field (gateway/_frozen.py): one per request.
+_new_finished = builder(RequestFinished)
 
 
 @dataclass(slots=True)
@@ -122,7 +125,7 @@ class RequestPipeline:
     def refused(self, call: Call, exc: errors.GatewayError, decision: Decision | None = None) -> None:
         """A request that ends before any upstream call (bad input, unknown model, limits)."""
         pipeline = decision.budget_key if decision is not None else call.headers.get("x-pipeline-id")
-        self.emit(RequestFinished(call.request_id, call.endpoint, exc.status, pipeline, call.principal_name,
+        self.emit(_new_finished(call.request_id, call.endpoint, exc.status, pipeline, call.principal_name,
                                   stream=bool(call.body.get("stream")) if isinstance(call.body, dict) else False))
 
     # -- admit -------------------------------------------------------------------------------------
@@ -234,7 +237,7 @@ class RequestPipeline:
     ) -> None:
         call, decision = admitted.call, admitted.decision
         self.budgets.settle(admitted.reservation, cost)
-        self.emit(RequestFinished(
+        self.emit(_new_finished(
             call.request_id, call.endpoint, status, decision.budget_key, call.principal_name, decision,
             served, latency_ms, ttft_ms, usage, cost, tuple(admitted.attempts), overhead_ms,
             decision.ctx.stream, call.body, response_body, spend_settled=admitted.reservation is not None,
