@@ -29,11 +29,12 @@ from uvicorn.protocols.http.httptools_impl import (
 
 __all__ = ["LeanCycle"]
 
-# The bytes each of uvicorn's two expressions matches (both are one character class): deleting
-# them with `bytes.translate` and comparing lengths is the same test as a search, at a third of
-# its cost on the ~400 bytes of a gateway answer's head (timeit; sre tests a class byte by byte).
-_NAME_BYTES_REFUSED = bytes(b for b in range(256) if HEADER_RE.fullmatch(bytes([b])))
-_VALUE_BYTES_REFUSED = bytes(b for b in range(256) if HEADER_VALUE_RE.fullmatch(bytes([b])))
+# Each of uvicorn's two expressions is one character class: `bytes.translate` through a table that
+# maps the bytes it matches to 0 and every other byte to 1, then a search for a 0 (memchr), is the
+# same test as the expression's search, at a quarter of its cost on the ~400 bytes of a gateway
+# answer's head (timeit: 240 against 1,024 ns; sre tests the class byte by byte).
+_NAME_MARKS = bytes(0 if HEADER_RE.fullmatch(bytes([b])) else 1 for b in range(256))
+_VALUE_MARKS = bytes(0 if HEADER_VALUE_RE.fullmatch(bytes([b])) else 1 for b in range(256))
 
 
 class LeanCycle(RequestResponseCycle):
@@ -64,8 +65,7 @@ class LeanCycle(RequestResponseCycle):
         try:
             names = b"".join([name for name, _ in headers])
             values = b"".join([value for _, value in headers])
-            clean = (len(names.translate(None, _NAME_BYTES_REFUSED)) == len(names)
-                     and len(values.translate(None, _VALUE_BYTES_REFUSED)) == len(values))
+            clean = 0 not in names.translate(_NAME_MARKS) and 0 not in values.translate(_VALUE_MARKS)
         except TypeError:  # a name or value that is not bytes
             clean = False
         if not clean:
