@@ -219,10 +219,11 @@ class ResolvedDeployment:
     problem: str | None = None  # why it cannot authenticate (kept only with require_keys=False)
     price_source: str = ""  # "litellm map: KEY", "catalog", "catalog over litellm map: KEY"
     price_model: str | None = None  # the map entry litellm prices this deployment's usage with
+    # `config.name`, kept as a slot: read about ten times per request (a property was a call each).
+    name: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def name(self) -> str:
-        return self.config.name
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.config.name)
 
     def cost(self, usage: Mapping[str, Any] | None) -> float:
         """What `usage` cost: litellm's own pricing for a deployment it serves with map prices
