@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import logging
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -18,8 +19,8 @@ import orjson
 
 from gateway.errors import redact
 
-__all__ = ["REQUEST_LOGGER", "RankingParts", "RequestLines", "build_record", "lines_wanted", "render", "request_line",
-           "request_logger"]
+__all__ = ["REQUEST_LOGGER", "RankingParts", "RequestLines", "UtcStamp", "build_record", "lines_wanted", "render",
+           "request_line", "request_logger"]
 
 #: Logger name operators can route or silence (`logging.getLogger("gateway.requests")`).
 REQUEST_LOGGER = "gateway.requests"
@@ -38,13 +39,45 @@ def _ms(value: float | None) -> float | None:
 def _transport(candidates: Sequence[Any], name: str | None) -> str | None:
     # Which transport carried a deployment's attempt: `openai` (sent as is) or `litellm` (translated).
     # Looked up per name: the candidates can be the whole catalog, the attempts are a few of its head.
-    return next((d.transport for d in candidates if d.name == name), None) if name else None
+    if name:
+        for d in candidates:
+            if d.name == name:
+                return d.transport
+    return None
 
 
-def _head_members(decision: Any, served: str | None, status: int, stream: bool, pipeline: str) -> dict:
+def _utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+class UtcStamp:
+    """`_utc_now()`'s text for the current time, the date and time of day formatted once a second.
+
+    A datetime built and formatted per line was a quarter of a line's cost; within one second only
+    the milliseconds change. `datetime.now` floors the system clock to microseconds, and the
+    milliseconds it prints are those microseconds floored again: `time_ns() // 10**6` is the same.
+    """
+
+    __slots__ = ("_second", "_prefix")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self) -> str:
+        second, ms = divmod(time.time_ns() // 1_000_000, 1000)
+        if second != self._second:
+            # "YYYY-MM-DDTHH:MM:SS" (an aware datetime's isoformat ends in "+00:00", cut here).
+            self._prefix = dt.datetime.fromtimestamp(second, dt.timezone.utc).isoformat()[:-6]
+            self._second = second
+        return f"{self._prefix}.{ms:03d}+00:00"
+
+
+def _head_members(decision: Any, served: str | None, status: int, stream: bool, pipeline: str,
+                  now: str | None = None) -> dict:
     ctx = decision.ctx
     return {
-        "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+        "time": _utc_now() if now is None else now,
         "event": "request",
         "request_id": ctx.request_id,
         "pipeline": pipeline,
@@ -76,15 +109,19 @@ def _tail_members(decision: Any, latency_ms: float | None, ttft_ms: float | None
                   cost_usd: float, attempts: Sequence[Any], overhead_ms: float | None, prompt: Any,
                   completion: Any) -> dict:
     usage = usage or {}
-    candidates = getattr(decision, "candidates", ())
-    tail = {
-        "attempts": [
+    if attempts:
+        candidates = getattr(decision, "candidates", ())
+        tried = [
             {"model": a.deployment, "transport": _transport(candidates, a.deployment), "outcome": a.status,
              "latency_ms": _ms(a.latency_ms)} for a in attempts
-        ],
-        "latency_ms": _ms(latency_ms),
-        "ttft_ms": _ms(ttft_ms),
-        "overhead_ms": _ms(overhead_ms),
+        ]
+    else:
+        tried = []
+    tail = {
+        "attempts": tried,
+        "latency_ms": None if latency_ms is None else round(latency_ms, 2),
+        "ttft_ms": None if ttft_ms is None else round(ttft_ms, 2),
+        "overhead_ms": None if overhead_ms is None else round(overhead_ms, 2),
         "prompt_tokens": int(usage.get("prompt_tokens") or 0),
         "completion_tokens": int(usage.get("completion_tokens") or 0),
         "cost_usd": round(cost_usd, 10),
@@ -100,10 +137,11 @@ def _tail_members(decision: Any, latency_ms: float | None, ttft_ms: float | None
 def build_record(
     decision: Any, *, served: str | None, status: int, latency_ms: float | None, ttft_ms: float | None,
     usage: dict | None, cost_usd: float, attempts: Sequence[Any], overhead_ms: float | None, stream: bool,
-    pipeline: str, prompt: Any = None, completion: Any = None,
+    pipeline: str, prompt: Any = None, completion: Any = None, now: str | None = None,
 ) -> dict:
+    """The line as a dict; `now`: its time (`UtcStamp()`'s text), else the clock is read."""
     return {
-        **_head_members(decision, served, status, stream, pipeline),
+        **_head_members(decision, served, status, stream, pipeline, now),
         **_ranking_members(decision.ranking),
         **_tail_members(decision, latency_ms, ttft_ms, usage, cost_usd, attempts, overhead_ms, prompt, completion),
     }
@@ -139,9 +177,10 @@ def request_line(
     decision: Any, parts: RankingParts, secrets: Iterable[str], *, served: str | None, status: int,
     latency_ms: float | None, ttft_ms: float | None, usage: dict | None, cost_usd: float, attempts: Sequence[Any],
     overhead_ms: float | None, stream: bool, pipeline: str, prompt: Any = None, completion: Any = None,
+    now: str | None = None,
 ) -> str:
     """`render(build_record(...), secrets)`, byte for byte, with the ranking's members from `parts`."""
-    head = orjson.dumps(_head_members(decision, served, status, stream, pipeline), default=str)
+    head = orjson.dumps(_head_members(decision, served, status, stream, pipeline, now), default=str)
     tail = orjson.dumps(_tail_members(decision, latency_ms, ttft_ms, usage, cost_usd, attempts, overhead_ms,
                                       prompt, completion), default=str)
     return _redacted((head[:-1] + b"," + parts.get(decision.ranking) + b"," + tail[1:]).decode(), secrets)

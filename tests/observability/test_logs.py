@@ -249,3 +249,24 @@ def test_the_line_lists_the_first_rejections_and_formats_no_others():
 
     empty = _logline._ranking_members(Ranking("balanced", ()))
     assert empty["rejected"] == [] and empty["rejected_count"] == 0
+
+
+def test_the_stamp_is_what_datetime_now_prints(monkeypatch):
+    """`UtcStamp` formats the date and time of day once a second; its text must be
+    `datetime.now(timezone.utc).isoformat(timespec="milliseconds")`'s for the same clock reading."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from gateway.observability import _logline
+
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    readings = [1_796_000_000_000_000_000 + d for d in
+                (0, 999_999, 1_000_000, 123_456_789, 999_999_999, 1_000_000_000, 1_000_999_999, 86_400_000_000_000)]
+    readings += [1_709_164_799_999_999_999, 1_709_164_800_000_000_000]  # into a leap day
+    clock = iter(readings)
+    monkeypatch.setattr(_logline, "time", SimpleNamespace(time_ns=lambda: next(clock)))
+    stamp = _logline.UtcStamp()
+    for ns in readings:
+        # datetime.now floors the clock to microseconds; isoformat floors those to milliseconds.
+        want = (epoch + dt.timedelta(microseconds=ns // 1000)).isoformat(timespec="milliseconds")
+        assert stamp() == want
