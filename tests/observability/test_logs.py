@@ -9,6 +9,7 @@ import sys
 import uuid
 
 import httpx
+import pytest
 
 from tests.conftest import SIM_KEY
 from tests.observability.conftest import parsed, settle
@@ -270,3 +271,27 @@ def test_the_stamp_is_what_datetime_now_prints(monkeypatch):
         # datetime.now floors the clock to microseconds; isoformat floors those to milliseconds.
         want = (epoch + dt.timedelta(microseconds=ns // 1000)).isoformat(timespec="milliseconds")
         assert stamp() == want
+
+
+_EDGES = [0.0, -0.0, 0.125, 0.375, 2.675, 1.005, 0.005, 0.015, 1e-10, 5e-11, 1.5e-10, 12.3456, 0.4999, 0.5001,
+          2.0**40 / 100, 2.0**40 / 100 - 0.01, 1e300, -1.234, -0.001, float("inf"), float("-inf"), float("nan"), 0, 7,
+          -3, 10**30]
+
+
+@pytest.mark.parametrize("digits", [2, 10])
+def test_rounded_is_round(digits):
+    """`_rounded` replaces round() in every line: the same float (or int), bit for bit."""
+    import random
+    import struct
+
+    from gateway.observability._logline import _rounded
+
+    rng = random.Random(digits)
+    values = list(_EDGES)
+    values += [rng.uniform(0, 10) for _ in range(20000)] + [rng.uniform(0, 1e-6) for _ in range(20000)]
+    values += [rng.expovariate(1.0) * 10.0 ** rng.randint(-12, 12) for _ in range(20000)]
+    values += [round(rng.uniform(0, 100), digits + 1) for _ in range(20000)]  # many near a half
+    values += [struct.unpack("d", struct.pack("Q", rng.getrandbits(63)))[0] for _ in range(5000)]
+    for v in values:
+        got, want = _rounded(v, 10.0**digits, digits), round(v, digits)
+        assert type(got) is type(want) and repr(got) == repr(want), (v, got, want)
