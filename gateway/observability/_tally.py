@@ -3,10 +3,10 @@
 Every finished request bumps five to eight counters and histograms. prometheus_client takes a lock
 per update and walks a histogram's bounds in Python; in multiprocess mode each update is a write
 into a memory-mapped file. Here an update is an addition to a list kept per child (a histogram's
-bucket found by `bisect`), and the sums go to prometheus_client once per `delay_s` and before every scrape this
-process answers, so a scrape of this process is never behind it. In multiprocess mode another
-worker's scrape sees this worker's updates up to `delay_s` later (Prometheus scrapes every 15 s
-or more), and `flush` runs at shutdown so nothing counted is lost.
+bucket found by `bisect`), and the sums go to prometheus_client once per `delay_s` and before
+every scrape this process answers, so a scrape of this process is never behind it. In
+multiprocess mode another worker's scrape sees this worker's updates up to `delay_s` later
+(Prometheus scrapes every 15 s or more), and `flush` runs at shutdown so nothing counted is lost.
 
 Writing a histogram's batch uses two attributes of prometheus_client's histogram child (`_sum`
 and `_buckets`, what its own `observe` updates); `Tally` checks for them once per child and
@@ -76,7 +76,10 @@ class Tally:
     def flush(self) -> None:
         """Write every pending update to prometheus_client now."""
         self._scheduled = False
-        for child, cell in self._counters.items():
+        # A scrape flushes from a worker thread while the loop adds to the cells: iterate copies (a
+        # new child's cell may come), and take each amount with no call before it is reset (CPython
+        # switches threads only at calls and loop jumps), so no update lands in between.
+        for child, cell in list(self._counters.items()):
             amount = cell[0]
             if amount:
                 cell[0] = 0.0
@@ -84,7 +87,7 @@ class Tally:
                     child.inc(amount)
                 except Exception:  # noqa: BLE001 - one bad update must not lose the others
                     _log.exception("metric update failed")
-        for child, pending in self._hists.items():
+        for child, pending in list(self._hists.items()):
             try:
                 if pending[0] is None:
                     values, pending[1] = pending[1], []
@@ -94,7 +97,8 @@ class Tally:
                 counts = pending[2]
                 if not any(counts) and not pending[1]:
                     continue  # nothing observed since the last flush (a NaN alone counts in no bucket)
-                total, pending[1], pending[2] = pending[1], 0.0, [0] * len(counts)
+                fresh = [0] * len(counts)
+                total, pending[1], pending[2] = pending[1], 0.0, fresh
                 child._sum.inc(total)
                 for bucket, n in zip(child._buckets, counts, strict=True):
                     if n:
