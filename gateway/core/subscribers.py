@@ -48,37 +48,56 @@ def feedback_memory(feedback: Any) -> Callable[[RequestFinished], None]:
 
 
 class RecentDecisions:
-    """The most recent decisions with their explanations, newest last (bounded)."""
+    """The most recent decisions with their explanations, newest last (bounded).
+
+    A request leaves only the facts an entry is made of; the entry's dict is built when the ring is
+    read (the stats route, the dashboard, the fleet's push: about once a second, while requests
+    finish hundreds of times a second), once, and then kept, so a read sees the same dict objects
+    each time (the fleet finds what it sent by identity). The facts hold nothing an entry would
+    not: the request's body never.
+    """
 
     def __init__(self, maxlen: int = 100) -> None:
-        self._entries: deque[dict] = deque(maxlen=maxlen)
+        self._entries: deque[dict | tuple] = deque(maxlen=maxlen)
 
     def __call__(self, event: RequestFinished) -> None:
         decision = event.decision
         if decision is None:
             return
-        ranked = decision.ranking.ranked
-        self._entries.append({
-            "ts": time.time(),
-            "request_id": event.request_id,
-            "endpoint": event.endpoint,
-            "pipeline": event.pipeline,
-            "strategy": decision.strategy,
-            "winner": ranked[0].model.name if ranked else None,
-            "score": round(ranked[0].total, 3) if ranked else None,
-            "runner_up": ranked[1].model.name if len(ranked) > 1 else None,
-            "served": event.served.name if event.served is not None else None,
-            "status": "ok" if event.ok else str(event.status),
-            "latency_ms": None if event.latency_ms is None else round(event.latency_ms, 1),
-            "cost_usd": event.cost_usd,
-            "reasons": list(ranked[0].reasons) if ranked else [],
-            "notes": list(decision.notes),
-            # The Rejection tuple itself: its reasons are formatted only when the stats route reads them.
-            "rejected": decision.ranking.rejected,
-        })
+        served = event.served
+        self._entries.append((time.time(), event.request_id, event.endpoint, event.pipeline, decision,
+                              served.name if served is not None else None, event.status, event.latency_ms,
+                              event.cost_usd))
 
     def __iter__(self) -> Iterator[dict]:
-        return iter(list(self._entries))
+        entries = self._entries
+        for i, entry in enumerate(entries):
+            if type(entry) is tuple:
+                entries[i] = _entry(*entry)
+        return iter(list(entries))
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _entry(ts: float, request_id: str, endpoint: str, pipeline: str | None, decision: Any, served: str | None,
+           status: int, latency_ms: float | None, cost_usd: float) -> dict:
+    ranked = decision.ranking.ranked
+    return {
+        "ts": ts,
+        "request_id": request_id,
+        "endpoint": endpoint,
+        "pipeline": pipeline,
+        "strategy": decision.strategy,
+        "winner": ranked[0].model.name if ranked else None,
+        "score": round(ranked[0].total, 3) if ranked else None,
+        "runner_up": ranked[1].model.name if len(ranked) > 1 else None,
+        "served": served,
+        "status": "ok" if 200 <= status < 300 else str(status),
+        "latency_ms": None if latency_ms is None else round(latency_ms, 1),
+        "cost_usd": cost_usd,
+        "reasons": list(ranked[0].reasons) if ranked else [],
+        "notes": list(decision.notes),
+        # The Rejection tuple itself: its reasons are formatted only when the stats route reads them.
+        "rejected": decision.ranking.rejected,
+    }

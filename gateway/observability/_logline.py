@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import logging
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -18,8 +19,8 @@ import orjson
 
 from gateway.errors import redact
 
-__all__ = ["REQUEST_LOGGER", "RankingParts", "RequestLines", "build_record", "lines_wanted", "render", "request_line",
-           "request_logger"]
+__all__ = ["REQUEST_LOGGER", "RankingParts", "RequestLines", "UtcStamp", "build_record", "lines_wanted", "render",
+           "request_line", "request_logger"]
 
 #: Logger name operators can route or silence (`logging.getLogger("gateway.requests")`).
 REQUEST_LOGGER = "gateway.requests"
@@ -32,19 +33,81 @@ _MAX_RANKING_PARTS = 32
 
 
 def _ms(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
+    return None if value is None else _rounded(value, 100.0, 2)
+
+
+#: Below this, `value * scale` is within 2**-14 of the exact product (half an ulp at most).
+_EXACT_BELOW = 2.0**40
+
+
+def _rounded(value: float, scale: float, digits: int) -> float:
+    """`round(value, digits)` for `scale == 10.0 ** digits` (digits <= 22, so the scale is exact).
+
+    round() converts to decimal digits and back: ~2,600 instructions, four times per line. Here:
+    `value * scale` is at most 2**-14 from the exact product, so when its fraction is further
+    than that from one half, the exact product rounds to the same integer n as it does; round()
+    returns the double nearest to n / 10**digits, and so does `n / scale` (both exact, and IEEE
+    division rounds correctly). Near a half, and for what is not a float of [0, 2**40 / scale)
+    (an int stays an int; a negative's sign of zero), round() itself.
+    """
+    if value.__class__ is float:
+        scaled = value * scale
+        if 0.0 <= scaled < _EXACT_BELOW:
+            whole = scaled // 1.0
+            fraction = scaled - whole
+            if fraction < 0.4998:
+                return whole / scale
+            if fraction > 0.5002:
+                return (whole + 1.0) / scale
+    return round(value, digits)
 
 
 def _transport(candidates: Sequence[Any], name: str | None) -> str | None:
     # Which transport carried a deployment's attempt: `openai` (sent as is) or `litellm` (translated).
     # Looked up per name: the candidates can be the whole catalog, the attempts are a few of its head.
-    return next((d.transport for d in candidates if d.name == name), None) if name else None
+    if name:
+        for d in candidates:
+            if d.name == name:
+                return d.transport
+    return None
 
 
-def _head_members(decision: Any, served: str | None, status: int, stream: bool, pipeline: str) -> dict:
+def _utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+class UtcStamp:
+    """`_utc_now()`'s text for the current time, the date and time of day formatted once a second.
+
+    A datetime built and formatted per line was a quarter of a line's cost; within one second only
+    the milliseconds change. `datetime.now` floors the system clock to microseconds, and the
+    milliseconds it prints are those microseconds floored again: `time_ns() // 10**6` is the same.
+    """
+
+    __slots__ = ("_second", "_prefix")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self) -> str:
+        second, ms = divmod(time.time_ns() // 1_000_000, 1000)
+        if second != self._second:
+            # "YYYY-MM-DDTHH:MM:SS" (an aware datetime's isoformat ends in "+00:00", cut here).
+            self._prefix = dt.datetime.fromtimestamp(second, dt.timezone.utc).isoformat()[:-6]
+            self._second = second
+        return self._prefix + _MILLIS[ms]
+
+
+#: ".mmm+00:00" for every millisecond: a format spec parsed per line cost half of `UtcStamp()`.
+_MILLIS = tuple(f".{ms:03d}+00:00" for ms in range(1000))
+
+
+def _head_members(decision: Any, served: str | None, status: int, stream: bool, pipeline: str,
+                  now: str | None = None) -> dict:
     ctx = decision.ctx
     return {
-        "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+        "time": _utc_now() if now is None else now,
         "event": "request",
         "request_id": ctx.request_id,
         "pipeline": pipeline,
@@ -76,18 +139,22 @@ def _tail_members(decision: Any, latency_ms: float | None, ttft_ms: float | None
                   cost_usd: float, attempts: Sequence[Any], overhead_ms: float | None, prompt: Any,
                   completion: Any) -> dict:
     usage = usage or {}
-    candidates = getattr(decision, "candidates", ())
-    tail = {
-        "attempts": [
+    if attempts:
+        candidates = getattr(decision, "candidates", ())
+        tried = [
             {"model": a.deployment, "transport": _transport(candidates, a.deployment), "outcome": a.status,
              "latency_ms": _ms(a.latency_ms)} for a in attempts
-        ],
-        "latency_ms": _ms(latency_ms),
-        "ttft_ms": _ms(ttft_ms),
-        "overhead_ms": _ms(overhead_ms),
+        ]
+    else:
+        tried = []
+    tail = {
+        "attempts": tried,
+        "latency_ms": None if latency_ms is None else _rounded(latency_ms, 100.0, 2),
+        "ttft_ms": None if ttft_ms is None else _rounded(ttft_ms, 100.0, 2),
+        "overhead_ms": None if overhead_ms is None else _rounded(overhead_ms, 100.0, 2),
         "prompt_tokens": int(usage.get("prompt_tokens") or 0),
         "completion_tokens": int(usage.get("completion_tokens") or 0),
-        "cost_usd": round(cost_usd, 10),
+        "cost_usd": _rounded(cost_usd, 1e10, 10),
         "notes": list(decision.notes),
     }
     if prompt is not None:
@@ -100,10 +167,11 @@ def _tail_members(decision: Any, latency_ms: float | None, ttft_ms: float | None
 def build_record(
     decision: Any, *, served: str | None, status: int, latency_ms: float | None, ttft_ms: float | None,
     usage: dict | None, cost_usd: float, attempts: Sequence[Any], overhead_ms: float | None, stream: bool,
-    pipeline: str, prompt: Any = None, completion: Any = None,
+    pipeline: str, prompt: Any = None, completion: Any = None, now: str | None = None,
 ) -> dict:
+    """The line as a dict; `now`: its time (`UtcStamp()`'s text), else the clock is read."""
     return {
-        **_head_members(decision, served, status, stream, pipeline),
+        **_head_members(decision, served, status, stream, pipeline, now),
         **_ranking_members(decision.ranking),
         **_tail_members(decision, latency_ms, ttft_ms, usage, cost_usd, attempts, overhead_ms, prompt, completion),
     }
@@ -139,9 +207,10 @@ def request_line(
     decision: Any, parts: RankingParts, secrets: Iterable[str], *, served: str | None, status: int,
     latency_ms: float | None, ttft_ms: float | None, usage: dict | None, cost_usd: float, attempts: Sequence[Any],
     overhead_ms: float | None, stream: bool, pipeline: str, prompt: Any = None, completion: Any = None,
+    now: str | None = None,
 ) -> str:
     """`render(build_record(...), secrets)`, byte for byte, with the ranking's members from `parts`."""
-    head = orjson.dumps(_head_members(decision, served, status, stream, pipeline), default=str)
+    head = orjson.dumps(_head_members(decision, served, status, stream, pipeline, now), default=str)
     tail = orjson.dumps(_tail_members(decision, latency_ms, ttft_ms, usage, cost_usd, attempts, overhead_ms,
                                       prompt, completion), default=str)
     return _redacted((head[:-1] + b"," + parts.get(decision.ranking) + b"," + tail[1:]).decode(), secrets)

@@ -22,10 +22,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from gateway.observability._collector import LiveCollector, LiveSources
-from gateway.observability._logline import RankingParts, RequestLines, lines_wanted, request_line, request_logger
+from gateway.observability._logline import (
+    RankingParts, RequestLines, UtcStamp, lines_wanted, request_line, request_logger,
+)
 from gateway.observability._metrics import Instruments
 from gateway.observability._series import SeriesBuffer
-from gateway.observability._tally import Tally
+from gateway.observability._tally import Tally, add_observation
 
 __all__ = ["METRICS_CONTENT_TYPE", "Observer"]
 
@@ -52,6 +54,7 @@ class Observer:
         self._allow_unknown = bool(getattr(settings, "allow_unknown_pipeline", False))
         self._lines = RequestLines(request_logger()) if lines_wanted(settings) else None
         self._ranking_parts = RankingParts()
+        self._stamp = UtcStamp()
         self._policies = policies
         self._mp_dir = multiprocess_dir or os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
         self._live = LiveCollector(tuple(catalog.deployments), LiveSources(live or dict, spend or dict, policies))
@@ -62,6 +65,8 @@ class Observer:
             self._registry.register(self._live)
         # labels() takes a lock and builds a tuple each call; cached children make an increment cheap.
         self._children: dict[tuple, Any] = {}
+        # (pipeline, strategy, selected, served, status, stream) -> the children such a request updates.
+        self._rows: dict[tuple, _Row] = {}
         # Updates batched per child; written before every scrape of this process and once a second.
         self._tally = Tally()
         self.series = SeriesBuffer(
@@ -95,15 +100,17 @@ class Observer:
 
     def on_finished(self, event: Any) -> None:
         """The `RequestFinished` subscriber: every request, once, after its answer went out."""
-        if event.decision is None:
+        decision = event.decision
+        if decision is None:
             self.on_refused(event.pipeline, event.status)
             return
-        self.on_request(
-            event.decision, served=event.served.name if event.served is not None else None, status=event.status,
-            latency_ms=event.latency_ms, ttft_ms=event.ttft_ms, usage=event.usage, cost_usd=event.cost_usd,
-            attempts=event.attempts, overhead_ms=event.overhead_ms, stream=event.stream,
-            request_body=event.request_body, response_body=event.response_body,
-        )
+        served = event.served
+        try:  # `on_request` without its keyword arguments' cost: this runs for every request
+            self._on_request(decision, served.name if served is not None else None, event.status, event.latency_ms,
+                             event.ttft_ms, event.usage, event.cost_usd, event.attempts, event.overhead_ms,
+                             event.stream, event.request_body, event.response_body)
+        except Exception:  # noqa: BLE001 - observability must never fail a request
+            logging.getLogger(__name__).exception("observer failed to record a request")
 
     def on_refused(self, pipeline_header: str | None, status: int) -> None:
         """A request refused before any decision (bad body, unknown model or pipeline, budget)."""
@@ -137,19 +144,15 @@ class Observer:
 
     # -- internals ----------------------------------------------------------------------------------
 
-    def _inc(self, metric: Any, *labels: str, amount: float = 1.0) -> None:
+    def _child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), *labels)
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = metric.labels(*labels)
-        self._tally.inc(child, amount)
+        return child
 
-    def _observe(self, metric: Any, value: float, *labels: str) -> None:
-        key = (id(metric), *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        self._tally.observe(child, value)
+    def _inc(self, metric: Any, *labels: str) -> None:
+        self._tally.inc(self._child(metric, *labels), 1.0)
 
     def _model(self, name: str | None) -> str:
         return name if name in self._models else _NONE
@@ -172,20 +175,21 @@ class Observer:
     ) -> None:
         # budget_key is a loaded policy's name or "default"; the check guards a raw header value.
         pipeline = decision.budget_key
-        if not self._known_pipeline(pipeline):
+        if pipeline != "default" and not self._known_pipeline(pipeline):
             pipeline = "default"
+        models = self._models
         ranked = decision.ranking.ranked
-        selected = self._model(ranked[0].model.name) if ranked else None
+        selected = (ranked[0].model.name if ranked[0].model.name in models else _NONE) if ranked else None
         ok = 200 <= status < 300
-        served_label = self._model(served) if served else _NONE
+        served_label = (served if served in models else _NONE) if served else _NONE
         # Every try in order as (deployment, failure class or None for the one that answered).
-        tries = [(self._model(a.deployment), a.status) for a in attempts]
+        tries = [(a.deployment if a.deployment in models else _NONE, a.status) for a in attempts] if attempts else []
         if served and ok:
             tries.append((served_label, None))
         elif served and not (tries and tries[-1][0] == served_label):
             # A stream that broke after its first chunk, when the caller did not list that attempt.
             tries.append((served_label, "server_error"))
-        failed = [name for name, reason in tries if reason is not None]
+        failed = [name for name, reason in tries if reason is not None] if attempts or not ok else []
         usage = usage or {}
         if self._metrics_on:
             self._count(decision.strategy, pipeline, selected, served_label if served else None, ok, status,
@@ -203,7 +207,7 @@ class Observer:
             lines.write(request_line(
                 decision, self._ranking_parts, self._secrets, served=served, status=status, latency_ms=latency_ms,
                 ttft_ms=ttft_ms, usage=usage, cost_usd=cost_usd, attempts=attempts, overhead_ms=overhead_ms,
-                stream=stream, pipeline=pipeline, prompt=prompt, completion=completion,
+                stream=stream, pipeline=pipeline, prompt=prompt, completion=completion, now=self._stamp(),
             ))
 
     def _count(
@@ -211,11 +215,36 @@ class Observer:
         tries: list[tuple[str, str | None]], latency_ms: float | None, ttft_ms: float | None,
         usage: Mapping[str, Any], cost_usd: float, overhead_ms: float | None, stream: bool,
     ) -> None:
-        m = self._m
-        self._inc(m.requests, pipeline, strategy, served or _NONE, str(status))
+        key = (pipeline, strategy, selected, served, status, stream)
+        row = self._rows.get(key)
+        if row is None:
+            row = self._rows[key] = self._row(*key)
+        # The row's cells are added to in place (see Tally): a dozen method calls fewer per request.
+        (row.requests or row.cell("requests"))[0] += 1.0
         if selected is not None:
-            self._inc(m.selections, pipeline, strategy, selected)
+            (row.selections or row.cell("selections"))[0] += 1.0
+        if len(tries) > 1 or (tries and (tries[0][1] is not None or tries[0][0] != selected)):
+            self._count_tries(pipeline, selected, tries)
+        if served and ok:
+            if latency_ms is not None:
+                add_observation(row.latency or row.cell("latency"), latency_ms / 1000.0)
+            if ttft_ms is not None:
+                add_observation(row.ttft or row.cell("ttft"), ttft_ms / 1000.0)
+            n = usage.get("prompt_tokens")
+            if n:
+                (row.prompt_tokens or row.cell("prompt_tokens"))[0] += float(n)
+            n = usage.get("completion_tokens")
+            if n:
+                (row.completion_tokens or row.cell("completion_tokens"))[0] += float(n)
+            if cost_usd:
+                (row.cost or row.cell("cost"))[0] += cost_usd
+        if overhead_ms is not None:
+            add_observation(row.overhead or row.cell("overhead"), max(0.0, overhead_ms) / 1000.0)
+        self._tally.touch()
+
+    def _count_tries(self, pipeline: str, selected: str | None, tries: list[tuple[str, str | None]]) -> None:
         # Walk the tries in order: the same deployment again is a retry, another one a fallback.
+        m = self._m
         prev = selected
         for i, (name, reason) in enumerate(tries):
             if reason is not None:
@@ -225,19 +254,49 @@ class Observer:
             elif i > 0:
                 self._inc(m.retries, name)
             prev = name
-        if served and ok:
-            if latency_ms is not None:
-                self._observe(m.latency, latency_ms / 1000.0, served)
-            if ttft_ms is not None:
-                self._observe(m.ttft, ttft_ms / 1000.0, served)
-            for kind in ("prompt", "completion"):
-                n = usage.get(f"{kind}_tokens")
-                if n:
-                    self._inc(m.tokens, pipeline, served, kind, amount=float(n))
-            if cost_usd:
-                self._inc(m.cost, pipeline, served, amount=cost_usd)
-        if overhead_ms is not None:
-            self._observe(m.overhead, max(0.0, overhead_ms) / 1000.0, "true" if stream else "false")
+
+    def _row(self, pipeline: str, strategy: str, selected: str | None, served: str | None, status: int,
+             stream: bool) -> _Row:
+        m, child, tally = self._m, self._child, self._tally
+        labels = {
+            "requests": (tally.counter, m.requests, pipeline, strategy, served or _NONE, str(status)),
+            "selections": (tally.counter, m.selections, pipeline, strategy, selected),
+            "latency": (tally.histogram, m.latency, served),
+            "ttft": (tally.histogram, m.ttft, served),
+            "prompt_tokens": (tally.counter, m.tokens, pipeline, served, "prompt"),
+            "completion_tokens": (tally.counter, m.tokens, pipeline, served, "completion"),
+            "cost": (tally.counter, m.cost, pipeline, served),
+            "overhead": (tally.histogram, m.overhead, "true" if stream else "false"),
+        }
+
+        def cell(name: str) -> list:
+            kind, metric, *values = labels[name]
+            return kind(child(metric, *values))
+
+        return _Row(cell)
+
+
+class _Row:
+    """The tally cells of the metric children one kind of request updates, found once per kind
+    instead of once per update.
+
+    A cell is made on its first use (`row.x or row.cell("x")`): a child is listed on /metrics from
+    when it is made, and only a child that was updated may be (a TTFT series for a model that
+    never streamed would be new). Plain slots, no `__getattr__`: reading one stays a fast path.
+    """
+
+    __slots__ = ("_make", "requests", "selections", "latency", "ttft", "prompt_tokens", "completion_tokens", "cost",
+                 "overhead")
+
+    def __init__(self, make: Callable[[str], list]) -> None:
+        self._make = make
+        self.requests = self.selections = self.latency = self.ttft = None
+        self.prompt_tokens = self.completion_tokens = self.cost = self.overhead = None
+
+    def cell(self, name: str) -> list:
+        cell = self._make(name)
+        setattr(self, name, cell)
+        return cell
 
 
 def _completion_text(response: Mapping[str, Any] | None) -> list | None:

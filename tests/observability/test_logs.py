@@ -9,6 +9,7 @@ import sys
 import uuid
 
 import httpx
+import pytest
 
 from tests.conftest import SIM_KEY
 from tests.observability.conftest import parsed, settle
@@ -249,3 +250,48 @@ def test_the_line_lists_the_first_rejections_and_formats_no_others():
 
     empty = _logline._ranking_members(Ranking("balanced", ()))
     assert empty["rejected"] == [] and empty["rejected_count"] == 0
+
+
+def test_the_stamp_is_what_datetime_now_prints(monkeypatch):
+    """`UtcStamp` formats the date and time of day once a second; its text must be
+    `datetime.now(timezone.utc).isoformat(timespec="milliseconds")`'s for the same clock reading."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from gateway.observability import _logline
+
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    readings = [1_796_000_000_000_000_000 + d for d in
+                (0, 999_999, 1_000_000, 123_456_789, 999_999_999, 1_000_000_000, 1_000_999_999, 86_400_000_000_000)]
+    readings += [1_709_164_799_999_999_999, 1_709_164_800_000_000_000]  # into a leap day
+    clock = iter(readings)
+    monkeypatch.setattr(_logline, "time", SimpleNamespace(time_ns=lambda: next(clock)))
+    stamp = _logline.UtcStamp()
+    for ns in readings:
+        # datetime.now floors the clock to microseconds; isoformat floors those to milliseconds.
+        want = (epoch + dt.timedelta(microseconds=ns // 1000)).isoformat(timespec="milliseconds")
+        assert stamp() == want
+
+
+_EDGES = [0.0, -0.0, 0.125, 0.375, 2.675, 1.005, 0.005, 0.015, 1e-10, 5e-11, 1.5e-10, 12.3456, 0.4999, 0.5001,
+          2.0**40 / 100, 2.0**40 / 100 - 0.01, 1e300, -1.234, -0.001, float("inf"), float("-inf"), float("nan"), 0, 7,
+          -3, 10**30]
+
+
+@pytest.mark.parametrize("digits", [2, 10])
+def test_rounded_is_round(digits):
+    """`_rounded` replaces round() in every line: the same float (or int), bit for bit."""
+    import random
+    import struct
+
+    from gateway.observability._logline import _rounded
+
+    rng = random.Random(digits)
+    values = list(_EDGES)
+    values += [rng.uniform(0, 10) for _ in range(20000)] + [rng.uniform(0, 1e-6) for _ in range(20000)]
+    values += [rng.expovariate(1.0) * 10.0 ** rng.randint(-12, 12) for _ in range(20000)]
+    values += [round(rng.uniform(0, 100), digits + 1) for _ in range(20000)]  # many near a half
+    values += [struct.unpack("d", struct.pack("Q", rng.getrandbits(63)))[0] for _ in range(5000)]
+    for v in values:
+        got, want = _rounded(v, 10.0**digits, digits), round(v, digits)
+        assert type(got) is type(want) and repr(got) == repr(want), (v, got, want)

@@ -91,3 +91,60 @@ def test_metrics_off_still_keeps_history():
     _record(obs, _decision("a"), "a", 200, [])
     assert _sum(_samples(obs), "gateway_requests_total") == 0
     assert obs.series.snapshot()["buckets"][-1]["pipelines"] == {"default": {"a": 1}}
+
+
+def _event(decision, served, status, attempts=(), *, usage=None, ttft_ms=None, stream=False):
+    from gateway.core.events import RequestFinished
+
+    return RequestFinished(
+        "req_1", "chat.completions", status, decision.budget_key, decision=decision,
+        served=SimpleNamespace(name=served) if served else None, latency_ms=12.5, ttft_ms=ttft_ms, usage=usage,
+        cost_usd=2e-6 if usage else 0.0, attempts=tuple(attempts), overhead_ms=0.3, stream=stream,
+    )
+
+
+_SHAPES = [
+    ("b", 200, [Attempt("a", "timeout", 5.0), Attempt("a", "rate_limit", 5.0)], {}),
+    ("b", 200, [], {"usage": {"prompt_tokens": 3, "completion_tokens": 7}}),
+    ("a", 200, [], {"usage": {"prompt_tokens": 3}, "ttft_ms": 4.0, "stream": True}),
+    ("a", 502, [Attempt("a", "server_error", 50.0)], {}),
+    ("a", 502, [], {"stream": True}),
+    (None, 503, [Attempt("a", "timeout", 5.0), Attempt("b", "timeout", 5.0)], {}),
+    ("zzz-not-in-catalog", 200, [], {"usage": {"completion_tokens": 2}}),
+]
+
+
+def test_on_finished_counts_what_on_request_counts():
+    """`on_finished` takes its own path to the counters (no keyword arguments, children found once
+    per kind of request); every kind must count exactly as `on_request` does, repeated too."""
+    via_event, via_call = _observer(), _observer()
+    for _ in range(2):
+        for served, status, attempts, extra in _SHAPES:
+            decision = _decision("a", "b")
+            event = _event(decision, served, status, attempts, **extra)
+            via_event.on_finished(event)
+            via_call.on_request(
+                decision, served=served, status=status, latency_ms=event.latency_ms, ttft_ms=event.ttft_ms,
+                usage=event.usage, cost_usd=event.cost_usd, attempts=event.attempts, overhead_ms=event.overhead_ms,
+                stream=event.stream,
+            )
+    m = {k: v for k, v in _samples(via_event).items() if not k[0].endswith("_created")}
+    assert m == {k: v for k, v in _samples(via_call).items() if not k[0].endswith("_created")}
+    assert _sum(m, "gateway_tokens_total", model="a", kind="prompt") == 6
+    assert _sum(m, "gateway_tokens_total", model="b", kind="completion") == 14
+    assert _sum(m, "gateway_ttft_seconds_count", model="a") == 2
+    assert _sum(m, "gateway_overhead_seconds_count", stream="true") == 4
+    assert _sum(m, "gateway_requests_total", model="none", status="200") == 2
+    assert _sum(m, "gateway_upstream_failures_total") == 2 * 6
+    strip = [{k: v for k, v in s.items() if k != "now"} for s in (via_event.series.snapshot(),
+                                                                    via_call.series.snapshot())]
+    assert strip[0] == strip[1]
+
+
+def test_only_updated_children_are_listed():
+    """A plain request lists no TTFT series, a request without usage no token series."""
+    obs = _observer()
+    _record(obs, _decision("a"), "a", 200, [])
+    names = {name for name, _ in _samples(obs)}
+    assert "gateway_request_latency_seconds_count" in names
+    assert not {n for n in names if n.startswith(("gateway_ttft", "gateway_tokens", "gateway_cost"))}

@@ -68,3 +68,34 @@ def test_a_child_without_the_expected_attributes_gets_each_value_observed():
     tally = Tally()
     tally.observe(Child(), 0.25)
     assert seen == [0.25]
+
+
+# Sums of these are exact in any order: batching adds them up before prometheus_client does.
+_dyadic = st.one_of(st.integers(0, 4096).map(lambda i: i / 2048), st.just(float("inf")))
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=st.lists(st.tuples(st.sampled_from(["counter", "histogram", "flush"]), st.sampled_from("ab"), _dyadic),
+                    max_size=40))
+def test_cells_added_to_in_place_render_what_direct_updates_render(ops):
+    """The in-place API (`counter`/`histogram` cells, `add_observation`, `touch`), flushed any
+    number of times in between: every amount is written once."""
+    from gateway.observability._tally import add_observation
+
+    direct, d_counter, d_hist = _instruments()
+    batched, b_counter, b_hist = _instruments()
+    tally = Tally()
+    tally._scheduled = True  # as on the loop: nothing is written until a flush
+    for kind, key, value in ops:
+        if kind == "counter":
+            d_counter.labels(key).inc(value)
+            tally.counter(b_counter.labels(key))[0] += value
+        elif kind == "histogram":
+            d_hist.labels(key).observe(value)
+            add_observation(tally.histogram(b_hist.labels(key)), value)
+        else:
+            tally.flush()
+            assert _render(batched) == _render(direct)
+            tally._scheduled = True
+    tally.flush()
+    assert _render(batched) == _render(direct)
