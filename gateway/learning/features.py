@@ -15,13 +15,15 @@ the prompt is, which a bag of words cannot.
 
 `transform` runs on every request, and a prompt is a few dozen words, most of them seen before:
 each word's hashed features (its unigram, and its character n-grams) are computed once and kept in
-bounded caches, each feature packed into one int64 that sorts where `_finish` would sum it (see
-`_codes`). A short prompt's features are then one small array, and summing them per bucket takes
-one sort and about a dozen more numpy calls, whose fixed cost (~0.4 us each) is most of what
-is left. The result is bit-identical to the whole-array formulation that `describe` still uses
-(property tests hold the two together); for the bench prompt it costs 13 us, against 27 us for the
-per-word arrays and `_finish` before it and 92 us for the array path (`transform` alone, timeit,
-2-core AMD EPYC; `bench/bench_domains.py` times it with inference).
+bounded caches, each feature packed into one int64 that sorts where `_finish` would sum it, kept
+as bytes (see `_codes`). ASCII text (most prompts) is tokenised as bytes, so a short prompt's
+features are one `bytes.join` read by `np.frombuffer`; one sort orders them, and a bucket holding
+several is summed in Python in numpy's order (`_codes.PackedSums`). What is left is about a dozen
+numpy calls, whose fixed cost (~3-5 k instructions each) is most of it. The result is
+bit-identical to the whole-array formulation that `describe` still uses (property tests and the
+corpus hold the two together); for the bench prompt `transform` executes ~95 k instructions,
+against ~156 k for int codes, per-word arrays and numpy sums before it (callgrind, in-process;
+`bench/bench_domains.py` times it with inference).
 
 Optionally (`char_ngrams=(3, 5)`), character n-grams of the first 256 words of four or more
 characters, with word boundaries marked (fastText-style "<sor", "rted>"), are added at
