@@ -106,6 +106,9 @@ _SHIFT = np.array(_BUCKET_SHIFT, dtype=CODE)
 _LOW = np.array(3, dtype=CODE)
 #: The longest run numpy's `add.reduceat` sums one by one after its first (longer ones: 8 partial sums).
 _PLAIN_RUN = 8
+#: Above this many features continuing a bucket, numpy sums them all: each run costs ~5 k
+#: instructions in Python, and `_reduce` ~25 k (an 80-word prompt has ~50 runs; the bench prompt 2).
+_PYTHON_RUNS = 4
 
 
 def _log1p(x: float) -> float:
@@ -141,12 +144,13 @@ class PackedSums:
         tail = buckets[1:]
         repeats = tail == buckets[:-1]
         low = packed[1:] & _LOW
-        values = self.logged[low]
         cont = repeats.nonzero()[0]
         if not len(cont):
-            return tail, values  # one feature per bucket: no sums, and no zero to drop
+            return tail, self.logged[low]  # one feature per bucket: no sums, and no zero to drop
         heads = ~repeats
-        idx, values = tail[heads], values[heads]
+        if len(cont) > _PYTHON_RUNS:
+            return self._reduce(tail, low, heads)
+        idx, values = tail[heads], self.logged[low[heads]]
         cont = cont.tolist()
         signed, log1p = self._signed, self._log1p
         i, k = 0, len(cont)

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.learning import FeatureHasher
+from gateway.learning import _codes
 from gateway.learning import features as F
 
 # Short and long words, repeats, Unicode letters, CJK characters, digits: with few hash bits,
@@ -254,3 +255,15 @@ def test_the_corpus_prompts_keep_the_array_paths_bits():
     hasher = FeatureHasher(**SHIPPED)
     for row in load_corpus()[::3]:  # (a third of it: every source, domain and language)
         assert _identical(hasher.transform(row.text), hasher._transform_arrays(F.tokenize(row.text))), row.id
+
+
+@pytest.mark.parametrize("runs", [0, 1, 1000])
+@settings(max_examples=100, deadline=None)
+@given(text=PROMPTS | ASCII_PROMPTS)
+def test_buckets_summed_in_python_or_by_numpy_give_the_same_bits(runs, text):
+    # `PackedSums` sums a few runs in Python and hands many to numpy's reduceat: both, at any count.
+    hasher = FeatureHasher(8, **SHIPPED)
+    tokens = F.tokenize(text)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_codes, "_PYTHON_RUNS", runs)
+        assert _identical(hasher._transform_words(tokens), hasher._transform_arrays(tokens))
