@@ -125,7 +125,8 @@ class PackedSums:
     feature takes its value from a 4-entry table (its two low bits); one holding several sums them
     in Python in the order and grouping of numpy's `add.reduceat` (the first, plus the others added
     up from zero) and takes ln(1 + |x|) from numpy per distinct sum (few: sums of +-1 and +-w).
-    Rare cases (a run longer than `_PLAIN_RUN`, a zero or non-finite sum) take numpy's path.
+    Many sums (more than `_PYTHON_RUNS` continuing features) and rare cases (a run longer than
+    `_PLAIN_RUN`, a zero or non-finite sum) take numpy's path.
     """
 
     __slots__ = ("_log1p", "_signed", "logged", "signed")
