@@ -30,6 +30,11 @@ _HASHER_KEYS = ("n_bits", "bigrams", "char_ngrams", "char_weight")
 
 
 _max, _sum = np.maximum.reduce, np.add.reduce
+_F32 = np.dtype(np.float32)
+#: Columns (hashed index -> row) of up to this many entries also get an intp copy for inference:
+#: `take` converts int32 rows to intp on every call otherwise (2.6 k of ~26 k instructions per
+#: request). 2**18 entries (the shipped model's) cost 2 MiB more; far larger spaces keep int32.
+_INTP_COLUMN_MAX = 1 << 20
 
 
 class DomainClassifier:
@@ -56,6 +61,7 @@ class DomainClassifier:
         #: A few training prompts (text, label) kept with the model, so `extended` can rehearse them.
         self.replay: tuple[tuple[str, str], ...] = ()
         self._rehearsal: tuple[list[SparseFeatures], np.ndarray] | None = None  # replay features, logits
+        self._intp: tuple[np.ndarray, np.ndarray] = (self._column, self._column)  # (_column, its intp copy)
 
     @property
     def fitted(self) -> bool:
@@ -178,9 +184,15 @@ class DomainClassifier:
 
     def _logits(self, features: SparseFeatures) -> np.ndarray:
         # `take` gathers the same rows into the same fresh C-ordered array as indexing does, in a
-        # third of the time; the product is then the same float32 gemv.
-        rows = self._weights.take(self._column[features.indices], 0)
-        return features.values.astype(np.float32) @ rows + self._bias
+        # third of the time; `dot` makes the same sgemv call as `@` (the same bits) without the
+        # generalised ufunc's dispatch (9.4 k -> 5.9 k instructions).
+        column, intp = self._intp
+        if column is not self._column:  # (a fitted, loaded or merged model sets `_column`)
+            column = self._column
+            intp = column.astype(np.intp) if column.size <= _INTP_COLUMN_MAX else column
+            self._intp = (column, intp)
+        rows = self._weights.take(intp[features.indices], 0)
+        return features.values.astype(_F32).dot(rows) + self._bias
 
     def predict_proba(self, features: SparseFeatures) -> np.ndarray:
         """Probabilities over `classes` (in that order)."""

@@ -15,13 +15,15 @@ the prompt is, which a bag of words cannot.
 
 `transform` runs on every request, and a prompt is a few dozen words, most of them seen before:
 each word's hashed features (its unigram, and its character n-grams) are computed once and kept in
-bounded caches, each feature packed into one int64 that sorts where `_finish` would sum it (see
-`_codes`). A short prompt's features are then one small array, and summing them per bucket takes
-one sort and about a dozen more numpy calls, whose fixed cost (~0.4 us each) is most of what
-is left. The result is bit-identical to the whole-array formulation that `describe` still uses
-(property tests hold the two together); for the bench prompt it costs 13 us, against 27 us for the
-per-word arrays and `_finish` before it and 92 us for the array path (`transform` alone, timeit,
-2-core AMD EPYC; `bench/bench_domains.py` times it with inference).
+bounded caches, each feature packed into one int64 that sorts where `_finish` would sum it, kept
+as bytes (see `_codes`). ASCII text (most prompts) is tokenised as bytes, so a short prompt's
+features are one `bytes.join` read by `np.frombuffer`; one sort orders them, and a bucket holding
+several is summed in Python in numpy's order (`_codes.PackedSums`). What is left is about a dozen
+numpy calls, whose fixed cost (~3-5 k instructions each) is most of it. The result is
+bit-identical to the whole-array formulation that `describe` still uses (property tests and the
+corpus hold the two together); for the bench prompt `transform` executes ~95 k instructions,
+against ~156 k for int codes, per-word arrays and numpy sums before it (callgrind, in-process;
+`bench/bench_domains.py` times it with inference).
 
 Optionally (`char_ngrams=(3, 5)`), character n-grams of the first 256 words of four or more
 characters, with word boundaries marked (fastText-style "<sor", "rted>"), are added at
@@ -42,12 +44,15 @@ from itertools import islice, pairwise
 import numpy as np
 
 from gateway.learning._codes import (
-    _BUCKET_SHIFT,
     _POSITION_BITS,
+    CODE,
+    SENTINEL,
     Memo,
-    bigram_code,
-    gram_codes,
+    PackedSums,
+    bigram_bytes,
+    to_bytes,
     unigram_code,
+    word_bytes,
 )
 
 __all__ = ["DEFAULT_BITS", "FeatureHasher", "SparseFeatures", "messages_text", "tokenize"]
@@ -60,6 +65,10 @@ _TOKEN = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
 # the runs of [a-z0-9]: every other ASCII character becomes a space and `split` finds the runs, the
 # same tokens as `_TOKEN` at a sixth of its time (a 5,000-word prompt: 1.08 -> 0.17 ms).
 _ASCII_SPACES = str.maketrans({c: " " for c in map(chr, range(128)) if not ("a" <= c <= "z" or "0" <= c <= "9")})
+# `transform` reads ASCII text as bytes: one C pass lowers it and blanks the rest (`str.translate`
+# looks each character up in a dict: 15 k instructions for the bench prompt, against 4 k), and the
+# tokens stay bytes, which the caches and the CRCs take as they are. Bytes >= 128 never occur.
+_ASCII_BYTES = bytes(c | 0x20 if 65 <= c <= 90 else c if 97 <= c <= 122 or 48 <= c <= 57 else 32 for c in range(256))
 _M32 = np.uint64(0xFFFFFFFF)
 # Odd multipliers from the golden ratio / murmur finalizer: they spread bits of both tokens.
 _K1 = np.uint64(0x9E3779B1)
@@ -71,8 +80,8 @@ _MAX_GRAM_WORDS = 256
 #: warm caches the per-word path is still the cheaper at 500 tokens (257 against 355 us), but a long
 #: prompt brings more words the caches have not seen, each a Python loop over its n-grams.
 _FAST_TOKENS = 96
-#: Words whose character n-grams are kept (~0.3 KiB each for an 8-letter word).
-_GRAM_CACHE = 8192
+#: Words whose codes (unigram and character n-grams) are kept (~0.2 KiB each for an 8-letter word).
+_WORD_CACHE = 32768
 _POSITIONS = np.arange(4096, dtype=np.int64) << 2
 
 
@@ -86,6 +95,19 @@ class SparseFeatures:
 
     def __len__(self) -> int:
         return int(self.indices.shape[0])
+
+
+_new = object.__new__
+_set_indices, _set_values, _set_n_tokens = (getattr(SparseFeatures, f).__set__ for f in ("indices", "values", "n_tokens"))
+
+
+def _sparse(indices: np.ndarray, values: np.ndarray, n_tokens: int) -> SparseFeatures:
+    # `SparseFeatures(...)` without the frozen dataclass's checked `__setattr__` (5.7 k -> 3 k instructions).
+    out = _new(SparseFeatures)
+    _set_indices(out, indices)
+    _set_values(out, values)
+    _set_n_tokens(out, n_tokens)
+    return out
 
 
 def messages_text(messages: object) -> str:
@@ -162,8 +184,8 @@ class _CRCs(dict):
         super().__init__()
         self._limit = limit
 
-    def __missing__(self, token: str) -> int:
-        h = zlib.crc32(token.encode())
+    def __missing__(self, token: str | bytes) -> int:
+        h = zlib.crc32(token if isinstance(token, bytes) else token.encode())
         if len(self) >= self._limit:
             self.clear()
         self[token] = h
@@ -173,7 +195,7 @@ class _CRCs(dict):
 class FeatureHasher:
     """Text -> `SparseFeatures` in a 2**n_bits space. Stateless apart from a bounded token cache."""
 
-    __slots__ = ("_cache", "_cache_size", "_grams", "_lengths", "_logged", "_packable", "_pairs", "_signed", "_tokens",
+    __slots__ = ("_cache", "_cache_size", "_lengths", "_packable", "_pairs", "_sums", "_words",
                  "bigrams", "char_ngrams", "char_weight", "dim", "n_bits")
 
     def __init__(self, n_bits: int = DEFAULT_BITS, *, bigrams: bool = True,
@@ -192,23 +214,18 @@ class FeatureHasher:
         self._cache = _CRCs(cache_size)
         self._cache_size = cache_size
         mask = self.dim - 1
-        # The per-word path's packed codes (see `_codes`): token -> its unigram's, (word, next
-        # word) -> their bigram's (word pairs recur as words do, and mixing one costs more than
-        # looking it up), word -> its character n-grams', and per length bucket the two length features'.
-        self._tokens: dict[str, int] = Memo(partial(unigram_code, self._cache, mask), cache_size)
-        self._pairs: dict[tuple[str, str], int] = Memo(partial(bigram_code, self._cache, mask), cache_size)
-        lo, hi = char_ngrams or (1, 0)
-        self._grams: dict[str, np.ndarray] = Memo(partial(gram_codes, lo, hi, mask), _GRAM_CACHE)
-        self._lengths = [(unigram_code(self._cache, mask, f"\x00len{b}"),
-                          unigram_code(self._cache, mask, f"\x00len{min(b + 1, 12)}h")) for b in range(13)]
-        # A code's two low bits -> its signed count (+-1 for a word feature, +-char_weight for an
-        # n-gram, as `_transform_arrays` computes them) and that count's sign(x) * ln(1 + |x|),
-        # computed as `_finish` computes it: a bucket holding one feature takes its value from here.
-        self._signed = np.array([1.0, -1.0, self.char_weight * 1.0, self.char_weight * -1.0])
-        self._logged = np.sign(self._signed) * np.log1p(np.abs(self._signed))
+        # The per-word path's packed codes (see `_codes`), as bytes: token -> its unigram's and its
+        # character n-grams', (word, next word) -> their bigram's (word pairs recur as words do, and
+        # mixing one costs more than looking it up), and per length bucket the two length features'.
+        self._words: dict[str | bytes, bytes] = Memo(partial(word_bytes, self._cache, char_ngrams, mask),
+                                                     min(cache_size, _WORD_CACHE))
+        self._pairs: dict[tuple, bytes] = Memo(partial(bigram_bytes, self._cache, mask), cache_size)
+        self._lengths = [to_bytes(unigram_code(self._cache, mask, f"\x00len{b}"))
+                         + to_bytes(unigram_code(self._cache, mask, f"\x00len{min(b + 1, 12)}h")) for b in range(13)]
+        self._sums = PackedSums(self.char_weight)
         # A char_weight whose ln(1 + |w|) is 0 makes a lone n-gram a zero that `_finish` drops, and
         # a non-finite one makes NaNs: neither fits the table, so those hashers take the array path.
-        self._packable = char_ngrams is None or (math.isfinite(self.char_weight) and bool(self._logged.all()))
+        self._packable = char_ngrams is None or (math.isfinite(self.char_weight) and bool(self._sums.logged.all()))
 
     def config(self) -> dict:
         """What a saved model needs to rebuild this hasher (`FeatureHasher(**config)`)."""
@@ -217,7 +234,7 @@ class FeatureHasher:
             out |= {"char_ngrams": list(self.char_ngrams), "char_weight": self.char_weight}
         return out
 
-    def _char_grams(self, tokens: list[str], names: bool = False) -> tuple[np.ndarray, list[str]]:
+    def _char_grams(self, tokens: list[str] | list[bytes], names: bool = False) -> tuple[np.ndarray, list[str]]:
         """Hashes (and, for explanations, the text) of the character n-grams of words of 4+ characters.
 
         Vectorised: the words are joined with boundary marks into one code-point array, a polynomial
@@ -230,8 +247,13 @@ class FeatureHasher:
         words = _gram_words(tokens)
         if not words:
             return np.zeros(0, dtype=np.uint64), []
-        text = "\x01" + "\x02\x01".join(words) + "\x02"  # marks never produced by the tokeniser
-        c = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        if isinstance(words[0], bytes):  # ASCII tokens (see `transform`): bytes are code points
+            text = b"\x01" + b"\x02\x01".join(words) + b"\x02"
+            c = np.frombuffer(text, dtype=np.uint8).astype(np.uint64)
+            text = text.decode() if names else ""
+        else:
+            text = "\x01" + "\x02\x01".join(words) + "\x02"  # marks never produced by the tokeniser
+            c = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
         ends = np.concatenate(([0], np.cumsum(c == 2)))  # end marks in c[:k]
         starts = np.concatenate(([0], np.cumsum(c == 1)))
         out: list[np.ndarray] = []
@@ -267,66 +289,37 @@ class FeatureHasher:
         return _mix(np.concatenate((uni, bi ^ _K3)))
 
     def transform(self, text: str) -> SparseFeatures:
-        tokens = tokenize(text)
+        # ASCII text as bytes tokens (see `_ASCII_BYTES`): the same tokens as `tokenize`, encoded.
+        tokens = text.encode().translate(_ASCII_BYTES).split() if text.isascii() else _TOKEN.findall(text.lower())
         if len(tokens) > _FAST_TOKENS:
             return self._transform_arrays(tokens)
         return self._transform_words(tokens)
 
-    def _transform_words(self, tokens: list[str]) -> SparseFeatures:
+    def _transform_words(self, tokens: list[str] | list[bytes]) -> SparseFeatures:
         """`transform` from per-word cached codes (same result as `_transform_arrays`)."""
-        if not self._packable:
-            return self._transform_arrays(tokens)
         n = len(tokens)
-        # Word features in feature order (unigrams, the two length features, bigrams), then every
-        # word's n-grams (sorting by kind puts each n-gram length after the word features), after a
-        # sentinel that sorts first (see `_sum_codes`).
-        codes = [-1]
-        codes += map(self._tokens.__getitem__, tokens)
-        codes += self._lengths[min(int(math.log2(n + 1)), 12)]
+        if not self._packable or n > _MAX_GRAM_WORDS:  # (a word's codes hold its n-grams: all count)
+            return self._transform_arrays(tokens)
+        # A sentinel that sorts first (see `PackedSums`), then each token's unigram with its n-grams
+        # (only the order within a kind matters: sorting puts each n-gram length after the word
+        # features), the two length features, the bigrams: the word features in feature order.
+        parts = [SENTINEL]
+        parts += map(self._words.__getitem__, tokens)
+        parts.append(self._lengths[min((n + 1).bit_length() - 1, 12)])  # = int(math.log2(n + 1)) here
         if self.bigrams and n >= 2:
-            codes += map(self._pairs.__getitem__, pairwise(tokens))
-        packed = np.array(codes, dtype=np.int64)
-        if self.char_ngrams is not None:
-            word = self._grams.__getitem__
-            if n <= _MAX_GRAM_WORDS:
-                grams = [word(t) for t in tokens if len(t) >= 4]  # `_gram_words`, without its filter call
-            else:
-                grams = list(map(word, _gram_words(tokens)))
-            if grams:
-                packed = np.concatenate((packed, *grams))
-                if len(packed) >> _POSITION_BITS:  # a word of a billion characters
-                    return self._transform_arrays(tokens)
-        return self._sum_codes(packed, n)
-
-    def _sum_codes(self, packed: np.ndarray, n_tokens: int) -> SparseFeatures:
-        """`_finish` for packed codes: the same sums per bucket, in the same order, so the same bits.
-
-        `packed` (a fresh array: it is sorted in place) starts with a sentinel (-1) that sorts before
-        every code, so that the features starting a bucket are where the bucket differs from the one
-        before, sentinel included.
-        """
-        m = len(packed)
-        packed |= _POSITIONS[:m] if m <= len(_POSITIONS) else np.arange(m, dtype=np.int64) << 2
+            parts += map(self._pairs.__getitem__, pairwise(tokens))
+        raw = b"".join(parts)
+        m = len(raw) >> 3
+        if m >> _POSITION_BITS:  # a word of a billion characters
+            return self._transform_arrays(tokens)
+        # The positions make the codes unique, so the plain sort is the summing order.
+        packed = np.frombuffer(raw, CODE) | (_POSITIONS[:m] if m <= len(_POSITIONS) else np.arange(m, dtype=np.int64) << 2)
         packed.sort()
-        buckets = packed >> _BUCKET_SHIFT
-        first = (buckets[1:] != buckets[:-1]).nonzero()[0]
-        buckets, low = buckets[1:], packed[1:] & 3
-        m -= 1
-        if len(first) == m:
-            # One feature per bucket: no sums, and no zero to drop.
-            idx, values = buckets, self._logged[low]
-        else:
-            idx = buckets[first]
-            signed = np.add.reduceat(self._signed[low], first)
-            values = np.log1p(np.abs(signed))
-            np.copysign(values, signed, out=values)  # = np.sign(signed) * values, as values >= 0
-            if np.count_nonzero(values) != len(values):
-                keep = values != 0.0
-                idx, values = idx[keep], values[keep]
+        idx, values = self._sums(packed)
         norm = math.sqrt(values.dot(values))  # `values @ values` (both are numpy's DOUBLE_dot), sooner
         if norm > 0.0:
-            values /= norm
-        return SparseFeatures(idx, values, n_tokens)
+            np.divide(values, norm, out=values)
+        return _sparse(idx, values, n)
 
     def _transform_arrays(self, tokens: list[str]) -> SparseFeatures:
         """`transform` for a long prompt: every step on whole arrays (see `_hashes`, `_char_grams`)."""

@@ -91,9 +91,10 @@ class RouterModel:
 
     def infer_domain(self, features: SparseFeatures) -> tuple[str | None, float | None, dict[str, float] | None]:
         """(argmax domain, its probability, top-k domain -> renormalised probability)."""
-        if self.classifier is None or not self.classifier.fitted:
+        classifier = self.classifier
+        if classifier is None or not classifier.classes:  # (`fitted`, without the property call)
             return None, None, None
-        p = self.classifier.predict_proba(features)
+        p = classifier.predict_proba(features)
         # A handful of classes: sorting their Python floats (exact copies of the float32s) is
         # cheaper than argsort on the array, and stable like it (ties keep class order).
         values = p.tolist()
@@ -107,8 +108,10 @@ class RouterModel:
             mass = float(total)
         else:
             mass = float(np.add.reduce(p[top]))
-        classes = self.classifier.classes
-        probs = {classes[i]: values[i] / mass for i in top}
+        classes = classifier.classes
+        probs = {}
+        for i in top:  # (a comprehension builds and calls a function: 1 k of ~4 k instructions)
+            probs[classes[i]] = values[i] / mass
         return classes[top[0]], values[top[0]], probs
 
     def estimate(

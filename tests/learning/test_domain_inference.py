@@ -59,6 +59,22 @@ def many_classes() -> DomainClassifier:
     return DomainClassifier(FeatureHasher(12), epochs=3, min_df=1).fit(texts, labels)
 
 
+@pytest.fixture(scope="module")
+def few_classes() -> list[DomainClassifier]:
+    # Two to seven classes: `infer_domain` sums and divides float32 scalars below 8.
+    rng = np.random.default_rng(1)
+    vocab = [f"w{i}" for i in range(60)]
+    models = []
+    for k in (2, 3, 5, 7):
+        texts, labels = [], []
+        for c in range(k):
+            for _ in range(12):
+                texts.append(" ".join([f"topic{c}", *rng.choice(vocab, size=6)]))
+                labels.append(f"class{c}")
+        models.append(DomainClassifier(FeatureHasher(12), epochs=3, min_df=1).fit(texts, labels))
+    return models
+
+
 def _random_features(model: DomainClassifier, seed: int, size: int, scale: float) -> SparseFeatures:
     rng = np.random.default_rng(seed)
     known = model._vocab()
@@ -76,8 +92,8 @@ FEATURES = st.tuples(st.integers(0, 2**32 - 1), st.integers(1, 400), st.sampled_
 
 @settings(max_examples=300, deadline=None)
 @given(spec=FEATURES, soft_domains=st.sampled_from([1, 2, 3, 6, 7, 8, 12]))
-def test_inference_gives_the_previous_formulas_bits(shipped, many_classes, spec, soft_domains):
-    for model in (shipped, many_classes):
+def test_inference_gives_the_previous_formulas_bits(shipped, many_classes, few_classes, spec, soft_domains):
+    for model in (shipped, many_classes, *few_classes):
         features = _random_features(model, *spec)
         assert np.array_equal(model.predict_proba(features).view(np.int32),
                               _previous_proba(model, features).view(np.int32))
@@ -107,3 +123,5 @@ def test_non_finite_logits_give_the_previous_formulas_bits(shipped, bad):
         model._weights[row, column] = bad
         assert np.array_equal(model.predict_proba(features).view(np.int32),
                               _previous_proba(model, features).view(np.int32))
+        router = RouterModel(model.hasher, model, None, mode="domain")
+        assert _same_inference(router.infer_domain(features), _previous_infer(model, features, router.soft_domains))

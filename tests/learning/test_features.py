@@ -1,11 +1,14 @@
 """`FeatureHasher.transform`'s per-word path against the whole-array formulation it replaces."""
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.learning import FeatureHasher
+from gateway.learning import _codes
 from gateway.learning import features as F
 
 # Short and long words, repeats, Unicode letters, CJK characters, digits: with few hash bits,
@@ -42,19 +45,19 @@ def test_long_prompts_take_the_array_path_and_short_ones_the_cached_one():
     short = " ".join(WORDS[:10])
     long = " ".join(WORDS * 8)
     assert _same(hasher.transform(short), hasher._transform_arrays(F.tokenize(short)))
-    assert hasher._grams  # the short prompt's words were cached
-    cached = dict(hasher._grams)
+    assert hasher._words  # the short prompt's words were cached
+    cached = dict(hasher._words)
     assert _same(hasher.transform(long), hasher._transform_arrays(F.tokenize(long)))
-    assert hasher._grams == cached  # the long one went through the arrays
+    assert hasher._words == cached  # the long one went through the arrays
 
 
 def test_the_caches_are_bounded(monkeypatch):
-    monkeypatch.setattr(F, "_GRAM_CACHE", 5)
+    monkeypatch.setattr(F, "_WORD_CACHE", 5)
     hasher = FeatureHasher(12, char_ngrams=(3, 5), cache_size=7)
     text = " ".join(f"word{i:03d}" for i in range(40))
     for _ in range(2):
         assert _same(hasher.transform(text), hasher._transform_arrays(F.tokenize(text)))
-    assert len(hasher._grams) <= 5 and len(hasher._tokens) <= 7 and len(hasher._pairs) <= 7 and len(hasher._cache) <= 7
+    assert len(hasher._words) <= 5 and len(hasher._pairs) <= 7 and len(hasher._cache) <= 7
 
 
 @settings(max_examples=500, deadline=None)
@@ -165,7 +168,7 @@ def test_a_lone_features_value_is_what_the_array_formula_gives_anywhere_in_an_ar
     # with numpy's SIMD log1p over the whole array: the table must hold those bits at any position.
     hasher = FeatureHasher(char_ngrams=(3, 5), char_weight=weight)
     rng = np.random.default_rng(0)
-    for value, logged in zip(hasher._signed.tolist(), hasher._logged, strict=True):
+    for value, logged in zip(hasher._sums.signed.tolist(), hasher._sums.logged, strict=True):
         for n in (1, 2, 7, 8, 9, 16, 17, 33, 100):
             for i in sorted({0, n // 2, n - 1, int(rng.integers(n))}):
                 signed = rng.choice([1.0, -1.0, 2.0, -3.0, 1.3, 0.6, weight, -weight], size=n)
@@ -184,3 +187,83 @@ def test_copysign_is_sign_times_value_for_the_logged_counts():
     # Only -0.0 would differ (-0.0 against 0.0), and no sum of nonzero counts is -0.0 (x + -x is +0.0);
     # were it one, both are zeros, which are dropped.
     assert np.copysign(0.0, -0.0) == np.sign(-0.0) * 0.0 == 0.0
+
+
+# -- ASCII prompts as bytes tokens, bucket sums in Python ---------------------------------------------
+
+ASCII_PROMPTS = (st.text(alphabet=st.characters(max_codepoint=127), max_size=300)
+                 | st.lists(st.sampled_from(["Sort", "the", "LIST", "v2.0", "aaaa", "sorted", "x", "don't", "ab" * 9]),
+                            max_size=140).map(" ".join))
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=ASCII_PROMPTS)
+def test_ascii_text_becomes_the_tokens_of_tokenize_as_bytes(text):
+    assert text.encode().translate(F._ASCII_BYTES).split() == [t.encode() for t in F.tokenize(text)]
+
+
+@pytest.mark.parametrize("config", BIT_CONFIGS, ids=str)
+@settings(max_examples=150, deadline=None)
+@given(text=ASCII_PROMPTS)
+def test_bytes_tokens_give_the_bits_of_str_tokens_on_both_paths(config, text):
+    # `transform` reads ASCII text as bytes tokens, short prompts and long ones (> _FAST_TOKENS).
+    hasher = FeatureHasher(**config)
+    tokens = F.tokenize(text)
+    as_bytes = [t.encode() for t in tokens]
+    reference = hasher._transform_arrays(tokens)
+    assert _identical(hasher._transform_arrays(as_bytes), reference)
+    assert _identical(hasher._transform_words(as_bytes), reference)
+    assert _identical(hasher._transform_words(as_bytes), reference)  # warm
+    assert _identical(hasher.transform(text), reference)
+
+
+@pytest.mark.parametrize("weight", [0.3, 0.7, 1 / 3, 1.0, 1e-3, 123.456, -0.3])
+def test_a_summed_buckets_value_is_what_the_array_formula_gives_anywhere_in_an_array(weight):
+    # A bucket of several features takes ln(1 + |sum|) from numpy's log1p of a one-element array
+    # (`PackedSums`); `_finish` computes it over the whole array, SIMD lanes and all.
+    sums = F.FeatureHasher(char_ngrams=(3, 5), char_weight=weight)._sums
+    rng = np.random.default_rng(2)
+    steps = [1.0, -1.0, weight, -weight]
+    for _ in range(200):
+        total = float(steps[rng.integers(4)])
+        for _ in range(int(rng.integers(1, 8))):
+            total += steps[rng.integers(4)]
+        if not 0.0 < abs(total) < float("inf"):
+            continue
+        mine = math.copysign(sums._log1p[abs(total)], total)
+        n = int(rng.choice([1, 2, 7, 8, 9, 16, 17, 33, 100]))
+        i = int(rng.integers(n))
+        signed = rng.choice([1.0, -1.0, 2.0, -3.0, 1.3, 0.6, weight, -weight], size=n)
+        signed[i] = total
+        values = np.sign(signed) * np.log1p(np.abs(signed))
+        assert values[i:i + 1].view(np.int64) == np.array([mine]).view(np.int64)
+
+
+def test_the_bench_prompt_has_summed_buckets_and_keeps_its_bits():
+    # The prompt every end-to-end benchmark request carries: two n-grams share buckets with others.
+    hasher = FeatureHasher(**SHIPPED)
+    for text in (BENCH_PROMPT, BENCH_PROMPT.upper(), BENCH_PROMPT + " " + BENCH_PROMPT):
+        tokens = F.tokenize(text)
+        features = hasher.transform(text)
+        assert len(features) < len(hasher._hashes(tokens)) + len(hasher._char_grams(tokens)[0])
+        assert _identical(features, hasher._transform_arrays(tokens))
+
+
+def test_the_corpus_prompts_keep_the_array_paths_bits():
+    from gateway.learning.default_domains import load_corpus
+
+    hasher = FeatureHasher(**SHIPPED)
+    for row in load_corpus()[::3]:  # (a third of it: every source, domain and language)
+        assert _identical(hasher.transform(row.text), hasher._transform_arrays(F.tokenize(row.text))), row.id
+
+
+@pytest.mark.parametrize("runs", [0, 1, 1000])
+@settings(max_examples=100, deadline=None)
+@given(text=PROMPTS | ASCII_PROMPTS)
+def test_buckets_summed_in_python_or_by_numpy_give_the_same_bits(runs, text):
+    # `PackedSums` sums a few runs in Python and hands many to numpy's reduceat: both, at any count.
+    hasher = FeatureHasher(8, **SHIPPED)
+    tokens = F.tokenize(text)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_codes, "_PYTHON_RUNS", runs)
+        assert _identical(hasher._transform_words(tokens), hasher._transform_arrays(tokens))
