@@ -8,14 +8,16 @@ does not blur.
 `ab.py`'s CPU time per request moves by 10-20 % between rounds on this (shared, virtual) machine,
 more than most single changes are worth, and the VM exposes no hardware counters to `perf`.
 Callgrind counts the instructions a process executes in user space, the same figure on every run
-to ~0.01 %. Each proxy (the aiohttp passthrough and every variant, as in `ab.py`) runs
+to ~0.01 % on a quiet machine. Each proxy (the aiohttp passthrough and every variant, as in `ab.py`) runs
 under `valgrind --tool=callgrind`; after `--warmup` requests its counters are zeroed
 (`callgrind_control -z`), `--requests` requests are sent over `--connections` keep-alive
 connections, and the counters are dumped (`callgrind_control -d`). The figure is instructions
 executed by the whole process, every thread, divided by the requests. With one connection (the
-default) each request has the loop to itself and the count repeats to ~0.01 % (1,349.3 and
-1,349.4 k in two runs of one tree); with more, how requests batch per loop turn depends on the
-machine's load, and the count moves by ~1 %.
+default) each request has the loop to itself, and on a quiet machine the count repeats to ~0.01 %
+(1,349.3 and 1,349.4 k in two runs of one tree). Under load it moves by ~1 % (1,358.6 k for the
+same tree while a test suite ran): the slower each request, the more clock-driven work lands on it
+(below); with more connections, how requests batch per loop turn moves it too. Compare variants
+measured in one run.
 
 Work driven by the clock rather than by requests (the stats refresh four times a second, the
 policy directory's poll twice a second, in a thread) runs 30-50x more often per request under
@@ -120,8 +122,8 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--warmup", type=int, default=400)
     p.add_argument("--connections", type=int, default=1,
-                   help="1 (default) repeats to ~0.01 %%; more let requests batch per loop turn, which then "
-                        "depends on the machine's load (~1 %% between runs)")
+                   help="1 (default) repeats to ~0.01 %% on a quiet machine; more let requests batch per loop "
+                        "turn, which then depends on the machine's load (~1 %% between runs)")
     p.add_argument("--stream", action="store_true", help="streamed requests")
     p.add_argument("--catalog", type=Path, default=ab.HERE / "gateway_catalog.yaml")
     p.add_argument("--policies", type=Path, default=ab.HERE / "policies")
