@@ -26,10 +26,6 @@ __all__ = ["builder", "evolver"]
 
 T = TypeVar("T")
 
-# dataclasses' marker for a parameter whose default comes from a default_factory.
-_FACTORY = dataclasses._HAS_DEFAULT_FACTORY  # type: ignore[attr-defined]
-
-
 def _twin(cls: type) -> type:
     params = getattr(cls, "__dataclass_params__", None)
     if params is None or not params.frozen:
@@ -44,7 +40,7 @@ def _twin(cls: type) -> type:
 def builder(cls: type[T]) -> Callable[..., T]:
     """A constructor for the frozen slotted dataclass `cls`: `builder(cls)(*a, **kw) == cls(*a, **kw)`."""
     twin = _twin(cls)
-    env: dict[str, Any] = {"_cls": cls, "_FACTORY": _FACTORY}
+    env: dict[str, Any] = {"_cls": cls}
     signature, lines = [], []
     seen_kw_only = False
     by_name = {f.name: f for f in dataclasses.fields(cls)}
@@ -58,9 +54,10 @@ def builder(cls: type[T]) -> Callable[..., T]:
             env[f"_d_{p.name}"] = p.default
             signature.append(f"{p.name}=_d_{p.name}")
         field = by_name[p.name]
-        if p.default is _FACTORY:
+        if field.default_factory is not dataclasses.MISSING:
+            # The signature's default is dataclasses' own marker for "call the factory".
             env[f"_f_{p.name}"] = field.default_factory
-            lines.append(f"    self.{p.name} = _f_{p.name}() if {p.name} is _FACTORY else {p.name}")
+            lines.append(f"    self.{p.name} = _f_{p.name}() if {p.name} is _d_{p.name} else {p.name}")
         else:
             lines.append(f"    self.{p.name} = {p.name}")
     for field in dataclasses.fields(cls):

@@ -33,7 +33,6 @@ from typing import Any
 import h11
 import orjson
 from uvicorn.protocols.http.h11_impl import H11Protocol
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # uvicorn[standard] brings httptools
 
 from gateway import errors
 from gateway._corked import CorkedTransport

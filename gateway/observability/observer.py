@@ -23,7 +23,12 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from gateway.observability._collector import LiveCollector, LiveSources
 from gateway.observability._logline import (
-    RankingParts, RequestLines, UtcStamp, lines_wanted, request_line, request_logger,
+    RankingParts,
+    RequestLines,
+    UtcStamp,
+    lines_wanted,
+    request_line,
+    request_logger,
 )
 from gateway.observability._metrics import Instruments
 from gateway.observability._series import SeriesBuffer

@@ -7,9 +7,9 @@ reads is one of these frozen objects so a ranking can be recomputed and explaine
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gateway._frozen import builder, evolver
 
