@@ -103,10 +103,24 @@ def _start(v: Variant, sim_base: str, catalog: Path, policies: Path, work: Path,
     v.url = f"{base}/v1/chat/completions"
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_variant_arguments(p: argparse.ArgumentParser) -> None:
+    """The options that say which proxies run and on what catalog (shared with instructions.py)."""
     p.add_argument("--variant", action="append", default=[], help="name=TREE[:VAR=VALUE,...] (repeatable)")
     p.add_argument("--no-default", action="store_true", help="do not add the current tree as variant 'gateway'")
+    p.add_argument("--catalog", type=Path, default=HERE / "gateway_catalog.yaml")
+    p.add_argument("--policies", type=Path, default=HERE / "policies")
+
+
+def variants_from(a: argparse.Namespace) -> list[Variant]:
+    """The aiohttp passthrough, this tree (unless --no-default), then every --variant."""
+    variants = [] if a.no_default else [Variant("gateway", REPO)]
+    variants += [_parse_variant(s) for s in a.variant]
+    return [Variant("aiohttp", None), *variants]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_variant_arguments(p)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--connections", type=int, default=64)
@@ -114,15 +128,11 @@ def main() -> int:
     p.add_argument("--latency", action="store_true", help="also latency at a fixed rate (open loop)")
     p.add_argument("--rate", type=float, default=100.0)
     p.add_argument("--latency-seconds", type=float, default=5.0)
-    p.add_argument("--catalog", type=Path, default=HERE / "gateway_catalog.yaml")
-    p.add_argument("--policies", type=Path, default=HERE / "policies")
     p.add_argument("--proxy-cpu", type=int, default=0)
     p.add_argument("--load-cpu", type=int, default=1)
     p.add_argument("--json", type=Path, help="write the raw figures here")
     a = p.parse_args()
-    variants = [] if a.no_default else [Variant("gateway", REPO)]
-    variants += [_parse_variant(s) for s in a.variant]
-    variants.insert(0, Variant("aiohttp", None))
+    variants = variants_from(a)
     os.sched_setaffinity(0, {a.load_cpu})
     work = Path(tempfile.mkdtemp(prefix="gateway-ab-"))
     load = str(a.load_cpu)

@@ -117,24 +117,19 @@ def _instructions(dump_dir: Path, name: str, before: set[Path]) -> int:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--variant", action="append", default=[], help="name=TREE[:VAR=VALUE,...] (repeatable)")
-    p.add_argument("--no-default", action="store_true", help="do not add the current tree as variant 'gateway'")
+    ab.add_variant_arguments(p)
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--warmup", type=int, default=400)
     p.add_argument("--connections", type=int, default=1,
                    help="1 (default) repeats to ~0.01 %% on a quiet machine; more let requests batch per loop "
                         "turn, which then depends on the machine's load (~1 %% between runs)")
     p.add_argument("--stream", action="store_true", help="streamed requests")
-    p.add_argument("--catalog", type=Path, default=ab.HERE / "gateway_catalog.yaml")
-    p.add_argument("--policies", type=Path, default=ab.HERE / "policies")
     p.add_argument("--json", type=Path, help="write the figures here")
     a = p.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("valgrind not found: apt-get install valgrind", file=sys.stderr)
         return 2
-    variants = [] if a.no_default else [ab.Variant("gateway", ab.REPO)]
-    variants += [ab._parse_variant(s) for s in a.variant]
-    variants.insert(0, ab.Variant("aiohttp", None))
+    variants = ab.variants_from(a)
     work = Path(tempfile.mkdtemp(prefix="gateway-instr-"))
     results: dict[str, float] = {}
     try:

@@ -25,7 +25,7 @@ from gateway.core.embeddings import batch_tokens, build_embedding_context, dimen
 from gateway.core.exploration import explore
 from gateway.core.params import OPENAI_WIRE_ONLY
 from gateway.learning import RouterModel, SparseFeatures, TargetPlanner, header_domain, known_domains, messages_text
-from gateway.policy import PolicySet, Resolution, resolve
+from gateway.policy import PolicySet, Resolution, ResolutionMemo
 from gateway.selection.strategies import SelectionParamsError
 from gateway.selection.types import LiveStats, ModelInfo, Ranking, Rejection, RequestContext, with_domain
 from gateway.upstream.adapt import adapt
@@ -99,8 +99,7 @@ class Decider:
         self._targets = TargetPlanner(catalog.models)  # quality targets / learned default (hook below)
         self._domains: tuple[object, frozenset[str]] = (None, frozenset())
         self._memo = RankingMemo()  # same request shape, same live stats and params: same ranking
-        # (policy set, {(pipeline header, strategy header, domain): Resolution}), see `_resolve`.
-        self._resolutions: tuple[object, dict[tuple, Resolution]] = (None, {})
+        self._resolutions = ResolutionMemo()  # same pipeline, strategy header and domain: same resolution
         # Whether any deployment has provider parameter rules: without, no request needs a look at each.
         self._adapting = any(d.params is not None for d in catalog.deployments.values())
 
@@ -146,7 +145,8 @@ class Decider:
             domain_source="header" if domain else None,
         )
         # Resolving validates the strategy header and the pipeline id even for a pinned model.
-        resolution = self._resolve(pipeline, headers.get("x-selection-strategy"), ctx)
+        resolution = self._resolutions.resolve(self._policies(), pipeline, headers.get("x-selection-strategy"), ctx,
+                                               self._allow_unknown)
         # Hook (gateway/learning/planner.py): X-Quality-Target is validated here, pinned or not.
         target, target_note = self._targets.target(headers, resolution)
         if ctx.domain is None and resolution.domain is not None:
@@ -214,29 +214,6 @@ class Decider:
             if self._adapting and (adapted := _adaptations(candidates, body)):
                 ranking = ranking.noted(*adapted)
         return _new_decision(ctx, ranking, candidates, strategy, source, pipeline, resolution, features)
-
-    def _resolve(self, pipeline: str | None, strategy: str | None, ctx: RequestContext) -> Resolution:
-        """`resolve`, remembered per policy set for policies without experts.
-
-        Without an experts table a resolution depends on the pipeline, the strategy header and the
-        domain alone (experts read the request's tools), and most requests share a handful of
-        those; building the eleven-field result cost more than the lookup. Refusals (an unknown
-        pipeline, a bad strategy) are raised every time, never remembered.
-        """
-        policies = self._policies()
-        seen, known = self._resolutions
-        if seen is not policies:
-            known = {}
-            self._resolutions = (policies, known)
-        key = (pipeline, strategy, ctx.domain)
-        resolution = known.get(key)
-        if resolution is None:
-            resolution = resolve(policies, pipeline, strategy, ctx, self._allow_unknown)
-            if not resolution.policy.experts:
-                if len(known) >= _MAX_RESOLUTIONS:  # header values are the client's: keep it bounded
-                    known.clear()
-                known[key] = resolution
-        return resolution
 
     def _embedding_set(self, dimensions: int | None) -> tuple[tuple[ModelInfo, ...], tuple[Rejection, ...]]:
         """The embedding models that can return vectors of `dimensions`, and the others rejected."""
@@ -323,8 +300,6 @@ class Decider:
 def _same(ranking: Ranking) -> Ranking:
     return ranking
 
-
-_MAX_RESOLUTIONS = 256
 
 _DOMAIN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 

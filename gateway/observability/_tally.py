@@ -76,10 +76,10 @@ class Tally:
     def flush(self) -> None:
         """Write every pending update to prometheus_client now."""
         self._scheduled = False
-        # A scrape flushes from a worker thread while the loop adds to the cells: iterate copies (a
-        # new child's cell may come), and take each amount with no call before it is reset (CPython
-        # switches threads only at calls and loop jumps), so no update lands in between.
-        for child, cell in list(self._counters.items()):
+        # Runs on the event loop, the only thread that adds to the cells (the metrics route
+        # flushes there before rendering in the thread pool), so no update lands between a read
+        # and its reset.
+        for child, cell in self._counters.items():
             amount = cell[0]
             if amount:
                 cell[0] = 0.0
@@ -87,7 +87,7 @@ class Tally:
                     child.inc(amount)
                 except Exception:  # noqa: BLE001 - one bad update must not lose the others
                     _log.exception("metric update failed")
-        for child, pending in list(self._hists.items()):
+        for child, pending in self._hists.items():
             try:
                 if pending[0] is None:
                     values, pending[1] = pending[1], []

@@ -134,7 +134,13 @@ class Observer:
         self._tally.flush()
 
     def render_metrics(self) -> bytes:
-        self._tally.flush()  # this process's scrape is never behind it
+        """`flush`, then `exposition`: this process's scrape is never behind it."""
+        self._tally.flush()
+        return self.exposition()
+
+    def exposition(self) -> bytes:
+        """The Prometheus text of what was written to prometheus_client (no flush: that must run
+        on the event loop, the only thread that adds to the batched updates)."""
         if self._registry is not None:
             return generate_latest(self._registry)
         # A fresh registry per scrape, as prometheus_client's multiprocess docs prescribe.

@@ -31,7 +31,7 @@ from gateway.policy.models import (
     merge_constraints,
 )
 from gateway.policy.policyset import DEFAULT_PIPELINE, PolicySet, builtin_default_policy
-from gateway.policy.resolve import ExpertChoice, Resolution, choose_experts, parse_strategy, resolve
+from gateway.policy.resolve import ExpertChoice, Resolution, ResolutionMemo, choose_experts, parse_strategy, resolve
 from gateway.policy.schema import policy_json_schema
 from gateway.policy.store import PolicyStore
 
@@ -51,6 +51,7 @@ __all__ = [
     "PolicySet",
     "PolicyStore",
     "Resolution",
+    "ResolutionMemo",
     "SelectionSchema",
     "UnknownPipelineError",
     "Weights",

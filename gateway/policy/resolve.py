@@ -25,6 +25,7 @@ __all__ = [
     "ASSUMED_OUTPUT_TOKENS",
     "ExpertChoice",
     "Resolution",
+    "ResolutionMemo",
     "choose_experts",
     "parse_strategy",
     "resolve",
@@ -229,3 +230,41 @@ def _violations(name: str, info: ModelInfo | None, c: Constraints, ctx: RequestC
         if latency > c.max_latency_ms:
             out.append(f"expected latency {latency:.0f} ms > max {c.max_latency_ms:g} ms")
     return out
+
+
+class ResolutionMemo:
+    """`resolve`, remembered per policy set for policies without experts.
+
+    Without an experts table a resolution depends on the pipeline, the strategy header and the
+    domain alone (experts read the request's tools), and most requests share a handful of those;
+    building the eleven-field result cost more than the lookup. Refusals (an unknown pipeline, a
+    bad strategy) are raised every time, never remembered. A new policy set (a reload) starts
+    afresh.
+    """
+
+    #: Header values are the client's: at most this many are kept (then the memory starts over).
+    MAX = 256
+
+    __slots__ = ("_known", "_policies")
+
+    def __init__(self) -> None:
+        self._policies: object = None
+        self._known: dict[tuple, Resolution] = {}
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def resolve(self, policy_set: PolicySet, pipeline_id: str | None, header_strategy: str | None,
+                ctx: RequestContext, allow_unknown_pipeline_fallback: bool = False) -> Resolution:
+        if self._policies is not policy_set:
+            self._policies, self._known = policy_set, {}
+        known = self._known
+        key = (pipeline_id, header_strategy, ctx.domain, ctx.pipeline)
+        resolution = known.get(key)
+        if resolution is None:
+            resolution = resolve(policy_set, pipeline_id, header_strategy, ctx, allow_unknown_pipeline_fallback)
+            if not resolution.policy.experts:
+                if len(known) >= self.MAX:
+                    known.clear()
+                known[key] = resolution
+        return resolution

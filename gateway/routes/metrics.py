@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -10,8 +11,10 @@ from gateway.observability import METRICS_CONTENT_TYPE
 __all__ = ["metrics"]
 
 
-def metrics(request: Request) -> Response:
-    # A plain def: FastAPI runs it in the thread pool, so reading multiprocess files or a large
-    # exposition never stalls the event loop that serves completions.
+async def metrics(request: Request) -> Response:
     observer = request.app.state.gateway.observer
-    return Response(observer.render_metrics(), media_type=METRICS_CONTENT_TYPE)
+    # The batched updates are written on the loop, the only thread that adds to them; rendering
+    # (multiprocess files, a large exposition) runs in the thread pool, off the loop that serves
+    # completions.
+    observer.flush()
+    return Response(await run_in_threadpool(observer.exposition), media_type=METRICS_CONTENT_TYPE)

@@ -7,9 +7,8 @@ import pytest
 
 from gateway import errors
 from gateway.catalog import GatewayConfig, load_catalog
-from gateway.core import decision
 from gateway.core.decision import Decider
-from gateway.policy import load_policy_dir
+from gateway.policy import ResolutionMemo, load_policy_dir
 from gateway.selection.engine import SelectionEngine
 
 BASE = "http://127.0.0.1:9/v1"
@@ -72,6 +71,6 @@ def test_a_reloaded_policy_set_is_resolved_afresh(setup):
 
 def test_the_memory_stays_bounded(setup):
     decider, *_ = setup
-    for i in range(decision._MAX_RESOLUTIONS + 10):
+    for i in range(ResolutionMemo.MAX + 10):
         decider.decide(_BODY, {"x-task-domain": f"d{i}"}, "r")
-    assert len(decider._resolutions[1]) <= decision._MAX_RESOLUTIONS
+    assert len(decider._resolutions) <= ResolutionMemo.MAX
