@@ -1,16 +1,29 @@
-"""`gateway.serving`: the uvicorn options every server start uses, and the open-file limit."""
+"""`gateway.serving`: the uvicorn options every server start uses, the open-file limit, and when a
+finished response and a stream's first event leave."""
 
 from __future__ import annotations
 
+import asyncio
 import pickle
+import socket
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 import uvicorn
 
-from gateway.serving import ConnectionLimits, H11Limited, HttpToolsLimited, uvicorn_options
+from gateway.asgi import HANGUP_HOOK
+from gateway.serving import (
+    _HURRY_MAX_IN_FLIGHT,
+    ConnectionLimits,
+    H11Limited,
+    HttpToolsLimited,
+    uvicorn_options,
+)
 from gateway.settings import Settings
+from tests._wait import wait_until
 from tests.conftest import ROOT
 
 
@@ -66,3 +79,83 @@ def test_raise_fd_limit_warns_when_the_hard_limit_is_too_low():
     # The cap is lowered to what the limit holds: clean 503s past it instead of EMFILE resets.
     assert fits == "128" and "serving at most 128 connections" in warning
     assert "GATEWAY_MAX_CONNECTIONS=4096" in warning and "8448" in warning
+
+
+# -- when a finished response and a stream's first event leave -------------------------------------
+
+_BLOCK_S = 0.6
+
+
+async def _answers_then_blocks(scope, receive, send) -> None:
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    if scope["path"] == "/hold":  # a request in flight, for a busy server
+        await asyncio.sleep(3)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    if scope["path"] == "/plain":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]})
+        await send({"type": "http.response.body", "body": b"first"})
+        # Work after the answer in the same loop pass (the gateway's accounting is queued behind it).
+        time.sleep(_BLOCK_S)  # noqa: ASYNC251 - the loop pass, blocked on purpose
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+    await send({"type": "http.response.body", "body": b"data: first\n\n", "more_body": True})
+    # What the model route does after writing a stream's first event (gateway/routes/model_route.py).
+    scope[HANGUP_HOOK].first_event_written()
+    time.sleep(_BLOCK_S)  # noqa: ASYNC251 - the rest of a burst, relayed in the same loop pass
+    await send({"type": "http.response.body", "body": b"data: rest\n\n", "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _wait_for_first(port: int, path: str) -> float:
+    """Seconds from the request to its first bytes of content; returns once the server's blocked
+    loop pass is over (the next request is not kept waiting by this one's)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        t0 = time.perf_counter()
+        s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while b"first" not in data:
+            chunk = s.recv(4096)
+            assert chunk, f"closed mid-response: {data!r}"
+            data += chunk
+        waited = time.perf_counter() - t0
+    time.sleep(max(0.0, _BLOCK_S - waited) + 0.1)
+    return waited
+
+
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+def test_an_answer_leaves_before_the_loop_pass_ends_unless_the_server_is_busy(parser):
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(_answers_then_blocks, log_level="warning", lifespan="on",
+                            **uvicorn_options(Settings(http_parser=parser)))
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    held: list[socket.socket] = []
+    try:
+        wait_until(lambda: srv.started, "the server to start")
+        port = sock.getsockname()[1]
+        # Idle: a finished response, and a stream's first event, leave before the rest of the pass runs.
+        assert _wait_for_first(port, "/plain") < _BLOCK_S / 2
+        assert _wait_for_first(port, "/stream") < _BLOCK_S / 2
+        for _ in range(_HURRY_MAX_IN_FLIGHT + 1):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+            held.append(s)
+        wait_until(lambda: len(srv.server_state.tasks) > _HURRY_MAX_IN_FLIGHT, "the held requests")
+        # Busy: a pass's writes stay corked to its end (gateway/_corked.py).
+        assert _wait_for_first(port, "/plain") >= _BLOCK_S
+        assert _wait_for_first(port, "/stream") >= _BLOCK_S
+    finally:
+        for s in held:
+            s.close()
+        srv.should_exit = True
+        thread.join(10)
+        sock.close()

@@ -24,8 +24,9 @@ __all__ = [
 
 #: Scope key of the request's id, set by the app before any middleware or route runs.
 REQUEST_ID = "gateway.request_id"
-#: Scope key of the server's hang-up hook, where the server has one (gateway/serving.py's
-#: protocols): `watch_hangup(scope, watcher) -> bool` and `unwatch_hangup(watcher)` (see `Hangup`).
+#: Scope key of the server's hook, where the server has one (gateway/serving.py's protocols):
+#: `watch_hangup(scope, watcher) -> bool` and `unwatch_hangup(watcher)` (see `Hangup`), and
+#: `first_event_written()`, which sends a stream's first event at once unless the server is busy.
 HANGUP_HOOK = "gateway.hangup_hook"
 
 Scope = dict[str, Any]

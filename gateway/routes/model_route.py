@@ -111,9 +111,15 @@ class ModelRoute:
                     try:
                         # The headers are an argument, not a local: not held for as long as the stream runs.
                         await send(asgi.sse_start(self._stream_headers(admitted, stream)))
+                        # The server sends the first event before the rest of its burst is relayed,
+                        # unless it is busy (gateway/serving.py).
+                        first = getattr(scope.get(asgi.HANGUP_HOOK), "first_event_written", None)
                         async for event in events:
                             await send({"type": "http.response.body", "body": event, "more_body": True})
                             del event  # not held while the next event is awaited (a slow stream idles there)
+                            if first is not None:
+                                first()
+                                first = None
                         hangup.close()
                         await send({"type": "http.response.body", "body": b""})
                     finally:
