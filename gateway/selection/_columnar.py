@@ -10,8 +10,9 @@ Results are bit-identical to the loop (a property test compares whole rankings),
 
 - only +, -, *, / and comparisons run in numpy: each is one correctly rounded IEEE operation,
   applied in the loop's order, so it gives the loop's float;
-- logarithms and powers, where numpy's SIMD versions differ from `math` in the last bit for some
-  inputs, go through `math` (`map(log, ...)`), as the loop computes them;
+- powers, where numpy's SIMD version differs from `math` in the last bit for some inputs, go
+  through Python's `**`, as the loop computes them; logarithms are numpy's on both paths
+  (`_snapshot.ln_each`);
 - what a model's live stats contribute whatever the request comes from the loop's own `_blend`,
   once per stats snapshot (`_Snapshot`), not once per request;
 - orders come from stable sorts over rows in name order, as `strategies.py`'s do.
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
-from math import log
 
 import numpy as np
 
@@ -43,6 +43,7 @@ from gateway.selection._prepared import (  # the loop's own halves
     _reasons,
 )
 from gateway.selection._ranked import LazyTuple
+from gateway.selection._snapshot import ln_each
 from gateway.selection.constraints import HardConstraints
 from gateway.selection.types import (
     LiveStats,
@@ -146,7 +147,7 @@ class _Snapshot:
         hit = self._log_latency
         if hit is None or hit[0] != floor:
             floored = np.where(self.latency > floor, self.latency, floor)
-            hit = self._log_latency = (floor, np.fromiter(map(log, floored.tolist()), dtype=_F8, count=len(floored)))
+            hit = self._log_latency = (floor, ln_each(floored))
         return hit[1]
 
     def view(self, view: tuple, domain: str | None, priors: Priors) -> tuple[np.ndarray, np.ndarray, list]:

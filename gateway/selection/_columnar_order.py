@@ -16,7 +16,7 @@ import numpy as np
 from gateway.selection._columnar import ColumnarSplit
 from gateway.selection._estimate import Estimate, Priors
 from gateway.selection._ranked import LazyTuple
-from gateway.selection._snapshot import Snapshot
+from gateway.selection._snapshot import Snapshot, ln, ln_each
 from gateway.selection.frontier import Frontier, TargetShare
 from gateway.selection.strategies import CheapestFirst, StrongestFirst
 
@@ -35,11 +35,6 @@ def _estimate(split: ColumnarSplit, models: Sequence, k: int) -> Estimate:
         split.quality_domain[j], split.errors.item(k), snap.samples[j], split.prior_latency.item(k),
         split.live_latency[j], snap.out_prior[j], snap.out_live[j],
     ))  # fmt: skip
-
-
-def _logs(values: np.ndarray) -> np.ndarray:
-    # `math.log` of each: numpy's SIMD `log` differs from it in the last bit for some inputs.
-    return np.fromiter(map(log, values.tolist()), dtype=_F8, count=len(values))
 
 
 def _log_scores(logs: np.ndarray, lo: float, span: float) -> np.ndarray:
@@ -80,13 +75,13 @@ def scores_and_order(
     cost_span, latency_span = log(priors.cost_range), log(priors.latency_range)
     costs = np.where(split.cost > cost_floor, split.cost, cost_floor)
     latencies = np.where(split.latency > latency_floor, split.latency, latency_floor)
-    cost_lo, latency_lo = log(costs.min().item()), log(latencies.min().item())
+    cost_lo, latency_lo = ln(costs.min().item()), ln(latencies.min().item())
     latency_logs = split.snapshot.log_latencies(latency_floor)[split.rows]
     if split.capped is not None:
         moved = np.flatnonzero(split.capped)
-        latency_logs[moved] = _logs(latencies[moved])
+        latency_logs[moved] = ln_each(latencies[moved])
     by_name = {
-        "cost": _log_scores(_logs(costs), cost_lo, cost_span),
+        "cost": _log_scores(ln_each(costs), cost_lo, cost_span),
         "quality": split.quality,
         "latency": _log_scores(latency_logs, latency_lo, latency_span),
         "reliability": 1.0 - split.errors,
