@@ -45,11 +45,15 @@ async def _sse(stream: ServedStream) -> AsyncIterator[bytes]:
     # Events the upstream sent together go out together: while the next one is already buffered,
     # this one waits for it in `batch` (one ASGI message and one write for the lot, instead of one
     # each); nothing ever waits on the upstream with an event held back.
+    # Until the first token, events are taken one at a time, and the one that carries it ends the
+    # first write: the time to the first token does not include relaying the rest of its burst
+    # (which the server sends after it unless it is busy, gateway/serving.py).
     batch: list[bytes] = []
     hide_usage = not stream.client_wants_usage
+    before_output = True
     try:
         async for first in stream:
-            burst = stream.take_ready()  # what came with it, handled in this one pass
+            burst = None if before_output else stream.take_ready()  # what came with it, in this one pass
             for event, chunk in (first, *burst) if burst else (first,):
                 if hide_usage and chunk.get("usage"):
                     # We asked upstream for usage on the client's behalf: hide it again.
@@ -57,8 +61,11 @@ async def _sse(stream: ServedStream) -> AsyncIterator[bytes]:
                         if chunk.get("choices") else b""
                 if event:
                     batch.append(event)
+            output = before_output and sse.has_output(chunk)
             del first, burst, event, chunk  # not held while the next event is awaited
-            if batch and not stream.ready():
+            if output:
+                before_output = False
+            if batch and (output or not stream.ready()):
                 yield batch[0] if len(batch) == 1 else b"".join(batch)
                 batch.clear()
         batch.append(sse.DONE)
@@ -67,3 +74,4 @@ async def _sse(stream: ServedStream) -> AsyncIterator[bytes]:
     finally:
         await stream.aclose()
     yield b"".join(batch)
+

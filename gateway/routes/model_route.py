@@ -21,7 +21,7 @@ import orjson
 
 from gateway import asgi, errors
 from gateway.aio import aclose
-from gateway.asgi import Receive, Scope, Send
+from gateway.asgi import Receive, Scope, Send, sse
 from gateway.core.pipeline import Call, RequestPipeline, Served, ServedStream
 from gateway.security.middleware import PRINCIPAL
 from gateway.upstream.operation import CHAT, Operation
@@ -73,12 +73,24 @@ class ModelRoute:
         possible once bytes were sent)."""
         translator = self.translator(stream, state)
         chunks = aiter(stream)
+        # As chat's own relay (gateway/routes/chat.py): until the first output, what is translated
+        # while the upstream's next event is already here goes into one write, which the one that
+        # carries the output ends, so the server sends it before the rest of its burst is relayed.
+        opening: list[bytes] | None = [translator.start()]
         try:
-            yield translator.start()
             async for _, chunk in chunks:
                 out = translator.feed(chunk)
+                if opening is None:
+                    if out:
+                        yield out
+                    continue
                 if out:
-                    yield out
+                    opening.append(out)
+                if sse.has_output(chunk) or not stream.ready():
+                    yield b"".join(opening)
+                    opening = None
+            if opening:
+                yield b"".join(opening)
             yield translator.finish()
         except errors.GatewayError as exc:
             yield translator.fail(exc)
