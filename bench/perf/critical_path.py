@@ -1,0 +1,249 @@
+"""Where a request's latency goes inside the gateway: per-phase wall time on its critical path.
+
+    .venv/bin/python bench/perf/critical_path.py                 # plain, paced at 100 req/s and back to back
+    .venv/bin/python bench/perf/critical_path.py --stream        # streamed
+    .venv/bin/python bench/perf/critical_path.py --tree /tmp/gw-base   # another checkout's gateway
+
+Added latency is wall time, not CPU time: only the work between a request's bytes arriving and
+its upstream call leaving ("pre"), and between the upstream's answer arriving and the client's
+response leaving ("post"), delays the client; what runs after the response was sent (stats,
+metrics, the log line) does not. This script starts the zero-latency simulator (core 1) and a
+`gateway serve` (core 0) whose process stamps `time.perf_counter_ns()` at named points of the
+request path (by wrapping the functions, so the stamps themselves cost a few microseconds), then
+sends `--requests` requests over one keep-alive connection, first one every `1 / --rate` seconds
+(idle between requests, as `ab.py --latency` measures), then back to back. It prints the median
+time between consecutive points, in the order a request reaches them.
+
+On this machine (a Firecracker VM whose idle vCPU halts), the same work takes several times longer
+after an idle gap than back to back (`--cold` times the domain inference alone: ~18 us back to back
+against ~150-290 us after 10 ms of sleep): caches and branch predictors are cold when a paced
+request arrives. So the paced column is the one the latency goals are about, and it mostly scales
+with how much code a phase runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from itertools import pairwise
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import procs
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+PROMPT = "Write one short sentence about request routers."
+_REPORT_EVERY = 100
+
+
+# -- in the gateway's process (`--serve`) ----------------------------------------------------------
+
+def _serve(argv: list[str]) -> None:
+    import functools
+    import importlib
+
+    ns = time.perf_counter_ns
+    rows: list[dict[str, int]] = []
+    cur: dict[str, int] = {}
+
+    def stamp(key: str) -> None:
+        if key not in cur:
+            cur[key] = ns()
+
+    def after(obj: object, name: str, key: str) -> None:
+        f = getattr(obj, name)
+
+        @functools.wraps(f)
+        def wrapped(*a, **k):
+            out = f(*a, **k)
+            stamp(key)
+            return out
+        setattr(obj, name, wrapped)
+
+    def before(obj: object, name: str, key: str) -> None:
+        f = getattr(obj, name)
+
+        @functools.wraps(f)
+        def wrapped(*a, **k):
+            stamp(key)
+            return f(*a, **k)
+        setattr(obj, name, wrapped)
+
+    def after_async(obj: object, name: str, key: str) -> None:
+        f = getattr(obj, name)
+
+        @functools.wraps(f)
+        async def wrapped(*a, **k):
+            out = await f(*a, **k)
+            stamp(key)
+            return out
+        setattr(obj, name, wrapped)
+
+    serving = importlib.import_module("gateway.serving")
+    corked = importlib.import_module("gateway._corked")
+    conn = importlib.import_module("gateway.upstream.http1._connection")
+    route = importlib.import_module("gateway.routes.model_route")
+    pipeline = importlib.import_module("gateway.core.pipeline")
+    decision = importlib.import_module("gateway.core.decision")
+    router_model = importlib.import_module("gateway.learning.router_model")
+    wire = importlib.import_module("gateway.upstream.openai_wire")
+
+    received = serving.HttpToolsLimited.data_received
+
+    def data_received(self, data: bytes) -> None:
+        nonlocal cur
+        if data.startswith(b"POST /v1/chat/completions"):
+            if "client write" in cur:
+                rows.append(cur)
+                if len(rows) >= _REPORT_EVERY:
+                    print("PHASES " + json.dumps(rows), file=sys.stderr, flush=True)
+                    rows.clear()
+            cur = {"request bytes in": ns()}
+        return received(self, data)
+
+    serving.HttpToolsLimited.data_received = data_received
+    after(serving.HttpToolsLimited, "on_headers_complete", "head parsed, task made")
+    before(route.ModelRoute, "_call", "route entered (middleware done)")
+    after(route.ModelRoute, "_call", "body parsed and checked")
+    after(decision, "build_context", "context built")
+    before(router_model.RouterModel, "estimate", "policy resolved")
+    after(router_model.RouterModel, "estimate", "prompt features and domain")
+    after(decision, "_new_decision", "ranked, explored, attempt order")
+    after_async(pipeline.RequestPipeline, "admit", "admitted (limits, budget)")
+    before(conn._Conn, "send", "upstream request written")
+    before(conn._Conn, "data_received", "upstream bytes in")
+    after(conn._Conn, "on_message_complete", "upstream response parsed")
+    after_async(wire.OpenAIWireTransport, "complete", "answer read and checked")
+    after_async(pipeline.RequestPipeline, "stream", "first event read and checked")
+    before(corked.CorkedTransport, "write", "response head written")
+    before(corked.CorkedTransport, "flush", "client write")
+
+    from gateway.cli import main
+
+    sys.exit(main(argv))
+
+
+# -- the driver -----------------------------------------------------------------------------------
+
+def _requests(port: int, n: int, gap_s: float, stream: bool) -> None:
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 16,
+                       **({"stream": True} if stream else {})})
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for _ in range(n):
+        client.request("POST", "/v1/chat/completions", body, headers)
+        resp = client.getresponse()
+        resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"HTTP {resp.status}")
+        if gap_s:
+            time.sleep(gap_s)
+    client.close()
+
+
+def _phases(log: Path) -> list[dict[str, int]]:
+    """Every request's stamps so far, in order (printed by the gateway's process in batches)."""
+    rows: list[dict[str, int]] = []
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("PHASES "):
+            rows += json.loads(line[7:])
+    return rows
+
+
+def _table(rows: list[dict[str, int]]) -> list[tuple[str, float]]:
+    keys = {k for r in rows for k in r}
+    order = sorted(keys, key=lambda k: statistics.median(r[k] - r["request bytes in"] for r in rows if k in r))
+    out = []
+    for prev, key in pairwise(order):
+        ds = [r[key] - r[prev] for r in rows if key in r and prev in r]
+        out.append((key, statistics.median(ds) / 1000))
+    return out
+
+
+def _cold() -> None:
+    """The domain inference alone, back to back and after 10 ms of sleep."""
+    from gateway.learning.default_domains import load_default
+    from gateway.learning.router_model import RouterModel
+
+    classifier = load_default()
+    router = RouterModel(classifier.hasher, classifier, None, mode="domain")
+    for gap in (0.0, 0.01):
+        times = []
+        for _ in range(300):
+            if gap:
+                time.sleep(gap)
+            t = time.perf_counter_ns()
+            router.estimate(PROMPT, (), domain=None, explain=False)
+            times.append(time.perf_counter_ns() - t)
+        print(f"domain inference, {'after 10 ms of sleep' if gap else 'back to back'}: "
+              f"p50 {statistics.median(times) / 1000:.1f} us")
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        _serve(sys.argv[2:])
+        return 0
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tree", type=Path, default=REPO, help="the checkout whose gateway is measured")
+    p.add_argument("--stream", action="store_true")
+    p.add_argument("--rate", type=float, default=100.0, help="paced requests per second")
+    p.add_argument("--requests", type=int, default=600, help="per column (a warm-up of 100 comes first)")
+    p.add_argument("--cold", action="store_true", help="only time the domain inference, hot and cold")
+    a = p.parse_args()
+    if a.cold:
+        _cold()
+        return 0
+    work = Path(tempfile.mkdtemp(prefix="gateway-critical-"))
+    tree = a.tree.resolve()
+    try:
+        sim_port, port = procs.free_port(), procs.free_port()
+        sim = procs.spawn("simulator", [sys.executable, "-m", "gateway.simulator", "--profile",
+                                        str(HERE / "sim_profile.yaml"), "--zero-latency", "--quiet", "--port",
+                                        str(sim_port)], cpus={1}, env={**os.environ, "PYTHONPATH": str(REPO)},
+                          log_dir=work)
+        procs.wait_http_ok(sim, f"http://127.0.0.1:{sim_port}/healthz", 20)
+        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        env.pop("GATEWAY_REDIS_URL", None)
+        env.update({"PYTHONPATH": str(tree), "BENCH_SIM_URL": f"http://127.0.0.1:{sim_port}/v1",
+                    "BENCH_SIM_API_KEY": "sk-bench", "GATEWAY_LOG_LEVEL": "info"})
+        gw = procs.spawn("gateway", [sys.executable, str(Path(__file__).resolve()), "--serve", "serve", "--config",
+                                     str(HERE / "gateway_catalog.yaml"), "--policies", str(HERE / "policies"),
+                                     "--host", "127.0.0.1", "--port", str(port)], cpus={0}, env=env, log_dir=work,
+                         cwd=tree)
+        procs.wait_http_ok(gw, f"http://127.0.0.1:{port}/readyz", 60)
+        os.sched_setaffinity(0, {1})
+        columns = {}
+        per_column = 100 + a.requests + _REPORT_EVERY  # warm-up, measured, and a tail that gets them printed
+        for i, (name, gap) in enumerate(((f"paced, {a.rate:g}/s", 1.0 / a.rate), ("back to back", 0.0))):
+            _requests(port, per_column, gap, a.stream)
+            first = i * per_column + 100  # row k is request k's (requests are sent one at a time)
+            columns[name] = _table(_phases(gw.log_path)[first:first + a.requests])
+    finally:
+        procs.stop_all()
+    names = list(columns)
+    print(f"{'phase (ends at)':<36}" + "".join(f"{n:>16}" for n in names) + "   (median us since the point above)")
+    by_name = [dict(columns[n]) for n in names]
+    for key, _ in columns[names[0]]:
+        print(f"{key:<36}" + "".join(f"{d.get(key, float('nan')):>16.1f}" for d in by_name))
+    # The sums of medians, in the two stretches that delay the client.
+    for label, lo, hi in (("= before the upstream call", None, "upstream request written"),
+                          ("= after the upstream's answer", "upstream bytes in", None)):
+        sums = []
+        for table in (columns[n] for n in names):
+            keys = [k for k, _ in table]
+            start = keys.index(lo) + 1 if lo else 0
+            end = keys.index(hi) + 1 if hi else len(keys)
+            sums.append(sum(d for _, d in table[start:end]))
+        print(f"{label:<36}" + "".join(f"{x:>16.1f}" for x in sums))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
