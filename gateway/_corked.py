@@ -9,7 +9,9 @@ the pass that wrote it: a lone event of a slow stream goes out as soon as it is 
 take the callbacks already queued.
 
 Anything that ends or reorders the byte stream (close, write_eof, a handover of the socket) sends
-what is gathered first; `abort` drops it, as the transport's own buffer would be.
+what is gathered first; `abort` drops it, as the transport's own buffer would be. The server also
+flushes early (gateway/serving.py, `_Limited._hurry`) when it is not busy: a finished response,
+and a stream's first output, do not wait for the rest of the pass.
 """
 
 from __future__ import annotations

@@ -91,7 +91,8 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     print(f"gateway: {startup_notice(settings.host, keyring.enabled, settings.insecure, len(keyring))}",
           file=sys.stderr)
-    from gateway.serving import raise_fd_limit, uvicorn_options
+    from gateway.fd_limit import raise_fd_limit
+    from gateway.serving import uvicorn_options
 
     # Per process, and workers inherit the limit: each has its own connections.
     fits, fd_warning = raise_fd_limit(settings.max_connections)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import resource
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from gateway._lean_event import LazyDeque, LeanEvent
 from gateway._shared_values import SharedValues
 from gateway.asgi.io import HANGUP_HOOK
 
-__all__ = ["ConnectionLimits", "H11Limited", "HttpToolsLimited", "raise_fd_limit", "uvicorn_options"]
+__all__ = ["ConnectionLimits", "H11Limited", "HttpToolsLimited", "uvicorn_options"]
 
 _log = logging.getLogger("gateway.serving")
 
@@ -53,10 +52,6 @@ _LINGER_BYTES = 1 << 20
 _READ_BYTES = 256 * 1024
 #: At most one "connection limit reached" warning per this many seconds per process.
 _REFUSAL_LOG_S = 10.0
-
-
-#: Open files kept for everything but connections: logs, policy files, Redis, litellm's clients.
-_FD_RESERVE = 256
 
 
 @dataclass(frozen=True)
@@ -415,26 +410,3 @@ def uvicorn_options(settings: Any) -> dict[str, Any]:
         # h11's own cap (a plain-text 400) stays a backstop behind the 431: one read above ours.
         "h11_max_incomplete_event_size": settings.max_header_bytes + _READ_BYTES,
     }
-
-
-def raise_fd_limit(max_connections: int) -> tuple[int, str | None]:
-    """Lift the soft open-file limit to what `max_connections` needs: the cap that fits, and a
-    warning when it had to be lowered.
-
-    Each client connection may hold an upstream connection too, plus files and Redis: a cap the
-    process cannot reach would fail at accept() (EMFILE, a reset the client cannot tell from a
-    crash) and take upstream calls with it, so the cap is lowered to what fits and a connection
-    beyond it gets the cap's clean 503.
-    """
-    need = 2 * max_connections + _FD_RESERVE
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < need:
-        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
-        if target > soft:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-    if soft != resource.RLIM_INFINITY and soft < need:
-        fits = max(1, (soft - _FD_RESERVE) // 2)
-        return fits, (f"open-file limit {soft} is below the {need} that GATEWAY_MAX_CONNECTIONS={max_connections} "
-                      f"needs; serving at most {fits} connections (a 503 beyond); raise `ulimit -n` for more")
-    return max_connections, None

@@ -57,7 +57,7 @@ def _in_child(code: str) -> str:
 def test_raise_fd_limit_lifts_the_soft_limit_towards_the_cap():
     out = _in_child(
         "import resource\n"
-        "from gateway.serving import raise_fd_limit\n"
+        "from gateway.fd_limit import raise_fd_limit\n"
         "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
         "_, warning = raise_fd_limit(100)\n"
@@ -69,7 +69,7 @@ def test_raise_fd_limit_lifts_the_soft_limit_towards_the_cap():
 def test_raise_fd_limit_warns_when_the_hard_limit_is_too_low():
     out = _in_child(
         "import resource\n"
-        "from gateway.serving import raise_fd_limit\n"
+        "from gateway.fd_limit import raise_fd_limit\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 512))\n"
         "fits, warning = raise_fd_limit(4096)\n"
         "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0], '|', fits, '|', warning)\n"

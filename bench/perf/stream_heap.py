@@ -231,7 +231,8 @@ async def _measure(a: argparse.Namespace, sim_url: str, work: Path) -> None:
 
     import gateway
     from gateway.app import create_app
-    from gateway.serving import raise_fd_limit, uvicorn_options
+    from gateway.fd_limit import raise_fd_limit
+    from gateway.serving import uvicorn_options
     from gateway.settings import Settings
 
     tree = Path(gateway.__file__).resolve().parents[1]
