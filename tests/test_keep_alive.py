@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 
 import pytest
-import uvicorn
 
-from gateway.serving import uvicorn_options
 from gateway.settings import Settings
+from tests._uvicorn import lifespan, served
 from tests._wait import wait_until
 
 _KEEP_ALIVE_S = 0.4
@@ -22,9 +20,7 @@ _TASK_NAMES: list[str] = []
 
 async def _app(scope, receive, send) -> None:
     if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
+        await lifespan(receive, send)
         return
     _TASK_NAMES.append(asyncio.current_task().get_name())
     if scope["path"] == "/slow":
@@ -35,19 +31,8 @@ async def _app(scope, receive, send) -> None:
 
 @pytest.fixture
 def server():
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(_app, log_level="warning", lifespan="on",
-                            **uvicorn_options(Settings(keep_alive_s=_KEEP_ALIVE_S)))
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    wait_until(lambda: srv.started, "the server to start")
-    yield sock.getsockname()[1], srv
-    srv.should_exit = True
-    thread.join(10)
-    sock.close()
+    with served(_app, Settings(keep_alive_s=_KEEP_ALIVE_S)) as (port, srv):
+        yield port, srv
 
 
 def _ask(s: socket.socket, path: str = "/") -> None:

@@ -1,14 +1,11 @@
-"""`gateway.serving`: the uvicorn options every server start uses, the open-file limit, and when a
-finished response and a stream's first event leave."""
+"""`gateway.serving`: the uvicorn options every server start uses, and when a finished response
+and a stream's first event leave."""
 
 from __future__ import annotations
 
 import asyncio
 import pickle
 import socket
-import subprocess
-import sys
-import threading
 import time
 
 import pytest
@@ -23,8 +20,8 @@ from gateway.serving import (
     uvicorn_options,
 )
 from gateway.settings import Settings
+from tests._uvicorn import lifespan, served
 from tests._wait import wait_until
-from tests.conftest import ROOT
 
 
 @pytest.mark.parametrize(("parser", "cls"), [("httptools", HttpToolsLimited), ("h11", H11Limited)])
@@ -48,39 +45,6 @@ def test_a_workers_config_pickles_with_the_limits():
     assert copy.http.keywords["limits"].max_connections == 11
 
 
-def _in_child(code: str) -> str:
-    # In a child process: the test run's own open-file limit is left alone.
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          check=True).stdout.strip()
-
-
-def test_raise_fd_limit_lifts_the_soft_limit_towards_the_cap():
-    out = _in_child(
-        "import resource\n"
-        "from gateway.fd_limit import raise_fd_limit\n"
-        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
-        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
-        "_, warning = raise_fd_limit(100)\n"
-        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0], warning)\n"
-    )
-    assert out == "456 None"
-
-
-def test_raise_fd_limit_warns_when_the_hard_limit_is_too_low():
-    out = _in_child(
-        "import resource\n"
-        "from gateway.fd_limit import raise_fd_limit\n"
-        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 512))\n"
-        "fits, warning = raise_fd_limit(4096)\n"
-        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0], '|', fits, '|', warning)\n"
-    )
-    soft, fits, warning = out.split(" | ")
-    assert soft == "512"
-    # The cap is lowered to what the limit holds: clean 503s past it instead of EMFILE resets.
-    assert fits == "128" and "serving at most 128 connections" in warning
-    assert "GATEWAY_MAX_CONNECTIONS=4096" in warning and "8448" in warning
-
-
 # -- when a finished response and a stream's first event leave -------------------------------------
 
 _BLOCK_S = 0.6
@@ -88,9 +52,7 @@ _BLOCK_S = 0.6
 
 async def _answers_then_blocks(scope, receive, send) -> None:
     if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
+        await lifespan(receive, send)
         return
     if scope["path"] == "/hold":  # a request in flight, for a busy server
         await asyncio.sleep(3)
@@ -130,32 +92,18 @@ def _wait_for_first(port: int, path: str) -> float:
 
 @pytest.mark.parametrize("parser", ["httptools", "h11"])
 def test_an_answer_leaves_before_the_loop_pass_ends_unless_the_server_is_busy(parser):
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(_answers_then_blocks, log_level="warning", lifespan="on",
-                            **uvicorn_options(Settings(http_parser=parser)))
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    held: list[socket.socket] = []
-    try:
-        wait_until(lambda: srv.started, "the server to start")
-        port = sock.getsockname()[1]
+    with served(_answers_then_blocks, Settings(http_parser=parser)) as (port, srv):
         # Idle: a finished response, and a stream's first event, leave before the rest of the pass runs.
         assert _wait_for_first(port, "/plain") < _BLOCK_S / 2
         assert _wait_for_first(port, "/stream") < _BLOCK_S / 2
-        for _ in range(_HURRY_MAX_IN_FLIGHT + 1):
-            s = socket.create_connection(("127.0.0.1", port), timeout=10)
-            s.sendall(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
-            held.append(s)
-        wait_until(lambda: len(srv.server_state.tasks) > _HURRY_MAX_IN_FLIGHT, "the held requests")
-        # Busy: a pass's writes stay corked to its end (gateway/_corked.py).
-        assert _wait_for_first(port, "/plain") >= _BLOCK_S
-        assert _wait_for_first(port, "/stream") >= _BLOCK_S
-    finally:
-        for s in held:
-            s.close()
-        srv.should_exit = True
-        thread.join(10)
-        sock.close()
+        held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(_HURRY_MAX_IN_FLIGHT + 1)]
+        try:
+            for s in held:
+                s.sendall(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+            wait_until(lambda: len(srv.server_state.tasks) > _HURRY_MAX_IN_FLIGHT, "the held requests")
+            # Busy: a pass's writes stay corked to its end (gateway/_corked.py).
+            assert _wait_for_first(port, "/plain") >= _BLOCK_S
+            assert _wait_for_first(port, "/stream") >= _BLOCK_S
+        finally:
+            for s in held:
+                s.close()
