@@ -4,6 +4,7 @@
     .venv/bin/python bench/perf/ab.py --variant base=/tmp/gw-base       # + a gateway from another tree
     .venv/bin/python bench/perf/ab.py --variant nolog=.:GATEWAY_LOG_REQUESTS=false --stream
     .venv/bin/python bench/perf/ab.py --latency                         # + p50/p99/TTFT at 100 req/s
+    .venv/bin/python bench/perf/ab.py --latency --turns                 # the same, the targets taking turns
 
 Every variant runs at the same time (each pinned to the proxy core, idle while it is not
 measured); each round loads every variant in turn (the order rotates per round) with `wrk -c64`
@@ -128,6 +129,9 @@ def main() -> int:
     p.add_argument("--latency", action="store_true", help="also latency at a fixed rate (open loop)")
     p.add_argument("--rate", type=float, default=100.0)
     p.add_argument("--latency-seconds", type=float, default=5.0)
+    p.add_argument("--turns", action="store_true",
+                   help="latency: the targets take turns request by request at --rate in all, in one run "
+                        "(each sees the same machine), instead of one after another at --rate each")
     p.add_argument("--proxy-cpu", type=int, default=0)
     p.add_argument("--load-cpu", type=int, default=1)
     p.add_argument("--json", type=Path, help="write the raw figures here")
@@ -171,11 +175,15 @@ def main() -> int:
                     print(f"  {v.name}: {res['errors']} errors", flush=True)
             if a.latency:
                 lat_order = [None, *order]
-                for v in lat_order:
-                    url = f"{sim_base}/chat/completions" if v is None else v.url
-                    model = "sim-model" if v is None or v.tree is None else "auto"
-                    res = loadgen.fixed_rate(url, bodies[model][0], rate=a.rate, seconds=a.latency_seconds,
-                                             stream=a.stream, cpus=load)
+                targets = [(f"{sim_base}/chat/completions" if v is None else v.url,
+                            bodies["sim-model" if v is None or v.tree is None else "auto"][0]) for v in lat_order]
+                if a.turns:  # every target in one run, request by request in turn
+                    results = loadgen.fixed_rate_turns(targets, rate=a.rate, seconds=a.latency_seconds * len(targets),
+                                                       stream=a.stream, cpus=load)
+                else:
+                    results = [loadgen.fixed_rate(url, body, rate=a.rate, seconds=a.latency_seconds,
+                                                  stream=a.stream, cpus=load) for url, body in targets]
+                for v, res in zip(lat_order, results, strict=True):
                     (direct_lat if v is None else v.lat).append(res)
             print(f"round {r + 1}: " + ", ".join(f"{v.name} {v.cpu_us[-1]:.0f} us/{v.rps[-1]:.0f} rps"
                                                  for v in variants), flush=True)

@@ -2,12 +2,17 @@
 
     python bench/perf/fixedrate.py --url http://127.0.0.1:P/v1/chat/completions \
         --body-file body.json --rate 100 --seconds 10 [--stream] [--rss-pid PID]
+    python bench/perf/fixedrate.py --url A --body-file a.json --url B --body-file b.json ...
 
 Request i is due at t0 + i/rate and is sent then whether or not earlier ones have finished (no
 coordinated omission): its latency runs from that *scheduled* time to the end of the response, so a
 stall in the proxy shows up in every request queued behind it. For streams it also records TTFT:
 scheduled time to the first `data:` event that carries content. Prints one JSON object on stdout
 with the raw per-request latencies in ms (and, with --rss-pid, RSS samples of that process tree).
+
+With several `--url`s the targets take turns, request by request, at `--rate` in all: each sees the
+same machine (a neighbour's burst, the state of the caches) as the others, which measuring them
+one after another does not give; the output is then `{"targets": [one such object per URL]}`.
 """
 
 from __future__ import annotations
@@ -72,15 +77,22 @@ async def _one(session: aiohttp.ClientSession, url: str, body: bytes, headers: d
 
 
 async def run(args: argparse.Namespace) -> dict:
-    body = Path(args.body_file).read_bytes()
+    urls = args.url
+    bodies = [Path(f).read_bytes() for f in args.body_file]
+    if len(bodies) == 1:
+        bodies *= len(urls)
+    if len(bodies) != len(urls):
+        raise SystemExit("give one --body-file, or one per --url")
     headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
-    out: dict = {"latency_ms": [], "ttft_ms": [], "errors": 0, "late_sends": 0, "rss_kib": []}
+    outs: list[dict] = [{"latency_ms": [], "ttft_ms": [], "errors": 0, "late_sends": 0, "rss_kib": []} for _ in urls]
+    out = outs[0]
     conn = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=args.timeout)
     async with aiohttp.ClientSession(connector=conn, timeout=timeout, auto_decompress=False) as session:
         # Warm a few keep-alive connections (and the proxy) outside the measured window.
-        warm = [_one(session, args.url, body, headers, args.stream, time.perf_counter(),
-                     {"latency_ms": [], "ttft_ms": [], "errors": 0}) for _ in range(args.warmup)]
+        warm = [_one(session, url, body, headers, args.stream, time.perf_counter(),
+                     {"latency_ms": [], "ttft_ms": [], "errors": 0})
+                for url, body in zip(urls, bodies, strict=True) for _ in range(args.warmup)]
         await asyncio.gather(*warm)
         n = int(args.rate * args.seconds)
         interval = 1.0 / args.rate
@@ -94,7 +106,8 @@ async def run(args: argparse.Namespace) -> dict:
                 await asyncio.sleep(delay)
             elif delay < -0.002:
                 out["late_sends"] += 1  # the generator itself fell behind by > 2 ms
-            tasks.append(asyncio.create_task(_one(session, args.url, body, headers, args.stream, due, out)))
+            k = i % len(urls)  # several targets take turns, request by request
+            tasks.append(asyncio.create_task(_one(session, urls[k], bodies[k], headers, args.stream, due, outs[k])))
             if args.rss_pid and due >= next_rss:
                 out["rss_kib"].append([round(due - t0, 2), rss_kib(args.rss_pid)])
                 next_rss += args.rss_every
@@ -102,14 +115,15 @@ async def run(args: argparse.Namespace) -> dict:
         out["wall_s"] = time.perf_counter() - t0
         if args.rss_pid:
             out["rss_kib"].append([round(out["wall_s"], 2), rss_kib(args.rss_pid)])
-    out["sent"] = n
-    return out
+    for k, o in enumerate(outs):
+        o["sent"] = len(range(k, n, len(urls)))
+    return out if len(urls) == 1 else {"targets": outs}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--url", required=True)
-    p.add_argument("--body-file", required=True)
+    p.add_argument("--url", required=True, action="append", help="repeat: targets take turns, request by request")
+    p.add_argument("--body-file", required=True, action="append", help="one, or one per --url")
     p.add_argument("--rate", type=float, default=100.0)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--stream", action="store_true")

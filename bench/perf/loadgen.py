@@ -79,16 +79,29 @@ def _pct(values: list[float], q: float) -> float | None:
 def fixed_rate(url: str, body_file: Path, *, rate: float, seconds: float, stream: bool, cpus: str,
                rss_pid: int = 0, rss_every: float = 5.0) -> dict:
     """Run fixedrate.py pinned to `cpus`; summarise its raw latencies."""
-    cmd = ["taskset", "-c", cpus, sys.executable, str(HERE / "fixedrate.py"), "--url", url,
-           "--body-file", str(body_file), "--rate", str(rate), "--seconds", str(seconds)]
-    if stream:
-        cmd.append("--stream")
+    cmd = ["--url", url, "--body-file", str(body_file)]
     if rss_pid:
         cmd += ["--rss-pid", str(rss_pid), "--rss-every", str(rss_every)]
+    return _summary(_fixedrate(cmd, rate, seconds, stream, cpus))
+
+
+def fixed_rate_turns(targets: list[tuple[str, Path]], *, rate: float, seconds: float, stream: bool,
+                     cpus: str) -> list[dict]:
+    """fixedrate.py with the (url, body file) targets taking turns at `rate` in all; a summary each."""
+    cmd = [arg for url, body in targets for arg in ("--url", url, "--body-file", str(body))]
+    return [_summary(raw) for raw in _fixedrate(cmd, rate, seconds, stream, cpus)["targets"]]
+
+
+def _fixedrate(args: list[str], rate: float, seconds: float, stream: bool, cpus: str) -> dict:
+    cmd = ["taskset", "-c", cpus, sys.executable, str(HERE / "fixedrate.py"), *args,
+           "--rate", str(rate), "--seconds", str(seconds), *(["--stream"] if stream else [])]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 90)
     if proc.returncode != 0:
         raise RuntimeError(f"fixedrate.py failed (rc={proc.returncode}):\n{proc.stderr[-2000:]}")
-    raw = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _summary(raw: dict) -> dict:
     lat, ttft = raw["latency_ms"], raw["ttft_ms"]
     return {
         "sent": raw["sent"],
