@@ -10,16 +10,22 @@ take the callbacks already queued.
 
 Anything that ends or reorders the byte stream (close, write_eof, a handover of the socket) sends
 what is gathered first; `abort` drops it, as the transport's own buffer would be. The server also
-flushes early (gateway/serving.py, `_Limited._hurry`) when it is not busy: a finished response,
-and a stream's first output, do not wait for the rest of the pass.
+flushes early (gateway/serving.py, `_Limited._hurry`) while it is not busy (`Busy`): a finished
+response, and a stream's first output, do not wait for the rest of the pass.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
-__all__ = ["CorkedTransport"]
+__all__ = ["BUSY_RESPONSES", "BUSY_WINDOW_S", "Busy", "CorkedTransport"]
+
+#: A server is busy while its last `BUSY_RESPONSES` responses completed within `BUSY_WINDOW_S`
+#: (about 2,000 a second and more): a saturated server's rate, far above a paced one's.
+BUSY_RESPONSES = 4
+BUSY_WINDOW_S = 0.002
 
 
 class CorkedTransport:
@@ -90,3 +96,23 @@ class CorkedTransport:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
+
+
+class Busy:
+    """Whether a server is busy, from when its last few responses completed. A busy server keeps a
+    loop pass's writes corked to its end; an idle one sends a finished response, and a stream's
+    first output, at once. The rate of completions, not the requests in flight: thousands of open
+    streams that idle between events do not make a server busy."""
+
+    __slots__ = ("_at", "_next")
+
+    def __init__(self) -> None:
+        self._at = [-math.inf] * BUSY_RESPONSES  # a ring: `_next` is the oldest
+        self._next = 0
+
+    def completed(self, now: float) -> None:
+        self._at[self._next] = now
+        self._next = (self._next + 1) % BUSY_RESPONSES
+
+    def busy(self, now: float) -> bool:
+        return now - self._at[self._next] < BUSY_WINDOW_S

@@ -34,7 +34,7 @@ import orjson
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from gateway import errors
-from gateway._corked import CorkedTransport
+from gateway._corked import Busy, CorkedTransport
 from gateway._cycle import LeanCycle
 from gateway._keep_alive import IdleSweep, SweptHttpTools
 from gateway._lean_event import LazyDeque, LeanEvent
@@ -90,11 +90,6 @@ def _response(exc: errors.GatewayError, default_headers: list[tuple[bytes, bytes
     return b"".join(lines) + body
 
 
-#: Requests in flight, the whole server's, up to which a finished response or a stream's first
-#: event is sent at once (`_Limited._hurry`); at a steady 100 requests/s there is rarely more than one.
-_HURRY_MAX_IN_FLIGHT = 4
-
-
 class _Limited:
     """The limits, over either uvicorn HTTP protocol; a subclass says where a request's head is.
 
@@ -110,6 +105,7 @@ class _Limited:
     """
 
     __slots__ = (
+        "_busy",
         "_closing_timer",
         "_dropped",
         "_hangup",
@@ -124,8 +120,9 @@ class _Limited:
     )  # _sweep: _keep_alive.SweptHttpTools's
 
     def __init__(self, *args: Any, limits: ConnectionLimits, refusals: _RefusalLog, shared: SharedValues,
-                 **kwargs: Any) -> None:
+                 busy: Busy, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._busy = busy  # the server's (one per server, as `shared`)
         self._limits = limits
         self._shared = shared  # the server's table of values its connections keep once (_shared_values.py)
         self._refusals = refusals
@@ -209,7 +206,9 @@ class _Limited:
         # ends. The rest of the pass (the request's task returning, the callbacks queued behind
         # it) is ~15 us hot and ~30 us after an idle spell, all of it added latency; a plain
         # response is still one system call, as its head and body are written within this pass.
-        self._hurry()
+        now = self.loop.time()
+        self._busy.completed(now)
+        self._hurry(now)
         super().on_response_complete()
         if self._refused or self.transport.is_closing() or not self._between_requests():
             return
@@ -256,15 +255,15 @@ class _Limited:
         that came with it are relayed in this loop pass too, so corked to the pass's end it would
         wait for the whole burst (~0.2-0.3 ms after an idle spell, bench/perf/ab.py --stream
         --latency)."""
-        self._hurry()
+        self._hurry(self.loop.time())
 
-    def _hurry(self) -> None:
+    def _hurry(self, now: float) -> None:
         """Send what the connection has gathered (gateway/_corked.py) now, unless the server is
-        busy. A busy server keeps a loop pass's writes corked to its end, as before: sent early, a
-        burst's first event cost a second write and ~20 % more CPU per stream at saturation, and
-        plain answers ~5 % (ab.py), where latency is queueing anyway."""
+        busy (`_corked.Busy`). A busy server keeps a loop pass's writes corked to its end, as
+        before: sent early, a burst's first event cost a second write and ~20 % more CPU per stream
+        at saturation, and plain answers ~5 % (ab.py), where latency is queueing anyway."""
         transport = self.transport
-        if type(transport) is CorkedTransport and len(self.tasks) <= _HURRY_MAX_IN_FLIGHT:
+        if type(transport) is CorkedTransport and not self._busy.busy(now):
             transport.flush()
 
     def unwatch_hangup(self, watcher: Any) -> None:
@@ -405,7 +404,7 @@ def uvicorn_options(settings: Any) -> dict[str, Any]:
         protocol, per_server = HttpToolsLimited, {"sweep": IdleSweep()}
     return {
         "http": functools.partial(protocol, limits=ConnectionLimits.from_settings(settings), refusals=_RefusalLog(),
-                                  shared=SharedValues(), **per_server),
+                                  shared=SharedValues(), busy=Busy(), **per_server),
         "timeout_keep_alive": settings.keep_alive_s,
         # h11's own cap (a plain-text 400) stays a backstop behind the 431: one read above ours.
         "h11_max_incomplete_event_size": settings.max_header_bytes + _READ_BYTES,
