@@ -250,6 +250,10 @@ class _Limited:
         self.flow.resume_reading()
         return True
 
+    def busy(self) -> bool:
+        """Whether the server is busy (`_corked.Busy`): its writes stay corked to a pass's end."""
+        return self._busy.busy(self.loop.time())
+
     def first_event_written(self) -> None:
         """A stream's first event was written. Unless the server is busy, it leaves now: the events
         that came with it are relayed in this loop pass too, so corked to the pass's end it would

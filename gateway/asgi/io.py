@@ -26,7 +26,7 @@ __all__ = [
 REQUEST_ID = "gateway.request_id"
 #: Scope key of the server's hook, where the server has one (gateway/serving.py's protocols):
 #: `watch_hangup(scope, watcher) -> bool` and `unwatch_hangup(watcher)` (see `Hangup`), and
-#: `first_event_written()`, which sends a stream's first event at once unless the server is busy.
+#: `busy()`, and `first_event_written()`, which sends a stream's first event at once unless it is.
 HANGUP_HOOK = "gateway.hangup_hook"
 
 Scope = dict[str, Any]

@@ -254,7 +254,7 @@ class ServedStream:
     """
 
     __slots__ = ("_pipeline", "_admitted", "_start", "client_wants_usage", "_limit_s", "usage", "status", "_events_gen",
-                 "_accounted")
+                 "_accounted", "first_output_alone")
 
     def __init__(self, pipeline: RequestPipeline, admitted: Admitted, start: Any, client_wants_usage: bool,
                  limit_s: float) -> None:
@@ -267,6 +267,9 @@ class ServedStream:
         self.status = "cancelled"  # until it ends one way or another
         self._events_gen: AsyncIterator[tuple[bytes, dict]] | None = None
         self._accounted = False
+        #: Set by the route when the server will send the first output at once (it is not busy): the
+        #: relay then gives it a write of its own instead of the rest of its burst's.
+        self.first_output_alone = False
 
     @property
     def deployment(self) -> ResolvedDeployment:

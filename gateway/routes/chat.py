@@ -45,12 +45,12 @@ async def _sse(stream: ServedStream) -> AsyncIterator[bytes]:
     # Events the upstream sent together go out together: while the next one is already buffered,
     # this one waits for it in `batch` (one ASGI message and one write for the lot, instead of one
     # each); nothing ever waits on the upstream with an event held back.
-    # Until the first token, events are taken one at a time, and the one that carries it ends the
-    # first write: the time to the first token does not include relaying the rest of its burst
-    # (which the server sends after it unless it is busy, gateway/serving.py).
+    # When the server sends the first output at once (it is not busy, gateway/serving.py), events
+    # are taken one at a time until it, and the one that carries it ends the first write: the time
+    # to the first token does not include relaying the rest of its burst.
     batch: list[bytes] = []
     hide_usage = not stream.client_wants_usage
-    before_output = True
+    before_output = stream.first_output_alone
     try:
         async for first in stream:
             burst = None if before_output else stream.take_ready()  # what came with it, in this one pass

@@ -73,11 +73,14 @@ class ModelRoute:
         possible once bytes were sent)."""
         translator = self.translator(stream, state)
         chunks = aiter(stream)
-        # As chat's own relay (gateway/routes/chat.py): until the first output, what is translated
-        # while the upstream's next event is already here goes into one write, which the one that
-        # carries the output ends, so the server sends it before the rest of its burst is relayed.
+        # As chat's own relay (gateway/routes/chat.py): when the server sends the first output at
+        # once, what is translated until then while the upstream's next event is already here goes
+        # into one write, which the one that carries the output ends.
         opening: list[bytes] | None = [translator.start()]
         try:
+            if not stream.first_output_alone:
+                yield opening[0]
+                opening = None
             async for _, chunk in chunks:
                 out = translator.feed(chunk)
                 if opening is None:
@@ -119,13 +122,16 @@ class ModelRoute:
             try:
                 if call.body.get("stream"):
                     stream = await pipeline.stream(admitted)
+                    # Unless the server is busy it sends the first output at once, before the rest of
+                    # its burst is relayed (gateway/serving.py); a busy one keeps the burst in one write.
+                    hook = scope.get(asgi.HANGUP_HOOK)
+                    first, busy = getattr(hook, "first_event_written", None), getattr(hook, "busy", None)
+                    stream.first_output_alone = first is not None and busy is not None and not busy()
+                    del hook, busy  # not held for as long as the stream runs
                     events = self.events(stream, state)
                     try:
                         # The headers are an argument, not a local: not held for as long as the stream runs.
                         await send(asgi.sse_start(self._stream_headers(admitted, stream)))
-                        # The server sends the first event before the rest of its burst is relayed,
-                        # unless it is busy (gateway/serving.py).
-                        first = getattr(scope.get(asgi.HANGUP_HOOK), "first_event_written", None)
                         async for event in events:
                             await send({"type": "http.response.body", "body": event, "more_body": True})
                             del event  # not held while the next event is awaited (a slow stream idles there)

@@ -1,6 +1,7 @@
 """`POST /v1/chat/completions` streams (gateway/routes/chat.py `_sse`): what each write holds when
-an upstream read brings a burst of events. Until the first output, events are taken one at a time
-and the one that carries it ends the first write; after it, a burst goes out in one write."""
+an upstream read brings a burst of events. When the server sends the first output at once (it is
+not busy), events are taken one at a time until it and the one that carries it ends the first write;
+after it, and always on a busy server, a burst goes out in one write."""
 
 from __future__ import annotations
 
@@ -49,11 +50,13 @@ def _chunk(delta: dict, finish: str | None = None) -> tuple[bytes, dict]:
     return sse.encode_chunk(chunk), chunk
 
 
-def _stream(first: tuple[bytes, dict], rest: list[tuple[bytes, dict]]) -> ServedStream:
+def _stream(first: tuple[bytes, dict], rest: list[tuple[bytes, dict]], alone: bool = True) -> ServedStream:
     dep = SimpleNamespace(name="a", cost=lambda usage: 0.0)
     start = StreamStart(dep, first, _Burst(rest), time.perf_counter(), 1.0)
     admitted = SimpleNamespace(call=SimpleNamespace(started=start.started))
-    return ServedStream(_Pipeline(), admitted, start, True, 600)
+    stream = ServedStream(_Pipeline(), admitted, start, True, 600)
+    stream.first_output_alone = alone  # what the route sets when the server is not busy
+    return stream
 
 
 ROLE = _chunk({"role": "assistant", "content": ""})
@@ -77,3 +80,8 @@ async def test_tool_calls_and_a_finish_count_as_output():
     assert writes[0] == ROLE[0] + call[0]
     writes = [w async for w in _sse(_stream(ROLE, [END, *WORDS]))]
     assert writes[0] == ROLE[0] + END[0]
+
+
+async def test_a_busy_server_keeps_the_first_burst_in_one_write():
+    writes = [w async for w in _sse(_stream(ROLE, [*WORDS, END], alone=False))]
+    assert writes == [b"".join(e for e, _ in (ROLE, *WORDS, END)), sse.DONE]
