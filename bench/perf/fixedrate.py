@@ -101,12 +101,12 @@ async def run(args: argparse.Namespace) -> dict:
         next_rss = t0
         for i in range(n):
             due = t0 + i * interval
+            k = i % len(urls)  # several targets take turns, request by request
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
             elif delay < -0.002:
-                out["late_sends"] += 1  # the generator itself fell behind by > 2 ms
-            k = i % len(urls)  # several targets take turns, request by request
+                outs[k]["late_sends"] += 1  # the generator itself fell behind by > 2 ms
             tasks.append(asyncio.create_task(_one(session, urls[k], bodies[k], headers, args.stream, due, outs[k])))
             if args.rss_pid and due >= next_rss:
                 out["rss_kib"].append([round(due - t0, 2), rss_kib(args.rss_pid)])

@@ -44,10 +44,10 @@ async def _sse(stream: ServedStream) -> AsyncIterator[bytes]:
     stream with an OpenAI-style error event (no fallback is possible once bytes were sent)."""
     # Events the upstream sent together go out together: while the next one is already buffered,
     # this one waits for it in `batch` (one ASGI message and one write for the lot, instead of one
-    # each); nothing ever waits on the upstream with an event held back.
-    # When the server sends the first output at once (it is not busy, gateway/serving.py), events
-    # are taken one at a time until it, and the one that carries it ends the first write: the time
-    # to the first token does not include relaying the rest of its burst.
+    # each); nothing ever waits on the upstream with an event held back. The exception is the first
+    # output when the server sends it at once (it is not busy, gateway/serving.py): events are
+    # taken one at a time until it, and it ends the first write, so the time to the first token
+    # does not include relaying the rest of its burst.
     batch: list[bytes] = []
     hide_usage = not stream.client_wants_usage
     before_output = stream.first_output_alone
@@ -74,4 +74,3 @@ async def _sse(stream: ServedStream) -> AsyncIterator[bytes]:
     finally:
         await stream.aclose()
     yield b"".join(batch)
-

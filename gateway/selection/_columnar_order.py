@@ -23,7 +23,6 @@ from gateway.selection.strategies import CheapestFirst, StrongestFirst
 __all__ = ["scores_and_order"]
 
 _new = tuple.__new__
-_F8 = np.float64
 
 
 def _estimate(split: ColumnarSplit, models: Sequence, k: int) -> Estimate:

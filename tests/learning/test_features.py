@@ -103,13 +103,18 @@ PROMPTS = (
 )
 
 
+def _reference(config: dict, text: str) -> tuple[FeatureHasher, list[str], F.SparseFeatures]:
+    """A hasher of `config`, the text's tokens, and the whole-array path's features for them."""
+    hasher = FeatureHasher(**config)
+    tokens = F.tokenize(text)
+    return hasher, tokens, hasher._transform_arrays(tokens)
+
+
 @pytest.mark.parametrize("config", BIT_CONFIGS, ids=str)
 @settings(max_examples=200, deadline=None)
 @given(text=PROMPTS)
 def test_packed_path_gives_the_array_paths_bits(config, text):
-    hasher = FeatureHasher(**config)
-    tokens = F.tokenize(text)
-    reference = hasher._transform_arrays(tokens)
+    hasher, tokens, reference = _reference(config, text)
     assert _identical(hasher._transform_words(tokens), reference)  # cold caches
     assert _identical(hasher._transform_words(tokens), reference)  # warm
     assert _identical(hasher.transform(text), reference)
@@ -207,10 +212,8 @@ def test_ascii_text_becomes_the_tokens_of_tokenize_as_bytes(text):
 @given(text=ASCII_PROMPTS)
 def test_bytes_tokens_give_the_bits_of_str_tokens_on_both_paths(config, text):
     # `transform` reads ASCII text as bytes tokens, short prompts and long ones (> _FAST_TOKENS).
-    hasher = FeatureHasher(**config)
-    tokens = F.tokenize(text)
+    hasher, tokens, reference = _reference(config, text)
     as_bytes = [t.encode() for t in tokens]
-    reference = hasher._transform_arrays(tokens)
     assert _identical(hasher._transform_arrays(as_bytes), reference)
     assert _identical(hasher._transform_words(as_bytes), reference)
     assert _identical(hasher._transform_words(as_bytes), reference)  # warm
