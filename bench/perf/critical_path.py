@@ -16,7 +16,7 @@ time between consecutive points, in the order a request reaches them.
 
 On this machine (a Firecracker VM whose idle vCPU halts), the same work takes several times longer
 after an idle gap than back to back (`--cold` times the domain inference alone: ~18 us back to back
-against ~150-290 us after 10 ms of sleep): caches and branch predictors are cold when a paced
+against ~150-360 us after 10 ms of sleep): caches and branch predictors are cold when a paced
 request arrives. So the paced column is the one the latency goals are about, and it mostly scales
 with how much code a phase runs.
 """
