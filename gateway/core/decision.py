@@ -11,27 +11,38 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import logging
 import random
-import re
 
 from gateway import errors
 from gateway._frozen import builder
 from gateway.core._attempts import attempt_order
+from gateway.core._decision_steps import (
+    adaptations,
+    domain_header,
+    probe_half_open,
+    same_dimensions,
+    unchanged,
+    wire_only_note,
+    wrong_mode,
+)
 from gateway.core.budgets import check_budget
 from gateway.catalog import Catalog, ResolvedDeployment
 from gateway.core.context import build_context
-from gateway.core._ranking_memo import RankingMemo
+from gateway.core._ranking_memo import DIFFERENT, FILL, SAME, RankingMemo
 from gateway.core.embeddings import batch_tokens, build_embedding_context, dimension_misfit
 from gateway.core.exploration import explore
 from gateway.core.params import OPENAI_WIRE_ONLY
 from gateway.learning import RouterModel, SparseFeatures, TargetPlanner, header_domain, known_domains, messages_text
 from gateway.policy import PolicySet, Resolution, ResolutionMemo
+from gateway.selection import SelectionParams
 from gateway.selection.strategies import SelectionParamsError
 from gateway.selection.types import LiveStats, ModelInfo, Ranking, Rejection, RequestContext, with_domain
-from gateway.upstream.adapt import adapt
 from gateway.upstream.operation import CHAT, EMBEDDINGS, Operation
 
-__all__ = ["Decider", "Decision"]
+__all__ = ["Decider", "Decision", "settled"]
+
+log = logging.getLogger("gateway")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +55,9 @@ class Decision:
     pipeline: str | None
     resolution: Resolution | None = None
     features: SparseFeatures | None = None  # the prompt's features, kept for feedback
+    #: Set when the domain inference waits for the upstream call (`Decider._later`): returns the
+    #: final decision, with the same winner. Run it through `settled`.
+    settle: Callable[[], Decision] | None = None
 
     @property
     def budget_key(self) -> str:
@@ -57,6 +71,23 @@ class Decision:
 
 
 _new_decision = builder(Decision)  # Decision(...) without a setattr call per field (gateway/_frozen.py)
+
+
+def settled(decision: Decision) -> Decision:
+    """The final decision: `decision` itself, or what its `settle` returns. A failure there is
+    logged and the decision kept as it is: the request went where it should, only its record
+    lacks the inferred domain."""
+    settle = decision.settle
+    if settle is None:
+        return decision
+    try:
+        final = settle()
+    except Exception:  # noqa: BLE001 - the call is already on its way; its record is what is at stake
+        log.exception("settling the decision of %s failed", decision.ctx.request_id)
+        return replace(decision, settle=None)
+    if final.candidates[0].name != decision.candidates[0].name:  # `RankingMemo.same_winner` said it could not
+        log.error("the settled decision of %s has another winner", decision.ctx.request_id)
+    return final
 
 
 class Decider:
@@ -75,6 +106,7 @@ class Decider:
         router: RouterModel | Callable[[], RouterModel | None] | None = None,
         domain_min_confidence: float = 0.5,
         keep_features: Callable[[], bool] | None = None,
+        defer_domain: bool = True,
     ) -> None:
         self._catalog = catalog
         self._engine = engine
@@ -96,6 +128,10 @@ class Decider:
         # time); None: always. A stream holds its Decision for as long as it runs.
         self._keep_features = keep_features
         self._known: tuple[RouterModel | None, tuple[str, ...]] = (None, ())
+        # Whether the domain inference may wait for the upstream call (`_later`); off, it always
+        # runs first (the benchmarks' and tests' comparison).
+        self._defer = defer_domain
+        self._inferable: tuple[Any, ...] = (None, None, None, (None,))  # router, models, live -> domains
         self._targets = TargetPlanner(catalog.models)  # quality targets / learned default (hook below)
         self._domains: tuple[object, frozenset[str]] = (None, frozenset())
         self._memo = RankingMemo()  # same request shape, same live stats and params: same ranking
@@ -134,9 +170,9 @@ class Decider:
                 code="model_not_found",
             )
         if pinned is not None and deployments[pinned].info.mode != operation.mode:
-            raise _wrong_mode(deployments[pinned].info, operation)
+            raise wrong_mode(deployments[pinned].info, operation)
         pipeline = headers.get("x-pipeline-id") or None
-        domain, domain_note = _domain_header(headers.get("x-task-domain")), None
+        domain, domain_note = domain_header(headers.get("x-task-domain")), None
         if domain:
             domain, domain_note = header_domain(domain, self._known_domains())
         embedding = operation is EMBEDDINGS
@@ -153,10 +189,14 @@ class Decider:
             ctx = with_domain(ctx, resolution.domain, "policy")
         features, inferred_note = None, None
         router = None if pinned is not None or embedding else (self.router or self._policies().domain_router)
-        if router is not None:
-            ctx, features, inferred_note = self._learned(router, ctx, body, explain)
-            if self._keep_features is not None and not self._keep_features():
-                features = None
+        # The domain inference may wait for the upstream call (see `_later`) when only the domain
+        # depends on it: a model that estimates quality per prompt, a quality target or a random
+        # exploration step read more of it.
+        ex = resolution.exploration
+        later = (router is not None and self._defer and not explain and ctx.domain is None and target is None
+                 and router.quality is None and (ex.rate <= 0 or ex.method == "none"))
+        if router is not None and not later:
+            ctx, features, inferred_note = self._learned(router, ctx, messages_text(body["messages"]), explain)
         live = self._live(resolution.policy_name)
         budget = check_budget(resolution.policy_name, resolution.budget, self._spend().get(resolution.policy_name))
         if pinned is not None:
@@ -168,52 +208,136 @@ class Decider:
             strategy = source = "pinned"
             if budget.note:
                 ranking = replace(ranking, notes=(*ranking.notes, budget.note + " (not applied: the request named a deployment)"))
+            if not ranking.ranked and not explain:
+                raise errors.NoFeasibleModelError.listing(ranking.rejected)
+            return self._final(ctx, ranking, body, embedding, strategy, source, pipeline, resolution, features)
+        params, source = resolution.params, resolution.strategy_source
+        if budget.downgrade and params.strategy != "cost":
+            params, source = replace(params, strategy="cost"), "budget"
+        strategy = params.strategy
+        if embedding:  # quality targets and operating points are about answers, not vectors
+            (models, misfits), finish_target = self._embedding_set(body.get("dimensions")), unchanged
         else:
-            params, source = resolution.params, resolution.strategy_source
-            if budget.downgrade and params.strategy != "cost":
-                params, source = replace(params, strategy="cost"), "budget"
-            strategy = params.strategy
-            if embedding:  # quality targets and operating points are about answers, not vectors
-                (models, misfits), finish_target = self._embedding_set(body.get("dimensions")), _same
+            # Hook (gateway/learning/planner.py): a quality target or the learned default operating point.
+            params, finish_target = self._targets.apply(target, params, ctx, self.router, request_id,
+                                                        record=not explain)
+            models, misfits = self._models, ()
+        auto = (body, models, misfits, params, finish_target, live, resolution, explain, embedding,
+                (domain_note, budget.note, target_note), strategy, source, pipeline)
+        if later:
+            return self._later(auto, router, ctx, messages_text(body["messages"]))  # type: ignore[arg-type]
+        return self._auto(*auto, ctx, features, inferred_note)
+
+    def _auto(
+        self, body: Mapping[str, Any], models: Sequence[ModelInfo], misfits: tuple[Rejection, ...],
+        params: SelectionParams, finish_target: Callable[[Ranking], Ranking], live: Mapping[str, LiveStats],
+        resolution: Resolution, explain: bool, embedding: bool, notes: tuple[str | None, str | None, str | None],
+        strategy: str, source: str, pipeline: str | None,
+        ctx: RequestContext, features: SparseFeatures | None, inferred_note: str | None,
+    ) -> Decision:
+        """The decision for a router alias (`auto`): ranked, noted, explored, in attempt order."""
+        try:
+            # Explanations for every candidate only when someone will read them.
+            if explain:
+                ranking = self._engine.rank(ctx, models, params, live, detail=None)
             else:
-                # Hook (gateway/learning/planner.py): a quality target or the learned default operating point.
-                params, finish_target = self._targets.apply(target, params, ctx, self.router, request_id,
-                                                            record=not explain)
-                models, misfits = self._models, ()
-            try:
-                # Explanations for every candidate only when someone will read them.
-                if explain:
-                    ranking = self._engine.rank(ctx, models, params, live, detail=None)
-                else:
-                    ranking = self._memo.rank(self._engine.rank, ctx, models, params, live, 3)
-            except SelectionParamsError as exc:
-                raise errors.InvalidRequestError(str(exc), param="strategy", code="invalid_strategy") from None
-            ranking = finish_target(ranking)
-            if misfits:
-                ranking = replace(ranking, rejected=(*ranking.rejected, *misfits))
-            extra = tuple(n for n in (domain_note, inferred_note, budget.note, target_note) if n)
-            if extra:
-                ranking = ranking.noted(*extra)
+                ranking = self._memo.rank(self._engine.rank, ctx, models, params, live, 3)
+        except SelectionParamsError as exc:
+            raise errors.InvalidRequestError(str(exc), param="strategy", code="invalid_strategy") from None
+        ranking = finish_target(ranking)
+        if misfits:
+            ranking = replace(ranking, rejected=(*ranking.rejected, *misfits))
+        domain_note, budget_note, target_note = notes
+        extra = tuple(n for n in (domain_note, inferred_note, budget_note, target_note) if n)
+        if extra:
+            ranking = ranking.noted(*extra)
+        if not explain:
             ex = resolution.exploration
-            if not explain:
-                ranking = explore(ranking, ex.method, ex.rate, ex.top_k, live, self._rng)
-                if half_open := self._memo.half_open(live):
-                    ranking = _probe_half_open(ranking, half_open)
-        if not ranking.ranked and not explain:
-            raise errors.NoFeasibleModelError.listing(ranking.rejected)
+            ranking = explore(ranking, ex.method, ex.rate, ex.top_k, live, self._rng)
+            if half_open := self._memo.half_open(live):
+                ranking = probe_half_open(ranking, half_open)
+            if not ranking.ranked:
+                raise errors.NoFeasibleModelError.listing(ranking.rejected)
+        return self._final(ctx, ranking, body, embedding, strategy, source, pipeline, resolution, features)
+
+    def _final(
+        self, ctx: RequestContext, ranking: Ranking, body: Mapping[str, Any], embedding: bool, strategy: str,
+        source: str, pipeline: str | None, resolution: Resolution, features: SparseFeatures | None,
+    ) -> Decision:
+        """The attempt order, and what it means for the body each candidate gets."""
+        deployments = self._catalog.deployments
         candidates = self._memo.attempt_order(ranking.ranked, resolution.fallbacks, deployments,
                                               lambda: attempt_order(ranking, resolution.fallbacks, deployments))
         if embedding:
-            candidates, ranking = _same_dimensions(candidates, ranking, body.get("dimensions"))
+            candidates, ranking = same_dimensions(candidates, ranking, body.get("dimensions"))
             # Selection bounds the longest input (the model's window is per input); budgets and
             # rate limits count the whole batch, as the provider bills it.
             ctx = replace(ctx, input_tokens=batch_tokens(body))
         else:
             if not OPENAI_WIRE_ONLY.isdisjoint(body):
-                ranking = _wire_only_note(ranking, body, candidates)
-            if self._adapting and (adapted := _adaptations(candidates, body)):
+                ranking = wire_only_note(ranking, body, candidates)
+            if self._adapting and (adapted := adaptations(candidates, body)):
                 ranking = ranking.noted(*adapted)
-        return _new_decision(ctx, ranking, candidates, strategy, source, pipeline, resolution, features)
+        return _new_decision(ctx, ranking, candidates, strategy, source, pipeline, resolution, features, None)
+
+    def _later(self, auto: tuple, router: RouterModel, ctx: RequestContext, text: str) -> Decision:
+        """Decide now without the domain when no domain it could infer changes the winner; the
+        inference then runs while the call to the winner is in flight (`Decision.settle`, run by
+        the request pipeline), and the settled decision is the one the request would have got with
+        the inference first: its domain, scores, notes and fallbacks (a fallback is only needed
+        once the winner failed, after the decision settled), for the response headers, the stats
+        and the request log.
+
+        Whether the winner is the same for every domain is read from the rankings remembered for
+        the current live stats (`RankingMemo.same_winner`), so asking ranks nothing. Until they are
+        all there, the domain is inferred first, and a shape that keeps coming has the missing
+        rankings made while its upstream call is in flight. A deployment waiting for its half-open
+        probe could be moved ahead of the winner for one domain and not another: then too the
+        domain comes first."""
+        models, params, live = auto[1], auto[3], auto[5]
+        domains = self._outcomes(router, models, live)
+        verdict = DIFFERENT if self._memo.half_open(live) else self._memo.same_winner(ctx, models, params, live,
+                                                                                      domains)
+
+        def settled() -> Decision:
+            inferred, features, note = self._learned(router, ctx, text, False)
+            return self._auto(*auto, inferred, features, note)
+
+        if verdict == SAME:
+            # Before it settles, a decision is read for its winner (the forwarder's first try) and its
+            # context (rate limits): the ranking without a domain, remembered, and the winner will do.
+            ranking = self._memo.rank(self._engine.rank, ctx, models, params, live, 3)
+            winner = (self._catalog.deployments[ranking.ranked[0].model.name],)
+            return _new_decision(ctx, ranking, winner, auto[10], auto[11], auto[12], auto[6], None, settled)
+        decision = settled()
+        if verdict != FILL:
+            return decision
+
+        def fill() -> Decision:
+            for domain in domains:
+                self._memo.rank(self._engine.rank, with_domain(ctx, domain, "inferred") if domain else ctx,
+                                models, params, live, 3)
+            return decision
+
+        return _new_decision(decision.ctx, decision.ranking, decision.candidates, decision.strategy,
+                             decision.strategy_source, decision.pipeline, decision.resolution, decision.features,
+                             fill)
+
+    def _outcomes(self, router: RouterModel, models: Sequence[ModelInfo],
+                  live: Mapping[str, LiveStats]) -> tuple[str | None, ...]:
+        """None (a guess below the confidence floor), and every domain `router` can infer that
+        could rank otherwise: a domain enters a ranking only through a model's quality for it, so
+        one that no model has a score or feedback for ranks as no domain does (read once per
+        live map)."""
+        seen = self._inferable
+        if seen[0] is router and seen[1] is models and seen[2] is live:
+            return seen[3]
+        graded = {d for m in models for d in m.domain_quality}
+        graded.update(d for s in live.values() if s.domain_quality for d in s.domain_quality)
+        classes = router.classifier.classes if router.classifier is not None else ()
+        domains = (None, *(d for d in classes if d in graded))
+        self._inferable = (router, models, live, domains)
+        return domains
 
     def _embedding_set(self, dimensions: int | None) -> tuple[tuple[ModelInfo, ...], tuple[Rejection, ...]]:
         """The embedding models that can return vectors of `dimensions`, and the others rejected."""
@@ -255,11 +379,12 @@ class Decider:
         )
 
     def _learned(
-        self, router: RouterModel, ctx: RequestContext, body: Mapping[str, Any], explain: bool
-    ) -> tuple[RequestContext, SparseFeatures, str | None]:
-        """Infer the domain when none was given, and the router model's per-model quality."""
+        self, router: RouterModel, ctx: RequestContext, text: str, explain: bool
+    ) -> tuple[RequestContext, SparseFeatures | None, str | None]:
+        """Infer the domain when none was given, and the router model's per-model quality; the
+        features are kept when the feedback learner wants them."""
         est = router.estimate(
-            messages_text(body["messages"]), self._known_models(router), domain=ctx.domain,
+            text, self._known_models(router), domain=ctx.domain,
             domain_source=ctx.domain_source or "header", explain=explain,
         )
         note = None
@@ -272,7 +397,8 @@ class Decider:
             ctx = with_domain(ctx, est.domain if confident else None, "inferred" if confident else None)
         if est.quality_estimates:
             ctx = replace(ctx, quality_estimates=est.quality_estimates, quality_explanations=est.explanations)
-        return ctx, est.features, note
+        keep = self._keep_features
+        return ctx, est.features if keep is None or keep() else None, note
 
     def _known_domains(self) -> frozenset[str]:
         """Domain names something knows (cached per policy set: a reload can add some)."""
@@ -295,87 +421,3 @@ class Decider:
             names = tuple(n for n in self._catalog.deployments if n in learned)
             self._known = (router, names)
         return names
-
-
-def _same(ranking: Ranking) -> Ranking:
-    return ranking
-
-
-_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-
-
-def _domain_header(value: str | None) -> str | None:
-    """X-Task-Domain, case-folded (`CODE` is `code`); refused when it cannot be a domain name."""
-    if not value or not value.strip():
-        return None
-    domain = value.strip().lower()
-    if not _DOMAIN.match(domain):
-        raise errors.InvalidRequestError(
-            "X-Task-Domain must be a domain name such as 'code' or 'math' (letters, digits, '_', '.', '-').",
-            param="x-task-domain", code="invalid_domain",
-        )
-    return domain
-
-
-def _probe_half_open(ranking: Ranking, half_open: frozenset[str]) -> Ranking:
-    """Send a half-open deployment its probe: it goes first, still followed by the ranking.
-
-    Its live error rate keeps it low in the ranking, so without this it would never be tried and
-    its circuit would never close. The forwarder's `admit` lets exactly one request through
-    (shared across replicas); every other request skips it and moves on down the list.
-    """
-    ranked = ranking.ranked
-    for i, cand in enumerate(ranked):
-        if i and cand.model.name in half_open:
-            note = f"probe: {cand.model.name} is half-open after its cool-down; trying it first"
-            return replace(ranking, ranked=(cand, *ranked[:i], *ranked[i + 1:]), notes=(*ranking.notes, note))
-    return ranking
-
-
-def _wrong_mode(info: ModelInfo, operation: Operation) -> errors.InvalidRequestError:
-    served_by = "POST /v1/embeddings" if info.mode == EMBEDDINGS.mode else (
-        "POST /v1/chat/completions, /v1/responses or /v1/messages")
-    return errors.InvalidRequestError(
-        f"The model '{info.name}' is {'an embedding' if info.mode == EMBEDDINGS.mode else 'a chat'} model and "
-        f"cannot serve {operation.name}; it is served by {served_by}.",
-        param="model", code="model_not_supported",
-    )
-
-
-def _same_dimensions(
-    candidates: tuple[ResolvedDeployment, ...], ranking: Ranking, dimensions: int | None
-) -> tuple[tuple[ResolvedDeployment, ...], Ranking]:
-    """Without `dimensions`, fallbacks keep the winner's native size: one request never gets
-    vectors of another size from a fallback than its first choice would have returned."""
-    if dimensions is not None or len(candidates) < 2:
-        return candidates, ranking
-    size = candidates[0].info.dimensions
-    kept = tuple(d for d in candidates if d.info.dimensions == size)
-    if len(kept) == len(candidates):
-        return candidates, ranking
-    note = f"fallbacks keep the winner's {size} dimensions; send 'dimensions' to choose a size"
-    return kept, ranking.noted(note)
-
-
-def _wire_only_note(ranking: Ranking, body: Mapping[str, Any], candidates: tuple[ResolvedDeployment, ...]) -> Ranking:
-    """Say which parameters a litellm deployment among the candidates will not receive."""
-    dropped = sorted(OPENAI_WIRE_ONLY.intersection(body))
-    names = [d.name for d in candidates if d.transport == "litellm"]
-    if not names:
-        return ranking
-    note = f"{', '.join(dropped)}: not forwarded to {', '.join(names)} (litellm transport; see docs/api.md)"
-    return ranking.noted(note)
-
-
-def _adaptations(candidates: tuple[ResolvedDeployment, ...], body: Mapping[str, Any]) -> tuple[str, ...]:
-    """What each candidate's provider will get changed in the body (gateway/upstream/adapt.py)."""
-    out: list[str] = []
-    for dep in candidates:
-        if dep.params is None:
-            continue
-        sent = body
-        if dep.transport == "litellm" and not OPENAI_WIRE_ONLY.isdisjoint(body):
-            sent = {k: v for k, v in body.items() if k not in OPENAI_WIRE_ONLY}  # the note above covers them
-        out += [f"{dep.name}: {note}" for note in adapt(sent, dep.params)[1]]
-    return tuple(out)
-

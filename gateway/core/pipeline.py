@@ -23,8 +23,9 @@ from gateway import errors
 from gateway._frozen import builder
 from gateway.aio import aclose
 from gateway.catalog import ResolvedDeployment
-from gateway.core.budgets import BudgetGate, Reservation, holds
-from gateway.core.decision import Decider, Decision
+from gateway.core.budgets import BudgetGate, holds
+from gateway.core._admitted import Admitted
+from gateway.core.decision import Decider, Decision, settled
 from gateway.core.events import RequestFinished
 from gateway.core.usage import clean_usage, estimated_usage
 from gateway.selection.explain import decision_header
@@ -61,15 +62,6 @@ class Call:
     @property
     def principal_name(self) -> str | None:
         return getattr(self.principal, "name", None)
-
-
-@dataclass(slots=True)
-class Admitted:
-    call: Call
-    decision: Decision
-    deadline: float  # time.monotonic() by which an upstream must have answered
-    reservation: Reservation | None
-    attempts: list[Attempt] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -138,6 +130,8 @@ class RequestPipeline:
             self._rate_limit(call, decision)
             ctx = decision.ctx
             spec = decision.resolution.budget if decision.resolution else None
+            if decision.settle is not None and holds(spec):  # a hold prices every candidate
+                decision = settled(decision)
             # Most pipelines have no refusing budget: no coroutine to await for them.
             reservation = await self.budgets.reserve(
                 decision.budget_key, spec, call.request_id, decision.candidates, ctx.input_tokens,
@@ -164,10 +158,10 @@ class RequestPipeline:
 
     async def complete(self, admitted: Admitted, body: dict | None = None) -> Served:
         """Forward a plain call; raises `GatewayError` (already recorded) when every try failed."""
-        decision = admitted.decision
+        admitted.settle_soon()
         try:
             dep, result, latency_ms = await self.forwarder.complete(
-                decision.candidates, body or admitted.call.body, admitted.deadline, self._reporter(admitted),
+                admitted.candidates, body or admitted.call.body, admitted.deadline, self._reporter(admitted),
                 admitted.call.operation,
             )
         except errors.GatewayError as exc:
@@ -176,7 +170,7 @@ class RequestPipeline:
         except asyncio.CancelledError:  # the forwarder recorded the cancelled attempt
             self._finish(admitted, 499)
             raise
-        usage = self._usage(dep, result.get("usage"), decision)
+        usage = self._usage(dep, result.get("usage"), admitted.decision)
         if usage is not None and usage is not result.get("usage"):
             result["usage"] = {k: v for k, v in usage.items() if k != "estimated"}
         return Served(dep, result, latency_ms, usage, dep.cost(usage))
@@ -196,9 +190,10 @@ class RequestPipeline:
         body = body or admitted.call.body
         options = body.get("stream_options") or {}
         upstream = {**body, "stream_options": {**options, "include_usage": True}}
+        admitted.settle_soon()
         try:
             start = await self.forwarder.stream(
-                admitted.decision.candidates, upstream, admitted.deadline, self._reporter(admitted)
+                admitted.candidates, upstream, admitted.deadline, self._reporter(admitted)
             )
         except errors.GatewayError as exc:
             self._finish(admitted, exc.status)
@@ -212,13 +207,13 @@ class RequestPipeline:
 
     def _reporter(self, admitted: Admitted) -> Callable[[Attempt], None]:
         """Every failed attempt reaches the stats store at once (circuits must not wait)."""
-        decision, sink, record = admitted.decision, admitted.attempts, self.stats.record
-        pipeline, domain = decision.budget_key, decision.ctx.domain
+        sink, record = admitted.attempts, self.stats.record
 
         def report(attempt: Attempt) -> None:
             sink.append(attempt)
-            record(Outcome(deployment=attempt.deployment, pipeline=pipeline, status=attempt.status,
-                           latency_ms=attempt.latency_ms, ttft_ms=attempt.ttft_ms, domain=domain))
+            decision = admitted.decision  # read when it happens: the decision may settle meanwhile
+            record(Outcome(deployment=attempt.deployment, pipeline=decision.budget_key, status=attempt.status,
+                           latency_ms=attempt.latency_ms, ttft_ms=attempt.ttft_ms, domain=decision.ctx.domain))
 
         return report
 

@@ -1,0 +1,255 @@
+"""The domain inference waits for the upstream call only where it cannot change the winner, and the
+decision it settles into is the one the request would have got with the inference first."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from types import MappingProxyType
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from gateway.catalog import GatewayConfig, load_catalog
+from gateway.core._ranking_memo import DIFFERENT, FILL, SAME, UNKNOWN, RankingMemo
+from gateway.core.decision import Decider, Decision, settled
+from gateway.core.pipeline import Admitted, Call
+from gateway.learning.default_domains import load_default
+from gateway.policy import PolicySet
+from gateway.policy.models import Policy
+from gateway.selection import LiveStats, RequestContext, SelectionEngine, SelectionParams
+from gateway.selection.types import with_domain
+
+CLASSES = load_default().classes
+PROMPTS = (
+    "Write a Python function that merges two sorted lists and add unit tests.",
+    "Solve for x: 3x + 7 = 22, and show each step.",
+    "Write a short poem about autumn leaves.",
+    "Hi there, how are you today?",
+    "Extract every email address from this text: bob@example.com wrote to amy@example.org.",
+    "If all bloops are razzies and all razzies are lazzies, are all bloops lazzies? Explain.",
+)
+
+
+def _catalog(models: list[tuple[str, float, float, dict[str, float]]]):
+    deps = [{"name": n, "model": f"openai/{n}", "api_base": "http://127.0.0.1:9/v1",
+             "metadata": {"input_cost_per_token": c, "output_cost_per_token": 4 * c, "quality": q,
+                          "domain_quality": dq, "context_window": 128_000, "max_output_tokens": 4096}}
+            for n, c, q, dq in models]
+    return load_catalog(GatewayConfig.model_validate({"deployments": deps}), env={})
+
+
+def _deciders(catalog, live, policies=None) -> tuple[Decider, Decider]:
+    policies = policies or PolicySet()
+    make = lambda defer: Decider(catalog, SelectionEngine(), lambda: policies,  # noqa: E731
+                                 lambda pipeline: live[0], defer_domain=defer)
+    return make(True), make(False)
+
+
+def _body(prompt: str, max_tokens: int = 64) -> dict:
+    return {"model": "auto", "max_tokens": max_tokens, "messages": [{"role": "user", "content": prompt}]}
+
+
+def _same(a: Decision, b: Decision) -> None:
+    """Every field a request's response, stats and log read."""
+    assert a.settle is None and b.settle is None
+    assert a.ctx == b.ctx
+    assert [(c.model.name, c.total, c.reasons) for c in a.ranking.ranked] == \
+           [(c.model.name, c.total, c.reasons) for c in b.ranking.ranked]
+    assert list(a.ranking.rejected) == list(b.ranking.rejected)
+    assert a.ranking.notes == b.ranking.notes and a.notes == b.notes
+    assert [d.name for d in a.candidates] == [d.name for d in b.candidates]
+    assert (a.strategy, a.strategy_source, a.pipeline, a.budget_key) == \
+           (b.strategy, b.strategy_source, b.pipeline, b.budget_key)
+    assert (a.features is None) == (b.features is None)
+    if a.features is not None:
+        assert np.array_equal(a.features.indices, b.features.indices)
+        assert np.array_equal(a.features.values, b.features.values)
+
+
+def _decide_twice(deferring: Decider, eager: Decider, body: dict, headers: dict, rid: str) -> Decision:
+    """The deferring decider's decision (as it comes, before settling), checked against the eager one."""
+    early = deferring.decide(body, headers, rid)
+    final = settled(early)
+    _same(final, eager.decide(body, headers, rid))
+    if early.settle is not None and early.ctx.domain is None and final.ctx.domain is not None:
+        assert early.candidates[0].name == final.candidates[0].name
+    return early
+
+
+# One model is best everywhere; code quality differs enough to drop another one (a constraint),
+# so only the fallbacks differ between domains.
+SAME_WINNER = [("small", 1e-7, 0.80, {"chat": 0.8, "code": 0.75}),
+               ("big", 3e-5, 0.90, {"chat": 0.9, "code": 0.88}),
+               ("tiny", 5e-8, 0.55, {"chat": 0.6, "code": 0.45})]
+
+
+def _until_deferred(deferring: Decider, eager: Decider, body: dict, limit: int = 8) -> int:
+    """How many requests of one shape were decided with the domain first before one was not."""
+    for i in range(limit):
+        early = _decide_twice(deferring, eager, body, {}, f"warm{i}")
+        if early.settle is not None and early.ctx.domain is None:
+            return i
+    raise AssertionError(f"no request was decided before its domain in {limit}")
+
+
+def test_the_winner_leaves_before_the_domain_is_inferred():
+    live = [MappingProxyType({})]
+    policies = PolicySet(default=Policy.model_validate({
+        "pipeline": "default", "selection_schema": {"constraints": {"min_quality": 0.5}}}))
+    deferring, eager = _deciders(_catalog(SAME_WINNER), live, policies)
+    body = _body(PROMPTS[0])
+    # Only chat and code are graded: the other domains rank as none does. The shape asks once for
+    # each of those three, the last ask ranks the missing ones, and the next request waits for nothing.
+    assert _until_deferred(deferring, eager, body) == 3
+    third = deferring.decide(body, {}, "r3")
+    assert third.settle is not None and third.ctx.domain is None and third.features is None
+    final = settled(third)
+    assert final.ctx.domain == "code" and final.features is not None
+    assert any(n.startswith("domain inferred from the prompt: code") for n in final.notes)
+    # For code, "tiny" breaks min_quality: the settled fallbacks are the code ones.
+    assert [d.name for d in third.candidates] == ["small"]
+    assert [d.name for d in final.candidates] == ["small", "big"]
+    _same(final, eager.decide(body, {}, "r3"))
+    # A refresh (a new live map) starts over.
+    live[0] = MappingProxyType({"big": LiveStats(samples=3)})
+    assert deferring.decide(body, {}, "r4").settle is None
+
+
+def test_feedback_for_a_domain_makes_it_count():
+    live = [MappingProxyType({})]
+    deferring, eager = _deciders(_catalog(SAME_WINNER), live)
+    asks = _until_deferred(deferring, eager, _body(PROMPTS[2]))
+    live[0] = MappingProxyType({"tiny": LiveStats(samples=3, domain_quality={"math": 0.9},
+                                                  domain_quality_samples={"math": 3.0})})
+    assert _until_deferred(deferring, eager, _body(PROMPTS[2])) == asks + 1  # math is graded now
+
+
+def test_a_domain_that_changes_the_winner_is_inferred_first():
+    models = [("coder", 1e-6, 0.6, {"code": 0.97}), ("writer", 1e-6, 0.8, {"code": 0.3})]
+    live = [MappingProxyType({})]
+    deferring, eager = _deciders(_catalog(models), live)
+    for i in range(4):
+        decision = _decide_twice(deferring, eager, _body(PROMPTS[0]), {}, f"r{i}")
+        assert decision.settle is None or decision.ctx.domain == "code"  # a fill at most, never early
+    assert decision.settle is None and decision.candidates[0].name == "coder"
+
+
+@pytest.mark.parametrize("headers, policy", [
+    ({"x-task-domain": "code"}, None),  # nothing to infer
+    ({"x-quality-target": "0.9"}, None),  # a target reads the estimates
+    ({}, {"exploration": {"method": "thompson", "rate": 0.5}}),  # draws on the scores
+])
+def test_what_reads_more_than_the_winner_never_waits(headers, policy):
+    live = [MappingProxyType({})]
+    policies = PolicySet(default=Policy.model_validate(
+        {"pipeline": "default", "selection_schema": policy})) if policy else None
+    deferring, _ = _deciders(_catalog(SAME_WINNER), live, policies)
+    for i in range(4):
+        assert deferring.decide(_body(PROMPTS[2]), headers, f"r{i}").settle is None
+    assert deferring.decide(_body(PROMPTS[2]), {}, "x", explain=True).settle is None
+
+
+def test_a_half_open_deployment_keeps_the_domain_first():
+    live = [MappingProxyType({"tiny": LiveStats(samples=3, circuit_state="half_open")})]
+    deferring, _ = _deciders(_catalog(SAME_WINNER), live)
+    decisions = [deferring.decide(_body(PROMPTS[3]), {}, f"r{i}") for i in range(4)]
+    assert all(d.settle is None for d in decisions)
+    assert decisions[-1].candidates[0].name == "tiny"  # its probe
+
+
+def test_same_winner_reads_remembered_rankings_only():
+    catalog = _catalog(SAME_WINNER)
+    models, params, memo = catalog.models, SelectionParams(strategy="balanced"), RankingMemo()
+    live = MappingProxyType({})
+    calls = []
+
+    def rank(*a, **k):
+        calls.append(a[0].domain)
+        return SelectionEngine().rank(*a, **k)
+
+    ctx = RequestContext(request_id="r", input_tokens=20, max_output_tokens=64)
+    domains = (None, *CLASSES)
+    # Asked once per domain before the missing ones are worth ranking (at most one per ask).
+    assert [memo.same_winner(ctx, models, params, live, domains) for _ in domains] == \
+           [UNKNOWN] * (len(domains) - 1) + [FILL]
+    assert calls == []
+    for domain in domains:
+        memo.rank(rank, with_domain(ctx, domain, "inferred") if domain else ctx, models, params, live, 3)
+    assert memo.same_winner(ctx, models, params, live, domains) == SAME
+    assert memo.same_winner(ctx, models, params, live, domains) == SAME  # remembered
+    assert len(calls) == len(domains)
+    assert memo.same_winner(ctx, models, params, dict(live), domains) == DIFFERENT  # a map `rank` would not keep
+    other = SelectionParams(strategy="cost")  # another params object: asked afresh
+    assert memo.same_winner(ctx, models, other, live, domains) == UNKNOWN
+
+
+def test_the_forwarder_reads_the_winner_without_settling_and_the_fallbacks_settled():
+    live = [MappingProxyType({})]
+    policies = PolicySet(default=Policy.model_validate({
+        "pipeline": "default", "selection_schema": {"constraints": {"min_quality": 0.5}}}))
+    deferring, eager = _deciders(_catalog(SAME_WINNER), live, policies)
+    body = _body(PROMPTS[0])
+    _until_deferred(deferring, eager, body)
+    early = deferring.decide(body, {}, "r3")
+    assert early.settle is not None
+    admitted = Admitted(Call("r3", "chat", body, {}), early, 0.0, None)
+    walk = iter(admitted.candidates[:3])  # as the forwarder takes them
+    assert next(walk).name == "small"
+    assert admitted._decision is early  # the winner was read without settling
+    assert [d.name for d in walk] == ["big"]  # "tiny" is not a fallback for code
+    assert admitted.decision.ctx.domain == "code" and admitted.decision.settle is None
+
+
+def test_the_pipeline_settles_while_the_upstream_call_waits():
+    live = [MappingProxyType({})]
+    deferring, eager = _deciders(_catalog(SAME_WINNER), live)
+    body = _body(PROMPTS[2])
+    _until_deferred(deferring, eager, body)
+    early = deferring.decide(body, {}, "r3")
+    admitted = Admitted(Call("r3", "chat", body, {}), early, 0.0, None)
+
+    async def upstream_call() -> bool:
+        admitted.settle_soon()
+        pending = admitted._decision.settle is not None  # the request is written first
+        await asyncio.sleep(0)  # the upstream's wait
+        return pending and admitted._decision.settle is None
+
+    assert asyncio.run(upstream_call())
+
+
+# -- the settled decision is the eager one, whatever the catalog ------------------------------------
+
+_quality = st.floats(0.3, 0.97)
+_model = st.tuples(st.floats(-7.5, -4.5), _quality,
+                   st.dictionaries(st.sampled_from(CLASSES), _quality, max_size=len(CLASSES)))
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(models=st.lists(_model, min_size=2, max_size=6), requests=st.lists(
+    st.tuples(st.sampled_from(PROMPTS), st.sampled_from((None, "cost", "performance", "balanced")),
+              st.sampled_from((16, 256, 2048))), min_size=1, max_size=4),
+       min_quality=st.sampled_from((None, 0.5, 0.7)), seed=st.integers(0, 1000))
+def test_deferred_or_not_a_request_gets_the_same_decision(models, requests, min_quality, seed):
+    catalog = _catalog([(f"m{i}", 10 ** c, q, dq) for i, (c, q, dq) in enumerate(models)])
+    rng = random.Random(seed)
+    live = [MappingProxyType({})]
+    schema = {"constraints": {"min_quality": min_quality}} if min_quality is not None else {}
+    policies = PolicySet(default=Policy.model_validate({"pipeline": "default", "selection_schema": schema}))
+    deferring, eager = _deciders(catalog, live, policies)
+    for i, (prompt, strategy, max_tokens) in enumerate(requests * 8):  # repeated: past the fills
+        if rng.random() < 0.03:  # a refresh
+            live[0] = MappingProxyType({f"m{rng.randrange(len(models))}": LiveStats(
+                samples=rng.randint(1, 50), ttft_ms=rng.uniform(100, 2000), error_rate=rng.uniform(0, 0.2))})
+        headers = {"x-selection-strategy": strategy} if strategy else {}
+        try:
+            early = _decide_twice(deferring, eager, _body(prompt, max_tokens), headers, f"r{i}")
+        except Exception as exc:  # no feasible model: both must refuse alike
+            with pytest.raises(type(exc)) as refused:
+                eager.decide(_body(prompt, max_tokens), headers, f"r{i}")
+            assert str(refused.value) == str(exc)
+            continue
+        if early.settle is not None and early.ctx.domain is None:
+            event("the domain waited")  # (hypothesis statistics: how often the property ran that path)
