@@ -113,7 +113,10 @@ def _serve(argv: list[str]) -> None:
     before(route.ModelRoute, "_call", "route entered (middleware done)")
     after(route.ModelRoute, "_call", "body parsed and checked")
     after(decision, "build_context", "context built")
-    before(router_model.RouterModel, "estimate", "policy resolved")
+    if hasattr(decision.Decider, "_later"):  # (ninth pass on) the inference may wait for the upstream call
+        before(decision.Decider, "_later", "policy resolved")
+    else:
+        before(router_model.RouterModel, "estimate", "policy resolved")
     after(router_model.RouterModel, "estimate", "prompt features and domain")
     after(decision, "_new_decision", "ranked, explored, attempt order")
     after_async(pipeline.RequestPipeline, "admit", "admitted (limits, budget)")

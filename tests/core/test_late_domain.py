@@ -4,6 +4,7 @@ decision it settles into is the one the request would have got with the inferenc
 from __future__ import annotations
 
 import asyncio
+import time
 import random
 from types import MappingProxyType
 
@@ -253,3 +254,61 @@ def test_deferred_or_not_a_request_gets_the_same_decision(models, requests, min_
             continue
         if early.settle is not None and early.ctx.domain is None:
             event("the domain waited")  # (hypothesis statistics: how often the property ran that path)
+
+
+# -- through a gateway over the simulator ----------------------------------------------------------
+
+def test_a_fallback_after_the_domain_waited_goes_down_the_settled_ranking(gateway_factory):
+    from tests import loopback
+    from tests.conftest import TEST_DEPLOYMENTS
+
+    # No model is graded for a domain: every domain ranks as none does, and the second request of
+    # a shape waits for nothing.
+    deployments = {n: {k: v for k, v in meta.items() if k != "domain_quality"} for n, meta in TEST_DEPLOYMENTS.items()}
+    gw = gateway_factory(deployments, stats_refresh_s=60)  # one live map for the whole test
+    state = gw.state
+    finished = []
+    state.pipeline.subscribe(finished.append)
+    waited = []
+    later = state.decider._later
+
+    def spy(*args):
+        decision = later(*args)
+        waited.append(decision.settle is not None and decision.ctx.domain is None)
+        return decision
+
+    state.decider._later = spy
+    keys = [f"{i:032x}" for i in range(4)]  # equal lengths: one request shape
+    for i, key in enumerate(keys):
+        # The last one's winner fails twice (its attempt and one retry), then the next answers.
+        content = f"[sim:fail_first={2 if i == 3 else 0};key={key}] Write a Python function that reverses a list."
+        r = loopback.post(f"{gw.url}/v1/chat/completions", timeout=30,
+                          json={"model": "auto", "max_tokens": 32, "messages": [{"role": "user", "content": content}]})
+        assert r.status_code == 200, r.text
+    assert waited == [False, True, True, True]
+    for _ in range(100):
+        if len(finished) == 4:
+            break
+        time.sleep(0.02)
+    event = finished[-1]
+    decision = event.decision
+    assert decision.settle is None and decision.ctx.domain == "code"
+    assert any(n.startswith("domain inferred from the prompt: code") for n in decision.notes)
+    winner, runner_up = (c.model.name for c in decision.ranking.ranked[:2])
+    assert [a.deployment for a in event.attempts] == [winner, winner]
+    assert event.served.name == runner_up == r.headers["x-gateway-model"]
+    assert r.headers["x-gateway-decision"].startswith(f"winner={winner};")
+    # A stream (another shape: it needs streaming) waits the same way from its second request on;
+    # its record is the settled decision's too.
+    for key in ("e" * 32, "f" * 32):
+        content = f"[sim:fail_first=0;key={key}] Write a Python function that reverses a list."
+        with loopback.stream("POST", f"{gw.url}/v1/chat/completions", timeout=30, json={
+                "model": "auto", "max_tokens": 32, "stream": True, "messages": [{"role": "user", "content": content}]}) as r:
+            assert r.status_code == 200 and b"[DONE]" in r.read()
+    assert waited[-2:] == [False, True]
+    for _ in range(100):
+        if len(finished) == 6:
+            break
+        time.sleep(0.02)
+    assert finished[-1].decision.ctx.domain == "code" and finished[-1].decision.settle is None
+    assert finished[-1].ttft_ms is not None
