@@ -12,7 +12,9 @@ metrics, the log line) does not. This script starts the zero-latency simulator (
 request path (by wrapping the functions, so the stamps themselves cost a few microseconds), then
 sends `--requests` requests over one keep-alive connection, first one every `1 / --rate` seconds
 (idle between requests, as `ab.py --latency` measures), then back to back. It prints the median
-time between consecutive points, in the order a request reaches them.
+time between consecutive points, in the order a request reaches them (by median: where the
+domain inference waits for the upstream call, Decider._later, "prompt features and domain" comes
+after "upstream request written" and overlaps the upstream's work).
 
 On this machine (a Firecracker VM whose idle vCPU halts), the same work takes several times longer
 after an idle gap than back to back (`--cold` times the domain inference alone: ~18 us back to back
