@@ -96,11 +96,16 @@ def _until_deferred(deferring: Decider, eager: Decider, body: dict, limit: int =
     raise AssertionError(f"no request was decided before its domain in {limit}")
 
 
-def test_the_winner_leaves_before_the_domain_is_inferred():
+def _min_quality_deciders() -> tuple[list, Decider, Decider]:
+    """Over SAME_WINNER with min_quality 0.5, which "tiny" breaks for code only."""
     live = [MappingProxyType({})]
     policies = PolicySet(default=Policy.model_validate({
         "pipeline": "default", "selection_schema": {"constraints": {"min_quality": 0.5}}}))
-    deferring, eager = _deciders(_catalog(SAME_WINNER), live, policies)
+    return live, *_deciders(_catalog(SAME_WINNER), live, policies)
+
+
+def test_the_winner_leaves_before_the_domain_is_inferred():
+    live, deferring, eager = _min_quality_deciders()
     body = _body(PROMPTS[0])
     # Only chat and code are graded: the other domains rank as none does. The shape asks once for
     # each of those three, the last ask ranks the missing ones, and the next request waits for nothing.
@@ -188,10 +193,7 @@ def test_same_winner_reads_remembered_rankings_only():
 
 
 def test_the_forwarder_reads_the_winner_without_settling_and_the_fallbacks_settled():
-    live = [MappingProxyType({})]
-    policies = PolicySet(default=Policy.model_validate({
-        "pipeline": "default", "selection_schema": {"constraints": {"min_quality": 0.5}}}))
-    deferring, eager = _deciders(_catalog(SAME_WINNER), live, policies)
+    _, deferring, eager = _min_quality_deciders()
     body = _body(PROMPTS[0])
     _until_deferred(deferring, eager, body)
     early = deferring.decide(body, {}, "r3")
