@@ -38,6 +38,7 @@ Rank = Callable[..., Ranking]
 
 #: `RankingMemo.same_winner` verdicts (negative: remembered as they are; a count of asks otherwise).
 SAME, DIFFERENT, UNKNOWN, FILL = -1, -2, 0, 1
+_OWN = object()  # `rank`'s default: remembered under the request's own domain
 
 
 def _shape(ctx: RequestContext, models: Sequence[ModelInfo], params: SelectionParams, detail: int,
@@ -64,7 +65,9 @@ class RankingMemo:
         self._order: tuple[Any, ...] | None = None
 
     def rank(self, rank: Rank, ctx: RequestContext, models: Sequence[ModelInfo], params: SelectionParams,
-             live: Mapping[str, LiveStats], detail: int) -> Ranking:
+             live: Mapping[str, LiveStats], detail: int, domain: str | None | object = _OWN) -> Ranking:
+        """`rank(ctx, ...)`, remembered under `domain` when given (the caller knows that domain ranks
+        exactly as `ctx.domain` does: one that no model has a score or feedback for ranks as none)."""
         # Stats maps come as read-only proxies replaced on refresh; a plain dict could be changed
         # in place under a remembered ranking, so it is ranked afresh.
         if (type(live) is not MappingProxyType or ctx.quality_estimates is not None
@@ -76,7 +79,7 @@ class RankingMemo:
                 self.clear()
             group = self._by_live[id(live)] = (live, {}, {})
         entries = group[1]
-        shape = _shape(ctx, models, params, detail, ctx.domain)
+        shape = _shape(ctx, models, params, detail, ctx.domain if domain is _OWN else domain)
         hit = entries.get(shape)
         if hit is not None and hit[0] is models and hit[1] is params:
             return hit[2]

@@ -132,6 +132,7 @@ class Decider:
         # runs first (the benchmarks' and tests' comparison).
         self._defer = defer_domain
         self._inferable: tuple[Any, ...] = (None, None, None, (None,))  # router, models, live -> domains
+        self._graded_for: tuple[Any, ...] = (None, None, frozenset())  # models, live -> graded domains
         self._targets = TargetPlanner(catalog.models)  # quality targets / learned default (hook below)
         self._domains: tuple[object, frozenset[str]] = (None, frozenset())
         self._memo = RankingMemo()  # same request shape, same live stats and params: same ranking
@@ -241,7 +242,10 @@ class Decider:
             if explain:
                 ranking = self._engine.rank(ctx, models, params, live, detail=None)
             else:
-                ranking = self._memo.rank(self._engine.rank, ctx, models, params, live, 3)
+                domain = ctx.domain
+                if domain is not None and domain not in self._graded(models, live):
+                    domain = None  # ranks as no domain does: one remembered ranking for both
+                ranking = self._memo.rank(self._engine.rank, ctx, models, params, live, 3, domain)
         except SelectionParamsError as exc:
             raise errors.InvalidRequestError(str(exc), param="strategy", code="invalid_strategy") from None
         ranking = finish_target(ranking)
@@ -296,8 +300,12 @@ class Decider:
         domain comes first."""
         models, params, live = auto[1], auto[3], auto[5]
         domains = self._outcomes(router, models, live)
-        verdict = DIFFERENT if self._memo.half_open(live) else self._memo.same_winner(ctx, models, params, live,
-                                                                                      domains)
+        if self._memo.half_open(live):
+            verdict = DIFFERENT
+        elif len(domains) == 1:  # no domain it can infer ranks otherwise than none: nothing to ask
+            verdict = SAME
+        else:
+            verdict = self._memo.same_winner(ctx, models, params, live, domains)
 
         def settled() -> Decision:
             inferred, features, note = self._learned(router, ctx, text, False)
@@ -306,9 +314,14 @@ class Decider:
         if verdict == SAME:
             # Before it settles, a decision is read for its winner (the forwarder's first try) and its
             # context (rate limits): the ranking without a domain, remembered, and the winner will do.
-            ranking = self._memo.rank(self._engine.rank, ctx, models, params, live, 3)
-            winner = (self._catalog.deployments[ranking.ranked[0].model.name],)
-            return _new_decision(ctx, ranking, winner, auto[10], auto[11], auto[12], auto[6], None, settled)
+            # (Nothing feasible, or params the engine refuses: the inference-first path says so.)
+            try:
+                ranking = self._memo.rank(self._engine.rank, ctx, models, params, live, 3)
+            except SelectionParamsError:
+                ranking = None
+            if ranking is not None and ranking.ranked:
+                winner = (self._catalog.deployments[ranking.ranked[0].model.name],)
+                return _new_decision(ctx, ranking, winner, auto[10], auto[11], auto[12], auto[6], None, settled)
         decision = settled()
         if verdict != FILL:
             return decision
@@ -326,18 +339,28 @@ class Decider:
     def _outcomes(self, router: RouterModel, models: Sequence[ModelInfo],
                   live: Mapping[str, LiveStats]) -> tuple[str | None, ...]:
         """None (a guess below the confidence floor), and every domain `router` can infer that
-        could rank otherwise: a domain enters a ranking only through a model's quality for it, so
-        one that no model has a score or feedback for ranks as no domain does (read once per
-        live map)."""
+        could rank otherwise than none (`_graded`)."""
         seen = self._inferable
         if seen[0] is router and seen[1] is models and seen[2] is live:
             return seen[3]
-        graded = {d for m in models for d in m.domain_quality}
-        graded.update(d for s in live.values() if s.domain_quality for d in s.domain_quality)
+        graded = self._graded(models, live)
         classes = router.classifier.classes if router.classifier is not None else ()
         domains = (None, *(d for d in classes if d in graded))
         self._inferable = (router, models, live, domains)
         return domains
+
+    def _graded(self, models: Sequence[ModelInfo], live: Mapping[str, LiveStats]) -> frozenset[str]:
+        """The domains that can rank otherwise than none: a domain enters a ranking only through a
+        model's quality for it (`domain_quality`, static or from feedback), so one that no model
+        has a score for ranks exactly as no domain does (read once per models and live map)."""
+        seen = self._graded_for
+        if seen[0] is models and seen[1] is live:
+            return seen[2]
+        graded = {d for m in models for d in m.domain_quality}
+        graded.update(d for s in live.values() if s.domain_quality for d in s.domain_quality)
+        out = frozenset(graded)
+        self._graded_for = (models, live, out)
+        return out
 
     def _embedding_set(self, dimensions: int | None) -> tuple[tuple[ModelInfo, ...], tuple[Rejection, ...]]:
         """The embedding models that can return vectors of `dimensions`, and the others rejected."""

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from gateway.catalog import GatewayConfig, load_catalog
-from gateway.core.decision import Decider
+from gateway.core.decision import Decider, settled
 from gateway.core.pipeline import ServedStream
 from gateway.learning import FeatureHasher, PromptQualityModel
 from gateway.learning.feedback import FeedbackProcessor
@@ -35,9 +35,10 @@ def _decider(**kwargs) -> Decider:
 
 def test_a_decision_keeps_prompt_features_only_when_asked():
     # The shipped domain model hashes every prompt (~2 KB of features); only a learner reads them.
-    assert _decider().decide(BODY, {}, "r1").features is not None
-    assert _decider(keep_features=lambda: True).decide(BODY, {}, "r2").features is not None
-    assert _decider(keep_features=lambda: False).decide(BODY, {}, "r3").features is None
+    # (Settled as the pipeline settles it: the inference may wait for the upstream call.)
+    assert settled(_decider().decide(BODY, {}, "r1")).features is not None
+    assert settled(_decider(keep_features=lambda: True).decide(BODY, {}, "r2")).features is not None
+    assert settled(_decider(keep_features=lambda: False).decide(BODY, {}, "r3")).features is None
 
 
 @pytest.mark.parametrize(("model", "wanted"), [

@@ -124,6 +124,44 @@ def test_the_winner_leaves_before_the_domain_is_inferred():
     assert deferring.decide(body, {}, "r4").settle is None
 
 
+def test_without_a_graded_domain_even_a_new_shape_does_not_wait():
+    models = [(n, c, q, {}) for n, c, q, _ in SAME_WINNER]
+    live = [MappingProxyType({})]
+    deferring, eager = _deciders(_catalog(models), live)
+    for i, prompt in enumerate(PROMPTS):  # every one another shape
+        early = _decide_twice(deferring, eager, _body(prompt, 16 + i), {}, f"r{i}")
+        assert early.settle is not None and early.ctx.domain is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(models=st.lists(st.tuples(st.floats(-7.5, -4.5), st.floats(0.3, 0.97),
+                                 st.dictionaries(st.sampled_from(CLASSES[:3]), st.floats(0.3, 0.97), max_size=3)),
+                       min_size=1, max_size=6),
+       feedback=st.dictionaries(st.integers(0, 5), st.dictionaries(st.sampled_from(CLASSES[:4]), st.floats(0, 1),
+                                                                  max_size=2), max_size=3),
+       strategy=st.sampled_from(("cost", "performance", "balanced")), tokens=st.integers(1, 5000))
+def test_a_domain_no_model_is_graded_for_ranks_as_none(models, feedback, strategy, tokens):
+    # What lets `Decider` remember one ranking for none and every such domain, and ask nothing of
+    # the memo when no domain the router infers is graded.
+    catalog = _catalog([(f"m{i}", 10 ** c, q, dq) for i, (c, q, dq) in enumerate(models)])
+    live = MappingProxyType({
+        f"m{i}": LiveStats(samples=10, quality=0.7, quality_samples=5, domain_quality=fb,
+                           domain_quality_samples={d: 4.0 for d in fb})
+        for i, fb in feedback.items() if i < len(models)})
+    graded = {d for m in catalog.models for d in m.domain_quality} | {d for s in live.values() for d in s.domain_quality}
+    engine, params = SelectionEngine(), SelectionParams(strategy=strategy)
+    ctx = RequestContext(request_id="r", input_tokens=tokens, max_output_tokens=256)
+    none = engine.rank(ctx, catalog.models, params, live, detail=3)
+    for domain in CLASSES:
+        if domain in graded:
+            continue
+        other = engine.rank(with_domain(ctx, domain, "inferred"), catalog.models, params, live, detail=3)
+        assert [(c.model.name, c.total, c.reasons) for c in other.ranked] == \
+               [(c.model.name, c.total, c.reasons) for c in none.ranked]
+        assert [(r.model, r.reasons) for r in other.rejected] == [(r.model, r.reasons) for r in none.rejected]
+        assert other.notes == none.notes and other.strategy == none.strategy
+
+
 def test_feedback_for_a_domain_makes_it_count():
     live = [MappingProxyType({})]
     deferring, eager = _deciders(_catalog(SAME_WINNER), live)
@@ -264,8 +302,8 @@ def test_a_fallback_after_the_domain_waited_goes_down_the_settled_ranking(gatewa
     from tests import loopback
     from tests.conftest import TEST_DEPLOYMENTS
 
-    # No model is graded for a domain: every domain ranks as none does, and the second request of
-    # a shape waits for nothing.
+    # No model is graded for a domain: every domain ranks as none does, so no request waits for the
+    # inference, the first of a shape included.
     deployments = {n: {k: v for k, v in meta.items() if k != "domain_quality"} for n, meta in TEST_DEPLOYMENTS.items()}
     gw = gateway_factory(deployments, stats_refresh_s=60)  # one live map for the whole test
     state = gw.state
@@ -287,7 +325,7 @@ def test_a_fallback_after_the_domain_waited_goes_down_the_settled_ranking(gatewa
         r = loopback.post(f"{gw.url}/v1/chat/completions", timeout=30,
                           json={"model": "auto", "max_tokens": 32, "messages": [{"role": "user", "content": content}]})
         assert r.status_code == 200, r.text
-    assert waited == [False, True, True, True]
+    assert waited == [True, True, True, True]
     for _ in range(100):
         if len(finished) == 4:
             break
@@ -300,14 +338,13 @@ def test_a_fallback_after_the_domain_waited_goes_down_the_settled_ranking(gatewa
     assert [a.deployment for a in event.attempts] == [winner, winner]
     assert event.served.name == runner_up == r.headers["x-gateway-model"]
     assert r.headers["x-gateway-decision"].startswith(f"winner={winner};")
-    # A stream (another shape: it needs streaming) waits the same way from its second request on;
-    # its record is the settled decision's too.
+    # A stream waits for it no more; its record is the settled decision's too.
     for key in ("e" * 32, "f" * 32):
         content = f"[sim:fail_first=0;key={key}] Write a Python function that reverses a list."
         with loopback.stream("POST", f"{gw.url}/v1/chat/completions", timeout=30, json={
                 "model": "auto", "max_tokens": 32, "stream": True, "messages": [{"role": "user", "content": content}]}) as r:
             assert r.status_code == 200 and b"[DONE]" in r.read()
-    assert waited[-2:] == [False, True]
+    assert waited[-2:] == [True, True]
     for _ in range(100):
         if len(finished) == 6:
             break
