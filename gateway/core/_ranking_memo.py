@@ -51,7 +51,7 @@ def _shape(ctx: RequestContext, models: Sequence[ModelInfo], params: SelectionPa
 class RankingMemo:
     """`rank(ctx, models, params, live, detail=...)`, remembered per live map and request shape."""
 
-    __slots__ = ("_by_live", "_half_open", "_held", "_max_candidates", "_max_lives", "_order")
+    __slots__ = ("_by_live", "_graded", "_half_open", "_held", "_max_candidates", "_max_lives", "_order")
 
     def __init__(self, *, max_lives: int = 16, max_candidates: int = 20_000) -> None:
         self._max_lives = max_lives
@@ -63,6 +63,7 @@ class RankingMemo:
         self._held = 0
         self._half_open: tuple[Mapping[str, LiveStats], frozenset[str]] | None = None
         self._order: tuple[Any, ...] | None = None
+        self._graded: tuple[Any, ...] = (None, None, frozenset())  # models, live -> graded domains
 
     def rank(self, rank: Rank, ctx: RequestContext, models: Sequence[ModelInfo], params: SelectionParams,
              live: Mapping[str, LiveStats], detail: int, domain: str | None | object = _OWN) -> Ranking:
@@ -135,6 +136,20 @@ class RankingMemo:
             winner = name
         verdicts[key] = (models, params, verdict)
         return verdict
+
+    def graded(self, models: Sequence[ModelInfo], live: Mapping[str, LiveStats]) -> frozenset[str]:
+        """The domains that can rank otherwise than none: a domain enters a ranking only through a
+        model's quality for it (`domain_quality`, static or from feedback), so one that no model
+        has a score for ranks exactly as no domain does, and `rank` may remember it as none (read
+        once per models and live map)."""
+        seen = self._graded
+        if seen[0] is models and seen[1] is live:
+            return seen[2]
+        graded = {d for m in models for d in m.domain_quality}
+        graded.update(d for s in live.values() if s.domain_quality for d in s.domain_quality)
+        out = frozenset(graded)
+        self._graded = (models, live, out)
+        return out
 
     def half_open(self, live: Mapping[str, LiveStats]) -> frozenset[str]:
         """The deployments of `live` whose circuit waits for its probe, once per live map (every

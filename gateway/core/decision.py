@@ -132,7 +132,6 @@ class Decider:
         # runs first (the benchmarks' and tests' comparison).
         self._defer = defer_domain
         self._inferable: tuple[Any, ...] = (None, None, None, (None,))  # router, models, live -> domains
-        self._graded_for: tuple[Any, ...] = (None, None, frozenset())  # models, live -> graded domains
         self._targets = TargetPlanner(catalog.models)  # quality targets / learned default (hook below)
         self._domains: tuple[object, frozenset[str]] = (None, frozenset())
         self._memo = RankingMemo()  # same request shape, same live stats and params: same ranking
@@ -243,7 +242,7 @@ class Decider:
                 ranking = self._engine.rank(ctx, models, params, live, detail=None)
             else:
                 domain = ctx.domain
-                if domain is not None and domain not in self._graded(models, live):
+                if domain is not None and domain not in self._memo.graded(models, live):
                     domain = None  # ranks as no domain does: one remembered ranking for both
                 ranking = self._memo.rank(self._engine.rank, ctx, models, params, live, 3, domain)
         except SelectionParamsError as exc:
@@ -339,28 +338,15 @@ class Decider:
     def _outcomes(self, router: RouterModel, models: Sequence[ModelInfo],
                   live: Mapping[str, LiveStats]) -> tuple[str | None, ...]:
         """None (a guess below the confidence floor), and every domain `router` can infer that
-        could rank otherwise than none (`_graded`)."""
+        could rank otherwise than none (`RankingMemo.graded`)."""
         seen = self._inferable
         if seen[0] is router and seen[1] is models and seen[2] is live:
             return seen[3]
-        graded = self._graded(models, live)
+        graded = self._memo.graded(models, live)
         classes = router.classifier.classes if router.classifier is not None else ()
         domains = (None, *(d for d in classes if d in graded))
         self._inferable = (router, models, live, domains)
         return domains
-
-    def _graded(self, models: Sequence[ModelInfo], live: Mapping[str, LiveStats]) -> frozenset[str]:
-        """The domains that can rank otherwise than none: a domain enters a ranking only through a
-        model's quality for it (`domain_quality`, static or from feedback), so one that no model
-        has a score for ranks exactly as no domain does (read once per models and live map)."""
-        seen = self._graded_for
-        if seen[0] is models and seen[1] is live:
-            return seen[2]
-        graded = {d for m in models for d in m.domain_quality}
-        graded.update(d for s in live.values() if s.domain_quality for d in s.domain_quality)
-        out = frozenset(graded)
-        self._graded_for = (models, live, out)
-        return out
 
     def _embedding_set(self, dimensions: int | None) -> tuple[tuple[ModelInfo, ...], tuple[Rejection, ...]]:
         """The embedding models that can return vectors of `dimensions`, and the others rejected."""
