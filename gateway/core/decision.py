@@ -306,9 +306,16 @@ class Decider:
         else:
             verdict = self._memo.same_winner(ctx, models, params, live, domains)
 
-        def settled() -> Decision:
-            inferred, features, note = self._learned(router, ctx, text, False)
-            return self._auto(*auto, inferred, features, note)
+        def inferred() -> Decision:
+            with_domain_ctx, features, note = self._learned(router, ctx, text, False)
+            return self._auto(*auto, with_domain_ctx, features, note)
+
+        def late() -> Decision:
+            try:
+                return inferred()
+            except Exception:  # a bug: the call went to the right winner; fallbacks follow no domain's order
+                log.exception("the domain inference of %s failed after its call was sent", ctx.request_id)
+                return self._auto(*auto, ctx, None, None)
 
         if verdict == SAME:
             # Before it settles, a decision is read for its winner (the forwarder's first try) and its
@@ -320,8 +327,8 @@ class Decider:
                 ranking = None
             if ranking is not None and ranking.ranked:
                 winner = (self._catalog.deployments[ranking.ranked[0].model.name],)
-                return _new_decision(ctx, ranking, winner, auto[10], auto[11], auto[12], auto[6], None, settled)
-        decision = settled()
+                return _new_decision(ctx, ranking, winner, auto[10], auto[11], auto[12], auto[6], None, late)
+        decision = inferred()
         if verdict != FILL:
             return decision
 

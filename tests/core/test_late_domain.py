@@ -17,6 +17,7 @@ from gateway.catalog import GatewayConfig, load_catalog
 from gateway.core._ranking_memo import DIFFERENT, FILL, SAME, UNKNOWN, RankingMemo
 from gateway.core.decision import Decider, Decision, settled
 from gateway.core.pipeline import Admitted, Call
+from gateway.learning import RouterModel
 from gateway.learning.default_domains import load_default
 from gateway.policy import PolicySet
 from gateway.policy.models import Policy
@@ -242,6 +243,24 @@ def test_the_forwarder_reads_the_winner_without_settling_and_the_fallbacks_settl
     assert admitted._decision is early  # the winner was read without settling
     assert [d.name for d in walk] == ["big"]  # "tiny" is not a fallback for code
     assert admitted.decision.ctx.domain == "code" and admitted.decision.settle is None
+
+
+def test_an_inference_that_fails_after_the_call_leaves_the_decision_without_a_domain(monkeypatch, caplog):
+    _, deferring, eager = _min_quality_deciders()
+    body = _body(PROMPTS[0])
+    _until_deferred(deferring, eager, body)
+    early = deferring.decide(body, {}, "r9")
+    assert early.settle is not None
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the classifier")
+
+    monkeypatch.setattr(RouterModel, "estimate", broken)
+    final = settled(early)
+    assert final.settle is None and final.ctx.domain is None
+    # The winner it went to, and the fallbacks of no domain ("tiny" too: only code drops it).
+    assert [d.name for d in final.candidates] == ["small", "big", "tiny"]
+    assert "the domain inference of r9 failed" in caplog.text
 
 
 def test_the_pipeline_settles_while_the_upstream_call_waits():
