@@ -189,9 +189,9 @@ class Decider:
             ctx = with_domain(ctx, resolution.domain, "policy")
         features, inferred_note = None, None
         router = None if pinned is not None or embedding else (self.router or self._policies().domain_router)
-        # The domain inference may wait for the upstream call (see `_later`) when only the domain
-        # depends on it: a model that estimates quality per prompt, a quality target or a random
-        # exploration step read more of it.
+        # The domain inference may wait for the upstream call (see `_later`) when nothing before the
+        # call reads more of it than the domain: a model that estimates quality per prompt, a quality
+        # target and a random exploration step do.
         ex = resolution.exploration
         later = (router is not None and self._defer and not explain and ctx.domain is None and target is None
                  and router.quality is None and (ex.rate <= 0 or ex.method == "none"))
@@ -297,7 +297,8 @@ class Decider:
         rankings made while its upstream call is in flight. A deployment waiting for its half-open
         probe could be moved ahead of the winner for one domain and not another: then too the
         domain comes first."""
-        models, params, live = auto[1], auto[3], auto[5]
+        models, params, live, resolution = auto[1], auto[3], auto[5], auto[6]
+        strategy, source, pipeline = auto[10:13]
         domains = self._outcomes(router, models, live)
         if self._memo.half_open(live):
             verdict = DIFFERENT
@@ -327,7 +328,7 @@ class Decider:
                 ranking = None
             if ranking is not None and ranking.ranked:
                 winner = (self._catalog.deployments[ranking.ranked[0].model.name],)
-                return _new_decision(ctx, ranking, winner, auto[10], auto[11], auto[12], auto[6], None, late)
+                return _new_decision(ctx, ranking, winner, strategy, source, pipeline, resolution, None, late)
         decision = inferred()
         if verdict != FILL:
             return decision
