@@ -74,12 +74,7 @@ class RankingMemo:
         if (type(live) is not MappingProxyType or ctx.quality_estimates is not None
                 or ctx.quality_explanations is not None):
             return rank(ctx, models, params, live, detail=detail)
-        group = self._by_live.get(id(live))
-        if group is None or group[0] is not live:
-            if len(self._by_live) >= self._max_lives:
-                self.clear()
-            group = self._by_live[id(live)] = (live, {}, {})
-        entries = group[1]
+        entries = self._group(live)[1]
         shape = _shape(ctx, models, params, detail, ctx.domain if domain is _OWN else domain)
         hit = entries.get(shape)
         if hit is not None and hit[0] is models and hit[1] is params:
@@ -88,11 +83,19 @@ class RankingMemo:
         size = len(ranking.ranked) + len(ranking.rejected) + 1
         if self._held + size > self._max_candidates:
             self.clear()
-            group = self._by_live[id(live)] = (live, {}, {})
-            entries = group[1]
+            entries = self._group(live)[1]
         entries[shape] = (models, params, ranking)
         self._held += size
         return ranking
+
+    def _group(self, live: Mapping[str, LiveStats]) -> tuple[Mapping[str, LiveStats], dict, dict]:
+        """`live`'s rankings and verdicts; a new map gets a new group (all are dropped past `max_lives`)."""
+        group = self._by_live.get(id(live))
+        if group is None or group[0] is not live:
+            if len(self._by_live) >= self._max_lives:
+                self.clear()
+            group = self._by_live[id(live)] = (live, {}, {})
+        return group
 
     def same_winner(self, ctx: RequestContext, models: Sequence[ModelInfo], params: SelectionParams,
                     live: Mapping[str, LiveStats], domains: tuple[str | None, ...]) -> int:
@@ -106,12 +109,7 @@ class RankingMemo:
         them once per refresh. Anything `rank` would not remember is `DIFFERENT`."""
         if type(live) is not MappingProxyType or ctx.quality_estimates is not None:
             return DIFFERENT
-        group = self._by_live.get(id(live))
-        if group is None or group[0] is not live:
-            if len(self._by_live) >= self._max_lives:
-                self.clear()
-            group = self._by_live[id(live)] = (live, {}, {})
-        entries, verdicts = group[1], group[2]
+        _, entries, verdicts = self._group(live)
         key = (_shape(ctx, models, params, 3, None), domains)
         known = verdicts.get(key)
         asked = 0

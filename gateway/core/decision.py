@@ -311,14 +311,14 @@ class Decider:
             with_domain_ctx, features, note = self._learned(router, ctx, text, False)
             return self._auto(*auto, with_domain_ctx, features, note)
 
-        def late() -> Decision:
-            try:
-                return inferred()
-            except Exception:  # a bug: the call went to the right winner; fallbacks follow no domain's order
-                log.exception("the domain inference of %s failed after its call was sent", ctx.request_id)
-                return self._auto(*auto, ctx, None, None)
-
         if verdict == SAME:
+            def late() -> Decision:
+                try:
+                    return inferred()
+                except Exception:  # a bug: the call went to the right winner; fallbacks follow no domain's order
+                    log.exception("the domain inference of %s failed after its call was sent", ctx.request_id)
+                    return self._auto(*auto, ctx, None, None)
+
             # Before it settles, a decision is read for its winner (the forwarder's first try) and its
             # context (rate limits): the ranking without a domain, remembered, and the winner will do.
             # (Nothing feasible, or params the engine refuses: the inference-first path says so.)
@@ -339,9 +339,7 @@ class Decider:
                                 models, params, live, 3)
             return decision
 
-        return _new_decision(decision.ctx, decision.ranking, decision.candidates, decision.strategy,
-                             decision.strategy_source, decision.pipeline, decision.resolution, decision.features,
-                             fill)
+        return replace(decision, settle=fill)  # (once per shape and live map)
 
     def _outcomes(self, router: RouterModel, models: Sequence[ModelInfo],
                   live: Mapping[str, LiveStats]) -> tuple[str | None, ...]:
