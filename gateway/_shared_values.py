@@ -38,14 +38,13 @@ class SharedValues:
             found = table[value] = value
         return found
 
-    def share_names(self, headers: list[tuple[bytes, bytes]]) -> None:
-        """Replace, in place, each header name (up to `MAX_NAME_BYTES`) with its kept object."""
-        table, limit = self._table, self._limit
-        for i, (name, value) in enumerate(headers):
-            found = table.get(name)
-            if found is None:
-                if len(name) > self.MAX_NAME_BYTES or len(table) >= limit:
-                    continue
-                found = table[name] = name
-            if found is not name:
-                headers[i] = (found, value)
+    @property
+    def names(self) -> dict[Any, Any]:
+        """The table itself, for a lookup per header without a call (a miss goes to `name`)."""
+        return self._table
+
+    def name(self, name: bytes) -> bytes:
+        """The kept object for the header name `name`, or `name` itself when it is long or the table full."""
+        if len(name) > self.MAX_NAME_BYTES:
+            return name
+        return self.get(name)

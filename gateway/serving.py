@@ -1,327 +1,37 @@
-"""How uvicorn serves the gateway: connection limits enforced in the HTTP protocol itself.
+"""How uvicorn serves the gateway: its two HTTP protocols, with the connection limits built in.
 
 uvicorn buffers a request's line and headers without bound before the app sees them (httptools
 has no cap at all; h11's is a plain-text 400), and nothing times out a client that never finishes
-them: its keep-alive timer only runs between requests. The limits therefore live in thin
-subclasses of uvicorn's two HTTP protocols, plugged in through `uvicorn.Config(http=...)`:
+them: its keep-alive timer only runs between requests. The limits (`_limited.py`: header bytes,
+header timeout, connections) therefore live in the protocols themselves, plugged in through
+`uvicorn.Config(http=...)`: `HttpToolsLimited` (the default) and `H11Limited`.
 
-- **header bytes**: while a request's head is incomplete, at most `max_header_bytes` of it are
-  handed to the parser; one byte more and the client gets a 431 and the connection is closed;
-- **header timeout**: a head must be complete `header_timeout_s` after the connection opened, or
-  after the first byte of the next request on a keep-alive connection (idle time between requests
-  stays the keep-alive timeout's business); otherwise a 408 and a close;
-- **connections**: beyond `max_connections` open connections in this process, a new connection
-  gets a 503 as soon as it is accepted and is closed before anything is read from it.
-
-Refusals are OpenAI error bodies (`errors.error_body`) with `connection: close`. After a 431 or a
-408 the connection lingers briefly, reading and discarding, so the client can read the answer
-instead of a reset from a close with unread input (a 503 at the cap skips that to stay cheap).
+`HttpToolsLimited` is also where a request's bytes meet the gateway first, so its per-request
+methods are uvicorn's flattened, with the limits, the keep-alive sweep (`_keep_alive.py`), the
+server's hang-up hook and the early flush folded in.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import logging
-import time
-from collections import deque
-from dataclasses import dataclass
-from http import HTTPStatus
+import urllib.parse
 from typing import Any
 
 import h11
-import orjson
+import httptools
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT, service_unavailable
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from gateway import errors
 from gateway._corked import Busy, CorkedTransport
 from gateway._cycle import LeanCycle
-from gateway._keep_alive import IdleSweep, SweptHttpTools
-from gateway._lean_event import LazyDeque, LeanEvent
+from gateway._keep_alive import IdleSweep
+from gateway._lean_event import LeanEvent
+from gateway._limited import _READ_BYTES, ConnectionLimits, _Limited, _RefusalLog
 from gateway._shared_values import SharedValues
 from gateway.asgi.io import HANGUP_HOOK
 
 __all__ = ["ConnectionLimits", "H11Limited", "HttpToolsLimited", "uvicorn_options"]
-
-_log = logging.getLogger("gateway.serving")
-
-#: After a 431/408: how long, and for how many more bytes, input is read and dropped before close.
-_LINGER_S = 1.0
-_LINGER_BYTES = 1 << 20
-#: The most one socket read hands a protocol (asyncio's and uvloop's read buffer).
-_READ_BYTES = 256 * 1024
-#: At most one "connection limit reached" warning per this many seconds per process.
-_REFUSAL_LOG_S = 10.0
-
-
-@dataclass(frozen=True)
-class ConnectionLimits:
-    max_header_bytes: int = 32 * 1024
-    header_timeout_s: float = 10.0
-    max_connections: int = 4096
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> ConnectionLimits:
-        return cls(settings.max_header_bytes, settings.header_timeout_s, settings.max_connections)
-
-
-class _RefusalLog:
-    """Counts connections refused at the cap; says so now and then rather than per connection."""
-
-    def __init__(self) -> None:
-        self._last = 0.0
-        self._since = 0
-
-    def note(self, cap: int) -> None:
-        self._since += 1
-        now = time.monotonic()
-        if now - self._last >= _REFUSAL_LOG_S:
-            _log.warning("connection limit reached (%d open): refused %d new connection(s) with 503 "
-                         "(GATEWAY_MAX_CONNECTIONS)", cap, self._since)
-            self._last, self._since = now, 0
-
-
-def _response(exc: errors.GatewayError, default_headers: list[tuple[bytes, bytes]]) -> bytes:
-    body = orjson.dumps(errors.error_body(exc))
-    lines = [b"HTTP/1.1 %d %s\r\n" % (exc.status, HTTPStatus(exc.status).phrase.encode())]
-    for name, value in [*default_headers, *((k.encode(), v.encode()) for k, v in exc.headers.items())]:
-        lines.append(b"%s: %s\r\n" % (name, value))
-    lines.append(b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body))
-    return b"".join(lines) + body
-
-
-class _Limited:
-    """The limits, over either uvicorn HTTP protocol; a subclass says where a request's head is.
-
-    Mixed in ahead of the uvicorn class, whose attributes (`transport`, `connections`, `loop`,
-    `server_state`, `cycle`, `flow`) it uses.
-
-    Its own attributes are slots: uvicorn's protocol sets ~28 instance attributes, CPython (3.11+)
-    keeps up to 30 per class as compact values sharing their keys, and ours on top spilled every
-    connection's attributes into a dict of its own (~1.6 KiB; ~0.4 KiB as values and slots).
-
-    It also tells a request's task of a client's hang-up (`watch_hangup`): uvicorn only marks the
-    request's cycle as disconnected, for an app that reads `receive()`.
-    """
-
-    __slots__ = (
-        "_busy",
-        "_closing_timer",
-        "_dropped",
-        "_hangup",
-        "_hangup_cycle",
-        "_head_timer",
-        "_limits",
-        "_pending",
-        "_refusals",
-        "_refused",
-        "_shared",
-        "_sweep",
-    )  # _sweep: _keep_alive.SweptHttpTools's
-
-    def __init__(self, *args: Any, limits: ConnectionLimits, refusals: _RefusalLog, shared: SharedValues,
-                 busy: Busy, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._busy = busy  # the server's (one per server, as `shared`)
-        self._limits = limits
-        self._shared = shared  # the server's table of values its connections keep once (_shared_values.py)
-        self._refusals = refusals
-        self._head_timer: asyncio.TimerHandle | None = None
-        self._closing_timer: asyncio.TimerHandle | None = None
-        self._refused = False  # answered with an error: input is dropped until the close
-        self._pending: errors.GatewayError | None = None  # to answer once the current response is done
-        self._dropped = 0
-        self._hangup: Any = None  # the `watch_hangup` watcher, and the request cycle it watches
-        self._hangup_cycle: Any = None
-
-    # Where the head is: implemented per parser.
-    def _head_room(self) -> int | None:
-        """Head bytes the parser may still be given, or None when no head is being read."""
-        raise NotImplementedError
-
-    def _count_head(self, n: int) -> None:
-        """`n` bytes of the current head were handed to the parser."""
-
-    def _between_requests(self) -> bool:
-        """No response is being produced: the connection can only be waiting for its next request."""
-        return self.cycle is None or self.cycle.response_complete
-
-    # asyncio.Protocol and uvicorn's hooks
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if len(self.connections) >= self._limits.max_connections:
-            # Answered and closed before a byte is read: no parser state, no timer, no buffer.
-            self.transport = transport
-            self._refused = True
-            self._refusals.note(self._limits.max_connections)
-            transport.write(_response(errors.ServiceUnavailableError(
-                f"The gateway is serving its maximum of {self._limits.max_connections} connections; retry shortly.",
-                code="too_many_connections", headers={"retry-after": "1"},
-            ), self.server_state.default_headers))
-            transport.close()
-            return
-        # One system call per loop pass for a response's head, body and stream events (_corked.py).
-        super().connection_made(CorkedTransport(transport, self.loop))  # type: ignore[arg-type]
-        self.server = self._shared.get(self.server)  # uvicorn makes a tuple per connection, for every scope
-        # Held as long as the connection, and almost never waited on (_lean_event.py).
-        if isinstance(getattr(self.flow, "_is_writable_event", None), asyncio.Event):
-            self.flow._is_writable_event = LeanEvent(True)
-        if isinstance(getattr(self, "pipeline", None), deque) and not self.pipeline:
-            self.pipeline = LazyDeque()
-        self._start_head_clock()
-
-    def data_received(self, data: bytes) -> None:
-        if self._refused or self._pending is not None:
-            self._drop(len(data))
-            return
-        while data:
-            room = self._head_room()
-            if room is None:
-                super().data_received(data)
-                break
-            if room <= 0:
-                if self._between_requests():
-                    self._refuse(self._too_large())
-                else:
-                    # Pipelined behind a response still being produced: answered once it is done.
-                    self._pending = self._too_large()
-                    self._drop(len(data))
-                return
-            if len(data) > room:
-                chunk, data = data[:room], data[room:]
-            else:
-                chunk, data = data, b""
-            self._count_head(len(chunk))
-            super().data_received(chunk)
-            if self._refused or self.transport.is_closing():
-                return
-        if not self._between_requests():
-            self._stop_head_clock()
-        elif self._head_timer is None:
-            # Input after a response (the next request's first byte, or the rest of a body the app
-            # answered without reading) starts the clock; idle time before it is keep-alive's.
-            self._start_head_clock()
-
-    def on_response_complete(self) -> None:
-        # The response is whole: unless the server is busy it leaves now, not when this loop pass
-        # ends. The rest of the pass (the request's task returning, the callbacks queued behind
-        # it) is ~15 us hot and ~30 us after an idle spell, all of it added latency; a plain
-        # response is still one system call, as its head and body are written within this pass.
-        now = self.loop.time()
-        self._busy.completed(now)
-        self._hurry(now)
-        super().on_response_complete()
-        if self._refused or self.transport.is_closing() or not self._between_requests():
-            return
-        room = self._head_room()
-        if self._pending is not None or (room is not None and room <= 0):
-            self._refuse(self._pending or self._too_large())
-        elif room is not None and room < self._limits.max_header_bytes:
-            self._start_head_clock()  # the next head had begun arriving during the response
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_head_clock()
-        if self._closing_timer is not None:
-            self._closing_timer.cancel()
-            self._closing_timer = None
-        super().connection_lost(exc)
-        watcher, cycle = self._hangup, self._hangup_cycle
-        if watcher is not None:
-            self._hangup = self._hangup_cycle = None
-            # uvicorn marks only the connection's latest cycle (a request pipelined behind the
-            # watched one takes that place): exactly when the watched request's `receive()` would
-            # now say `http.disconnect`.
-            if cycle.disconnected:
-                watcher.hung_up()
-
-    # The server hook (gateway.asgi.Hangup and the model routes find it in the scope, under
-    # asgi.HANGUP_HOOK)
-    def watch_hangup(self, scope: dict, watcher: Any) -> bool:
-        """Call `watcher.hung_up()` when the client of the request of `scope` disconnects, as a
-        task awaiting its `receive()` would learn, without a task; False when this connection
-        cannot (not its current request, already answered or gone, or watched already): the
-        caller reads `receive()` itself then."""
-        cycle = self.cycle
-        if (self._hangup is not None or cycle is None or cycle.scope is not scope or cycle.response_complete
-                or cycle.disconnected):
-            return False
-        self._hangup, self._hangup_cycle = watcher, cycle
-        # What such a `receive()` does first: a socket left paused (the last read of a large body
-        # went over uvicorn's high-water mark) would never see the client's FIN.
-        self.flow.resume_reading()
-        return True
-
-    def busy(self) -> bool:
-        """Whether the server is busy (`_corked.Busy`): its writes stay corked to a pass's end."""
-        return self._busy.busy(self.loop.time())
-
-    def first_event_written(self) -> None:
-        """A stream's first event was written. Unless the server is busy, it leaves now: the events
-        that came with it are relayed in this loop pass too, so corked to the pass's end it would
-        wait for the whole burst (~0.2-0.3 ms after an idle spell, bench/perf/ab.py --stream
-        --latency)."""
-        self._hurry(self.loop.time())
-
-    def _hurry(self, now: float) -> None:
-        """Send what the connection has gathered (gateway/_corked.py) now, unless the server is
-        busy (`_corked.Busy`). A busy server keeps a loop pass's writes corked to its end, as
-        before: sent early, a burst's first event cost a second write and ~20 % more CPU per stream
-        at saturation, and plain answers ~5 % (ab.py), where latency is queueing anyway."""
-        transport = self.transport
-        if type(transport) is CorkedTransport and not self._busy.busy(now):
-            transport.flush()
-
-    def unwatch_hangup(self, watcher: Any) -> None:
-        if self._hangup is watcher:
-            self._hangup = self._hangup_cycle = None
-
-    # Internals
-    def _too_large(self) -> errors.HeadersTooLargeError:
-        return errors.HeadersTooLargeError(
-            f"The request line and headers are larger than the gateway's limit of {self._limits.max_header_bytes} "
-            f"bytes.", param="headers",
-        )
-
-    def _start_head_clock(self) -> None:
-        self._stop_head_clock()
-        self._head_timer = self.loop.call_later(self._limits.header_timeout_s, self._head_timeout)
-
-    def _stop_head_clock(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _drop(self, n: int) -> None:
-        self._dropped += n
-        if self._dropped > _LINGER_BYTES:
-            if self._refused:
-                self.transport.close()
-            else:  # a refusal waits for a response: let the kernel hold the rest, not us
-                self.flow.pause_reading()
-
-    def _head_timeout(self) -> None:
-        self._head_timer = None
-        if self._refused or self.transport.is_closing() or not self._between_requests():
-            return
-        self._refuse(errors.RequestTimeoutError(
-            f"The request line and headers were not received within {self._limits.header_timeout_s:g} seconds.",
-            param="headers",
-        ))
-
-    def _refuse(self, exc: errors.GatewayError) -> None:
-        self._refused, self._pending, self._dropped = True, None, 0
-        self._stop_head_clock()
-        self._unset_keepalive_if_required()
-        transport = self.transport
-        if not self._between_requests():
-            # Another pipelined request is being answered: an error now would corrupt its response.
-            transport.close()
-            return
-        transport.write(_response(exc, self.server_state.default_headers))
-        if transport.can_write_eof():
-            transport.write_eof()
-            self._closing_timer = self.loop.call_later(_LINGER_S, transport.close)
-        else:
-            transport.close()
 
 
 class H11Limited(_Limited, H11Protocol):
@@ -346,19 +56,38 @@ class H11Limited(_Limited, H11Protocol):
         return self._limits.max_header_bytes - len(self.conn.trailing_data[0])
 
 
-class HttpToolsLimited(_Limited, SweptHttpTools):
+class HttpToolsLimited(_Limited, HttpToolsProtocol):
     """httptools: a head runs from a message's end (or the connection's start) to its headers' end.
 
     Bytes that follow a message's end in the same read as its body are not counted toward the
     next head, so such a head can reach the cap plus one socket read before the 431.
+
+    The methods a request passes through (the read, the parser's callbacks, the response's end)
+    are uvicorn 0.54's with the limits, the keep-alive sweep and the server hook folded in, one
+    method each instead of a chain of `super()` calls: ~20 Python calls fewer per request, which
+    an idle machine pays several times over on a cold cache (docs/performance.md, tenth pass).
+    The rest (connection set-up, upgrades, shutdown, flow control) is uvicorn's.
+
+    uvicorn's keep-alive timer (a `call_later` armed when a response completes and cancelled when
+    the next request's bytes arrive, for every request) is replaced by the server's `IdleSweep`.
     """
 
-    __slots__ = ("_head_bytes", "_head_open")
+    __slots__ = ("_head_bytes", "_head_open", "_names", "_sweep")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, sweep: IdleSweep, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._sweep = sweep
         self._head_open = True
         self._head_bytes = 0
+        self._names = self._shared.names  # the server's shared header names (_shared_values.py)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._sweep.busy(self)  # uvicorn unsets its timer only on a clean close
+        super().connection_lost(exc)
+
+    def _unset_keepalive_if_required(self) -> None:
+        self._sweep.busy(self)
+        super()._unset_keepalive_if_required()  # a timer armed by uvicorn itself, if ever
 
     def _head_room(self) -> int | None:
         return self._limits.max_header_bytes - self._head_bytes if self._head_open else None
@@ -366,20 +95,87 @@ class HttpToolsLimited(_Limited, SweptHttpTools):
     def _count_head(self, n: int) -> None:
         self._head_bytes += n
 
+    def data_received(self, data: bytes) -> None:
+        # `_Limited.data_received` when the read could end in a refusal; otherwise, its steps inline.
+        if self._refused or self._pending is not None:
+            self._drop(len(data))
+            return
+        if self._head_open:
+            head_bytes = self._head_bytes + len(data)
+            if head_bytes > self._limits.max_header_bytes:
+                _Limited.data_received(self, data)
+                return
+            self._head_bytes = head_bytes
+        self._sweep.busy(self)
+        if self.timeout_keep_alive_task is not None:  # pragma: no cover - armed only by uvicorn's own code
+            self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.logger.warning("Invalid HTTP request received.")
+            self.send_400_response("Invalid HTTP request received.")
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():  # uvicorn's websocket protocol takes over; the security gate refuses it
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+        if self._refused or self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            if self._head_timer is not None:
+                self._stop_head_clock()
+        elif self._head_timer is None:
+            self._start_head_clock()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # A request keeps its headers for as long as it runs: the lower-cased names are the
+        # server's shared objects (~40 bytes each), not one copy per request.
+        name = name.lower()
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        kept = self._names.get(name)
+        self.headers.append((self._shared.name(name) if kept is None else kept, value))
+
     def on_headers_complete(self) -> None:
         self._head_open = False
-        # A request keeps its headers for as long as it runs: the names, lower-cased by uvicorn
-        # one copy per request, are shared (~40 bytes each). Here, once per request, rather than
-        # in an `on_header` of our own in front of uvicorn's, a call more for every header.
-        self._shared.share_names(self.headers)
-        before = self.cycle
-        self.scope[HANGUP_HOOK] = self  # the scope uvicorn began with this message
-        super().on_headers_complete()
-        if self.cycle is not before and self.cycle is not None:
-            # A new request's cycle, not yet run or queued behind another (_lean_event.py), and
-            # with the cheaper response head (_cycle.py): the same attributes, so it is retagged.
-            self.cycle.message_event = LeanEvent()  # type: ignore[assignment]
-            self.cycle.__class__ = LeanCycle
+        parser, scope = self.parser, self.scope
+        scope[HANGUP_HOOK] = self  # the scope uvicorn began with this message
+        http_version = parser.get_http_version()
+        scope["method"] = parser.get_method().decode("ascii")
+        if http_version != "1.1":
+            scope["http_version"] = http_version
+        if parser.should_upgrade() and self._should_upgrade():  # handed over in `data_received`
+            return
+        parsed_url = httptools.parse_url(self.url)
+        raw_path = parsed_url.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        root_path = self.root_path
+        scope["path"] = root_path + path if root_path else path
+        scope["raw_path"] = root_path.encode("ascii") + raw_path if root_path else raw_path
+        scope["query_string"] = parsed_url.query or b""
+        app = self.app
+        if self.limit_concurrency is not None and (
+            len(self.connections) >= self.limit_concurrency or len(self.tasks) >= self.limit_concurrency
+        ):
+            app = service_unavailable
+            self.logger.warning("Exceeded concurrency limit.")
+        existing = self.cycle
+        # uvicorn's cycle with the cheaper response head (_cycle.py), and an event that allocates
+        # nothing until a coroutine waits on it (_lean_event.py).
+        self.cycle = cycle = LeanCycle(
+            scope, self.transport, self.flow, self.logger, self.access_logger, self.access_log,
+            self.server_state.default_headers, LeanEvent(), self.expect_100_continue,
+            http_version != "1.0" and parser.should_keep_alive(), self.on_response_complete,
+        )
+        if existing is None or existing.response_complete:
+            self._start_asgi_task(cycle, app)
+        else:  # pipelined behind a response still being produced
+            self.flow.pause_reading()
+            self.pipeline.appendleft((cycle, app))
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
         if self.config.reset_contextvars:
@@ -390,10 +186,51 @@ class HttpToolsLimited(_Limited, SweptHttpTools):
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
 
+    def on_body(self, body: bytes) -> None:
+        if self.parser.should_upgrade() and self._should_upgrade():  # (first: no cycle was made for it)
+            return
+        cycle = self.cycle
+        if cycle.response_complete:
+            return
+        cycle.body += body
+        if len(cycle.body) > HIGH_WATER_LIMIT:
+            self.flow.pause_reading()
+        cycle.message_event.set()
+
     def on_message_complete(self) -> None:
-        super().on_message_complete()
+        if not (self.parser.should_upgrade() and self._should_upgrade()):  # (first: no cycle was made for it)
+            cycle = self.cycle
+            if not cycle.response_complete:
+                cycle.more_body = False
+                cycle.message_event.set()
         # After a message that ends the connection the parser ignores what follows: no next head.
         self._head_open, self._head_bytes = self.parser.should_keep_alive(), 0
+
+    def on_response_complete(self) -> None:
+        # `_Limited.on_response_complete` and uvicorn's in one: the answer leaves now unless the
+        # server is busy, then the connection is noted idle in the sweep (no timer per request).
+        loop, transport, busy = self.loop, self.transport, self._busy
+        now = loop.time()
+        busy.completed(now)
+        if type(transport) is CorkedTransport and not busy.busy(now):
+            transport.flush()
+        self.server_state.total_requests += 1
+        if transport.is_closing():
+            return
+        # (uvicorn unsets its keep-alive timer here; the sweep never holds a connection whose
+        # response is being produced: its request's bytes took it off, in `data_received`.)
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._sweep.idle(self, loop, self.timeout_keep_alive)
+        if self._refused:
+            return
+        if self._pending is not None or (self._head_open and self._head_bytes >= self._limits.max_header_bytes):
+            self._refuse(self._pending or self._too_large())
+        elif self._head_open and self._head_bytes:
+            self._start_head_clock()  # the next head had begun arriving during the response
 
 
 def uvicorn_options(settings: Any) -> dict[str, Any]:

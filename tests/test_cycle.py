@@ -50,7 +50,7 @@ def _cycle(cls: type, method: str, keep_alive: bool) -> RequestResponseCycle:
         default_headers=list(_DEFAULT), message_event=asyncio.Event(), expect_100_continue=False,
         keep_alive=keep_alive, on_response=lambda: None,
     )
-    cycle.__class__ = cls  # as gateway/serving.py retags the cycle uvicorn built
+    cycle.__class__ = cls  # the same attributes: built as uvicorn builds its own
     return cycle
 
 
