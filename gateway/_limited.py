@@ -28,6 +28,7 @@ import orjson
 from gateway import errors
 from gateway._corked import Busy, CorkedTransport
 from gateway._lean_event import LazyDeque, LeanEvent
+from gateway._proxy_headers import lean_proxy_headers
 from gateway._shared_values import SharedValues
 
 __all__ = ["ConnectionLimits"]
@@ -110,6 +111,7 @@ class _Limited:
     def __init__(self, *args: Any, limits: ConnectionLimits, refusals: _RefusalLog, shared: SharedValues,
                  busy: Busy, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        lean_proxy_headers(self.app)  # uvicorn's proxy-headers layer, without its coroutine (_proxy_headers.py)
         self._busy = busy  # the server's (one per server, as `shared`)
         self._limits = limits
         self._shared = shared  # the server's table of values its connections keep once (_shared_values.py)

@@ -126,3 +126,35 @@ def test_any_head(headers: list[tuple[bytes, bytes]], length: bool, method: str,
     if length:
         headers = [*headers, (b"content-length", b"5")]
     _same([_start(headers), _BODY], method=method, keep_alive=keep_alive)
+
+
+_BODIES = st.lists(st.tuples(st.binary(max_size=8), st.booleans()), min_size=1, max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(framing=st.sampled_from(["none", "chunked", "length"]), bodies=_BODIES, extra=st.integers(-2, 2),
+       method=st.sampled_from(["POST", "HEAD"]), keep_alive=st.booleans(), status=st.sampled_from([200, 204, 304]))
+def test_any_body(framing: str, bodies: list[tuple[bytes, bool]], extra: int, method: str, keep_alive: bool,
+                  status: int) -> None:
+    """Any run of body messages (more to come or not, the declared length right or wrong, messages
+    after the last): the same bytes, state and error as uvicorn's."""
+    headers: list[tuple[bytes, bytes]] = []
+    if framing == "chunked":
+        headers.append((b"transfer-encoding", b"chunked"))
+    elif framing == "length":
+        headers.append((b"content-length", str(max(0, sum(len(b) for b, _ in bodies) + extra)).encode()))
+    body = [{"type": "http.response.body", "body": b, "more_body": more} for b, more in bodies]
+    _same([_start(headers, status=status), *body], method=method, keep_alive=keep_alive)
+
+
+def test_a_message_after_a_disconnect_is_dropped_as_uvicorn_drops_it() -> None:
+    for cls in (LeanCycle, RequestResponseCycle):
+        cycle = _cycle(cls, "POST", True)
+        cycle.disconnected = True
+        asyncio.run(_send_all(cycle, [_start([(b"content-length", b"5")]), _BODY]))
+        assert cycle.transport.out == [] and not cycle.response_started
+
+
+async def _send_all(cycle: Any, messages: list[dict]) -> None:
+    for message in messages:
+        await cycle.send(message)
