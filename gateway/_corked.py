@@ -10,7 +10,7 @@ take the callbacks already queued.
 
 Anything that ends or reorders the byte stream (close, write_eof, a handover of the socket) sends
 what is gathered first; `abort` drops it, as the transport's own buffer would be. The server also
-flushes early (gateway/serving.py, `_Limited._hurry`) while it is not busy (`Busy`): a finished
+flushes early (gateway/_limited.py, `_Limited._hurry`) while it is not busy (`Busy`): a finished
 response, and a stream's first output, do not wait for the rest of the pass.
 """
 

@@ -4,9 +4,10 @@ uvicorn arms a `call_later` keep-alive timer when a response completes and cance
 next request's first bytes arrive: a timer handle made and torn down for every request on every
 connection (~6 k instructions per request: `call_later` and `cancel` in a callgrind dump taken by
 bench/perf/instructions.py).
-Here (gateway/serving.py's `HttpToolsLimited`) a completed response only notes when its connection went idle (a dict entry), the next bytes
-remove the note, and one sweep per server, run while any connection is idle, closes the
-connections idle for longer than the keep-alive timeout.
+Here (gateway/serving.py's `HttpToolsLimited`) a completed response only notes when its
+connection went idle (a dict entry), the next bytes remove the note, and one sweep per server,
+run while any connection is idle, closes the connections idle for longer than the keep-alive
+timeout.
 
 The price is precision: a connection is closed between `timeout` and `timeout + timeout / 4`
 (at least 50 ms) after its last response, not at `timeout` exactly. A client must not rely on

@@ -240,6 +240,45 @@ async def test_time_limits():
         await pool.close()
 
 
+async def test_a_reused_connection_times_each_request_by_its_own_deadline():
+    """One watchdog handle outlives the requests it timed (`_Conn._arm`): each request on the
+    connection still times out at its own deadline, earlier or later than the one before."""
+    loop = asyncio.get_running_loop()
+    async with Script([ok(b"one")], [ok(b"two")], [0.5, ok(b"three")], [1.0, ok(b"late")]) as url:
+        pool = http1.Pool()
+        resp = await post(pool, url, timeout=0.2)  # answered at once; its watchdog stays armed
+        assert await resp.read() == b"one"
+        resp.release()
+        resp = await post(pool, url, timeout=5.0)
+        assert await resp.read() == b"two"
+        resp.release()
+        resp = await post(pool, url, timeout=1.0)  # later than the first's deadline: not cut there
+        assert await resp.read() == b"three"
+        resp.release()
+        start = loop.time()
+        with pytest.raises(TimeoutError):  # earlier than the 5 s one still armed: cut at its own
+            resp = await post(pool, url, timeout=0.3)
+            await resp.read()
+        assert 0.25 <= loop.time() - start < 0.9
+        await pool.close()
+
+
+async def test_requests_on_one_connection_share_one_watchdog(monkeypatch):
+    loop = asyncio.get_running_loop()
+    armed: list[str] = []  # what each timer made calls (the connect's time limit is one too)
+    call_at = loop.call_at
+    monkeypatch.setattr(loop, "call_at",
+                        lambda when, cb, *a, **k: armed.append(getattr(cb, "__name__", "")) or call_at(when, cb, *a, **k))
+    async with Script(*([ok(b"x")] for _ in range(20))) as url:
+        pool = http1.Pool()
+        for _ in range(20):
+            resp = await post(pool, url, timeout=5.0)
+            assert await resp.read() == b"x"
+            resp.release()
+        await pool.close()
+    assert armed.count("_on_watch") == 1  # not one handle made and cancelled per request
+
+
 async def test_a_stream_released_at_done_keeps_its_connection_when_the_end_follows():
     first = chunked(b"data: [DONE]\n\n", end=False)
     script = Script([first, 0.2, b"0\r\n\r\n"], [ok(b"next")])
