@@ -114,3 +114,47 @@ def test_busy_is_the_pace_of_completions_not_what_is_open():
     assert not busy.busy(0.0001 + _corked.BUSY_WINDOW_S)  # the oldest of the last few is out of the window
     busy.completed(1.0)
     assert not busy.busy(1.0)
+
+
+async def _echo_body(scope, receive, send) -> None:
+    if scope["type"] == "lifespan":
+        await lifespan(receive, send)
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    query = scope["query_string"] + b"|" + scope["path"].encode() + b"|" + scope["raw_path"]
+    out = body + b"|" + query
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(out))]})
+    await send({"type": "http.response.body", "body": out})
+
+
+def _read_response(s: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(4096)
+        assert chunk, f"closed mid-response: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += s.recv(4096)
+    return head + b"\r\n\r\n" + body
+
+
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+def test_expect_continue_chunked_bodies_and_the_url_reach_the_app_as_uvicorn_hands_them(parser):
+    """The request-side steps the gateway's protocols fold in (serving.py): `Expect:
+    100-continue` answered when the app first reads, a chunked body, an escaped path and a query."""
+    with served(_echo_body, Settings(http_parser=parser)) as (port, _):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"POST /a%20b?x=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+            assert s.recv(4096).startswith(b"HTTP/1.1 100 Continue\r\n")
+            s.sendall(b"hello")
+            assert _read_response(s).endswith(b"\r\n\r\nhello|x=1|/a b|/a%20b")
+            s.sendall(b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")  # the same connection, kept alive
+            assert _read_response(s).endswith(b"\r\n\r\nabcde||/c|/c")
