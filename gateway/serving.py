@@ -86,8 +86,9 @@ class HttpToolsLimited(_Limited, HttpToolsProtocol):
         super().connection_lost(exc)
 
     def _unset_keepalive_if_required(self) -> None:
+        # Where uvicorn's own code (a read that takes `_Limited`'s careful path, a close) would unset
+        # its keep-alive timer: that timer is never armed here (`on_response_complete` is ours).
         self._sweep.busy(self)
-        super()._unset_keepalive_if_required()  # a timer armed by uvicorn itself, if ever
 
     def _head_room(self) -> int | None:
         return self._limits.max_header_bytes - self._head_bytes if self._head_open else None
@@ -107,8 +108,6 @@ class HttpToolsLimited(_Limited, HttpToolsProtocol):
                 return
             self._head_bytes = head_bytes
         self._sweep.busy(self)
-        if self.timeout_keep_alive_task is not None:  # pragma: no cover - armed only by uvicorn's own code
-            self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:

@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import glob
 import http.client
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
+import instructions  # noqa: E402  (its callgrind helpers)
 import procs  # noqa: E402
 
 _ANSWER = json.dumps({"id": "x", "object": "chat.completion", "choices": [
@@ -176,25 +175,18 @@ def _paced(servers: dict[str, int], requests: int, gap_s: float) -> dict[str, fl
 
 
 def _instructions(name: str, tree: Path, kind: str, work: Path) -> float:
-    out = work / f"cg.{name.replace('@', '_').replace('/', '_')}"
+    label = name.replace("@", "_").replace("/", "_")
     port = procs.free_port()
     proc = _start(f"cg-{name}", tree, kind, port, work,
-                  wrap=("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p", "--dump-instr=no"))
+                  wrap=("valgrind", "--tool=callgrind", f"--callgrind-out-file={work}/cg.{label}.%p", "--dump-instr=no"))
     try:
         _ready(port, 120)
         _send(port, 300)
-        subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True, timeout=120)
-        before = set(glob.glob(f"{out}.*"))
+        instructions._callgrind(proc.pid, "-z")
+        before = set(work.glob(f"cg.{label}.*"))
         _send(port, 1000)
-        subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True, timeout=120)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            for path in set(glob.glob(f"{out}.*")) - before:
-                for line in Path(path).read_text(errors="replace").splitlines():
-                    if line.startswith(("summary:", "totals:")):
-                        return int(line.split()[1]) / 1000 / 1000  # k instructions per request
-            time.sleep(0.2)
-        raise RuntimeError(f"no callgrind dump for {name}")
+        instructions._callgrind(proc.pid, "-d")
+        return instructions._instructions(work, label, before) / 1000 / 1000  # k instructions per request
     finally:
         proc.stop()
 
