@@ -11,12 +11,16 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_demo"]
+__all__ = ["ADAPTATION_SETTINGS", "Adaptation", "run_demo"]
+
+#: What lets the adaptation phase fit in seconds: a short circuit cool-down and stats half-life.
+ADAPTATION_SETTINGS: dict[str, float] = {"circuit_cooldown_s": 3.0, "stats_half_life_s": 5.0, "stats_refresh_s": 0.1}
 
 _PROMPT = "Summarise in two sentences why teams put a gateway in front of their LLM providers."
 _SQL_TOOL = {
@@ -143,8 +147,7 @@ def run_demo(
         # A short cool-down and half-life so the adaptation phase fits in seconds; 2 s dashboard
         # buckets so a change shows within one poll or two.
         settings = Settings(config=config, policies=policies, port=_port(port), log_requests=False,
-                            circuit_cooldown_s=3.0, stats_half_life_s=5.0, stats_refresh_s=0.1,
-                            dashboard_bucket_s=2)
+                            dashboard_bucket_s=2, **ADAPTATION_SETTINGS)
         with GatewayThread(settings) as gw:
             state = gw.app.state.gateway
             if any(d.transport == "litellm" for d in state.catalog.deployments.values()):
@@ -188,7 +191,7 @@ def run_demo(
                 if row.model in deployments:
                     row.via = _via(deployments[row.model])
             _print_table(rows)
-            _adaptation(client, sim.url)
+            _adaptation(client, sim.url, settings)
             if keep_running:
                 _keep_running(gw.url, sim.url, rate, healthy_s, degraded_s)
             else:
@@ -219,9 +222,32 @@ def _patch_model(sim_url: str, model: str, **fields: Any) -> None:
     urllib.request.urlopen(req, timeout=10).read()
 
 
-def _adaptation(client: Any, sim_url: str, n: int = 15) -> None:
-    """Live stats at work: a model's errors spike, traffic leaves it, it recovers, traffic returns."""
-    from collections import Counter
+@dataclass
+class Adaptation:
+    """What the adaptation phase served: per model, healthy, while `victim` failed, and after it
+    recovered (each try since, with its seconds after the recovery)."""
+
+    victim: str
+    healthy: Counter
+    failing: Counter
+    recovered: list[tuple[float, Counter]]
+
+
+def _circuit(client: Any, model: str) -> str:
+    """`model`'s circuit as the gateway reports it (`/v1/gateway/stats`): what the demo says is read."""
+    stats = client.get("/gateway/stats", cast_to=object)
+    return str(stats["deployments"][model]["circuit"]).replace("_", "-")
+
+
+def _adaptation(client: Any, sim_url: str, settings: Any, n: int = 15) -> Adaptation:
+    """Live stats at work: a model's errors spike, traffic leaves it, it recovers, traffic returns.
+
+    The model that failed wins again once its recent errors weigh less than the margin it won by.
+    For a clear winner that is at once after the cool-down. For one that won by a hair, it can
+    take the errors' decay (half-lives), or not happen at all: its errors decay toward the prior
+    error rate while the rival that served meanwhile has a clean record below it, and without
+    exploration no traffic comes to show it recovered. So the phase is tried again, for at most
+    four half-lives, and what is printed says which it was."""
 
     def phase() -> Counter:
         served: Counter = Counter()
@@ -234,13 +260,38 @@ def _adaptation(client: Any, sim_url: str, n: int = 15) -> None:
         return served
 
     print("\nadaptation (balanced, default policy; every request still succeeds):")
-    before = phase()
-    victim = before.most_common(1)[0][0]
-    print(f"  healthy:               {dict(before)}")
+    healthy = phase()
+    victim = healthy.most_common(1)[0][0]
+    print(f"  healthy:               {dict(healthy)}")
     _patch_model(sim_url, victim, error_rate=1.0, error_statuses=[503])
-    during = phase()
-    print(f"  {victim} fails (503): {dict(during)}   <- circuit opens, fallbacks serve")
+    failing = phase()
+    tripped = _circuit(client, victim) != "closed"
+    why = "circuit open" if tripped else "its errors moved the traffic before its circuit tripped"
+    print(f"  {victim} fails (503): {dict(failing)}   <- {why}, fallbacks serve")
     _patch_model(sim_url, victim, error_rate=0.0)
-    time.sleep(3.5)  # the demo's circuit cool-down is 3 s; then one half-open probe
-    after = phase()
-    print(f"  {victim} recovered:   {dict(after)}   <- probe succeeded, circuit closed")
+    restored = time.monotonic()
+    half_life = settings.stats_half_life_s
+    time.sleep(settings.circuit_cooldown_s + 0.5)  # then one half-open probe
+    recovered = [(time.monotonic() - restored, phase())]
+
+    def back(served: Counter) -> bool:  # the winner again (the half-open probe alone is one request)
+        return served.most_common(1)[0][0] == victim
+
+    first = recovered[0][1]
+    circuit = _circuit(client, victim)
+    circuit = f"probe succeeded, circuit {circuit}" if tripped and circuit == "closed" else f"circuit {circuit}"
+    if back(first):
+        print(f"  {victim} recovered:   {dict(first)}   <- {circuit}, traffic is back")
+        return Adaptation(victim, healthy, failing, recovered)
+    print(f"  {victim} recovered:   {dict(first)}   <- {circuit}; its recent errors still count against it")
+    while not back(recovered[-1][1]) and time.monotonic() - restored < settings.circuit_cooldown_s + 4 * half_life:
+        time.sleep(half_life / 2)
+        recovered.append((time.monotonic() - restored, phase()))
+    after_s, after = recovered[-1]
+    label = f"  {after_s:.0f} s later:"
+    if back(after):
+        print(f"{label:<25}{dict(after)}   <- its errors decayed (half-life {half_life:g} s): traffic is back")
+    else:
+        print(f"{label:<25}{dict(after)}   <- its errors still rank it below {after.most_common(1)[0][0]}, "
+              f"whose record stayed clean;\n{'':<25}a policy's `exploration` would send it a share to show it recovered")
+    return Adaptation(victim, healthy, failing, recovered)

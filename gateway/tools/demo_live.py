@@ -171,7 +171,8 @@ def run_live(
                     break  # `finally` puts the profile back
                 sim.restore(victim)
                 out(f"[{time.strftime('%H:%M:%S')}] {victim} recovered: after the cool-down a half-open probe "
-                    f"succeeds, the circuit closes and its share comes back as its error rate decays")
+                    f"succeeds, the circuit closes and its share comes back as its errors decay (unless it "
+                    f"had won by a hair: the models that served meanwhile have a clean record)")
     except KeyboardInterrupt:
         pass
     finally:
