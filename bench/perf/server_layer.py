@@ -11,13 +11,19 @@ Every server runs the same app (read the body, answer a fixed 200 JSON body with
   and writes the head and body. No limits, no keep-alive timeout, no flow control: the floor;
 - `uvicorn`: uvicorn with its httptools protocol, as the aiohttp passthrough is served;
 - `gateway` (and `gateway@TREE`): uvicorn with the gateway's protocols (`serving.uvicorn_options`),
-  as `gateway serve` serves.
+  as `gateway serve` serves;
+- `granian`: granian (a Rust HTTP server with an ASGI interface; the performance issue's other
+  candidate) with one worker on uvloop, HTTP/1.1 only. Measured when it is installed
+  (`.venv/bin/pip install granian`, not a dependency of the gateway).
 
-Two figures per server. *Paced p50*: one client process (core 1) sends to each server in turn,
+Three figures per server. *Paced p50*: one client process (core 1) sends to each server in turn,
 one request every 5 ms (the servers take turns on core 0, each idle between its requests, as a
 paced request finds the gateway), over one keep-alive connection each; the client's own time is in
 every figure alike, so compare differences. *Instructions per request*: each server under
-callgrind, counters zeroed after 300 requests, then 1,000 back to back (as `instructions.py`).
+callgrind, counters zeroed after 300 requests, then 1,000 back to back (as `instructions.py`;
+not for granian, whose worker is a process of its own and whose HTTP work is on Rust threads).
+*Saturated req/s*: `wrk -t1 -c64` on core 1 for `--seconds` after a 2 s warm-up, each server alone
+on core 0 (granian's Rust threads too).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
 import instructions  # noqa: E402  (its callgrind helpers)
+import loadgen  # noqa: E402
 import procs  # noqa: E402
 
 _ANSWER = json.dumps({"id": "x", "object": "chat.completion", "choices": [
@@ -119,6 +126,12 @@ def _serve(kind: str, port: int) -> None:
 
         uvloop.run(run())
         return
+    if kind == "granian":
+        from granian import Granian
+
+        Granian("server_layer:_app", address="127.0.0.1", port=port, interface="asgi", workers=1, loop="uvloop",
+                http="1", websockets=False, log_level="warning").serve()
+        return
     options: dict = {"http": "httptools"}
     if kind == "gateway":
         from gateway.serving import uvicorn_options
@@ -153,7 +166,7 @@ def _ready(port: int, timeout: float) -> None:
 
 
 def _start(name: str, tree: Path, kind: str, port: int, work: Path, wrap: tuple = ()) -> procs.Proc:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+    env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{HERE}"}  # (granian imports this module by name)
     return procs.spawn(name, [*wrap, sys.executable, str(Path(__file__).resolve()), "--serve", kind, str(port)],
                        cpus={0}, env=env, log_dir=work, cwd=tree)
 
@@ -172,6 +185,25 @@ def _paced(servers: dict[str, int], requests: int, gap_s: float) -> dict[str, fl
             time.sleep(gap_s)
     warm = requests // 10
     return {name: statistics.median(t[warm:]) * 1e6 for name, t in took.items()}
+
+
+def _saturated(port: int, seconds: float, work: Path) -> float:
+    lua = loadgen.write_lua(work / "post.lua", _BODY.encode())
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    loadgen.wrk(url, lua, seconds=2, connections=64, cpus="1")
+    result = loadgen.wrk(url, lua, seconds=seconds, connections=64, cpus="1")
+    if result["errors"]:
+        raise RuntimeError(f"{result['errors']} errors under wrk")
+    return result["rps"]
+
+
+def _granian() -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("granian") is None:
+        print("(granian is not installed: `.venv/bin/pip install granian` to measure it too)", file=sys.stderr)
+        return False
+    return True
 
 
 def _instructions(name: str, tree: Path, kind: str, work: Path) -> float:
@@ -200,9 +232,12 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=2000, help="paced requests per server")
     p.add_argument("--gap-ms", type=float, default=5.0)
     p.add_argument("--no-instructions", action="store_true")
+    p.add_argument("--seconds", type=float, default=4.0, help="saturation run per server (0: none)")
     a = p.parse_args()
     variants = [("bare", REPO, "bare"), ("uvicorn", REPO, "uvicorn"), ("gateway", REPO, "gateway")]
     variants += [(f"gateway@{t}", t.resolve(), "gateway") for t in a.tree]
+    if _granian():
+        variants.append(("granian", REPO, "granian"))
     work = Path(tempfile.mkdtemp(prefix="gateway-server-layer-"))
     try:
         ports = {}
@@ -213,15 +248,23 @@ def main() -> int:
             _ready(port, 30)
         paced = _paced(ports, a.requests, a.gap_ms / 1000)
         procs.stop_all()
+        saturated = {}
+        for name, tree, kind in variants if a.seconds else ():  # one server at a time on core 0
+            port = procs.free_port()
+            proc = _start(f"sat-{name}", tree, kind, port, work)
+            _ready(port, 30)
+            saturated[name] = _saturated(port, a.seconds, work)
+            proc.stop()
         instructions = {} if a.no_instructions else {name: _instructions(name, tree, kind, work)
-                                                      for name, tree, kind in variants}
+                                                      for name, tree, kind in variants if kind != "granian"}
     finally:
         procs.stop_all()
-    print(f"\n{'server':<28} {'paced p50 us':>13} {'k instr/req':>12}   (trivial app; {a.requests} paced requests "
-          f"each, one every {a.gap_ms:g} ms in turns)")
+    print(f"\n{'server':<28} {'paced p50 us':>13} {'k instr/req':>12} {'sat req/s':>10}   (trivial app; "
+          f"{a.requests} paced requests each, one every {a.gap_ms:g} ms in turns)")
     for name, _, _ in variants:
         instr = f"{instructions[name]:>12.1f}" if name in instructions else f"{'-':>12}"
-        print(f"{name:<28} {paced[name]:>13.1f} {instr}")
+        sat = f"{saturated[name]:>10.0f}" if name in saturated else f"{'-':>10}"
+        print(f"{name:<28} {paced[name]:>13.1f} {instr} {sat}")
     return 0
 
 
