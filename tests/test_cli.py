@@ -16,6 +16,7 @@ from gateway import __version__
 from gateway.cli import _STRATEGIES, _parser, main
 from gateway.policy.models import STRATEGIES
 from gateway.settings import Settings
+from tests._fresh import fresh_stdout, modules_loaded
 from tests.conftest import ROOT
 
 
@@ -135,3 +136,24 @@ def test_a_bug_still_shows_its_traceback(monkeypatch) -> None:
     monkeypatch.setattr("gateway.cli._policy_schema", broken)
     with pytest.raises(KeyError):
         main(["policy", "schema"])
+
+
+def test_the_parser_loads_no_command_it_does_not_run() -> None:
+    """Every command builds the one parser, which registers every subcommand: registering one must
+    not import what it runs. The simulator's server (and aiohttp with it), the evaluation and the
+    benchmark runner were ~0.13 s of `gateway serve`'s start-up (docs/performance.md, eleventh pass)."""
+    heavy = ("aiohttp", "gateway.simulator.server", "gateway.simulator.harness", "gateway.eval.runner",
+             "gateway.eval.data", "gateway.benchmark.runner", "gateway.benchmark.suite")
+    assert modules_loaded("import gateway.app, gateway.cli\ngateway.cli._parser()", heavy) == []
+
+
+@pytest.mark.parametrize("package", ["gateway.simulator", "gateway.eval", "gateway.benchmark"])
+def test_a_lazy_package_still_exports_all_it_names(package: str) -> None:
+    # In a fresh interpreter: `import *` binds every name in __all__, and `dir()` lists them all.
+    probe = (f"from {package} import *\n"
+             f"import {package} as p\n"
+             "missing = [n for n in p.__all__ if n not in globals() or globals()[n] is not getattr(p, n)]\n"
+             "print(len(p.__all__), missing, sorted(set(p.__all__) - set(dir(p))))\n")
+    out = fresh_stdout(probe)
+    count, rest = out.split(" ", 1)
+    assert int(count) > 0 and rest == "[] []", out

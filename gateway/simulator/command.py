@@ -15,7 +15,6 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .profile import SimulatorProfile, load_profile, zero_latency_profile
-from .server import WIRES, run_simulator
 
 __all__ = ["add_arguments", "register", "run"]
 
@@ -58,6 +57,8 @@ def startup_line(profile: SimulatorProfile, args: argparse.Namespace) -> str:
     source = str(args.profile) if args.profile else "built-in (one instant model)"
     if args.zero_latency:
         source += ", zero latency"
+    from .server import WIRES
+
     wires = ", ".join(f"{name} {path}" for name, path in WIRES.items())
     return (f"simulator: listening on http://{args.host}:{args.port} | profile {source} | "
             f"{len(profile.models)} models: {', '.join(profile.models)} | wires: {wires}")
@@ -80,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
     log.addHandler(handler)
     log.setLevel(level)
     log.propagate = False
+    # Here, not at the top: every `gateway` command registers this one, and the server brings aiohttp.
+    from .server import run_simulator
+
     try:
         run_simulator(
             profile, host=args.host, port=args.port, log_requests=log.isEnabledFor(logging.INFO),
