@@ -265,8 +265,9 @@ def _adaptation(client: Any, sim_url: str, settings: Any, n: int = 15) -> Adapta
     print(f"  healthy:               {dict(healthy)}")
     _patch_model(sim_url, victim, error_rate=1.0, error_statuses=[503])
     failing = phase()
-    tripped = _circuit(client, victim) != "closed"
-    why = "circuit open" if tripped else "its errors moved the traffic before its circuit tripped"
+    state = _circuit(client, victim)
+    tripped = state != "closed"
+    why = f"circuit {state}" if tripped else "its errors moved the traffic before its circuit tripped"
     print(f"  {victim} fails (503): {dict(failing)}   <- {why}, fallbacks serve")
     _patch_model(sim_url, victim, error_rate=0.0)
     restored = time.monotonic()
@@ -292,6 +293,7 @@ def _adaptation(client: Any, sim_url: str, settings: Any, n: int = 15) -> Adapta
     if back(after):
         print(f"{label:<25}{dict(after)}   <- its errors decayed (half-life {half_life:g} s): traffic is back")
     else:
-        print(f"{label:<25}{dict(after)}   <- its errors still rank it below {after.most_common(1)[0][0]}, "
-              f"whose record stayed clean;\n{'':<25}a policy's `exploration` would send it a share to show it recovered")
+        rival = after.most_common(1)[0][0]
+        print(f"{label:<25}{dict(after)}   <- still ranked below {rival}: its errors are decaying, {rival}'s "
+              f"record stayed clean;\n{'':<25}a policy's `exploration` would send it a share to show it recovered")
     return Adaptation(victim, healthy, failing, recovered)
