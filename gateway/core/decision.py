@@ -195,7 +195,7 @@ class Decider:
         ex = resolution.exploration
         later = (router is not None and self._defer and not explain and ctx.domain is None and target is None
                  and router.quality is None and (ex.rate <= 0 or ex.method == "none"))
-        if router is not None and not later:
+        if router is not None and not later and self._reads_estimate(router, ctx):
             ctx, features, inferred_note = self._learned(router, ctx, messages_text(body["messages"]), explain)
         live = self._live(resolution.policy_name)
         budget = check_budget(resolution.policy_name, resolution.budget, self._spend().get(resolution.policy_name))
@@ -414,6 +414,14 @@ class Decider:
             ctx = replace(ctx, quality_estimates=est.quality_estimates, quality_explanations=est.explanations)
         keep = self._keep_features
         return ctx, est.features if keep is None or keep() else None, note
+
+    def _reads_estimate(self, router: RouterModel, ctx: RequestContext) -> bool:
+        """Whether anything reads what `_learned` would compute. With the domain given (a header, the
+        policy's default) and no per-prompt quality model, only the prompt's features are left, and
+        only a feedback learner that wants them reads those: else hashing the prompt (~60 us, more
+        on a cold cache) would be thrown away, before the upstream call."""
+        keep = self._keep_features
+        return ctx.domain is None or router.quality is not None or keep is None or keep()
 
     def _known_domains(self) -> frozenset[str]:
         """Domain names something knows (cached per policy set: a reload can add some)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from dataclasses import replace
 from types import MappingProxyType
 
 import numpy as np
@@ -370,3 +371,32 @@ def test_a_fallback_after_the_domain_waited_goes_down_the_settled_ranking(gatewa
         time.sleep(0.02)
     assert finished[-1].decision.ctx.domain == "code" and finished[-1].decision.settle is None
     assert finished[-1].ttft_ms is not None
+
+
+@pytest.mark.parametrize("given", ["header", "policy"])
+def test_a_given_domain_hashes_no_prompt_that_nothing_reads(given: str, monkeypatch) -> None:
+    # With the domain given and no per-prompt quality model, the estimate would only hash the
+    # prompt into features, which only a feedback learner that wants them reads: without one the
+    # hashing is skipped (it ran before the upstream call), and the decision is the same.
+    live = [MappingProxyType({})]
+    schema = {"default_domain": "code"} if given == "policy" else {}
+    policies = PolicySet(default=Policy.model_validate({"pipeline": "default", "selection_schema": schema}))
+    calls: list[str] = []
+    estimate = RouterModel.estimate
+    monkeypatch.setattr(RouterModel, "estimate", lambda self, text, *a, **k: calls.append(text) or
+                        estimate(self, text, *a, **k))
+    catalog = _catalog(SAME_WINNER)
+    make = lambda keep: Decider(catalog, SelectionEngine(), lambda: policies,  # noqa: E731
+                                lambda pipeline: live[0], keep_features=lambda: keep)
+    headers = {"x-task-domain": "code"} if given == "header" else {}
+    body = _body(PROMPTS[3])  # a chat prompt: the given domain, not an inferred one, must rule
+    lean = settled(make(False).decide(body, headers, "r1"))
+    assert calls == [] and lean.features is None
+    assert lean.ctx.domain == "code" and lean.ctx.domain_source == given
+    keeping = settled(make(True).decide(body, headers, "r1"))
+    assert calls == [PROMPTS[3]] and keeping.features is not None
+    _same(lean, replace(keeping, features=None))
+    # Nothing given: the domain is still inferred (here, with the inference first or later).
+    inferred = settled(make(False).decide(body, {}, "r2"))
+    if given == "header":
+        assert len(calls) == 2 and inferred.ctx.domain_source == "inferred", inferred.ctx
