@@ -30,6 +30,7 @@ from gateway.core.budgets import check_budget
 from gateway.catalog import Catalog, ResolvedDeployment
 from gateway.core.context import build_context
 from gateway.core._ranking_memo import DIFFERENT, FILL, SAME, RankingMemo
+from gateway.core._router_step import RouterStep
 from gateway.core.embeddings import batch_tokens, build_embedding_context, dimension_misfit
 from gateway.core.exploration import explore
 from gateway.core.params import OPENAI_WIRE_ONLY
@@ -123,11 +124,7 @@ class Decider:
         # A trained router model (`gateway eval --save-model`) wins over the policies' examples;
         # given as a callable, it is read per request (a reloaded model file replaces it).
         self._router = router if router is None or callable(router) else (lambda: router)
-        self._min_confidence = domain_min_confidence
-        # Whether a Decision keeps the prompt's features (for a learner that reads them at feedback
-        # time); None: always. A stream holds its Decision for as long as it runs.
-        self._keep_features = keep_features
-        self._known: tuple[RouterModel | None, tuple[str, ...]] = (None, ())
+        self._router_step = RouterStep(catalog, domain_min_confidence, keep_features)
         # Whether the domain inference may wait for the upstream call (`_later`); off, it always
         # runs first (the benchmarks' and tests' comparison).
         self._defer = defer_domain
@@ -195,8 +192,9 @@ class Decider:
         ex = resolution.exploration
         later = (router is not None and self._defer and not explain and ctx.domain is None and target is None
                  and router.quality is None and (ex.rate <= 0 or ex.method == "none"))
-        if router is not None and not later and self._reads_estimate(router, ctx):
-            ctx, features, inferred_note = self._learned(router, ctx, messages_text(body["messages"]), explain)
+        if router is not None and not later and self._router_step.read(router, ctx):
+            ctx, features, inferred_note = self._router_step.apply(router, ctx, messages_text(body["messages"]),
+                                                                   explain)
         live = self._live(resolution.policy_name)
         budget = check_budget(resolution.policy_name, resolution.budget, self._spend().get(resolution.policy_name))
         if pinned is not None:
@@ -308,7 +306,7 @@ class Decider:
             verdict = self._memo.same_winner(ctx, models, params, live, domains)
 
         def inferred() -> Decision:
-            with_domain_ctx, features, note = self._learned(router, ctx, text, False)
+            with_domain_ctx, features, note = self._router_step.apply(router, ctx, text, False)
             return self._auto(*auto, with_domain_ctx, features, note)
 
         if verdict == SAME:
@@ -393,36 +391,6 @@ class Decider:
             rejected=((info.name, request_why),),
         )
 
-    def _learned(
-        self, router: RouterModel, ctx: RequestContext, text: str, explain: bool
-    ) -> tuple[RequestContext, SparseFeatures | None, str | None]:
-        """Infer the domain when none was given, and the router model's per-model quality; the
-        features are kept when the feedback learner wants them."""
-        est = router.estimate(
-            text, self._known_models(router), domain=ctx.domain,
-            domain_source=ctx.domain_source or "header", explain=explain,
-        )
-        note = None
-        if est.domain_source == "inferred":
-            confident = est.domain_confidence is not None and est.domain_confidence >= self._min_confidence
-            note = (f"domain inferred from the prompt: {est.domain} (p={est.domain_confidence:.2f})"
-                    if confident else
-                    f"domain not inferred: best guess {est.domain} (p={est.domain_confidence:.2f}) "
-                    f"< {self._min_confidence:g}")
-            ctx = with_domain(ctx, est.domain if confident else None, "inferred" if confident else None)
-        if est.quality_estimates:
-            ctx = replace(ctx, quality_estimates=est.quality_estimates, quality_explanations=est.explanations)
-        keep = self._keep_features
-        return ctx, est.features if keep is None or keep() else None, note
-
-    def _reads_estimate(self, router: RouterModel, ctx: RequestContext) -> bool:
-        """Whether anything reads what `_learned` would compute. With the domain given (a header, the
-        policy's default) and no per-prompt quality model, only the prompt's features are left, and
-        only a feedback learner that wants them reads those: else hashing the prompt (~60 us, more
-        on a cold cache) would be thrown away, before the upstream call."""
-        keep = self._keep_features
-        return ctx.domain is None or router.quality is not None or keep is None or keep()
-
     def _known_domains(self) -> frozenset[str]:
         """Domain names something knows (cached per policy set: a reload can add some)."""
         policies, router = self._policies(), self.router  # a reloaded router model can add some too
@@ -434,13 +402,4 @@ class Decider:
                      for d in (*p.domain_examples, p.selection_schema.default_domain) if d]
             names = known_domains((m.domain_quality for m in self._models), named, classes)
             self._domains = ((policies, self.router), names)
-        return names
-
-    def _known_models(self, router: RouterModel) -> tuple[str, ...]:
-        """Catalog models the router's quality model has learned about (cached per router)."""
-        seen, names = self._known
-        if seen is not router:
-            learned = set(router.quality.models) if router.quality is not None else set()
-            names = tuple(n for n in self._catalog.deployments if n in learned)
-            self._known = (router, names)
         return names
