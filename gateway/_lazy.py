@@ -9,6 +9,7 @@ import the simulator's server (aiohttp), the evaluation and the benchmark runner
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,7 +19,7 @@ __all__ = ["lazy_exports"]
 def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """`__getattr__` and `__dir__` for `package`, whose public name N lives in submodule `exports[N]`
     (relative to the package)."""
-    namespace = importlib.import_module(package).__dict__
+    namespace = sys.modules[package].__dict__  # (the package's own __init__ is running)
 
     def __getattr__(name: str) -> Any:
         module = exports.get(name)

@@ -32,8 +32,7 @@ class RouterStep:
         policy's default) and no per-prompt quality model, only the prompt's features are left, and
         only a feedback learner that wants them reads those: else hashing the prompt (~60 us, more
         on a cold cache) would be thrown away, before the upstream call."""
-        keep = self._keep_features
-        return ctx.domain is None or router.quality is not None or keep is None or keep()
+        return ctx.domain is None or router.quality is not None or self._keeps()
 
     def apply(
         self, router: RouterModel, ctx: RequestContext, text: str, explain: bool
@@ -54,8 +53,11 @@ class RouterStep:
             ctx = with_domain(ctx, est.domain if confident else None, "inferred" if confident else None)
         if est.quality_estimates:
             ctx = replace(ctx, quality_estimates=est.quality_estimates, quality_explanations=est.explanations)
+        return ctx, est.features if self._keeps() else None, note
+
+    def _keeps(self) -> bool:
         keep = self._keep_features
-        return ctx, est.features if keep is None or keep() else None, note
+        return keep is None or keep()
 
     def _known_models(self, router: RouterModel) -> tuple[str, ...]:
         """Catalog models the router's quality model has learned about (cached per router)."""

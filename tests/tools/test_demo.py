@@ -34,8 +34,8 @@ def reset_sim(simulator):
     urllib.request.urlopen(urllib.request.Request(f"{simulator.url}/_sim/reset", method="POST")).read()
 
 
-def _adaptation(gateway_factory, simulator, capsys, markup: float, policies: Path | None = None,
-                ) -> tuple[demo.Adaptation, list[str]]:
+def _adaptation(gateway_factory, simulator, capsys, markup: float,
+                policies: Path | None = None) -> tuple[demo.Adaptation, list[str]]:
     gw = gateway_factory(_pair(markup), policies=policies, **_QUICK)
     client = openai.OpenAI(base_url=gw.base_url, api_key="demo", max_retries=0, timeout=30)
     result = demo._adaptation(client, simulator.url, gw.app.state.gateway.settings)
