@@ -17,6 +17,12 @@ repository is `.`; another checkout, e.g. `git archive <rev> | tar -x -C /tmp/gw
 "before" of a change) with extra environment variables. `aiohttp` (the bare passthrough) and
 `direct` (latency rows only) are always measured. A TREE other than `.` that has its own `.venv`
 runs on that venv's interpreter: that is how another Python version is compared.
+
+More baselines on request: `--bare` (`passthrough_bare.py`: two httptools protocols on uvloop
+moving bytes, no ASGI, no tasks: what any Python proxy adds here), `--stack` (`passthrough_stack.py`:
+the gateway's server layer and upstream client without the gateway between them) and `--haproxy`
+(Debian's haproxy, C, one thread, HTTP mode, keep-alive to the upstream: what any proxy at all adds
+on this machine).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -45,14 +52,19 @@ _TICK = os.sysconf("SC_CLK_TCK")
 @dataclass
 class Variant:
     name: str
-    tree: Path | None  # None: the aiohttp passthrough
+    tree: Path | None  # None: a baseline (`kind`)
     env: dict[str, str] = field(default_factory=dict)
+    kind: str = "gateway"  # or "aiohttp", "bare", "stack", "haproxy": the baselines, sent the concrete model
     proc: procs.Proc | None = None
     url: str = ""
     cpu_us: list[float] = field(default_factory=list)
     rps: list[float] = field(default_factory=list)
     lat: list[dict] = field(default_factory=list)
     workers: int = 1  # `gateway serve --workers`
+
+    def __post_init__(self) -> None:
+        if self.tree is None and self.kind == "gateway":  # `Variant("aiohttp", None)`, as streams.py says it
+            self.kind = "aiohttp"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -83,9 +95,15 @@ def _start(v: Variant, sim_base: str, catalog: Path, policies: Path, work: Path,
     base = f"http://127.0.0.1:{port}"
     env = {k: val for k, val in os.environ.items() if not k.lower().endswith("_proxy")}
     env.pop("GATEWAY_REDIS_URL", None)
-    if v.tree is None:
+    if v.kind == "haproxy":
+        cfg = work / "haproxy.cfg"
+        cfg.write_text(_HAPROXY.format(port=port, upstream=sim_base.split("//", 1)[1].split("/", 1)[0]))
+        cmd = ["haproxy", "-db", "-f", str(cfg)]
+        ready = f"{base}/healthz"  # the simulator's, through haproxy
+        cwd = work
+    elif v.tree is None:
         env["PYTHONPATH"] = str(REPO)
-        cmd = [sys.executable, str(HERE / "passthrough_aiohttp.py"), "--upstream", sim_base, "--port", str(port)]
+        cmd = [sys.executable, str(HERE / f"passthrough_{v.kind}.py"), "--upstream", sim_base, "--port", str(port)]
         ready = f"{base}/healthz"
         cwd = REPO
     else:
@@ -104,6 +122,27 @@ def _start(v: Variant, sim_base: str, catalog: Path, policies: Path, work: Path,
     v.url = f"{base}/v1/chat/completions"
 
 
+# One thread, as the Python proxies have one core's worth of event loop; connections to the
+# upstream kept alive and shared, as the passthrough's pool does.
+_HAPROXY = """\
+global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend bench
+    bind 127.0.0.1:{port}
+    default_backend simulator
+backend simulator
+    server sim {upstream}
+"""
+
+
 def add_variant_arguments(p: argparse.ArgumentParser) -> None:
     """The options that say which proxies run and on what catalog (shared with instructions.py)."""
     p.add_argument("--variant", action="append", default=[], help="name=TREE[:VAR=VALUE,...] (repeatable)")
@@ -113,10 +152,16 @@ def add_variant_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def variants_from(a: argparse.Namespace) -> list[Variant]:
-    """The aiohttp passthrough, this tree (unless --no-default), then every --variant."""
-    variants = [] if a.no_default else [Variant("gateway", REPO)]
-    variants += [_parse_variant(s) for s in a.variant]
-    return [Variant("aiohttp", None), *variants]
+    """The aiohttp passthrough, the bare and stack ones and haproxy (when asked), this tree (unless --no-default),
+    then every --variant."""
+    variants = [Variant("aiohttp", None, kind="aiohttp")]
+    variants += [Variant(kind, None, kind=kind) for kind in ("bare", "stack") if getattr(a, kind, False)]
+    if getattr(a, "haproxy", False):
+        if shutil.which("haproxy") is None:
+            raise SystemExit("--haproxy: haproxy is not installed (apt-get install haproxy)")
+        variants.append(Variant("haproxy", None, kind="haproxy"))
+    variants += [] if a.no_default else [Variant("gateway", REPO)]
+    return variants + [_parse_variant(s) for s in a.variant]
 
 
 def main() -> int:
@@ -132,6 +177,9 @@ def main() -> int:
     p.add_argument("--turns", action="store_true",
                    help="latency: the targets take turns request by request at --rate in all, in one run "
                         "(each sees the same machine), instead of one after another at --rate each")
+    p.add_argument("--bare", action="store_true", help="also a row for the bare Python passthrough (no ASGI)")
+    p.add_argument("--stack", action="store_true", help="also a row for the gateway's stack alone (passthrough_stack.py)")
+    p.add_argument("--haproxy", action="store_true", help="also a row for haproxy (apt-get install haproxy)")
     p.add_argument("--proxy-cpu", type=int, default=0)
     p.add_argument("--load-cpu", type=int, default=1)
     p.add_argument("--json", type=Path, help="write the raw figures here")

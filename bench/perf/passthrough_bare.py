@@ -1,0 +1,172 @@
+"""The leanest Python passthrough this stack allows: the floor under every Python proxy, the gateway's
+and the aiohttp passthrough's alike.
+
+    python bench/perf/passthrough_bare.py --upstream http://127.0.0.1:P/v1 --port N
+
+Two asyncio protocols on uvloop, both sides parsed by httptools (llhttp), and nothing else: no
+ASGI, no tasks on the request path (every step is a protocol callback), no timeouts, no limits, no
+header checks, no flow control. A request's body goes to the upstream on a kept-alive connection
+(one per request in flight, pooled); a plain answer goes back whole with its length, a stream's
+bytes are relayed as they arrive (chunked). It is not a server anyone should run: it is what a
+Python proxy costs here when it does nothing but move bytes, so that the latency a gateway adds can
+be split into the stack's part and its own (docs/performance.md, twelfth pass).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+import httptools
+import uvloop
+
+_STATUS = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
+_HEALTH = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 15\r\n\r\n{"status":"ok"}'
+
+
+class _Pool:
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.idle: list[_Upstream] = []
+
+    def forward(self, client: _Client, head: bytes, body: bytes) -> None:
+        if self.idle:
+            self.idle.pop().start(client, head, body)
+        else:
+            asyncio.get_running_loop().create_task(self._connect(client, head, body))
+
+    async def _connect(self, client: _Client, head: bytes, body: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(lambda: _Upstream(self), self.host, self.port)
+        conn.start(client, head, body)
+
+
+class _Upstream(asyncio.Protocol):
+    def __init__(self, pool: _Pool) -> None:
+        self.pool = pool
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.client: _Client | None = None
+        self.ctype = b"application/json"
+        self.stream = False
+        self.body: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self in self.pool.idle:
+            self.pool.idle.remove(self)
+        if self.client is not None:
+            self.client.close()
+
+    def start(self, client: _Client, head: bytes, body: bytes) -> None:
+        self.client = client
+        self.transport.writelines((head, body))
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"content-type":
+            self.ctype = value
+
+    def on_headers_complete(self) -> None:
+        self.stream = self.ctype.startswith(b"text/event-stream")
+        if self.stream:
+            self.client.start_stream(self.parser.get_status_code(), self.ctype)
+
+    def on_body(self, data: bytes) -> None:
+        if self.stream:
+            self.client.chunk(data)
+        else:
+            self.body.append(data)
+
+    def on_message_complete(self) -> None:
+        client, self.client = self.client, None
+        if self.stream:
+            client.end_stream()
+        else:
+            client.whole(self.parser.get_status_code(), self.ctype, b"".join(self.body))
+            self.body = []
+        self.ctype = b"application/json"
+        if self.parser.should_keep_alive():
+            self.pool.idle.append(self)
+        else:
+            self.transport.close()
+
+
+class _Client(asyncio.Protocol):
+    def __init__(self, pool: _Pool) -> None:
+        self.pool = pool
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.url = b""
+        self.auth = b"Bearer x"
+        self.body: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.transport.close()
+
+    def on_url(self, url: bytes) -> None:
+        self.url = url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"authorization":
+            self.auth = value
+
+    def on_body(self, data: bytes) -> None:
+        self.body.append(data)
+
+    def on_message_complete(self) -> None:
+        if self.parser.get_method() == b"GET":
+            self.transport.write(_HEALTH)
+            return
+        body, self.body = b"".join(self.body), []
+        head = b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json\r\nauthorization: %s\r\n" \
+               b"content-length: %d\r\n\r\n" % (self.url, self.pool.host.encode(), self.auth, len(body))
+        self.pool.forward(self, head, body)
+
+    def whole(self, status: int, ctype: bytes, body: bytes) -> None:
+        self.transport.write(_STATUS[status] + b"content-type: %s\r\ncontent-length: %d\r\n\r\n%s"
+                             % (ctype, len(body), body))
+
+    def start_stream(self, status: int, ctype: bytes) -> None:
+        self.transport.write(_STATUS[status] + b"content-type: %s\r\ntransfer-encoding: chunked\r\n\r\n" % ctype)
+
+    def chunk(self, data: bytes) -> None:
+        self.transport.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def end_stream(self) -> None:
+        self.transport.write(b"0\r\n\r\n")
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+async def _serve(upstream: str, port: int) -> None:
+    url = urlsplit(upstream)
+    pool = _Pool(url.hostname or "127.0.0.1", url.port or 80)
+    server = await asyncio.get_running_loop().create_server(lambda: _Client(pool), "127.0.0.1", port, backlog=1024)
+    async with server:
+        await server.serve_forever()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--upstream", required=True, help="OpenAI base URL, e.g. http://127.0.0.1:8001/v1")
+    p.add_argument("--port", type=int, required=True)
+    a = p.parse_args()
+    uvloop.run(_serve(a.upstream, a.port))
+
+
+if __name__ == "__main__":
+    main()

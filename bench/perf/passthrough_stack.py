@@ -1,0 +1,84 @@
+"""A passthrough on the gateway's own stack, without the gateway: what its server layer and upstream
+client cost by themselves.
+
+    python bench/perf/passthrough_stack.py --upstream http://127.0.0.1:P/v1 --port N
+
+A raw ASGI app served as `gateway serve` serves (uvicorn on uvloop with the gateway's protocols,
+`serving.uvicorn_options`) that forwards the body with the gateway's HTTP/1.1 client
+(`gateway.upstream.http1.Pool`) and returns the answer (a stream relayed as its lines arrive). No
+middleware, no parsing, no selection. Between `passthrough_bare.py` (no ASGI, no tasks) and the
+gateway, it splits the latency the gateway adds into its stack's part and its own logic's
+(`ab.py --stack`; docs/performance.md, twelfth pass).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from gateway.serving import uvicorn_options
+from gateway.settings import Settings
+from gateway.upstream.http1 import Pool
+
+_HEALTH = b'{"status":"ok"}'
+_JSON = [(b"content-type", b"application/json")]
+_SSE = [(b"content-type", b"text/event-stream")]
+
+
+def make_app(upstream: str):
+    pool = Pool()
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    await pool.close()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["method"] == "GET":
+            await send({"type": "http.response.start", "status": 200, "headers": _JSON})
+            await send({"type": "http.response.body", "body": _HEALTH})
+            return
+        chunks = []
+        while True:
+            msg = await receive()
+            chunks.append(msg.get("body", b""))
+            if not msg.get("more_body"):
+                break
+        auth = next((v for k, v in scope["headers"] if k == b"authorization"), b"Bearer x")
+        fields = b"Content-Type: application/json\r\nAuthorization: %s\r\n" % auth
+        path = scope["path"][len("/v1"):] if scope["path"].startswith("/v1") else scope["path"]
+        body = b"".join(chunks)
+        stream = b'"stream":true' in body or b'"stream": true' in body  # (no JSON parsing: not a proxy's job here)
+        resp = await pool.post(upstream + path, fields, body, limit=1 << 24, timeout=120,
+                               idle_timeout=120 if stream else None, stream=stream)
+        try:
+            if resp.headers.get("content-type", "").startswith("text/event-stream"):
+                await send({"type": "http.response.start", "status": resp.status, "headers": _SSE})
+                while lines := await resp.readlines(1 << 20):
+                    await send({"type": "http.response.body", "body": b"\n".join(lines) + b"\n", "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+            else:
+                await send({"type": "http.response.start", "status": resp.status, "headers": _JSON})
+                await send({"type": "http.response.body", "body": await resp.read()})
+        finally:
+            resp.release()
+
+    return app
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--upstream", required=True, help="OpenAI base URL, e.g. http://127.0.0.1:8001/v1")
+    p.add_argument("--port", type=int, required=True)
+    a = p.parse_args()
+    uvicorn.run(make_app(a.upstream.rstrip("/")), host="127.0.0.1", port=a.port, log_level="warning",
+                access_log=False, loop="uvloop", lifespan="on", **uvicorn_options(Settings()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""The passthroughs `ab.py --bare` and `--stack` measure the gateway against (bench/perf/
+passthrough_bare.py: the floor of a Python proxy; passthrough_stack.py: the gateway's server layer and
+upstream client alone) must be real proxies, or what they measure means nothing. Driven with the
+OpenAI SDK through each to the simulator: a plain answer, a stream, and an upstream's refusal, each
+as the simulator sent it."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.conftest import SIM_KEY
+
+PERF = Path(__file__).resolve().parents[2] / "bench" / "perf"
+pytestmark = pytest.mark.slow  # a subprocess
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(params=["bare", "stack"])
+def bare(simulator, request) -> Iterator[str]:
+    port = _free_port()
+    script = PERF / f"passthrough_{request.param}.py"
+    proc = subprocess.Popen([sys.executable, str(script), "--upstream", simulator.base_url, "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"passthrough did not start: {proc.stderr.read().decode()[-2000:]}")
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def _ask(base_url: str, key: str = SIM_KEY, **kw):
+    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0)
+    return client.chat.completions.create(model="sim-mini", messages=[{"role": "user", "content": "hi there"}], **kw)
+
+
+def test_a_plain_answer_comes_back_as_the_simulator_sent_it(bare, simulator, openai_schema):
+    via, direct = _ask(bare), _ask(simulator.base_url)
+    openai_schema.validate("CreateChatCompletionResponse", via.model_dump(exclude_unset=True))
+    assert via.model == direct.model
+    assert via.choices[0].message.content and via.usage.completion_tokens == direct.usage.completion_tokens
+
+
+def test_a_stream_is_relayed_event_by_event(bare, simulator):
+    via = list(_ask(bare, stream=True, stream_options={"include_usage": True}))
+    direct = list(_ask(simulator.base_url, stream=True, stream_options={"include_usage": True}))
+    assert len(via) == len(direct) > 2
+    assert "".join(c.choices[0].delta.content or "" for c in via if c.choices)
+    assert via[-1].usage.completion_tokens == direct[-1].usage.completion_tokens
+
+
+def test_an_upstream_refusal_keeps_its_status_and_body(bare):
+    with pytest.raises(openai.AuthenticationError) as refused:
+        _ask(bare, key="sk-wrong")
+    assert refused.value.status_code == 401
+    assert refused.value.body  # the simulator's error body, passed on
+
+
+def test_requests_in_turn_on_one_kept_alive_connection_each_get_their_own_answer(bare):
+    client = openai.OpenAI(base_url=bare, api_key=SIM_KEY, max_retries=0)
+    for i in range(5):
+        stream = i % 2 == 1
+        r = client.chat.completions.create(model="sim-mini", messages=[{"role": "user", "content": f"turn {i}"}],
+                                           stream=stream)
+        assert (list(r)[-1].choices[0].finish_reason if stream else r.choices[0].message.content)
