@@ -7,10 +7,10 @@ streams). No parsing, no selection: the floor any Python proxy on this stack can
 
 from __future__ import annotations
 
-import argparse
 
 import aiohttp
-import uvicorn
+
+from _passthrough import serve
 
 _HEALTH = b'{"status":"ok"}'
 
@@ -66,12 +66,7 @@ def make_app(upstream: str):
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--upstream", required=True, help="OpenAI base URL, e.g. http://127.0.0.1:8001/v1")
-    p.add_argument("--port", type=int, required=True)
-    a = p.parse_args()
-    uvicorn.run(make_app(a.upstream.rstrip("/")), host="127.0.0.1", port=a.port, log_level="warning",
-                access_log=False)
+    serve(make_app)
 
 
 if __name__ == "__main__":

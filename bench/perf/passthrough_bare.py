@@ -14,13 +14,14 @@ be split into the stack's part and its own (docs/performance.md, twelfth pass).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import httptools
 import uvloop
+
+from _passthrough import arguments
 
 _STATUS = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
 _HEALTH = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 15\r\n\r\n{"status":"ok"}'
@@ -161,10 +162,7 @@ async def _serve(upstream: str, port: int) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--upstream", required=True, help="OpenAI base URL, e.g. http://127.0.0.1:8001/v1")
-    p.add_argument("--port", type=int, required=True)
-    a = p.parse_args()
+    a = arguments()
     uvloop.run(_serve(a.upstream, a.port))
 
 

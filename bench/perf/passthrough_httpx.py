@@ -6,10 +6,10 @@ upstream call goes through one pooled httpx.AsyncClient (the client LiteLLM and 
 
 from __future__ import annotations
 
-import argparse
 
 import httpx
-import uvicorn
+
+from _passthrough import serve
 
 _HEALTH = b'{"status":"ok"}'
 
@@ -68,12 +68,7 @@ def make_app(upstream: str):
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--upstream", required=True, help="OpenAI base URL, e.g. http://127.0.0.1:8001/v1")
-    p.add_argument("--port", type=int, required=True)
-    a = p.parse_args()
-    uvicorn.run(make_app(a.upstream.rstrip("/")), host="127.0.0.1", port=a.port, log_level="warning",
-                access_log=False)
+    serve(make_app)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,13 @@ gateway, it splits the latency the gateway adds into its stack's part and its ow
 
 from __future__ import annotations
 
-import argparse
 
-import uvicorn
 
 from gateway.serving import uvicorn_options
 from gateway.settings import Settings
 from gateway.upstream.http1 import Pool
+
+from _passthrough import serve
 
 _HEALTH = b'{"status":"ok"}'
 _JSON = [(b"content-type", b"application/json")]
@@ -72,12 +72,7 @@ def make_app(upstream: str):
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--upstream", required=True, help="OpenAI base URL, e.g. http://127.0.0.1:8001/v1")
-    p.add_argument("--port", type=int, required=True)
-    a = p.parse_args()
-    uvicorn.run(make_app(a.upstream.rstrip("/")), host="127.0.0.1", port=a.port, log_level="warning",
-                access_log=False, loop="uvloop", lifespan="on", **uvicorn_options(Settings()))
+    serve(make_app, loop="uvloop", lifespan="on", **uvicorn_options(Settings()))
 
 
 if __name__ == "__main__":

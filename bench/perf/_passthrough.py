@@ -1,0 +1,27 @@
+"""What the passthrough baselines share: their command line, and how uvicorn serves the ASGI ones.
+
+    python bench/perf/passthrough_<kind>.py --upstream http://127.0.0.1:P/v1 --port N
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+
+def arguments() -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    p.add_argument("--upstream", required=True, help="OpenAI base URL, e.g. http://127.0.0.1:8001/v1")
+    p.add_argument("--port", type=int, required=True)
+    a = p.parse_args()
+    a.upstream = a.upstream.rstrip("/")
+    return a
+
+
+def serve(make_app: Callable[[str], Any], **options: Any) -> None:
+    """Serve `make_app(upstream)` on 127.0.0.1 under uvicorn, quietly, with uvicorn `options`."""
+    import uvicorn
+
+    a = arguments()
+    uvicorn.run(make_app(a.upstream), host="127.0.0.1", port=a.port, log_level="warning", access_log=False, **options)
