@@ -1,4 +1,5 @@
-"""What the passthrough baselines share: their command line, and how uvicorn serves the ASGI ones.
+"""What the passthrough baselines share: their command line, how uvicorn serves the ASGI ones, and
+how those read a request's body.
 
     python bench/perf/passthrough_<kind>.py --upstream http://127.0.0.1:P/v1 --port N
 """
@@ -6,7 +7,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 
@@ -25,3 +26,12 @@ def serve(make_app: Callable[[str], Any], **options: Any) -> None:
 
     a = arguments()
     uvicorn.run(make_app(a.upstream), host="127.0.0.1", port=a.port, log_level="warning", access_log=False, **options)
+
+
+async def read_body(receive: Callable[[], Awaitable[dict]]) -> bytes:
+    chunks = []
+    while True:
+        msg = await receive()
+        chunks.append(msg.get("body", b""))
+        if not msg.get("more_body"):
+            return b"".join(chunks)

@@ -7,24 +7,15 @@ streams). No parsing, no selection: the floor any Python proxy on this stack can
 
 from __future__ import annotations
 
-
 import aiohttp
 
-from _passthrough import serve
+from _passthrough import read_body, serve
 
 _HEALTH = b'{"status":"ok"}'
 
 
 def make_app(upstream: str):
     session: aiohttp.ClientSession | None = None
-
-    async def read_body(receive) -> bytes:
-        chunks = []
-        while True:
-            msg = await receive()
-            chunks.append(msg.get("body", b""))
-            if not msg.get("more_body"):
-                return b"".join(chunks)
 
     async def app(scope, receive, send):
         nonlocal session

@@ -6,24 +6,15 @@ upstream call goes through one pooled httpx.AsyncClient (the client LiteLLM and 
 
 from __future__ import annotations
 
-
 import httpx
 
-from _passthrough import serve
+from _passthrough import read_body, serve
 
 _HEALTH = b'{"status":"ok"}'
 
 
 def make_app(upstream: str):
     client: httpx.AsyncClient | None = None
-
-    async def read_body(receive) -> bytes:
-        chunks = []
-        while True:
-            msg = await receive()
-            chunks.append(msg.get("body", b""))
-            if not msg.get("more_body"):
-                return b"".join(chunks)
 
     async def app(scope, receive, send):
         nonlocal client

@@ -13,13 +13,11 @@ gateway, it splits the latency the gateway adds into its stack's part and its ow
 
 from __future__ import annotations
 
-
-
 from gateway.serving import uvicorn_options
 from gateway.settings import Settings
 from gateway.upstream.http1 import Pool
 
-from _passthrough import serve
+from _passthrough import read_body, serve
 
 _HEALTH = b'{"status":"ok"}'
 _JSON = [(b"content-type", b"application/json")]
@@ -43,16 +41,10 @@ def make_app(upstream: str):
             await send({"type": "http.response.start", "status": 200, "headers": _JSON})
             await send({"type": "http.response.body", "body": _HEALTH})
             return
-        chunks = []
-        while True:
-            msg = await receive()
-            chunks.append(msg.get("body", b""))
-            if not msg.get("more_body"):
-                break
+        body = await read_body(receive)
         auth = next((v for k, v in scope["headers"] if k == b"authorization"), b"Bearer x")
         fields = b"Content-Type: application/json\r\nAuthorization: %s\r\n" % auth
         path = scope["path"][len("/v1"):] if scope["path"].startswith("/v1") else scope["path"]
-        body = b"".join(chunks)
         stream = b'"stream":true' in body or b'"stream": true' in body  # (no JSON parsing: not a proxy's job here)
         resp = await pool.post(upstream + path, fields, body, limit=1 << 24, timeout=120,
                                idle_timeout=120 if stream else None, stream=stream)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
 
+from tests._wait import wait_until
 from tests.conftest import SIM_KEY
 
 PERF = Path(__file__).resolve().parents[2] / "bench" / "perf"
@@ -28,22 +28,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _listening(proc: subprocess.Popen, port: int) -> bool:
+    if proc.poll() is not None:
+        raise RuntimeError(f"passthrough exited: {proc.stderr.read().decode()[-2000:]}")
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 @pytest.fixture(params=["bare", "stack"])
-def bare(simulator, request) -> Iterator[str]:
+def passthrough(simulator, request) -> Iterator[str]:
     port = _free_port()
     script = PERF / f"passthrough_{request.param}.py"
     proc = subprocess.Popen([sys.executable, str(script), "--upstream", simulator.base_url, "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"passthrough did not start: {proc.stderr.read().decode()[-2000:]}")
-                time.sleep(0.05)
+        wait_until(lambda: _listening(proc, port), f"passthrough_{request.param}.py listening")
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         proc.kill()
@@ -55,30 +57,30 @@ def _ask(base_url: str, key: str = SIM_KEY, **kw):
     return client.chat.completions.create(model="sim-mini", messages=[{"role": "user", "content": "hi there"}], **kw)
 
 
-def test_a_plain_answer_comes_back_as_the_simulator_sent_it(bare, simulator, openai_schema):
-    via, direct = _ask(bare), _ask(simulator.base_url)
+def test_a_plain_answer_comes_back_as_the_simulator_sent_it(passthrough, simulator, openai_schema):
+    via, direct = _ask(passthrough), _ask(simulator.base_url)
     openai_schema.validate("CreateChatCompletionResponse", via.model_dump(exclude_unset=True))
     assert via.model == direct.model
     assert via.choices[0].message.content and via.usage.completion_tokens == direct.usage.completion_tokens
 
 
-def test_a_stream_is_relayed_event_by_event(bare, simulator):
-    via = list(_ask(bare, stream=True, stream_options={"include_usage": True}))
+def test_a_stream_is_relayed_event_by_event(passthrough, simulator):
+    via = list(_ask(passthrough, stream=True, stream_options={"include_usage": True}))
     direct = list(_ask(simulator.base_url, stream=True, stream_options={"include_usage": True}))
     assert len(via) == len(direct) > 2
     assert "".join(c.choices[0].delta.content or "" for c in via if c.choices)
     assert via[-1].usage.completion_tokens == direct[-1].usage.completion_tokens
 
 
-def test_an_upstream_refusal_keeps_its_status_and_body(bare):
+def test_an_upstream_refusal_keeps_its_status_and_body(passthrough):
     with pytest.raises(openai.AuthenticationError) as refused:
-        _ask(bare, key="sk-wrong")
+        _ask(passthrough, key="sk-wrong")
     assert refused.value.status_code == 401
     assert refused.value.body  # the simulator's error body, passed on
 
 
-def test_requests_in_turn_on_one_kept_alive_connection_each_get_their_own_answer(bare):
-    client = openai.OpenAI(base_url=bare, api_key=SIM_KEY, max_retries=0)
+def test_requests_in_turn_on_one_kept_alive_connection_each_get_their_own_answer(passthrough):
+    client = openai.OpenAI(base_url=passthrough, api_key=SIM_KEY, max_retries=0)
     for i in range(5):
         stream = i % 2 == 1
         r = client.chat.completions.create(model="sim-mini", messages=[{"role": "user", "content": f"turn {i}"}],
