@@ -11,10 +11,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 
-def arguments() -> argparse.Namespace:
+def arguments(**flags: str) -> argparse.Namespace:
+    """The shared options, plus a boolean `--NAME` for each of `flags` (NAME=help)."""
     p = argparse.ArgumentParser()
     p.add_argument("--upstream", required=True, help="OpenAI base URL, e.g. http://127.0.0.1:8001/v1")
     p.add_argument("--port", type=int, required=True)
+    for name, help_text in flags.items():
+        p.add_argument(f"--{name}", action="store_true", help=help_text)
     a = p.parse_args()
     a.upstream = a.upstream.rstrip("/")
     return a

@@ -19,7 +19,8 @@ repository is `.`; another checkout, e.g. `git archive <rev> | tar -x -C /tmp/gw
 runs on that venv's interpreter: that is how another Python version is compared.
 
 More baselines on request: `--bare` (`passthrough_bare.py`: two httptools protocols on uvloop
-moving bytes, no ASGI, no tasks: what any Python proxy adds here), `--stack` (`passthrough_stack.py`:
+moving bytes, no ASGI, no tasks: what any Python proxy adds here), `--bare-task` (the same, each
+request relayed through a task awaiting the upstream's events: what a task and its wake-ups add), `--stack` (`passthrough_stack.py`:
 the gateway's server layer and upstream client without the gateway between them) and `--haproxy`
 (Debian's haproxy, C, one thread, HTTP mode, keep-alive to the upstream: what any proxy at all adds
 on this machine).
@@ -54,7 +55,7 @@ class Variant:
     name: str
     tree: Path | None  # None: a baseline (`kind`)
     env: dict[str, str] = field(default_factory=dict)
-    kind: str = "gateway"  # or "aiohttp", "bare", "stack", "haproxy": the baselines, sent the concrete model
+    kind: str = "gateway"  # or a key of _PASSTHROUGHS, or "haproxy": the baselines, sent the concrete model
     proc: procs.Proc | None = None
     url: str = ""
     cpu_us: list[float] = field(default_factory=list)
@@ -103,7 +104,8 @@ def _start(v: Variant, sim_base: str, catalog: Path, policies: Path, work: Path,
         cwd = work
     elif v.tree is None:
         env["PYTHONPATH"] = str(REPO)
-        cmd = [sys.executable, str(HERE / f"passthrough_{v.kind}.py"), "--upstream", sim_base, "--port", str(port)]
+        script, *flags = _PASSTHROUGHS[v.kind]
+        cmd = [sys.executable, str(HERE / script), *flags, "--upstream", sim_base, "--port", str(port)]
         ready = f"{base}/healthz"
         cwd = REPO
     else:
@@ -121,6 +123,14 @@ def _start(v: Variant, sim_base: str, catalog: Path, policies: Path, work: Path,
     procs.wait_http_ok(v.proc, ready, ready_s)
     v.url = f"{base}/v1/chat/completions"
 
+
+# The Python baselines: kind -> script and its flags.
+_PASSTHROUGHS = {
+    "aiohttp": ("passthrough_aiohttp.py",),
+    "bare": ("passthrough_bare.py",),
+    "bare-task": ("passthrough_bare.py", "--task"),
+    "stack": ("passthrough_stack.py",),
+}
 
 # One thread, as the Python proxies have one core's worth of event loop; connections to the
 # upstream kept alive and shared, as the passthrough's pool does.
@@ -155,7 +165,8 @@ def variants_from(a: argparse.Namespace) -> list[Variant]:
     """The aiohttp passthrough, the bare and stack ones and haproxy (when asked), this tree (unless --no-default),
     then every --variant."""
     variants = [Variant("aiohttp", None, kind="aiohttp")]
-    variants += [Variant(kind, None, kind=kind) for kind in ("bare", "stack") if getattr(a, kind, False)]
+    variants += [Variant(kind, None, kind=kind) for kind in ("bare", "bare-task", "stack")
+                 if getattr(a, kind.replace("-", "_"), False)]
     if getattr(a, "haproxy", False):
         if shutil.which("haproxy") is None:
             raise SystemExit("--haproxy: haproxy is not installed (apt-get install haproxy)")
@@ -178,6 +189,8 @@ def main() -> int:
                    help="latency: the targets take turns request by request at --rate in all, in one run "
                         "(each sees the same machine), instead of one after another at --rate each")
     p.add_argument("--bare", action="store_true", help="also a row for the bare Python passthrough (no ASGI)")
+    p.add_argument("--bare-task", action="store_true",
+                   help="also a row for the bare passthrough relaying each request through a task")
     p.add_argument("--stack", action="store_true", help="also a row for the gateway's stack alone (passthrough_stack.py)")
     p.add_argument("--haproxy", action="store_true", help="also a row for haproxy (apt-get install haproxy)")
     p.add_argument("--proxy-cpu", type=int, default=0)

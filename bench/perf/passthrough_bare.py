@@ -1,7 +1,7 @@
 """The leanest Python passthrough this stack allows: the floor under every Python proxy, the gateway's
 and the aiohttp passthrough's alike.
 
-    python bench/perf/passthrough_bare.py --upstream http://127.0.0.1:P/v1 --port N
+    python bench/perf/passthrough_bare.py --upstream http://127.0.0.1:P/v1 --port N [--task]
 
 Two asyncio protocols on uvloop, both sides parsed by httptools (llhttp), and nothing else: no
 ASGI, no tasks on the request path (every step is a protocol callback), no timeouts, no limits, no
@@ -10,11 +10,17 @@ header checks, no flow control. A request's body goes to the upstream on a kept-
 bytes are relayed as they arrive (chunked). It is not a server anyone should run: it is what a
 Python proxy costs here when it does nothing but move bytes, so that the latency a gateway adds can
 be split into the stack's part and its own (docs/performance.md, twelfth pass).
+
+`--task` relays each request through a task of its own, as an async/await proxy does: the task
+sends the request upstream and awaits the upstream's events (a future each time it waits), then
+writes them. The bytes and the parsing are the same, so the difference between the two modes is
+what a task and its wake-ups cost (`ab.py --bare-task`; docs/performance.md, thirteenth pass).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
@@ -32,13 +38,13 @@ class _Pool:
         self.host, self.port = host, port
         self.idle: list[_Upstream] = []
 
-    def forward(self, client: _Client, head: bytes, body: bytes) -> None:
+    def forward(self, client: _Client | _Relay, head: bytes, body: bytes) -> None:
         if self.idle:
             self.idle.pop().start(client, head, body)
         else:
             asyncio.get_running_loop().create_task(self._connect(client, head, body))
 
-    async def _connect(self, client: _Client, head: bytes, body: bytes) -> None:
+    async def _connect(self, client: _Client | _Relay, head: bytes, body: bytes) -> None:
         loop = asyncio.get_running_loop()
         _, conn = await loop.create_connection(lambda: _Upstream(self), self.host, self.port)
         conn.start(client, head, body)
@@ -49,7 +55,7 @@ class _Upstream(asyncio.Protocol):
         self.pool = pool
         self.parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
-        self.client: _Client | None = None
+        self.client: _Client | _Relay | None = None
         self.ctype = b"application/json"
         self.stream = False
         self.body: list[bytes] = []
@@ -63,7 +69,7 @@ class _Upstream(asyncio.Protocol):
         if self.client is not None:
             self.client.close()
 
-    def start(self, client: _Client, head: bytes, body: bytes) -> None:
+    def start(self, client: _Client | _Relay, head: bytes, body: bytes) -> None:
         self.client = client
         self.transport.writelines((head, body))
 
@@ -99,9 +105,50 @@ class _Upstream(asyncio.Protocol):
             self.transport.close()
 
 
+class _Relay:
+    """`--task`: what the upstream's protocol hands a client, queued for the request's task to write."""
+
+    def __init__(self, client: _Client) -> None:
+        self.client = client
+        self.events: deque[tuple] = deque()
+        self.waiter: asyncio.Future | None = None
+
+    def _push(self, *event: object) -> None:
+        self.events.append(event)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def whole(self, status: int, ctype: bytes, body: bytes) -> None:
+        self._push("whole", status, ctype, body)
+
+    def start_stream(self, status: int, ctype: bytes) -> None:
+        self._push("start_stream", status, ctype)
+
+    def chunk(self, data: bytes) -> None:
+        self._push("chunk", data)
+
+    def end_stream(self) -> None:
+        self._push("end_stream")
+
+    def close(self) -> None:
+        self._push("close")
+
+    async def run(self, pool: _Pool, head: bytes, body: bytes) -> None:
+        pool.forward(self, head, body)
+        while True:
+            while not self.events:
+                self.waiter = asyncio.get_running_loop().create_future()
+                await self.waiter
+            name, *args = self.events.popleft()
+            getattr(self.client, name)(*args)
+            if name in ("whole", "end_stream", "close"):
+                return
+
+
 class _Client(asyncio.Protocol):
-    def __init__(self, pool: _Pool) -> None:
+    def __init__(self, pool: _Pool, task: bool = False) -> None:
         self.pool = pool
+        self.task = task
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.url = b""
@@ -134,7 +181,10 @@ class _Client(asyncio.Protocol):
         body, self.body = b"".join(self.body), []
         head = b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json\r\nauthorization: %s\r\n" \
                b"content-length: %d\r\n\r\n" % (self.url, self.pool.host.encode(), self.auth, len(body))
-        self.pool.forward(self, head, body)
+        if self.task:  # kept referenced: the loop holds tasks weakly
+            self.relaying = asyncio.get_running_loop().create_task(_Relay(self).run(self.pool, head, body))
+        else:
+            self.pool.forward(self, head, body)
 
     def whole(self, status: int, ctype: bytes, body: bytes) -> None:
         self.transport.write(_STATUS[status] + b"content-type: %s\r\ncontent-length: %d\r\n\r\n%s"
@@ -153,17 +203,18 @@ class _Client(asyncio.Protocol):
         self.transport.close()
 
 
-async def _serve(upstream: str, port: int) -> None:
+async def _serve(upstream: str, port: int, task: bool) -> None:
     url = urlsplit(upstream)
     pool = _Pool(url.hostname or "127.0.0.1", url.port or 80)
-    server = await asyncio.get_running_loop().create_server(lambda: _Client(pool), "127.0.0.1", port, backlog=1024)
+    server = await asyncio.get_running_loop().create_server(lambda: _Client(pool, task), "127.0.0.1", port,
+                                                            backlog=1024)
     async with server:
         await server.serve_forever()
 
 
 def main() -> None:
-    a = arguments()
-    uvloop.run(_serve(a.upstream, a.port))
+    a = arguments(task="relay each request through a task awaiting the upstream's events")
+    uvloop.run(_serve(a.upstream, a.port, a.task))
 
 
 if __name__ == "__main__":

@@ -126,7 +126,6 @@ def _soak_summary(samples: list[list[float]], seconds: float, rate: float) -> di
 
 
 def measure(row: Row, env: Env, a: argparse.Namespace, result: dict) -> None:
-    load = str(a.load_cpu)
     t0 = time.monotonic()
     st = row.start(env)
     try:

@@ -1,6 +1,6 @@
-"""The passthroughs `ab.py --bare` and `--stack` measure the gateway against (bench/perf/
-passthrough_bare.py: the floor of a Python proxy; passthrough_stack.py: the gateway's server layer and
-upstream client alone) must be real proxies, or what they measure means nothing. Driven with the
+"""The passthroughs `ab.py --bare`, `--bare-task` and `--stack` measure the gateway against (bench/perf/
+passthrough_bare.py: the floor of a Python proxy, with or without a task per request; passthrough_stack.py:
+the gateway's server layer and upstream client alone) must be real proxies, or what they measure means nothing. Driven with the
 OpenAI SDK through each to the simulator: a plain answer, a stream, and an upstream's refusal, each
 as the simulator sent it."""
 
@@ -38,14 +38,15 @@ def _listening(proc: subprocess.Popen, port: int) -> bool:
     return True
 
 
-@pytest.fixture(params=["bare", "stack"])
+@pytest.fixture(params=[("bare",), ("bare", "--task"), ("stack",)], ids=["bare", "bare-task", "stack"])
 def passthrough(simulator, request) -> Iterator[str]:
     port = _free_port()
-    script = PERF / f"passthrough_{request.param}.py"
-    proc = subprocess.Popen([sys.executable, str(script), "--upstream", simulator.base_url, "--port", str(port)],
+    kind, *flags = request.param
+    script = PERF / f"passthrough_{kind}.py"
+    proc = subprocess.Popen([sys.executable, str(script), *flags, "--upstream", simulator.base_url, "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        wait_until(lambda: _listening(proc, port), f"passthrough_{request.param}.py listening")
+        wait_until(lambda: _listening(proc, port), f"passthrough_{kind}.py {' '.join(flags)} listening")
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         proc.kill()
