@@ -20,8 +20,9 @@ runs on that venv's interpreter: that is how another Python version is compared.
 
 More baselines on request: `--bare` (`passthrough_bare.py`: two httptools protocols on uvloop
 moving bytes, no ASGI, no tasks: what any Python proxy adds here), `--bare-task` (the same, each
-request relayed through a task awaiting the upstream's events: what a task and its wake-ups add), `--stack` (`passthrough_stack.py`:
-the gateway's server layer and upstream client without the gateway between them) and `--haproxy`
+request relayed through a task awaiting the upstream's events: what a task and its wake-ups add),
+`--stack` (`passthrough_stack.py`: the gateway's server layer and upstream client without the
+gateway between them) and `--haproxy`
 (Debian's haproxy, C, one thread, HTTP mode, keep-alive to the upstream: what any proxy at all adds
 on this machine).
 """
@@ -162,8 +163,8 @@ def add_variant_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def variants_from(a: argparse.Namespace) -> list[Variant]:
-    """The aiohttp passthrough, the bare and stack ones and haproxy (when asked), this tree (unless --no-default),
-    then every --variant."""
+    """The aiohttp passthrough, the other passthroughs and haproxy (when asked), this tree (unless
+    --no-default), then every --variant."""
     variants = [Variant("aiohttp", None, kind="aiohttp")]
     variants += [Variant(kind, None, kind=kind) for kind in ("bare", "bare-task", "stack")
                  if getattr(a, kind.replace("-", "_"), False)]

@@ -1,8 +1,8 @@
-"""The passthroughs `ab.py --bare`, `--bare-task` and `--stack` measure the gateway against (bench/perf/
-passthrough_bare.py: the floor of a Python proxy, with or without a task per request; passthrough_stack.py:
-the gateway's server layer and upstream client alone) must be real proxies, or what they measure means nothing. Driven with the
-OpenAI SDK through each to the simulator: a plain answer, a stream, and an upstream's refusal, each
-as the simulator sent it."""
+"""The passthroughs `ab.py --bare`, `--bare-task` and `--stack` measure the gateway against
+(bench/perf/passthrough_bare.py: the floor of a Python proxy, with or without a task per request;
+passthrough_stack.py: the gateway's server layer and upstream client alone) must be real proxies, or
+what they measure means nothing. Driven with the OpenAI SDK through each to the simulator: a plain
+answer, a stream, and an upstream's refusal, each as the simulator sent it."""
 
 from __future__ import annotations
 
@@ -43,8 +43,8 @@ def passthrough(simulator, request) -> Iterator[str]:
     port = _free_port()
     kind, *flags = request.param
     script = PERF / f"passthrough_{kind}.py"
-    proc = subprocess.Popen([sys.executable, str(script), *flags, "--upstream", simulator.base_url, "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, str(script), *flags, "--upstream", simulator.base_url,
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_until(lambda: _listening(proc, port), f"passthrough_{kind}.py {' '.join(flags)} listening")
         yield f"http://127.0.0.1:{port}/v1"
