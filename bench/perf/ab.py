@@ -14,7 +14,7 @@ wall-clock time, not our CPU time); req/s is reported too. Medians over `--round
 
 A variant is `name=TREE[:VAR=VALUE,...]`: `gateway serve` from the source tree TREE (the current
 repository is `.`; another checkout, e.g. `git archive <rev> | tar -x -C /tmp/gw-base`, gives the
-"before" of a change) with extra environment variables. `aiohttp` (the bare passthrough) and
+"before" of a change) with extra environment variables. `aiohttp` (the issue's baseline passthrough) and
 `direct` (latency rows only) are always measured. A TREE other than `.` that has its own `.venv`
 runs on that venv's interpreter: that is how another Python version is compared.
 
@@ -22,9 +22,8 @@ More baselines on request: `--bare` (`passthrough_bare.py`: two httptools protoc
 moving bytes, no ASGI, no tasks: what any Python proxy adds here), `--bare-task` (the same, each
 request relayed through a task awaiting the upstream's events: what a task and its wake-ups add),
 `--stack` (`passthrough_stack.py`: the gateway's server layer and upstream client without the
-gateway between them) and `--haproxy`
-(Debian's haproxy, C, one thread, HTTP mode, keep-alive to the upstream: what any proxy at all adds
-on this machine).
+gateway between them) and `--haproxy` (Debian's haproxy, C, one thread, HTTP mode, keep-alive to
+the upstream: what any proxy at all adds on this machine).
 """
 
 from __future__ import annotations
@@ -166,8 +165,8 @@ def variants_from(a: argparse.Namespace) -> list[Variant]:
     """The aiohttp passthrough, the other passthroughs and haproxy (when asked), this tree (unless
     --no-default), then every --variant."""
     variants = [Variant("aiohttp", None, kind="aiohttp")]
-    variants += [Variant(kind, None, kind=kind) for kind in ("bare", "bare-task", "stack")
-                 if getattr(a, kind.replace("-", "_"), False)]
+    variants += [Variant(kind, None, kind=kind) for kind in _PASSTHROUGHS
+                 if kind != "aiohttp" and getattr(a, kind.replace("-", "_"), False)]
     if getattr(a, "haproxy", False):
         if shutil.which("haproxy") is None:
             raise SystemExit("--haproxy: haproxy is not installed (apt-get install haproxy)")
@@ -192,7 +191,8 @@ def main() -> int:
     p.add_argument("--bare", action="store_true", help="also a row for the bare Python passthrough (no ASGI)")
     p.add_argument("--bare-task", action="store_true",
                    help="also a row for the bare passthrough relaying each request through a task")
-    p.add_argument("--stack", action="store_true", help="also a row for the gateway's stack alone (passthrough_stack.py)")
+    p.add_argument("--stack", action="store_true",
+                   help="also a row for the gateway's stack alone (passthrough_stack.py)")
     p.add_argument("--haproxy", action="store_true", help="also a row for haproxy (apt-get install haproxy)")
     p.add_argument("--proxy-cpu", type=int, default=0)
     p.add_argument("--load-cpu", type=int, default=1)

@@ -1,6 +1,7 @@
-"""Bare passthrough baseline: a raw ASGI app under uvicorn that forwards the POST body to the upstream
-with one pooled aiohttp ClientSession and returns the bytes (streamed chunk by chunk if the upstream
-streams). No parsing, no selection: the floor any Python proxy on this stack can reach.
+"""The issue's passthrough baseline: a raw ASGI app under uvicorn that forwards the POST body to the
+upstream with one pooled aiohttp ClientSession and returns the bytes (streamed chunk by chunk if the
+upstream streams). No parsing, no selection. It is not the floor of a Python proxy: passthrough_bare.py
+is (docs/performance.md, twelfth pass).
 
     python bench/perf/passthrough_aiohttp.py --upstream http://127.0.0.1:P/v1 --port N
 """
