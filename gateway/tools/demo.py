@@ -225,7 +225,7 @@ def _patch_model(sim_url: str, model: str, **fields: Any) -> None:
 @dataclass
 class Adaptation:
     """What the adaptation phase served: per model, healthy, while `victim` failed, and after it
-    recovered (each try since, with its seconds after the recovery)."""
+    recovered (each try since, with the seconds from the recovery to the end of that try)."""
 
     victim: str
     healthy: Counter
@@ -273,7 +273,12 @@ def _adaptation(client: Any, sim_url: str, settings: Any, n: int = 15) -> Adapta
     restored = time.monotonic()
     half_life = settings.stats_half_life_s
     time.sleep(settings.circuit_cooldown_s + 0.5)  # then one half-open probe
-    recovered = [(time.monotonic() - restored, phase())]
+
+    def tried() -> tuple[float, Counter]:  # timed when its answers are in: the loop below stops on that time
+        served = phase()
+        return time.monotonic() - restored, served
+
+    recovered = [tried()]
 
     def back(served: Counter) -> bool:  # the winner again (the half-open probe alone is one request)
         return served.most_common(1)[0][0] == victim
@@ -285,9 +290,9 @@ def _adaptation(client: Any, sim_url: str, settings: Any, n: int = 15) -> Adapta
         print(f"  {victim} recovered:   {dict(first)}   <- {circuit}, traffic is back")
         return Adaptation(victim, healthy, failing, recovered)
     print(f"  {victim} recovered:   {dict(first)}   <- {circuit}; its recent errors still count against it")
-    while not back(recovered[-1][1]) and time.monotonic() - restored < settings.circuit_cooldown_s + 4 * half_life:
+    while not back(recovered[-1][1]) and recovered[-1][0] < settings.circuit_cooldown_s + 4 * half_life:
         time.sleep(half_life / 2)
-        recovered.append((time.monotonic() - restored, phase()))
+        recovered.append(tried())
     after_s, after = recovered[-1]
     label = f"  {after_s:.0f} s later:"
     if back(after):
