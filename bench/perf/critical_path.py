@@ -3,6 +3,7 @@
     .venv/bin/python bench/perf/critical_path.py                 # plain, paced at 100 req/s and back to back
     .venv/bin/python bench/perf/critical_path.py --stream        # streamed
     .venv/bin/python bench/perf/critical_path.py --tree /tmp/gw-base   # another checkout's gateway
+    .venv/bin/python bench/perf/critical_path.py --fine          # + the layers and steps in between
 
 Added latency is wall time, not CPU time: only the work between a request's bytes arriving and
 its upstream call leaving ("pre"), and between the upstream's answer arriving and the client's
@@ -14,13 +15,14 @@ sends `--requests` requests over one keep-alive connection, first one every `1 /
 (idle between requests, as `ab.py --latency` measures), then back to back. It prints the median
 time between consecutive points, in the order a request reaches them (by median: where the
 domain inference waits for the upstream call, Decider._later, "prompt features and domain" comes
-after "upstream request written" and overlaps the upstream's work).
+after "upstream request written" and overlaps the upstream's work; the last line counts the
+requests whose domain was inferred before the call).
 
-On this machine (a Firecracker VM whose idle vCPU halts), the same work takes several times longer
-after an idle gap than back to back (`--cold` times the domain inference alone: ~18 us back to back
-against ~150-360 us after 10 ms of sleep): caches and branch predictors are cold when a paced
-request arrives. So the paced column is the one the latency goals are about, and it mostly scales
-with how much code a phase runs.
+On this machine (a Firecracker VM), the same work takes several times longer after a gap of a few
+milliseconds than back to back (`--cold` times the domain inference alone: ~18 us back to back
+against ~150-360 us after 10 ms of sleep), whether the vCPU halted or spun meanwhile
+(`idle_wake.py`): caches and branch predictors are cold when a paced request arrives. So the
+paced column is the one the latency goals are about.
 """
 
 from __future__ import annotations
@@ -129,10 +131,43 @@ def _serve(argv: list[str]) -> None:
     after_async(pipeline.RequestPipeline, "stream", "first event read and checked")
     before(corked.CorkedTransport, "write", "response head written")
     before(corked.CorkedTransport, "flush", "client write")
+    if os.environ.get("CRITICAL_PATH_FINE"):
+        _fine_stamps(importlib, before, after, after_async)
 
     from gateway.cli import main
 
     sys.exit(main(argv))
+
+
+def _fine_stamps(importlib, before, after, after_async) -> None:  # noqa: ANN001 - _serve's helpers
+    """`--fine`: the layers between the server and the route, and the steps of the forwarding and
+    of the answer's way back, each a point of its own ("-" marks them). A point whose function a
+    `--tree` does not have is left out."""
+    points = (
+        (before, "gateway._cycle", "LeanCycle", "run_asgi", "- request cycle made"),  # its coroutine, for the task
+        (before, "gateway.asgi.app", "_Outermost", "__call__", "- task runs: request id"),
+        (before, "gateway.security.middleware", "SecurityMiddleware", "__call__", "- security checks"),
+        (before, "gateway.asgi.app", "_Dispatch", "__call__", "- fast-route dispatch"),
+        (before, "gateway.routes.model_route", "ModelRoute", "__call__", "- route: method check"),
+        (before, "gateway.asgi", None, "read_body", "- body read"),
+        (before, "gateway.core.pipeline", "RequestPipeline", "admit", "- admit: decide"),
+        (before, "gateway.upstream.forwarder", "Forwarder", "_walk", "- forwarder: first try"),
+        (before, "gateway.upstream.openai_wire", "OpenAIWireTransport", "_post", "- upstream request built"),
+        (before, "gateway.learning.router_model", "RouterModel", "estimate", "- domain inference starts"),
+        (after, "gateway.core.decision", "Decider", "_auto", "- settled: ranked with the domain"),
+        (after_async, "gateway.upstream.forwarder", "Forwarder", "complete", "- forwarder returned"),
+        (after_async, "gateway.core.pipeline", "RequestPipeline", "complete", "- usage checked and priced"),
+        (after, "gateway.routes.model_route", None, "gateway_headers", "- gateway headers made"),
+        (before, "gateway.asgi", None, "send_bytes", "- answer serialized"),
+    )
+    for stamp, module, owner, name, key in points:
+        try:
+            obj = importlib.import_module(module)
+            obj = getattr(obj, owner) if owner else obj
+        except (ImportError, AttributeError):
+            continue
+        if hasattr(obj, name):
+            stamp(obj, name, key)
 
 
 # -- the driver -----------------------------------------------------------------------------------
@@ -201,6 +236,8 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=100.0, help="paced requests per second")
     p.add_argument("--requests", type=int, default=600, help="per column (a warm-up of 100 comes first)")
     p.add_argument("--cold", action="store_true", help="only time the domain inference, hot and cold")
+    p.add_argument("--fine", action="store_true",
+                   help="also stamp the layers between server and route and the steps around the upstream call")
     a = p.parse_args()
     if a.cold:
         _cold()
@@ -218,18 +255,23 @@ def main() -> int:
         env.pop("GATEWAY_REDIS_URL", None)
         env.update({"PYTHONPATH": str(tree), "BENCH_SIM_URL": f"http://127.0.0.1:{sim_port}/v1",
                     "BENCH_SIM_API_KEY": "sk-bench", "GATEWAY_LOG_LEVEL": "info"})
+        if a.fine:
+            env["CRITICAL_PATH_FINE"] = "1"
         gw = procs.spawn("gateway", [sys.executable, str(Path(__file__).resolve()), "--serve", "serve", "--config",
                                      str(HERE / "gateway_catalog.yaml"), "--policies", str(HERE / "policies"),
                                      "--host", "127.0.0.1", "--port", str(port)], cpus={0}, env=env, log_dir=work,
                          cwd=tree)
         procs.wait_http_ok(gw, f"http://127.0.0.1:{port}/readyz", 60)
         os.sched_setaffinity(0, {1})
-        columns = {}
+        columns, early = {}, {}
         per_column = 100 + a.requests + _REPORT_EVERY  # warm-up, measured, and a tail that gets them printed
         for i, (name, gap) in enumerate(((f"paced, {a.rate:g}/s", 1.0 / a.rate), ("back to back", 0.0))):
             _requests(port, per_column, gap, a.stream)
             first = i * per_column + 100  # row k is request k's (requests are sent one at a time)
-            columns[name] = _table(_phases(gw.log_path)[first:first + a.requests])
+            rows = _phases(gw.log_path)[first:first + a.requests]
+            columns[name] = _table(rows)
+            early[name] = sum(1 for r in rows if r.get("prompt features and domain", 0)
+                              < r.get("upstream request written", 0)), len(rows)
     finally:
         procs.stop_all()
     names = list(columns)
@@ -247,6 +289,9 @@ def main() -> int:
             end = keys.index(hi) + 1 if hi else len(keys)
             sums.append(sum(d for _, d in table[start:end]))
         print(f"{label:<36}" + "".join(f"{x:>16.1f}" for x in sums))
+    # The domain inference waits for the upstream call unless it could change the winner, or the
+    # rankings that tell are not made yet for the current live stats (Decider._later).
+    print(f"{'domain inferred before the call':<36}" + "".join(f"{f'{k} of {n}':>16}" for k, n in early.values()))
     return 0
 
 

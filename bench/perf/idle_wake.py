@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/perf/idle_wake.py
 
-At 100 req/s a proxy sleeps ~10 ms between requests, and this VM halts an idle vCPU
-(`cpuidle_haltpoll` with `guest_halt_poll_ns=0` on the kernel command line). Two measurements, each
-the median of `--samples`:
+At 100 req/s a proxy sleeps ~10 ms between requests, and on this VM (`cpuidle_haltpoll` with
+`guest_halt_poll_ns=0` on the kernel command line: an idle vCPU halts at once) code that has not
+run for a few milliseconds runs several times slower, whether the vCPU halted or spun meanwhile
+(measurement 4). Each measurement is the median of `--samples`:
 
 1. **Code after a gap.** 60 small, distinct Python functions (as a request path calls distinct
    code), run after sleeping 0 to 10 ms. The same work runs as fast as back to back after a gap of
@@ -13,8 +14,18 @@ the median of `--samples`:
 2. **A task resumed after a gap, by the depth of its await chain.** A task parked on a future is
    woken 10 ms later through 1 or 14 nested coroutines. If flattening the gateway's awaits could
    help, depth 14 would cost visibly more than depth 1.
+3. **The code kept warm during the gap.** The same 60 functions, re-run every 0.5 to 5 ms of a
+   10 ms gap, then timed 0.5 to 5 ms after their last run: what they cost depends on how long ago
+   they last ran, not on whether the vCPU halted. Keeping a request path warm would mean running
+   it every ~0.5 ms while idle.
+4. **First and later batches after a gap.** One small function, called in batches of 5 right
+   after 10 ms of sleep, of busy-spinning (the vCPU never halts), or of none: the first batch,
+   the second and the 100th-1,000th (median ns per batch). Rounds alternate the three, and a
+   round's later batches show the core's speed at that moment: it shifts by up to ~1.8x over
+   minutes, whatever this process does.
 
-Figures and what they mean for the latency goal: docs/performance.md, thirteenth pass.
+Figures and what they mean for the latency goal: docs/performance.md, thirteenth and fourteenth
+passes.
 """
 
 from __future__ import annotations
@@ -57,6 +68,70 @@ def code_after_gap(samples: int, gaps_ms: tuple[float, ...]) -> dict[float, floa
                 f(data)
             times.append(_ns() - t)
         out[gap] = statistics.median(times) / 1000
+    return out
+
+
+def kept_warm(samples: int, gap_ms: float, every_ms: tuple[float, ...]) -> dict[float, float]:
+    """Median us to run the functions once, `every` ms after they last ran, over a `gap_ms` gap in
+    which they ran every `every` ms."""
+    fs = _distinct_functions(_FUNCTIONS)
+    data = {f"a{k}": k for k in range(_FUNCTIONS)}
+    out = {}
+    for every in every_ms:
+        times = []
+        for _ in range(samples):
+            end = time.monotonic() + gap_ms / 1000
+            while True:
+                for f in fs:
+                    f(data)
+                time.sleep(every / 1000)
+                if time.monotonic() >= end:
+                    break
+            t = _ns()
+            for f in fs:
+                f(data)
+            times.append(_ns() - t)
+        out[every] = statistics.median(times) / 1000
+    return out
+
+
+def _small(d: dict) -> int:
+    x = d.get("a", 1)
+    y = [x, x + 1, x + 2]
+    return sum(y) + len(str(x))
+
+
+def _gap(mode: str, gap_ms: float) -> None:
+    if mode == "sleep":
+        time.sleep(gap_ms / 1000)
+    elif mode == "spin":
+        end = time.perf_counter() + gap_ms / 1000
+        while time.perf_counter() < end:
+            pass
+
+
+def batches_after_gap(rounds: int, gap_ms: float, batches: int = 1000) -> list[tuple[str, tuple[float, ...]]]:
+    """Per round and gap mode (interleaved), the median ns of the first batch, the second, and the
+    100th to last, over the round's samples."""
+    data = {"a": 1}
+    out = []
+    modes = ((f"after {gap_ms:g} ms of sleep", "sleep"), (f"after {gap_ms:g} ms of spinning", "spin"),
+             ("back to back", "none"))
+    for r in range(3):
+        for label, mode in modes:
+            firsts, seconds, laters = [], [], []
+            for _ in range(rounds):
+                _gap(mode, gap_ms)
+                ts = []
+                for _ in range(batches):
+                    t = _ns()
+                    _small(data), _small(data), _small(data), _small(data), _small(data)
+                    ts.append(_ns() - t)
+                firsts.append(ts[0])
+                seconds.append(ts[1])
+                laters.append(statistics.median(ts[99:]))
+            out.append((f"round {r + 1}, {label}",
+                        (statistics.median(firsts), statistics.median(seconds), statistics.median(laters))))
     return out
 
 
@@ -103,6 +178,12 @@ def main() -> int:
         resumed = uvloop.run(_resume_after_gap(a.samples, gap))
         print(f"a parked task woken after {gap} ms, set_result to done (median us): "
               + ", ".join(f"await depth {d}: {us:.1f}" for d, us in resumed.items()))
+    print(f"{_FUNCTIONS} distinct functions after a 10 ms gap in which they were re-run (median us):")
+    for every, us in kept_warm(a.samples, 10, (0.5, 1, 2, 5)).items():
+        print(f"  re-run every {every:>3g} ms, timed {every:g} ms after the last: {us:7.1f}")
+    print("one function, batches of 5 calls after a 10 ms gap (median ns per batch: first, second, 100th-1,000th):")
+    for mode, (first, second, later) in batches_after_gap(max(1, a.samples // 3), 10):
+        print(f"  {mode:<34} {first:8.0f} {second:8.0f} {later:8.0f}")
     return 0
 
 

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from gateway.catalog import GatewayConfig, load_catalog
-from gateway.core._ranking_memo import DIFFERENT, FILL, SAME, UNKNOWN, RankingMemo
+from gateway.core import _ranking_memo
+from gateway.core._ranking_memo import _RECURRING_S, DIFFERENT, FILL, SAME, UNKNOWN, RankingMemo
 from gateway.core.decision import Decider, Decision, settled
 from gateway.core.pipeline import Admitted, Call
 from gateway.learning import RouterModel
@@ -121,9 +122,14 @@ def test_the_winner_leaves_before_the_domain_is_inferred():
     assert [d.name for d in third.candidates] == ["small"]
     assert [d.name for d in final.candidates] == ["small", "big"]
     _same(final, eager.decide(body, {}, "r3"))
-    # A refresh (a new live map) starts over.
+    # A refresh (a new live map): the shape keeps coming, so its first request has the domain
+    # inferred first and fills the new map's rankings while its call is in flight; the next one
+    # waits for nothing again.
     live[0] = MappingProxyType({"big": LiveStats(samples=3)})
-    assert deferring.decide(body, {}, "r4").settle is None
+    fourth = _decide_twice(deferring, eager, body, {}, "r4")
+    assert fourth.ctx.domain == "code" and fourth.settle is not None  # the fill
+    fifth = _decide_twice(deferring, eager, body, {}, "r5")
+    assert fifth.settle is not None and fifth.ctx.domain is None
 
 
 def test_without_a_graded_domain_even_a_new_shape_does_not_wait():
@@ -230,6 +236,32 @@ def test_same_winner_reads_remembered_rankings_only():
     assert memo.same_winner(ctx, models, params, dict(live), domains) == DIFFERENT  # a map `rank` would not keep
     other = SelectionParams(strategy="cost")  # another params object: asked afresh
     assert memo.same_winner(ctx, models, other, live, domains) == UNKNOWN
+
+
+def test_a_shape_that_keeps_coming_is_filled_at_its_first_ask_after_a_refresh(monkeypatch):
+    catalog = _catalog(SAME_WINNER)
+    models, params = catalog.models, SelectionParams(strategy="balanced")
+    now = [100.0]
+    memo = RankingMemo(clock=lambda: now[0])
+    ctx = RequestContext(request_id="r", input_tokens=20, max_output_tokens=64)
+    domains = (None, *CLASSES)
+    asks = [UNKNOWN] * (len(domains) - 1) + [FILL]
+    live = MappingProxyType({})
+    assert [memo.same_winner(ctx, models, params, live, domains) for _ in domains] == asks
+    now[0] += 1.0
+    assert memo.same_winner(ctx, models, params, MappingProxyType({}), domains) == FILL  # a refresh later
+    other = RequestContext(request_id="o", input_tokens=900, max_output_tokens=64)  # a shape never filled
+    assert memo.same_winner(other, models, params, MappingProxyType({}), domains) == UNKNOWN
+    now[0] += _RECURRING_S  # it stopped coming: a refresh after that counts its asks again
+    live = MappingProxyType({})
+    assert [memo.same_winner(ctx, models, params, live, domains) for _ in domains] == asks
+    # What it remembers is bounded: past the cap it starts over.
+    monkeypatch.setattr(_ranking_memo, "_MAX_RECURRING", 3)
+    for tokens in range(1, 6):
+        shape = RequestContext(request_id="s", input_tokens=tokens, max_output_tokens=64)
+        for _ in domains:
+            memo.same_winner(shape, models, params, live, domains)
+        assert len(memo._recurring) <= 3
 
 
 def test_the_forwarder_reads_the_winner_without_settling_and_the_fallbacks_settled():
