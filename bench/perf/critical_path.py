@@ -28,7 +28,6 @@ paced column is the one the latency goals are about.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import statistics
@@ -39,11 +38,12 @@ from itertools import pairwise
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import loadgen
 import procs
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-PROMPT = "Write one short sentence about request routers."
+PROMPT = loadgen.PROMPT
 _REPORT_EVERY = 100
 
 
@@ -172,22 +172,6 @@ def _fine_stamps(importlib, before, after, after_async) -> None:  # noqa: ANN001
 
 # -- the driver -----------------------------------------------------------------------------------
 
-def _requests(port: int, n: int, gap_s: float, stream: bool) -> None:
-    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 16,
-                       **({"stream": True} if stream else {})})
-    headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
-    client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    for _ in range(n):
-        client.request("POST", "/v1/chat/completions", body, headers)
-        resp = client.getresponse()
-        resp.read()
-        if resp.status != 200:
-            raise RuntimeError(f"HTTP {resp.status}")
-        if gap_s:
-            time.sleep(gap_s)
-    client.close()
-
-
 def _phases(log: Path) -> list[dict[str, int]]:
     """Every request's stamps so far, in order (printed by the gateway's process in batches)."""
     rows: list[dict[str, int]] = []
@@ -266,7 +250,7 @@ def main() -> int:
         columns, early = {}, {}
         per_column = 100 + a.requests + _REPORT_EVERY  # warm-up, measured, and a tail that gets them printed
         for i, (name, gap) in enumerate(((f"paced, {a.rate:g}/s", 1.0 / a.rate), ("back to back", 0.0))):
-            _requests(port, per_column, gap, a.stream)
+            loadgen.one_at_a_time(port, per_column, gap, stream=a.stream)
             first = i * per_column + 100  # row k is request k's (requests are sent one at a time)
             rows = _phases(gw.log_path)[first:first + a.requests]
             columns[name] = _table(rows)

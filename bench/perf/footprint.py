@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import http.client
 import json
 import os
 import runpy
@@ -45,13 +44,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import loadgen
 import procs
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 _GAP_NS = 10_000_000  # calls this far apart belong to different windows
 _UPSTREAM_MS = 4
-_WAIT_WORK = 15  # functions: more run while the upstream is awaited than a timer's work that lands there
 _TARGETS = {  # name -> script and flags (as ab.py's _PASSTHROUGHS), or None for the gateway
     "bare": ("passthrough_bare.py",),
     "bare-task": ("passthrough_bare.py", "--task"),
@@ -135,6 +134,9 @@ class _Windows:
             "waiting": _summary(list(segs[1]), calls[1]), "all": _summary(every, sum(calls)),
             "areas": _areas(critical), "waiting_areas": _areas(list(segs[1])),
             "names": [_name(c) for c in critical],
+            # The gateway infers a prompt's domain while the upstream works unless it could change
+            # the winner or the rankings that tell are not there yet (Decider._later).
+            "inferred_first": any(c.co_qualname == "RouterModel.estimate" for c in pre),
         }) + "\n")
         self._out.flush()
 
@@ -178,22 +180,6 @@ def _serve(out: str, target: str, argv: list[str]) -> None:
 
 # -- the driver -----------------------------------------------------------------------------------
 
-def _requests(port: int, n: int, gap_s: float, model: str) -> None:
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Write one short sentence about "
-                                                                                  "request routers."}],
-                       "max_tokens": 16})
-    headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
-    client = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    for _ in range(n):
-        client.request("POST", "/v1/chat/completions", body, headers)
-        resp = client.getresponse()
-        resp.read()
-        if resp.status != 200:
-            raise RuntimeError(f"HTTP {resp.status}")
-        time.sleep(gap_s)
-    client.close()
-
-
 def measure(name: str, tree: Path, sim_base: str, work: Path, requests: int, gap_s: float) -> list[dict]:
     out = work / f"{name}.jsonl"
     port = procs.free_port()
@@ -214,12 +200,12 @@ def measure(name: str, tree: Path, sim_base: str, work: Path, requests: int, gap
                                              *argv], cpus={0}, env=env, log_dir=work, cwd=cwd)
     try:
         procs.wait_http_ok(proc, ready, 120)
-        _requests(port, 100, 0.0, model)  # warm-up: imports, caches, specialised bytecode
+        loadgen.one_at_a_time(port, 100, 0.0, model=model)  # warm-up: imports, caches, specialised bytecode
         time.sleep(gap_s)
         skip = len(out.read_text().splitlines()) if out.exists() else 0
-        _requests(port, requests, gap_s, model)
+        loadgen.one_at_a_time(port, requests, gap_s, model=model)
         time.sleep(0.1)
-        _requests(port, 1, 0.0, model)  # closes the last measured window
+        loadgen.one_at_a_time(port, 1, 0.0, model=model)  # closes the last measured window
         rows = [json.loads(line) for line in out.read_text().splitlines()[skip:]]
     finally:
         proc.stop()
@@ -278,17 +264,17 @@ def main() -> int:
         # The gateway's requests come in two kinds: its domain inference runs while the upstream is
         # awaited, or (the first of a shape after each stats refresh) before the call; each its row.
         groups = [(name, rows)]
-        waited = [r for r in rows if r["waiting"]["python"] > _WAIT_WORK]
-        if waited and len(waited) < len(rows):
-            first = [r for r in rows if r["waiting"]["python"] <= _WAIT_WORK]
-            groups = [(f"{name}, inferring in the wait", waited), (f"{name}, inferring first", first)]
+        first = [r for r in rows if r.get("inferred_first")]
+        if first:
+            groups = [(f"{name}, inferring in the wait", [r for r in rows if not r.get("inferred_first")]),
+                      (f"{name}, inferring first", first)]
         for label, group in groups:
             c = [_median(group, "critical", k) for k in ("python", "bytecode", "calls")]
             w = [_median(group, "all", k) for k in ("python", "calls")]
             print(f"{label:<32} {len(group):>7} | {c[0]:>9.0f} {c[1]:>10.0f} {c[2]:>6.0f} |"
                   f" {_median(group, 'waiting', 'python'):>13.0f} | {w[0]:>9.0f} {w[1]:>6.0f}")
     if a.by_area and results.get("gateway"):
-        rows = [r for r in results["gateway"] if r["waiting"]["python"] > _WAIT_WORK] or results["gateway"]
+        rows = [r for r in results["gateway"] if not r.get("inferred_first")] or results["gateway"]
         for key, what in (("areas", "on the critical path"), ("waiting_areas", "while the upstream is awaited")):
             areas = {k for r in rows for k in r[key]}
             medians = {k: statistics.median(r[key].get(k, 0) for r in rows) for k in areas}
@@ -297,7 +283,7 @@ def main() -> int:
                 if v:
                     print(f"  {k:<32} {v:>5.0f}")
     if a.list and results.get("gateway"):
-        rows = [r for r in results["gateway"] if r["waiting"]["python"] > _WAIT_WORK] or results["gateway"]
+        rows = [r for r in results["gateway"] if not r.get("inferred_first")] or results["gateway"]
         typical = sorted(rows, key=lambda r: r["critical"]["python"])[len(rows) // 2]
         print(f"\nthe gateway's critical path, one request of the median count ({len(typical['names'])} functions):")
         for n in typical["names"]:

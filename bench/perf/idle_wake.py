@@ -53,46 +53,49 @@ def _distinct_functions(n: int) -> list:
     return out
 
 
-def code_after_gap(samples: int, gaps_ms: tuple[float, ...]) -> dict[float, float]:
-    """Median us to run the functions once, after each gap."""
+def _run_once(fs: list, data: dict) -> int:
+    """ns to run every function of `fs` once."""
+    t = _ns()
+    for f in fs:
+        f(data)
+    return _ns() - t
+
+
+def _after(samples: int, settings: tuple[float, ...], wait) -> dict[float, float]:  # noqa: ANN001
+    """Median us to run the functions once right after `wait(setting, fs, data)`, per setting."""
     fs = _distinct_functions(_FUNCTIONS)
     data = {f"a{k}": k for k in range(_FUNCTIONS)}
     out = {}
-    for gap in gaps_ms:
+    for setting in settings:
         times = []
         for _ in range(samples):
-            if gap:
-                time.sleep(gap / 1000)
-            t = _ns()
-            for f in fs:
-                f(data)
-            times.append(_ns() - t)
-        out[gap] = statistics.median(times) / 1000
+            wait(setting, fs, data)
+            times.append(_run_once(fs, data))
+        out[setting] = statistics.median(times) / 1000
     return out
+
+
+def code_after_gap(samples: int, gaps_ms: tuple[float, ...]) -> dict[float, float]:
+    """Median us to run the functions once, after each gap."""
+    def sleep(gap: float, fs: list, data: dict) -> None:
+        if gap:
+            time.sleep(gap / 1000)
+
+    return _after(samples, gaps_ms, sleep)
 
 
 def kept_warm(samples: int, gap_ms: float, every_ms: tuple[float, ...]) -> dict[float, float]:
     """Median us to run the functions once, `every` ms after they last ran, over a `gap_ms` gap in
     which they ran every `every` ms."""
-    fs = _distinct_functions(_FUNCTIONS)
-    data = {f"a{k}": k for k in range(_FUNCTIONS)}
-    out = {}
-    for every in every_ms:
-        times = []
-        for _ in range(samples):
-            end = time.monotonic() + gap_ms / 1000
-            while True:
-                for f in fs:
-                    f(data)
-                time.sleep(every / 1000)
-                if time.monotonic() >= end:
-                    break
-            t = _ns()
-            for f in fs:
-                f(data)
-            times.append(_ns() - t)
-        out[every] = statistics.median(times) / 1000
-    return out
+    def rerun(every: float, fs: list, data: dict) -> None:
+        end = time.monotonic() + gap_ms / 1000
+        while True:
+            _run_once(fs, data)
+            time.sleep(every / 1000)
+            if time.monotonic() >= end:
+                break
+
+    return _after(samples, every_ms, rerun)
 
 
 def _small(d: dict) -> int:

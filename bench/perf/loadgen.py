@@ -1,17 +1,22 @@
 """Drivers for the two load generators: wrk (saturation) and fixedrate.py (latency at a fixed rate).
 
-Both run pinned to the load core; results come back as plain dicts.
+Both run pinned to the load core; results come back as plain dicts. `one_at_a_time` is the third
+way: requests on one kept-alive connection, each after the last one's answer and a gap (the
+per-request instruments, critical_path.py and footprint.py).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 WRK = "/usr/bin/wrk"
 HERE = Path(__file__).resolve().parent
+PROMPT = "Write one short sentence about request routers."
 
 # wrk's done() hook prints one JSON line we can parse instead of scraping its text report.
 _LUA = """\
@@ -115,3 +120,23 @@ def _summary(raw: dict) -> dict:
         "ttft_p99_ms": _pct(ttft, 99),
         "rss_kib": raw.get("rss_kib") or [],
     }
+
+
+def one_at_a_time(port: int, n: int, gap_s: float, *, model: str = "auto", stream: bool = False) -> None:
+    """`n` chat requests to 127.0.0.1:`port`, one at a time on one kept-alive connection, `gap_s`
+    apart; raises on an answer that is not a 200."""
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 16,
+                       **({"stream": True} if stream else {})})
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        for _ in range(n):
+            client.request("POST", "/v1/chat/completions", body, headers)
+            resp = client.getresponse()
+            resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"HTTP {resp.status}")
+            if gap_s:
+                time.sleep(gap_s)
+    finally:
+        client.close()
