@@ -148,7 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog, engine, lambda: policies.current, stats.live_for, lambda: stats.spend,
         allow_unknown_pipeline=settings.allow_unknown_pipeline,
         router=router, domain_min_confidence=settings.domain_min_confidence,
-        keep_features=lambda: learner.wants_features,
+        keep_features=lambda: learner.wants_features, stats_refresh_s=settings.stats_refresh_s,
     )
     budgets = BudgetGate(
         stats, max_attempts=settings.max_fallbacks + 1,

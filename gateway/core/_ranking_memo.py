@@ -40,10 +40,7 @@ Rank = Callable[..., Ranking]
 #: `RankingMemo.same_winner` verdicts (negative: remembered as they are; a count of asks otherwise).
 SAME, DIFFERENT, UNKNOWN, FILL = -1, -2, 0, 1
 _OWN = object()  # `rank`'s default: remembered under the request's own domain
-#: A shape whose missing rankings were filled this recently keeps coming: in a new live map it is
-#: filled at its first ask (a few refreshes at the default 250 ms).
-_RECURRING_S = 2.0
-_MAX_RECURRING = 4096
+_MAX_RECURRING = 4096  # shapes remembered as recurring (`same_winner`)
 
 
 def _shape(ctx: RequestContext, models: Sequence[ModelInfo], params: SelectionParams, detail: int,
@@ -57,12 +54,15 @@ class RankingMemo:
     """`rank(ctx, models, params, live, detail=...)`, remembered per live map and request shape."""
 
     __slots__ = ("_by_live", "_clock", "_graded", "_half_open", "_held", "_max_candidates", "_max_lives", "_order",
-                 "_recurring")
+                 "_recurring", "_recurring_s")
 
-    def __init__(self, *, max_lives: int = 16, max_candidates: int = 20_000,
+    def __init__(self, *, max_lives: int = 16, max_candidates: int = 20_000, recurring_s: float = 2.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._max_lives = max_lives
         self._max_candidates = max_candidates
+        # A shape whose missing rankings were filled this recently keeps coming: in a new live map
+        # it is filled at its first ask. Several stats refreshes long (the Decider sets it).
+        self._recurring_s = recurring_s
         self._clock = clock
         # (shape, domains) -> when its missing rankings were last filled (`same_winner`). Kept apart
         # from the live maps' groups, which a refresh replaces: what it tells is about the shape.
@@ -117,7 +117,7 @@ class RankingMemo:
         ones off the critical path. So the rankings made to tell cost at most one per request that
         asked: a shape that comes rarely (or every request new) never pays for one per domain, and
         one that keeps coming (~28 a second at 7 domains and the default 250 ms refresh) pays for
-        them once per refresh. A shape filled in the last `_RECURRING_S` is one that keeps coming,
+        them once per refresh. A shape filled in the last `recurring_s` is one that keeps coming,
         and is `FILL` at its first ask in a new live map: of its requests after each refresh one
         has the domain inferred first, not one per domain (at 20 requests a second on the benchmark's
         catalog, 62 % of them had, and the median request waited for the inference). Anything
@@ -132,7 +132,7 @@ class RankingMemo:
             if known[2] < 0:
                 return known[2]
             asked = known[2]
-        elif (filled := self._recurring.get(key)) is not None and self._clock() - filled < _RECURRING_S:
+        elif (filled := self._recurring.get(key)) is not None and self._clock() - filled < self._recurring_s:
             # (The key holds the models' and params' ids, not the objects: an id reused after a reload
             # can only make one shape fill early, which costs rankings off the critical path.)
             asked = len(domains) - 1

@@ -108,6 +108,7 @@ class Decider:
         domain_min_confidence: float = 0.5,
         keep_features: Callable[[], bool] | None = None,
         defer_domain: bool = True,
+        stats_refresh_s: float = 0.25,
     ) -> None:
         self._catalog = catalog
         self._engine = engine
@@ -131,7 +132,9 @@ class Decider:
         self._inferable: tuple[Any, ...] = (None, None, None, (None,))  # router, models, live -> domains
         self._targets = TargetPlanner(catalog.models)  # quality targets / learned default (hook below)
         self._domains: tuple[object, frozenset[str]] = (None, frozenset())
-        self._memo = RankingMemo()  # same request shape, same live stats and params: same ranking
+        # Same request shape, same live stats and params: same ranking. A shape that filled its
+        # rankings within a few refreshes keeps coming (`RankingMemo.same_winner`).
+        self._memo = RankingMemo(recurring_s=max(2.0, 4 * stats_refresh_s))
         self._resolutions = ResolutionMemo()  # same pipeline, strategy header and domain: same resolution
         # Whether any deployment has provider parameter rules: without, no request needs a look at each.
         self._adapting = any(d.params is not None for d in catalog.deployments.values())

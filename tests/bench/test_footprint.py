@@ -58,6 +58,7 @@ def test_a_request_is_split_at_its_upstream_call_and_its_response(tmp_path):
         _request()  # opens the next window, which writes out the last
     finally:
         sys.setprofile(None)
+        hook._out.close()
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 1
     row = rows[0]

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from gateway.catalog import GatewayConfig, load_catalog
 from gateway.core import _ranking_memo
-from gateway.core._ranking_memo import _RECURRING_S, DIFFERENT, FILL, SAME, UNKNOWN, RankingMemo
+from gateway.core._ranking_memo import DIFFERENT, FILL, SAME, UNKNOWN, RankingMemo
 from gateway.core.decision import Decider, Decision, settled
 from gateway.core.pipeline import Admitted, Call
 from gateway.learning import RouterModel
@@ -242,7 +242,7 @@ def test_a_shape_that_keeps_coming_is_filled_at_its_first_ask_after_a_refresh(mo
     catalog = _catalog(SAME_WINNER)
     models, params = catalog.models, SelectionParams(strategy="balanced")
     now = [100.0]
-    memo = RankingMemo(clock=lambda: now[0])
+    memo = RankingMemo(recurring_s=2.0, clock=lambda: now[0])
     ctx = RequestContext(request_id="r", input_tokens=20, max_output_tokens=64)
     domains = (None, *CLASSES)
     asks = [UNKNOWN] * (len(domains) - 1) + [FILL]
@@ -252,7 +252,7 @@ def test_a_shape_that_keeps_coming_is_filled_at_its_first_ask_after_a_refresh(mo
     assert memo.same_winner(ctx, models, params, MappingProxyType({}), domains) == FILL  # a refresh later
     other = RequestContext(request_id="o", input_tokens=900, max_output_tokens=64)  # a shape never filled
     assert memo.same_winner(other, models, params, MappingProxyType({}), domains) == UNKNOWN
-    now[0] += _RECURRING_S  # it stopped coming: a refresh after that counts its asks again
+    now[0] += 2.0  # it stopped coming: a refresh after that counts its asks again
     live = MappingProxyType({})
     assert [memo.same_winner(ctx, models, params, live, domains) for _ in domains] == asks
     # What it remembers is bounded: past the cap it starts over.
