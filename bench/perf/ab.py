@@ -183,7 +183,8 @@ def main() -> int:
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--stream", action="store_true", help="streamed requests")
     p.add_argument("--latency", action="store_true", help="also latency at a fixed rate (open loop)")
-    p.add_argument("--rate", type=float, default=100.0)
+    p.add_argument("--rate", type=float, default=100.0,
+                   help="latency: requests a second per target; with --turns, in all (direct is a target too)")
     p.add_argument("--latency-seconds", type=float, default=5.0)
     p.add_argument("--turns", action="store_true",
                    help="latency: the targets take turns request by request at --rate in all, in one run "
@@ -223,6 +224,10 @@ def main() -> int:
                         connections=a.connections, cpus=load)
         print(f"load avg {os.getloadavg()[0]:.2f}; {a.rounds} rounds x {a.seconds:g} s, "
               f"{'stream' if a.stream else 'plain'}", flush=True)
+        if a.latency:  # what each proxy sees (the fourteenth pass found earlier tables mislabelled)
+            targets = len(variants) + 1
+            turns = f" ({targets} targets, direct included, taking turns at {a.rate:g} in all)" if a.turns else ""
+            print(f"latency at {a.rate / targets if a.turns else a.rate:g} req/s per target{turns}", flush=True)
         for r in range(a.rounds):
             order = variants[r % len(variants):] + variants[:r % len(variants)]
             for v in order:
