@@ -46,7 +46,7 @@ import procs  # noqa: E402
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 SIM_KEY = "sk-bench"
-PROMPT = "Write one short sentence about request routers."
+PROMPT = loadgen.PROMPT
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -55,7 +55,7 @@ class Variant:
     name: str
     tree: Path | None  # None: a baseline (`kind`)
     env: dict[str, str] = field(default_factory=dict)
-    kind: str = "gateway"  # or a key of _PASSTHROUGHS, or "haproxy": the baselines, sent the concrete model
+    kind: str = "gateway"  # or a key of PASSTHROUGHS, or "haproxy": the baselines, sent the concrete model
     proc: procs.Proc | None = None
     url: str = ""
     cpu_us: list[float] = field(default_factory=list)
@@ -104,7 +104,7 @@ def _start(v: Variant, sim_base: str, catalog: Path, policies: Path, work: Path,
         cwd = work
     elif v.tree is None:
         env["PYTHONPATH"] = str(REPO)
-        script, *flags = _PASSTHROUGHS[v.kind]
+        script, *flags = PASSTHROUGHS[v.kind]
         cmd = [sys.executable, str(HERE / script), *flags, "--upstream", sim_base, "--port", str(port)]
         ready = f"{base}/healthz"
         cwd = REPO
@@ -125,7 +125,7 @@ def _start(v: Variant, sim_base: str, catalog: Path, policies: Path, work: Path,
 
 
 # The Python baselines: kind -> script and its flags.
-_PASSTHROUGHS = {
+PASSTHROUGHS = {
     "aiohttp": ("passthrough_aiohttp.py",),
     "bare": ("passthrough_bare.py",),
     "bare-task": ("passthrough_bare.py", "--task"),
@@ -165,7 +165,7 @@ def variants_from(a: argparse.Namespace) -> list[Variant]:
     """The aiohttp passthrough, the other passthroughs and haproxy (when asked), this tree (unless
     --no-default), then every --variant."""
     variants = [Variant("aiohttp", None, kind="aiohttp")]
-    variants += [Variant(kind, None, kind=kind) for kind in _PASSTHROUGHS
+    variants += [Variant(kind, None, kind=kind) for kind in PASSTHROUGHS
                  if kind != "aiohttp" and getattr(a, kind.replace("-", "_"), False)]
     if getattr(a, "haproxy", False):
         if shutil.which("haproxy") is None:

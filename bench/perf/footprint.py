@@ -27,7 +27,7 @@ C functions are not counted: the profiler does not report C methods, which uvloo
 and most of the standard library's calls are. `--by-area` splits the gateway's functions by
 package. Counting slows a proxy several times over; the counts do not depend on it.
 
-docs/performance.md, fourteenth pass, puts these next to the added latency each proxy measures.
+Figures: docs/performance.md, fourteenth pass.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import os
 import runpy
 import statistics
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -46,33 +47,26 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import loadgen
 import procs
+from ab import PASSTHROUGHS
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 _GAP_NS = 10_000_000  # calls this far apart belong to different windows
 _UPSTREAM_MS = 4
-_TARGETS = {  # name -> script and flags (as ab.py's _PASSTHROUGHS), or None for the gateway
-    "bare": ("passthrough_bare.py",),
-    "bare-task": ("passthrough_bare.py", "--task"),
-    "stack": ("passthrough_stack.py",),
-    "aiohttp": ("passthrough_aiohttp.py",),
-    "gateway": None,
-}
+_STDLIB = sysconfig.get_paths()["stdlib"]
+_TARGETS = {**PASSTHROUGHS, "gateway": None}  # name -> script and flags, or None for the gateway
 #: Where each proxy's response leaves (uvloop's own writes are C methods, which the profiler does not
 #: see): the Python function that writes it (file, qualified name) and whether its first or last
 #: call in a request's window does; and, where the proxy has them, the functions that send the
 #: upstream's request and take its first bytes: what runs between the two waits for the upstream
 #: and is counted apart (the gateway's domain inference runs there).
+_BARE = (("passthrough_bare.py", "_Client.whole", "first"),
+         ("passthrough_bare.py", "_Upstream.start"), ("passthrough_bare.py", "_Upstream.data_received"))
+_GATEWAY_STACK = (("gateway/_corked.py", "CorkedTransport.flush", "first"),  # a response is corked until then
+                  ("http1/_connection.py", "_Conn.send"), ("http1/_connection.py", "_Conn.data_received"))
 _MARKS = {
-    "bare": (("passthrough_bare.py", "_Client.whole", "first"),
-             ("passthrough_bare.py", "_Upstream.start"), ("passthrough_bare.py", "_Upstream.data_received")),
-    "bare-task": (("passthrough_bare.py", "_Client.whole", "first"),
-                  ("passthrough_bare.py", "_Upstream.start"), ("passthrough_bare.py", "_Upstream.data_received")),
-    "stack": (("gateway/_corked.py", "CorkedTransport.flush", "first"),  # a response is corked until then
-              ("http1/_connection.py", "_Conn.send"), ("http1/_connection.py", "_Conn.data_received")),
+    "bare": _BARE, "bare-task": _BARE, "stack": _GATEWAY_STACK, "gateway": _GATEWAY_STACK,
     "aiohttp": (("uvicorn/protocols/http/httptools_impl.py", "RequestResponseCycle.send", "last"), None, None),
-    "gateway": (("gateway/_corked.py", "CorkedTransport.flush", "first"),
-                ("http1/_connection.py", "_Conn.send"), ("http1/_connection.py", "_Conn.data_received")),
 }
 
 
@@ -156,8 +150,9 @@ def _area(code) -> str:  # noqa: ANN001
         return "bench"
     if path.startswith("<"):
         return "generated: " + path  # <string>: dataclasses' and namedtuples' own methods
-    return "stdlib: " + Path(path).parent.name if Path(path).parent.name != "python3.11" else \
-        "stdlib: " + Path(path).stem
+    if path.startswith(_STDLIB):
+        return "stdlib: " + Path(path).relative_to(_STDLIB).parts[0].removesuffix(".py")
+    return "other: " + path
 
 
 def _name(code) -> str:  # noqa: ANN001

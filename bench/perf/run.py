@@ -38,7 +38,7 @@ import procs  # noqa: E402
 import report  # noqa: E402
 from rows import REPO, ROWS, Env, Row, gateway_supports_redis  # noqa: E402
 
-PROMPT = "Write one short sentence about request routers."
+PROMPT = loadgen.PROMPT
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
