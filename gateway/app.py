@@ -167,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pipeline.subscribe(subscriber)
     # Breaker transitions reach the metrics as they happen (the state gauge is read at scrape).
     stats.add_circuit_listener(observer.on_circuit)
+    stats.add_refresh_listener(decider.refill)
     state = GatewayState(
         settings=settings, catalog=catalog, policies=policies, stats=stats, pipeline=pipeline,
         feedback=learner, recent=recent, transports=transports, observer=observer, created=int(time.time()),

@@ -54,19 +54,22 @@ class RankingMemo:
     """`rank(ctx, models, params, live, detail=...)`, remembered per live map and request shape."""
 
     __slots__ = ("_by_live", "_clock", "_graded", "_half_open", "_held", "_max_candidates", "_max_lives", "_order",
-                 "_recurring", "_recurring_s")
+                 "_recurring", "_recurring_s", "_taken")
 
     def __init__(self, *, max_lives: int = 16, max_candidates: int = 20_000, recurring_s: float = 2.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._max_lives = max_lives
         self._max_candidates = max_candidates
-        # A shape whose missing rankings were filled this recently keeps coming: in a new live map
-        # it is filled at its first ask. Several stats refreshes long (the Decider sets it).
+        # A shape whose missing rankings were filled, and that asked again, this recently keeps
+        # coming: in a new live map it is filled at its first ask. Several stats refreshes long (the
+        # Decider sets it).
         self._recurring_s = recurring_s
         self._clock = clock
-        # (shape, domains) -> when its missing rankings were last filled (`same_winner`). Kept apart
-        # from the live maps' groups, which a refresh replaces: what it tells is about the shape.
-        self._recurring: dict[tuple, float] = {}
+        # (shape, domains) -> (when it last filled or first asked in a live map, the caller's origin
+        # of it: what `take_recurring` hands back to rank it again). Kept apart from the live maps'
+        # groups, which a refresh replaces: what it tells is about the shape.
+        self._recurring: dict[tuple, tuple[float, object]] = {}
+        self._taken = float("-inf")  # when `take_recurring` was last called
         # id(live) -> (live, {shape: (models, params, ranking)}, {(shape, domains): (models, params,
         # a `same_winner` verdict or count)})
         self._by_live: dict[int, tuple[Mapping[str, LiveStats], dict[tuple, tuple[Any, Any, Ranking]],
@@ -99,6 +102,10 @@ class RankingMemo:
         self._held += size
         return ranking
 
+    @property
+    def max_candidates(self) -> int:
+        return self._max_candidates
+
     def _group(self, live: Mapping[str, LiveStats]) -> tuple[Mapping[str, LiveStats], dict, dict]:
         """`live`'s rankings and verdicts; a new map gets a new group (all are dropped past `max_lives`)."""
         group = self._by_live.get(id(live))
@@ -109,7 +116,7 @@ class RankingMemo:
         return group
 
     def same_winner(self, ctx: RequestContext, models: Sequence[ModelInfo], params: SelectionParams,
-                    live: Mapping[str, LiveStats], domains: tuple[str | None, ...]) -> int:
+                    live: Mapping[str, LiveStats], domains: tuple[str | None, ...], origin: object = None) -> int:
         """Whether `rank` (``detail=3``) puts the same candidate first for every domain in `domains`,
         told from remembered rankings only, so asking ranks nothing: `SAME` or `DIFFERENT` (also
         when one ranks nothing); while one of them is missing, `UNKNOWN` until the shape has asked
@@ -120,8 +127,10 @@ class RankingMemo:
         them once per refresh. A shape filled in the last `recurring_s` is one that keeps coming,
         and is `FILL` at its first ask in a new live map: of its requests after each refresh one
         has the domain inferred first, not one per domain (at 20 requests a second on the benchmark's
-        catalog, 62 % of them had, and the median request waited for the inference). Anything
-        `rank` would not remember is `DIFFERENT`."""
+        catalog, 62 % of them had, and the median request waited for the inference); and not even
+        that one when the caller ranks the shape's domains in the new map before it asks
+        (`take_recurring`, with the `origin` given here). Anything `rank` would not remember is
+        `DIFFERENT`."""
         if type(live) is not MappingProxyType or ctx.quality_estimates is not None:
             return DIFFERENT
         _, entries, verdicts = self._group(live)
@@ -132,10 +141,11 @@ class RankingMemo:
             if known[2] < 0:
                 return known[2]
             asked = known[2]
-        elif (filled := self._recurring.get(key)) is not None and self._clock() - filled < self._recurring_s:
+        elif (seen := self._recurring.get(key)) is not None and (now := self._clock()) - seen[0] < self._recurring_s:
             # (The key holds the models' and params' ids, not the objects: an id reused after a reload
             # can only make one shape fill early, which costs rankings off the critical path.)
             asked = len(domains) - 1
+            self._recurring[key] = (now, origin)  # still coming: `take_recurring` hands it back
         winner = None
         verdict = SAME
         for domain in domains:
@@ -148,7 +158,7 @@ class RankingMemo:
                     return UNKNOWN
                 if len(self._recurring) >= _MAX_RECURRING:
                     self._recurring.clear()
-                self._recurring[key] = self._clock()
+                self._recurring[key] = (self._clock(), origin)
                 return FILL
             ranked = hit[2].ranked
             name = ranked[0].model.name if ranked else None
@@ -158,6 +168,13 @@ class RankingMemo:
             winner = name
         verdicts[key] = (models, params, verdict)
         return verdict
+
+    def take_recurring(self) -> list[object]:
+        """The `origin`s of the recurring shapes (`same_winner`) that filled or asked since the last
+        call: the ones worth ranking afresh when the live stats are replaced, before they ask. A
+        shape that stopped coming is handed back once more at most."""
+        since, self._taken = self._taken, self._clock()
+        return [origin for seen, origin in self._recurring.values() if seen >= since and origin is not None]
 
     def graded(self, models: Sequence[ModelInfo], live: Mapping[str, LiveStats]) -> frozenset[str]:
         """The domains that can rank otherwise than none: a domain enters a ranking only through a

@@ -7,7 +7,7 @@ the parameters the policy layer resolves (header strategy, pipeline policy, expe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -306,7 +306,8 @@ class Decider:
         elif len(domains) == 1:  # no domain it can infer ranks otherwise than none: nothing to ask
             verdict = SAME
         else:
-            verdict = self._memo.same_winner(ctx, models, params, live, domains)
+            verdict = self._memo.same_winner(ctx, models, params, live, domains,
+                                             (ctx, models, params, router, auto[6].policy_name))
 
         def inferred() -> Decision:
             with_domain_ctx, features, note = self._router_step.apply(router, ctx, text, False)
@@ -341,6 +342,29 @@ class Decider:
             return decision
 
         return replace(decision, settle=fill)  # (once per shape and live map)
+
+    def refill(self) -> Iterator[None]:
+        """Rank the domains of the shapes that keep coming in the live stats that replaced the last
+        ones, one ranking per step, so the first request of each after a stats refresh waits for no
+        inference either (`RankingMemo.same_winner`; StatsService runs it after each refresh, with
+        requests served between the steps). The same rankings as that request's fill, made before
+        it comes; a shape that stopped coming costs one pass more. Bounded to a quarter of what the
+        memo holds: at 1,000 deployments a ranking holds a thousand candidates and costs milliseconds."""
+        router, room = self.router or self._policies().domain_router, self._memo.max_candidates // 4
+        for ctx, models, params, by, pipeline in self._memo.take_recurring():  # type: ignore[misc]
+            live = self._live(pipeline)
+            if by is not router or models is not self._models or self._memo.half_open(live):
+                continue  # a reloaded router or catalog: another shape now; a probe: inferred first anyway
+            for domain in self._outcomes(router, models, live):
+                room -= len(models) + 1  # what a ranking holds: every model, ranked or rejected
+                if room < 0:
+                    return
+                try:
+                    self._memo.rank(self._engine.rank, with_domain(ctx, domain, "inferred") if domain else ctx,
+                                    models, params, live, 3)
+                except SelectionParamsError:
+                    break
+                yield
 
     def _outcomes(self, router: RouterModel, models: Sequence[ModelInfo],
                   live: Mapping[str, LiveStats]) -> tuple[str | None, ...]:

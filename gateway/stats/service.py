@@ -63,6 +63,7 @@ class StatsService:
         self._spend_base: dict[str, SpendTotals] = {}
         self._task: asyncio.Task[None] | None = None
         self._circuit_listeners: list[Callable[[str, str], None]] = []
+        self._refresh_listeners: list[Callable[[], Iterable[None]]] = []
         self._scoped: dict[str, tuple[Mapping[str, LiveStats], Mapping[str, LiveStats]]] = {}
         # Settlements the shared store did not take yet (it was down): retried by the refresh loop.
         self._unsettled: list[tuple[str, str, float]] = []
@@ -237,6 +238,11 @@ class StatsService:
         request path, so it must be cheap and must not raise."""
         self._circuit_listeners.append(listener)
 
+    def add_refresh_listener(self, listener: Callable[[], Iterable[None]]) -> None:
+        """`listener()` after each periodic refresh: work on the new `live`, in steps. The refresh
+        loop runs the steps one loop iteration apart, so a request waits for one step at most."""
+        self._refresh_listeners.append(listener)
+
     def _notify_circuit(self, deployment: str, state: str) -> None:
         for listener in self._circuit_listeners:
             try:
@@ -271,6 +277,12 @@ class StatsService:
         while self._task is not None:
             await asyncio.sleep(self._refresh_s)
             await self.refresh()
+            for listener in self._refresh_listeners:
+                try:
+                    for _ in listener():
+                        await asyncio.sleep(0)
+                except Exception:  # noqa: BLE001 - the next refresh must come whatever a listener does
+                    _log.exception("refresh listener failed")
 
     async def _retry_settlements(self) -> None:
         pending, self._unsettled = self._unsettled, []

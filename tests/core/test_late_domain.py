@@ -264,6 +264,56 @@ def test_a_shape_that_keeps_coming_is_filled_at_its_first_ask_after_a_refresh(mo
         assert len(memo._recurring) <= 3
 
 
+def test_the_shapes_that_keep_coming_are_handed_back_once_per_refresh():
+    catalog = _catalog(SAME_WINNER)
+    models, params = catalog.models, SelectionParams(strategy="balanced")
+    now = [100.0]
+    memo = RankingMemo(recurring_s=2.0, clock=lambda: now[0])
+    domains = (None, *CLASSES)
+    shape = lambda tokens: RequestContext(request_id="r", input_tokens=tokens, max_output_tokens=64)  # noqa: E731
+    live = MappingProxyType({})
+    for _ in domains:
+        memo.same_winner(shape(20), models, params, live, domains, "twenty")  # the last ask fills
+        memo.same_winner(shape(30), models, params, live, domains)  # no origin: nothing to hand back
+    memo.same_winner(shape(40), models, params, live, domains, "forty")  # asked once: not recurring
+    now[0] += 0.25
+    assert memo.take_recurring() == ["twenty"]
+    assert memo.take_recurring() == []  # nothing asked since
+    now[0] += 0.25
+    live = MappingProxyType({})  # a refresh: the first ask in the new map hands it back again
+    assert memo.same_winner(shape(20), models, params, live, domains, "twenty again") == FILL
+    now[0] += 0.25
+    assert memo.take_recurring() == ["twenty again"]
+    now[0] += 2.0  # it stopped coming: a refresh after that hands nothing back
+    live = MappingProxyType({})
+    assert memo.same_winner(shape(20), models, params, live, domains, "late") == UNKNOWN
+    assert memo.take_recurring() == []
+
+
+def test_a_refill_after_a_refresh_lets_even_the_first_request_go_first():
+    live, deferring, eager = _min_quality_deciders()
+    body = _body(PROMPTS[0])
+    assert _until_deferred(deferring, eager, body) == 3
+    for refresh in range(2):
+        live[0] = MappingProxyType({"big": LiveStats(samples=3 + refresh)})
+        # The stats service's pass: one step per ranking (None, chat and code: the graded domains).
+        assert list(deferring.refill()) == [None] * 3
+        first = _decide_twice(deferring, eager, body, {}, f"r{refresh}")
+        assert first.settle is not None and first.ctx.domain is None  # not the fill: the inference waits
+        assert settled(first).ctx.domain == "code"
+    live[0] = MappingProxyType({"big": LiveStats(samples=9)})
+    assert list(deferring.refill()) == [None] * 3  # the first ask of the last map: handed back
+    live[0] = MappingProxyType({"big": LiveStats(samples=10)})
+    assert list(deferring.refill()) == []  # nothing asked since: no work for a shape that stopped
+    # Bounded: a pass makes no ranking past a quarter of what the memo holds (each here holds 4).
+    assert _decide_twice(deferring, eager, body, {}, "r8").ctx.domain == "code"  # the fill, as before
+    live[0] = MappingProxyType({"big": LiveStats(samples=11)})
+    deferring._memo._max_candidates = 40
+    assert list(deferring.refill()) == [None] * 2
+    fill = _decide_twice(deferring, eager, body, {}, "r9")  # one ranking missing: the fill, as before
+    assert fill.ctx.domain == "code" and fill.settle is not None
+
+
 def test_the_forwarder_reads_the_winner_without_settling_and_the_fallbacks_settled():
     _, deferring, eager = _min_quality_deciders()
     body = _body(PROMPTS[0])
@@ -336,6 +386,9 @@ def test_deferred_or_not_a_request_gets_the_same_decision(models, requests, min_
         if rng.random() < 0.03:  # a refresh
             live[0] = MappingProxyType({f"m{rng.randrange(len(models))}": LiveStats(
                 samples=rng.randint(1, 50), ttft_ms=rng.uniform(100, 2000), error_rate=rng.uniform(0, 0.2))})
+            if rng.random() < 0.7:  # and, mostly, the refill the stats service runs after it
+                for _ in deferring.refill():
+                    pass
         headers = {"x-selection-strategy": strategy} if strategy else {}
         try:
             early = _decide_twice(deferring, eager, _body(prompt, max_tokens), headers, f"r{i}")
@@ -403,6 +456,45 @@ def test_a_fallback_after_the_domain_waited_goes_down_the_settled_ranking(gatewa
         time.sleep(0.02)
     assert finished[-1].decision.ctx.domain == "code" and finished[-1].decision.settle is None
     assert finished[-1].ttft_ms is not None
+
+
+def test_after_each_stats_refresh_a_shape_that_keeps_coming_goes_first(gateway_factory):
+    from tests import loopback
+
+    gw = gateway_factory(stats_refresh_s=0.5)  # graded domains: a new shape infers first until it fills
+    state = gw.state
+    waited = []
+    later = state.decider._later
+
+    def spy(*args):
+        decision = later(*args)
+        waited.append(decision.settle is not None and decision.ctx.domain is None)
+        return decision
+
+    state.decider._later = spy
+
+    def ask(i: int) -> None:
+        content = f"[sim:key={i:032x}] Write a Python function that reverses a list."  # one shape
+        r = loopback.post(f"{gw.url}/v1/chat/completions", timeout=30,
+                          json={"model": "auto", "max_tokens": 32, "messages": [{"role": "user", "content": content}]})
+        assert r.status_code == 200, r.text
+
+    for i in range(12):
+        ask(i)
+        if waited[-1]:
+            break
+    assert waited[-1], waited  # filled: the inference waits for the call
+    for i in range(3):
+        # Just after a refresh (a new live map), its first request: without the refill that the
+        # stats service runs after each refresh, it would be the shape's fill, with the inference first.
+        seen = state.stats.live
+        deadline = time.monotonic() + 10
+        while state.stats.live is seen and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert state.stats.live is not seen
+        time.sleep(0.05)  # the refill's steps (a few rankings); the next refresh is 0.5 s away
+        ask(100 + i)
+        assert waited[-1], waited
 
 
 @pytest.mark.parametrize("given", ["header", "policy"])

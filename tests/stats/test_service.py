@@ -47,6 +47,44 @@ async def test_memory_service_live_and_spend() -> None:
         await svc.stop()
 
 
+async def test_refresh_listeners_work_in_steps_after_each_refresh(caplog: pytest.LogCaptureFixture) -> None:
+    svc = StatsService(MemoryStatsStore(CONFIG), refresh_s=0.02)
+    seen: list[object] = []  # the live map each step saw, and what ran between the steps
+    done = asyncio.Event()
+
+    def steps():
+        for i in range(3):
+            seen.append(("step", i, svc.live))
+            yield
+
+    async def other() -> None:
+        while not done.is_set():
+            seen.append("other")
+            await asyncio.sleep(0)
+
+    def broken():
+        raise RuntimeError("boom")
+        yield  # pragma: no cover - a generator that fails at its first step
+
+    svc.add_refresh_listener(broken)  # first: the one after it still runs
+    svc.add_refresh_listener(steps)
+    await svc.start()
+    runner = asyncio.create_task(other())
+    try:
+        await _until(lambda: sum(1 for s in seen if s != "other") >= 6)  # two refreshes
+    finally:
+        done.set()
+        await runner
+        await svc.stop()
+    stepped = [s for s in seen if s != "other"]
+    assert [s[1] for s in stepped[:6]] == [0, 1, 2, 0, 1, 2]
+    assert stepped[0][2] is stepped[2][2] and stepped[3][2] is not stepped[0][2]  # each pass on its new map
+    # Between two steps of a pass the loop ran something else: a request waits for one step at most.
+    first = seen.index(stepped[0])
+    assert "other" in seen[first:seen.index(stepped[1])] and "other" in seen[seen.index(stepped[1]):seen.index(stepped[2])]
+    assert "refresh listener failed" in caplog.text
+
+
 async def test_local_trip_is_visible_immediately_and_admit_probes() -> None:
     svc = StatsService(MemoryStatsStore(CONFIG), refresh_s=10)  # no refresh during the test
     await svc.start()
