@@ -21,6 +21,7 @@ runs on that venv's interpreter: that is how another Python version is compared.
 More baselines on request: `--bare` (`passthrough_bare.py`: two httptools protocols on uvloop
 moving bytes, no ASGI, no tasks: what any Python proxy adds here), `--bare-task` (the same, each
 request relayed through a task awaiting the upstream's events: what a task and its wake-ups add),
+`--bare-pool` (that task calling the gateway's HTTP/1.1 client instead: what the client adds),
 `--stack` (`passthrough_stack.py`: the gateway's server layer and upstream client without the
 gateway between them) and `--haproxy` (Debian's haproxy, C, one thread, HTTP mode, keep-alive to
 the upstream: what any proxy at all adds on this machine).
@@ -129,6 +130,7 @@ PASSTHROUGHS = {
     "aiohttp": ("passthrough_aiohttp.py",),
     "bare": ("passthrough_bare.py",),
     "bare-task": ("passthrough_bare.py", "--task"),
+    "bare-pool": ("passthrough_bare.py", "--pool"),
     "stack": ("passthrough_stack.py",),
 }
 
@@ -192,6 +194,8 @@ def main() -> int:
     p.add_argument("--bare", action="store_true", help="also a row for the bare Python passthrough (no ASGI)")
     p.add_argument("--bare-task", action="store_true",
                    help="also a row for the bare passthrough relaying each request through a task")
+    p.add_argument("--bare-pool", action="store_true",
+                   help="also a row for the bare passthrough's task calling the gateway's HTTP/1.1 client")
     p.add_argument("--stack", action="store_true",
                    help="also a row for the gateway's stack alone (passthrough_stack.py)")
     p.add_argument("--haproxy", action="store_true", help="also a row for haproxy (apt-get install haproxy)")

@@ -66,6 +66,7 @@ _GATEWAY_STACK = (("gateway/_corked.py", "CorkedTransport.flush", "first"),  # a
                   ("http1/_connection.py", "_Conn.send"), ("http1/_connection.py", "_Conn.data_received"))
 _MARKS = {
     "bare": _BARE, "bare-task": _BARE, "stack": _GATEWAY_STACK, "gateway": _GATEWAY_STACK,
+    "bare-pool": (_BARE[0], *_GATEWAY_STACK[1:]),  # the bare server, the gateway's client
     "aiohttp": (("uvicorn/protocols/http/httptools_impl.py", "RequestResponseCycle.send", "last"), None, None),
 }
 

@@ -15,6 +15,11 @@ be split into the stack's part and its own (docs/performance.md, twelfth pass).
 sends the request upstream and awaits the upstream's events (a future each time it waits), then
 writes them. The bytes and the parsing are the same, so the difference between the two modes is
 what a task and its wake-ups cost (`ab.py --bare-task`; docs/performance.md, thirteenth pass).
+
+`--pool` is `--task` with the gateway's own HTTP/1.1 client (`gateway.upstream.http1.Pool`, as
+`passthrough_stack.py` calls it) in place of the upstream protocol here. Between `--task` and the
+stack it splits what the gateway's stack adds into its client's part and its server's (`ab.py
+--bare-pool`; docs/performance.md, fifteenth pass).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import urlsplit
 
 import httptools
@@ -146,9 +152,10 @@ class _Relay:
 
 
 class _Client(asyncio.Protocol):
-    def __init__(self, pool: _Pool, task: bool = False) -> None:
+    def __init__(self, pool: _Pool, task: bool = False, gateway_pool: Any = None) -> None:
         self.pool = pool
         self.task = task
+        self.gateway_pool = gateway_pool  # `--pool`: gateway.upstream.http1.Pool, with its base URL
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.url = b""
@@ -183,8 +190,33 @@ class _Client(asyncio.Protocol):
                b"content-length: %d\r\n\r\n" % (self.url, self.pool.host.encode(), self.auth, len(body))
         if self.task:  # kept referenced: the loop holds tasks weakly
             self.relaying = asyncio.get_running_loop().create_task(_Relay(self).run(self.pool, head, body))
+        elif self.gateway_pool is not None:
+            self.relaying = asyncio.get_running_loop().create_task(self._through_pool(body))
         else:
             self.pool.forward(self, head, body)
+
+    async def _through_pool(self, body: bytes) -> None:
+        pool, base = self.gateway_pool
+        path = self.url[len(b"/v1"):] if self.url.startswith(b"/v1") else self.url
+        stream = b'"stream":true' in body or b'"stream": true' in body  # (as passthrough_stack.py tells)
+        fields = b"Content-Type: application/json\r\nAuthorization: %s\r\n" % self.auth
+        try:
+            resp = await pool.post(base + path.decode(), fields, body, limit=1 << 24, timeout=120,
+                                   idle_timeout=120 if stream else None, stream=stream)
+        except Exception:  # noqa: BLE001 - the upstream is gone: so is this client's answer
+            self.close()
+            return
+        try:
+            ctype = resp.headers.get("content-type", "application/json").encode()
+            if ctype.startswith(b"text/event-stream"):
+                self.start_stream(resp.status, ctype)
+                while lines := await resp.readlines(1 << 20):
+                    self.chunk(b"\n".join(lines) + b"\n")
+                self.end_stream()
+            else:
+                self.whole(resp.status, ctype, await resp.read())
+        finally:
+            resp.release()
 
     def whole(self, status: int, ctype: bytes, body: bytes) -> None:
         self.transport.write(_STATUS[status] + b"content-type: %s\r\ncontent-length: %d\r\n\r\n%s"
@@ -203,18 +235,24 @@ class _Client(asyncio.Protocol):
         self.transport.close()
 
 
-async def _serve(upstream: str, port: int, task: bool) -> None:
+async def _serve(upstream: str, port: int, task: bool, gateway_pool: bool) -> None:
     url = urlsplit(upstream)
     pool = _Pool(url.hostname or "127.0.0.1", url.port or 80)
-    server = await asyncio.get_running_loop().create_server(lambda: _Client(pool, task), "127.0.0.1", port,
-                                                            backlog=1024)
+    through = None
+    if gateway_pool:
+        from gateway.upstream.http1 import Pool
+
+        through = (Pool(), upstream)
+    server = await asyncio.get_running_loop().create_server(lambda: _Client(pool, task, through), "127.0.0.1",
+                                                            port, backlog=1024)
     async with server:
         await server.serve_forever()
 
 
 def main() -> None:
-    a = arguments(task="relay each request through a task awaiting the upstream's events")
-    uvloop.run(_serve(a.upstream, a.port, a.task))
+    a = arguments(task="relay each request through a task awaiting the upstream's events",
+                  pool="relay each request through a task calling the gateway's HTTP/1.1 client")
+    uvloop.run(_serve(a.upstream, a.port, a.task, a.pool))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
-"""The passthroughs `ab.py --bare`, `--bare-task` and `--stack` measure the gateway against
-(bench/perf/passthrough_bare.py: the floor of a Python proxy, with or without a task per request;
-passthrough_stack.py: the gateway's server layer and upstream client alone) must be real proxies, or
-what they measure means nothing. Driven with the OpenAI SDK through each to the simulator: a plain
+"""The passthroughs `ab.py --bare`, `--bare-task`, `--bare-pool` and `--stack` measure the gateway
+against (bench/perf/passthrough_bare.py: the floor of a Python proxy, with or without a task per
+request, or a task calling the gateway's HTTP/1.1 client; passthrough_stack.py: the gateway's
+server layer and upstream client alone) must be real proxies, or what they measure means nothing. Driven with the OpenAI SDK through each to the simulator: a plain
 answer, a stream, and an upstream's refusal, each as the simulator sent it."""
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def _listening(proc: subprocess.Popen, port: int) -> bool:
     return True
 
 
-@pytest.fixture(params=[("bare",), ("bare", "--task"), ("stack",)], ids=["bare", "bare-task", "stack"])
+@pytest.fixture(params=[("bare",), ("bare", "--task"), ("bare", "--pool"), ("stack",)],
+                ids=["bare", "bare-task", "bare-pool", "stack"])
 def passthrough(simulator, request) -> Iterator[str]:
     port = _free_port()
     kind, *flags = request.param
