@@ -172,9 +172,20 @@ class RankingMemo:
     def take_recurring(self) -> list[object]:
         """The `origin`s of the recurring shapes (`same_winner`) that filled or asked since the last
         call: the ones worth ranking afresh when the live stats are replaced, before they ask. A
-        shape that stopped coming is handed back once more at most."""
-        since, self._taken = self._taken, self._clock()
-        return [origin for seen, origin in self._recurring.values() if seen >= since and origin is not None]
+        shape that stopped coming is handed back once more at most, and forgotten once it is no
+        longer recurring: an origin holds what ranked it (a router model, a policy's params), which
+        a reload replaces, and none is held for longer than `recurring_s` after its last ask."""
+        now = self._clock()
+        since, self._taken = self._taken, now
+        out, gone = [], []
+        for key, (seen, origin) in self._recurring.items():
+            if now - seen >= self._recurring_s:
+                gone.append(key)
+            elif seen >= since and origin is not None:
+                out.append(origin)
+        for key in gone:
+            del self._recurring[key]
+        return out
 
     def graded(self, models: Sequence[ModelInfo], live: Mapping[str, LiveStats]) -> frozenset[str]:
         """The domains that can rank otherwise than none: a domain enters a ranking only through a

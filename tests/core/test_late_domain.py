@@ -284,10 +284,12 @@ def test_the_shapes_that_keep_coming_are_handed_back_once_per_refresh():
     assert memo.same_winner(shape(20), models, params, live, domains, "twenty again") == FILL
     now[0] += 0.25
     assert memo.take_recurring() == ["twenty again"]
-    now[0] += 2.0  # it stopped coming: a refresh after that hands nothing back
+    now[0] += 2.0  # it stopped coming: a refresh after that hands nothing back, and forgets it
     live = MappingProxyType({})
     assert memo.same_winner(shape(20), models, params, live, domains, "late") == UNKNOWN
+    assert len(memo._recurring) == 2  # this one and the one without an origin
     assert memo.take_recurring() == []
+    assert memo._recurring == {}  # (what its origin held, a reloaded router model say, is let go)
 
 
 def test_a_refill_after_a_refresh_lets_even_the_first_request_go_first():
