@@ -405,6 +405,20 @@ def test_deferred_or_not_a_request_gets_the_same_decision(models, requests, min_
 
 # -- through a gateway over the simulator ----------------------------------------------------------
 
+def _waits(decider: Decider) -> list[bool]:
+    """Whether each request `decider` decides from here on had its domain inference wait for the call."""
+    waited: list[bool] = []
+    later = decider._later
+
+    def spy(*args):
+        decision = later(*args)
+        waited.append(decision.settle is not None and decision.ctx.domain is None)
+        return decision
+
+    decider._later = spy  # type: ignore[method-assign]
+    return waited
+
+
 def test_a_fallback_after_the_domain_waited_goes_down_the_settled_ranking(gateway_factory):
     from tests import loopback
     from tests.conftest import TEST_DEPLOYMENTS
@@ -416,15 +430,7 @@ def test_a_fallback_after_the_domain_waited_goes_down_the_settled_ranking(gatewa
     state = gw.state
     finished = []
     state.pipeline.subscribe(finished.append)
-    waited = []
-    later = state.decider._later
-
-    def spy(*args):
-        decision = later(*args)
-        waited.append(decision.settle is not None and decision.ctx.domain is None)
-        return decision
-
-    state.decider._later = spy
+    waited = _waits(state.decider)
     keys = [f"{i:032x}" for i in range(4)]  # equal lengths: one request shape
     for i, key in enumerate(keys):
         # The last one's winner fails twice (its attempt and one retry), then the next answers.
@@ -465,15 +471,7 @@ def test_after_each_stats_refresh_a_shape_that_keeps_coming_goes_first(gateway_f
 
     gw = gateway_factory(stats_refresh_s=0.5)  # graded domains: a new shape infers first until it fills
     state = gw.state
-    waited = []
-    later = state.decider._later
-
-    def spy(*args):
-        decision = later(*args)
-        waited.append(decision.settle is not None and decision.ctx.domain is None)
-        return decision
-
-    state.decider._later = spy
+    waited = _waits(state.decider)
 
     def ask(i: int) -> None:
         content = f"[sim:key={i:032x}] Write a Python function that reverses a list."  # one shape
