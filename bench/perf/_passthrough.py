@@ -1,5 +1,5 @@
-"""What the passthrough baselines share: their command line, how uvicorn serves the ASGI ones, and
-how those read a request's body.
+"""What the passthrough baselines share: their command line, how uvicorn serves the ASGI ones, how
+those read a request's body, and how the ones on the gateway's HTTP/1.1 client call it.
 
     python bench/perf/passthrough_<kind>.py --upstream http://127.0.0.1:P/v1 --port N
 """
@@ -38,3 +38,14 @@ async def read_body(receive: Callable[[], Awaitable[dict]]) -> bytes:
         chunks.append(msg.get("body", b""))
         if not msg.get("more_body"):
             return b"".join(chunks)
+
+
+async def post_through(pool: Any, upstream: str, path: str, auth: bytes, body: bytes) -> Any:
+    """POST `body` to `upstream` + `path` (less its `/v1`) with the gateway's HTTP/1.1 client `pool`
+    (`gateway.upstream.http1.Pool`), a stream told from the body's bytes: the response, once its
+    head is in (`passthrough_stack.py`, `passthrough_bare.py --pool`)."""
+    path = path[len("/v1"):] if path.startswith("/v1") else path
+    stream = b'"stream":true' in body or b'"stream": true' in body  # (no JSON parsing: not a proxy's job here)
+    fields = b"Content-Type: application/json\r\nAuthorization: %s\r\n" % auth
+    return await pool.post(upstream + path, fields, body, limit=1 << 24, timeout=120,
+                           idle_timeout=120 if stream else None, stream=stream)

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import httptools
 import uvloop
 
-from _passthrough import arguments
+from _passthrough import arguments, post_through
 
 _STATUS = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
 _HEALTH = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 15\r\n\r\n{"status":"ok"}'
@@ -197,12 +197,8 @@ class _Client(asyncio.Protocol):
 
     async def _through_pool(self, body: bytes) -> None:
         pool, base = self.gateway_pool
-        path = self.url[len(b"/v1"):] if self.url.startswith(b"/v1") else self.url
-        stream = b'"stream":true' in body or b'"stream": true' in body  # (as passthrough_stack.py tells)
-        fields = b"Content-Type: application/json\r\nAuthorization: %s\r\n" % self.auth
         try:
-            resp = await pool.post(base + path.decode(), fields, body, limit=1 << 24, timeout=120,
-                                   idle_timeout=120 if stream else None, stream=stream)
+            resp = await post_through(pool, base, self.url.decode(), self.auth, body)
         except Exception:  # noqa: BLE001 - the upstream is gone: so is this client's answer
             self.close()
             return

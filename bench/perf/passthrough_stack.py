@@ -17,7 +17,7 @@ from gateway.serving import uvicorn_options
 from gateway.settings import Settings
 from gateway.upstream.http1 import Pool
 
-from _passthrough import read_body, serve
+from _passthrough import post_through, read_body, serve
 
 _HEALTH = b'{"status":"ok"}'
 _JSON = [(b"content-type", b"application/json")]
@@ -43,11 +43,7 @@ def make_app(upstream: str):
             return
         body = await read_body(receive)
         auth = next((v for k, v in scope["headers"] if k == b"authorization"), b"Bearer x")
-        fields = b"Content-Type: application/json\r\nAuthorization: %s\r\n" % auth
-        path = scope["path"][len("/v1"):] if scope["path"].startswith("/v1") else scope["path"]
-        stream = b'"stream":true' in body or b'"stream": true' in body  # (no JSON parsing: not a proxy's job here)
-        resp = await pool.post(upstream + path, fields, body, limit=1 << 24, timeout=120,
-                               idle_timeout=120 if stream else None, stream=stream)
+        resp = await post_through(pool, upstream, scope["path"], auth, body)
         try:
             if resp.headers.get("content-type", "").startswith("text/event-stream"):
                 await send({"type": "http.response.start", "status": resp.status, "headers": _SSE})
