@@ -307,7 +307,7 @@ class Decider:
             verdict = SAME
         else:
             verdict = self._memo.same_winner(ctx, models, params, live, domains,
-                                             (ctx, models, params, router, auto[6].policy_name))
+                                             (ctx, params, router, auto[6].policy_name))
 
         def inferred() -> Decision:
             with_domain_ctx, features, note = self._router_step.apply(router, ctx, text, False)
@@ -350,11 +350,13 @@ class Decider:
         requests served between the steps). The same rankings as that request's fill, made before
         it comes; a shape that stopped coming costs one pass more. Bounded to a quarter of what the
         memo holds: at 1,000 deployments a ranking holds a thousand candidates and costs milliseconds."""
-        router, room = self.router or self._policies().domain_router, self._memo.max_candidates // 4
-        for ctx, models, params, by, pipeline in self._memo.take_recurring():  # type: ignore[misc]
+        # (A deferred decision ranks the catalog's chat models, `self._models`: only a router is reloaded.)
+        models, router = self._models, self.router or self._policies().domain_router
+        room = self._memo.max_candidates // 4
+        for ctx, params, by, pipeline in self._memo.take_recurring():  # type: ignore[misc]
             live = self._live(pipeline)
-            if by is not router or models is not self._models or self._memo.half_open(live):
-                continue  # a reloaded router or catalog: another shape now; a probe: inferred first anyway
+            if by is not router or self._memo.half_open(live):
+                continue  # a reloaded router: another shape now; a probe: inferred first anyway
             for domain in self._outcomes(router, models, live):
                 room -= len(models) + 1  # what a ranking holds: every model, ranked or rejected
                 if room < 0:

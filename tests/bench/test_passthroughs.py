@@ -1,8 +1,9 @@
 """The passthroughs `ab.py --bare`, `--bare-task`, `--bare-pool` and `--stack` measure the gateway
 against (bench/perf/passthrough_bare.py: the floor of a Python proxy, with or without a task per
 request, or a task calling the gateway's HTTP/1.1 client; passthrough_stack.py: the gateway's
-server layer and upstream client alone) must be real proxies, or what they measure means nothing. Driven with the OpenAI SDK through each to the simulator: a plain
-answer, a stream, and an upstream's refusal, each as the simulator sent it."""
+server layer and upstream client alone) must be real proxies, or what they measure means nothing.
+Driven with the OpenAI SDK through each to the simulator: a plain answer, a stream, and an
+upstream's refusal, each as the simulator sent it."""
 
 from __future__ import annotations
 

@@ -80,8 +80,8 @@ async def test_refresh_listeners_work_in_steps_after_each_refresh(caplog: pytest
     assert [s[1] for s in stepped[:6]] == [0, 1, 2, 0, 1, 2]
     assert stepped[0][2] is stepped[2][2] and stepped[3][2] is not stepped[0][2]  # each pass on its new map
     # Between two steps of a pass the loop ran something else: a request waits for one step at most.
-    first = seen.index(stepped[0])
-    assert "other" in seen[first:seen.index(stepped[1])] and "other" in seen[seen.index(stepped[1]):seen.index(stepped[2])]
+    at = [seen.index(step) for step in stepped[:3]]
+    assert "other" in seen[at[0]:at[1]] and "other" in seen[at[1]:at[2]]
     assert "refresh listener failed" in caplog.text
 
 
