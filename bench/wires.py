@@ -4,13 +4,14 @@
     .venv/bin/python bench/wires.py --requests 100    # quicker
 
 The simulator (`--zero-latency`: no delays, every wire on one port) runs on core 1; one
-`gateway serve` on core 0 with five deployments of the same instant model: the OpenAI wire reached
-directly (aiohttp, no translation) and through litellm, and the Anthropic, Gemini and Azure wires
-(litellm translates). A single client on core 1 sends sequential requests, named deployments (no
+`gateway serve` on core 0 with six deployments of the same instant model: the OpenAI and Azure wires
+each reached directly (the gateway's HTTP/1.1 client, no translation) and through litellm, and the
+Anthropic and Gemini wires (litellm translates). A single client on core 1 sends sequential requests, named deployments (no
 ranking differences), plain and streamed, after a warm-up; each wire's rows interleave with the
 others' in rounds so a neighbour's burst hits all wires alike. Reports medians and p90s: total time
-for plain requests, time to the first content event and to the end for streams, and the added
-latency = a wire's median minus the direct transport's. 127.0.0.1 only. See docs/performance.md.
+for plain requests, time to the first content event and to the end for streams, the added
+latency = a wire's median minus the direct transport's, and the gateway's CPU per request on each
+wire (its process tree's utime + stime while that wire's requests ran). 127.0.0.1 only. See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "perf"))
 import procs  # noqa: E402
+from ab import cpu_seconds  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "bench-wires-key"
@@ -38,6 +40,8 @@ WIRES = {
     "anthropic": {"model": "anthropic/claude-haiku-4-5-20251001", "api_base": "{root}"},
     "gemini": {"model": "gemini/gemini-2.5-flash", "api_base": "{root}/v1beta"},
     "azure": {"model": "azure/gpt-4o-mini", "api_base": "{root}", "provider_params": {"api_version": "2024-10-21"}},
+    "azure via litellm": {"model": "azure/gpt-4o-mini", "transport": "litellm", "api_base": "{root}",
+                          "provider_params": {"api_version": "2024-10-21"}},
 }
 BODY = {"messages": [{"role": "user", "content": "Write one short sentence about request routers."}], "max_tokens": 16}
 
@@ -101,6 +105,7 @@ def main() -> int:
         os.sched_setaffinity(0, {1})
         url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
         results: dict[tuple[str, bool], list[tuple[float, float | None]]] = {}
+        cpu: dict[tuple[str, bool], float] = {}
         with httpx.Client(timeout=30, trust_env=False) as http:
             for name in WIRES:  # warm-up: imports, connections, caches
                 for stream in (False, True):
@@ -111,8 +116,10 @@ def main() -> int:
             for _ in range(rounds):
                 for name in WIRES:
                     for stream in (False, True):
+                        c0 = cpu_seconds(gw.pid)
                         results.setdefault((name, stream), []).extend(
                             _one(http, url, _slug(name), stream) for _ in range(per_round))
+                        cpu[(name, stream)] = cpu.get((name, stream), 0.0) + cpu_seconds(gw.pid) - c0
     finally:
         procs.stop_all()
     load_end = os.getloadavg()[0]
@@ -120,7 +127,7 @@ def main() -> int:
           f"load average {load_start:.1f} -> {load_end:.1f} on {os.cpu_count()} CPUs")
     print()
     header = f"{'wire':<20} {'plain p50':>10} {'p90':>8} {'added':>8}   {'stream TTFT p50':>15} {'added':>8}   " \
-             f"{'stream end p50':>14} {'added':>8}"
+             f"{'stream end p50':>14} {'added':>8}   {'CPU ms/req plain':>16} {'stream':>7}"
     print(header)
     print("-" * len(header))
     base = None
@@ -132,8 +139,11 @@ def main() -> int:
         row = (statistics.median(plain) * 1000, _pct(plain, 0.9) * 1000, statistics.median(ttft) * 1000,
                statistics.median(end) * 1000)
         base = base or row
+        # The gateway's CPU (its process tree, utime + stime) while this wire's requests ran, per request.
+        cpu_plain, cpu_stream = (cpu[(name, mode)] * 1000 / len(results[(name, mode)]) for mode in (False, True))
         print(f"{name:<20} {row[0]:>8.2f}ms {row[1]:>6.2f}ms {row[0] - base[0]:>+6.2f}ms   "
-              f"{row[2]:>13.2f}ms {row[2] - base[2]:>+6.2f}ms   {row[3]:>12.2f}ms {row[3] - base[3]:>+6.2f}ms")
+              f"{row[2]:>13.2f}ms {row[2] - base[2]:>+6.2f}ms   {row[3]:>12.2f}ms {row[3] - base[3]:>+6.2f}ms   "
+              f"{cpu_plain:>16.2f} {cpu_stream:>7.2f}")
     return 0
 
 

@@ -37,7 +37,7 @@ def test_the_example_has_a_working_entry_for_every_provider():
     assert got == {
         "openai-gpt-4o-mini": ("openai", "openai"),
         "claude-sonnet": ("litellm", "anthropic"),
-        "azure-gpt-4o-mini": ("litellm", "azure"),
+        "azure-gpt-4o-mini": ("openai", "azure"),
         "bedrock-claude-eu": ("litellm", "bedrock"),
         "bedrock-claude-us": ("litellm", "bedrock"),
         "gemini-flash": ("litellm", "gemini"),
@@ -95,6 +95,35 @@ def test_api_version_shorthand_and_provider_params_must_agree():
                       "metadata": {"info_from": "azure/gpt-4o-mini", "quality": 0.5}})
     with pytest.raises(CatalogError, match="differ"):
         load_catalog(config, env={"K": "k"})
+
+
+AZURE = {"name": "az", "model": "azure/my deployment", "api_base": "https://r.openai.azure.com/", "api_key_env": "K",
+         "api_version": "2024-10-21", "metadata": {"info_from": "azure/gpt-4o-mini", "quality": 0.5}}
+
+
+def test_an_azure_chat_deployment_with_a_key_and_a_dated_version_goes_direct():
+    dep = load_catalog(_config(AZURE), env={"K": "azure-key"}).deployments["az"]
+    assert (dep.transport, dep.provider, dep.translated, dep.upstream_model) == ("openai", "azure", False, "my deployment")
+    # Azure's path for the deployment, its version in the query and the key in `api-key`, as Azure's SDK sends them.
+    assert dep.api_base == "https://r.openai.azure.com/openai/deployments/my%20deployment"
+    assert (dep.url_query, dep.key_header, dep.api_key) == ("?api-version=2024-10-21", "api-key", "azure-key")
+    assert dep.price_model is None and dep.info.input_cost_per_token > 0  # priced by the gateway, from the map
+    assert "sent directly" in dep.transport_reason
+
+
+@pytest.mark.parametrize("change, env, why", [
+    ({"transport": "litellm"}, {"K": "k"}, "transport: litellm is set"),
+    ({"api_version": "2024-13-xx"}, {"K": "k"}, "without a dated api_version"),
+    ({"api_version": None}, {"K": "k"}, "without a dated api_version"),
+    ({"api_base": None}, {"K": "k"}, "without an api_base"),
+    ({"api_key_env": None, "provider_params": {"azure_ad_token_env": "T"}}, {"T": "t"}, "without an api key"),
+    ({"mode": "embedding", "model": "azure/emb", "metadata": {"info_from": "azure/text-embedding-3-small",
+                                                              "quality": 0.5, "dimensions": 1536}}, {"K": "k"}, "embeddings"),
+])
+def test_an_azure_deployment_litellm_must_send_stays_on_litellm(change, env, why):
+    dep = load_catalog(_config({**AZURE, **change}), env=env).deployments["az"]
+    assert (dep.transport, dep.url_query, dep.key_header) == ("litellm", "", "")
+    assert why in dep.transport_reason
 
 
 BEDROCK = {"name": "bedrock", "model": "bedrock/anthropic.claude-3-5-haiku-20241022-v1:0",

@@ -2,7 +2,8 @@
 
 litellm's ``azure/<deployment>`` provider (through the ``openai`` SDK's ``AsyncAzureOpenAI``) posts
 there from its ``api_base`` (the simulator's root URL), with the key in an ``api-key`` header;
-an Entra ID token comes as ``Authorization: Bearer``. The deployment in the path picks the model
+an Entra ID token (a JWT, whose signature the simulator does not check) comes as
+``Authorization: Bearer``, and the key sent that way is refused, as Azure refuses it. The deployment in the path picks the model
 profile. Bodies are OpenAI's, plus Azure's content-filter annotations (``prompt_filter_results``,
 and a first stream chunk with no choices, which clients must tolerate); Azure's own failures
 (missing ``api-version``, unknown deployment, bad key, rate limit) have Azure's error bodies.
@@ -83,13 +84,18 @@ class AzureWire(OpenAIWire):
 AZURE = AzureWire()
 
 
+# An Entra ID access token is a JWT: three base64url segments. Azure never takes the resource's key
+# as a bearer token, so a client that sends it there must fail here as it would there.
+_JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+
+
 def _credential_ok(request: web.Request) -> bool:
     st = request.app[SIM_STATE]
     if st.api_key is None:
         return True
     key = request.headers.get("api-key")
     if key is None and (auth := request.headers.get("Authorization", "")).startswith("Bearer "):
-        key = auth[len("Bearer "):]
+        return _JWT.match(auth[len("Bearer "):]) is not None  # the simulator checks no signature
     return st.key_ok(key)
 
 

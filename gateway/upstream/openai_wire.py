@@ -198,6 +198,10 @@ class StreamEvents:
                 # A stream's status was 2xx (`_post` raised for any other): an error event is a 502,
                 # whose headers say nothing (a Retry-After is read for 429s only).
                 raise _error_from_body(502, chunk, deployment, self._secrets, None)
+            if chunk.get("choices") == [] and chunk.get("usage") is None:
+                # Nothing an OpenAI client reads, and not a chunk by OpenAI's schema: Azure's first
+                # event, its prompt's filter results, has no id, no object and no choices.
+                continue
             if (upstream := chunk.get("model")) != self._seen and type(upstream) is str:
                 self._seen, self._written = upstream, _MODEL_KEY + orjson.dumps(upstream)
             written = self._written if upstream == self._seen else None
@@ -263,7 +267,7 @@ class OpenAIWireTransport:
         self._max_bytes = max_response_bytes
         self._stream_limit = stream_timeout_s
         self._pool: http1.Pool | None = None
-        self._fields: dict[tuple[str, str | None], bytes] = {}
+        self._fields: dict[tuple[str, str | None, str], bytes] = {}
 
     def _client(self) -> http1.Pool:
         # Created lazily: its connections belong to the event loop that first uses it.
@@ -310,12 +314,12 @@ class OpenAIWireTransport:
 
     def _header_fields(self, dep: ResolvedDeployment) -> bytes:
         organization = dep.provider_kwargs.get("organization")
-        key = (dep.api_key or "", organization)
+        key = (dep.api_key or "", organization, dep.key_header)
         fields = self._fields.get(key)
         if fields is None:
             lines = ["Content-Type: application/json"]
-            if dep.api_key:
-                lines.append("Authorization: Bearer " + dep.api_key)
+            if dep.api_key:  # Azure's `api-key` takes the key as it is
+                lines.append(f"{dep.key_header or 'Authorization'}: {'' if dep.key_header else 'Bearer '}{dep.api_key}")
             if organization:
                 lines.append(f"OpenAI-Organization: {organization}")
             text = "".join(line + "\r\n" for line in lines)
@@ -345,7 +349,7 @@ class OpenAIWireTransport:
             # Nothing is followed: a 307/308 would re-post the prompt (and the key) to wherever the
             # upstream points.
             resp = await self._client().post(
-                (dep.api_base or "").rstrip("/") + path, fields, data, limit=self._max_bytes,
+                (dep.api_base or "").rstrip("/") + path + dep.url_query, fields, data, limit=self._max_bytes,
                 timeout=None if stream else timeout, idle_timeout=min(self._idle_timeout, timeout) if stream else None,
                 connect_timeout=timeout, stream=stream,
             )

@@ -1,7 +1,8 @@
 """Every provider wire x every case, through the gateway, as a client sees it.
 
-Wires: the simulator's OpenAI API reached directly (aiohttp) and through litellm, and its
-Anthropic Messages, Gemini and Azure OpenAI APIs (litellm translates). Cases: a plain answer, a
+Wires: the simulator's OpenAI and Azure OpenAI APIs, each reached directly (the gateway's own
+HTTP/1.1 client) and through litellm, and its Anthropic Messages and Gemini APIs (litellm
+translates). Cases: a plain answer, a
 stream with usage, a tool call and its tool-result turn, JSON mode, an upstream 429 with a retry
 delay, a 500, the provider's overload (Anthropic's 529, a 503 elsewhere), a timeout, and a
 connection reset mid-stream. Each case is driven by the OpenAI SDK, and every body or event the
@@ -37,8 +38,11 @@ WIRES = {
     "anthropic": ({"model": "anthropic/claude-haiku-4-5-20251001", "api_base": "{url}"},
                   "anthropic/claude-haiku-4-5-20251001"),
     "gemini": ({"model": "gemini/gemini-2.5-flash", "api_base": "{url}/v1beta"}, "gemini/gemini-2.5-flash"),
+    # Azure's deployment path, `api-version` query and `api-key` header, sent directly (`transport: auto`).
     "azure": ({"model": "azure/gpt-4o-mini", "api_base": "{url}", "provider_params": {"api_version": "2024-10-21"}},
               "azure/gpt-4o-mini"),
+    "azure-litellm": ({"model": "azure/gpt-4o-mini", "transport": "litellm", "api_base": "{url}",
+                       "provider_params": {"api_version": "2024-10-21"}}, "azure/gpt-4o-mini"),
 }
 # The provider's "overloaded": Anthropic's 529 overloaded_error, a 503 elsewhere.
 OVERLOAD = {"anthropic": 529}

@@ -84,6 +84,7 @@ async def test_stream_starts_with_a_filter_only_chunk(sim, http):
         ({"api-version": "latest"}, None, DEPLOYMENT, 400, "BadRequest"),
         ({}, {"api-key": "wrong"}, DEPLOYMENT, 401, "401"),
         ({}, {}, DEPLOYMENT, 401, "401"),
+        ({}, {"Authorization": f"Bearer {KEY}"}, DEPLOYMENT, 401, "401"),  # the key is no Entra token
         ({}, None, "/openai/deployments/nope/chat/completions", 404, "DeploymentNotFound"),
     ],
 )
@@ -93,7 +94,7 @@ async def test_azure_refusals(sim, http, query, headers, path, status, code):
 
 
 async def test_entra_token_and_faults(sim, http):
-    status, _, _ = await _post(http, sim, _body(), headers={"Authorization": f"Bearer {KEY}"})
+    status, _, _ = await _post(http, sim, _body(), headers={"Authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJ4In0.c2ln"})
     assert status == 200
     status, doc, headers = await _post(http, sim, _body("[sim:status=429;retry_after=6]"))
     assert status == 429 and headers["retry-after"] == "6" and "retry after 6 seconds" in doc["error"]["message"]

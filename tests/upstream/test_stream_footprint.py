@@ -47,7 +47,7 @@ async def test_a_failure_met_while_waiting_is_raised_to_the_reader_and_after():
 
 def _deployment(url: str) -> SimpleNamespace:
     return SimpleNamespace(name="dep", api_base=url.removesuffix("/chat/completions"), upstream_model="m",
-                           api_key="k", provider_kwargs={})
+                           api_key="k", provider_kwargs={}, url_query="", key_header="")
 
 
 async def test_a_stream_keeps_nothing_of_its_head_and_an_error_event_is_a_502():

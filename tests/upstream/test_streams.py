@@ -104,3 +104,31 @@ def test_rewrite_model_sets_exactly_the_top_level_model(chunk, public, spaced, d
     # 64 bits exact (orjson reads one as a float, so a usage figure like -2**63 - 1 compared unequal).
     assert json.loads(out) == {**chunk, "model": public}
     assert parsed["model"] == public
+
+
+async def test_an_event_with_no_choices_and_no_usage_is_not_relayed():
+    # Azure's first event (its prompt's filter results: no id, no object, no choices) is no chunk by
+    # OpenAI's schema and carries nothing a client reads; the usage chunk (no choices) still goes.
+    from types import SimpleNamespace
+
+    from gateway.upstream.openai_wire import OpenAIWireTransport
+
+    from .test_http1 import Script
+
+    events = [
+        {"choices": [], "created": 0, "id": "", "model": "", "object": "",
+         "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]},
+        {"id": "c", "object": "chat.completion.chunk", "model": "m", "choices": [{"index": 0, "delta": {"content": "hi"}}]},
+        {"id": "c", "object": "chat.completion.chunk", "model": "m", "choices": [], "usage": {"total_tokens": 3}},
+    ]
+    body = b"".join(b"data: " + orjson.dumps(e) + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+    async with Script([head + body, 0.2]) as url:
+        transport = OpenAIWireTransport()
+        dep = SimpleNamespace(name="dep", api_base=url.removesuffix("/chat/completions"), upstream_model="m",
+                              api_key="k", provider_kwargs={}, url_query="", key_header="")
+        stream = await transport.stream(dep, {"messages": []}, 5.0)
+        relayed = [chunk async for _, chunk in stream]
+        assert [c.get("usage") or c["choices"][0]["delta"] for c in relayed] == [{"content": "hi"}, {"total_tokens": 3}]
+        assert all(c["model"] == "dep" for c in relayed)
+        await transport.close()
