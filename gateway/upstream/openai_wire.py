@@ -198,9 +198,8 @@ class StreamEvents:
                 # A stream's status was 2xx (`_post` raised for any other): an error event is a 502,
                 # whose headers say nothing (a Retry-After is read for 429s only).
                 raise _error_from_body(502, chunk, deployment, self._secrets, None)
-            if chunk.get("choices") == [] and chunk.get("usage") is None:
-                # Nothing an OpenAI client reads, and not a chunk by OpenAI's schema: Azure's first
-                # event, its prompt's filter results, has no id, no object and no choices.
+            choices = chunk.get("choices")
+            if (not choices or type(choices[0]) is not dict or "delta" not in choices[0]) and _annotation(chunk):
                 continue
             if (upstream := chunk.get("model")) != self._seen and type(upstream) is str:
                 self._seen, self._written = upstream, _MODEL_KEY + orjson.dumps(upstream)
@@ -217,6 +216,17 @@ class StreamEvents:
 
 #: What the HTTP/1.1 client raises below HTTP's semantics; `_failure` says each as a client sees it.
 _CLIENT_FAILURES = (TimeoutError, guards.ResponseTooLarge, guards.UnsupportedEncoding, http1.UpstreamIOError)
+
+
+def _annotation(chunk: dict) -> bool:
+    """Whether a stream event carries nothing an OpenAI client reads: no usage, and no choice with a
+    delta or a finish reason. Azure sends such events, and they are no chunks by OpenAI's schema (no
+    id, no object; a choice without a delta): its prompt's filter results first, and with its
+    asynchronous filter, the results and offsets of text already sent. They are not relayed."""
+    choices = chunk.get("choices")
+    if chunk.get("usage") is not None or type(choices) is not list:
+        return False
+    return not any(type(c) is dict and ("delta" in c or c.get("finish_reason") is not None) for c in choices)
 
 
 def _failure(exc: BaseException, deployment: str, limit: int, *, timed_out: str, broke: str) -> errors.GatewayError:

@@ -106,9 +106,10 @@ def test_rewrite_model_sets_exactly_the_top_level_model(chunk, public, spaced, d
     assert parsed["model"] == public
 
 
-async def test_an_event_with_no_choices_and_no_usage_is_not_relayed():
-    # Azure's first event (its prompt's filter results: no id, no object, no choices) is no chunk by
-    # OpenAI's schema and carries nothing a client reads; the usage chunk (no choices) still goes.
+async def test_an_event_with_nothing_a_client_reads_is_not_relayed():
+    # Azure's first event (its prompt's filter results: no id, no object, no choices) and its
+    # asynchronous filter's annotations (a choice with no delta) are no chunks by OpenAI's schema
+    # and carry nothing a client reads; the usage chunk (no choices) and a finish without a delta go.
     from types import SimpleNamespace
 
     from gateway.upstream.openai_wire import OpenAIWireTransport
@@ -119,6 +120,9 @@ async def test_an_event_with_no_choices_and_no_usage_is_not_relayed():
         {"choices": [], "created": 0, "id": "", "model": "", "object": "",
          "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]},
         {"id": "c", "object": "chat.completion.chunk", "model": "m", "choices": [{"index": 0, "delta": {"content": "hi"}}]},
+        {"choices": [{"index": 0, "finish_reason": None, "content_filter_offsets": {"start_offset": 0},
+                      "content_filter_results": {}}], "created": 0, "id": "", "model": "", "object": ""},
+        {"id": "c", "object": "chat.completion.chunk", "model": "m", "choices": [{"index": 0, "finish_reason": "stop"}]},
         {"id": "c", "object": "chat.completion.chunk", "model": "m", "choices": [], "usage": {"total_tokens": 3}},
     ]
     body = b"".join(b"data: " + orjson.dumps(e) + b"\n\n" for e in events) + b"data: [DONE]\n\n"
@@ -129,6 +133,7 @@ async def test_an_event_with_no_choices_and_no_usage_is_not_relayed():
                               api_key="k", provider_kwargs={}, url_query="", key_header="")
         stream = await transport.stream(dep, {"messages": []}, 5.0)
         relayed = [chunk async for _, chunk in stream]
-        assert [c.get("usage") or c["choices"][0]["delta"] for c in relayed] == [{"content": "hi"}, {"total_tokens": 3}]
+        assert [c.get("usage") or c["choices"][0].get("delta", "finish") for c in relayed] == [
+            {"content": "hi"}, "finish", {"total_tokens": 3}]
         assert all(c["model"] == "dep" for c in relayed)
         await transport.close()
