@@ -18,10 +18,8 @@ completions' in the same mode. 127.0.0.1 only. See docs/performance.md.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,11 +27,8 @@ from pathlib import Path
 import httpx
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "perf"))
-import procs  # noqa: E402
-from ab import cpu_seconds  # noqa: E402
+from _sequential import arguments, REPO, interleaved, pct, served  # bench/, the script's own directory
 
-REPO = Path(__file__).resolve().parents[1]
 KEY = "bench-endpoints-key"
 PROMPT = "Write one short sentence about request routers."
 # endpoint -> (path, body, streams, how a streamed event says it carries content)
@@ -69,17 +64,12 @@ def _one(http: httpx.Client, url: str, body: dict, stream: bool, marker: str) ->
     return time.perf_counter() - started, first
 
 
-def _pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
-
-
-def _catalog(sim_url: str) -> dict:
+def _catalog(sim_root: str) -> dict:
     catalog = yaml.safe_load((REPO / "bench" / "perf" / "gateway_catalog.yaml").read_text())
     for dep in catalog["deployments"]:
-        dep["api_base"] = sim_url
+        dep["api_base"] = sim_root + "/v1"
     catalog["deployments"].append({
-        "name": "embed", "model": "openai/sim-embed", "mode": "embedding", "api_base": sim_url,
+        "name": "embed", "model": "openai/sim-embed", "mode": "embedding", "api_base": sim_root + "/v1",
         "api_key_env": "BENCH_SIM_API_KEY",
         "metadata": {"input_cost_per_token": 2e-8, "output_cost_per_token": 0.0, "context_window": 8192,
                      "dimensions": 256, "quality": 0.8}})
@@ -87,53 +77,23 @@ def _catalog(sim_url: str) -> dict:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--requests", type=int, default=300, help="measured requests per endpoint and mode")
-    p.add_argument("--warmup", type=int, default=30)
-    args = p.parse_args()
+    args = arguments(__doc__, "endpoint", warmup=30)
     tmp = Path(tempfile.mkdtemp(prefix="bench-endpoints-"))
-    profile = tmp / "sim.yaml"
-    profile.write_text(yaml.safe_dump({"api_key": KEY, "seed": 1, "defaults": {"output_tokens": 16}, "models": {
-        "sim-model": {}, "sim-model-b": {}, "sim-model-c": {}, "sim-embed": {"dimensions": 256}}}))
-    sim_port, gw_port = procs.free_port(), procs.free_port()
-    catalog = tmp / "catalog.yaml"
-    catalog.write_text(yaml.safe_dump(_catalog(f"http://127.0.0.1:{sim_port}/v1")))
-    env = {**os.environ, "BENCH_SIM_API_KEY": KEY, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    profile = {"api_key": KEY, "seed": 1, "defaults": {"output_tokens": 16}, "models": {
+        "sim-model": {}, "sim-model-b": {}, "sim-model-c": {}, "sim-embed": {"dimensions": 256}}}
     modes = [(name, stream) for name, (_, _, streams, _) in ENDPOINTS.items() for stream in (False, True)
              if streams or not stream]
     load_start = os.getloadavg()[0]
-    try:
-        sim = procs.spawn("simulator", [sys.executable, "-m", "gateway.simulator", "--profile", str(profile),
-                                        "--port", str(sim_port), "--zero-latency", "--quiet"],
-                          cpus={1}, env=env, log_dir=tmp, cwd=REPO)
-        procs.wait_port(sim_port, 60)
-        del sim
-        gw = procs.spawn("gateway", [sys.executable, "-m", "gateway", "serve", "--config", str(catalog),
-                                     "--policies", str(REPO / "bench" / "perf" / "policies"), "--port", str(gw_port)],
-                         cpus={0}, env=env, log_dir=tmp, cwd=REPO)
-        procs.wait_http_ok(gw, f"http://127.0.0.1:{gw_port}/readyz", 180)
-        os.sched_setaffinity(0, {1})
-        root = f"http://127.0.0.1:{gw_port}"
-        results: dict[tuple[str, bool], list[tuple[float, float | None]]] = {}
-        cpu: dict[tuple[str, bool], float] = {}
-        with httpx.Client(timeout=30, trust_env=False) as http:
-            for name, stream in modes:  # warm-up: imports, connections, caches
-                path, body, _, marker = ENDPOINTS[name]
-                for _ in range(args.warmup):
-                    _one(http, root + path, body, stream, marker)
-            rounds = 10
-            per_round = max(1, args.requests // rounds)
-            for _ in range(rounds):
-                for name, stream in modes:
-                    path, body, _, marker = ENDPOINTS[name]
-                    c0 = cpu_seconds(gw.pid)
-                    results.setdefault((name, stream), []).extend(
-                        _one(http, root + path, body, stream, marker) for _ in range(per_round))
-                    cpu[(name, stream)] = cpu.get((name, stream), 0.0) + cpu_seconds(gw.pid) - c0
-    finally:
-        procs.stop_all()
+    with served(tmp, profile, _catalog, REPO / "bench" / "perf" / "policies", {"BENCH_SIM_API_KEY": KEY}) \
+            as (gw, root), httpx.Client(timeout=30, trust_env=False) as http:
+
+        def one(mode: tuple[str, bool]) -> tuple[float, float | None]:
+            path, body, _, marker = ENDPOINTS[mode[0]]
+            return _one(http, root + path, body, mode[1], marker)
+
+        results, cpu = interleaved(modes, one, gw, warmup=args.warmup, requests=args.requests)
     load_end = os.getloadavg()[0]
-    print(f"{per_round * rounds} sequential requests per endpoint and mode, model auto, zero-latency simulator; "
+    print(f"{len(results[modes[0]])} sequential requests per endpoint and mode, model auto, zero-latency simulator; "
           f"load average {load_start:.1f} -> {load_end:.1f} on {os.cpu_count()} CPUs")
     print()
     header = f"{'endpoint':<22} {'p50':>8} {'p90':>8} {'TTFT p50':>9}   {'CPU ms/req':>10} {'x chat':>7}"
@@ -147,7 +107,7 @@ def main() -> int:
         chat = cpu[("chat", stream)] * 1000 / len(results[("chat", stream)])
         ttft = f"{statistics.median(first) * 1000:>7.2f}ms" if first else f"{'':>9}"
         label = f"{name}{' stream' if stream else ''}"
-        print(f"{label:<22} {statistics.median(total) * 1000:>6.2f}ms {_pct(total, 0.9) * 1000:>6.2f}ms {ttft}   "
+        print(f"{label:<22} {statistics.median(total) * 1000:>6.2f}ms {pct(total, 0.9) * 1000:>6.2f}ms {ttft}   "
               f"{per_req:>10.2f} {per_req / chat:>6.2f}x")
     return 0
 

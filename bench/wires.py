@@ -16,22 +16,16 @@ wire (its process tree's utime + stime while that wire's requests ran). 127.0.0.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "perf"))
-import procs  # noqa: E402
-from ab import cpu_seconds  # noqa: E402
+from _sequential import arguments, interleaved, pct, served  # bench/, the script's own directory
 
-REPO = Path(__file__).resolve().parents[1]
 KEY = "bench-wires-key"
 WIRES = {
     # name -> catalog entry (api_base formatted with the simulator's root URL)
@@ -68,62 +62,29 @@ def _one(http: httpx.Client, url: str, model: str, stream: bool) -> tuple[float,
     return time.perf_counter() - started, first
 
 
-def _pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
-
-
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--requests", type=int, default=300, help="measured requests per wire and mode")
-    p.add_argument("--warmup", type=int, default=20)
-    args = p.parse_args()
+    args = arguments(__doc__, "wire", warmup=20)
     tmp = Path(tempfile.mkdtemp(prefix="bench-wires-"))
-    profile = tmp / "sim.yaml"
-    profile.write_text(yaml.safe_dump({"api_key": KEY, "seed": 1, "defaults": {"output_tokens": 16}, "models": {
-        "gpt-4o-mini": {}, "claude-haiku-4-5": {}, "gemini-2.5-flash": {}}}))
-    sim_port, gw_port = procs.free_port(), procs.free_port()
-    root = f"http://127.0.0.1:{sim_port}"
-    catalog = tmp / "catalog.yaml"
-    catalog.write_text(yaml.safe_dump({"deployments": [
-        {"name": _slug(name), **{k: (v.format(root=root) if isinstance(v, str) else v) for k, v in entry.items()},
-         "api_key_env": "BENCH_WIRES_KEY", "metadata": {"quality": 0.8}}
-        for name, entry in WIRES.items()]}))
+    profile = {"api_key": KEY, "seed": 1, "defaults": {"output_tokens": 16}, "models": {
+        "gpt-4o-mini": {}, "claude-haiku-4-5": {}, "gemini-2.5-flash": {}}}
+
+    def catalog(root: str) -> dict:
+        return {"deployments": [
+            {"name": _slug(name), **{k: (v.format(root=root) if isinstance(v, str) else v) for k, v in entry.items()},
+             "api_key_env": "BENCH_WIRES_KEY", "metadata": {"quality": 0.8}}
+            for name, entry in WIRES.items()]}
+
     (tmp / "policies").mkdir()
-    env = {**os.environ, "BENCH_WIRES_KEY": KEY, "GATEWAY_LOG_REQUESTS": "false", "GATEWAY_LOG_LEVEL": "warning",
-           "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    env = {"BENCH_WIRES_KEY": KEY, "GATEWAY_LOG_REQUESTS": "false", "GATEWAY_LOG_LEVEL": "warning"}
+    modes = [(name, stream) for name in WIRES for stream in (False, True)]
     load_start = os.getloadavg()[0]
-    try:
-        sim = procs.spawn("simulator", [sys.executable, "-m", "gateway.simulator", "--profile", str(profile),
-                                        "--port", str(sim_port), "--zero-latency", "--quiet"],
-                          cpus={1}, env=env, log_dir=tmp, cwd=REPO)
-        procs.wait_port(sim_port, 60)
-        gw = procs.spawn("gateway", [sys.executable, "-m", "gateway", "serve", "--config", str(catalog),
-                                     "--policies", str(tmp / "policies"), "--port", str(gw_port)],
-                         cpus={0}, env=env, log_dir=tmp, cwd=REPO)
-        procs.wait_http_ok(gw, f"http://127.0.0.1:{gw_port}/readyz", 180)
-        os.sched_setaffinity(0, {1})
-        url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
-        results: dict[tuple[str, bool], list[tuple[float, float | None]]] = {}
-        cpu: dict[tuple[str, bool], float] = {}
-        with httpx.Client(timeout=30, trust_env=False) as http:
-            for name in WIRES:  # warm-up: imports, connections, caches
-                for stream in (False, True):
-                    for _ in range(args.warmup):
-                        _one(http, url, _slug(name), stream)
-            rounds = 10
-            per_round = max(1, args.requests // rounds)
-            for _ in range(rounds):
-                for name in WIRES:
-                    for stream in (False, True):
-                        c0 = cpu_seconds(gw.pid)
-                        results.setdefault((name, stream), []).extend(
-                            _one(http, url, _slug(name), stream) for _ in range(per_round))
-                        cpu[(name, stream)] = cpu.get((name, stream), 0.0) + cpu_seconds(gw.pid) - c0
-    finally:
-        procs.stop_all()
+    with served(tmp, profile, catalog, tmp / "policies", env) as (gw, root), \
+            httpx.Client(timeout=30, trust_env=False) as http:
+        url = root + "/v1/chat/completions"
+        results, cpu = interleaved(modes, lambda mode: _one(http, url, _slug(mode[0]), mode[1]), gw,
+                                   warmup=args.warmup, requests=args.requests)
     load_end = os.getloadavg()[0]
-    print(f"{per_round * rounds} sequential requests per wire and mode, max_tokens 16, zero-latency simulator; "
+    print(f"{len(results[modes[0]])} sequential requests per wire and mode, max_tokens 16, zero-latency simulator; "
           f"load average {load_start:.1f} -> {load_end:.1f} on {os.cpu_count()} CPUs")
     print()
     header = f"{'wire':<20} {'plain p50':>10} {'p90':>8} {'added':>8}   {'stream TTFT p50':>15} {'added':>8}   " \
@@ -136,7 +97,7 @@ def main() -> int:
         streamed = results[(name, True)]
         ttft = [f for _, f in streamed if f is not None]
         end = [t for t, _ in streamed]
-        row = (statistics.median(plain) * 1000, _pct(plain, 0.9) * 1000, statistics.median(ttft) * 1000,
+        row = (statistics.median(plain) * 1000, pct(plain, 0.9) * 1000, statistics.median(ttft) * 1000,
                statistics.median(end) * 1000)
         base = base or row
         # The gateway's CPU (its process tree, utime + stime) while this wire's requests ran, per request.
