@@ -98,8 +98,11 @@ def _streamed(strategy: str | None, asked: str = "auto") -> Callable[[Any], _Row
 
 
 def _via(dep: Any) -> str:
-    """How the gateway reached a deployment: directly over OpenAI's API, or translated by litellm."""
-    return "direct (OpenAI API)" if dep.transport == "openai" else f"litellm -> {dep.provider}"
+    """How the gateway reached a deployment: directly over OpenAI's API (Azure's at its own paths),
+    or through litellm."""
+    if dep.transport != "openai":
+        return f"litellm -> {dep.provider}"
+    return "direct (Azure OpenAI)" if dep.provider == "azure" else "direct (OpenAI API)"
 
 
 def _print_table(rows: list[_Row]) -> None:

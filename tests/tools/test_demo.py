@@ -80,3 +80,18 @@ def test_a_winner_by_a_hair_is_shown_behind_and_why(gateway_factory, simulator, 
     assert f"{result.victim} recovered:" in out[-3] and "still count against it" in out[-3], out
     rival = after.most_common(1)[0][0]
     assert f"<- still ranked below {rival}: its errors are decaying" in out[-2] and "exploration" in out[-1], out
+
+
+@pytest.mark.parametrize("transport, provider, shown", [
+    ("openai", "openai", "direct (OpenAI API)"),
+    ("openai", "groq", "direct (OpenAI API)"),
+    ("openai", "azure", "direct (Azure OpenAI)"),
+    ("litellm", "azure", "litellm -> azure"),
+    ("litellm", "anthropic", "litellm -> anthropic"),
+])
+def test_the_table_says_how_each_deployment_was_reached(transport, provider, shown):
+    from types import SimpleNamespace
+
+    from gateway.tools.demo import _via
+
+    assert _via(SimpleNamespace(transport=transport, provider=provider)) == shown
