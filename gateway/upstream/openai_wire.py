@@ -261,8 +261,10 @@ def _error_from_body(status: int, body: Any, deployment: str, secrets: tuple[str
     extra = {}
     if status == 429 and headers is not None and (retry_after := guards.clean_retry_after(headers.get("retry-after"))):
         extra["Retry-After"] = retry_after
+    # A 401 is the provider rejecting the gateway's credential, not the caller's: the code says so,
+    # as the litellm transport's does (`litellm_errors.map_exception`).
     return errors.for_status(status)(f"deployment {deployment}: {detail}", headers=extra, param=param,
-                                     code=None if status == 401 else relayed)
+                                     code="upstream_auth_error" if status == 401 else relayed)
 
 
 class OpenAIWireTransport:

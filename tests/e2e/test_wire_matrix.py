@@ -77,6 +77,12 @@ def gateway(sim, tmp_path_factory):
                         "api_key_env": "WIRE_MATRIX_KEY", "metadata": {"quality": 0.99, "tags": ["pair"]}})
     deployments.append({"name": "openai-behind", **WIRES["openai-direct"][0], "api_base": sim.base_url,
                         "api_key_env": "WIRE_MATRIX_KEY", "metadata": {"quality": 0.5, "tags": ["pair"]}})
+    # Azure's own refusals, each on both transports: a deployment Azure does not have, and a wrong key.
+    for suffix, transport in (("", "auto"), ("-litellm", "litellm")):
+        azure = {**WIRES["azure"][0], "api_base": sim.url, "transport": transport, "metadata": {"quality": 0.1}}
+        deployments.append({**azure, "name": f"azure-nope{suffix}", "model": "azure/nope",
+                            "api_key_env": "WIRE_MATRIX_KEY", "metadata": {"quality": 0.1, "info_from": "azure/gpt-4o-mini"}})
+        deployments.append({**azure, "name": f"azure-badkey{suffix}", "api_key_env": "WIRE_MATRIX_BAD_KEY"})
     (root / "catalog.yaml").write_text(yaml.safe_dump(
         {"router": {"aliases": ["auto"], "default_strategy": "balanced"}, "deployments": deployments}))
     (root / "policies").mkdir()
@@ -86,6 +92,7 @@ def gateway(sim, tmp_path_factory):
             "constraints": {"allowed_models": ["claude-first", "openai-behind"]}}}))
     mp = pytest.MonkeyPatch()
     mp.setenv("WIRE_MATRIX_KEY", KEY)
+    mp.setenv("WIRE_MATRIX_BAD_KEY", "not-the-key")
     gw = GatewayThread(Settings(config=root / "catalog.yaml", policies=root / "policies", port=0, max_retries=0,
                                 stream_idle_timeout_s=1.5, log_requests=False, circuit_failure_threshold=10_000,
                                 circuit_error_rate=1.0))
@@ -332,3 +339,17 @@ def test_n_above_one_rules_anthropic_out_instead_of_failing(client, gateway):
     with pytest.raises(openai.UnprocessableEntityError) as info:
         client.chat.completions.create(model="anthropic", messages=_ask("hi"), n=2)
     assert "multiple_choices (n > 1)" in info.value.body["message"]
+
+
+@pytest.mark.parametrize("name, status", [("azure-nope", 404), ("azure-badkey", 401)])
+@pytest.mark.parametrize("stream", [False, True])
+def test_azure_refusals_read_the_same_direct_and_through_litellm(client, name, status, stream, openai_schema):
+    seen = []
+    for deployment in (name, f"{name}-litellm"):
+        with pytest.raises(openai.APIStatusError) as raised:
+            client.chat.completions.create(model=deployment, messages=_ask("hi"), stream=stream)
+        body = raised.value.response.json()
+        openai_schema.validate("ErrorResponse", body)
+        assert "not-the-key" not in raised.value.response.text
+        seen.append((raised.value.status_code, body["error"]["type"], body["error"]["code"]))
+    assert seen[0] == seen[1] and seen[0][0] in (status, 502), seen
