@@ -67,7 +67,7 @@ def _wire_route(dep: Deployment, provider: str) -> tuple[str, str, str] | None:
 
 # Azure OpenAI takes OpenAI's body and answers in OpenAI's format, at its deployment's own path with
 # a dated API version in the query and the key in an `api-key` header. Through litellm the same call
-# cost ~9 ms of CPU (25 ms a stream) for a body it does not change (docs/performance.md, sixteenth pass).
+# cost ~8.6 ms of CPU (~24 ms a stream) for a body it does not change (docs/performance.md, sixteenth pass).
 _AZURE_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
 
 

@@ -1,12 +1,13 @@
 """Azure OpenAI's wire: ``POST /openai/deployments/{deployment}/chat/completions?api-version=...``.
 
 litellm's ``azure/<deployment>`` provider (through the ``openai`` SDK's ``AsyncAzureOpenAI``) posts
-there from its ``api_base`` (the simulator's root URL), with the key in an ``api-key`` header;
-an Entra ID token (a JWT, whose signature the simulator does not check) comes as
-``Authorization: Bearer``, and the key sent that way is refused, as Azure refuses it. The deployment in the path picks the model
-profile. Bodies are OpenAI's, plus Azure's content-filter annotations (``prompt_filter_results``,
-and a first stream chunk with no choices, which clients must tolerate); Azure's own failures
-(missing ``api-version``, unknown deployment, bad key, rate limit) have Azure's error bodies.
+there from its ``api_base`` (the simulator's root URL), with the key in an ``api-key`` header
+(the gateway's own transport too); an Entra ID token (a JWT, whose signature the simulator does not
+check) comes as ``Authorization: Bearer``, and the key sent that way is refused, as Azure refuses
+it. The deployment in the path picks the model profile. Bodies are OpenAI's, plus Azure's
+content-filter annotations (``prompt_filter_results``, and a first stream chunk with no choices,
+which clients must tolerate); Azure's own failures (missing ``api-version``, unknown deployment,
+bad key, rate limit) have Azure's error bodies.
 """
 
 from __future__ import annotations

@@ -81,7 +81,8 @@ def gateway(sim, tmp_path_factory):
     for suffix, transport in (("", "auto"), ("-litellm", "litellm")):
         azure = {**WIRES["azure"][0], "api_base": sim.url, "transport": transport, "metadata": {"quality": 0.1}}
         deployments.append({**azure, "name": f"azure-nope{suffix}", "model": "azure/nope",
-                            "api_key_env": "WIRE_MATRIX_KEY", "metadata": {"quality": 0.1, "info_from": "azure/gpt-4o-mini"}})
+                            "api_key_env": "WIRE_MATRIX_KEY",
+                            "metadata": {"quality": 0.1, "info_from": "azure/gpt-4o-mini"}})
         deployments.append({**azure, "name": f"azure-badkey{suffix}", "api_key_env": "WIRE_MATRIX_BAD_KEY"})
     (root / "catalog.yaml").write_text(yaml.safe_dump(
         {"router": {"aliases": ["auto"], "default_strategy": "balanced"}, "deployments": deployments}))

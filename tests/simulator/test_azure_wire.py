@@ -94,7 +94,8 @@ async def test_azure_refusals(sim, http, query, headers, path, status, code):
 
 
 async def test_entra_token_and_faults(sim, http):
-    status, _, _ = await _post(http, sim, _body(), headers={"Authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJ4In0.c2ln"})
+    entra = "eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJ4In0.c2ln"  # a JWT's shape: header.payload.signature
+    status, _, _ = await _post(http, sim, _body(), headers={"Authorization": f"Bearer {entra}"})
     assert status == 200
     status, doc, headers = await _post(http, sim, _body("[sim:status=429;retry_after=6]"))
     assert status == 429 and headers["retry-after"] == "6" and "retry after 6 seconds" in doc["error"]["message"]

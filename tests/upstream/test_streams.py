@@ -119,10 +119,12 @@ async def test_an_event_with_nothing_a_client_reads_is_not_relayed():
     events = [
         {"choices": [], "created": 0, "id": "", "model": "", "object": "",
          "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]},
-        {"id": "c", "object": "chat.completion.chunk", "model": "m", "choices": [{"index": 0, "delta": {"content": "hi"}}]},
+        {"id": "c", "object": "chat.completion.chunk", "model": "m",
+         "choices": [{"index": 0, "delta": {"content": "hi"}}]},
         {"choices": [{"index": 0, "finish_reason": None, "content_filter_offsets": {"start_offset": 0},
                       "content_filter_results": {}}], "created": 0, "id": "", "model": "", "object": ""},
-        {"id": "c", "object": "chat.completion.chunk", "model": "m", "choices": [{"index": 0, "finish_reason": "stop"}]},
+        {"id": "c", "object": "chat.completion.chunk", "model": "m",
+         "choices": [{"index": 0, "finish_reason": "stop"}]},
         {"id": "c", "object": "chat.completion.chunk", "model": "m", "choices": [], "usage": {"total_tokens": 3}},
     ]
     body = b"".join(b"data: " + orjson.dumps(e) + b"\n\n" for e in events) + b"data: [DONE]\n\n"
