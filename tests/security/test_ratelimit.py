@@ -142,7 +142,10 @@ async def test_two_limiters_share_one_store(store_factory):
 async def test_store_outage_counts_locally(redis_process):
     client = Redis.from_url(redis_process.url, decode_responses=True, socket_timeout=0.5,
                             socket_connect_timeout=0.5)
-    lim = RateLimiter(RateLimitConfig(), RedisCounterStore(client), prefix="outage", timeout_s=1.0)
+    # One minute's window throughout: a run that crossed a minute's end split its four requests
+    # between two windows (the limit unreached, the count read from the wrong one).
+    now = time.time()
+    lim = RateLimiter(RateLimitConfig(), RedisCounterStore(client), prefix="outage", timeout_s=1.0, clock=lambda: now)
     key = Principal("k", limits=Limits(rpm=4))
     lim.admit(key, None, 1)
     redis_process.stop()
@@ -153,7 +156,7 @@ async def test_store_outage_counts_locally(redis_process):
     _refused(lim, key)  # local counting still enforces the limit
     redis_process.start()
     assert await lim.sync() and lim.healthy
-    assert int(await client.get(lim._key("key:k", "r", int(time.time() // 60)))) == 4
+    assert int(await client.get(lim._key("key:k", "r", int(now // 60)))) == 4
     await client.aclose()
 
 
