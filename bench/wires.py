@@ -7,11 +7,12 @@ The simulator (`--zero-latency`: no delays, every wire on one port) runs on core
 `gateway serve` on core 0 with six deployments of the same instant model: the OpenAI and Azure wires
 each reached directly (the gateway's HTTP/1.1 client, no translation) and through litellm, and the
 Anthropic and Gemini wires (litellm translates). A single client on core 1 sends sequential
-requests, named deployments (no ranking differences), plain and streamed, after a warm-up; each wire's rows interleave with the
-others' in rounds so a neighbour's burst hits all wires alike. Reports medians and p90s: total time
-for plain requests, time to the first content event and to the end for streams, the added
-latency = a wire's median minus the direct transport's, and the gateway's CPU per request on each
-wire (its process tree's utime + stime while that wire's requests ran). 127.0.0.1 only. See docs/performance.md.
+requests, named deployments (no ranking differences), plain and streamed, after a warm-up; each
+wire's rows interleave with the others' in rounds so a neighbour's burst hits all wires alike.
+Reports medians and p90s: total time for plain requests, time to the first content event and to
+the end for streams, the added latency = a wire's median minus the direct transport's, and the
+gateway's CPU per request on each wire (its process tree's utime + stime while that wire's
+requests ran). 127.0.0.1 only. See docs/performance.md.
 """
 
 from __future__ import annotations

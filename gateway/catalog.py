@@ -67,24 +67,36 @@ def _wire_route(dep: Deployment, provider: str) -> tuple[str, str, str] | None:
 
 # Azure OpenAI takes OpenAI's body and answers in OpenAI's format, at its deployment's own path with
 # a dated API version in the query and the key in an `api-key` header. Through litellm the same call
-# cost ~8.6 ms of CPU (~24 ms a stream) for a body it does not change (docs/performance.md, sixteenth pass).
+# cost ~8.6 ms of CPU (~24 ms a stream) for a body it barely changes (docs/performance.md, sixteenth pass).
 _AZURE_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
+_AZURE_SCHEMAS = "2024-08-01"  # the first version with `response_format: json_schema` (litellm's own bound)
 
 
-def _azure_route(dep: Deployment, params: ProviderParams, mode: str, key: str | None) -> tuple[tuple, str]:
+def _azure_route(dep: Deployment, params: ProviderParams, mode: str, key: str | None,
+                 known: Mapping[str, Any] | None) -> tuple[tuple, str]:
     """((transport, deployment, url base, url query, key header), why) for an Azure OpenAI
-    deployment on `transport: auto`: direct when its call is OpenAI's, else litellm's and why."""
+    deployment on `transport: auto`: direct when its call is OpenAI's, else litellm's and why.
+
+    Where litellm's Azure config does more than move the body, the deployment stays with it: a
+    reasoning model's parameters (`max_completion_tokens`, the developer role), and before
+    2024-08-01 a JSON schema sent as a forced tool call. What it does for the rest, `developer`
+    messages sent as `system`, the direct deployment's parameter rules do (gateway/upstream/adapt.py).
+    """
     deployment = dep.model.partition("/")[2]
     version = params.api_version or ""
     litellm = ("litellm", dep.model, dep.api_base, "", "")
     if mode != "chat":
         return litellm, "azure embeddings: litellm sends them"
+    if known and known.get("supports_reasoning"):
+        return litellm, "azure reasoning model: litellm adapts its parameters"
     if params.azure_ad_token_env or not key:
         return litellm, "azure without an api key (Entra ID or litellm's own lookup): litellm sends it"
     if not dep.api_base or not deployment:
         return litellm, "azure without an api_base: litellm finds the endpoint"
     if not _AZURE_VERSION.match(version):
         return litellm, "azure without a dated api_version: litellm picks the version"
+    if version < _AZURE_SCHEMAS:
+        return litellm, f"azure api_version before {_AZURE_SCHEMAS}: litellm sends JSON schemas as a tool call"
     base = f"{dep.api_base.rstrip('/')}/openai/deployments/{quote(deployment, safe='')}"
     return (("openai", deployment, base, "?api-version=" + quote(version, safe=""), "api-key"),
             f"azure takes OpenAI's body at its deployment's path (api-version {version}, api-key header): "
@@ -287,7 +299,7 @@ def _resolve(dep: Deployment, env: Mapping[str, str], require_keys: bool, lookup
     route = (*wire, "", "") if wire else ("litellm", dep.model, dep.api_base, "", "")
     azure_why = None
     if wire is None and dep.transport == "auto" and provider == "azure":
-        route, azure_why = _azure_route(dep, params, mode, key)
+        route, azure_why = _azure_route(dep, params, mode, key, known)
     transport, upstream_model, api_base, url_query, key_header = route
     translated = transport == "litellm" and provider not in _OPENAI_FORMAT
     if dep.transport != "auto":
@@ -310,7 +322,8 @@ def _resolve(dep: Deployment, env: Mapping[str, str], require_keys: bool, lookup
         config=dep, info=info, api_key=key, transport=transport, upstream_model=upstream_model, api_base=api_base,
         url_query=url_query, key_header=key_header, provider=provider, translated=translated, transport_reason=reason,
         params=None if mode != "chat" else rules_for(provider, dep.model, supported=supported, translated=translated,
-                                                     max_output_tokens=info.max_output_tokens),
+                                                     max_output_tokens=info.max_output_tokens,
+                                                     developer_as_system=transport == "openai" and provider == "azure"),
         provider_kwargs=MappingProxyType(dict(creds.kwargs)), secrets=creds.secrets, credentials=creds.source,
         problem=creds.problem, price_source=price_source,
         price_model=(dep.metadata.info_from or dep.model) if priced_by_litellm else None,

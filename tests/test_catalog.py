@@ -11,6 +11,7 @@ import yaml
 
 from gateway.catalog import CatalogError, GatewayConfig, load_catalog, load_config
 from gateway.providers import ProviderParams
+from gateway.upstream.adapt import adapt
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "providers.example.yaml"
@@ -110,12 +111,24 @@ def test_an_azure_chat_deployment_with_a_key_and_a_dated_version_goes_direct():
     assert (dep.url_query, dep.key_header, dep.api_key) == ("?api-version=2024-10-21", "api-key", "azure-key")
     assert dep.price_model is None and dep.info.input_cost_per_token > 0  # priced by the gateway, from the map
     assert "sent directly" in dep.transport_reason
+    # What litellm's Azure config does to a GPT deployment's body, the direct one's rules do.
+    assert dep.params.developer_as_system
+    body = {"model": "x", "messages": [{"role": "developer", "content": "Be brief."},
+                                       {"role": "user", "content": "hi"}]}
+    sent, notes = adapt(body, dep.params)
+    assert [m["role"] for m in sent["messages"]] == ["system", "user"] and notes
+    assert body["messages"][0]["role"] == "developer"  # the client's body is not changed
+    via_litellm = load_catalog(_config({**AZURE, "transport": "litellm"}), env={"K": "k"}).deployments["az"]
+    assert not via_litellm.params.developer_as_system  # litellm does it there
 
 
 @pytest.mark.parametrize("change, env, why", [
     ({"transport": "litellm"}, {"K": "k"}, "transport: litellm is set"),
     ({"api_version": "2024-13-xx"}, {"K": "k"}, "without a dated api_version"),
     ({"api_version": None}, {"K": "k"}, "without a dated api_version"),
+    ({"api_version": "2024-06-01"}, {"K": "k"}, "before 2024-08-01"),
+    ({"model": "azure/my-o3", "metadata": {"info_from": "azure/o3-mini", "quality": 0.5}}, {"K": "k"},
+     "reasoning model"),
     ({"api_base": None}, {"K": "k"}, "without an api_base"),
     ({"api_key_env": None, "provider_params": {"azure_ad_token_env": "T"}}, {"T": "t"}, "without an api key"),
     ({"mode": "embedding", "model": "azure/emb",

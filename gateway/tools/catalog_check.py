@@ -46,6 +46,8 @@ def _adapts(dep: ResolvedDeployment) -> list[str]:
         out.append(f"sends max_tokens {rules.default_max_tokens} when the client gives none")
     if rules.json_object_as_schema:
         out.append("sends json_object as a JSON schema of an object")
+    if rules.developer_as_system:
+        out.append("sends developer messages as system")
     return out
 
 

@@ -12,7 +12,9 @@ decision shows (explain, the request log):
 - Anthropic requires `max_tokens`: the deployment's output limit is sent when the client gave none
   (litellm would otherwise send a default of its own, far too large for a model it does not know);
 - Anthropic has no JSON mode: `response_format: json_object` is sent as a JSON schema of an object,
-  which litellm turns into a forced tool call, so the answer is JSON as the client asked.
+  which litellm turns into a forced tool call, so the answer is JSON as the client asked;
+- Azure's GPT deployments sent directly get `developer` messages as `system` ones, as litellm's
+  Azure config sends them (its dated API versions before 2024-12 take no `developer` role).
 
 Parameters that change what the answer means (`n` > 1, `logprobs`, tools, a JSON schema) are never
 dropped: selection already left out the deployments that cannot honour them (capabilities
@@ -55,6 +57,8 @@ class ParamRules:
     default_max_tokens: int | None = None
     #: Send `response_format: json_object` as a JSON schema of an object (no JSON mode).
     json_object_as_schema: bool = False
+    #: Send `developer` messages as `system` ones (no developer role).
+    developer_as_system: bool = False
 
     def allows(self, param: str) -> bool:
         return self.supported is None or param in self.supported
@@ -66,11 +70,12 @@ def _anthropic_family(provider: str, model: str) -> bool:
 
 
 def rules_for(provider: str, model: str, *, supported: frozenset[str] | None, translated: bool,
-              max_output_tokens: int) -> ParamRules | None:
+              max_output_tokens: int, developer_as_system: bool = False) -> ParamRules | None:
     """The rules for a deployment of `model` at `provider`; None when nothing is ever changed.
 
-    `supported` is litellm's parameter table for it (None: unknown, everything passes) and
-    `translated` says litellm translates its requests into another API (not OpenAI's).
+    `supported` is litellm's parameter table for it (None: unknown, everything passes),
+    `translated` says litellm translates its requests into another API (not OpenAI's), and
+    `developer_as_system` that the deployment takes no `developer` role and litellm does not send it.
     """
     if provider in _OPENAI:
         return None
@@ -81,8 +86,10 @@ def rules_for(provider: str, model: str, *, supported: frozenset[str] | None, tr
         ranges=_ANTHROPIC_RANGES if claude else (),
         default_max_tokens=max_output_tokens if claude and translated else None,
         json_object_as_schema=claude and translated,
+        developer_as_system=developer_as_system,
     )
-    if rules.supported is None and not rules.ranges and rules.default_max_tokens is None:
+    if rules.supported is None and not rules.ranges and rules.default_max_tokens is None \
+            and not rules.developer_as_system:
         return None
     return rules
 
@@ -133,4 +140,12 @@ def adapt(body: Mapping[str, Any], rules: ParamRules | None) -> tuple[Mapping[st
                                   "json_schema": {"name": "json_object", "schema": {"type": "object"}}}
         notes.append(f"response_format json_object sent as a JSON schema of an object ({rules.provider} "
                      "has no JSON mode)")
+    current = out if out is not None else body
+    messages = current.get("messages")
+    if rules.developer_as_system and isinstance(messages, list) \
+            and any(isinstance(m, Mapping) and m.get("role") == "developer" for m in messages):
+        out = dict(current)
+        out["messages"] = [{**m, "role": "system"} if isinstance(m, Mapping) and m.get("role") == "developer" else m
+                           for m in messages]
+        notes.append(f"developer messages sent as system ({rules.provider} takes no developer role)")
     return (out if out is not None else body), tuple(notes)

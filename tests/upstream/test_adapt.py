@@ -65,6 +65,23 @@ def test_a_provider_without_a_parameter_table_passes_everything():
     assert rules is None
 
 
+@pytest.mark.parametrize("messages, sent", [
+    ([{"role": "developer", "content": "Be brief.", "name": "ops"}, {"role": "user", "content": "hi"}],
+     [{"role": "system", "content": "Be brief.", "name": "ops"}, {"role": "user", "content": "hi"}]),
+    (MSG, MSG),  # nothing to change: the same body, no note
+    ([{"role": "system", "content": "s"}, {"role": "developer", "content": "d"}],
+     [{"role": "system", "content": "s"}, {"role": "system", "content": "d"}]),
+])
+def test_azure_direct_sends_developer_messages_as_system(messages, sent):
+    # As litellm's Azure config does for GPT models (gateway/catalog.py says which deployments).
+    rules = rules_for("azure", "azure/gpt-4o", supported=None, translated=False, max_output_tokens=10,
+                      developer_as_system=True)
+    body = {"model": "m", "messages": messages}
+    out, notes = adapt(body, rules)
+    assert out["messages"] == sent and bool(notes) == (out is not body) == (sent != messages)
+    assert adapt(out, rules) == (out, ())
+
+
 _params = st.fixed_dictionaries({}, optional={
     "temperature": st.floats(0, 2), "top_p": st.floats(0, 1), "seed": st.integers(0, 10),
     "n": st.integers(1, 4), "logprobs": st.booleans(), "user": st.text(max_size=5),
