@@ -14,7 +14,7 @@ decision shows (explain, the request log):
 - Anthropic has no JSON mode: `response_format: json_object` is sent as a JSON schema of an object,
   which litellm turns into a forced tool call, so the answer is JSON as the client asked;
 - Azure's GPT deployments sent directly get `developer` messages as `system` ones, as litellm's
-  Azure config sends them (its dated API versions before 2024-12 take no `developer` role).
+  Azure config sends them to those models (the deployments it serves itself, it adapts itself).
 
 Parameters that change what the answer means (`n` > 1, `logprobs`, tools, a JSON schema) are never
 dropped: selection already left out the deployments that cannot honour them (capabilities
@@ -57,7 +57,7 @@ class ParamRules:
     default_max_tokens: int | None = None
     #: Send `response_format: json_object` as a JSON schema of an object (no JSON mode).
     json_object_as_schema: bool = False
-    #: Send `developer` messages as `system` ones (no developer role).
+    #: Send `developer` messages as `system` ones (litellm's Azure config does, for GPT models).
     developer_as_system: bool = False
 
     def allows(self, param: str) -> bool:
@@ -75,7 +75,8 @@ def rules_for(provider: str, model: str, *, supported: frozenset[str] | None, tr
 
     `supported` is litellm's parameter table for it (None: unknown, everything passes),
     `translated` says litellm translates its requests into another API (not OpenAI's), and
-    `developer_as_system` that the deployment takes no `developer` role and litellm does not send it.
+    `developer_as_system` that the deployment's `developer` messages go as `system` ones and litellm
+    does not send it.
     """
     if provider in _OPENAI:
         return None
@@ -147,5 +148,5 @@ def adapt(body: Mapping[str, Any], rules: ParamRules | None) -> tuple[Mapping[st
         out = dict(current)
         out["messages"] = [{**m, "role": "system"} if isinstance(m, Mapping) and m.get("role") == "developer" else m
                            for m in messages]
-        notes.append(f"developer messages sent as system ({rules.provider} takes no developer role)")
+        notes.append(f"developer messages sent as system (as litellm sends them to {rules.provider}'s GPT models)")
     return (out if out is not None else body), tuple(notes)
