@@ -21,6 +21,7 @@ __all__ = [
     "UnsupportedEncoding",
     "bad_event",
     "clean_retry_after",
+    "credentials_refused",
     "redirected",
     "stream_over_limit",
     "too_large",
@@ -96,6 +97,13 @@ def redirected(deployment: str, status: int) -> errors.BadGatewayError:
         "redirects, so the request was not sent anywhere else",
         code="upstream_redirect", retryable=False,
     )
+
+
+def credentials_refused(deployment: str, param: str | None = None) -> errors.AuthenticationError:
+    """A provider's 401: it rejected the gateway's credential, not the caller's, and says so plainly
+    (the code is not `invalid_api_key`, which reads as the caller's key)."""
+    return errors.AuthenticationError(f"deployment {deployment}: the upstream provider rejected the gateway's "
+                                      "credentials", param=param, code="upstream_auth_error")
 
 
 def bad_event(deployment: str, what: str) -> errors.BadGatewayError:

@@ -190,9 +190,7 @@ def map_exception(exc: BaseException, deployment: str, secrets: Iterable[str] = 
         headers["Retry-After"] = ra
     cls = errors.for_status(status)
     if status == 401 or (provider is not None and provider.bad_credentials):
-        # The provider rejected the gateway's credential, not the caller's: say so plainly.
-        return errors.AuthenticationError(f"deployment {deployment}: the upstream provider rejected the "
-                                          "gateway's credentials", code="upstream_auth_error")
+        return guards.credentials_refused(deployment)
     # The provider's param and code tell a client what to fix; a server-side failure keeps the
     # gateway's own code, which says where it failed (except an overload, which is worth naming).
     param = errors.scrub(provider.param, secrets, 200) if provider is not None and provider.param and status < 500 else None

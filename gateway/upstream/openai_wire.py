@@ -199,6 +199,7 @@ class StreamEvents:
                 # whose headers say nothing (a Retry-After is read for 429s only).
                 raise _error_from_body(502, chunk, deployment, self._secrets, None)
             choices = chunk.get("choices")
+            # The usual chunk's first choice has a delta: only the others need `_annotation`'s look.
             if (not choices or type(choices[0]) is not dict or "delta" not in choices[0]) and _annotation(chunk):
                 continue
             if (upstream := chunk.get("model")) != self._seen and type(upstream) is str:
@@ -252,19 +253,17 @@ def _error_from_body(status: int, body: Any, deployment: str, secrets: tuple[str
     param = err.get("param") if isinstance(err, dict) and status < 500 else None
     param = errors.scrub(param, secrets, 200) if isinstance(param, str) else None
     relayed = code if isinstance(code, str) and len(code) <= 100 and status < 500 else None
+    if status == 401:
+        return guards.credentials_refused(deployment, param)
     detail = errors.scrub(str(message or f"HTTP {status}"), secrets)
     if status == 400 and (code == "context_length_exceeded" or "context length" in detail.lower()):
         return errors.ContextWindowError(f"deployment {deployment}: context window exceeded: {detail}",
                                          param=param or "messages")
-    if status == 401:
-        detail = "the upstream provider rejected the gateway's credentials"
     extra = {}
     if status == 429 and headers is not None and (retry_after := guards.clean_retry_after(headers.get("retry-after"))):
         extra["Retry-After"] = retry_after
-    # A 401 is the provider rejecting the gateway's credential, not the caller's: the code says so,
-    # as the litellm transport's does (`litellm_errors.map_exception`).
     return errors.for_status(status)(f"deployment {deployment}: {detail}", headers=extra, param=param,
-                                     code="upstream_auth_error" if status == 401 else relayed)
+                                     code=relayed)
 
 
 class OpenAIWireTransport:

@@ -110,11 +110,10 @@ async def test_an_event_with_nothing_a_client_reads_is_not_relayed():
     # Azure's first event (its prompt's filter results: no id, no object, no choices) and its
     # asynchronous filter's annotations (a choice with no delta) are no chunks by OpenAI's schema
     # and carry nothing a client reads; the usage chunk (no choices) and a finish without a delta go.
-    from types import SimpleNamespace
-
     from gateway.upstream.openai_wire import OpenAIWireTransport
 
     from .test_http1 import Script
+    from .test_stream_footprint import _deployment
 
     events = [
         {"choices": [], "created": 0, "id": "", "model": "", "object": "",
@@ -131,9 +130,7 @@ async def test_an_event_with_nothing_a_client_reads_is_not_relayed():
     head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
     async with Script([head + body, 0.2]) as url:
         transport = OpenAIWireTransport()
-        dep = SimpleNamespace(name="dep", api_base=url.removesuffix("/chat/completions"), upstream_model="m",
-                              api_key="k", provider_kwargs={}, url_query="", key_header="")
-        stream = await transport.stream(dep, {"messages": []}, 5.0)
+        stream = await transport.stream(_deployment(url), {"messages": []}, 5.0)
         relayed = [chunk async for _, chunk in stream]
         assert [c.get("usage") or c["choices"][0].get("delta", "finish") for c in relayed] == [
             {"content": "hi"}, "finish", {"total_tokens": 3}]
