@@ -17,7 +17,9 @@ from typing import Any
 from gateway import errors
 from gateway.upstream import guards
 from gateway.upstream._litellm import types as _types
-from gateway.upstream.provider_errors import ProviderError, exception_chain, parse_error_body, retry_after
+from gateway.upstream.provider_errors import (
+    ProviderError, exception_chain, gateway_error, parse_error_body, retry_after,
+)
 
 __all__ = ["map_exception"]
 
@@ -159,14 +161,8 @@ def map_exception(exc: BaseException, deployment: str, secrets: Iterable[str] = 
         return errors.BadGatewayError(f"deployment {deployment} failed")
     t = _types()
     provider = _provider_error(nodes)
-
-    def said(default: str) -> str:
-        text = provider.message if provider is not None and provider.message else default
-        return errors.scrub(text, secrets)
-
-    if isinstance(exc, t.litellm.ContextWindowExceededError):
-        return errors.ContextWindowError(f"deployment {deployment}: context window exceeded: "
-                                         f"{said('the prompt is too long for this model')}", param="messages")
+    if isinstance(exc, t.litellm.ContextWindowExceededError):  # litellm read the provider's words for it
+        return gateway_error(400, provider, deployment, secrets, context_window=True)
     if any(isinstance(n, t.litellm.UnsupportedParamsError) for n in nodes):
         err = errors.InvalidRequestError(
             f"deployment {deployment} cannot take a parameter of this request (its provider does not support it)")
@@ -179,34 +175,5 @@ def map_exception(exc: BaseException, deployment: str, secrets: Iterable[str] = 
         status = getattr(exc, "status_code", None)
         if not isinstance(status, int) or status < 400:
             return errors.BadGatewayError(f"deployment {deployment} failed")
-    if status is None:  # an error event mid-stream, or a body without a status: its own type decides
-        status = provider.status if provider is not None and provider.status else 500
-    if provider is not None and provider.status in (401, 503) and status in (400, 500):
-        status = provider.status  # a bad key under Google's 400, an overload under Anthropic's stream 500
-    if status == 529 or (provider is not None and provider.overloaded and status >= 500):
-        status = 503  # Anthropic's 529 and every "overloaded": retryable, another deployment may answer
-    headers = {}
-    if status in (429, 503) and (ra := guards.clean_retry_after(retry_after(exc, provider))):
-        headers["Retry-After"] = ra
-    cls = errors.for_status(status)
-    if status == 401 or (provider is not None and provider.bad_credentials):
-        return guards.credentials_refused(deployment)
-    # The provider's param and code tell a client what to fix; a server-side failure keeps the
-    # gateway's own code, which says where it failed (except an overload, which is worth naming).
-    param = errors.scrub(provider.param, secrets, 200) if provider is not None and provider.param and status < 500 else None
-    code = provider.code if provider is not None and status < 500 else None
-    if provider is not None and provider.overloaded and status == 503:
-        code = "upstream_overloaded"  # one code for every provider's word for it
-    err = cls(f"deployment {deployment}: {said(_DEFAULT_MESSAGES.get(status, f'upstream error {status}'))}",
-              headers=headers, param=param, code=code)
-    if translated and status == 400:
-        err.translation = True
-    return err
-
-
-_DEFAULT_MESSAGES = {
-    400: "the provider refused the request", 404: "the provider does not know this model",
-    408: "the provider timed out", 413: "the request is too large for the provider",
-    429: "rate limited by the provider", 500: "the provider failed", 502: "the provider's gateway failed",
-    503: "the provider is overloaded", 504: "the provider timed out",
-}
+    return gateway_error(status, provider, deployment, secrets, delay=retry_after(exc, provider),
+                         translated=translated)

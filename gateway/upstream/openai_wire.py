@@ -26,6 +26,7 @@ from gateway import errors
 from gateway.catalog import ResolvedDeployment
 from gateway.upstream import guards, http1
 from gateway.upstream.operation import CHAT, EMBEDDINGS, Operation, embedding_body
+from gateway.upstream.provider_errors import gateway_error, header_retry_after, parse_error_body
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "OpenAIWireTransport", "StreamEvents"]
 
@@ -243,27 +244,10 @@ def _failure(exc: BaseException, deployment: str, limit: int, *, timed_out: str,
     return errors.BadGatewayError(f"{broke}: {exc}", code="upstream_connection_error")
 
 
-def _error_from_body(status: int, body: Any, deployment: str, secrets: tuple[str, ...], headers: Any) -> errors.GatewayError:
-    err = body.get("error") if isinstance(body, dict) else None
-    message = err.get("message") if isinstance(err, dict) else None
-    code = err.get("code") if isinstance(err, dict) else None
-    # The provider's `param` and `code` tell the client which field to fix: carried through on client
-    # errors (as short strings: they are upstream input like the message). A server-side failure
-    # keeps the gateway's own code, which says where it failed.
-    param = err.get("param") if isinstance(err, dict) and status < 500 else None
-    param = errors.scrub(param, secrets, 200) if isinstance(param, str) else None
-    relayed = code if isinstance(code, str) and len(code) <= 100 and status < 500 else None
-    if status == 401:
-        return guards.credentials_refused(deployment, param)
-    detail = errors.scrub(str(message or f"HTTP {status}"), secrets)
-    if status == 400 and (code == "context_length_exceeded" or "context length" in detail.lower()):
-        return errors.ContextWindowError(f"deployment {deployment}: context window exceeded: {detail}",
-                                         param=param or "messages")
-    extra = {}
-    if status == 429 and headers is not None and (retry_after := guards.clean_retry_after(headers.get("retry-after"))):
-        extra["Retry-After"] = retry_after
-    return errors.for_status(status)(f"deployment {deployment}: {detail}", headers=extra, param=param,
-                                     code=relayed)
+def _error_from_body(status: int, raw: Any, deployment: str, secrets: tuple[str, ...], headers: Any) -> errors.GatewayError:
+    """The provider's error body (bytes or a parsed event) as litellm's adapter would read it."""
+    return gateway_error(status, parse_error_body(raw), deployment, secrets,
+                         delay=header_retry_after(headers) if headers is not None else None)
 
 
 class OpenAIWireTransport:
@@ -374,10 +358,9 @@ class OpenAIWireTransport:
             resp.cap(_MAX_ERROR_BODY)
             try:
                 raw = await resp.read()
-                parsed = orjson.loads(raw) if raw else {}
-            except (orjson.JSONDecodeError, guards.ResponseTooLarge, http1.UpstreamIOError, TimeoutError):
-                parsed = {}
+            except (guards.ResponseTooLarge, http1.UpstreamIOError, TimeoutError):
+                raw = b""
             finally:
                 resp.release()  # pooled again when read to the end, closed when not
-            raise _error_from_body(resp.status, parsed, dep.name, self._secrets, resp.headers)
+            raise _error_from_body(resp.status, raw, dep.name, self._secrets, resp.headers)
         return resp

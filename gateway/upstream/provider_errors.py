@@ -19,6 +19,10 @@ is relayed raw:
 Everything here is upstream input: strings are cut short, and only fields of the expected types
 are read. Pure functions, no I/O. `exception_chain` and `retry_after` read what a client library
 left on its exceptions (attributes only; no import of the library), for the transports.
+
+`gateway_error` is the one place a provider's refusal becomes the `GatewayError` a client sees:
+the direct wire and litellm's adapter both end there, so one provider's answer reads the same
+whichever transport carried it (tests/e2e/test_wire_matrix.py compares them).
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ from typing import Any
 
 import orjson
 
-__all__ = ["ProviderError", "exception_chain", "parse_error_body", "retry_after"]
+from gateway import errors
+from gateway.upstream import guards
+
+__all__ = ["ProviderError", "exception_chain", "gateway_error", "header_retry_after", "parse_error_body", "retry_after"]
 
 _MAX_MESSAGE = 500
 _MAX_FIELD = 100
@@ -95,7 +102,9 @@ def _text(value: Any, limit: int = _MAX_MESSAGE) -> str | None:
 
 
 def _code(value: Any) -> str | None:
-    return value if isinstance(value, str) and _CODE.match(value) else None
+    # A bare number is a status, not a code (Azure's 429 says `"code": "429"`): the gateway's own
+    # code for the status says more.
+    return value if isinstance(value, str) and _CODE.match(value) and not value.isdigit() else None
 
 
 def _load(raw: Any) -> Any:
@@ -217,6 +226,18 @@ def _header(headers: Any, name: str) -> str | None:
     return None if value is None else str(value).strip()
 
 
+def header_retry_after(headers: Any) -> str | None:
+    """A response's retry delay from its headers (`retry-after`, else `retry-after-ms`), as found."""
+    if (value := _header(headers, "retry-after")):
+        return value
+    if (value := _header(headers, "retry-after-ms")):
+        try:
+            return str(max(1, math.ceil(float(value) / 1000)))
+        except ValueError:
+            return None
+    return None
+
+
 def retry_after(exc: BaseException, provider: ProviderError | None = None) -> str | None:
     """The provider's retry delay, as a Retry-After value, wherever litellm keeps it.
 
@@ -242,3 +263,56 @@ def retry_after(exc: BaseException, provider: ProviderError | None = None) -> st
     if provider is not None and provider.retry_after_s is not None:
         return str(provider.retry_after_s)
     return None
+
+
+_DEFAULT_MESSAGES = {
+    400: "the provider refused the request", 404: "the provider does not know this model",
+    408: "the provider timed out", 413: "the request is too large for the provider",
+    429: "rate limited by the provider", 500: "the provider failed", 502: "the provider's gateway failed",
+    503: "the provider is overloaded", 504: "the provider timed out",
+}
+
+
+def gateway_error(status: int | None, provider: ProviderError | None, deployment: str, secrets: Any = (), *,
+                  delay: str | None = None, translated: bool = False,
+                  context_window: bool = False) -> errors.GatewayError:
+    """A provider's refusal as the one `GatewayError` a client sees, whichever transport carried it.
+
+    `status` is the HTTP status the provider sent (None for an error event mid-stream: the body's
+    own type decides, else 500); `provider` what its body says; `delay` its Retry-After as found (else the body's);
+    `translated` that the deployment's wire is not OpenAI's, so a 400 came from translating a valid
+    request and `auto` may fall back (`forwarder`); `context_window` that the transport already
+    knows the prompt was too long (litellm's exception type).
+    """
+    if status is None:
+        status = provider.status if provider is not None and provider.status else 500
+    if provider is not None and provider.status in (401, 503) and status in (400, 500):
+        status = provider.status  # a bad key under Google's 400, an overload under Anthropic's stream 500
+    # Every provider's "overloaded" (Anthropic's 529, Google's UNAVAILABLE, Azure's ServiceUnavailable,
+    # HTTP's own 503) is one retryable 503 with one code: another deployment may answer.
+    overloaded = status in (503, 529) or (provider is not None and provider.overloaded and status >= 500)
+    if overloaded:
+        status = 503
+    # The provider's param and code tell a client what to fix; a server-side failure keeps the
+    # gateway's own code, which says where it failed.
+    param = errors.scrub(provider.param, secrets, 200) if provider is not None and provider.param and status < 500 else None
+    if status == 401 or (provider is not None and provider.bad_credentials):
+        return guards.credentials_refused(deployment, param)
+    code = provider.code if provider is not None and status < 500 else None
+    text = provider.message if provider is not None and provider.message else None
+    if context_window or (status == 400 and (code == "context_length_exceeded"
+                                             or (text is not None and "context length" in text.lower()))):
+        detail = errors.scrub(text or "the prompt is too long for this model", secrets)
+        return errors.ContextWindowError(f"deployment {deployment}: context window exceeded: {detail}",
+                                         param=param or "messages")
+    detail = errors.scrub(text or _DEFAULT_MESSAGES.get(status, f"upstream error {status}"), secrets)
+    if delay is None and provider is not None and provider.retry_after_s is not None:
+        delay = str(provider.retry_after_s)  # Google's RetryInfo: its body is its only word on it
+    headers = {}
+    if status in (429, 503) and (clean := guards.clean_retry_after(delay)):
+        headers["Retry-After"] = clean
+    err = errors.for_status(status)(f"deployment {deployment}: {detail}", headers=headers, param=param,
+                                    code="upstream_overloaded" if overloaded else code)
+    if translated and status == 400:
+        err.translation = True
+    return err

@@ -76,7 +76,7 @@ CASES: list[Case] = [
     *_both("500", "status=500", {A: {"server_error": 2}, B: {"ok": 1}},
            {A: {"server_error": 2}, B: {"server_error": 2}}, 500, ("api_error", "upstream_error")),
     *_both("503", "status=503", {A: {"server_error": 2}, B: {"ok": 1}},
-           {A: {"server_error": 2}, B: {"server_error": 2}}, 503, ("api_error", "service_unavailable")),
+           {A: {"server_error": 2}, B: {"server_error": 2}}, 503, ("api_error", "upstream_overloaded")),
     # A 400 is the request's fault: no retry, no fallback, even with a healthy deployment behind.
     *[Case(f"400/{scope}", "status=400" + suffix, stream, 400, ("invalid_request_error", None), {A: {"client_error": 1}})
       for stream in (False, True) for scope, suffix in (("primary", ONLY_A), ("all", ""))],

@@ -22,6 +22,8 @@ Modes (plain and streamed unless noted; streams follow `"stream": true` in the b
   `nonobject-first-*`: the bad event first.
 - `endless` (stream): a chunk every 20 ms, forever; `endless-comments`: one chunk, then an SSE
   comment every 20 ms, forever.
+- `shape-*`: a refusal in the error shape of another OpenAI-compatible server (see `SHAPES`):
+  vLLM's and Mistral's top-level fields, Ollama's bare string, Azure's 503 with `retry-after-ms`.
 - `cookies` (plain): a normal answer that sets 50 cookies under names new on every request. Every
   request's `Cookie` header (None without one) is recorded in `cookies_seen`, whatever its mode.
 
@@ -44,7 +46,7 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["LEAKED_KEY", "RETRY_AFTER", "TRACEBACK", "USAGE", "HostileThread", "create_app", "create_recorder",
+__all__ = ["LEAKED_KEY", "RETRY_AFTER", "SHAPES", "TRACEBACK", "USAGE", "HostileThread", "create_app", "create_recorder",
            "gzip_bomb"]
 
 #: A credential-shaped value the hostile upstream puts where it should not be.
@@ -64,6 +66,22 @@ RETRY_AFTER: dict[str, str] = {
     "ra-date": "",  # filled per request: an HTTP-date 2 s ahead
     "ra-past-date": "Wed, 21 Oct 2015 07:28:00 GMT",
     "ra-far-date": "Fri, 01 Jan 2100 00:00:00 GMT",
+}
+
+#: mode -> (status, headers, body): what other OpenAI-compatible servers send when they refuse.
+SHAPES: dict[str, tuple[int, dict[str, str], Any]] = {
+    "shape-vllm-context": (400, {}, {
+        "object": "error", "type": "BadRequestError", "param": None, "code": 400,
+        "message": "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens "
+                   "(8000 in the messages, 1000 in the completion). Please reduce the length of the messages "
+                   "or completion."}),
+    "shape-mistral": (422, {}, {"object": "error", "message": "Extra inputs are not permitted",
+                                "type": "invalid_request_error", "param": "messages", "code": None}),
+    "shape-ollama": (404, {}, {"error": "model \"hostile\" not found, try pulling it first"}),
+    "shape-azure-503": (503, {"retry-after-ms": "1500"}, {"error": {
+        "code": "ServiceUnavailable", "message": "The service is temporarily unable to process your request."}}),
+    "shape-azure-429": (429, {"retry-after": "3"}, {"error": {
+        "code": "429", "message": "Requests have exceeded the token rate limit of your pricing tier."}}),
 }
 
 USAGE: dict[str, Any] = {
@@ -217,6 +235,9 @@ async def _answer(request: web.Request) -> web.StreamResponse:
         return web.Response(status=429, headers={"Retry-After": value}, content_type="application/json",
                             body=_dumps({"error": {"message": "slow down", "type": "rate_limit_error",
                                                    "param": None, "code": "rate_limit_exceeded"}}))
+    if mode in SHAPES:
+        status, headers, refusal = SHAPES[mode]
+        return web.Response(status=status, headers=headers, content_type="application/json", body=_dumps(refusal))
     if mode == "traceback":
         return web.Response(status=500, content_type="application/json", body=_dumps(
             {"error": {"message": f"Internal error: {TRACEBACK}", "type": "server_error", "param": None,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.upstream.provider_errors import ProviderError, parse_error_body
+from gateway.upstream.provider_errors import ProviderError, gateway_error, header_retry_after, parse_error_body
 
 ANTHROPIC_OVERLOAD = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"},
                       "request_id": "req_1"}
@@ -93,3 +93,62 @@ def test_any_json_is_read_or_ignored_never_raises(body):
     if parsed is not None:
         assert parsed.message is None or isinstance(parsed.message, str)
         assert parsed.retry_after_s is None or parsed.retry_after_s >= 1
+
+
+# (name, status, body, delay, translated) -> (error class name, status, code, param, Retry-After, translation)
+GATEWAY_CASES = [
+    ("anthropic 529 is one overload", 529, ANTHROPIC_OVERLOAD, "4",
+     False, ("ServiceUnavailableError", 503, "upstream_overloaded", None, "4", False)),
+    ("a bare 503 is one overload too", 503, {"error": {"message": "The server is overloaded or not ready yet.",
+                                                        "type": "server_error", "param": None, "code": None}},
+     None, False, ("ServiceUnavailableError", 503, "upstream_overloaded", None, None, False)),
+    ("an overload under a stream's 500", 500, ANTHROPIC_OVERLOAD, None,
+     False, ("ServiceUnavailableError", 503, "upstream_overloaded", None, None, False)),
+    ("an error event without a status: its type decides", None, GOOGLE_429, None,
+     False, ("RateLimitError", 429, "rate_limit_exceeded", None, "3", False)),
+    ("google's bad key under a 400", 400, GOOGLE_BAD_KEY, None,
+     False, ("AuthenticationError", 401, "upstream_auth_error", None, None, False)),
+    ("a 401 keeps the param, names the gateway's credential", 401,
+     {"error": {"message": "bad key", "param": "api_key", "code": "invalid_api_key"}}, None,
+     False, ("AuthenticationError", 401, "upstream_auth_error", "api_key", None, False)),
+    ("vLLM's context length, top-level fields", 400,
+     {"object": "error", "message": "This model's maximum context length is 8192 tokens.", "code": 400}, None,
+     False, ("ContextWindowError", 400, "context_length_exceeded", "messages", None, False)),
+    ("a translated 400 may fall back", 400, {"type": "error", "error": {"type": "invalid_request_error",
+                                                                        "message": "bad"}}, None,
+     True, ("InvalidRequestError", 400, None, None, None, True)),
+    ("a client error's code and param are relayed", 400, GOOGLE_BAD_FIELD, None,
+     False, ("InvalidRequestError", 400, None, "generation_config.temperature", None, False)),
+    ("a server error keeps the gateway's code", 500, {"error": {"message": "boom", "code": "oops"}}, None,
+     False, ("UpstreamServerError", 500, "upstream_error", None, None, False)),
+    ("a 429's status-as-code is not relayed", 429, {"error": {"code": "429", "message": "slow"}}, "1.5",
+     False, ("RateLimitError", 429, "rate_limit_exceeded", None, "2", False)),
+    ("no body at all", 502, None, None, False, ("BadGatewayError", 502, "bad_gateway", None, None, False)),
+]
+
+
+@pytest.mark.parametrize("status, body, delay, translated, expected", [c[1:] for c in GATEWAY_CASES],
+                         ids=[c[0] for c in GATEWAY_CASES])
+def test_gateway_error(status, body, delay, translated, expected):
+    err = gateway_error(status, parse_error_body(body), "dep", delay=delay, translated=translated)
+    cls, want_status, code, param, retry, translation = expected
+    assert type(err).__name__ == cls
+    assert (err.status, err.code, err.param) == (want_status, code, param)
+    assert err.headers.get("Retry-After") == retry
+    assert bool(getattr(err, "translation", False)) is translation
+    assert str(err.message).startswith("deployment dep: ")
+
+
+def test_gateway_error_scrubs_the_providers_words():
+    err = gateway_error(400, parse_error_body({"error": {"message": "your key sk-secret-123 is odd"}}), "dep",
+                        ("sk-secret-123",))
+    assert "sk-secret-123" not in err.message and err.message.startswith("deployment dep: your key")
+    default = gateway_error(413, None, "dep")
+    assert default.message == "deployment dep: the request is too large for the provider"
+
+
+def test_retry_after_from_headers():
+    assert header_retry_after({"retry-after": "7"}) == "7"
+    assert header_retry_after({"retry-after-ms": "1500"}) == "2"
+    assert header_retry_after({"retry-after-ms": "soon"}) is None
+    assert header_retry_after({}) is None and header_retry_after(None) is None
