@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import statistics
 import sys
@@ -226,8 +227,11 @@ def main() -> int:
         for v in variants:  # warm-up
             loadgen.wrk(v.url, bodies["sim-model" if v.tree is None else "auto"][1], seconds=2,
                         connections=a.connections, cpus=load)
+        # Which interpreter: a build without PGO and LTO (pyenv's default) costs ~10 % more CPU per
+        # request than Debian's or the Docker image's (docs/performance.md, seventeenth pass).
         print(f"load avg {os.getloadavg()[0]:.2f}; {a.rounds} rounds x {a.seconds:g} s, "
-              f"{'stream' if a.stream else 'plain'}", flush=True)
+              f"{'stream' if a.stream else 'plain'}; python {platform.python_version()} at "
+              f"{os.path.realpath(sys.executable)}", flush=True)
         if a.latency:  # what each proxy sees (the fourteenth pass found earlier tables mislabelled)
             targets = len(variants) + 1
             turns = f" ({targets} targets, direct included, taking turns at {a.rate:g} in all)" if a.turns else ""

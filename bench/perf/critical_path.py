@@ -57,9 +57,23 @@ def _serve(argv: list[str]) -> None:
     rows: list[dict[str, int]] = []
     cur: dict[str, int] = {}
 
+    cpu = time.thread_time_ns
+    gc_started = [0]
+
     def stamp(key: str) -> None:
         if key not in cur:
             cur[key] = ns()
+            if key == "client write":  # the loop thread's CPU over the request (`--tail`)
+                cur["_cpu"] = cpu() - cur["_cpu"]
+
+    def gc_seen(phase: str, info: dict) -> None:  # time in the collector during a request (`--tail`)
+        if phase == "start":
+            gc_started[0] = ns()
+        elif "_cpu" in cur and "client write" not in cur:
+            cur["_gc"] = cur.get("_gc", 0) + ns() - gc_started[0]
+
+    import gc
+    gc.callbacks.append(gc_seen)
 
     def after(obj: object, name: str, key: str) -> None:
         f = getattr(obj, name)
@@ -109,7 +123,7 @@ def _serve(argv: list[str]) -> None:
                 if len(rows) >= _REPORT_EVERY:
                     print("PHASES " + json.dumps(rows), file=sys.stderr, flush=True)
                     rows.clear()
-            cur = {"request bytes in": ns()}
+            cur = {"request bytes in": ns(), "_cpu": cpu()}
         return received(self, data)
 
     serving.HttpToolsLimited.data_received = data_received
@@ -182,12 +196,47 @@ def _phases(log: Path) -> list[dict[str, int]]:
 
 
 def _table(rows: list[dict[str, int]]) -> list[tuple[str, float]]:
-    keys = {k for r in rows for k in r}
+    keys = {k for r in rows for k in r if not k.startswith("_")}
     order = sorted(keys, key=lambda k: statistics.median(r[k] - r["request bytes in"] for r in rows if k in r))
     out = []
     for prev, key in pairwise(order):
         ds = [r[key] - r[prev] for r in rows if key in r and prev in r]
         out.append((key, statistics.median(ds) / 1000))
+    return out
+
+
+def _tail(rows: list[dict[str, int]], table: list[tuple[str, float]]) -> list[str]:
+    """The gateway's own time on the critical path per request (before the call plus after the
+    answer), at p50/p90/p99/max, and for the slowest 1 % the phase that ran longest past its median."""
+    keys = ["request bytes in", *(k for k, _ in table)]
+    medians = dict(table)
+    pre_end, post_start, last = "upstream request written", "upstream bytes in", keys[-1]
+    full = [r for r in rows if all(k in r for k in ("request bytes in", pre_end, post_start, last))]
+    if not full:
+        return []
+    own = sorted(((r[pre_end] - r["request bytes in"]) + (r[last] - r[post_start]), i) for i, r in enumerate(full))
+    n = len(own)
+    q = {p: own[min(n - 1, int(p * n))][0] / 1000 for p in (0.5, 0.9, 0.99)}
+    out = [f"own time on the critical path: p50 {q[0.5]:.0f}, p90 {q[0.9]:.0f}, p99 {q[0.99]:.0f}, "
+           f"max {own[-1][0] / 1000:.0f} us ({n} requests)"]
+    # Wall time the loop's thread did not run (the upstream's wait included): for the slowest, how
+    # much more than usual, against the time in the collector.
+    off = sorted((r[last] - r["request bytes in"] - r["_cpu"]) / 1000 for r in full if "_cpu" in r)
+    usual = off[len(off) // 2] if off else 0.0
+    culprits: dict[str, list[float]] = {}
+    for _, i in own[-max(1, n // 100):]:
+        r = full[i]
+        out.append(f"  slow: own {((r[pre_end] - r['request bytes in']) + (r[last] - r[post_start])) / 1000:.0f} us, "
+                   f"not running {(r[last] - r['request bytes in'] - r.get('_cpu', 0)) / 1000 - usual:+.0f} us "
+                   f"past the usual, in the collector {r.get('_gc', 0) / 1000:.0f} us")
+        excess = [((r[k] - r[prev]) / 1000 - medians[k], k) for prev, k in pairwise(keys)
+                  if k in r and prev in r and k != post_start]  # the upstream's own time is not the gateway's
+        if excess:
+            extra, key = max(excess)
+            culprits.setdefault(key, []).append(extra)
+    for key, extras in sorted(culprits.items(), key=lambda kv: -len(kv[1])):
+        out.append(f"  slowest 1 %: {len(extras)} x '{key}' ran longest past its median "
+                   f"(by {statistics.median(extras):.0f} us)")
     return out
 
 
@@ -220,6 +269,8 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=100.0, help="paced requests per second")
     p.add_argument("--requests", type=int, default=600, help="per column (a warm-up of 100 comes first)")
     p.add_argument("--cold", action="store_true", help="only time the domain inference, hot and cold")
+    p.add_argument("--tail", action="store_true",
+                   help="also the paced column's own time per request at p50-p99, and what the slowest 1 %% waited on")
     p.add_argument("--fine", action="store_true",
                    help="also stamp the layers between server and route and the steps around the upstream call")
     a = p.parse_args()
@@ -247,13 +298,14 @@ def main() -> int:
                          cwd=tree)
         procs.wait_http_ok(gw, f"http://127.0.0.1:{port}/readyz", 60)
         os.sched_setaffinity(0, {1})
-        columns, early = {}, {}
+        columns, early, tails = {}, {}, {}
         per_column = 100 + a.requests + _REPORT_EVERY  # warm-up, measured, and a tail that gets them printed
         for i, (name, gap) in enumerate(((f"paced, {a.rate:g}/s", 1.0 / a.rate), ("back to back", 0.0))):
             loadgen.one_at_a_time(port, per_column, gap, stream=a.stream)
             first = i * per_column + 100  # row k is request k's (requests are sent one at a time)
             rows = _phases(gw.log_path)[first:first + a.requests]
             columns[name] = _table(rows)
+            tails[name] = _tail(rows, columns[name])
             early[name] = sum(1 for r in rows if r.get("prompt features and domain", 0)
                               < r.get("upstream request written", 0)), len(rows)
     finally:
@@ -276,6 +328,11 @@ def main() -> int:
     # The domain inference waits for the upstream call unless it could change the winner, or the
     # rankings that tell are not made yet for the current live stats (Decider._later).
     print(f"{'domain inferred before the call':<36}" + "".join(f"{f'{k} of {n}':>16}" for k, n in early.values()))
+    if a.tail:
+        for name in names:
+            print(f"{name}:")
+            for line in tails[name]:
+                print(f"  {line}")
     return 0
 
 
