@@ -196,9 +196,9 @@ class StreamEvents:
             if type(chunk) is not dict:
                 raise guards.bad_event(deployment, "a stream event that is not a JSON object")
             if "error" in chunk and "choices" not in chunk:
-                # A stream's status was 2xx (`_post` raised for any other): an error event is a 502,
-                # whose headers say nothing (a Retry-After is read for 429s only).
-                raise _error_from_body(502, chunk, deployment, self._secrets, None)
+                # A stream's status was 2xx (`_post` raised for any other): the event's own type says
+                # what failed (else a 500), as through litellm, so a body reads the same plain or streamed.
+                raise _error_from_body(None, chunk, deployment, self._secrets, None)
             choices = chunk.get("choices")
             # The usual chunk's first choice has a delta: only the others need `_annotation`'s look.
             if (not choices or type(choices[0]) is not dict or "delta" not in choices[0]) and _annotation(chunk):
@@ -244,7 +244,7 @@ def _failure(exc: BaseException, deployment: str, limit: int, *, timed_out: str,
     return errors.BadGatewayError(f"{broke}: {exc}", code="upstream_connection_error")
 
 
-def _error_from_body(status: int, raw: Any, deployment: str, secrets: tuple[str, ...], headers: Any) -> errors.GatewayError:
+def _error_from_body(status: int | None, raw: Any, deployment: str, secrets: tuple[str, ...], headers: Any) -> errors.GatewayError:
     """The provider's error body (bytes or a parsed event) as litellm's adapter would read it."""
     return gateway_error(status, parse_error_body(raw), deployment, secrets,
                          delay=header_retry_after(headers) if headers is not None else None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import LITELLM, WIRE
+from .conftest import LITELLM, WIRE, final_error
 from .hostile import SHAPES
 
 # mode -> (status, code, param, Retry-After) a client must see, on either transport. A body without
@@ -48,3 +48,15 @@ def test_a_refusal_reads_the_same_direct_and_through_litellm(gw, mode):
     words = body["message"] if "message" in body else body["error"]
     words = words["message"] if isinstance(words, dict) else words
     assert words in message
+
+
+def test_an_error_event_mid_stream_reads_the_same_direct_and_through_litellm(gw):
+    # After one good chunk the provider sends `{"error": {"type": "server_error", ...}}`: what the
+    # same body says as a plain 500, `upstream_error` (the direct wire called it a 502 before).
+    seen = []
+    for deployment in (WIRE, LITELLM):
+        resp = gw.post(deployment, "traceback-midstream", stream=True)
+        assert resp.status_code == 200
+        err = final_error(resp)
+        seen.append((err["type"], err["code"], err["message"].removeprefix(f"deployment {deployment}: ")))
+    assert seen[0] == seen[1] == ("api_error", "upstream_error", seen[0][2]), seen
