@@ -211,6 +211,7 @@ _HTTP_HANDLER_PROVIDERS = frozenset({
 # litellm's pydantic objects drop or add fields on the way through; OpenAI's schema requires some
 # nullable ones (`refusal`, `logprobs`, `finish_reason`), so they are put back as explicit nulls.
 def _conform_response(out: dict) -> dict:
+    _drop_empty_extras(out, _TOP)
     for choice in out.get("choices") or ():
         choice.setdefault("logprobs", None)
         choice.setdefault("finish_reason", "stop")
@@ -218,8 +219,32 @@ def _conform_response(out: dict) -> dict:
         message.setdefault("role", "assistant")
         message.setdefault("content", None)
         message.setdefault("refusal", None)
+        _drop_empty_extras(choice, _CHOICE)
+        _drop_empty_extras(message, _MESSAGE)
     _clean_usage(out)
     return out
+
+
+# The members of OpenAI's chat completion, choice, message, chunk and delta objects. What litellm
+# adds beside them (`provider_specific_fields`, `thinking_blocks`, `images`, `citations`, Gemini's
+# `vertex_ai_*` lists) is its own bookkeeping, and most of the time it is empty: an empty one is
+# dropped, so a client sees what the same answer carries on the direct wire. One that holds
+# something (a thinking block, a citation, Azure's filter results) is the provider's and stays.
+_TOP = frozenset({"id", "object", "created", "model", "choices", "usage", "system_fingerprint", "service_tier"})
+_CHOICE = frozenset({"index", "message", "delta", "finish_reason", "logprobs"})
+_MESSAGE = frozenset({"role", "content", "refusal", "tool_calls", "function_call", "annotations", "audio"})
+
+
+def _says_nothing(value: Any) -> bool:
+    if value is None or value == "" or value == [] or value == {}:
+        return True
+    return isinstance(value, dict) and all(_says_nothing(v) for v in value.values())
+
+
+def _drop_empty_extras(obj: Any, known: frozenset[str]) -> None:
+    if isinstance(obj, dict):
+        for key in [k for k, v in obj.items() if k not in known and _says_nothing(v)]:
+            del obj[key]
 
 
 def _clean_usage(out: dict) -> None:
@@ -286,9 +311,12 @@ def _event(chunk: Any, public_model: str) -> tuple[bytes, dict]:
     out = dump(exclude_none=True) if dump is not None else chunk
     if not isinstance(out, dict):
         raise guards.bad_event(public_model, "a stream event that is not a JSON object")
+    _drop_empty_extras(out, _TOP)
     for choice in out.get("choices") or ():
         choice.setdefault("finish_reason", None)
-        choice.setdefault("delta", {})
+        delta = choice.setdefault("delta", {})
+        _drop_empty_extras(choice, _CHOICE)
+        _drop_empty_extras(delta, _MESSAGE)
     _clean_usage(out)
     out["model"] = public_model
     return b"data: " + orjson.dumps(out) + b"\n\n", out

@@ -27,6 +27,7 @@ import yaml
 
 from gateway.simulator import ModelProfile, SimulatorProfile, SimulatorThread
 from tests import loopback
+from tests.conftest import SCHEMA_PATH
 
 KEY = "wire-matrix-key"
 OUT = 6
@@ -122,6 +123,36 @@ def _events(raw) -> list[dict]:
     return [json.loads(p) for p in payloads]
 
 
+def _members(root: str, *path: str) -> frozenset[str]:
+    node = json.loads(SCHEMA_PATH.read_text())["$defs"][root]
+    for step in path:
+        node = node["properties"][step] if step != "[]" else node["items"]
+    return frozenset(node["properties"])
+
+
+# OpenAI's own members at each level of an answer and of a chunk, from its published schema.
+_PLAIN = (_members("CreateChatCompletionResponse"), _members("CreateChatCompletionResponse", "choices", "[]"),
+          _members("ChatCompletionResponseMessage"))
+_CHUNK = (_members("CreateChatCompletionStreamResponse"),
+          _members("CreateChatCompletionStreamResponse", "choices", "[]"), _members("ChatCompletionStreamResponseDelta"))
+
+
+def _empty(value) -> bool:
+    return value in (None, "", [], {}) or (isinstance(value, dict) and all(_empty(v) for v in value.values()))
+
+
+def _no_empty_extras(body: dict, members: tuple) -> None:
+    """A member beyond OpenAI's is the provider's and says something: none of litellm's empty
+    bookkeeping (`provider_specific_fields: {}`, `images: []`, `vertex_ai_*: []`) reaches a client."""
+    top, choice, inner = members
+    levels = [(body, top)]
+    for c in body.get("choices") or ():
+        levels += [(c, choice), (c.get("message") or c.get("delta") or {}, inner)]
+    for obj, known in levels:
+        extras = {k: v for k, v in obj.items() if k not in known and _empty(v)}
+        assert not extras, extras
+
+
 def _litellm_cost(model: str, usage: dict) -> float:
     return sum(litellm.cost_per_token(model=model, prompt_tokens=usage["prompt_tokens"],
                                       completion_tokens=usage["completion_tokens"]))
@@ -132,6 +163,7 @@ def test_plain_answer_usage_and_cost(client, wire, openai_schema):
     raw = client.chat.completions.with_raw_response.create(model=wire, messages=_ask("Hello there"))
     body = json.loads(raw.text)
     openai_schema.validate("CreateChatCompletionResponse", body)
+    _no_empty_extras(body, _PLAIN)
     assert body["model"] == wire and body["choices"][0]["message"]["content"]
     usage = body["usage"]
     assert usage["completion_tokens"] == OUT and usage["prompt_tokens"] > 0
@@ -146,6 +178,7 @@ def test_stream_with_usage(client, wire, openai_schema):
         events = _events(raw)
     for event in events:
         openai_schema.validate("CreateChatCompletionStreamResponse", event)
+        _no_empty_extras(event, _CHUNK)
         assert event["model"] == wire
     text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
     finishes = [e["choices"][0]["finish_reason"] for e in events if e["choices"] and e["choices"][0]["finish_reason"]]
@@ -158,6 +191,7 @@ def test_tool_call_and_tool_result_turn(client, wire, openai_schema):
     raw = client.chat.completions.with_raw_response.create(model=wire, messages=_ask("Look it up"), tools=[TOOL])
     first = json.loads(raw.text)
     openai_schema.validate("CreateChatCompletionResponse", first)
+    _no_empty_extras(first, _PLAIN)
     message = first["choices"][0]["message"]
     assert first["choices"][0]["finish_reason"] == "tool_calls"
     call = message["tool_calls"][0]
