@@ -5,6 +5,7 @@
     .venv/bin/python bench/perf/ab.py --variant nolog=.:GATEWAY_LOG_REQUESTS=false --stream
     .venv/bin/python bench/perf/ab.py --latency                         # + p50/p99/TTFT at 100 req/s
     .venv/bin/python bench/perf/ab.py --latency --turns                 # the same, the targets taking turns
+    .venv/bin/python bench/perf/ab.py --latency --turns --fast-upstream # the same against a faster upstream
 
 Every variant runs at the same time (each pinned to the proxy core, idle while it is not
 measured); each round loads every variant in turn (the order rotates per round) with `wrk -c64`
@@ -25,6 +26,11 @@ request relayed through a task awaiting the upstream's events: what a task and i
 `--stack` (`passthrough_stack.py`: the gateway's server layer and upstream client without the
 gateway between them) and `--haproxy` (Debian's haproxy, C, one thread, HTTP mode, keep-alive to
 the upstream: what any proxy at all adds on this machine).
+
+`--fast-upstream` answers from `upstream_fast.py` (canned answers written from protocol callbacks)
+instead of the simulator, for every row, `direct` included. The simulator, a Python server, takes
+long enough to answer that the gateway's work during the upstream call stays hidden; a harness
+with a faster zero-latency upstream sees it (docs/performance.md, seventeenth pass).
 """
 
 from __future__ import annotations
@@ -200,6 +206,9 @@ def main() -> int:
     p.add_argument("--stack", action="store_true",
                    help="also a row for the gateway's stack alone (passthrough_stack.py)")
     p.add_argument("--haproxy", action="store_true", help="also a row for haproxy (apt-get install haproxy)")
+    p.add_argument("--fast-upstream", action="store_true",
+                   help="answer from upstream_fast.py (protocol callbacks, no task) instead of the simulator: "
+                        "what a harness with a faster zero-latency upstream sees")
     p.add_argument("--proxy-cpu", type=int, default=0)
     p.add_argument("--load-cpu", type=int, default=1)
     p.add_argument("--json", type=Path, help="write the raw figures here")
@@ -211,8 +220,9 @@ def main() -> int:
     direct_lat: list[dict] = []
     try:
         port = procs.free_port()
-        sim = procs.spawn("simulator", [sys.executable, "-m", "gateway.simulator", "--profile",
-                                        str(HERE / "sim_profile.yaml"), "--zero-latency", "--quiet", "--port", str(port)],
+        upstream = ([str(HERE / "upstream_fast.py")] if a.fast_upstream else
+                    ["-m", "gateway.simulator", "--profile", str(HERE / "sim_profile.yaml"), "--zero-latency", "--quiet"])
+        sim = procs.spawn("simulator", [sys.executable, *upstream, "--port", str(port)],
                           cpus={a.load_cpu}, env={**os.environ, "PYTHONPATH": str(REPO)}, log_dir=work)
         procs.wait_http_ok(sim, f"http://127.0.0.1:{port}/healthz", 20)
         sim_base = f"http://127.0.0.1:{port}/v1"
@@ -230,7 +240,8 @@ def main() -> int:
         # Which interpreter: a build without PGO and LTO (pyenv's default) costs ~10 % more CPU per
         # request than Debian's or the Docker image's (docs/performance.md, seventeenth pass).
         print(f"load avg {os.getloadavg()[0]:.2f}; {a.rounds} rounds x {a.seconds:g} s, "
-              f"{'stream' if a.stream else 'plain'}; python {platform.python_version()} at "
+              f"{'stream' if a.stream else 'plain'}{', fast upstream' if a.fast_upstream else ''}; "
+              f"python {platform.python_version()} at "
               f"{os.path.realpath(sys.executable)}", flush=True)
         if a.latency:  # what each proxy sees (the fourteenth pass found earlier tables mislabelled)
             targets = len(variants) + 1
