@@ -269,6 +269,8 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=100.0, help="paced requests per second")
     p.add_argument("--requests", type=int, default=600, help="per column (a warm-up of 100 comes first)")
     p.add_argument("--cold", action="store_true", help="only time the domain inference, hot and cold")
+    p.add_argument("--fast-upstream", action="store_true",
+                   help="answer from upstream_fast.py instead of the simulator (see ab.py --fast-upstream)")
     p.add_argument("--tail", action="store_true",
                    help="also the paced column's own time per request at p50-p99, and what the slowest 1 %% waited on")
     p.add_argument("--fine", action="store_true",
@@ -281,10 +283,10 @@ def main() -> int:
     tree = a.tree.resolve()
     try:
         sim_port, port = procs.free_port(), procs.free_port()
-        sim = procs.spawn("simulator", [sys.executable, "-m", "gateway.simulator", "--profile",
-                                        str(HERE / "sim_profile.yaml"), "--zero-latency", "--quiet", "--port",
-                                        str(sim_port)], cpus={1}, env={**os.environ, "PYTHONPATH": str(REPO)},
-                          log_dir=work)
+        upstream = ([str(HERE / "upstream_fast.py")] if a.fast_upstream else
+                    ["-m", "gateway.simulator", "--profile", str(HERE / "sim_profile.yaml"), "--zero-latency", "--quiet"])
+        sim = procs.spawn("simulator", [sys.executable, *upstream, "--port", str(sim_port)], cpus={1},
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, log_dir=work)
         procs.wait_http_ok(sim, f"http://127.0.0.1:{sim_port}/healthz", 20)
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
         env.pop("GATEWAY_REDIS_URL", None)
