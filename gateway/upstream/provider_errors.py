@@ -22,7 +22,8 @@ left on its exceptions (attributes only; no import of the library), for the tran
 
 `gateway_error` is the one place a provider's refusal becomes the `GatewayError` a client sees:
 the direct wire and litellm's adapter both end there, so one provider's answer reads the same
-whichever transport carried it (tests/e2e/test_wire_matrix.py compares them).
+whichever transport carried it (tests/upstream/test_refusal_shapes.py and tests/e2e/test_wire_matrix.py
+compare them).
 """
 
 from __future__ import annotations
@@ -279,10 +280,10 @@ def gateway_error(status: int | None, provider: ProviderError | None, deployment
     """A provider's refusal as the one `GatewayError` a client sees, whichever transport carried it.
 
     `status` is the HTTP status the provider sent (None for an error event mid-stream: the body's
-    own type decides, else 500); `provider` what its body says; `delay` its Retry-After as found (else the body's);
-    `translated` that the deployment's wire is not OpenAI's, so a 400 came from translating a valid
-    request and `auto` may fall back (`forwarder`); `context_window` that the transport already
-    knows the prompt was too long (litellm's exception type).
+    own type decides, else 500); `provider` what its body says; `delay` its Retry-After as found
+    (else the body's); `translated` that the deployment's wire is not OpenAI's, so a 400 came from
+    translating a valid request and `auto` may fall back (`forwarder`); `context_window` that the
+    transport already knows the prompt was too long (litellm's exception type).
     """
     if status is None:
         status = provider.status if provider is not None and provider.status else 500
@@ -295,7 +296,8 @@ def gateway_error(status: int | None, provider: ProviderError | None, deployment
         status = 503
     # The provider's param and code tell a client what to fix; a server-side failure keeps the
     # gateway's own code, which says where it failed.
-    param = errors.scrub(provider.param, secrets, 200) if provider is not None and provider.param and status < 500 else None
+    param = provider.param if provider is not None and status < 500 else None
+    param = errors.scrub(param, secrets, 200) if param else None
     if status == 401 or (provider is not None and provider.bad_credentials):
         return guards.credentials_refused(deployment, param)
     code = provider.code if provider is not None and status < 500 else None
