@@ -8,30 +8,18 @@ upstream's refusal, each as the simulator sent it."""
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import openai
 import pytest
 
-from tests._wait import wait_until
+from tests.bench._scripts import free_port, running
 from tests.conftest import SIM_KEY
 
-PERF = Path(__file__).resolve().parents[2] / "bench" / "perf"
 pytestmark = pytest.mark.slow  # a subprocess
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _listening(proc: subprocess.Popen, port: int) -> bool:
-    if proc.poll() is not None:
-        raise RuntimeError(f"passthrough exited: {proc.stderr.read().decode()[-2000:]}")
+def _listening(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     except OSError:
@@ -42,17 +30,11 @@ def _listening(proc: subprocess.Popen, port: int) -> bool:
 @pytest.fixture(params=[("bare",), ("bare", "--task"), ("bare", "--pool"), ("stack",)],
                 ids=["bare", "bare-task", "bare-pool", "stack"])
 def passthrough(simulator, request) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     kind, *flags = request.param
-    script = PERF / f"passthrough_{kind}.py"
-    proc = subprocess.Popen([sys.executable, str(script), *flags, "--upstream", simulator.base_url,
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_until(lambda: _listening(proc, port), f"passthrough_{kind}.py {' '.join(flags)} listening")
+    with running(f"passthrough_{kind}.py", *flags, "--upstream", simulator.base_url, "--port", str(port),
+                 ready=lambda: _listening(port)):
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.kill()
-        proc.wait(10)
 
 
 def _ask(base_url: str, key: str = SIM_KEY, **kw):

@@ -5,32 +5,19 @@ would measure its refusals, not its relays: driven with the OpenAI SDK directly 
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import openai
 import pytest
 import yaml
 
-from tests._wait import wait_until
+from tests.bench._scripts import free_port, running
 
-PERF = Path(__file__).resolve().parents[2] / "bench" / "perf"
 pytestmark = pytest.mark.slow  # a subprocess
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(proc: subprocess.Popen, url: str) -> bool:
-    if proc.poll() is not None:
-        raise RuntimeError(f"upstream_fast.py exited: {proc.stderr.read().decode()[-2000:]}")
+def _healthy(url: str) -> bool:
     try:
         return httpx.get(url, timeout=1).json() == {"status": "ok"}
     except httpx.HTTPError:
@@ -39,15 +26,9 @@ def _healthy(proc: subprocess.Popen, url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, str(PERF / "upstream_fast.py"), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_until(lambda: _healthy(proc, f"http://127.0.0.1:{port}/healthz"), "upstream_fast.py answering")
+    port = free_port()
+    with running("upstream_fast.py", "--port", str(port), ready=lambda: _healthy(f"http://127.0.0.1:{port}/healthz")):
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.kill()
-        proc.wait(10)
 
 
 def _ask(base_url: str, model: str, **kw):
