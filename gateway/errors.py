@@ -292,8 +292,11 @@ def anthropic_error_body(exc: GatewayError) -> dict:
     """`exc` in Anthropic's error shape, for the `/v1/messages` routes that Anthropic clients call.
 
     Same message and status as `error_body`; Anthropic's shape has no `param` or `code`, so the
-    parameter is named in the message (it already is for the gateway's own 400s)."""
-    return {"type": "error", "error": {"type": anthropic_type(exc.status), "message": exc.message}}
+    parameter is named in the message (it already is for the gateway's own 400s). An upstream's
+    overload keeps its 503, typed as Anthropic types its own (`overloaded_error`, which Anthropic
+    sends as a 529): the same overload reads as one on every route."""
+    kind = "overloaded_error" if exc.code == "upstream_overloaded" else anthropic_type(exc.status)
+    return {"type": "error", "error": {"type": kind, "message": exc.message}}
 
 
 def renderer_for(path: str) -> Callable[[GatewayError], dict]:

@@ -168,3 +168,14 @@ def test_the_sdk_raises_on_a_cut_stream(client):
                                     messages=[{"role": "user", "content": "[sim:reset_after=4] hi"}]) as stream:
             for _ in stream:
                 pass
+
+
+def test_an_upstream_overload_reads_as_anthropics_own(client, anthropic_schema):
+    # The deployment answers 503 on every try: the gateway's 503 `upstream_overloaded`, typed as
+    # Anthropic types an overload, so an Anthropic client reads it as one.
+    with pytest.raises(anthropic.InternalServerError) as info:
+        client.messages.create(model="sim-mini", max_tokens=5,
+                               messages=[{"role": "user", "content": "[sim:status=503] hi"}])
+    assert info.value.status_code == 503
+    anthropic_schema.validate("ErrorResponse", info.value.body)
+    assert info.value.body["error"]["type"] == "overloaded_error"

@@ -121,6 +121,8 @@ def test_answer_maps_content_stop_reason_and_usage(finish, stop_reason, anthropi
     (errors.RateLimitError("x"), 429, "rate_limit_error"),
     (errors.InternalError("x"), 500, "api_error"),
     (errors.BadGatewayError("x"), 502, "api_error"),
+    (errors.ServiceUnavailableError("x"), 503, "api_error"),
+    (errors.ServiceUnavailableError("x", code="upstream_overloaded"), 503, "overloaded_error"),
     (errors.GatewayTimeoutError("x"), 504, "timeout_error"),
 ])
 def test_error_shape(exc, status, kind, anthropic_schema):
