@@ -247,8 +247,7 @@ def _failure(exc: BaseException, deployment: str, limit: int, *, timed_out: str,
 def _error_from_body(status: int | None, raw: Any, deployment: str, secrets: tuple[str, ...],
                      headers: Any) -> errors.GatewayError:
     """The provider's error body (bytes or a parsed event) as litellm's adapter would read it."""
-    return gateway_error(status, parse_error_body(raw), deployment, secrets,
-                         delay=header_retry_after(headers) if headers is not None else None)
+    return gateway_error(status, parse_error_body(raw), deployment, secrets, delay=header_retry_after(headers))
 
 
 class OpenAIWireTransport:

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-PERF = Path(__file__).resolve().parents[2] / "bench" / "perf"
+from tests.bench._scripts import PERF
 
 
 def _footprint():
