@@ -210,7 +210,10 @@ def _tail(rows: list[dict[str, int]], table: list[tuple[str, float]]) -> list[st
     answer), at p50/p90/p99/max, and for the slowest 1 % the phase that ran longest past its median."""
     keys = ["request bytes in", *(k for k, _ in table)]
     medians = dict(table)
-    pre_end, post_start, last = "upstream request written", "upstream bytes in", keys[-1]
+    # The client's write ends the critical path (and the CPU reading): a stream's later points
+    # (its last chunk parsed) come after it.
+    pre_end, post_start = "upstream request written", "upstream bytes in"
+    last = "client write" if "client write" in keys else keys[-1]
     full = [r for r in rows if all(k in r for k in ("request bytes in", pre_end, post_start, last))]
     if not full:
         return []
@@ -229,7 +232,7 @@ def _tail(rows: list[dict[str, int]], table: list[tuple[str, float]]) -> list[st
         out.append(f"  slow: own {((r[pre_end] - r['request bytes in']) + (r[last] - r[post_start])) / 1000:.0f} us, "
                    f"not running {(r[last] - r['request bytes in'] - r.get('_cpu', 0)) / 1000 - usual:+.0f} us "
                    f"past the usual, in the collector {r.get('_gc', 0) / 1000:.0f} us")
-        excess = [((r[k] - r[prev]) / 1000 - medians[k], k) for prev, k in pairwise(keys)
+        excess = [((r[k] - r[prev]) / 1000 - medians[k], k) for prev, k in pairwise(keys[:keys.index(last) + 1])
                   if k in r and prev in r and k != post_start]  # the upstream's own time is not the gateway's
         if excess:
             extra, key = max(excess)
@@ -317,9 +320,10 @@ def main() -> int:
     by_name = [dict(columns[n]) for n in names]
     for key, _ in columns[names[0]]:
         print(f"{key:<36}" + "".join(f"{d.get(key, float('nan')):>16.1f}" for d in by_name))
-    # The sums of medians, in the two stretches that delay the client.
+    # The sums of medians, in the two stretches that delay the client. The second ends at the
+    # client's write: a stream's later points (its last chunk parsed) come after the first event.
     for label, lo, hi in (("= before the upstream call", None, "upstream request written"),
-                          ("= after the upstream's answer", "upstream bytes in", None)):
+                          ("= after the upstream's answer", "upstream bytes in", "client write")):
         sums = []
         for table in (columns[n] for n in names):
             keys = [k for k, _ in table]
