@@ -233,11 +233,18 @@ class _StderrHandler(logging.Handler):
     On the event loop, lines are gathered and written once per loop pass (`call_soon`): under load
     one write carries the lines of every request that finished in that pass instead of one system
     call each, and no line waits for more than the rest of the pass it was logged in. Off the loop
-    (threads, shutdown) a line is written at once."""
+    (threads, shutdown) a line is written at once, after any still gathered.
+
+    The handler is the process's, and a process can run several loops, one after another (an
+    embedding app's restarts, `gateway demo`'s in-process servers) or side by side in threads.
+    A flush is owed by the loop it was scheduled on; a line logged on another loop schedules one
+    there too, so lines gathered on a loop that stopped before its flush still go out with the
+    next pass of whichever loop logs next, not only at exit."""
 
     def __init__(self) -> None:
         super().__init__()
         self._pending: list[str] = []
+        self._flush_on: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -252,14 +259,16 @@ class _StderrHandler(logging.Handler):
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self._write(line + "\n")
+            self._pending.append(line)
+            self.flush()
             return
-        pending = self._pending
-        pending.append(line)
-        if len(pending) == 1:
+        self._pending.append(line)
+        if self._flush_on is not loop:
+            self._flush_on = loop
             loop.call_soon(self.flush)
 
     def flush(self) -> None:
+        self._flush_on = None
         if self._pending:
             lines, self._pending = self._pending, []
             self._write("\n".join(lines) + "\n")

@@ -107,7 +107,8 @@ class _Writes:
         pass
 
 
-def test_lines_logged_in_one_loop_pass_go_out_in_one_write(monkeypatch):
+def _gathering(monkeypatch) -> tuple[_Writes, logging.Handler, logging.Logger]:
+    """A logger of its own with the request log's stderr handler, stderr captured write by write."""
     from gateway.observability._logline import _StderrHandler
 
     stream = _Writes()
@@ -118,6 +119,11 @@ def test_lines_logged_in_one_loop_pass_go_out_in_one_write(monkeypatch):
     log.propagate = False
     log.setLevel(logging.INFO)
     log.addHandler(handler)
+    return stream, handler, log
+
+
+def test_lines_logged_in_one_loop_pass_go_out_in_one_write(monkeypatch):
+    stream, handler, log = _gathering(monkeypatch)
 
     async def burst() -> list[str]:
         for i in range(3):
@@ -136,6 +142,37 @@ def test_lines_logged_in_one_loop_pass_go_out_in_one_write(monkeypatch):
         assert stream.writes[-1] == "pending\n"
 
     asyncio.run(closed_before_the_pass_ends())
+
+
+def test_lines_gathered_on_a_loop_that_stopped_go_out_with_the_next_loops_pass(monkeypatch):
+    # The handler is the process's; a loop can stop before the pass that owed the flush (a server's
+    # shutdown, an in-process gateway's thread). Its lines must not wait for the process's exit.
+    stream, _, log = _gathering(monkeypatch)
+
+    first = asyncio.new_event_loop()
+
+    def last_request_then_stop() -> None:
+        log.info("the first loop's last line")
+        first.stop()  # the flush was scheduled for the next pass, which never comes
+
+    first.call_soon(last_request_then_stop)
+    first.run_forever()
+    first.close()
+    assert stream.writes == []
+
+    async def next_loop() -> list[str]:
+        log.info("the next loop's first line")
+        await asyncio.sleep(0)
+        return list(stream.writes)
+
+    assert asyncio.run(next_loop()) == ["the first loop's last line\nthe next loop's first line\n"]
+
+    first = asyncio.new_event_loop()
+    first.call_soon(last_request_then_stop)
+    first.run_forever()
+    first.close()
+    log.info("off the loop")  # written at once, after what was gathered
+    assert stream.writes[-1] == "the first loop's last line\noff the loop\n"
 
 
 def test_no_key_in_stats_or_metrics(gateway_factory):
