@@ -42,6 +42,7 @@ _READ_HEADERS = {
     b"x-quality-target": 32,  # quality target (gateway/learning/planner.py)
     b"content-length": 20,
     b"content-type": 256,
+    b"content-encoding": 64,
 }
 # C0 controls (tab allowed) and DEL: a CR/LF that slipped past the HTTP parser must not reach
 # a log line or an upstream request.
@@ -133,6 +134,7 @@ class SecurityMiddleware:
         pipeline: bytes | None = None
         length: int | None = None
         media: bytes | None = None
+        coding: bytes | None = None
         basic = False
         seen: set[bytes] = set()
         for name, value in scope["headers"]:
@@ -170,6 +172,8 @@ class SecurityMiddleware:
                 length = int(value) if value.isdigit() else None
             elif name == b"content-type":
                 media = value.partition(b";")[0].strip().lower()
+            elif name == b"content-encoding":
+                coding = value.strip().lower()
         if total > self.max_header_bytes:
             raise errors.HeadersTooLargeError(
                 f"The request headers are too large ({total} bytes; at most {self.max_header_bytes}).", param="headers"
@@ -182,6 +186,15 @@ class SecurityMiddleware:
             # cross-site text/plain or form body without asking first, but not application/json.
             raise errors.UnsupportedMediaTypeError(
                 "Send the request body as JSON with 'Content-Type: application/json'.", param="content-type"
+            )
+        if coding and coding != b"identity" and scope["method"] in _BODY_METHODS:
+            # Read as it is, a compressed body only fails as JSON, with a message about bytes the
+            # client never wrote. Said as RFC 9110 (15.5.16) and RFC 7694 have it: a 415 naming
+            # the codings accepted in a request, which is none.
+            raise errors.UnsupportedMediaTypeError(
+                f"The gateway does not accept compressed request bodies (Content-Encoding: "
+                f"{coding.decode('latin-1')}); send the JSON uncompressed.",
+                param="content-encoding", code="unsupported_content_encoding", headers={"accept-encoding": "identity"},
             )
         if not self.keyring.enabled:
             if not self.insecure and not _is_loopback(scope.get("client")):

@@ -106,6 +106,29 @@ def test_malformed_json(secure_gateway, raw):
     assert resp.json()["error"]["param"] == "body"
 
 
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "zstd", "gzip, identity"])
+def test_a_compressed_body_is_refused_as_such_on_every_route(secure_gateway, simulator, coding):
+    # Read as it is, a gzip body failed as JSON "not valid UTF-8": a 400 about bytes the client
+    # never wrote. It is a 415 naming the header, with the codings a request may use (RFC 7694).
+    import gzip
+
+    raw = gzip.compress(b'{"model":"auto","messages":[{"role":"user","content":"compressed"}]}')
+    for path in ("/chat/completions", "/responses", "/embeddings", "/selection/explain", "/feedback", "/messages"):
+        resp = loopback.post(secure_gateway.base_url + path, content=raw,
+                             headers={**auth(MASTER), "content-type": "application/json", "content-encoding": coding})
+        assert resp.status_code == 415, (path, resp.text)
+        assert resp.headers["accept-encoding"] == "identity"
+        err = resp.json()["error"]
+        assert coding in err["message"] and err["type"] == "invalid_request_error", (path, err)
+        if path != "/messages":  # Anthropic's error shape has no param or code
+            assert (err["param"], err["code"]) == ("content-encoding", "unsupported_content_encoding")
+    assert "compressed" not in str(sim_bodies(simulator))  # nothing was forwarded
+    # Identity is no coding at all: served.
+    resp = loopback.post(secure_gateway.base_url + "/chat/completions", json=chat(),
+                         headers={**auth(MASTER), "content-encoding": "identity"})
+    assert resp.status_code == 200, resp.text
+
+
 def test_body_limit_declared_streamed_and_lying(secure_factory):
     gw = secure_factory(max_body_bytes=64 * 1024)
     url = gw.base_url + "/chat/completions"
