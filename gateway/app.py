@@ -204,15 +204,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_api_route("/v1/completions", legacy_completions, methods=["POST"])
     app.add_api_route("/v1/selection/explain", explain, methods=["POST"])
     app.add_api_route("/v1/feedback", feedback, methods=["POST"])
-    app.add_api_route("/v1/models", list_models, methods=["GET"])
-    app.add_api_route("/v1/models/{model_id:path}", retrieve_model, methods=["GET"])
-    app.add_api_route("/v1/gateway/stats", gateway_stats, methods=["GET"])
+    # Every GET route answers HEAD too (RFC 9110, 9.1: a general-purpose server supports both):
+    # FastAPI, unlike Starlette, does not add it. Load balancers probe with it, and monitors and
+    # caches check a resource with it.
+    read = ["GET", "HEAD"]
+    app.add_api_route("/v1/models", list_models, methods=read)
+    app.add_api_route("/v1/models/{model_id:path}", retrieve_model, methods=read)
+    app.add_api_route("/v1/gateway/stats", gateway_stats, methods=read)
     if settings.dashboard_enabled:
         # Same protection as the /v1 routes: the page's data comes from /v1/gateway/stats.
-        app.add_api_route("/dashboard", dashboard, methods=["GET"])
-        app.add_api_route("/dashboard/{name}", dashboard_asset, methods=["GET"])
+        app.add_api_route("/dashboard", dashboard, methods=read)
+        app.add_api_route("/dashboard/{name}", dashboard_asset, methods=read)
     if settings.metrics_enabled:
-        app.add_api_route("/metrics", metrics, methods=["GET"])
-    app.add_api_route("/healthz", healthz, methods=["GET", "HEAD"])  # HEAD: load balancers' probes
-    app.add_api_route("/readyz", readyz, methods=["GET", "HEAD"])
+        app.add_api_route("/metrics", metrics, methods=read)
+    app.add_api_route("/healthz", healthz, methods=read)
+    app.add_api_route("/readyz", readyz, methods=read)
     return app

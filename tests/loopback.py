@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["TLS", "client", "delete", "get", "patch", "post", "put", "request", "stream"]
+__all__ = ["TLS", "client", "delete", "get", "head", "patch", "post", "put", "request", "stream"]
 
 #: httpx's default context (the same certificates it would load), made once.
 TLS = httpx.create_ssl_context()
@@ -27,6 +27,10 @@ def request(method: str, url: str, **kwargs: Any) -> httpx.Response:
 
 def get(url: str, **kwargs: Any) -> httpx.Response:
     return request("GET", url, **kwargs)
+
+
+def head(url: str, **kwargs: Any) -> httpx.Response:
+    return request("HEAD", url, **kwargs)
 
 
 def post(url: str, **kwargs: Any) -> httpx.Response:

@@ -26,6 +26,27 @@ def test_models_retrieve(gw, model_id, owned_by, openai_schema):
     assert model_id in {m.id for m in client.models.list()}
 
 
+def test_every_get_route_answers_head_with_gets_head_and_no_body(gw):
+    # RFC 9110 (9.1, 9.3.2): HEAD is GET without the content. FastAPI adds no HEAD to a GET route,
+    # so each is registered with both; read from the app, so a GET route added later is held too.
+    from fastapi.routing import APIRoute
+
+    gets = [r.path for r in gw.app.routes if isinstance(r, APIRoute) and "GET" in r.methods]
+    assert {"/v1/models", "/dashboard", "/metrics", "/healthz"} <= set(gets)
+    fill = {"{model_id:path}": "sim-mini", "{name}": "dashboard.js"}
+    for path in gets:
+        for param, value in fill.items():
+            path = path.replace(param, value)
+        got, head = loopback.get(gw.url + path), loopback.head(gw.url + path)
+        assert head.status_code == got.status_code == 200, (path, head.status_code, got.text[:200])
+        assert head.content == b"", path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+        if path != "/metrics":  # its counters move between the two requests
+            assert head.headers["content-length"] == str(len(got.content)), path
+    head = loopback.head(gw.base_url + "/models/no-such-model")
+    assert head.status_code == 404 and head.content == b""
+
+
 def test_unknown_model_is_an_openai_404(gw, openai_schema):
     client = openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0)
     with pytest.raises(openai.NotFoundError) as info:
