@@ -247,6 +247,8 @@ def _resolve_info(dep: Deployment, known: Mapping[str, Any] | None, supported: f
         supports_streaming=bool(pick("supports_streaming", "supports_native_streaming", True)),
         supports_multiple_choices=takes("n", "supports_multiple_choices"),
         supports_logprobs=takes("logprobs", "supports_logprobs"),
+        supports_audio_input=bool(pick("supports_audio_input", "supports_audio_input", False)),
+        supports_pdf_input=bool(pick("supports_pdf_input", "supports_pdf_input", False)),
         quality=0.5 if md.quality is None else md.quality,
         domain_quality=MappingProxyType(dict(md.domain_quality)),
         ttft_ms=md.ttft_ms or 500.0,

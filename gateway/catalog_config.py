@@ -49,6 +49,10 @@ class Metadata(_Strict):
         None, description="Takes `n` > 1 (default: litellm's parameter table for the provider).")
     supports_logprobs: bool | None = Field(
         None, description="Returns `logprobs` (default: litellm's parameter table for the provider).")
+    supports_audio_input: bool | None = Field(
+        None, description="Reads `input_audio` content parts (default: litellm's map, `supports_audio_input`).")
+    supports_pdf_input: bool | None = Field(
+        None, description="Reads `file` content parts, PDFs (default: litellm's map, `supports_pdf_input`).")
     dimensions: int | None = Field(
         None, gt=0, description="Embedding deployments: the native vector size (litellm's output_vector_size)."
     )

@@ -298,12 +298,17 @@ def _required_capabilities(body: Mapping[str, Any]) -> frozenset[str]:
         caps.add("logprobs")
     for message in body["messages"]:
         content = message.get("content")
-        if isinstance(content, list) and any(
-            isinstance(p, dict) and p.get("type") in ("image_url", "input_image") for p in content
-        ):
-            caps.add("vision")
-            break
+        if isinstance(content, list):
+            for part in content:
+                kind = part.get("type") if isinstance(part, dict) else None
+                needs = _PART_NEEDS.get(kind) if isinstance(kind, str) else None
+                if needs is not None:
+                    caps.add(needs)
     return frozenset(caps)
+
+
+#: The capability a content part asks of the model that reads it (validated before: `_check_part`).
+_PART_NEEDS = {"image_url": "vision", "input_image": "vision", "input_audio": "audio_input", "file": "pdf_input"}
 
 
 def _last_tool_result(messages: list) -> str | None:

@@ -21,7 +21,8 @@ _new = tuple.__new__
 
 
 # Capabilities a request asks for through a parameter: the reason names the parameter too.
-_CAPABILITY_TEXT = {"multiple_choices": "multiple_choices (n > 1)", "logprobs": "logprobs (logprobs: true)"}
+_CAPABILITY_TEXT = {"multiple_choices": "multiple_choices (n > 1)", "logprobs": "logprobs (logprobs: true)",
+                   "audio_input": "audio_input (an input_audio part)", "pdf_input": "pdf_input (a file part)"}
 
 
 def _names(values: frozenset[str]) -> str:

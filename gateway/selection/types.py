@@ -26,7 +26,10 @@ def _empty() -> Mapping[str, float]:
 #: Capability names used in contexts, constraints and model metadata. `multiple_choices` (`n` > 1)
 #: and `logprobs` are asked for by the request's parameters: a provider without them would answer
 #: something other than what was asked, so they are constraints, not parameters to drop.
-CAPABILITIES = ("tools", "vision", "json_schema", "streaming", "multiple_choices", "logprobs")
+#: `audio_input` and `pdf_input` are asked for by content parts (`input_audio`, `file`), as
+#: `vision` is by image parts: a model that cannot read them refuses the request or ignores them.
+CAPABILITIES = ("tools", "vision", "json_schema", "streaming", "multiple_choices", "logprobs", "audio_input",
+                "pdf_input")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,8 @@ class ModelInfo:
     supports_streaming: bool = True
     supports_multiple_choices: bool = True  # takes `n` > 1
     supports_logprobs: bool = True  # returns `logprobs`
+    supports_audio_input: bool = False  # reads `input_audio` parts
+    supports_pdf_input: bool = False  # reads `file` parts (PDFs, as OpenAI's chat API takes them)
     quality: float = 0.5  # overall, in [0, 1]
     # hash=False keeps ModelInfo hashable (a mappingproxy is not), so it can key caches.
     domain_quality: Mapping[str, float] = field(default_factory=_empty, hash=False)

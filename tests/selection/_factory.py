@@ -57,6 +57,9 @@ def models(draw: st.DrawFn, min_size: int = 1, max_size: int = 10) -> list[Model
             # Request-parameter capabilities (n > 1, logprobs): true on most providers, false on some.
             supports_multiple_choices=draw(st.booleans()),
             supports_logprobs=draw(st.booleans()),
+            # Content-part capabilities: an input_audio or a file part asks for them.
+            supports_audio_input=draw(st.booleans()),
+            supports_pdf_input=draw(st.booleans()),
             quality=draw(st.sampled_from((0.3, 0.5, 0.5, 0.7, 0.9))),  # repeats exercise ties
             domain_quality=MappingProxyType(
                 draw(st.dictionaries(st.sampled_from(("sql", "code")), st.floats(0, 1)))
@@ -73,8 +76,8 @@ contexts = st.builds(
     request_id=st.just("h"),
     input_tokens=st.integers(0, 40_000),
     max_output_tokens=st.one_of(st.none(), st.integers(1, 20_000)),
-    required_capabilities=st.frozensets(st.sampled_from(("tools", "vision", "multiple_choices", "logprobs")),
-                                        max_size=2),
+    required_capabilities=st.frozensets(
+        st.sampled_from(("tools", "vision", "multiple_choices", "logprobs", "audio_input", "pdf_input")), max_size=2),
     domain=st.sampled_from((None, "sql", "code")),
     # Some prompts carry the router model's per-model estimates (for some models only).
     quality_estimates=st.one_of(
