@@ -8,6 +8,7 @@ fuzzes the gateway from this document, so it describes what `context.validate_bo
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -190,6 +191,12 @@ def complete(doc: dict[str, Any], models: Iterable[str]) -> dict[str, Any]:
     }
     doc["security"] = [{"bearer": []}, {"apiKey": []}, {"xApiKey": []}]
     paths = doc.setdefault("paths", {})
+    # Every GET route answers HEAD too (gateway/app.py); an operation id must be unique in the
+    # document, and FastAPI gives the HEAD operation its GET's.
+    for operations in paths.values():
+        head, get = operations.get("head"), operations.get("get")
+        if head is not None and get is not None and head.get("operationId") == get.get("operationId"):
+            head["operationId"] = f"{get['operationId']}_head"
     chat_body = _json_body({"$ref": "#/components/schemas/ChatRequest"})
     paths["/v1/chat/completions"] = {
         "post": {
@@ -236,7 +243,12 @@ def install_openapi(app: Any, models: Iterable[str]) -> None:
 
     def openapi() -> dict[str, Any]:
         if not getattr(app, "_gateway_openapi_done", False):
-            complete(generate(), names)
+            with warnings.catch_warnings():
+                # FastAPI gives every method of a route one operation id and warns of the repeats;
+                # `complete` makes the HEAD operations' ids their own.
+                warnings.filterwarnings("ignore", message="Duplicate Operation ID", category=UserWarning)
+                doc = generate()
+            complete(doc, names)
             app._gateway_openapi_done = True
         return app.openapi_schema
 
