@@ -40,6 +40,15 @@ def test_every_route_needs_a_key(secure_gateway, method, path):
     assert resp.status_code != 401
 
 
+@pytest.mark.parametrize("path", [path for method, path in PROTECTED if method == "GET" and path != "/openapi.json"])
+def test_head_needs_the_key_its_get_needs(secure_gateway, path):
+    # Every GET route answers HEAD (gateway/app.py): the same gate, without a body to say why.
+    for headers in ({}, auth("gw-wrong-key")):
+        resp = loopback.head(secure_gateway.url + path, headers=headers)
+        assert resp.status_code == 401 and resp.content == b"", (path, headers)
+    assert loopback.head(secure_gateway.url + path, headers=auth(MASTER)).status_code == 200
+
+
 def test_missing_and_wrong_key_messages_differ(secure_gateway):
     missing = _error(loopback.get(secure_gateway.base_url + "/models"), 401, "authentication_error")
     wrong = _error(loopback.get(secure_gateway.base_url + "/models", headers=auth("x")), 401, "authentication_error")
