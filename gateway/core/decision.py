@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import functools
 import logging
 import random
 
@@ -114,6 +115,11 @@ class Decider:
         self._engine = engine
         self._models = catalog.models
         self._embedding_models = catalog.models_for(EMBEDDINGS.mode)
+        # An input this long (3/4 of the smallest embedding window) is counted, not estimated: the
+        # estimate over-counts prose, and near a window it would refuse what fits.
+        smallest = min((m.context_window for m in self._embedding_models), default=None)
+        self._embedding_context = functools.partial(
+            build_embedding_context, exact_from=None if smallest is None else smallest * 3 // 4)
         # dimensions -> (the embedding models that can return them, the rest rejected); a handful
         # of sizes cover the traffic, and the ranking's prepared catalog is cached per tuple.
         self._by_dimensions: dict[int | None, tuple[tuple[ModelInfo, ...], tuple[Rejection, ...]]] = {}
@@ -176,7 +182,7 @@ class Decider:
         if domain:
             domain, domain_note = header_domain(domain, self._known_domains())
         embedding = operation is EMBEDDINGS
-        ctx = (build_embedding_context if embedding else build_context)(
+        ctx = (self._embedding_context if embedding else build_context)(
             body, request_id=request_id, pinned_model=pinned, domain=domain, pipeline=pipeline,
             domain_source="header" if domain else None,
         )

@@ -9,9 +9,11 @@ import pytest
 from gateway import errors
 from gateway.catalog import CatalogError, GatewayConfig, load_catalog
 from gateway.core.decision import Decider
-from gateway.core.embeddings import batch_tokens, dimension_misfit, validate_embedding_body
+from gateway.core.context import estimate_text_tokens
+from gateway.core.embeddings import batch_tokens, build_embedding_context, dimension_misfit, validate_embedding_body
 from gateway.policy import PolicySet
 from gateway.selection.engine import SelectionEngine
+from gateway.upstream._litellm import load as load_litellm
 from gateway.upstream.operation import EMBEDDINGS
 
 BASE = "http://127.0.0.1:9/v1"
@@ -102,13 +104,56 @@ def test_chat_auto_never_sees_an_embedding_model(decider):
 
 
 def test_the_window_bounds_each_input_and_budgets_count_the_batch(decider):
-    long = "word " * 8000  # ~10,000 tokens by the estimate: over the 8,191-token window per input
-    with pytest.raises(errors.NoFeasibleModelError, match="context"):
+    load_litellm()  # the app imports it at start; near a window the count decides (below)
+    long = "word " * 9000  # 9,035 tokens counted: over the 8,191-token window per input
+    with pytest.raises(errors.NoFeasibleModelError, match="context: needs 9,035 tokens"):
         decider.decide({"model": "auto", "input": [long]}, {}, "r", operation=EMBEDDINGS)
     batch = ["word " * 4000] * 10  # each input fits; the batch is ~50,000 tokens
     decision = decider.decide({"model": "auto", "input": batch}, {}, "r", operation=EMBEDDINGS)
     assert decision.ctx.input_tokens == batch_tokens({"input": batch}) > 40_000
     assert decision.ctx.max_output_tokens == 0
+
+
+# Prose the estimate (~4 characters a token) puts over the 8,191-token window; OpenAI's tokenizer
+# counts 5,738 (long words), and "word " * 7000 (8,751 estimated) is 7,028.
+_PROSE = "The quick brown fox jumps over the lazy dog while the committee deliberates on quarterly revenue projections. " * 300
+
+
+@pytest.mark.parametrize("text, counted", [(_PROSE, 5_738), ("word " * 7000, 7_028)])
+def test_an_input_near_the_window_is_counted_not_estimated(decider, text, counted):
+    # A client that cuts its chunks to the window with its own tokenizer must not be refused for
+    # the estimate's over-count.
+    load_litellm()
+    assert estimate_text_tokens(text) > 8_191
+    ctx = build_embedding_context({"input": [text, "short"]}, request_id="r", pinned_model=None, domain=None,
+                                  pipeline=None, exact_from=6_143)
+    assert ctx.input_tokens == counted
+    decision = decider.decide({"model": "auto", "input": [text]}, {}, "r", operation=EMBEDDINGS)
+    assert decision.ranking.ranked and not decision.ranking.rejected
+    # Far from every window the estimate stands: no tokenizer on the way of an ordinary request.
+    short = build_embedding_context({"input": ["word " * 100]}, request_id="r", pinned_model=None, domain=None,
+                                    pipeline=None, exact_from=6_143)
+    assert short.input_tokens == estimate_text_tokens("word " * 100)
+
+
+def test_until_litellm_is_imported_the_estimate_stands(monkeypatch):
+    # Counting runs on the event loop, where importing litellm would stall every request.
+    import gateway.upstream.litellm_map as litellm_map
+
+    monkeypatch.setattr(litellm_map, "_litellm", _NotLoaded())
+    ctx = build_embedding_context({"input": [_PROSE]}, request_id="r", pinned_model=None, domain=None,
+                                  pipeline=None, exact_from=6_143)
+    assert ctx.input_tokens == estimate_text_tokens(_PROSE)
+
+
+class _NotLoaded:
+    """`_litellm.load` before its first call: its cache is empty, and calling it would import."""
+
+    def cache_info(self):
+        return type("Info", (), {"currsize": 0})()
+
+    def __call__(self):
+        raise AssertionError("litellm would be imported on the event loop")
 
 
 @pytest.mark.parametrize("body, param", [
