@@ -137,7 +137,8 @@ def simulator() -> Iterator[object]:
             "models": {
                 "sim-premium": {"output_tokens": 12},
                 "sim-mini": {"output_tokens": 12},
-                "sim-tiny": {"output_tokens": 12, "supports_tools": False, "context_window": 8192},
+                "sim-tiny": {"output_tokens": 12, "supports_tools": False, "context_window": 8192,
+                             "supports_audio_input": False, "supports_pdf_input": False},
                 **_SIM_EMBEDDINGS,
             },
         }

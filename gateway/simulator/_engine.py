@@ -21,7 +21,7 @@ from aiohttp import web
 
 from ._replies import BadRequest, Choice, completion_tokens, last_user_text, plan_choices
 from ._state import REQUEST_MODEL, SIM_STATE, ModelStats, SimulatorState
-from ._text import has_image, prompt_tokens
+from ._text import part_types, prompt_tokens
 from .profile import DirectiveError, Directives, ModelProfile, parse_directives
 
 __all__ = ["JSON_HEADERS", "SSE_HEADERS", "Reply", "StreamPlan", "Wire", "answer", "read_json"]
@@ -216,9 +216,12 @@ async def _answer(c: _Call, name: str, key: str) -> web.StreamResponse:
         choices = st.answers.rewrite(key, mp, body, messages, choices)  # answer-key items: right at known rates
     except BadRequest as exc:
         return wire.bad_request(exc)
-    if not mp.supports_vision and has_image(messages):
-        return wire.error(400, "This model does not support image inputs.", code="unsupported_content",
-                          param="messages")
+    parts = part_types(messages)
+    for kind, supported, what in (("image_url", mp.supports_vision, "image"), ("input_audio", mp.supports_audio_input,
+                                  "audio"), ("file", mp.supports_pdf_input, "file")):
+        if kind in parts and not supported:
+            return wire.error(400, f"This model does not support {what} inputs.", code="unsupported_content",
+                              param="messages")
 
     if mp.timeout_rate and st.rng.random() < mp.timeout_rate:
         return await _hang(c)

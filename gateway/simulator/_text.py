@@ -83,14 +83,10 @@ def prompt_tokens(messages: list[Any]) -> int:
     return sum(count_tokens(message_text(m.get("content"))) for m in messages if isinstance(m, dict))
 
 
-def has_image(messages: list[Any]) -> bool:
-    for m in messages:
-        content = m.get("content") if isinstance(m, dict) else None
-        if isinstance(content, list) and any(
-            isinstance(p, dict) and p.get("type") == "image_url" for p in content
-        ):
-            return True
-    return False
+def part_types(messages: list[Any]) -> set[str]:
+    """The types of the content parts in `messages` (image_url, input_audio, file, text, ...)."""
+    return {p["type"] for m in messages if isinstance(m, dict) and isinstance(m.get("content"), list)
+            for p in m["content"] if isinstance(p, dict) and isinstance(p.get("type"), str)}
 
 
 # --------------------------------------------------------------------------- filler text

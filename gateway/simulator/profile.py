@@ -64,6 +64,9 @@ class ModelProfile(BaseModel):
     prompt_cache_min_tokens: int = Field(default=1024, ge=0)
     supports_tools: bool = True
     supports_vision: bool = True
+    # Content parts a text-only model refuses, as providers do: `input_audio` and `file` (PDF).
+    supports_audio_input: bool = True
+    supports_pdf_input: bool = True
     # Fractional +/- spread applied to every delay (0.1 => +/-10 %).
     jitter: float = Field(default=0.0, ge=0, le=1)
     owned_by: str = "simulator"

@@ -66,7 +66,8 @@ def _profile() -> SimulatorProfile:
         models={
             "fast": ModelProfile(),
             "small": ModelProfile(context_window=64),
-            "notools": ModelProfile(supports_tools=False, supports_vision=False),
+            "notools": ModelProfile(supports_tools=False, supports_vision=False, supports_audio_input=False,
+                                    supports_pdf_input=False),
             "paced": ModelProfile(latency_ms=40, ttft_ms=120, tokens_per_s=100, output_tokens=5),
         },
     )
@@ -265,9 +266,15 @@ async def test_request_errors(sim, http):
     async with http.post(f"{sim.base_url}/chat/completions", data=b"{not json") as r:
         assert r.status == 400
         V_ERR.validate(await r.json())
-    image = [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]
-    status, _ = await _post(http, sim, {"model": "notools", "messages": [{"role": "user", "content": image}]})
-    assert status == 400
+    for part in ({"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}},
+                 {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+                 {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0="}}):
+        for model, refused in (("notools", True), ("fast", False)):
+            content = [{"type": "text", "text": "hi"}, part]
+            status, err = await _post(http, sim, {"model": model, "messages": [{"role": "user", "content": content}]})
+            assert (status == 400) is refused, (model, part["type"], err)
+            if refused:
+                assert err["error"]["code"] == "unsupported_content", err
     status, err = await _post(http, sim, _body("[sim:bogus=1]"))
     assert status == 400
     status, err = await _post(http, sim, _body(temperature=2.5))
