@@ -33,10 +33,12 @@ __all__ = [
 
 STRATEGIES = ("cost", "performance", "balanced", "custom")
 SCORERS = ("cost", "quality", "latency", "reliability")
-CAPABILITY_NAMES = ("tools", "vision", "json_schema", "streaming")
+# What a policy may require of every candidate: the request-parameter capabilities
+# (`multiple_choices`, `logprobs`) come from the request alone.
+CAPABILITY_NAMES = ("tools", "vision", "json_schema", "streaming", "audio_input", "pdf_input")
 
 Strategy = Literal["cost", "performance", "balanced", "custom"]
-Capability = Literal["tools", "vision", "json_schema", "streaming"]
+Capability = Literal["tools", "vision", "json_schema", "streaming", "audio_input", "pdf_input"]
 
 #: The error type whose context names the field a cross-field check is really about, so the
 #: loader can point at that key instead of the whole section.

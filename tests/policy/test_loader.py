@@ -463,7 +463,7 @@ def test_selection_params_conversion_merges_constraints():
               constraints:
                 min_quality: 0.6
                 allowed_models: [gpt-4o, gpt-4o-mini]
-                required_capabilities: [tools]
+                required_capabilities: [tools, pdf_input]
             """
         )
     )
@@ -474,7 +474,7 @@ def test_selection_params_conversion_merges_constraints():
     assert dict(params.weights) == {"cost": 1.0, "quality": 2.0, "latency": 0.0, "reliability": 0.0}
     assert params.constraints.min_quality == 0.8
     assert params.constraints.allowed_models == frozenset({"gpt-4o"})
-    assert params.constraints.required_capabilities == frozenset({"tools"})
+    assert params.constraints.required_capabilities == frozenset({"tools", "pdf_input"})
     assert params.preferred == ("gpt-4o",) and params.preferred_reason == "because"
     assert policy.selection_params("cost").strategy == "cost"
 
