@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import functools
 import logging
 import random
 
@@ -32,7 +31,7 @@ from gateway.catalog import Catalog, ResolvedDeployment
 from gateway.core.context import build_context
 from gateway.core._ranking_memo import DIFFERENT, FILL, SAME, RankingMemo
 from gateway.core._router_step import RouterStep
-from gateway.core.embeddings import batch_tokens, build_embedding_context, dimension_misfit
+from gateway.core.embeddings import batch_tokens, context_builder, dimension_misfit
 from gateway.core.exploration import explore
 from gateway.core.params import OPENAI_WIRE_ONLY
 from gateway.learning import RouterModel, SparseFeatures, TargetPlanner, header_domain, known_domains, messages_text
@@ -115,11 +114,7 @@ class Decider:
         self._engine = engine
         self._models = catalog.models
         self._embedding_models = catalog.models_for(EMBEDDINGS.mode)
-        # An input this long (3/4 of the smallest embedding window) is counted, not estimated: the
-        # estimate over-counts prose, and near a window it would refuse what fits.
-        smallest = min((m.context_window for m in self._embedding_models), default=None)
-        self._embedding_context = functools.partial(
-            build_embedding_context, exact_from=None if smallest is None else smallest * 3 // 4)
+        self._embedding_context = context_builder(self._embedding_models)  # counts an input near a window
         # dimensions -> (the embedding models that can return them, the rest rejected); a handful
         # of sizes cover the traffic, and the ranking's prepared catalog is cached per tuple.
         self._by_dimensions: dict[int | None, tuple[tuple[ModelInfo, ...], tuple[Rejection, ...]]] = {}

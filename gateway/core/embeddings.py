@@ -9,16 +9,18 @@ limits count it (see `Decider`). An embedding has no output tokens.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gateway.core.context import FORBIDDEN_PARAMS, estimate_text_tokens, forbidden_prefix
 from gateway.errors import InvalidRequestError
 from gateway.selection.types import ModelInfo, RequestContext
+from gateway.upstream.litellm_map import count_text_tokens
 
 __all__ = [
-    "EMBEDDING_PARAMS", "MAX_INPUTS", "batch_tokens", "build_embedding_context", "dimension_misfit",
-    "validate_embedding_body",
+    "EMBEDDING_PARAMS", "MAX_INPUTS", "batch_tokens", "build_embedding_context", "context_builder",
+    "dimension_misfit", "validate_embedding_body",
 ]
 
 #: OpenAI's `CreateEmbeddingRequest` properties; all of them are forwarded.
@@ -85,8 +87,6 @@ def _tokens(item: str | list) -> int:
 def _counted(text: str, estimate: int) -> int:
     """`text`'s tokens by litellm's tokenizer (OpenAI's, cl100k: exact for OpenAI's embedding models,
     closer than the estimate for the rest); the estimate while litellm is still being imported."""
-    from gateway.upstream.litellm_adapter import count_text_tokens
-
     counted = count_text_tokens(text)
     return estimate if counted is None else counted
 
@@ -102,9 +102,10 @@ def build_embedding_context(
 ) -> RequestContext:
     """`exact_from`: a text estimated at this many tokens or more is counted with a tokenizer.
 
-    The estimate (~4 characters a token) is cheap and over-counts most prose by 10-40 %: a chunk cut
-    to just under a model's window by the client's own tokenizer would be refused for not fitting.
-    Near a window, the count decides, so the gateway refuses only what the model would."""
+    The estimate (~4 characters a token) is cheap but can over-count prose by a third or more
+    (docs/api.md): a chunk cut to just under a model's window by the client's own tokenizer would be
+    refused for not fitting. Near a window, the count decides, so the gateway refuses only what the
+    model would."""
     longest = 0
     for item in _inputs(body["input"]):
         tokens = _tokens(item)
@@ -120,6 +121,13 @@ def build_embedding_context(
         pipeline=pipeline,
         pinned_model=pinned_model,
     )
+
+
+def context_builder(models: Sequence[ModelInfo]) -> Callable[..., RequestContext]:
+    """`build_embedding_context` for a catalog's embedding `models`: an input from 3/4 of the
+    smallest window on is counted, not estimated (no window, no counting)."""
+    smallest = min((m.context_window for m in models), default=None)
+    return functools.partial(build_embedding_context, exact_from=None if smallest is None else smallest * 3 // 4)
 
 
 def dimension_misfit(model: ModelInfo, dimensions: int | None) -> str | None:

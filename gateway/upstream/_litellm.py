@@ -14,7 +14,7 @@ import os
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-__all__ = ["http_handler", "load", "loaded", "types"]
+__all__ = ["http_handler", "imported", "load", "loaded", "types"]
 
 
 @functools.cache
@@ -30,10 +30,15 @@ def load() -> ModuleType:
     return litellm
 
 
+def imported() -> bool:
+    """Whether litellm is imported already, so that `load()` returns at once."""
+    return bool(load.cache_info().currsize)
+
+
 async def loaded() -> ModuleType:
     """litellm, imported off the event loop if it is not yet: an import blocks its thread for
     seconds, and on the loop it would stall every request, the direct ones included."""
-    if load.cache_info().currsize:
+    if imported():
         return load()
     return await asyncio.to_thread(load)
 

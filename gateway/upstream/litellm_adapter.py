@@ -27,7 +27,7 @@ from gateway.upstream import guards
 from gateway.upstream._litellm import http_handler, load as _litellm, loaded as _loaded
 from gateway.upstream.litellm_errors import map_exception
 from gateway.upstream.litellm_map import (
-    cost_usd, count_text_tokens, count_tokens, lookup_model_info, nearest_models, provider_of, supported_params,
+    cost_usd, count_tokens, lookup_model_info, nearest_models, provider_of, supported_params,
 )
 from gateway.upstream.operation import CHAT, EMBEDDINGS, Operation, embedding_body
 
@@ -35,7 +35,6 @@ from gateway.upstream.operation import CHAT, EMBEDDINGS, Operation, embedding_bo
 __all__ = [
     "LiteLLMTransport",
     "cost_usd",
-    "count_text_tokens",
     "count_tokens",
     "lookup_model_info",
     "map_exception",

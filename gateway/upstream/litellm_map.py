@@ -15,7 +15,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.upstream._litellm import load as _litellm
+from gateway.upstream._litellm import imported as _imported, load as _litellm
 from gateway.upstream._map_cache import MapCache
 
 __all__ = [
@@ -106,7 +106,7 @@ def count_text_tokens(text: str) -> int | None:
     """litellm's count of one text with OpenAI's embedding tokenizer, or None while litellm is not
     imported yet: this runs on the event loop, where an import would stall every request for
     seconds (the app imports it in a thread at start, `GatewayState.start`)."""
-    if not _litellm.cache_info().currsize:
+    if not _imported():
         return None
     return int(_litellm().token_counter(model=_TEXT_TOKENIZER_MODEL, text=text))
 

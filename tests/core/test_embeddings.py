@@ -13,8 +13,8 @@ from gateway.core.context import estimate_text_tokens
 from gateway.core.embeddings import batch_tokens, build_embedding_context, dimension_misfit, validate_embedding_body
 from gateway.policy import PolicySet
 from gateway.selection.engine import SelectionEngine
-from gateway.upstream._litellm import load as load_litellm
 from gateway.upstream.operation import EMBEDDINGS
+from tests.conftest import warm_litellm
 
 BASE = "http://127.0.0.1:9/v1"
 
@@ -104,7 +104,7 @@ def test_chat_auto_never_sees_an_embedding_model(decider):
 
 
 def test_the_window_bounds_each_input_and_budgets_count_the_batch(decider):
-    load_litellm()  # the app imports it at start; near a window the count decides (below)
+    warm_litellm()  # the app imports it at start; near a window the count decides (below)
     long = "word " * 9000  # 9,035 tokens counted: over the 8,191-token window per input
     with pytest.raises(errors.NoFeasibleModelError, match="context: needs 9,035 tokens"):
         decider.decide({"model": "auto", "input": [long]}, {}, "r", operation=EMBEDDINGS)
@@ -123,7 +123,7 @@ _PROSE = "The quick brown fox jumps over the lazy dog while the committee delibe
 def test_an_input_near_the_window_is_counted_not_estimated(decider, text, counted):
     # A client that cuts its chunks to the window with its own tokenizer must not be refused for
     # the estimate's over-count.
-    load_litellm()
+    warm_litellm()
     assert estimate_text_tokens(text) > 8_191
     ctx = build_embedding_context({"input": [text, "short"]}, request_id="r", pinned_model=None, domain=None,
                                   pipeline=None, exact_from=6_143)
@@ -140,20 +140,15 @@ def test_until_litellm_is_imported_the_estimate_stands(monkeypatch):
     # Counting runs on the event loop, where importing litellm would stall every request.
     import gateway.upstream.litellm_map as litellm_map
 
-    monkeypatch.setattr(litellm_map, "_litellm", _NotLoaded())
+    monkeypatch.setattr(litellm_map, "_imported", lambda: False)
+    monkeypatch.setattr(litellm_map, "_litellm", _not_loaded)
     ctx = build_embedding_context({"input": [_PROSE]}, request_id="r", pinned_model=None, domain=None,
                                   pipeline=None, exact_from=6_143)
     assert ctx.input_tokens == estimate_text_tokens(_PROSE)
 
 
-class _NotLoaded:
-    """`_litellm.load` before its first call: its cache is empty, and calling it would import."""
-
-    def cache_info(self):
-        return type("Info", (), {"currsize": 0})()
-
-    def __call__(self):
-        raise AssertionError("litellm would be imported on the event loop")
+def _not_loaded():
+    raise AssertionError("litellm would be imported on the event loop")
 
 
 @pytest.mark.parametrize("body, param", [
