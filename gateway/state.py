@@ -53,9 +53,8 @@ class GatewayState:
             if part is not None:
                 await part.start()
         loop = asyncio.get_running_loop()
-        # litellm, in a thread: for its translation, and for counting an embedding input that is near
-        # its model's window (`core/embeddings.py`; estimated until the import is done).
-        if any(d.transport == "litellm" or d.info.mode == "embedding" for d in self.catalog.deployments.values()):
+        # litellm, in a thread, for its translation (an import on the loop would stall every request).
+        if any(d.transport == "litellm" for d in self.catalog.deployments.values()):
             self._tasks.append(loop.create_task(self.transports["litellm"].warm(), name="litellm-import"))
         self._tasks.append(
             loop.create_task(self.policies.run_watcher(self.settings.policy_reload_s), name="policy-watcher")

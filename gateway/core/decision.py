@@ -7,12 +7,12 @@ the parameters the policy layer resolves (header strategy, pipeline policy, expe
 
 from __future__ import annotations
 
+import functools
+import logging
+import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
-
-import logging
-import random
 
 from gateway import errors
 from gateway._frozen import builder
@@ -28,10 +28,10 @@ from gateway.core._decision_steps import (
 )
 from gateway.core.budgets import check_budget
 from gateway.catalog import Catalog, ResolvedDeployment
-from gateway.core.context import build_context
+from gateway.core.context import build_context, count_from, prompt_tokens
 from gateway.core._ranking_memo import DIFFERENT, FILL, SAME, RankingMemo
 from gateway.core._router_step import RouterStep
-from gateway.core.embeddings import batch_tokens, context_builder, dimension_misfit
+from gateway.core.embeddings import batch_tokens, context_builder as embedding_context_builder, dimension_misfit
 from gateway.core.exploration import explore
 from gateway.core.params import OPENAI_WIRE_ONLY
 from gateway.learning import RouterModel, SparseFeatures, TargetPlanner, header_domain, known_domains, messages_text
@@ -114,7 +114,10 @@ class Decider:
         self._engine = engine
         self._models = catalog.models
         self._embedding_models = catalog.models_for(EMBEDDINGS.mode)
-        self._embedding_context = context_builder(self._embedding_models)  # counts an input near a window
+        # Each counts an input near its smallest window (`CountFirst`).
+        self._chat_count_from = count_from(catalog.models_for(CHAT.mode))
+        self._chat_context = functools.partial(build_context, exact_from=self._chat_count_from)
+        self._embedding_context = embedding_context_builder(self._embedding_models)
         # dimensions -> (the embedding models that can return them, the rest rejected); a handful
         # of sizes cover the traffic, and the ranking's prepared catalog is cached per tuple.
         self._by_dimensions: dict[int | None, tuple[tuple[ModelInfo, ...], tuple[Rejection, ...]]] = {}
@@ -149,17 +152,24 @@ class Decider:
     def engine(self) -> Any:
         return self._engine
 
+    def prompt_tokens(self, messages: list, tools: list | None = None) -> int:
+        """The prompt tokens a decision on these messages would use; `CountFirst` near a window."""
+        return prompt_tokens(messages, tools, self._chat_count_from)
+
     def valid_names(self) -> list[str]:
         return [*self._catalog.aliases, *self._catalog.deployments]
 
     def decide(
         self, body: Mapping[str, Any], headers: Mapping[str, str], request_id: str, *, explain: bool = False,
-        operation: Operation = CHAT,
+        operation: Operation = CHAT, counted: int | None = None,
     ) -> Decision:
         """Rank candidates; with `explain`, an empty ranking is returned instead of raising.
 
         `operation` says which deployments may serve: chat ones for chat completions, responses
         and messages; embedding ones for embeddings. The two sets never mix.
+
+        Raises `CountFirst` (before anything else is done) when the input's estimate is too near a
+        context window to decide on: count it off the event loop and call again with `counted`.
         """
         model = body["model"]
         deployments = self._catalog.deployments
@@ -177,9 +187,9 @@ class Decider:
         if domain:
             domain, domain_note = header_domain(domain, self._known_domains())
         embedding = operation is EMBEDDINGS
-        ctx = (self._embedding_context if embedding else build_context)(
+        ctx = (self._embedding_context if embedding else self._chat_context)(
             body, request_id=request_id, pinned_model=pinned, domain=domain, pipeline=pipeline,
-            domain_source="header" if domain else None,
+            domain_source="header" if domain else None, counted=counted,
         )
         # Resolving validates the strategy header and the pipeline id even for a pinned model.
         resolution = self._resolutions.resolve(self._policies(), pipeline, headers.get("x-selection-strategy"), ctx,

@@ -13,10 +13,10 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from gateway.core.context import FORBIDDEN_PARAMS, estimate_text_tokens, forbidden_prefix
+from gateway import _cl100k as cl100k
+from gateway.core.context import FORBIDDEN_PARAMS, CountFirst, count_from, estimate_text_tokens, forbidden_prefix
 from gateway.errors import InvalidRequestError
 from gateway.selection.types import ModelInfo, RequestContext
-from gateway.upstream.litellm_map import count_text_tokens
 
 __all__ = [
     "EMBEDDING_PARAMS", "MAX_INPUTS", "batch_tokens", "build_embedding_context", "context_builder",
@@ -85,10 +85,21 @@ def _tokens(item: str | list) -> int:
 
 
 def _counted(text: str, estimate: int) -> int:
-    """`text`'s tokens by litellm's tokenizer (OpenAI's, cl100k: exact for OpenAI's embedding models,
-    closer than the estimate for the rest); the estimate while litellm is still being imported."""
-    counted = count_text_tokens(text)
+    """`text`'s tokens by OpenAI's tokenizer (cl100k: exact for OpenAI's embedding models, closer
+    than the estimate for the rest), or the estimate without one. Blocking: off the event loop."""
+    counted = cl100k.count(text)
     return estimate if counted is None else counted
+
+
+def _longest(inputs: list, exact_from: int) -> int:
+    """The longest input's tokens, those estimated from `exact_from` on counted (`CountFirst`)."""
+    longest = 0
+    for item in inputs:
+        tokens = _tokens(item)
+        if tokens >= exact_from and isinstance(item, str):
+            tokens = _counted(item, tokens)
+        longest = max(longest, tokens)
+    return longest
 
 
 def batch_tokens(body: Mapping[str, Any]) -> int:
@@ -99,19 +110,25 @@ def batch_tokens(body: Mapping[str, Any]) -> int:
 def build_embedding_context(
     body: Mapping[str, Any], *, request_id: str, pinned_model: str | None, domain: str | None,
     pipeline: str | None, domain_source: str | None = None, exact_from: int | None = None,
+    counted: int | None = None,
 ) -> RequestContext:
-    """`exact_from`: a text estimated at this many tokens or more is counted with a tokenizer.
+    """`exact_from`: an input estimated at this many tokens or more raises `CountFirst`;
+    `counted`: the longest input's tokens it asked for, which replace the estimate.
 
     The estimate (~4 characters a token) is cheap but can over-count prose by a third or more
     (docs/api.md): a chunk cut to just under a model's window by the client's own tokenizer would be
     refused for not fitting. Near a window, the count decides, so the gateway refuses only what the
     model would."""
-    longest = 0
-    for item in _inputs(body["input"]):
-        tokens = _tokens(item)
-        if exact_from is not None and tokens >= exact_from and isinstance(item, str):
-            tokens = _counted(item, tokens)
-        longest = max(longest, tokens)
+    if counted is None:
+        inputs = _inputs(body["input"])
+        estimates = [_tokens(item) for item in inputs]
+        longest = max(estimates)
+        if exact_from is not None and longest >= exact_from and any(
+            e >= exact_from and isinstance(item, str) for e, item in zip(estimates, inputs, strict=True)
+        ):
+            raise CountFirst(functools.partial(_longest, inputs, exact_from))
+    else:
+        longest = counted
     return RequestContext(
         request_id=request_id,
         input_tokens=longest,
@@ -126,8 +143,7 @@ def build_embedding_context(
 def context_builder(models: Sequence[ModelInfo]) -> Callable[..., RequestContext]:
     """`build_embedding_context` for a catalog's embedding `models`: an input from 3/4 of the
     smallest window on is counted, not estimated (no window, no counting)."""
-    smallest = min((m.context_window for m in models), default=None)
-    return functools.partial(build_embedding_context, exact_from=None if smallest is None else smallest * 3 // 4)
+    return functools.partial(build_embedding_context, exact_from=count_from(models))
 
 
 def dimension_misfit(model: ModelInfo, dimensions: int | None) -> str | None:

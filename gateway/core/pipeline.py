@@ -25,6 +25,7 @@ from gateway.aio import aclose
 from gateway.catalog import ResolvedDeployment
 from gateway.core.budgets import BudgetGate, holds
 from gateway.core._admitted import Admitted
+from gateway.core.context import CountFirst
 from gateway.core.decision import Decider, Decision, settled
 from gateway.core.events import RequestFinished
 from gateway.core.usage import clean_usage, estimated_usage
@@ -126,7 +127,11 @@ class RequestPipeline:
         """Decide, then charge rate limits and hold the budget; raises `GatewayError` (recorded)."""
         decision = None
         try:
-            decision = self.decider.decide(call.body, call.headers, call.request_id, operation=call.operation)
+            try:
+                decision = self.decider.decide(call.body, call.headers, call.request_id, operation=call.operation)
+            except CountFirst as need:  # an input near a context window: counted in a thread
+                decision = self.decider.decide(call.body, call.headers, call.request_id, operation=call.operation,
+                                               counted=await need.counted())
             self._rate_limit(call, decision)
             ctx = decision.ctx
             spec = decision.resolution.budget if decision.resolution else None

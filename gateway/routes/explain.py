@@ -7,6 +7,7 @@ import uuid
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from gateway.core.context import CountFirst
 from gateway.routes.chat import parse_body
 from gateway.selection.explain import ranking_to_dict
 from gateway.state import GatewayState
@@ -18,7 +19,10 @@ async def explain(request: Request) -> JSONResponse:
     state: GatewayState = request.app.state.gateway
     body = parse_body(await request.body())
     request_id = "req_" + uuid.uuid4().hex
-    decision = state.decider.decide(body, request.headers, request_id, explain=True)
+    try:
+        decision = state.decider.decide(body, request.headers, request_id, explain=True)
+    except CountFirst as need:  # near a context window: counted in a thread, as for a call
+        decision = state.decider.decide(body, request.headers, request_id, explain=True, counted=await need.counted())
     out = ranking_to_dict(decision.ranking)
     res = decision.resolution
     out.update(

@@ -16,7 +16,7 @@ import orjson
 
 from gateway import asgi, errors
 from gateway.asgi import Receive, Scope, Send
-from gateway.core.context import estimate_tokens, validate_body
+from gateway.core.context import CountFirst, validate_body
 from gateway.core.decision import Decider
 from gateway.core.pipeline import Served, ServedStream
 from gateway.routes.model_route import ModelRoute
@@ -47,8 +47,8 @@ class Messages(ModelRoute):
 
 
 class CountTokens:
-    """`POST /v1/messages/count_tokens`: the gateway's input-token estimate for a Messages body
-    (the same estimate selection and budgets use; no model is called)."""
+    """`POST /v1/messages/count_tokens`: the gateway's input-token figure for a Messages body
+    (the one selection and budgets use: estimated, counted near a window; no model is called)."""
 
     path = "/v1/messages/count_tokens"
 
@@ -62,7 +62,10 @@ class CountTokens:
             chat, _ = to_chat(asgi.parse_json(await asgi.read_body(receive)), require_max_tokens=False)
             if chat["model"] not in self._decider.valid_names():
                 raise errors.NotFoundError(f"model: {chat['model'][:100]}", param="model", code="model_not_found")
-            tokens = estimate_tokens(chat["messages"], chat.get("tools"))
+            try:
+                tokens = self._decider.prompt_tokens(chat["messages"], chat.get("tools"))
+            except CountFirst as need:  # near a context window: counted in a thread
+                tokens = await need.counted()
             await asgi.send_bytes(send, 200, orjson.dumps({"input_tokens": tokens}))
         except asgi.ClientGone:
             return

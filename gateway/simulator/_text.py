@@ -1,60 +1,27 @@
-"""Text material for simulated replies: token counting (tiktoken's cl100k_base, from a copy in
-this package: no network), deterministic filler text, stop handling, logprobs, and schema-minimal
-JSON.
+"""Text material for simulated replies: token counting (tiktoken's cl100k_base, built from the
+package's copy by `gateway/_cl100k.py`: no network), deterministic filler text, stop handling,
+logprobs, and schema-minimal JSON.
 
 Pure functions; `_replies` plans and renders completions from them.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
-import lzma
 import math
 import re
-from pathlib import Path
 from typing import Any
 
 import orjson
 
+from gateway._cl100k import encoding
+
 # --------------------------------------------------------------------------- tokens
-
-# OpenAI's cl100k_base ranks (https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken),
-# xz-compressed; see data/README.md. The hash is the one tiktoken itself checks the download against.
-_CL100K_FILE = Path(__file__).parent / "data" / "cl100k_base.tiktoken.xz"
-_CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
-# From tiktoken_ext/openai_public.py (cl100k_base), which would otherwise download the ranks.
-_CL100K_PATTERN = (
-    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|"""
-    r"""\s*[\r\n]|\s+(?!\S)|\s"""
-)
-_CL100K_SPECIAL = {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
-                   "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276}
-
-
-def _cl100k_ranks() -> dict[bytes, int]:
-    """The ranks file in tiktoken's format (one `base64-token rank` per line), hash-checked."""
-    raw = lzma.decompress(_CL100K_FILE.read_bytes())
-    if hashlib.sha256(raw).hexdigest() != _CL100K_SHA256:
-        raise ValueError(f"{_CL100K_FILE} is not cl100k_base")
-    return {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in raw.splitlines() if line)}
-
-
-@functools.cache
-def _encoder() -> Any:
-    try:
-        import tiktoken
-
-        return tiktoken.Encoding("cl100k_base", pat_str=_CL100K_PATTERN, mergeable_ranks=_cl100k_ranks(),
-                                 special_tokens=_CL100K_SPECIAL)
-    except Exception:  # noqa: BLE001 - any failure falls back to the estimate
-        return None
 
 
 def load_tokenizer() -> None:
     """Load cl100k_base now (~0.3 s) rather than on the first request that counts tokens."""
-    _encoder()
+    encoding()
 
 
 @functools.lru_cache(maxsize=8192)
@@ -62,7 +29,7 @@ def count_tokens(text: str) -> int:
     """cl100k_base token count (cached: benchmarks repeat the same prompts)."""
     if not text:
         return 0
-    enc = _encoder()
+    enc = encoding()
     if enc is None:
         return max(1, math.ceil(len(text) / 4))
     return len(enc.encode_ordinary(text))

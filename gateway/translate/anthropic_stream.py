@@ -33,7 +33,7 @@ class AnthropicStream:
     def __init__(self, request: MessagesRequest, model: str, input_tokens: int) -> None:
         self._request = request
         self._model = model
-        self._input_tokens = input_tokens  # the estimate, until the upstream's usage arrives
+        self._input_tokens = input_tokens  # the gateway's figure (docs/api.md#token-counts), until the upstream's usage arrives
         self._blocks = 0
         self._text: int | None = None  # index of the open text block
         self._tools: dict[int, int] = {}  # chat tool-call index -> block index (open until the end)

@@ -15,16 +15,13 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.upstream._litellm import imported as _imported, load as _litellm
+from gateway.upstream._litellm import load as _litellm
 from gateway.upstream._map_cache import MapCache
 
 __all__ = [
-    "cost_usd", "count_text_tokens", "count_tokens", "lookup_model_info", "nearest_models", "provider_of",
+    "cost_usd", "count_tokens", "lookup_model_info", "nearest_models", "provider_of",
     "supported_params",
 ]
-
-#: The tokenizer `count_text_tokens` counts with: OpenAI's embedding models' (cl100k, bundled).
-_TEXT_TOKENIZER_MODEL = "text-embedding-3-small"
 
 # litellm's map `mode`s of each gateway mode.
 _MODES = {"chat": ("chat", "responses"), "embedding": ("embedding",)}
@@ -100,15 +97,6 @@ def supported_params(model: str, provider: str) -> frozenset[str] | None:
 def count_tokens(model: str, messages: list, tools: list | None = None) -> int:
     """litellm's token count of `messages` for `model` (its tokenizer for the model, offline)."""
     return int(_litellm().token_counter(model=model, messages=messages, tools=tools))
-
-
-def count_text_tokens(text: str) -> int | None:
-    """litellm's count of one text with OpenAI's embedding tokenizer, or None while litellm is not
-    imported yet: this runs on the event loop, where an import would stall every request for
-    seconds (the app imports it in a thread at start, `GatewayState.start`)."""
-    if not _imported():
-        return None
-    return int(_litellm().token_counter(model=_TEXT_TOKENIZER_MODEL, text=text))
 
 
 def cost_usd(model: str, provider: str | None, usage: Mapping[str, Any]) -> float | None:

@@ -9,12 +9,11 @@ import pytest
 from gateway import errors
 from gateway.catalog import CatalogError, GatewayConfig, load_catalog
 from gateway.core.decision import Decider
-from gateway.core.context import estimate_text_tokens
+from gateway.core.context import CountFirst, estimate_text_tokens
 from gateway.core.embeddings import batch_tokens, build_embedding_context, dimension_misfit, validate_embedding_body
 from gateway.policy import PolicySet
 from gateway.selection.engine import SelectionEngine
 from gateway.upstream.operation import EMBEDDINGS
-from tests.conftest import warm_litellm
 
 BASE = "http://127.0.0.1:9/v1"
 
@@ -103,52 +102,65 @@ def test_chat_auto_never_sees_an_embedding_model(decider):
     assert [c.model.name for c in decision.ranking.ranked] == ["chat"] and not decision.ranking.rejected
 
 
+def _decide(decider: Decider, body: dict, **kw):
+    """What the request pipeline does: decide, and on `CountFirst` count (here inline) and decide again."""
+    try:
+        return decider.decide(body, {}, "r", operation=EMBEDDINGS, **kw)
+    except CountFirst as need:
+        return decider.decide(body, {}, "r", operation=EMBEDDINGS, counted=need.measure(), **kw)
+
+
 def test_the_window_bounds_each_input_and_budgets_count_the_batch(decider):
-    warm_litellm()  # the app imports it at start; near a window the count decides (below)
-    long = "word " * 9000  # 9,035 tokens counted: over the 8,191-token window per input
-    with pytest.raises(errors.NoFeasibleModelError, match="context: needs 9,035 tokens"):
-        decider.decide({"model": "auto", "input": [long]}, {}, "r", operation=EMBEDDINGS)
+    long = "word " * 9000  # 9,001 tokens counted: over the 8,191-token window per input
+    with pytest.raises(errors.NoFeasibleModelError, match="context: needs 9,001 tokens"):
+        _decide(decider, {"model": "auto", "input": [long]})
     batch = ["word " * 4000] * 10  # each input fits; the batch is ~50,000 tokens
-    decision = decider.decide({"model": "auto", "input": batch}, {}, "r", operation=EMBEDDINGS)
+    decision = _decide(decider, {"model": "auto", "input": batch})
     assert decision.ctx.input_tokens == batch_tokens({"input": batch}) > 40_000
     assert decision.ctx.max_output_tokens == 0
 
 
 # Prose the estimate (~4 characters a token) puts over the 8,191-token window; OpenAI's tokenizer
-# counts 5,738 (long words), and "word " * 7000 (8,751 estimated) is 7,028.
+# counts 5,701 (long words), and "word " * 7000 (8,751 estimated) is 7,001.
 _PROSE = "The quick brown fox jumps over the lazy dog while the committee deliberates on quarterly revenue projections. " * 300
 
 
-@pytest.mark.parametrize("text, counted", [(_PROSE, 5_738), ("word " * 7000, 7_028)])
+def _context(inputs: list, counted: int | None = None):
+    return build_embedding_context({"input": inputs}, request_id="r", pinned_model=None, domain=None, pipeline=None,
+                                   exact_from=6_143, counted=counted)
+
+
+@pytest.mark.parametrize("text, counted", [(_PROSE, 5_701), ("word " * 7000, 7_001)])
 def test_an_input_near_the_window_is_counted_not_estimated(decider, text, counted):
     # A client that cuts its chunks to the window with its own tokenizer must not be refused for
     # the estimate's over-count.
-    warm_litellm()
     assert estimate_text_tokens(text) > 8_191
-    ctx = build_embedding_context({"input": [text, "short"]}, request_id="r", pinned_model=None, domain=None,
-                                  pipeline=None, exact_from=6_143)
-    assert ctx.input_tokens == counted
-    decision = decider.decide({"model": "auto", "input": [text]}, {}, "r", operation=EMBEDDINGS)
-    assert decision.ranking.ranked and not decision.ranking.rejected
+    with pytest.raises(CountFirst) as need:
+        _context([text, "short"])
+    assert need.value.measure() == counted  # the longest input, counted
+    assert _context([text, "short"], counted=counted).input_tokens == counted
+    for model in ("auto", "small"):  # chosen, and served when named
+        decision = _decide(decider, {"model": model, "input": [text]})
+        assert decision.ranking.ranked and not decision.ranking.rejected
     # Far from every window the estimate stands: no tokenizer on the way of an ordinary request.
-    short = build_embedding_context({"input": ["word " * 100]}, request_id="r", pinned_model=None, domain=None,
-                                    pipeline=None, exact_from=6_143)
-    assert short.input_tokens == estimate_text_tokens("word " * 100)
+    assert _context(["word " * 100]).input_tokens == estimate_text_tokens("word " * 100)
 
 
-def test_until_litellm_is_imported_the_estimate_stands(monkeypatch):
-    # Counting runs on the event loop, where importing litellm would stall every request.
-    import gateway.upstream.litellm_map as litellm_map
+def test_only_inputs_near_the_window_are_counted(monkeypatch):
+    import gateway.core.embeddings as embeddings
 
-    monkeypatch.setattr(litellm_map, "_imported", lambda: False)
-    monkeypatch.setattr(litellm_map, "_litellm", _not_loaded)
-    ctx = build_embedding_context({"input": [_PROSE]}, request_id="r", pinned_model=None, domain=None,
-                                  pipeline=None, exact_from=6_143)
-    assert ctx.input_tokens == estimate_text_tokens(_PROSE)
-
-
-def _not_loaded():
-    raise AssertionError("litellm would be imported on the event loop")
+    seen: list[str] = []
+    monkeypatch.setattr(embeddings.cl100k, "count", lambda text: seen.append(text) or 7_000)
+    near, far = "word " * 7000, "word " * 4000  # estimated 8,751 (from 6,143 on: counted) and 5,001
+    with pytest.raises(CountFirst) as need:
+        _context([far, near, [1, 2, 3] * 3000])
+    assert need.value.measure() == 9_000  # the token array (never counted) is the longest
+    assert seen == [near]
+    seen.clear()
+    monkeypatch.setattr(embeddings.cl100k, "count", lambda text: None)  # no tokenizer: the estimate
+    with pytest.raises(CountFirst) as need:
+        _context([near])
+    assert need.value.measure() == estimate_text_tokens(near)
 
 
 @pytest.mark.parametrize("body, param", [
