@@ -189,8 +189,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await state.stop()
 
     telemetry = None if settings.otel_telemetry else {"tracing": False, "metrics": False, "logs": False}
+    # redirect_slashes=False: Starlette answers `/v1/feedback/` with a bare 307 whose Location is
+    # built from the client's Host header (an open redirect); every unknown path, a trailing slash
+    # included, is the same JSON 404 `unknown_url` the fast routes give.
     app = GatewayApp(title="gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
-                     telemetry=telemetry)
+                     telemetry=telemetry, redirect_slashes=False)
     app.state.gateway = state
     _install_error_handlers(app)
     limiter = install_security(app, settings, config, stats.store)  # wraps every route, probes excepted

@@ -1,4 +1,8 @@
-"""`POST /v1/selection/explain`: the ranking a chat request would get, with no upstream call."""
+"""`POST /v1/selection/explain`: the ranking a chat request would get, with no upstream call.
+
+For a key bound to a pipeline, reasons and notes carry no request or sample counts: live figures
+are global, so a count adds up every tenant's traffic (docs/security.md#tenancy).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from starlette.responses import JSONResponse
 
 from gateway.core.context import CountFirst
 from gateway.routes.chat import parse_body
-from gateway.selection.explain import ranking_to_dict
+from gateway.security.middleware import PRINCIPAL
+from gateway.selection.explain import ranking_to_dict, without_counts
 from gateway.state import GatewayState
 
 __all__ = ["explain"]
@@ -23,14 +28,16 @@ async def explain(request: Request) -> JSONResponse:
         decision = state.decider.decide(body, request.headers, request_id, explain=True)
     except CountFirst as need:  # near a context window: counted in a thread, as for a call
         decision = state.decider.decide(body, request.headers, request_id, explain=True, counted=await need.counted())
-    out = ranking_to_dict(decision.ranking)
+    principal = request.scope.get(PRINCIPAL)
+    counts = principal is None or principal.master or principal.pipeline is None  # the operator's view
+    out = ranking_to_dict(decision.ranking, counts=counts)
     res = decision.resolution
     out.update(
         request_id=request_id,
         pipeline=decision.pipeline,
         policy=res.policy_name if res else None,
         strategy_source=decision.strategy_source,
-        notes=list(decision.notes),
+        notes=list(decision.notes) if counts else [without_counts(n) for n in decision.notes],
         experts={"preferred": list(res.experts.preferred), "trigger": res.experts.trigger,
                  "tools": list(res.experts.tools), "reason": res.experts.reason} if res else None,
         context={

@@ -5,7 +5,9 @@ version, and the most recent decisions with their explanations. Never any creden
 
 A key bound to a pipeline sees its own pipeline only: its budget, its decisions, its routing
 history and its own view of learned quality; of the deployments, only health figures (latency,
-errors, circuit), never another tenant's traffic volume or spend.
+errors, circuit), never another tenant's traffic volume or spend: no sample counts, and none in
+the reasons and notes of its decisions either. Of a rejected policy reload it sees only the problems
+in its own pipeline's file (else that a reload was rejected); nobody is shown a server path.
 
 With Redis the history and the recent decisions are every worker's and replica's ("history":
 "fleet"; gateway/observability/fleet.py), else this process's ("process").
@@ -13,11 +15,16 @@ With Redis the history and the recent decisions are every worker's and replica's
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from gateway import errors
 from gateway.observability.fleet import format_decision
+from gateway.policy.errors import PolicyIssue
 from gateway.security.middleware import PRINCIPAL
+from gateway.selection.explain import without_counts
 from gateway.selection.types import LiveStats
 from gateway.state import GatewayState
 
@@ -43,6 +50,48 @@ def _tenant_series(series: dict | None, pipeline: str) -> dict | None:
         for b in series["buckets"]
     ]
     return {**series, "buckets": buckets}
+
+
+def _tenant_decision(d: dict) -> dict:
+    """A recent decision as a bound key sees it: no request or sample counts in its reasons and
+    notes (live figures are global). A copy: the entries are shared with every other reader."""
+    rejected = d.get("rejected") or {}
+    return {
+        **d,
+        "reasons": [without_counts(r) for r in d.get("reasons") or ()],
+        "notes": [without_counts(n) for n in d.get("notes") or ()],
+        "rejected": {m: [without_counts(r) for r in reasons] for m, reasons in rejected.items()},
+    }
+
+
+def _issue_text(issue: PolicyIssue, directory: Path) -> str:
+    """`file:line:col: message` with the file named inside the policy directory: a server path
+    never reaches a client (the log has the full one)."""
+    path = Path(issue.file)
+    try:
+        rel = path.relative_to(directory)
+    except ValueError:
+        rel = Path(path.name)
+    name = rel.as_posix() if rel.parts else path.name
+    message = issue.message.replace(f"{directory}/", "")  # "also defined in <dir>/x.yaml" -> "x.yaml"
+    return f"{name}:{issue.line}:{issue.col}: {errors.scrub(message, limit=1000)}"
+
+
+def _policy_error(state: GatewayState, tenant: str | None) -> str | None:
+    """Why the latest policy change was rejected (the last good set stays active). The operator
+    sees every problem; a bound key only those in its own pipeline's file, or that a reload was
+    rejected (its own edits wait for the whole set to load), never another pipeline's problems."""
+    exc = state.policies.last_error
+    if exc is None:
+        return None
+    issues = exc.errors
+    if tenant:
+        issues = [i for i in issues if Path(i.file).stem == tenant]
+        if not issues:
+            return ("The latest policy change was rejected for problems outside this pipeline's policy; "
+                    "the last valid policy set stays active.")
+    directory = Path(state.policies.directory)
+    return "\n".join(_issue_text(i, directory) for i in issues) or "invalid policy"
 
 
 def _error_rate_basis(s: LiveStats | None, few: float) -> str:
@@ -106,10 +155,11 @@ async def gateway_stats(request: Request) -> JSONResponse:
             # The error rate the router assumes for a deployment with no live samples.
             "error_rate_prior": state.decider.engine.priors.error_rate,
             "policy_version": state.policies.version,
-            "policy_error": str(state.policies.last_error) if state.policies.last_error else None,
+            "policy_error": _policy_error(state, tenant),
             "deployments": deployments,
             "budgets": budgets,
-            "recent_decisions": [d for d in decisions if not tenant or d["pipeline"] == tenant],
+            "recent_decisions": ([_tenant_decision(d) for d in decisions if d["pipeline"] == tenant] if tenant
+                                 else decisions),
             # Per-model and per-pipeline history in fixed buckets, for the dashboard.
             "series": (_tenant_series(series, tenant) if tenant else series),
             "history": history,

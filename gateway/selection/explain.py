@@ -8,10 +8,26 @@ from typing import Any
 
 from gateway.selection.types import Candidate, Ranking
 
-__all__ = ["decision_header", "format_ranking_table", "ranking_to_dict"]
+__all__ = ["decision_header", "format_ranking_table", "ranking_to_dict", "without_counts"]
 
 # Header values must be ASCII and must not contain our own ';' and '=' separators.
 _UNSAFE_HEADER_CHARS = re.compile(r"[^A-Za-z0-9._:/@+-]")
+
+# A count of requests or samples in a reason or note ("over 15 recent requests", "(15 samples)",
+# "over 40 scored requests"): live figures are global, so such a count adds up every tenant's traffic.
+_COUNT = re.compile(r"\b\d[\d,]* ((?:recent |scored )?(?:requests|samples))\b")
+
+
+def _uncounted(match: re.Match[str]) -> str:
+    what = match.group(1)
+    return "measured" if what == "samples" else what
+
+
+def without_counts(text: str) -> str:
+    """`text` with its request and sample counts taken out, for a key bound to a pipeline
+    (docs/security.md#tenancy): "measured 5 over 15 recent requests" -> "measured 5 over recent
+    requests", "0.8% expected errors (15 samples)" -> "(measured)". The figures stay."""
+    return _COUNT.sub(_uncounted, text)
 
 
 def _candidate_dict(rank: int, c: Candidate) -> dict[str, Any]:
@@ -28,16 +44,22 @@ def _candidate_dict(rank: int, c: Candidate) -> dict[str, Any]:
     }
 
 
-def ranking_to_dict(ranking: Ranking) -> dict[str, Any]:
-    """JSON-ready explanation (``POST /v1/selection/explain``)."""
+def ranking_to_dict(ranking: Ranking, *, counts: bool = True) -> dict[str, Any]:
+    """JSON-ready explanation (``POST /v1/selection/explain``); ``counts=False`` takes request and
+    sample counts out of every reason and note (`without_counts`: the view of a bound key)."""
     winner = ranking.winner
-    return {
+    out = {
         "strategy": ranking.strategy,
         "winner": winner.model.name if winner else None,
         "ranked": [_candidate_dict(i, c) for i, c in enumerate(ranking.ranked, start=1)],
         "rejected": [{"model": r.model, "reasons": list(r.reasons)} for r in ranking.rejected],
         "notes": list(ranking.notes),
     }
+    if not counts:
+        for entry in (*out["ranked"], *out["rejected"]):
+            entry["reasons"] = [without_counts(r) for r in entry["reasons"]]
+        out["notes"] = [without_counts(n) for n in out["notes"]]
+    return out
 
 
 def _table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:

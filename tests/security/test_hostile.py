@@ -259,3 +259,16 @@ def test_middleware_refuses_exactly_the_c0_controls_and_del():
                  "headers": [(b"x-pipeline-id", bytes([0x61, byte, 0x7a]))]}
         asyncio.run(SecurityMiddleware(inner, keyring=KeyRing())(scope, None, send))
     assert reached == [b for b in range(256) if not refused.search(bytes([b]))]
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("POST", "/v1/feedback/"), ("POST", "/v1/selection/explain/"), ("POST", "/v1/completions/"),
+    ("GET", "/v1/gateway/stats/"), ("GET", "/metrics/"), ("GET", "/healthz/"), ("GET", "/readyz/"),
+    ("GET", "/dashboard/"), ("POST", "/v1/chat/completions/"),
+])
+def test_a_trailing_slash_is_a_json_404_never_a_redirect(secure_gateway, method, path):
+    # A redirect would be built from the client's Host header: an open redirect with an empty body.
+    resp = loopback.request(method, secure_gateway.url + path, json={}, follow_redirects=False,
+                            headers={**auth(MASTER), "Host": "evil.example"})
+    assert resp.status_code == 404 and "location" not in resp.headers, (resp.status_code, resp.headers)
+    assert resp.json()["error"]["code"] == "unknown_url" and "evil.example" not in resp.text

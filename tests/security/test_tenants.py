@@ -9,6 +9,7 @@ error body, nothing forwarded, nothing leaked, no 5xx, and the gateway still ser
 from __future__ import annotations
 
 import concurrent.futures
+import re
 import time
 
 import httpx
@@ -301,3 +302,83 @@ def test_a_wrong_method_is_405_with_allow(tenants, method, path, allow):
     resp = loopback.request(method, gw.url + path, headers=auth(MASTER))
     _error(resp, 405)
     assert allow in resp.headers["allow"]
+
+
+# -- what a bound key reads about other tenants ---------------------------------------------------------
+
+
+def test_metrics_answer_a_bound_key_with_a_403(tenants):
+    """`/metrics` adds up every pipeline's requests, tokens, cost and budget: the operator's
+    (unbound key, master key), never a tenant's."""
+    gw = tenants()
+    assert _post(gw, KEY_B, chat()).status_code == 200
+    resp = loopback.get(gw.url + "/metrics", headers=auth(KEY_A))
+    err = _error(resp, 403, "metrics_not_allowed")
+    assert "team-b" not in resp.text and "gateway_" not in resp.text and "/v1/gateway/stats" in err["message"]
+    head = loopback.head(gw.url + "/metrics", headers=auth(KEY_A))
+    assert head.status_code == 403 and head.content == b""
+    operator = loopback.get(gw.url + "/metrics", headers=auth(MASTER))
+    assert operator.status_code == 200 and 'pipeline="team-b"' in operator.text
+
+
+#: A count of requests or samples in a reason or note: live figures are global, so it adds up every
+#: tenant's traffic.
+_COUNTED = re.compile(r"\d[\d,]* (?:recent requests|scored requests|samples)")
+
+
+def _explained(gw, key: str) -> list[str]:
+    out = _post(gw, key, chat(), "/selection/explain").json()
+    return ([r for c in out["ranked"] for r in c["reasons"]] + out["notes"]
+            + [r for c in out["rejected"] for r in c["reasons"]])
+
+
+def _decided(gw, key: str, request_id: str) -> list[str]:
+    deadline = time.monotonic() + 10  # with Redis, the fleet's history is about 2 s behind
+    while True:
+        stats = loopback.get(gw.base_url + "/gateway/stats", headers=auth(key)).json()
+        found = [d for d in stats["recent_decisions"] if d["request_id"] == request_id]
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    (d,) = found
+    return d["reasons"] + d["notes"] + [r for reasons in d["rejected"].values() for r in reasons]
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_reasons_carry_no_traffic_counts_for_a_bound_key(tenants, request, store):
+    settings = {"redis_url": request.getfixturevalue("redis_process").url} if store == "redis" else {}
+    gw = tenants(stats_refresh_s=0.05, **settings)
+    for _ in range(6):  # the other tenant's traffic, on a model team-a ranks
+        assert _post(gw, KEY_B, {**chat(), "model": "sim-mini", "max_tokens": 5}).status_code == 200
+    deadline = time.monotonic() + 5
+    while not any(_COUNTED.search(r) for r in _explained(gw, MASTER)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert any(_COUNTED.search(r) for r in _explained(gw, MASTER))  # the operator's view keeps them
+    seen = _explained(gw, KEY_A)
+    assert seen and not [r for r in seen if _COUNTED.search(r)]
+    assert any(r.startswith("reliability:") and "(measured)" in r for r in seen)
+    # Its own recent decisions: the same reasons, the same rule.
+    resp = _post(gw, KEY_A, chat())
+    assert resp.status_code == 200 and not _COUNTED.search(resp.headers["x-gateway-decision"])
+    rid = resp.headers["x-gateway-request-id"]
+    assert any(_COUNTED.search(r) for r in _decided(gw, MASTER, rid))
+    assert not [r for r in _decided(gw, KEY_A, rid) if _COUNTED.search(r)]
+
+
+def test_a_bound_key_sees_only_its_own_policy_errors_and_no_path(tenants):
+    gw = tenants(policy_reload_s=0.05)
+    directory = gw.app.state.gateway.policies.directory
+    (directory / "team-b.yaml").write_text(TEAM_B.replace("strategy: balanced", "strategy: balanced\n  bogus: 1"))
+
+    def policy_error(key: str) -> str | None:
+        return loopback.get(gw.base_url + "/gateway/stats", headers=auth(key)).json()["policy_error"]
+
+    deadline = time.monotonic() + 5
+    while policy_error(MASTER) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    operator, own, other = policy_error(MASTER), policy_error(KEY_B), policy_error(KEY_A)
+    for text in (operator, own):  # file, line, column and message; the file named inside the directory
+        assert text.startswith("team-b.yaml:") and "bogus" in text
+    assert other is not None and "team-b" not in other and "bogus" not in other
+    for text in (operator, own, other):
+        assert str(directory) not in text and "/tmp" not in text and str(directory.parent) not in text
