@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from gateway import errors
 from gateway._frozen import builder
 from gateway.aio import aclose
@@ -140,7 +142,7 @@ class RequestPipeline:
             # Most pipelines have no refusing budget: no coroutine to await for them.
             reservation = await self.budgets.reserve(
                 decision.budget_key, spec, call.request_id, decision.candidates, ctx.input_tokens,
-                ctx.max_output_tokens, int(call.body.get("n") or 1),
+                ctx.max_output_tokens, _choices(call.body),
             ) if holds(spec) else None
         except errors.GatewayError as exc:
             self.refused(call, exc, decision)
@@ -153,7 +155,9 @@ class RequestPipeline:
             return
         ctx = decision.ctx
         out = ctx.max_output_tokens
-        tokens = ctx.input_tokens + (limiter.config.assumed_completion_tokens if out is None else out)
+        # Each of `n` choices may use the whole output allowance, as the budget's hold assumes too.
+        per_choice = limiter.config.assumed_completion_tokens if out is None else out
+        tokens = ctx.input_tokens + per_choice * _choices(call.body)
         # The resolved pipeline, not the header: an unknown id served by the default policy is
         # limited as the default pipeline is (unless the operator gave that id limits of its own).
         pipeline = decision.pipeline if decision.pipeline in limiter.config.pipelines else decision.budget_key
@@ -175,9 +179,13 @@ class RequestPipeline:
         except asyncio.CancelledError:  # the forwarder recorded the cancelled attempt
             self._finish(admitted, 499)
             raise
-        usage = self._usage(dep, result.get("usage"), admitted.decision)
-        if usage is not None and usage is not result.get("usage"):
-            result["usage"] = {k: v for k, v in usage.items() if k != "estimated"}
+        raw = result.get("usage")
+        if raw is None:  # priced as an estimate (a provider that reports none still bills), not invented for the client
+            usage = estimated_usage(admitted.decision.ctx.input_tokens, _answer_chars(result.get("choices")) // 4)
+        else:
+            usage = self._usage(dep, raw, admitted.decision)
+            if usage is not raw:
+                result["usage"] = {k: v for k, v in usage.items() if k != "estimated"}
         return Served(dep, result, latency_ms, usage, dep.cost(usage))
 
     def served(self, admitted: Admitted, served: Served, overhead_ms: float | None = None,
@@ -254,7 +262,7 @@ class ServedStream:
     """
 
     __slots__ = ("_pipeline", "_admitted", "_start", "client_wants_usage", "_limit_s", "usage", "status", "_events_gen",
-                 "_accounted", "first_output_alone")
+                 "_accounted", "first_output_alone", "_output_chars")
 
     def __init__(self, pipeline: RequestPipeline, admitted: Admitted, start: Any, client_wants_usage: bool,
                  limit_s: float) -> None:
@@ -264,6 +272,7 @@ class ServedStream:
         self.client_wants_usage = client_wants_usage
         self._limit_s = limit_s
         self.usage: dict | None = None
+        self._output_chars = 0  # generated text relayed: the output's estimate if no usage comes
         self.status = "cancelled"  # until it ends one way or another
         self._events_gen: AsyncIterator[tuple[bytes, dict]] | None = None
         self._accounted = False
@@ -300,10 +309,8 @@ class ServedStream:
         if (take is None or start.first is not None or self._events_gen is None
                 or time.perf_counter() > start.started + self._limit_s):
             return []  # past the time limit, the next read through `_events` ends the stream
-        items = take()  # a bad event is raised by the next read, after the good ones went out
-        for item in items:
-            self._seen(item)
-        return items
+        # A bad event is raised by the next read, after the good ones went out.
+        return [self._seen(item) for item in take()]
 
     def __aiter__(self) -> AsyncIterator[tuple[bytes, dict]]:
         if self._events_gen is None:
@@ -351,9 +358,16 @@ class ServedStream:
             self._account()
 
     def _seen(self, item: tuple[bytes, dict]) -> tuple[bytes, dict]:
-        usage = item[1].get("usage")
+        chunk = item[1]
+        usage = chunk.get("usage")
         if usage:
-            self.usage = usage
+            self.usage = usage = self._pipeline._usage(self._start.deployment, usage, self._admitted.decision)
+            if usage != chunk["usage"]:  # unreadable counts: relayed as the plain answer's are, cleaned
+                chunk = {**chunk, "usage": {k: v for k, v in usage.items() if k != "estimated"}}
+                item = (b"data: " + orjson.dumps(chunk) + b"\n\n", chunk)
+        choices = chunk.get("choices")
+        if choices:
+            self._output_chars += _delta_chars(choices)
         return item
 
     def _account(self) -> None:
@@ -364,11 +378,45 @@ class ServedStream:
         dep = start.deployment
         latency_ms = (time.perf_counter() - start.started) * 1000
         overhead_ms = max(0.0, (start.started - admitted.call.started) * 1000)
+        # The provider bills what it generated, whether or not its usage event came: a client that
+        # hangs up just before it must not be served for free (its budget hold would be freed at $0),
+        # nor a provider that ignores `include_usage`. Without usage, the text relayed is priced as
+        # an estimate.
+        usage = pipeline._usage(dep, self.usage, admitted.decision) if self.usage is not None else None
+        if usage is None:
+            usage = estimated_usage(admitted.decision.ctx.input_tokens, self._output_chars // 4)
         if self.status == "ok":
-            usage = pipeline._usage(dep, self.usage, admitted.decision) if self.usage is not None else None
             pipeline._finish(admitted, 200, served=dep, latency_ms=latency_ms, ttft_ms=start.ttft_ms, usage=usage,
                              cost=dep.cost(usage), overhead_ms=overhead_ms)
             return
         pipeline._reporter(admitted)(Attempt(dep.name, self.status, latency_ms, start.ttft_ms))
         pipeline._finish(admitted, 499 if self.status == "cancelled" else 502, served=dep, latency_ms=latency_ms,
-                         ttft_ms=start.ttft_ms, overhead_ms=overhead_ms)
+                         ttft_ms=start.ttft_ms, usage=usage, cost=dep.cost(usage), overhead_ms=overhead_ms)
+
+
+def _delta_chars(choices: Any, part: str = "delta") -> int:
+    """Characters of generated text (content, tool-call arguments) in a stream chunk's choices
+    (or, with `part="message"`, a plain answer's)."""
+    n = 0
+    for choice in choices if type(choices) is list else ():
+        delta = choice.get(part) if type(choice) is dict else None
+        if type(delta) is not dict:
+            continue
+        content = delta.get("content")
+        if type(content) is str:
+            n += len(content)
+        for call in delta.get("tool_calls") or ():
+            function = call.get("function") if type(call) is dict else None
+            arguments = function.get("arguments") if type(function) is dict else None
+            if type(arguments) is str:
+                n += len(arguments)
+    return n
+
+
+def _answer_chars(choices: Any) -> int:
+    return _delta_chars(choices, "message")
+
+
+def _choices(body: Mapping[str, Any]) -> int:
+    """How many answers the request asks for (`n`, validated as an int in range before this)."""
+    return int(body.get("n") or 1)

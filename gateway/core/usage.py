@@ -17,6 +17,7 @@ __all__ = ["clean_usage", "cost_usd", "estimated_usage"]
 
 _log = logging.getLogger("gateway.usage")
 _COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+_DETAILS = ("prompt_tokens_details", "completion_tokens_details")
 _MAX_TOKENS = 1 << 31  # far beyond any context window; larger is garbage, not usage
 
 
@@ -51,10 +52,14 @@ def clean_usage(usage: Any, deployment: str = "") -> dict | None:
                 _log.warning("deployment %s sent a malformed usage.%s; cost is estimated", deployment, key)
                 return None
             out[key] = n
-    details = usage.get("prompt_tokens_details")
+    for key in _DETAILS:
+        details = usage.get(key)
+        if details is not None:
+            # Every count in it, as readers (the Responses and Messages translations) sum them.
+            out[key] = {k: n for k, v in details.items() if (n := _count(v)) is not None} if _is_mapping(details) else {}
+    details = out.get("prompt_tokens_details")
     if details is not None:
-        cached = _count(details.get("cached_tokens")) if _is_mapping(details) else None
-        out["prompt_tokens_details"] = {**details, "cached_tokens": cached or 0} if _is_mapping(details) else {}
+        details["cached_tokens"] = details.get("cached_tokens", 0)
     return out
 
 

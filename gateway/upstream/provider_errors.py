@@ -232,11 +232,17 @@ def header_retry_after(headers: Any) -> str | None:
     if (value := _header(headers, "retry-after")):
         return value
     if (value := _header(headers, "retry-after-ms")):
-        try:
-            return str(max(1, math.ceil(float(value) / 1000)))
-        except ValueError:
-            return None
+        return _ms_in_seconds(value)
     return None
+
+
+def _ms_in_seconds(value: str) -> str | None:
+    """A `retry-after-ms` value as whole seconds (at least 1), or None when it is no number. Bounded
+    before rounding: `inf` or `1e400` would overflow `math.ceil` (the caller bounds it further)."""
+    try:
+        return str(max(1, math.ceil(max(min(float(value), 1e12), 0.0) / 1000)))
+    except ValueError:  # not a number, or nan
+        return None
 
 
 def retry_after(exc: BaseException, provider: ProviderError | None = None) -> str | None:
@@ -256,10 +262,9 @@ def retry_after(exc: BaseException, provider: ProviderError | None = None) -> st
                 if not value:
                     continue
                 if name == "retry-after-ms":
-                    try:
-                        return str(max(1, math.ceil(float(value) / 1000)))
-                    except ValueError:
+                    if (seconds := _ms_in_seconds(value)) is None:
                         continue
+                    return seconds
                 return value
     if provider is not None and provider.retry_after_s is not None:
         return str(provider.retry_after_s)

@@ -65,7 +65,9 @@ def _served(first, rest) -> tuple[ServedStream, StreamStart, _Pipeline]:
     dep = SimpleNamespace(name="a", cost=lambda usage: 0.0)
     start = StreamStart(dep, first, rest, time.perf_counter(), 1.0)
     pipeline = _Pipeline()
-    stream = ServedStream(pipeline, SimpleNamespace(call=SimpleNamespace(started=start.started)), start, False, 600)
+    admitted = SimpleNamespace(call=SimpleNamespace(started=start.started),
+                               decision=SimpleNamespace(ctx=SimpleNamespace(input_tokens=0)))
+    stream = ServedStream(pipeline, admitted, start, False, 600)
     return stream, start, pipeline
 
 

@@ -129,6 +129,9 @@ def test_hang_up_mid_stream_cancels_upstream(gw, sim, fault: str, endpoint: str)
     assert _settles(lambda: _tasks(gw), tasks) <= tasks, "gateway tasks left running"
     decision = list(gw.state.recent)[-1]
     assert (decision["status"], decision["served"]) == ("499", PRIMARY)
+    # The hang-up came before the usage event: what was generated is priced from the estimate, not
+    # freed at $0 (a client hanging up before the end would otherwise be served for free).
+    assert decision["cost_usd"] > 0
 
 
 @pytest.mark.parametrize(

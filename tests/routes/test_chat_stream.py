@@ -53,7 +53,8 @@ def _chunk(delta: dict, finish: str | None = None) -> tuple[bytes, dict]:
 def _stream(first: tuple[bytes, dict], rest: list[tuple[bytes, dict]], alone: bool = True) -> ServedStream:
     dep = SimpleNamespace(name="a", cost=lambda usage: 0.0)
     start = StreamStart(dep, first, _Burst(rest), time.perf_counter(), 1.0)
-    admitted = SimpleNamespace(call=SimpleNamespace(started=start.started))
+    admitted = SimpleNamespace(call=SimpleNamespace(started=start.started),
+                               decision=SimpleNamespace(ctx=SimpleNamespace(input_tokens=0)))
     stream = ServedStream(_Pipeline(), admitted, start, True, 600)
     stream.first_output_alone = alone  # what the route sets when the server is not busy
     return stream

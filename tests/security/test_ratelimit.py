@@ -186,6 +186,18 @@ def test_key_rpm_gives_429_with_retry_after(secure_factory):
     assert loopback.post(url, json=chat(max_tokens=300), headers=headers).status_code == 200
 
 
+def test_tpm_counts_every_choice_a_request_asks_for(secure_factory):
+    # `n` answers may each use `max_tokens`: the limit charges them all, as the budget's hold does.
+    gw = secure_factory(keys=key_specs(alpha={"tpm": 1000}))
+    key = "gw-alpha-4fJ8sLq2Wm9xZc1V"
+    url = gw.base_url + "/chat/completions"
+    resp = loopback.post(url, json=chat(max_tokens=300, n=4), headers=auth(key))
+    assert resp.status_code == 429 and resp.json()["error"]["code"] == "request_too_large", resp.text
+    assert loopback.post(url, json=chat(max_tokens=300, n=3), headers=auth(key)).status_code == 200
+    resp = loopback.post(url, json=chat(max_tokens=100, n=2), headers=auth(key))  # ~910 charged, + ~210 > 1,000
+    assert resp.status_code == 429 and resp.json()["error"]["code"] != "request_too_large", resp.text
+
+
 def _synced(gw, key_name: str) -> int:
     """Requests on `key_name` that `gw`'s limiter knows from its last sync with the shared store
     (everyone's, its own included once pushed), summed over the windows it tracks."""

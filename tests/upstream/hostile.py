@@ -14,7 +14,7 @@ Modes (plain and streamed unless noted; streams follow `"stream": true` in the b
 - `longline` (stream): one event line of `huge_bytes` with no newline.
 - `bomb`: `Content-Encoding: gzip`, ~0.5 MB on the wire that inflates to a valid answer of `bomb_bytes`.
 - `redirect-301|302|303|307|308`: a redirect to the recorder.
-- `ra-*`: a 429 with a hostile `Retry-After` (see `RETRY_AFTER`).
+- `ra-*`: a 429 with a hostile `Retry-After`, or `retry-after-ms` for `ra-ms-*` (see `RETRY_AFTER`).
 - `usage-*`: a 200 whose usage block is hostile (see `USAGE`).
 - `traceback`, `traceback-plain`: a 500 whose message holds a Python traceback, file paths and a key;
   `traceback-midstream` (stream): the same as an error event after one good chunk.
@@ -66,6 +66,12 @@ RETRY_AFTER: dict[str, str] = {
     "ra-date": "",  # filled per request: an HTTP-date 2 s ahead
     "ra-past-date": "Wed, 21 Oct 2015 07:28:00 GMT",
     "ra-far-date": "Fri, 01 Jan 2100 00:00:00 GMT",
+    # `retry-after-ms` alone (Azure's and OpenAI's header), as hostile.
+    "ra-ms-ok": "1500",
+    "ra-ms-inf": "inf",
+    "ra-ms-overflow": "1e400",
+    "ra-ms-negative-inf": "-inf",
+    "ra-ms-nan": "nan",
 }
 
 #: mode -> (status, headers, body): what other OpenAI-compatible servers send when they refuse.
@@ -90,6 +96,9 @@ USAGE: dict[str, Any] = {
     "usage-list": [1, 2, 3],
     "usage-float": {"prompt_tokens": 1e30, "completion_tokens": -0.5, "total_tokens": 1e30},
     "usage-null-fields": {"prompt_tokens": None, "completion_tokens": None, "total_tokens": None},
+    "usage-huge": {"prompt_tokens": 10**30, "completion_tokens": 10**30, "total_tokens": 10**30},
+    "usage-details": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7, "completion_tokens_details": "x",
+                      "prompt_tokens_details": {"cached_tokens": "some", "audio_tokens": -3}},
 }
 
 TRACEBACK = (
@@ -232,7 +241,8 @@ async def _answer(request: web.Request) -> web.StreamResponse:
                             headers={"Location": state.recorder_url + request.path})
     if mode.startswith("ra-"):
         value = RETRY_AFTER[mode] or email.utils.formatdate(time.time() + 2, usegmt=True)
-        return web.Response(status=429, headers={"Retry-After": value}, content_type="application/json",
+        header = "retry-after-ms" if mode.startswith("ra-ms-") else "Retry-After"
+        return web.Response(status=429, headers={header: value}, content_type="application/json",
                             body=_dumps({"error": {"message": "slow down", "type": "rate_limit_error",
                                                    "param": None, "code": "rate_limit_exceeded"}}))
     if mode in SHAPES:

@@ -151,4 +151,7 @@ def test_retry_after_from_headers():
     assert header_retry_after({"retry-after": "7"}) == "7"
     assert header_retry_after({"retry-after-ms": "1500"}) == "2"
     assert header_retry_after({"retry-after-ms": "soon"}) is None
+    # Numbers a float holds but `math.ceil` cannot: an OverflowError once made the 429 a 502.
+    assert header_retry_after({"retry-after-ms": "inf"}) == header_retry_after({"retry-after-ms": "1e400"}) == "1000000000"
+    assert header_retry_after({"retry-after-ms": "-inf"}) == "1" and header_retry_after({"retry-after-ms": "nan"}) is None
     assert header_retry_after({}) is None and header_retry_after(None) is None

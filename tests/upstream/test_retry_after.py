@@ -40,7 +40,8 @@ def test_a_cleaned_retry_after_is_always_a_small_latin1_number(value):
 
 
 EXPECTED = {"ra-ok": "1", "ra-float": "2", "ra-huge": str(MAX_RETRY_AFTER_S), "ra-past-date": "0",
-            "ra-far-date": str(MAX_RETRY_AFTER_S)}
+            "ra-far-date": str(MAX_RETRY_AFTER_S), "ra-ms-ok": "2", "ra-ms-inf": str(MAX_RETRY_AFTER_S),
+            "ra-ms-overflow": str(MAX_RETRY_AFTER_S), "ra-ms-negative-inf": "1"}
 
 
 @pytest.mark.parametrize("deployment", [WIRE, LITELLM, ANTHROPIC])
