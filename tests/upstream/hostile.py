@@ -15,7 +15,7 @@ Modes (plain and streamed unless noted; streams follow `"stream": true` in the b
 - `bomb`: `Content-Encoding: gzip`, ~0.5 MB on the wire that inflates to a valid answer of `bomb_bytes`.
 - `redirect-301|302|303|307|308`: a redirect to the recorder.
 - `ra-*`: a 429 with a hostile `Retry-After`, or `retry-after-ms` for `ra-ms-*` (see `RETRY_AFTER`).
-- `usage-*`: a 200 whose usage block is hostile (see `USAGE`).
+- `usage-*`: a 200 whose usage block is hostile (see `USAGE`), or absent (`usage-absent`).
 - `traceback`, `traceback-plain`: a 500 whose message holds a Python traceback, file paths and a key;
   `traceback-midstream` (stream): the same as an error event after one good chunk.
 - `nonobject-*` (stream): one good chunk, then `data: <list|str|number|null>`;
@@ -298,8 +298,10 @@ async def _answer(request: web.Request) -> web.StreamResponse:
     if not stream:
         if mode.startswith(("nonobject", "endless", "longline", "traceback-midstream")):
             mode = "ok"
-        return web.Response(body=_dumps(_completion(model, usage=usage), spaced=mode == "spaced"),
-                            content_type="application/json")
+        completion = _completion(model, usage=usage)
+        if mode == "usage-absent":
+            del completion["usage"]
+        return web.Response(body=_dumps(completion, spaced=mode == "spaced"), content_type="application/json")
 
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await resp.prepare(request)
@@ -327,7 +329,10 @@ async def _answer(request: web.Request) -> web.StreamResponse:
         while True:  # until the gateway hangs up
             await resp.write(unit)
             await asyncio.sleep(0.02)
-    await _write_all(resp, _good_events(model, spaced=mode == "spaced", usage=usage))
+    events = _good_events(model, spaced=mode == "spaced", usage=usage)
+    if mode == "usage-absent":  # a server that ignores `stream_options.include_usage`
+        events = [e for e in events if b'"usage"' not in e]
+    await _write_all(resp, events)
     return resp
 
 

@@ -98,3 +98,19 @@ def test_unreadable_usage_through_litellm_is_a_clean_502_or_served(gw, mode, str
         assert resp.status_code in (200, 502)  # a stream's chunks may have gone out before its usage
         assert err["code"] == "upstream_bad_response" and "Traceback" not in err["message"]
     _assert_accounted_sanely(_finished(gw, n))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_answer_without_usage_is_priced_from_the_estimate(gw, stream):
+    # A provider bills what it generated whether or not it says so; the estimate is not added to
+    # what the client reads.
+    n = len(gw.finished)
+    resp = gw.post(WIRE, "usage-absent", stream=stream)
+    assert resp.status_code == 200
+    if stream:
+        assert sse_events(resp)[-1] == "[DONE]"
+    else:
+        assert "usage" not in resp.json()
+    event = _finished(gw, n)
+    assert event.usage is not None and event.usage.get("estimated") is True and event.usage["completion_tokens"] > 0
+    assert event.cost_usd > 0
