@@ -314,9 +314,11 @@ def _resolve(dep: Deployment, env: Mapping[str, str], require_keys: bool, lookup
         reason = f"{provider}'s API is not OpenAI's: litellm translates the request and the answer"
     else:
         reason = f"{provider} takes OpenAI's body at its own paths and auth: litellm sends it"
+    # The map entry's table only if it is this provider's: an `info_from` entry of another one (a
+    # Bedrock entry for a deployment on Anthropic's API) has that provider's parameters.
+    table = known.get("supported_openai_params") if known and known.get("litellm_provider") == provider else None
     supported = None if provider in ("openai", "text-completion-openai", "custom_openai") or mode != "chat" else (
-        frozenset(known["supported_openai_params"]) if known and known.get("supported_openai_params")
-        else lt.supported_params(dep.model, provider))
+        frozenset(table) if table else lt.supported_params(dep.model, provider))
     info = _resolve_info(dep, known, supported, mode)
     price_source = _price_source(dep, known)
     priced_by_litellm = transport == "litellm" and price_source.startswith("litellm map")
@@ -325,7 +327,8 @@ def _resolve(dep: Deployment, env: Mapping[str, str], require_keys: bool, lookup
         url_query=url_query, key_header=key_header, provider=provider, translated=translated, transport_reason=reason,
         params=None if mode != "chat" else rules_for(provider, dep.model, supported=supported, translated=translated,
                                                      max_output_tokens=info.max_output_tokens,
-                                                     developer_as_system=transport == "openai" and provider == "azure"),
+                                                     developer_as_system=transport == "openai" and provider == "azure",
+                                                     openai_api=provider == "openai" and info.provider == "openai"),
         provider_kwargs=MappingProxyType(dict(creds.kwargs)), secrets=creds.secrets, credentials=creds.source,
         problem=creds.problem, price_source=price_source,
         price_model=(dep.metadata.info_from or dep.model) if priced_by_litellm else None,

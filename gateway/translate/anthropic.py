@@ -80,8 +80,9 @@ def to_chat(body: Any, *, require_max_tokens: bool = True) -> tuple[dict, Messag
             _fail("max_tokens: Field required (a positive integer).", "max_tokens")
         chat["max_completion_tokens"] = limit
     for key in ("temperature", "top_p", "top_k"):
-        if body.get(key) is not None:
-            chat[key] = body[key]
+        if (value := body.get(key)) is not None:
+            _check_sampling(key, value)
+            chat[key] = value
     stop = body.get("stop_sequences")
     if stop:
         if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
@@ -107,6 +108,22 @@ def to_chat(body: Any, *, require_max_tokens: bool = True) -> tuple[dict, Messag
         _tool_choice(choice, chat)
     _output_config(body.get("output_config"), chat)
     return chat, MessagesRequest(body)
+
+
+def _check_sampling(key: str, value: Any) -> None:
+    """Anthropic's own bounds (temperature and top_p in [0, 1], top_k a non-negative integer), with
+    its wording: chat's wider temperature range (up to 2) must not let a Messages client through
+    with what Anthropic refuses, routed or not to an Anthropic model."""
+    if key == "top_k":
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            _fail("top_k: Input should be a non-negative integer", key)
+        return
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+        _fail(f"{key}: Input should be a valid number", key)
+    if value < 0:
+        _fail(f"{key}: Input should be greater than or equal to 0", key)
+    if value > 1:
+        _fail(f"{key}: Input should be less than or equal to 1", key)
 
 
 def _text_of(system: Any, param: str) -> str:

@@ -352,13 +352,14 @@ def logprobs(chat_logprobs: Any) -> list:
             for e in content or () if isinstance(e, dict)]
 
 
-def message_item(text: str | None, refusal: str | None, lp: list, *, item_id: str | None = None) -> dict:
+def message_item(text: str | None, refusal: str | None, lp: list, *, item_id: str | None = None,
+                 status: str = "completed") -> dict:
     content: list[dict] = []
     if text is not None:
         content.append({"type": "output_text", "text": text, "annotations": [], "logprobs": lp})
     if refusal is not None:
         content.append({"type": "refusal", "refusal": refusal})
-    return {"type": "message", "id": item_id or new_id("msg"), "status": "completed", "role": "assistant",
+    return {"type": "message", "id": item_id or new_id("msg"), "status": status, "role": "assistant",
             "content": content}
 
 
@@ -381,4 +382,6 @@ def to_response(request: ResponsesRequest, completion: Mapping[str, Any], model:
         fn = call.get("function") or {}
         output.append(call_item(call.get("id") or new_id("call"), fn.get("name") or "", fn.get("arguments") or ""))
     status, incomplete = _status(choice.get("finish_reason"))
+    if incomplete and output:
+        output[-1]["status"] = "incomplete"  # the item the limit cut off, as OpenAI marks it
     return envelope(request, model, status, output, usage_doc=usage(completion.get("usage")), incomplete=incomplete)

@@ -22,6 +22,9 @@ from gateway.translate.responses import (
 
 __all__ = ["ResponsesStream"]
 
+#: The finish reasons that leave a response (and its last item) incomplete.
+_CUT_SHORT = frozenset({"length", "content_filter"})
+
 
 class _Item:
     __slots__ = ("call_id", "index", "item_id", "kind", "logprobs", "name", "parts", "refusal", "text")
@@ -139,9 +142,13 @@ class ResponsesStream:
         return out
 
     def _done_item(self, item: _Item) -> dict:
+        # The last item is the one a length or content-filter stop cut off (an earlier one was
+        # finished when the next began).
+        cut = self._finish in _CUT_SHORT and item is self._items[-1]
+        status = "incomplete" if cut else "completed"
         if item.kind == "function_call":
-            return call_item(item.call_id, item.name, item.text or "", item_id=item.item_id)
-        return message_item(item.text, item.refusal, item.logprobs, item_id=item.item_id)
+            return call_item(item.call_id, item.name, item.text or "", item_id=item.item_id, status=status)
+        return message_item(item.text, item.refusal, item.logprobs, item_id=item.item_id, status=status)
 
     def _close_message(self) -> bytes:
         item, self._message = self._message, None

@@ -14,7 +14,11 @@ decision shows (explain, the request log):
 - Anthropic has no JSON mode: `response_format: json_object` is sent as a JSON schema of an object,
   which litellm turns into a forced tool call, so the answer is JSON as the client asked;
 - Azure's GPT deployments sent directly get `developer` messages as `system` ones, as litellm's
-  Azure config sends them to those models (the deployments it serves itself, it adapts itself).
+  Azure config sends them to those models (the deployments it serves itself, it adapts itself);
+- the sampling extras outside OpenAI's schema (`top_k`, `min_p`, `repetition_penalty`) reach only
+  a provider that takes them: OpenAI's and Azure's APIs refuse them (dropped), Anthropic and Gemini
+  take `top_k` natively (litellm passes it on: kept), an OpenAI-compatible server of unknown kind
+  (vLLM, a self-hosted model) gets them all, as before.
 
 Parameters that change what the answer means (`n` > 1, `logprobs`, tools, a JSON schema) are never
 dropped: selection already left out the deployments that cannot honour them (capabilities
@@ -26,6 +30,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from gateway.core.params import EXTRA_PARAMS
 
 __all__ = ["ParamRules", "adapt", "rules_for"]
 
@@ -42,6 +48,10 @@ _TRIVIAL = {"n": 1, "logprobs": False, "top_logprobs": 0}
 #: Providers whose API is OpenAI's own: everything passes unchanged.
 _OPENAI = frozenset({"openai", "text-completion-openai", "custom_openai"})
 _ANTHROPIC_RANGES = (("temperature", 0.0, 1.0), ("top_p", 0.0, 1.0))
+#: The extras (`EXTRA_PARAMS`) a translated provider's own API takes, which litellm passes on as
+#: they are (litellm's parameter tables list only OpenAI's parameters, so they cannot say).
+_NATIVE_EXTRAS = {"anthropic": frozenset({"top_k"}), "gemini": frozenset({"top_k"}),
+                  "vertex_ai": frozenset({"top_k"})}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +69,12 @@ class ParamRules:
     json_object_as_schema: bool = False
     #: Send `developer` messages as `system` ones (litellm's Azure config does, for GPT models).
     developer_as_system: bool = False
+    #: The sampling extras outside OpenAI's schema the provider takes; None: every one passes.
+    extras: frozenset[str] | None = None
 
     def allows(self, param: str) -> bool:
+        if param in EXTRA_PARAMS:
+            return self.extras is None or param in self.extras
         return self.supported is None or param in self.supported
 
 
@@ -70,16 +84,19 @@ def _anthropic_family(provider: str, model: str) -> bool:
 
 
 def rules_for(provider: str, model: str, *, supported: frozenset[str] | None, translated: bool,
-              max_output_tokens: int, developer_as_system: bool = False) -> ParamRules | None:
+              max_output_tokens: int, developer_as_system: bool = False,
+              openai_api: bool = False) -> ParamRules | None:
     """The rules for a deployment of `model` at `provider`; None when nothing is ever changed.
 
     `supported` is litellm's parameter table for it (None: unknown, everything passes),
-    `translated` says litellm translates its requests into another API (not OpenAI's), and
+    `translated` says litellm translates its requests into another API (not OpenAI's),
     `developer_as_system` that the deployment's `developer` messages go as `system` ones and litellm
-    does not send it.
+    does not send it, and `openai_api` that an `openai` deployment serves OpenAI's models (the
+    catalog's provider for it is `openai`: OpenAI's API, or a stand-in for it such as the simulator),
+    not a compatible server of other models, so it refuses the sampling extras as OpenAI does.
     """
     if provider in _OPENAI:
-        return None
+        return ParamRules(provider=provider, extras=frozenset()) if openai_api else None
     claude = _anthropic_family(provider, model)
     rules = ParamRules(
         provider=provider,
@@ -88,9 +105,11 @@ def rules_for(provider: str, model: str, *, supported: frozenset[str] | None, tr
         default_max_tokens=max_output_tokens if claude and translated else None,
         json_object_as_schema=claude and translated,
         developer_as_system=developer_as_system,
+        # Untranslated (Azure, the OpenAI-format providers litellm sends to): OpenAI's schema only.
+        extras=_NATIVE_EXTRAS.get(provider, frozenset()) if translated or supported is not None else None,
     )
     if rules.supported is None and not rules.ranges and rules.default_max_tokens is None \
-            and not rules.developer_as_system:
+            and not rules.developer_as_system and rules.extras is None:
         return None
     return rules
 

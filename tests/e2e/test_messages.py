@@ -60,6 +60,7 @@ def test_request_reaches_the_model_as_chat(client, simulator, request):
     if request.node.callspec.params["gateway"] == "openai":  # litellm keeps `user` to itself for this provider
         assert sent["user"] == "u-1"
     assert sent.get("max_completion_tokens", sent.get("max_tokens")) == 64
+    assert "top_k" not in sent  # sim-mini serves OpenAI's models, whose API refuses top_k
 
 
 def test_stream_events_follow_anthropics_protocol(gateway, anthropic_schema):

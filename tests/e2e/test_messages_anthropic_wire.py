@@ -58,7 +58,7 @@ def _upstream(sim) -> dict:
 
 
 def test_plain(client, sim, anthropic_schema):
-    raw = client.messages.with_raw_response.create(model="auto", max_tokens=64, system="Be brief.",
+    raw = client.messages.with_raw_response.create(model="auto", max_tokens=64, system="Be brief.", extra_body={"top_k": 20},
                                                   messages=[{"role": "user", "content": "Say hello."}])
     msg = raw.parse()
     assert raw.headers["x-gateway-model"] == "claude" and msg.model == "claude"
@@ -67,6 +67,7 @@ def test_plain(client, sim, anthropic_schema):
     assert float(raw.headers["x-gateway-cost-usd"]) > 0  # priced from litellm's map for the Claude model
     sent = _upstream(sim)
     assert sent["system"] in ("Be brief.", [{"type": "text", "text": "Be brief."}]) and sent["max_tokens"] == 64
+    assert sent["top_k"] == 20  # Anthropic's own parameter reaches Anthropic's API (litellm passes it on)
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -140,6 +140,10 @@ def test_json_schema_output(client, simulator):
 def test_max_output_tokens_makes_an_incomplete_response(client):
     resp = client.responses.create(model="sim-mini", input="Say hello.", max_output_tokens=3)
     assert resp.status == "incomplete" and resp.incomplete_details.reason == "max_output_tokens"
+    assert [item.status for item in resp.output] == ["incomplete"]
+    streamed = list(client.responses.create(model="sim-mini", input="Say hello.", max_output_tokens=3, stream=True))
+    done = [e.item.status for e in streamed if e.type == "response.output_item.done"]
+    assert done == ["incomplete"] and streamed[-1].type == "response.incomplete"
 
 
 @pytest.mark.parametrize("extra, param", [

@@ -88,6 +88,10 @@ def test_turns_become_chat_messages():
     ({"stop_sequences": ["a", "b", "c", "d", "e"]}, "stop_sequences"),
     ({"tool_choice": {"type": "sometimes"}}, "tool_choice"),
     ({"unknown_thing": 1}, "unknown_thing"),
+    # Anthropic's bounds, not chat's (temperature up to 2 there): what Anthropic refuses is refused
+    # whichever model serves it.
+    ({"temperature": 1.5}, "temperature"), ({"temperature": -0.1}, "temperature"), ({"temperature": "hot"}, "temperature"),
+    ({"top_p": 1.01}, "top_p"), ({"top_k": -1}, "top_k"), ({"top_k": 2.5}, "top_k"), ({"top_k": True}, "top_k"),
 ])
 def test_refusals_name_the_parameter(body, param):
     with pytest.raises(errors.InvalidRequestError) as info:

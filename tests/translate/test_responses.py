@@ -93,6 +93,8 @@ def test_answer_maps_text_calls_status_and_usage(responses_schema):
     assert response["status"] == "incomplete" and response["incomplete_details"] == {"reason": "max_output_tokens"}
     assert [o["type"] for o in response["output"]] == ["message", "function_call"]
     assert response["output"][1]["call_id"] == "call_1"
+    # The item the limit cut off is incomplete too (a client reading items tells it from a finished one).
+    assert [o["status"] for o in response["output"]] == ["completed", "incomplete"]
     assert response["usage"]["input_tokens_details"]["cached_tokens"] == 4
     assert response["usage"]["output_tokens_details"]["reasoning_tokens"] == 2
     assert response["model"] == "dep" and response["max_output_tokens"] == 9 and response["tools"][0]["name"] == "get_weather"
@@ -175,5 +177,8 @@ def test_length_finish_makes_the_stream_incomplete():
     translator = ResponsesStream(request, "dep")
     translator.start()
     translator.feed({"choices": [{"index": 0, "delta": {"content": "abc"}, "finish_reason": "length"}]})
-    last = _parse(translator.finish())[-1]
+    events = _parse(translator.finish())
+    last = events[-1]
     assert last["type"] == "response.incomplete" and last["response"]["incomplete_details"]["reason"] == "max_output_tokens"
+    done = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    assert [i["status"] for i in done] == ["incomplete"] and last["response"]["output"][0]["status"] == "incomplete"

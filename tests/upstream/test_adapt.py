@@ -60,9 +60,30 @@ def test_claude_on_bedrock_gets_anthropics_rules():
     assert rules.ranges and rules.default_max_tokens == 8192 and rules.json_object_as_schema
 
 
-def test_a_provider_without_a_parameter_table_passes_everything():
+def test_a_provider_without_a_parameter_table_passes_every_openai_parameter():
     rules = rules_for("gemini", "gemini/x", supported=None, translated=True, max_output_tokens=10)
-    assert rules is None
+    body = {"model": "m", "messages": MSG, "seed": 1, "logit_bias": {"1": 2}, "top_k": 3}
+    assert adapt(body, rules) == (body, ())
+    assert rules_for("mistral", "mistral/x", supported=None, translated=False, max_output_tokens=10) is None
+
+
+@pytest.mark.parametrize(("rules", "kept", "dropped"), [
+    # OpenAI's own API refuses what is not in its schema; a compatible server may take it.
+    (rules_for("openai", "openai/gpt-4o", supported=None, translated=False, max_output_tokens=1, openai_api=True),
+     set(), {"top_k", "min_p", "repetition_penalty"}),
+    (rules_for("openai", "openai/llama", supported=None, translated=False, max_output_tokens=1), None, set()),
+    (rules_for("azure", "azure/gpt-4o", supported=frozenset({"temperature"}), translated=False, max_output_tokens=1),
+     set(), {"top_k", "min_p", "repetition_penalty"}),
+    # Anthropic's and Gemini's APIs take top_k (litellm passes it on), not the others.
+    (ANTHROPIC, {"top_k"}, {"min_p", "repetition_penalty"}),
+    (rules_for("gemini", "gemini/x", supported=frozenset({"temperature"}), translated=True, max_output_tokens=1),
+     {"top_k"}, {"min_p", "repetition_penalty"}),
+])
+def test_sampling_extras_reach_only_a_provider_that_takes_them(rules, kept, dropped):
+    body = {"model": "m", "messages": MSG, "max_tokens": 5, "top_k": 5, "min_p": 0.1, "repetition_penalty": 1.1}
+    out, notes = adapt(body, rules)
+    assert set(body) - set(out) == dropped and (kept is None or kept <= set(out))
+    assert bool(notes) == bool(dropped)
 
 
 @pytest.mark.parametrize("messages, sent", [
