@@ -221,3 +221,13 @@ def test_price_source_transport_and_why():
 def test_provider_params_reject_unknown_fields():
     with pytest.raises(ValueError):
         ProviderParams.model_validate({"region": "x"})
+
+
+def test_the_parameter_table_is_the_deployments_own_providers():
+    # Claude on Anthropic's API described by a Bedrock map entry: Bedrock's table has no `user`,
+    # Anthropic's has, and Anthropic's is what litellm sends this deployment by.
+    config = _config({"name": "c", "model": "anthropic/claude-3-5-sonnet-20241022", "api_key_env": "K",
+                      "metadata": {"info_from": "anthropic.claude-3-5-sonnet-20241022-v2:0", "quality": 0.8}})
+    dep = load_catalog(config, env={"K": "k"}).deployments["c"]
+    assert dep.provider == "anthropic" and "user" in dep.params.supported
+    assert dep.params.allows("top_k") and not dep.params.allows("min_p")
