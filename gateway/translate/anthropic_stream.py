@@ -36,7 +36,10 @@ class AnthropicStream:
         self._input_tokens = input_tokens  # the gateway's figure (docs/api.md#token-counts), until the upstream's usage arrives
         self._blocks = 0
         self._text: int | None = None  # index of the open text block
-        self._tools: dict[int, int] = {}  # chat tool-call index -> block index (open until the end)
+        self._tools: dict[int, int] = {}  # chat tool-call index -> block index
+        # Anthropic's blocks go one at a time (start, deltas, stop), so the open tool block is
+        # stopped when the next block starts: parallel calls arrive one after another in chat.
+        self._tool: int | None = None
         self._usage: dict | None = None
         self._finish: str | None = None
 
@@ -77,7 +80,9 @@ class AnthropicStream:
     def _text_delta(self, text: str) -> bytes:
         out = b""
         if self._text is None:
-            self._text, out = self._open({"type": "text", "text": ""})
+            out = self._close_tool()
+            self._text, opened = self._open({"type": "text", "text": ""})
+            out += opened
         return out + _event("content_block_delta", {"type": "content_block_delta", "index": self._text,
                                                     "delta": {"type": "text_delta", "text": text}})
 
@@ -88,11 +93,11 @@ class AnthropicStream:
         index = self._tools.get(position)
         out = b""
         if index is None:
-            out = self._close_text()
+            out = self._close_text() + self._close_tool()
             block = {"type": "tool_use", "id": call.get("id") or new_id("toolu"), "name": fn.get("name") or "",
                      "input": {}}
             index, opened = self._open(block)
-            self._tools[position] = index
+            self._tools[position] = self._tool = index
             out += opened
         args = fn.get("arguments")
         if isinstance(args, str) and args:
@@ -106,9 +111,14 @@ class AnthropicStream:
             return b""
         return _event("content_block_stop", {"type": "content_block_stop", "index": index})
 
+    def _close_tool(self) -> bytes:
+        index, self._tool = self._tool, None
+        if index is None:
+            return b""
+        return _event("content_block_stop", {"type": "content_block_stop", "index": index})
+
     def finish(self) -> bytes:
-        out = [self._close_text()]
-        out += [_event("content_block_stop", {"type": "content_block_stop", "index": i}) for i in self._tools.values()]
+        out = [self._close_text(), self._close_tool()]
         self._tools = {}
         final = usage(self._usage) if self._usage else {"input_tokens": self._input_tokens, "output_tokens": 0}
         delta: dict[str, Any] = {"stop_reason": stop_reason(self._finish), "stop_sequence": None}

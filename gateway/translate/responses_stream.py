@@ -49,6 +49,9 @@ class ResponsesStream:
         self._items: list[_Item] = []
         self._message: _Item | None = None  # the open message item, if any
         self._calls: dict[int, _Item] = {}  # chat tool-call index -> its item
+        # Items go one at a time (added, deltas, done): the open call is done when the next item
+        # starts, as parallel calls arrive one after another in chat.
+        self._open_call: _Item | None = None
         self._usage: dict | None = None
         self._finish: str | None = None
 
@@ -88,10 +91,11 @@ class ResponsesStream:
     def _open_message(self) -> tuple[_Item, bytes]:
         if self._message is not None:
             return self._message, b""
+        closed = self._close_call()
         item = self._message = _Item("message", len(self._items), new_id("msg"))
         self._items.append(item)
         added = {"type": "message", "id": item.item_id, "status": "in_progress", "role": "assistant", "content": []}
-        return item, self._event("response.output_item.added", output_index=item.index, item=added)
+        return item, closed + self._event("response.output_item.added", output_index=item.index, item=added)
 
     def _part_added(self, item: _Item, kind: str) -> bytes:
         item.parts.append(kind)
@@ -126,8 +130,9 @@ class ResponsesStream:
         item = self._calls.get(index)
         out = b""
         if item is None:
-            out = self._close_message()  # text comes before the calls; a later text opens a new message
-            item = self._calls[index] = _Item("function_call", len(self._items), new_id("fc"))
+            # Text comes before the calls; a later text opens a new message.
+            out = self._close_message() + self._close_call()
+            item = self._calls[index] = self._open_call = _Item("function_call", len(self._items), new_id("fc"))
             item.call_id = call.get("id") or new_id("call")
             item.name = fn.get("name") or ""
             item.text = ""
@@ -168,19 +173,18 @@ class ResponsesStream:
         out.append(self._event("response.output_item.done", output_index=item.index, item=done))
         return b"".join(out)
 
-    def _close_calls(self) -> bytes:
-        out = []
-        for item in self._calls.values():
-            out.append(self._event("response.function_call_arguments.done", item_id=item.item_id,
-                                   output_index=item.index, name=item.name, arguments=item.text or ""))
-            out.append(self._event("response.output_item.done", output_index=item.index, item=self._done_item(item)))
-        self._calls = {}
-        return b"".join(out)
+    def _close_call(self) -> bytes:
+        item, self._open_call = self._open_call, None
+        if item is None:
+            return b""
+        return (self._event("response.function_call_arguments.done", item_id=item.item_id, output_index=item.index,
+                            name=item.name, arguments=item.text or "")
+                + self._event("response.output_item.done", output_index=item.index, item=self._done_item(item)))
 
     # -- end -----------------------------------------------------------------------------------------
 
     def finish(self) -> bytes:
-        out = self._close_message() + self._close_calls()
+        out = self._close_message() + self._close_call()
         output = [self._done_item(item) for item in self._items]
         incomplete = {"reason": "max_output_tokens"} if self._finish == "length" else (
             {"reason": "content_filter"} if self._finish == "content_filter" else None)

@@ -177,3 +177,19 @@ def test_any_chat_stream_becomes_a_valid_messages_stream(texts, calls, cut, anth
 def test_a_stream_that_breaks_ends_with_an_error_event(anthropic_schema):
     event = _parse(AnthropicStream.fail(errors.RateLimitError("slow down")))[0]
     assert event == {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}
+
+
+def test_parallel_calls_are_blocks_one_at_a_time():
+    # Each block is stopped before the next starts, as Anthropic streams them.
+    _, request = to_chat({"model": "auto", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
+    translator = AnthropicStream(request, "dep", input_tokens=7)
+    pieces = [("text", "Checking."), ("call", 0, '{"city":'), ("call", 0, '"Oslo"}'), ("call", 1, '{"city":'),
+              ("call", 1, '"Rome"}')]
+    events = _parse(translator.start() + b"".join(translator.feed(c) for c in _chunks(pieces)) + translator.finish())
+    flow = [(e["type"].removeprefix("content_block_"), e["index"]) for e in events if e["type"].startswith("content_block")]
+    assert flow == [("start", 0), ("delta", 0), ("stop", 0), ("start", 1), ("delta", 1), ("delta", 1), ("stop", 1),
+                    ("start", 2), ("delta", 2), ("delta", 2), ("stop", 2)]
+    snapshot, bufs = None, {}
+    for event in events:
+        snapshot = accumulate_event(event=event, current_snapshot=snapshot, json_bufs=bufs)
+    assert [b.input for b in snapshot.content if b.type == "tool_use"] == [{"city": "Oslo"}, {"city": "Rome"}]

@@ -182,3 +182,23 @@ def test_length_finish_makes_the_stream_incomplete():
     assert last["type"] == "response.incomplete" and last["response"]["incomplete_details"]["reason"] == "max_output_tokens"
     done = [e["item"] for e in events if e["type"] == "response.output_item.done"]
     assert [i["status"] for i in done] == ["incomplete"] and last["response"]["output"][0]["status"] == "incomplete"
+
+
+def test_parallel_calls_are_items_one_at_a_time():
+    # Chat sends parallel calls one after another; each item is done before the next is added, as
+    # OpenAI streams them (a client tracking "the current item" must not see two open at once).
+    _, request = to_chat({"model": "auto", "input": "hi"})
+    translator = ResponsesStream(request, "dep")
+    pieces = [("text", "Checking."), ("call", 0, '{"city":'), ("call", 0, '"Oslo"}'), ("call", 1, '{"city":'),
+              ("call", 1, '"Rome"}')]
+    events = _parse(translator.start() + b"".join(translator.feed(c) for c in _chunks(pieces)) + translator.finish())
+    flow = [(e["type"].removeprefix("response."), e.get("output_index")) for e in events
+            if e["type"].startswith(("response.output_item", "response.function_call_arguments"))]
+    assert flow == [("output_item.added", 0), ("output_item.done", 0),
+                    ("output_item.added", 1), ("function_call_arguments.delta", 1),
+                    ("function_call_arguments.delta", 1), ("function_call_arguments.done", 1), ("output_item.done", 1),
+                    ("output_item.added", 2), ("function_call_arguments.delta", 2),
+                    ("function_call_arguments.delta", 2), ("function_call_arguments.done", 2), ("output_item.done", 2)]
+    final = events[-1]["response"]["output"]
+    assert [(o["type"], o.get("arguments")) for o in final] == [
+        ("message", None), ("function_call", '{"city":"Oslo"}'), ("function_call", '{"city":"Rome"}')]
