@@ -10,6 +10,7 @@ a client.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -99,6 +100,15 @@ def _guard_failure(nodes: list[BaseException], deployment: str) -> errors.Gatewa
 # What litellm raises when a provider's answer (a body, a chunk, a header) is not what it expects:
 # the provider answered, but with something that cannot be read.
 _UNREADABLE = (TypeError, KeyError, AttributeError, IndexError, ValueError)
+# litellm's words for it: "<provider> does not support parameters: ['top_logprobs'], for model=...".
+_UNSUPPORTED = re.compile(r"does not support parameters: \[([^\]]{0,500})\]")
+_NAME = re.compile(r"'([A-Za-z_][A-Za-z0-9_.]{0,63})'")
+
+
+def _unsupported_names(message: str) -> list[str]:
+    """The parameter names litellm's UnsupportedParamsError lists (as the client sent them)."""
+    found = _UNSUPPORTED.search(message)
+    return _NAME.findall(found.group(1))[:8] if found else []
 
 
 def _transport_failure(nodes: list[BaseException], deployment: str) -> errors.GatewayError | None:
@@ -163,9 +173,13 @@ def map_exception(exc: BaseException, deployment: str, secrets: Iterable[str] = 
     provider = _provider_error(nodes)
     if isinstance(exc, t.litellm.ContextWindowExceededError):  # litellm read the provider's words for it
         return gateway_error(400, provider, deployment, secrets, context_window=True)
-    if any(isinstance(n, t.litellm.UnsupportedParamsError) for n in nodes):
+    unsupported = next((n for n in nodes if isinstance(n, t.litellm.UnsupportedParamsError)), None)
+    if unsupported is not None:
+        names = _unsupported_names(str(unsupported))
+        what = ", ".join(names) if names else "a parameter of this request"
         err = errors.InvalidRequestError(
-            f"deployment {deployment} cannot take a parameter of this request (its provider does not support it)")
+            f"deployment {deployment} cannot take {what} (its provider does not support it)",
+            param=names[0] if names else None)
         err.translation = True
         return err
     if not _answered(nodes) and (failure := _transport_failure(nodes, deployment)) is not None:

@@ -136,3 +136,10 @@ def test_mid_stream_overload_is_a_clean_error_event(client, dep):
 def test_out_of_range_temperature_is_clamped_for_anthropic(client):
     resp = client.chat.completions.create(model="claude", messages=_ask("hi"), temperature=1.5)
     assert resp.choices[0].message.content
+
+
+def test_a_parameter_litellm_cannot_send_is_a_400_naming_it(client):
+    # litellm has no Gemini mapping for top_logprobs: its UnsupportedParamsError, as a client reads it.
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="gemini", messages=_ask("hi"), logprobs=True, top_logprobs=2)
+    assert info.value.body["param"] == "top_logprobs" and "cannot take top_logprobs" in info.value.body["message"]
