@@ -14,7 +14,8 @@ __all__ = [
 # KEYS: stats hash, circuit hash, cool key, probe key.
 # ARGV: half_life_s, min_gen_ms, ttl_ms, failure_threshold, error_rate_threshold, min_samples,
 #       cooldown_ms, stale_after_s, stale_latencies, then 6 per outcome (sorted by ts): ts, status,
-#       latency_ms, ttft_ms|'', output_tokens, cost_usd. Returns the circuit transitions, in order.
+#       latency_ms, ttft_ms|'', output_tokens, cost_usd. Returns the circuit transitions, in order
+#       (trip, reopen, close, release: as `circuit.Transition`).
 RECORD = r"""
 local function load(key)
   local flat = redis.call('HGETALL', key)
@@ -33,6 +34,7 @@ local function save(key, h, ttl_ms)
 end
 local function add(h, k, v) h[k] = (h[k] or 0) + v end
 local SERVER = {rate_limit = true, server_error = true, timeout = true, connection = true}
+local CLIENT = {client_error = true, context_window = true, auth = true, cancelled = true}
 
 local hl, min_gen, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local fail_n, thr, min_s = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -102,6 +104,10 @@ for i = 10, #ARGV, 6 do
       redis.call('DEL', KEYS[4])
       events[#events + 1] = step
     end
+  elseif CLIENT[status] and (c['x'] or 0) >= 1 and not cooling then
+    -- circuit._release: half-open, and this outcome says nothing; the next request probes.
+    redis.call('DEL', KEYS[4])
+    events[#events + 1] = 'release'
   end
 end
 save(KEYS[1], h, ttl)

@@ -61,7 +61,8 @@ class StatsStore(abc.ABC):
 
         True when the circuit is closed; False while it cools down; when half-open, True for
         exactly one caller across all replicas (the probe) until its outcome is recorded or the
-        probe slot expires.
+        probe slot expires. A client-side outcome (`events.CLIENT_SIDE`) frees the slot without
+        deciding: the circuit stays half-open and the next caller probes.
         """
 
     @abc.abstractmethod

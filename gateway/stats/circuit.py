@@ -11,7 +11,10 @@ batch must not cut short a run of failures another replica has already reported.
 Whether the circuit is *cooling* (open) is not in the hash: it is a key / deadline with the
 cool-down as its TTL, so it ends by itself on every replica at once. Tripped but not cooling is
 half-open: the next outcome decides, success closes, a server-side failure re-opens. Client-side
-statuses (client_error, context_window, auth) say nothing about the deployment and are ignored.
+statuses (client_error, context_window, auth, cancelled) say nothing about the deployment: they never
+count, and one that arrives while half-open (most likely the probe's own: a malformed request, a
+client hanging up) frees the probe slot without deciding, so the next request probes instead of
+every request waiting out `probe_ttl_s`.
 The error-rate window restarts at every close so that an old burst cannot re-trip a recovered
 deployment on its first failure.
 """
@@ -22,12 +25,13 @@ from typing import Literal
 
 from gateway.stats._model import decay_factor
 from gateway.stats.base import StatsConfig
-from gateway.stats.events import SERVER_FAILURES
+from gateway.stats.events import CLIENT_SIDE, SERVER_FAILURES
 
 __all__ = ["Transition", "circuit_step"]
 
-#: "trip"/"reopen": start a cool-down and free the probe slot; "close": free the probe slot.
-Transition = Literal["trip", "reopen", "close"] | None
+#: "trip"/"reopen": start a cool-down and free the probe slot; "close": free the probe slot;
+#: "release": free the probe slot, the circuit stays half-open (a client-side outcome decided nothing).
+Transition = Literal["trip", "reopen", "close", "release"] | None
 
 
 def _reset(c: dict[str, float]) -> None:
@@ -36,11 +40,19 @@ def _reset(c: dict[str, float]) -> None:
     c["rf"] = 0.0
 
 
+def _release(c: dict[str, float], cooling: bool) -> Transition:
+    # Half-open (tripped, not cooling): the slot's holder learnt nothing, so let the next request
+    # probe. Counters stay as they are: the outcome is not evidence either way.
+    return "release" if c.get("x", 0.0) >= 1 and not cooling else None
+
+
 def circuit_step(c: dict[str, float], status: str, ts: float, cooling: bool, cfg: StatsConfig) -> Transition:
     if status in SERVER_FAILURES:
         fail = True
     elif status == "ok":
         fail = False
+    elif status in CLIENT_SIDE:
+        return _release(c, cooling)
     else:
         return None
     last = c.get("rt")

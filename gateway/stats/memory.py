@@ -58,7 +58,7 @@ class MemoryStatsStore(StatsStore):
         step = circuit_step(circuit, o.status, o.ts, self._cooling(o.deployment), cfg)
         if step in ("trip", "reopen"):
             self._cool_until[o.deployment] = self._clock() + cfg.cooldown_s
-        if step is not None:
+        if step is not None:  # every transition ends the probe; a "release" does nothing else
             self._probe_until.pop(o.deployment, None)
         return step
 

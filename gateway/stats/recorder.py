@@ -21,7 +21,7 @@ from gateway.stats.base import StatsStore
 __all__ = ["StatsRecorder"]
 
 #: (deployment, transition) -> None; called synchronously from `record()` when the mirror's
-#: breaker trips, re-opens or closes.
+#: breaker trips, re-opens, closes or releases its probe slot (`circuit.Transition`).
 TransitionHook = Callable[[str, str], None]
 #: (healthy, error) -> None; called after every flush attempt.
 HealthHook = Callable[[bool, BaseException | None], None]

@@ -333,11 +333,22 @@ class StatsService:
         self.spend = MappingProxyType(spend)
 
     def _on_transition(self, deployment: str, step: str) -> None:
+        if step == "release":
+            self._on_release(deployment)
+            return
         if step in ("trip", "reopen"):
             self._patch(deployment, circuit_open=True, circuit_state="open")
         elif not self._shared:
             self._patch(deployment, circuit_open=False, circuit_state="closed")
         self._notify_circuit(deployment, "open" if step in ("trip", "reopen") else "closed")
+
+    def _on_release(self, deployment: str) -> None:
+        # The probe ended client-side: no state change to announce. In one process the store is the
+        # mirror, so `live` (patched open when the probe went out) shows the free slot at once and
+        # the next request probes; a shared store frees its slot with the flush, seen by a refresh.
+        if not self._shared:
+            state, is_open = self.mirror.circuit_now(deployment)
+            self._patch(deployment, circuit_open=is_open, circuit_state=state)
 
     def _patch(self, deployment: str, **changes: object) -> None:
         live = dict(self.live)

@@ -12,7 +12,7 @@ import pytest
 from redis.crc import key_slot
 
 from gateway.stats import MemoryStatsStore, Outcome, StatsConfig, StatsStore
-from gateway.stats.events import NANOS_PER_USD, RequestRecord, entry_order, usd_to_nanos
+from gateway.stats.events import CLIENT_SIDE, NANOS_PER_USD, RequestRecord, entry_order, usd_to_nanos
 from gateway.selection.types import LiveStats
 from gateway.stats.redis_store import RedisStatsStore
 from tests._wait import wait_until_async
@@ -194,6 +194,36 @@ async def test_half_open_failure_reopens(store: StatsStore) -> None:
     assert not await store.try_acquire_probe("m1")
     await _half_open(store)
     assert await store.try_acquire_probe("m1")  # a fresh probe after the new cool-down
+
+
+@pytest.mark.parametrize("status", sorted(CLIENT_SIDE))
+async def test_a_client_side_probe_outcome_frees_the_slot_at_once(store: StatsStore, status: str) -> None:
+    """A probe spoilt by its client (a 400, an oversized prompt, a bad key, a hang-up) says nothing
+    about the deployment: the next request probes now, not after `probe_ttl_s` (5 s here)."""
+    await store.record_many([_out(status="server_error") for _ in range(5)])
+    await store.record_many([_out(status=status)])  # while cooling: nothing to free, nothing cut short
+    assert (await store.read_stats())["m1"].circuit_state == "open"
+    await _half_open(store)
+    assert await store.try_acquire_probe("m1")
+    await store.record_many([_out(status=status)])
+    s = (await store.read_stats())["m1"]
+    assert s.circuit_state == "half_open" and not s.circuit_open  # neither closed nor re-opened
+    assert await store.try_acquire_probe("m1")  # the next request is the probe
+    assert not await store.try_acquire_probe("m1")  # ... and the only one
+    await store.record_many([_out()])
+    assert (await store.read_stats())["m1"].circuit_state == "closed"
+
+
+async def test_after_a_freed_probe_a_server_failure_still_reopens(store: StatsStore) -> None:
+    await store.record_many([_out(status="timeout") for _ in range(5)])
+    await _half_open(store)
+    assert await store.try_acquire_probe("m1")
+    await store.record_many([_out(status="client_error"), _out(status="cancelled")])
+    assert await store.try_acquire_probe("m1")
+    await store.record_many([_out(status="server_error")])
+    s = (await store.read_stats())["m1"]
+    assert s.circuit_state == "open" and s.circuit_open
+    assert not await store.try_acquire_probe("m1")
 
 
 async def test_a_late_older_success_does_not_end_a_run_of_failures(store: StatsStore) -> None:

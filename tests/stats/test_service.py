@@ -109,6 +109,30 @@ async def test_local_trip_is_visible_immediately_and_admit_probes() -> None:
         await svc.stop()
 
 
+async def test_a_client_side_probe_outcome_lets_the_next_request_probe_at_once() -> None:
+    svc = StatsService(MemoryStatsStore(CONFIG), refresh_s=10)  # no refresh during the test
+    seen: list[tuple[str, str]] = []
+    svc.add_circuit_listener(lambda dep, state: seen.append((dep, state)))
+    await svc.start()
+    try:
+        for _ in range(5):
+            svc.record(_out(status="server_error"))
+
+        async def half_open() -> bool:
+            await svc.refresh()
+            return svc.live["m1"].circuit_state == "half_open"
+
+        await wait_until_async(half_open, "the cool-down to end")
+        assert await svc.admit("m1") and not await svc.admit("m1")
+        svc.record(_out(status="client_error"))  # the probe's request was malformed
+        # Without waiting for a refresh: still half-open, and the next request is the probe.
+        assert svc.live["m1"].circuit_state == "half_open" and not svc.live["m1"].circuit_open
+        assert await svc.admit("m1") and not await svc.admit("m1")
+        assert seen == [("m1", "open"), ("m1", "half_open"), ("m1", "half_open")]  # no state change announced
+    finally:
+        await svc.stop()
+
+
 async def test_record_never_raises_and_counts_errors() -> None:
     rec = StatsRecorder(MemoryStatsStore())
     rec.record(None)  # type: ignore[arg-type]
