@@ -15,26 +15,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from gateway import errors
 from gateway._frozen import builder
-from gateway.aio import aclose
 from gateway.catalog import ResolvedDeployment
 from gateway.core.budgets import BudgetGate, holds
 from gateway.core._admitted import Admitted
+from gateway.core._stream import ServedStream
 from gateway.core.context import CountFirst
 from gateway.core.decision import Decider, Decision, settled
 from gateway.core.events import RequestFinished
-from gateway.core.usage import clean_usage, estimated_usage
+from gateway.core.usage import clean_usage, estimated_usage, generated_chars
 from gateway.selection.explain import decision_header
 from gateway.selection.types import Ranking
 from gateway.stats import Outcome, StatsService
-from gateway.upstream.forwarder import Attempt, Forwarder, classify
+from gateway.upstream.forwarder import Attempt, Forwarder
 from gateway.upstream.operation import CHAT, Operation
 
 __all__ = ["Admitted", "Call", "RequestPipeline", "Served", "ServedStream"]
@@ -181,7 +179,7 @@ class RequestPipeline:
             raise
         raw = result.get("usage")
         if raw is None:  # priced as an estimate (a provider that reports none still bills), not invented for the client
-            usage = estimated_usage(admitted.decision.ctx.input_tokens, _answer_chars(result.get("choices")) // 4)
+            usage = estimated_usage(admitted.decision.ctx.input_tokens, generated_chars(result.get("choices"), "message") // 4)
         else:
             usage = self._usage(dep, raw, admitted.decision)
             if usage is not raw:
@@ -250,171 +248,6 @@ class RequestPipeline:
             served, latency_ms, ttft_ms, usage, cost, tuple(admitted.attempts), overhead_ms,
             decision.ctx.stream, call.body, response_body, spend_settled=admitted.reservation is not None,
         ))
-
-
-class ServedStream:
-    """A stream past its first chunk: (SSE event bytes, parsed chunk) pairs from the upstream.
-
-    Iterating it relays the upstream's events; it reads usage on the way, cuts the stream at its
-    total time limit, and when it ends (last event, error, or the consumer closing it because the
-    client left) it accounts for the request. A failure mid-stream is raised as `GatewayError`
-    after it was recorded; the route renders it in its own wire format.
-    """
-
-    __slots__ = ("_pipeline", "_admitted", "_start", "client_wants_usage", "_limit_s", "usage", "status", "_events_gen",
-                 "_accounted", "first_output_alone", "_output_chars")
-
-    def __init__(self, pipeline: RequestPipeline, admitted: Admitted, start: Any, client_wants_usage: bool,
-                 limit_s: float) -> None:
-        self._pipeline = pipeline
-        self._admitted = admitted
-        self._start = start  # gateway.upstream.forwarder.StreamStart
-        self.client_wants_usage = client_wants_usage
-        self._limit_s = limit_s
-        self.usage: dict | None = None
-        self._output_chars = 0  # generated text relayed: the output's estimate if no usage comes
-        self.status = "cancelled"  # until it ends one way or another
-        self._events_gen: AsyncIterator[tuple[bytes, dict]] | None = None
-        self._accounted = False
-        #: Set by the route when the server will send the first output at once (it is not busy): the
-        #: relay then gives it a write of its own instead of the rest of its burst's.
-        self.first_output_alone = False
-
-    @property
-    def deployment(self) -> ResolvedDeployment:
-        return self._start.deployment
-
-    @property
-    def ttft_ms(self) -> float:
-        return self._start.ttft_ms
-
-    @property
-    def admitted(self) -> Admitted:
-        return self._admitted
-
-    def ready(self) -> bool:
-        """Whether the next event can be read without waiting on the upstream (when its transport
-        can tell): a relay then sends it in the same write as this one."""
-        start = self._start
-        if start.first is not None:
-            return True
-        ready = getattr(start.rest, "ready", None)
-        return ready is not None and ready()
-
-    def take_ready(self) -> list[tuple[bytes, dict]]:
-        """The events that came with the last one and can be had without waiting (when the
-        transport can tell; else none): a relay handles a burst in one pass."""
-        start = self._start
-        take = getattr(start.rest, "take_ready", None)
-        if (take is None or start.first is not None or self._events_gen is None
-                or time.perf_counter() > start.started + self._limit_s):
-            return []  # past the time limit, the next read through `_events` ends the stream
-        # A bad event is raised by the next read, after the good ones went out.
-        return [self._seen(item) for item in take()]
-
-    def __aiter__(self) -> AsyncIterator[tuple[bytes, dict]]:
-        if self._events_gen is None:
-            self._events_gen = self._events()
-        return self._events_gen
-
-    async def aclose(self) -> None:
-        """End the stream wherever it is: before its first read too (a hang-up right after the
-        headers), when no generator `finally` would run to release the upstream and account."""
-        if self._events_gen is not None:
-            await aclose(self._events_gen)
-            if self._accounted:
-                return
-        await aclose(self._start.rest)
-        self._account()
-
-    async def _events(self) -> AsyncIterator[tuple[bytes, dict]]:
-        start = self._start
-        dep = start.deployment
-        cutoff = start.started + self._limit_s  # perf_counter seconds
-        try:
-            # Sent once, so not held for as long as the stream runs (a parsed chunk is ~1 KB).
-            first, start.first = start.first, None
-            if first is not None:
-                yield self._seen(first)
-                del first
-                async for item in start.rest:
-                    if time.perf_counter() > cutoff:
-                        raise errors.GatewayTimeoutError(
-                            f"deployment {dep.name}: the stream ran past its total limit of {self._limit_s:g} s",
-                            code="stream_time_limit",
-                        )
-                    yield self._seen(item)
-                    del item  # not held while the next event is awaited
-            self.status = "ok"
-        except errors.GatewayError as exc:
-            self.status = classify(exc)
-            raise
-        except Exception as raw:  # noqa: BLE001 - transports raise GatewayErrors; anything else is a bug
-            log.error("stream from %s failed with %s", dep.name, type(raw).__name__, exc_info=raw)
-            self.status = "server_error"
-            raise errors.BadGatewayError(f"deployment {dep.name} broke the stream") from None
-        finally:
-            await aclose(start.rest)  # releases the upstream connection now
-            self._account()
-
-    def _seen(self, item: tuple[bytes, dict]) -> tuple[bytes, dict]:
-        chunk = item[1]
-        usage = chunk.get("usage")
-        if usage:
-            self.usage = usage = self._pipeline._usage(self._start.deployment, usage, self._admitted.decision)
-            if usage != chunk["usage"]:  # unreadable counts: relayed as the plain answer's are, cleaned
-                chunk = {**chunk, "usage": {k: v for k, v in usage.items() if k != "estimated"}}
-                item = (b"data: " + orjson.dumps(chunk) + b"\n\n", chunk)
-        choices = chunk.get("choices")
-        if choices:
-            self._output_chars += _delta_chars(choices)
-        return item
-
-    def _account(self) -> None:
-        if self._accounted:
-            return
-        self._accounted = True
-        pipeline, admitted, start = self._pipeline, self._admitted, self._start
-        dep = start.deployment
-        latency_ms = (time.perf_counter() - start.started) * 1000
-        overhead_ms = max(0.0, (start.started - admitted.call.started) * 1000)
-        # The provider bills what it generated, whether or not its usage event came: a client that
-        # hangs up just before it must not be served for free (its budget hold would be freed at $0),
-        # nor a provider that ignores `include_usage`. Without usage, the text relayed is priced as
-        # an estimate.
-        usage = pipeline._usage(dep, self.usage, admitted.decision) if self.usage is not None else None
-        if usage is None:
-            usage = estimated_usage(admitted.decision.ctx.input_tokens, self._output_chars // 4)
-        if self.status == "ok":
-            pipeline._finish(admitted, 200, served=dep, latency_ms=latency_ms, ttft_ms=start.ttft_ms, usage=usage,
-                             cost=dep.cost(usage), overhead_ms=overhead_ms)
-            return
-        pipeline._reporter(admitted)(Attempt(dep.name, self.status, latency_ms, start.ttft_ms))
-        pipeline._finish(admitted, 499 if self.status == "cancelled" else 502, served=dep, latency_ms=latency_ms,
-                         ttft_ms=start.ttft_ms, usage=usage, cost=dep.cost(usage), overhead_ms=overhead_ms)
-
-
-def _delta_chars(choices: Any, part: str = "delta") -> int:
-    """Characters of generated text (content, tool-call arguments) in a stream chunk's choices
-    (or, with `part="message"`, a plain answer's)."""
-    n = 0
-    for choice in choices if type(choices) is list else ():
-        delta = choice.get(part) if type(choice) is dict else None
-        if type(delta) is not dict:
-            continue
-        content = delta.get("content")
-        if type(content) is str:
-            n += len(content)
-        for call in delta.get("tool_calls") or ():
-            function = call.get("function") if type(call) is dict else None
-            arguments = function.get("arguments") if type(function) is dict else None
-            if type(arguments) is str:
-                n += len(arguments)
-    return n
-
-
-def _answer_chars(choices: Any) -> int:
-    return _delta_chars(choices, "message")
 
 
 def _choices(body: Mapping[str, Any]) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway.selection.types import ModelInfo
 
-__all__ = ["clean_usage", "cost_usd", "estimated_usage"]
+__all__ = ["clean_usage", "cost_usd", "estimated_usage", "generated_chars"]
 
 _log = logging.getLogger("gateway.usage")
 _COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
@@ -67,6 +67,25 @@ def estimated_usage(input_tokens: int, output_tokens: int) -> dict:
     """Usage to price a request whose upstream reported none it could trust."""
     return {"prompt_tokens": input_tokens, "completion_tokens": output_tokens,
             "total_tokens": input_tokens + output_tokens, "estimated": True}
+
+
+def generated_chars(choices: Any, part: str = "delta") -> int:
+    """Characters of generated text (content, tool-call arguments) in a stream chunk's choices, or
+    with `part="message"` a plain answer's: the output's estimate (~4 a token) when no usage came."""
+    n = 0
+    for choice in choices if type(choices) is list else ():
+        delta = choice.get(part) if type(choice) is dict else None
+        if type(delta) is not dict:
+            continue
+        content = delta.get("content")
+        if type(content) is str:
+            n += len(content)
+        for call in delta.get("tool_calls") or ():
+            function = call.get("function") if type(call) is dict else None
+            arguments = function.get("arguments") if type(function) is dict else None
+            if type(arguments) is str:
+                n += len(arguments)
+    return n
 
 
 def cost_usd(info: ModelInfo, usage: Mapping[str, Any] | None) -> float:
