@@ -20,12 +20,14 @@ import orjson
 from aiohttp import web
 
 from ._engine import Reply, StreamPlan, answer, read_json
-from ._openai import OpenAIWire, range_error, retry_after_headers
+from ._openai import OpenAIWire, range_error, request_error, retry_after_headers
 from ._state import SIM_STATE
 
 __all__ = ["AZURE", "AzureWire", "chat_completions"]
 
 _API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
+# Azure's request is OpenAI's (refused the same way, `top_k` and all) plus its "On your data" sources.
+_AZURE_FIELDS = frozenset({"data_sources", "user_security_context"})
 _FILTERS = {kind: {"filtered": False, "severity": "safe"} for kind in ("hate", "self_harm", "sexual", "violence")}
 _AZURE_ERRORS = {
     401: ("401", "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid "
@@ -115,6 +117,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return _azure_error(400, "BadRequest", "API version not supported")
     if not isinstance(body, dict):
         return AZURE.error(400, "The request body must be a JSON object.")
-    if (bad := range_error(body)) is not None:
+    st = request.app[SIM_STATE]
+    key = st.resolve(deployment)  # an unknown deployment is a 404 before the body is looked at
+    if key is not None and (bad := request_error(body, st.models[key], _AZURE_FIELDS) or range_error(body)):
         return AZURE.error(400, bad[0], code=bad[1], param=bad[2])
     return await answer(request, AZURE, deployment, body, t0)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import zlib
 from typing import Any
 
 import orjson
@@ -23,7 +24,7 @@ from aiohttp import web
 from ._engine import JSON_HEADERS, Reply, StreamPlan, Wire, answer, read_json
 from ._replies import BadRequest, ContextTooLong, OutputTooLong
 from ._state import SIM_STATE
-from ._text import prompt_tokens
+from ._text import logprobs_for, prompt_tokens
 
 __all__ = ["GEMINI", "GeminiWire", "list_models", "model_action"]
 
@@ -74,6 +75,30 @@ def _error_doc(status: int, message: str | None, details: list[dict[str, Any]] |
     if details:
         err["details"] = details
     return {"error": err}
+
+
+def _logprob_candidate(token: str, logprob: float) -> dict[str, Any]:
+    return {"token": token, "tokenId": zlib.crc32(token.encode()) % 256_000, "logProbability": logprob}
+
+
+def _logprobs_result(pieces: Any, body: dict[str, Any]) -> dict[str, Any] | None:
+    """A candidate's ``logprobsResult`` for ``pieces`` (Google's shape: ``chosenCandidates``, one per
+    token, and ``topCandidates``, the ``logprobs`` most likely at each step), or None when the request
+    set no ``responseLogprobs``. The numbers are the OpenAI wire's (`_text.logprobs_for`)."""
+    if body.get("logprobs") is not True:
+        return None
+    top = body.get("top_logprobs")
+    top = min(max(top, 0), 20) if isinstance(top, int) else 0
+    entries = logprobs_for(list(pieces), max(top, 1))
+    result: dict[str, Any] = {}
+    if top:
+        result["topCandidates"] = [
+            {"candidates": [_logprob_candidate(a["token"], a["logprob"]) for a in e["top_logprobs"][:top]]}
+            for e in entries
+        ]
+    result["chosenCandidates"] = [_logprob_candidate(e["token"], e["logprob"]) for e in entries]
+    result["logProbabilitySum"] = round(sum(e["logprob"] for e in entries), 6)
+    return result
 
 
 class GeminiWire(Wire):
@@ -145,11 +170,15 @@ class GeminiWire(Wire):
         }
 
     def completion(self, reply: Reply) -> bytes:
-        candidates = [
-            {"content": {"parts": self._parts(c, c.pieces), "role": "model"}, "finishReason": _FINISH[c.finish],
-             "index": i}
-            for i, c in enumerate(reply.choices)
-        ]
+        candidates = []
+        for i, c in enumerate(reply.choices):
+            cand: dict[str, Any] = {"content": {"parts": self._parts(c, c.pieces), "role": "model"},
+                                    "finishReason": _FINISH[c.finish], "index": i}
+            if c.tool is None and (lp := _logprobs_result(c.pieces, reply.body)) is not None:
+                cand["logprobsResult"] = lp
+                if c.pieces:
+                    cand["avgLogprobs"] = lp["logProbabilitySum"] / len(c.pieces)
+            candidates.append(cand)
         return orjson.dumps(self._doc(reply, candidates, reply.completion_tokens))
 
     def stream(self, reply: Reply, plan: StreamPlan) -> tuple[list[bytes], list[float]]:
@@ -160,6 +189,8 @@ class GeminiWire(Wire):
         events: list[bytes] = []
         due: list[float] = []
         sent = 0
+        # Each chunk's candidate carries the logprobs of the tokens it brings.
+        lps = [_logprobs_result(c.pieces, reply.body) if c.tool is None else None for c in choices]
         for k in range(steps):
             last = k == steps - 1
             candidates = []
@@ -173,6 +204,14 @@ class GeminiWire(Wire):
                 else:
                     parts = [{"text": ""}]
                 cand: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": i}
+                if (lp := lps[i]) is not None:
+                    span = slice(k, k + 1) if k < len(c.pieces) else slice(0, 0)
+                    chosen = lp["chosenCandidates"][span]
+                    cand["logprobsResult"] = {
+                        **({"topCandidates": lp["topCandidates"][span]} if "topCandidates" in lp else {}),
+                        "chosenCandidates": chosen,
+                        "logProbabilitySum": round(sum(x["logProbability"] for x in chosen), 6),
+                    }
                 if last and not plan.truncate:
                     cand["finishReason"] = _FINISH[c.finish]
                 candidates.append(cand)
@@ -280,6 +319,11 @@ def _generation_config(config: dict[str, Any], out: dict[str, Any]) -> None:
         out["stop"] = config["stop_sequences"]
     if config.get("seed") is not None:
         out["seed"] = config["seed"]
+    if config.get("response_logprobs") is True:
+        # Carried in OpenAI's names; the wire renders them as each candidate's `logprobsResult`.
+        out["logprobs"] = True
+        if isinstance(config.get("logprobs"), int) and not isinstance(config["logprobs"], bool):
+            out["top_logprobs"] = config["logprobs"]
     if config.get("response_mime_type") == "application/json":
         schema = next((config[k] for k in ("response_json_schema", "_response_json_schema", "response_schema")
                        if isinstance(config.get(k), dict)), None)

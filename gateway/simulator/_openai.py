@@ -1,7 +1,9 @@
 """OpenAI's wire: ``POST /v1/chat/completions`` (and ``/chat/completions``), ``GET /v1/models``.
 
-The request already is the shape the engine plans with; this module renders OpenAI's error
-bodies, completions and ``chat.completion.chunk`` streams. Azure's wire (``_azure``) reuses it.
+The request already is the shape the engine plans with, once checked as OpenAI checks it
+(``request_error``: unknown fields, tool turns, option pairs, a reasoning model's parameters;
+``range_error``: sampling ranges); this module renders OpenAI's error bodies, completions and
+``chat.completion.chunk`` streams. Azure's wire (``_azure``) reuses it.
 """
 
 from __future__ import annotations
@@ -17,8 +19,12 @@ from ._engine import JSON_HEADERS, Reply, StreamPlan, Wire, answer, read_json
 from ._replies import Choice
 from ._state import SIM_STATE
 from ._text import logprobs_for
+from .profile import ModelProfile
 
-__all__ = ["OPENAI", "OpenAIWire", "chat_completions", "error_body", "list_models", "range_error", "usage_doc"]
+__all__ = [
+    "CHAT_FIELDS", "OPENAI", "OpenAIWire", "chat_completions", "error_body", "list_models", "range_error",
+    "request_error", "usage_doc",
+]
 
 _ERROR_KINDS: dict[int, tuple[str, str | None, str]] = {
     400: ("invalid_request_error", None, "Invalid request."),
@@ -108,6 +114,91 @@ def range_error(body: dict[str, Any]) -> tuple[str, str, str] | None:
         if value < lo:
             return (f"Invalid '{key}': decimal below minimum value. Expected a value >= {lo:g}, but got {value} "
                     "instead.", "decimal_below_min_value", key)
+    return None
+
+
+# Every field of OpenAI's chat-completions request (the `openai` SDK's CompletionCreateParams);
+# anything else (`top_k`, a typo) is refused as OpenAI refuses it.
+CHAT_FIELDS = frozenset({
+    "model", "messages", "stream", "audio", "frequency_penalty", "function_call", "functions", "logit_bias",
+    "logprobs", "max_completion_tokens", "max_tokens", "metadata", "modalities", "moderation", "n",
+    "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key", "prompt_cache_options",
+    "prompt_cache_retention", "reasoning_effort", "response_format", "safety_identifier", "seed", "service_tier",
+    "stop", "store", "stream_options", "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user",
+    "verbosity", "web_search_options",
+})
+
+
+_Refusal = tuple[str, str | None, str | None]  # (message, code, param), as range_error's
+
+
+def _unanswered(ids: list[str]) -> _Refusal:
+    return ("An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+            f"'tool_call_id'. The following tool_call_ids did not have response messages: {', '.join(ids)}",
+            None, "messages")
+
+
+def _tool_turns_error(messages: Any) -> _Refusal | None:
+    """OpenAI's pairing rule: each ``tool`` message answers a call of the assistant message its run
+    of tool messages follows, and every call of an assistant message is answered before the next
+    message that is not a tool message (or the end)."""
+    if not isinstance(messages, list):
+        return None
+    calls: list[str] = []  # the ids of the assistant message the current run of tool messages answers
+    pending: list[str] = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            return None
+        if m.get("role") == "tool":
+            if m.get("tool_call_id") not in calls:
+                return ("Invalid parameter: messages with role 'tool' must be a response to a preceeding message "
+                        "with 'tool_calls'.", None, f"messages.[{i}].role")
+            pending = [c for c in pending if c != m.get("tool_call_id")]
+            continue
+        if pending:
+            return _unanswered(pending)
+        tool_calls = m.get("tool_calls") if m.get("role") == "assistant" else None
+        calls = [c.get("id") for c in tool_calls if isinstance(c, dict)] if isinstance(tool_calls, list) else []
+        pending = [str(c) for c in calls]
+    return _unanswered(pending) if pending else None
+
+
+def request_error(
+    body: dict[str, Any], profile: ModelProfile | None, extra_fields: frozenset[str] = frozenset()
+) -> _Refusal | None:
+    """(message, code, param) of the 400 OpenAI answers this chat request with, else None.
+
+    ``profile`` is the model's (None if unknown): a ``reasoning`` model refuses ``max_tokens``, a
+    ``temperature`` other than 1 and ``logprobs``. ``extra_fields`` are accepted besides OpenAI's
+    (Azure's ``data_sources``)."""
+    for key in body:
+        if key not in CHAT_FIELDS and key not in extra_fields:
+            return f"Unrecognized request argument supplied: {key}", None, None  # OpenAI's param and code: null
+    tools, tool_choice = body.get("tools"), body.get("tool_choice")
+    if isinstance(tools, list) and not tools:
+        return ("Invalid 'tools': empty array. Expected an array with minimum length 1, but got an empty array "
+                "instead.", "empty_array", "tools")
+    if not tools:
+        for key in ("tool_choice", "parallel_tool_calls"):
+            if body.get(key) is not None and not (key == "tool_choice" and tool_choice == "none"):
+                return f"Invalid value for '{key}': '{key}' is only allowed when 'tools' are specified.", None, key
+    if (bad := _tool_turns_error(body.get("messages"))) is not None:
+        return bad
+    if body.get("stream_options") is not None and body.get("stream") is not True:
+        return "The 'stream_options' parameter is only allowed when 'stream' is enabled.", None, "stream_options"
+    if body.get("top_logprobs") is not None and body.get("logprobs") is not True:
+        return "The 'top_logprobs' parameter is only allowed when 'logprobs' is enabled.", None, "top_logprobs"
+    if profile is not None and profile.reasoning:
+        if body.get("max_tokens") is not None:
+            return ("Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                    "'max_completion_tokens' instead.", "unsupported_parameter", "max_tokens")
+        temperature = body.get("temperature")
+        if temperature is not None and temperature != 1:
+            return (f"Unsupported value: 'temperature' does not support {temperature} with this model. Only the "
+                    "default (1) value is supported.", "unsupported_value", "temperature")
+        if body.get("logprobs") is True:
+            return ("Unsupported parameter: 'logprobs' is not supported with this model.", "unsupported_parameter",
+                    "logprobs")
     return None
 
 
@@ -240,7 +331,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return OPENAI.error(401)
     if not isinstance(body, dict):
         return OPENAI.error(400, "The request body must be a JSON object.")
-    if (bad := range_error(body)) is not None:
+    key = st.resolve(body.get("model"))
+    if (bad := request_error(body, None if key is None else st.models[key]) or range_error(body)) is not None:
         return OPENAI.error(400, bad[0], code=bad[1], param=bad[2])
     return await answer(request, OPENAI, body.get("model"), body, t0)
 

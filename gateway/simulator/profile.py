@@ -67,6 +67,9 @@ class ModelProfile(BaseModel):
     # Content parts a text-only model refuses, as providers do: `input_audio` and `file` (PDF).
     supports_audio_input: bool = True
     supports_pdf_input: bool = True
+    # An OpenAI reasoning model (o1, o3, o4-mini): its OpenAI and Azure wires refuse `max_tokens`
+    # (`max_completion_tokens` only), a `temperature` other than 1 and `logprobs`, as OpenAI's do.
+    reasoning: bool = False
     # Fractional +/- spread applied to every delay (0.1 => +/-10 %).
     jitter: float = Field(default=0.0, ge=0, le=1)
     owned_by: str = "simulator"

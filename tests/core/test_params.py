@@ -92,12 +92,14 @@ def gateways(simulator, tmp_path_factory):
 
 
 CASES = [p for p in SCHEMA_PARAMS if p not in ("model", "messages", "audio", "stream_options")]
+#: What OpenAI requires beside a parameter (the simulator refuses it alone, as OpenAI does).
+COMPANIONS = {"parallel_tool_calls": {"tools": VALUES["tools"]}, "top_logprobs": {"logprobs": True}}
 
 
 @pytest.mark.parametrize("param", CASES)
 def test_each_class_behaves_as_documented(param, gateways, simulator):
     how = CHAT_PARAMS[param]
-    body = {"model": "sim-mini", "messages": PROMPT, param: VALUES[param]}
+    body = {"model": "sim-mini", "messages": PROMPT, param: VALUES[param], **COMPANIONS.get(param, {})}
     wire, translated = gateways
     r = loopback.post(f"{wire.base_url}/chat/completions", json=body, timeout=30)
     if how == REFUSE:

@@ -111,6 +111,38 @@ async def test_stream_sse_and_json_array(sim, http):
     assert [{**c, "responseId": None} for c in array] == [{**c, "responseId": None} for c in chunks]
 
 
+async def test_response_logprobs_plain_and_streamed(sim, http):
+    """`responseLogprobs` (and `logprobs`: how many alternatives) give each candidate Google's
+    `logprobsResult`: one chosen candidate per token, the top ones at each step; streamed, each
+    chunk carries its own tokens'."""
+    config = {"generationConfig": {"responseLogprobs": True, "logprobs": 3}}
+    status, doc = await _post(http, sim, f"{FLASH}:generateContent", _body(**config))
+    assert status == 200
+    (cand,) = doc["candidates"]
+    result = gt.Candidate.model_validate(cand).logprobs_result
+    chosen = [c.token for c in result.chosen_candidates]
+    assert "".join(chosen) == filler_text(OUT) and len(chosen) == OUT
+    assert all(c.log_probability < 0 and isinstance(c.token_id, int) for c in result.chosen_candidates)
+    assert [len(t.candidates) for t in result.top_candidates] == [3] * OUT
+    for step, top in zip(result.chosen_candidates, result.top_candidates):
+        assert top.candidates[0].token == step.token
+        probs = [c.log_probability for c in top.candidates]
+        assert probs == sorted(probs, reverse=True)
+    assert result.log_probability_sum == pytest.approx(sum(c.log_probability for c in result.chosen_candidates))
+    assert cand["avgLogprobs"] == pytest.approx(result.log_probability_sum / OUT)
+
+    async with http.post(f"{sim.url}{FLASH}:streamGenerateContent", params={"alt": "sse"},
+                         json=_body(generation_config={"response_logprobs": True}),
+                         headers={"x-goog-api-key": KEY}) as r:
+        chunks = _sse(await r.text())
+    streamed = [gt.GenerateContentResponse.model_validate(c).candidates[0].logprobs_result for c in chunks]
+    assert [[c.token for c in lp.chosen_candidates] for lp in streamed] == [[t] for t in chosen]
+    assert all(not lp.top_candidates for lp in streamed)  # no `logprobs`: no alternatives
+    # Without responseLogprobs there is none.
+    status, doc = await _post(http, sim, f"{FLASH}:generateContent", _body())
+    assert "logprobsResult" not in doc["candidates"][0]
+
+
 async def test_function_call_and_response(sim, http):
     tools = [{"functionDeclarations": [WEATHER]}]
     status, doc = await _post(http, sim, f"{FLASH}:generateContent", _body("Weather?", tools=tools))

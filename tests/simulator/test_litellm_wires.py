@@ -121,6 +121,21 @@ async def test_plain(sim, wire):
         assert cost == pytest.approx(expected) and cost > 0
 
 
+@pytest.mark.parametrize("wire", ["openai", "gemini", "azure"])  # Anthropic's API has no logprobs
+@pytest.mark.parametrize("stream", [False, True])
+async def test_logprobs(sim, wire, stream):
+    """`logprobs=True` reaches each wire in its own terms (Gemini: `responseLogprobs`) and comes
+    back through litellm as OpenAI's `logprobs.content`, one entry per token."""
+    resp = await _call(sim, wire, USER, logprobs=True, stream=stream)
+    if stream:
+        entries = [e for chunk in [c async for c in resp] if chunk.choices and chunk.choices[0].logprobs
+                   for e in chunk.choices[0].logprobs.content or []]
+    else:
+        entries = resp.choices[0].logprobs.content
+    assert "".join(e.token for e in entries) == filler_text(OUT) and len(entries) == OUT
+    assert all(e.logprob < 0 for e in entries)
+
+
 @pytest.mark.parametrize("wire", WIRES)
 async def test_stream_with_usage(sim, wire):
     stream = await _call(sim, wire, USER, stream=True, stream_options={"include_usage": True})
