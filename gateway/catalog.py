@@ -317,8 +317,12 @@ def _resolve(dep: Deployment, env: Mapping[str, str], require_keys: bool, lookup
     # The map entry's table only if it is this provider's: an `info_from` entry of another one (a
     # Bedrock entry for a deployment on Anthropic's API) has that provider's parameters.
     table = known.get("supported_openai_params") if known and known.get("litellm_provider") == provider else None
-    supported = None if provider in ("openai", "text-completion-openai", "custom_openai") or mode != "chat" else (
-        frozenset(table) if table else lt.supported_params(dep.model, provider))
+    # OpenAI's reasoning models (o1, o3, ...) refuse sampling parameters its other models take:
+    # their table is litellm's for them, and `adapt` renames `max_tokens` as they require.
+    reasoning = (mode == "chat" and provider == "openai" and bool(known) and known.get("litellm_provider") == "openai"
+                 and bool(known.get("supports_reasoning")))
+    supported = None if (provider in ("openai", "text-completion-openai", "custom_openai") and not reasoning) \
+        or mode != "chat" else (frozenset(table) if table else lt.supported_params(dep.model, provider))
     info = _resolve_info(dep, known, supported, mode)
     price_source = _price_source(dep, known)
     priced_by_litellm = transport == "litellm" and price_source.startswith("litellm map")
@@ -328,7 +332,8 @@ def _resolve(dep: Deployment, env: Mapping[str, str], require_keys: bool, lookup
         params=None if mode != "chat" else rules_for(provider, dep.model, supported=supported, translated=translated,
                                                      max_output_tokens=info.max_output_tokens,
                                                      developer_as_system=transport == "openai" and provider == "azure",
-                                                     openai_api=provider == "openai" and info.provider == "openai"),
+                                                     openai_api=provider == "openai" and info.provider == "openai",
+                                                     reasoning=reasoning),
         provider_kwargs=MappingProxyType(dict(creds.kwargs)), secrets=creds.secrets, credentials=creds.source,
         problem=creds.problem, price_source=price_source,
         price_model=(dep.metadata.info_from or dep.model) if priced_by_litellm else None,

@@ -231,3 +231,12 @@ def test_the_parameter_table_is_the_deployments_own_providers():
     dep = load_catalog(config, env={"K": "k"}).deployments["c"]
     assert dep.provider == "anthropic" and "user" in dep.params.supported
     assert dep.params.allows("top_k") and not dep.params.allows("min_p")
+
+
+def test_an_openai_reasoning_model_has_its_own_parameter_table():
+    config = _config({"name": "o", "model": "openai/o1", "api_key_env": "K", "metadata": {"quality": 0.9}},
+                     {"name": "g", "model": "openai/gpt-4o-mini", "api_key_env": "K", "metadata": {"quality": 0.7}})
+    deps = load_catalog(config, env={"K": "k"}).deployments
+    o1, mini = deps["o"], deps["g"]
+    assert o1.params.reasoning and not o1.params.allows("top_p") and not o1.info.supports_logprobs
+    assert not mini.params.reasoning and mini.params.allows("top_p") and mini.info.supports_logprobs

@@ -15,6 +15,9 @@ decision shows (explain, the request log):
   which litellm turns into a forced tool call, so the answer is JSON as the client asked;
 - Azure's GPT deployments sent directly get `developer` messages as `system` ones, as litellm's
   Azure config sends them to those models (the deployments it serves itself, it adapts itself);
+- OpenAI's reasoning models (o1, o3, ...) take `max_completion_tokens`, not `max_tokens` (renamed),
+  only the default `temperature` (another is dropped) and none of the sampling parameters their
+  litellm table leaves out (`top_p`, the penalties: dropped);
 - the sampling extras outside OpenAI's schema (`top_k`, `min_p`, `repetition_penalty`) reach only
   a provider that takes them: OpenAI's and Azure's APIs refuse them (dropped), Anthropic and Gemini
   take `top_k` natively (litellm passes it on: kept), an OpenAI-compatible server of unknown kind
@@ -71,6 +74,9 @@ class ParamRules:
     developer_as_system: bool = False
     #: The sampling extras outside OpenAI's schema the provider takes; None: every one passes.
     extras: frozenset[str] | None = None
+    #: An OpenAI reasoning model: `max_tokens` is sent as `max_completion_tokens`, and a
+    #: `temperature` other than the default 1 is dropped.
+    reasoning: bool = False
 
     def allows(self, param: str) -> bool:
         if param in EXTRA_PARAMS:
@@ -85,18 +91,22 @@ def _anthropic_family(provider: str, model: str) -> bool:
 
 def rules_for(provider: str, model: str, *, supported: frozenset[str] | None, translated: bool,
               max_output_tokens: int, developer_as_system: bool = False,
-              openai_api: bool = False) -> ParamRules | None:
+              openai_api: bool = False, reasoning: bool = False) -> ParamRules | None:
     """The rules for a deployment of `model` at `provider`; None when nothing is ever changed.
 
     `supported` is litellm's parameter table for it (None: unknown, everything passes),
     `translated` says litellm translates its requests into another API (not OpenAI's),
     `developer_as_system` that the deployment's `developer` messages go as `system` ones and litellm
-    does not send it, and `openai_api` that an `openai` deployment serves OpenAI's models (the
+    does not send it, `openai_api` that an `openai` deployment serves OpenAI's models (the
     catalog's provider for it is `openai`: OpenAI's API, or a stand-in for it such as the simulator),
-    not a compatible server of other models, so it refuses the sampling extras as OpenAI does.
+    not a compatible server of other models, so it refuses the sampling extras as OpenAI does, and
+    `reasoning` that it is one of OpenAI's reasoning models (`supported` is then its table).
     """
     if provider in _OPENAI:
-        return ParamRules(provider=provider, extras=frozenset()) if openai_api else None
+        if not openai_api:
+            return None
+        return ParamRules(provider=provider, extras=frozenset(), supported=supported if reasoning else None,
+                          reasoning=reasoning)
     claude = _anthropic_family(provider, model)
     rules = ParamRules(
         provider=provider,
@@ -122,6 +132,26 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
+def _reasoning(body: Mapping[str, Any], notes: list[str]) -> dict[str, Any] | None:
+    """`body` as an OpenAI reasoning model takes it, or None when it already does."""
+    limit, temperature = body.get("max_tokens"), body.get("temperature")
+    fixed = _number(temperature) and temperature != 1
+    if limit is None and not fixed:
+        return None
+    out = dict(body)
+    if limit is not None:
+        del out["max_tokens"]
+        if out.get("max_completion_tokens") is None:
+            out["max_completion_tokens"] = limit
+            notes.append("max_tokens sent as max_completion_tokens (a reasoning model takes no max_tokens)")
+        else:
+            notes.append("dropped max_tokens (max_completion_tokens is set; a reasoning model takes no max_tokens)")
+    if fixed:
+        del out["temperature"]
+        notes.append(f"dropped temperature {_fmt(temperature)} (a reasoning model takes only the default 1)")
+    return out
+
+
 def adapt(body: Mapping[str, Any], rules: ParamRules | None) -> tuple[Mapping[str, Any], tuple[str, ...]]:
     """`body` as the deployment with `rules` should receive it, and a note per change.
 
@@ -145,6 +175,8 @@ def adapt(body: Mapping[str, Any], rules: ParamRules | None) -> tuple[Mapping[st
             out[name] = clamped
             notes.append(f"{name} {_fmt(value)} clamped to {_fmt(clamped)} ({rules.provider} accepts "
                          f"{_fmt(low)} to {_fmt(high)})")
+    if rules.reasoning:
+        out = _reasoning(out if out is not None else body, notes) or out
     current = out if out is not None else body
     if rules.default_max_tokens is not None and current.get("max_tokens") is None \
             and current.get("max_completion_tokens") is None:

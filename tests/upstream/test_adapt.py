@@ -134,3 +134,22 @@ def test_rules_are_immutable():
     with pytest.raises(AttributeError):
         ANTHROPIC.provider = "x"  # type: ignore[misc]
     assert isinstance(ANTHROPIC, ParamRules)
+
+
+O1 = rules_for("openai", "openai/o1", supported=frozenset({"max_tokens", "max_completion_tokens", "temperature", "stream",
+                                                          "tools", "reasoning_effort", "seed"}),
+               translated=False, max_output_tokens=1, openai_api=True, reasoning=True)
+
+
+@pytest.mark.parametrize(("extra", "sent", "notes"), [
+    ({"max_tokens": 50}, {"max_completion_tokens": 50}, ["max_tokens sent as max_completion_tokens"]),
+    ({"max_tokens": 50, "max_completion_tokens": 40}, {"max_completion_tokens": 40}, ["dropped max_tokens"]),
+    ({"temperature": 0.2, "top_p": 0.5, "presence_penalty": 1}, {},
+     ["dropped top_p, presence_penalty", "dropped temperature 0.2"]),
+    ({"temperature": 1, "seed": 3, "max_completion_tokens": 9}, {"temperature": 1, "seed": 3, "max_completion_tokens": 9}, []),
+])
+def test_openai_reasoning_models_get_what_they_take(extra, sent, notes):
+    body = {"model": "o1", "messages": MSG, **extra}
+    out, said = adapt(body, O1)
+    assert {k: v for k, v in out.items() if k not in ("model", "messages")} == sent
+    assert len(said) == len(notes) and all(n in s for n, s in zip(notes, said, strict=True))
