@@ -19,9 +19,12 @@ __all__ = [
     "RedirectRefused",
     "ResponseTooLarge",
     "UnsupportedEncoding",
+    "answer_fault",
     "bad_event",
+    "chunk_fault",
     "clean_retry_after",
     "credentials_refused",
+    "embeddings_fault",
     "redirected",
     "stream_over_limit",
     "too_large",
@@ -114,3 +117,70 @@ def stream_over_limit(deployment: str, limit_s: float) -> errors.GatewayTimeoutE
     return errors.GatewayTimeoutError(
         f"deployment {deployment}: the stream ran past its total limit of {limit_s:g} s", code="stream_time_limit"
     )
+
+
+# The shape checks below run on every answer and every stream event, so they stay a few type()
+# checks (no pydantic, no copies). Each returns what is wrong, for `bad_event`, or None. What they
+# refuse is what an OpenAI client or the gateway's own translations would index into and break on
+# (or hand on broken) after a 200 was already promised: `choices: {"a": 1}` cut a relayed stream.
+
+
+def chunk_fault(choices: object) -> str | None:
+    """A stream chunk's `choices` (when present): a list of objects whose `delta` (null or absent in
+    Azure's annotations and some finishing events) is an object, `finish_reason` a string or null,
+    and `index` an int."""
+    if type(choices) is not list:
+        return "a stream event whose choices are not a list"
+    for choice in choices:
+        if type(choice) is not dict:
+            return "a stream event with a choice that is not an object"
+        delta, finish, index = choice.get("delta"), choice.get("finish_reason"), choice.get("index")
+        if (delta is not None and type(delta) is not dict or finish is not None and type(finish) is not str
+                or index is not None and type(index) is not int):
+            return "a stream event with a malformed choice (delta, finish_reason or index)"
+    return None
+
+
+def answer_fault(choices: list) -> str | None:
+    """A chat completion's `choices` (known to be a list): objects, each with a `message` object
+    whose `content` is a string, null or a list of parts and whose `tool_calls`, when present, is a
+    list of objects; `finish_reason` a string or null."""
+    for choice in choices:
+        if type(choice) is not dict:
+            return "a response with a choice that is not an object"
+        message, finish, index = choice.get("message"), choice.get("finish_reason"), choice.get("index")
+        if type(message) is not dict:
+            return "a response with a choice without a message object"
+        content, calls = message.get("content"), message.get("tool_calls")
+        if content is not None and type(content) is not str and type(content) is not list:
+            return "a response whose message content is neither text nor a list of parts"
+        if calls is not None and (type(calls) is not list or any(type(call) is not dict for call in calls)):
+            return "a response whose tool_calls are not a list of objects"
+        if finish is not None and type(finish) is not str or index is not None and type(index) is not int:
+            return "a response with a malformed choice (finish_reason or index)"
+    return None
+
+
+def embeddings_fault(data: list, base64: bool) -> str | None:
+    """An embeddings answer's `data` (known to be a list): objects with an int `index` among the
+    answer's, and an `embedding` that is a list of numbers, or, when the request asked for
+    `encoding_format: base64`, a base64 string of float32s (what OpenAI's SDK decodes)."""
+    for item in data:
+        if type(item) is not dict or type(index := item.get("index")) is not int or not 0 <= index < len(data):
+            return "an embedding that is not an object with an index among the answer's"
+        vector = item.get("embedding")
+        if type(vector) is list:
+            try:
+                sum(vector)  # a non-number among the floats raises, at C speed (~10 ns a value)
+            except TypeError:
+                return "an embedding with values that are not numbers"
+        elif type(vector) is not str or not base64 or not _float32s_in_base64(vector):
+            return "an embedding that is neither a list of numbers nor the base64 asked for"
+    return None
+
+
+def _float32s_in_base64(text: str) -> bool:
+    # Padded base64 that decodes to whole float32s: checked by length, without decoding the vector.
+    size = len(text)
+    padding = 2 if text.endswith("==") else 1 if text.endswith("=") else 0
+    return text.isascii() and size % 4 == 0 and (size // 4 * 3 - padding) % 4 == 0

@@ -166,6 +166,11 @@ class LiteLLMTransport:
         if not isinstance(out.get("data"), list):
             raise errors.BadGatewayError(f"deployment {dep.name} sent a response without data",
                                          code="upstream_bad_response")
+        # litellm hands on the provider's items as they came (a number for an item, a string for
+        # floats): the same check as the direct wire's. Its chat answers need none: it builds those
+        # itself and refuses or normalises what does not fit.
+        if (fault := guards.embeddings_fault(out["data"], body.get("encoding_format") == "base64")) is not None:
+            raise guards.bad_event(dep.name, fault)
         out["object"] = "list"
         return out
 
@@ -288,6 +293,8 @@ async def _iter_events(stream: Any, dep: Any, idle_s: float, transport: LiteLLMT
                 async with asyncio.timeout(min(idle_s, max(left, 0.0))):
                     chunk = await anext(chunks)
             except StopAsyncIteration:
+                if count == 1:
+                    raise _no_events(dep.name) from None
                 return
             except TimeoutError:
                 if left <= idle_s:
@@ -297,13 +304,39 @@ async def _iter_events(stream: Any, dep: Any, idle_s: float, transport: LiteLLMT
                 ) from None
             except Exception as exc:  # noqa: BLE001 - a provider failure mid-stream
                 raise transport._map(exc, dep) from None
-            yield _event(chunk, dep.name)
+            event = _event(chunk, dep.name)
+            if count == 1 and _made_up_end(stream, event[1]):
+                raise _no_events(dep.name)
+            yield event
     finally:
         # Releases the provider connection at once, also when the client went away mid-stream.
         close = getattr(stream, "aclose", None)
         if close is not None:
             with contextlib.suppress(Exception):
                 await close()
+
+
+_UNKNOWN = object()
+
+
+def _made_up_end(stream: Any, first: dict) -> bool:
+    """Whether the stream's first chunk is the finish litellm makes up when the provider's stream
+    ended, because no finish came: then no event came at all (a 200 with a JSON error, an HTML
+    page, a plain completion or nothing). litellm refuses such an end itself once it has read an
+    event, not before. Told by the finish litellm recorded from the provider (its stream wrapper's
+    `received_finish_reason`, `intermittent_finish_reason`): without those attributes (another
+    litellm) nothing is refused, as before."""
+    choices = first.get("choices")
+    if not choices or choices[0].get("finish_reason") is None:
+        return False
+    return (getattr(stream, "received_finish_reason", _UNKNOWN) is None
+            and getattr(stream, "intermittent_finish_reason", _UNKNOWN) is None)
+
+
+def _no_events(deployment: str) -> errors.BadGatewayError:
+    # What the direct wire says of a stream that ends before [DONE]: a deployment fault, never success.
+    return errors.BadGatewayError(f"deployment {deployment} ended the stream before any event",
+                                  code="upstream_truncated")
 
 
 def _event(chunk: Any, public_model: str) -> tuple[bytes, dict]:

@@ -17,6 +17,7 @@ its total time limit even when the upstream keeps it alive with comments.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -30,13 +31,19 @@ from gateway.upstream.provider_errors import gateway_error, header_retry_after, 
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "OpenAIWireTransport", "StreamEvents"]
 
+log = logging.getLogger(__name__)
+
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 _MAX_ERROR_BODY = 64 * 1024  # an error body is read for its message only
 # Stream bytes relayed between two turns of the event loop: lines already buffered (or inflated from
 # a small compressed read) are returned without suspending, so a fast upstream would otherwise hold
 # the loop, and every other request on it, for as long as it keeps sending.
 _FAIR_BYTES = 256 * 1024
+# A stream's phases, for the deadline its connection holds: not read yet, before the first event
+# (held to the request's deadline, or to the stream's limit when that comes first), streaming.
+_UNREAD, _FIRST_BY_DEADLINE, _FIRST_BY_LIMIT, _STREAMING = range(4)
 _DATA = b"data:"
+_BOM = b"\xef\xbb\xbf"
 _DONE = b"[DONE]"
 _MODEL_KEY = b'"model":'
 
@@ -80,7 +87,8 @@ class StreamEvents:
     """
 
     __slots__ = ("_resp", "_deployment", "_member", "_secrets", "_max_bytes", "_max_line", "_cutoff", "_limit_s",
-                 "_lines", "_at", "_last_data", "_total", "_turn", "_seen", "_written", "_done", "_released", "_failed")
+                 "_lines", "_at", "_last_data", "_total", "_turn", "_phase", "_seen", "_written", "_done", "_released",
+                 "_failed")
 
     def __init__(self, resp: http1.Response, dep: ResolvedDeployment, secrets: tuple[str, ...], *,
                  max_bytes: int, cutoff: float, limit_s: float) -> None:
@@ -97,6 +105,7 @@ class StreamEvents:
         self._at = 0
         self._last_data = -1
         self._total, self._turn = 0, _FAIR_BYTES
+        self._phase = _UNREAD  # which deadline holds the connection (`__anext__`)
         # A stream names one model throughout: its `"model":` member, as written, is found once.
         self._seen: object = None
         self._written: bytes | None = None
@@ -114,7 +123,13 @@ class StreamEvents:
             while True:
                 item = self._next_buffered()
                 if item is not None:
-                    if self._total >= self._turn:
+                    if self._phase != _STREAMING:
+                        # The first event: the request's deadline held the stream until now
+                        # (below); from here on its own total limit does.
+                        if self._phase == _FIRST_BY_DEADLINE:
+                            self._resp.until(self._cutoff - time.monotonic())
+                        self._phase = _STREAMING
+                    elif self._total >= self._turn:
                         # Lines already buffered are relayed without suspending: give the loop,
                         # and every other request on it, a turn now and then.
                         self._turn = self._total + _FAIR_BYTES
@@ -123,6 +138,13 @@ class StreamEvents:
                 if self._done:
                     raise StopAsyncIteration
                 self._lines = []  # a slow stream waits here: hold nothing of what was relayed
+                if self._phase == _UNREAD:
+                    # Until the first event the connection holds the stream to the request's deadline
+                    # (`_post`), or to the stream's limit if that comes first. Either way a line that
+                    # never ends is cut (`readlines` waits for a newline), by the connection's one
+                    # watchdog: no timer per read.
+                    sooner = self._resp.until(self._cutoff - time.monotonic(), sooner=True)
+                    self._phase = _FIRST_BY_LIMIT if sooner else _FIRST_BY_DEADLINE
                 lines = await self._resp.readlines(self._max_line)
                 if not lines:
                     raise errors.BadGatewayError(
@@ -140,6 +162,11 @@ class StreamEvents:
                     f"deployment {deployment} sent a stream event longer than {self._max_line} bytes",
                     code="upstream_response_too_large", retryable=False,
                 ) from None
+            if isinstance(exc, http1.DeadlineExceeded):
+                if self._phase != _FIRST_BY_DEADLINE:  # past the first event, or held to the stream's limit
+                    raise guards.stream_over_limit(deployment, self._limit_s) from None
+                raise errors.GatewayTimeoutError(
+                    f"deployment {deployment} sent no first chunk within the request's deadline") from None
             if isinstance(exc, _CLIENT_FAILURES):
                 raise _failure(exc, deployment, self._max_bytes, broke=f"deployment {deployment} broke the stream",
                                timed_out=f"deployment {deployment} stalled: no stream data within the idle timeout",
@@ -163,6 +190,9 @@ class StreamEvents:
                 out.append(item)
         except errors.GatewayError as exc:
             self._failed = exc
+        except Exception as exc:  # noqa: BLE001 - a bug here must still end the relay with an error event
+            log.error("stream event from %s failed with %s", self._deployment, type(exc).__name__, exc_info=exc)
+            self._failed = errors.BadGatewayError(f"deployment {self._deployment} broke the stream")
         return out
 
     async def aclose(self) -> None:
@@ -184,7 +214,12 @@ class StreamEvents:
             if self._total > self._max_bytes:
                 raise guards.too_large(deployment, self._max_bytes)
             if not line.startswith(_DATA):
-                continue  # blank separators, comments, `event:` lines
+                if not line or self._total != len(line) + 1 or not line.startswith(_BOM):
+                    continue  # blank separators, comments, `event:` lines
+                # The stream's first line: the SSE spec strips a leading byte-order mark.
+                line = line[len(_BOM):]
+                if not line.startswith(_DATA):
+                    continue
             payload = line[5:].strip()
             if payload == _DONE:
                 self._done = True
@@ -200,8 +235,10 @@ class StreamEvents:
                 # what failed (else a 500), as through litellm, so a body reads the same plain or streamed.
                 raise _error_from_body(None, chunk, deployment, self._secrets, None)
             choices = chunk.get("choices")
+            if choices is not None and (fault := guards.chunk_fault(choices)) is not None:
+                raise guards.bad_event(deployment, fault)
             # The usual chunk's first choice has a delta: only the others need `_annotation`'s look.
-            if (not choices or type(choices[0]) is not dict or "delta" not in choices[0]) and _annotation(chunk):
+            if (not choices or "delta" not in choices[0]) and _annotation(chunk):
                 continue
             if (upstream := chunk.get("model")) != self._seen and type(upstream) is str:
                 self._seen, self._written = upstream, _MODEL_KEY + orjson.dumps(upstream)
@@ -229,6 +266,13 @@ def _annotation(chunk: dict) -> bool:
     if chunk.get("usage") is not None or type(choices) is not list:
         return False
     return not any(type(c) is dict and ("delta" in c or c.get("finish_reason") is not None) for c in choices)
+
+
+def _answer_fault(out: dict, body: dict, operation: Operation) -> str | None:
+    """What makes a 200 answer unusable, checked before it is passed on as one (or None)."""
+    if operation is EMBEDDINGS:
+        return guards.embeddings_fault(out["data"], body.get("encoding_format") == "base64")
+    return guards.answer_fault(out["choices"])
 
 
 def _failure(exc: BaseException, deployment: str, limit: int, *, timed_out: str, broke: str) -> errors.GatewayError:
@@ -296,6 +340,8 @@ class OpenAIWireTransport:
         if not isinstance(out, dict) or not isinstance(out.get(operation.result_key), list):
             raise errors.BadGatewayError(f"deployment {dep.name} sent a response without {operation.result_key}",
                                          code="upstream_bad_response")
+        if (fault := _answer_fault(out, body, operation)) is not None:
+            raise guards.bad_event(dep.name, fault)
         return out
 
     async def stream(self, dep: ResolvedDeployment, body: dict, timeout: float) -> StreamEvents:
@@ -340,17 +386,25 @@ class OpenAIWireTransport:
             data = orjson.dumps({**body, "model": dep.upstream_model})
         except orjson.JSONEncodeError as exc:  # the client's body, not the deployment's fault
             raise errors.InvalidRequestError(f"The request body cannot be forwarded: {exc}", param="body") from None
+        idle = min(self._idle_timeout, timeout) if stream else None
         try:
             # Nothing is followed: a 307/308 would re-post the prompt (and the key) to wherever the
-            # upstream points.
+            # upstream points. The deadline holds a head however slowly its bytes come, and a stream
+            # until `StreamEvents` moves it; the idle limit holds a stream's silences besides.
             resp = await self._client().post(
                 (dep.api_base or "").rstrip("/") + path + dep.url_query, fields, data, limit=self._max_bytes,
-                timeout=None if stream else timeout, idle_timeout=min(self._idle_timeout, timeout) if stream else None,
-                connect_timeout=timeout, stream=stream,
+                timeout=timeout, idle_timeout=idle, connect_timeout=timeout, stream=stream,
             )
         except _CLIENT_FAILURES as exc:
+            if isinstance(exc, http1.IdleTimeout):  # the timeout names the limit that fired
+                timed_out = f"deployment {dep.name} sent no response headers within {idle:.1f}s"
+            elif isinstance(exc, TimeoutError) and not isinstance(exc, http1.DeadlineExceeded):
+                timed_out = (f"could not connect to deployment {dep.name} within "
+                             f"{min(self._connect_timeout, timeout):.1f}s")
+            else:
+                timed_out = f"deployment {dep.name} did not answer within {timeout:.1f}s"
             raise _failure(exc, dep.name, self._max_bytes, broke=f"could not reach deployment {dep.name}",
-                           timed_out=f"deployment {dep.name} did not answer within {timeout:.1f}s") from None
+                           timed_out=timed_out) from None
         if 300 <= resp.status < 400:
             resp.close()
             raise guards.redirected(dep.name, resp.status)

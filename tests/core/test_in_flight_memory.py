@@ -147,7 +147,7 @@ class _Content:
 async def test_the_upstream_reader_holds_nothing_of_an_event_while_it_waits():
     gate = asyncio.Event()
     resp = SimpleNamespace(readlines=_Content([b'data: {"model":"up","n":1}', b""], gate).readlines,
-                           has_line=lambda prefix: False, status=200,
+                           until=lambda seconds, sooner=False: False, has_line=lambda prefix: False, status=200,
                            headers={}, release=lambda: None)
     agen = aiter(StreamEvents(resp, SimpleNamespace(name="dep"), (), max_bytes=1 << 20, cutoff=time.monotonic() + 60,
                               limit_s=60))

@@ -15,8 +15,11 @@ line by line. This module does only that, and keeps the guards the transport rel
   still allowed, so a gzip bomb is never inflated past the caller's limit;
 - a stream's buffer pauses the socket at `_HIGH_WATER`, so a fast upstream and a slow client
   cannot make the gateway hold more than that per stream;
-- time limits: a connect timeout; then either a total deadline (a whole response) or an idle
-  limit between reads (a stream, as aiohttp's `sock_read`).
+- time limits: a connect timeout; then a deadline (`DeadlineExceeded`: a whole response, or a
+  stream's head and whatever its reader asks of it by a deadline it sets, `Response.until`) and, for
+  a stream, an idle limit between reads too (`IdleTimeout`, as aiohttp's `sock_read`). A byte now
+  and then resets the idle limit, never the deadline: an upstream that trickles a head or a line
+  that never ends is cut at the deadline all the same. One watchdog timer per connection times both.
 
 A connection goes back to the pool only after a response framed by its length or its chunks was
 read to its end and the upstream did not ask to close. A response released early (a stream ends
@@ -27,6 +30,8 @@ is reused only if the rest comes in time.
 from gateway.upstream.http1._body import (
     MAX_HEAD_BYTES,
     ConnectionBroken,
+    DeadlineExceeded,
+    IdleTimeout,
     LineTooLong,
     MalformedResponse,
     UpstreamIOError,
@@ -34,5 +39,5 @@ from gateway.upstream.http1._body import (
 from gateway.upstream.http1._pool import Pool
 from gateway.upstream.http1._response import Response
 
-__all__ = ["MAX_HEAD_BYTES", "ConnectionBroken", "LineTooLong", "MalformedResponse", "Pool", "Response",
-           "UpstreamIOError"]
+__all__ = ["MAX_HEAD_BYTES", "ConnectionBroken", "DeadlineExceeded", "IdleTimeout", "LineTooLong", "MalformedResponse",
+           "Pool", "Response", "UpstreamIOError"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import zlib
 
-__all__ = ["MAX_HEAD_BYTES", "ConnectionBroken", "LineTooLong", "MalformedResponse", "UpstreamIOError"]
+__all__ = ["MAX_HEAD_BYTES", "ConnectionBroken", "DeadlineExceeded", "IdleTimeout", "LineTooLong", "MalformedResponse",
+           "UpstreamIOError"]
 
 #: The most bytes of status line and headers accepted from an upstream (aiohttp's default line
 #: and field limits are 8 KiB each; OpenAI's heads are ~1 KiB).
@@ -35,6 +36,15 @@ class MalformedResponse(UpstreamIOError):
 
 class LineTooLong(UpstreamIOError):
     pass
+
+
+class IdleTimeout(TimeoutError):
+    """Nothing came from the upstream for the idle limit (`Pool.post`'s `idle_timeout`)."""
+
+
+class DeadlineExceeded(TimeoutError):
+    """The response was not in by its deadline: `Pool.post`'s `timeout`, or the one its reader set
+    since (`Response.until`). Bytes trickling in do not put it off, as they do the idle limit."""
 
 
 class _Decoder:

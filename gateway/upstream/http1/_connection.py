@@ -13,6 +13,8 @@ from gateway.upstream.http1._body import (
     _DRAIN_S,
     MAX_HEAD_BYTES,
     ConnectionBroken,
+    DeadlineExceeded,
+    IdleTimeout,
     MalformedResponse,
     _Decoder,
 )
@@ -42,7 +44,8 @@ class _Conn(asyncio.Protocol):
         self._head_waiter: asyncio.Future | None = None
         self._timer: asyncio.TimerHandle | None = None  # the drain's (`drain`)
         # The watchdog of the request in flight (`_arm`): its handle and when it fires, the
-        # request's deadline (None when it is timed by `_idle_s` instead), and whether one is timed.
+        # request's deadline (None: none) and idle limit (`_idle_s`, None: none), whichever comes
+        # first, and whether one is timed.
         self._watch: asyncio.TimerHandle | None = None
         self._watch_at = 0.0
         self._deadline: float | None = None
@@ -181,12 +184,24 @@ class _Conn(asyncio.Protocol):
         self._head_waiter = self._loop.create_future()
         self._idle_s = idle_s
         self._last = self._loop.time()
-        self._deadline = None if idle_s else deadline
+        self._deadline = deadline
         due = self._last + idle_s if idle_s else deadline
+        if deadline is not None and due > deadline:  # type: ignore[operator]
+            due = deadline
         self._timed = due is not None
         if due is not None:
             self._arm(due)
         self._transport.write(data)  # type: ignore[union-attr]
+
+    def until(self, due: float, sooner: bool = False) -> bool:
+        """Hold the response in flight to `due` (loop time) in place of its deadline so far, earlier
+        or later; with `sooner`, only if `due` comes first. Whether `due` is the deadline now."""
+        if sooner and self._deadline is not None and self._deadline <= due:
+            return False
+        self._deadline = due
+        if self._timed:
+            self._arm(due)  # a later one is found by the handle armed for the earlier (`_on_watch`)
+        return True
 
     async def head(self) -> None:
         try:
@@ -299,14 +314,21 @@ class _Conn(asyncio.Protocol):
         if not self._timed:
             return  # the request it was armed for is done: nothing in flight to time
         now = self._loop.time()
-        if self._idle_s:
-            due = (now if self._paused else self._last) + self._idle_s
-        else:
-            due = self._deadline  # type: ignore[assignment]
-        if due > now:
-            self._arm(due)
+        deadline = self._deadline
+        if deadline is not None and deadline <= now:
+            self.broke(DeadlineExceeded())
             return
-        self.broke(TimeoutError())
+        if self._idle_s:
+            # Paused, the socket is not read: the silence is the reader's, not the upstream's.
+            due = (now if self._paused else self._last) + self._idle_s
+            if due <= now:
+                self.broke(IdleTimeout())
+                return
+            if deadline is not None and deadline < due:
+                due = deadline
+        else:
+            due = deadline  # type: ignore[assignment]
+        self._arm(due)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

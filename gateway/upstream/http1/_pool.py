@@ -37,8 +37,10 @@ class Pool:
         """POST `body` with the header lines `fields` (each ending in CRLF; Host and
         Content-Length are added) and return the response once its head is in.
 
-        `timeout` bounds everything after the connection (a whole response), `idle_timeout` the
-        wait for each read (a stream). `limit` is the most decoded body bytes accepted."""
+        `timeout` bounds everything after the connection (`DeadlineExceeded`): a whole response,
+        or a stream's head and the rest until its reader sets another deadline (`Response.until`).
+        `idle_timeout` bounds each silence besides (`IdleTimeout`), a stream's head included.
+        `limit` is the most decoded body bytes accepted."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         key, head = self._target(url)

@@ -16,7 +16,8 @@ __all__ = ["Response"]
 
 class Response:
     """One upstream response: `status` and `headers` (lower-case names) once returned by
-    `Pool.post`, then the body through `read` (whole) or `readline` (a stream)."""
+    `Pool.post`, then the body through `read` (whole) or `readline`/`readlines` (a stream), each
+    bounded by the deadline (`until`) and, for a stream, the idle limit."""
 
     __slots__ = ("status", "headers", "_conn", "_buf", "_eof", "_exc", "_waiter", "_limit", "_total", "_stream",
                  "_paused")
@@ -80,6 +81,14 @@ class Response:
         self._limit = min(self._limit, limit)
         if self._total > self._limit:
             self._fail(ResponseTooLarge(self._limit))
+
+    def until(self, seconds: float, *, sooner: bool = False) -> bool:
+        """End this response with `DeadlineExceeded` if it is not in `seconds` from now: in place of
+        the deadline given to `Pool.post` (or set here before), earlier or later; with `sooner`, only
+        if that comes first. Whether it is the deadline now. No timer of its own: the connection's
+        watchdog takes it."""
+        conn = self._conn
+        return conn is not None and conn.until(conn._loop.time() + seconds, sooner)
 
     async def read(self) -> bytes:
         """The whole body, decoded; raises `ResponseTooLarge` past the limit given to `post`."""
