@@ -127,8 +127,8 @@ def stream_over_limit(deployment: str, limit_s: float) -> errors.GatewayTimeoutE
 
 def chunk_fault(choices: object) -> str | None:
     """A stream chunk's `choices` (when present): a list of objects whose `delta` (null or absent in
-    Azure's annotations and some finishing events) is an object, `finish_reason` a string or null,
-    and `index` an int."""
+    Azure's annotations and some finishing events) is an object with text `content` (or null) and a
+    list of objects for `tool_calls` (or null), `finish_reason` a string or null, and `index` an int."""
     if type(choices) is not list:
         return "a stream event whose choices are not a list"
     for choice in choices:
@@ -138,6 +138,11 @@ def chunk_fault(choices: object) -> str | None:
         if (delta is not None and type(delta) is not dict or finish is not None and type(finish) is not str
                 or index is not None and type(index) is not int):
             return "a stream event with a malformed choice (delta, finish_reason or index)"
+        if delta:
+            content, calls = delta.get("content"), delta.get("tool_calls")
+            if (content is not None and type(content) is not str
+                    or calls is not None and (type(calls) is not list or any(type(c) is not dict for c in calls))):
+                return "a stream event whose delta content is not text or whose tool_calls are not a list of objects"
     return None
 
 

@@ -222,6 +222,9 @@ class StreamEvents:
                     continue
             payload = line[5:].strip()
             if payload == _DONE:
+                if self._phase != _STREAMING:  # not one event: an empty "answer" is no success
+                    raise errors.BadGatewayError(f"deployment {deployment} ended the stream before any event",
+                                                 code="upstream_truncated")
                 self._done = True
                 return None
             try:

@@ -58,6 +58,8 @@ BAD_EVENTS = {
     "delta-string": _chunk([{"index": 0, "delta": "hello", "finish_reason": None}]),
     "finish-number": _chunk([{"index": 0, "delta": {}, "finish_reason": 1}]),
     "index-string": _chunk([{"index": "0", "delta": {"content": "x"}, "finish_reason": None}]),
+    "content-number": _chunk([{"index": 0, "delta": {"content": 42}, "finish_reason": None}]),
+    "tool-calls-string": _chunk([{"index": 0, "delta": {"tool_calls": "f()"}, "finish_reason": None}]),
 }
 
 
@@ -214,6 +216,15 @@ async def test_a_malformed_event_fails_the_stream_whichever_read_it_came_in(name
     assert got == [{**HELLO, "model": "dep"}, {**WORLD, "model": "dep"}]  # what came before it, and only that
     assert isinstance(failed, errors.BadGatewayError) and failed.code == "upstream_bad_response"
     assert failed.message.startswith("deployment dep sent a stream event")
+
+
+async def test_a_stream_of_nothing_but_done_is_a_502_not_an_empty_answer():
+    async with Script([chunked(_sse("[DONE]")), None]) as url:
+        transport = OpenAIWireTransport()
+        stream = await transport.stream(_deployment(_base(url)), {"messages": MESSAGES}, 5.0)
+        got, failed = await _relay(stream)
+        await transport.close()
+    assert got == [] and isinstance(failed, errors.BadGatewayError) and failed.code == "upstream_truncated"
 
 
 async def test_any_failure_in_a_burst_is_kept_for_the_next_read_as_a_502(monkeypatch, caplog):
