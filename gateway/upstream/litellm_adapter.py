@@ -280,6 +280,7 @@ async def _iter_events(stream: Any, dep: Any, idle_s: float, transport: LiteLLMT
     max_chunks = max(1024, transport._max_bytes // _BYTES_PER_CHUNK)
     cutoff = loop.time() + limit_s
     count = 0
+    ends = _Ends()
     try:
         while True:
             count += 1
@@ -295,6 +296,8 @@ async def _iter_events(stream: Any, dep: Any, idle_s: float, transport: LiteLLMT
             except StopAsyncIteration:
                 if count == 1:
                     raise _no_events(dep.name) from None
+                if (missing := ends.missing(None)) is not None:
+                    yield missing
                 return
             except TimeoutError:
                 if left <= idle_s:
@@ -307,6 +310,8 @@ async def _iter_events(stream: Any, dep: Any, idle_s: float, transport: LiteLLMT
             event = _event(chunk, dep.name)
             if count == 1 and _made_up_end(stream, event[1]):
                 raise _no_events(dep.name)
+            if (missing := ends.missing(event[1])) is not None:
+                yield missing
             yield event
     finally:
         # Releases the provider connection at once, also when the client went away mid-stream.
@@ -317,6 +322,42 @@ async def _iter_events(stream: Any, dep: Any, idle_s: float, transport: LiteLLMT
 
 
 _UNKNOWN = object()
+
+
+class _Ends:
+    """The choices of a stream still without a `finish_reason`. litellm's stream wrapper ends only
+    choice 0 of an `n` > 1 answer from some providers (Gemini: both candidates carry their
+    `finishReason`, one final chunk comes out), which leaves the others unended, against OpenAI's
+    schema. Once choice 0 has ended, the rest are ended with its reason, before the usage chunk
+    (or at the end), as OpenAI orders them."""
+
+    __slots__ = ("_open", "_reason", "_last")
+
+    def __init__(self) -> None:
+        self._open: set[int] = set()
+        self._reason: str | None = None
+        self._last: dict | None = None
+
+    def missing(self, chunk: dict | None) -> tuple[bytes, dict] | None:
+        """The chunk ending what is still open, due before `chunk` (None: the stream's end)."""
+        choices = chunk.get("choices") if chunk is not None else None
+        if choices:
+            for choice in choices:
+                index = choice.get("index", 0)
+                if choice.get("finish_reason") is not None:
+                    self._open.discard(index)
+                    self._reason = choice["finish_reason"]
+                else:
+                    self._open.add(index)
+            self._last = chunk
+            return None
+        if not self._open or self._reason is None or self._last is None:
+            return None
+        last = self._last
+        out = {**{k: v for k, v in last.items() if k not in ("choices", "usage")},
+               "choices": [{"index": i, "delta": {}, "finish_reason": self._reason} for i in sorted(self._open)]}
+        self._open.clear()
+        return b"data: " + orjson.dumps(out) + b"\n\n", out
 
 
 def _made_up_end(stream: Any, first: dict) -> bool:

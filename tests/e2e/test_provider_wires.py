@@ -143,3 +143,13 @@ def test_a_parameter_litellm_cannot_send_is_a_400_naming_it(client):
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model="gemini", messages=_ask("hi"), logprobs=True, top_logprobs=2)
     assert info.value.body["param"] == "top_logprobs" and "cannot take top_logprobs" in info.value.body["message"]
+
+
+@pytest.mark.parametrize("dep", ["gemini", "azure"])
+def test_every_choice_of_a_streamed_n_ends_with_a_finish_reason(client, dep):
+    # litellm ends only the first of Gemini's candidates in a stream; OpenAI's schema wants each ended.
+    chunks = list(client.chat.completions.create(model=dep, messages=_ask("hi"), n=2, stream=True,
+                                                 stream_options={"include_usage": True}))
+    finished = {c.index: c.finish_reason for chunk in chunks for c in chunk.choices if c.finish_reason}
+    assert finished == {0: "stop", 1: "stop"}, finished
+    assert chunks[-1].usage is not None and not chunks[-1].choices  # the usage chunk stays last
