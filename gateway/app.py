@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway import errors
+from gateway.aio import cancel_and_wait
 from gateway.asgi import GatewayApp
 from gateway.calibration import apply_calibration, load_calibration
 from gateway.quality_overlay import apply_quality_overlay, load_quality_overlay
@@ -181,9 +183,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await state.start()
         if limiter is not None:
             await limiter.start()
+        # Edits of the config's `keys:` (revoked, rotated, re-bound keys) apply without a restart.
+        keys = asyncio.create_task(app.state.key_reloader.run(settings.policy_reload_s), name="key-reloader")
         try:
             yield
         finally:
+            await cancel_and_wait(keys)
             if limiter is not None:
                 await limiter.stop()
             await state.stop()

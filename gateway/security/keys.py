@@ -39,13 +39,23 @@ class KeyRing:
     """Digest -> principal for every configured key; empty means authentication is off."""
 
     def __init__(self, keys: Iterable[KeySpec] = (), master_key: str | None = None) -> None:
-        self._by_digest: dict[bytes, Principal] = {}
+        self._master = master_key
+        self._by_digest = self._table(keys)
+
+    def _table(self, keys: Iterable[KeySpec]) -> dict[bytes, Principal]:
+        table: dict[bytes, Principal] = {}
         for spec in keys:
             limits = Limits(rpm=spec.rpm, tpm=spec.tpm)
-            self._by_digest[bytes.fromhex(spec.sha256)] = Principal(spec.name, spec.pipeline, limits)
-        if master_key:
+            table[bytes.fromhex(spec.sha256)] = Principal(spec.name, spec.pipeline, limits)
+        if self._master:
             # The master key wins over a gateway key with the same value: it is the operator's.
-            self._by_digest[hashlib.sha256(master_key.encode("utf-8")).digest()] = Principal("master", master=True)
+            table[hashlib.sha256(self._master.encode("utf-8")).digest()] = Principal("master", master=True)
+        return table
+
+    def replace(self, keys: Iterable[KeySpec]) -> None:
+        """Serve `keys` from now on (the master key stays): one reference swap, so a lookup sees
+        the old table or the new one, never half of each (`security/reload.py`)."""
+        self._by_digest = self._table(keys)
 
     @property
     def enabled(self) -> bool:

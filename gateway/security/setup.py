@@ -8,6 +8,7 @@ from typing import Any
 from gateway.security.keys import KeyRing
 from gateway.security.middleware import SecurityMiddleware
 from gateway.security.ratelimit import RateLimiter, RedisCounterStore
+from gateway.security.reload import KeyReloader
 
 __all__ = ["install_security"]
 
@@ -17,7 +18,8 @@ _log = logging.getLogger("gateway.security")
 def install_security(app: Any, settings: Any, config: Any, stats_store: Any) -> RateLimiter | None:
     """Add `SecurityMiddleware` around every route; returns the limiter to start (None: no limits).
 
-    Sets `app.state.keyring` so `gateway serve` can apply the bind rule before listening.
+    Sets `app.state.keyring` so `gateway serve` can apply the bind rule before listening, and
+    `app.state.key_reloader`, which the app runs to pick up edits of the config's `keys:`.
     """
     master = settings.master_key.get_secret_value() if settings.master_key is not None else None
     keyring = KeyRing(config.keys, master)
@@ -36,5 +38,6 @@ def install_security(app: Any, settings: Any, config: Any, stats_store: Any) -> 
         max_header_bytes=settings.max_header_bytes, open_paths=open_paths, insecure=settings.insecure,
     )
     app.state.keyring = keyring
+    app.state.key_reloader = KeyReloader(settings.config, keyring, config, limited=limiter is not None)
     app.state.rate_limiter = limiter  # None without limits; read by tests and ops tooling
     return limiter
