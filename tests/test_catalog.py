@@ -208,7 +208,9 @@ def test_price_source_transport_and_why():
     )
     deps = load_catalog(config, env={"K": "k"}).deployments
     assert (deps["direct"].transport, deps["direct"].price_source) == ("openai", "litellm map: gpt-4o-mini")
-    assert "sent directly" in deps["direct"].transport_reason and deps["direct"].params is None
+    assert "sent directly" in deps["direct"].transport_reason
+    # OpenAI's API: its parameters pass as sent; only the sampling extras it refuses are dropped.
+    assert deps["direct"].params.extras_only and deps["direct"].params.extras == frozenset()
     assert (deps["claude"].transport, deps["claude"].price_source) == ("litellm", "litellm map: claude-haiku-4-5-20251001")
     assert "litellm translates" in deps["claude"].transport_reason and deps["claude"].translated
     assert deps["claude"].price_model == "anthropic/claude-haiku-4-5-20251001"  # litellm prices its usage

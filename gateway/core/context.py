@@ -320,6 +320,23 @@ def _check_sampling(body: dict) -> None:
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and not isinstance(fmt.get("type"), str):
         _fail("'response_format.type' must be a string.", "response_format")
+    _check_companions(body, choice)
+
+
+def _check_companions(body: Mapping[str, Any], choice: Any) -> None:
+    """OpenAI's rules between parameters: what one means only beside another is refused alone, in
+    OpenAI's words, whichever provider would serve it (some would take it, OpenAI's API does not)."""
+    if body.get("top_logprobs") is not None and body.get("logprobs") is not True:
+        _fail("The 'top_logprobs' parameter is only allowed when 'logprobs' is enabled.", "top_logprobs")
+    if body.get("stream_options") is not None and body.get("stream") is not True:
+        _fail("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options")
+    if not body.get("tools"):
+        if choice is not None and choice != "none":
+            _fail("Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+                  "tool_choice")
+        if body.get("parallel_tool_calls") is not None:
+            _fail("Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed when 'tools' "
+                  "are specified.", "parallel_tool_calls")
 
 
 #: Every key `_check_sampling` and the free-form depth check read: a body with none of them (a

@@ -8,13 +8,13 @@ replicas converge when each sees the new files (deploy them to every replica the
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from gateway.aio import poll_in_thread
 from gateway.policy.errors import PolicyError
 from gateway.policy.loader import load_policy_sources, read_policy_dir
 from gateway.policy.policyset import PolicySet
@@ -123,11 +123,4 @@ class PolicyStore:
 
     async def run_watcher(self, interval: float = 0.5) -> None:
         """Poll every `interval` seconds until cancelled; errors never stop the watcher."""
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await asyncio.to_thread(self.check)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a bug here must not silently freeze policies for the process
-                self._log.exception("policy watcher check failed")
+        await poll_in_thread(self.check, interval, self._log, "policy watcher")

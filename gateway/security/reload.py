@@ -10,12 +10,12 @@ open proxy for its provider keys, so it takes a restart, where the bind rule app
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
 from pathlib import Path
 
+from gateway.aio import poll_in_thread
 from gateway.catalog_config import CatalogError, GatewayConfig, load_config
 from gateway.security.keys import KeyRing
 
@@ -85,11 +85,4 @@ class KeyReloader:
 
     async def run(self, interval: float) -> None:
         """Poll every `interval` seconds until cancelled; an error never stops the watcher."""
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await asyncio.to_thread(self.check)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - a bug here must not freeze the keys for the process
-                _log.exception("key reload check failed")
+        await poll_in_thread(self.check, interval, _log, "key reload")

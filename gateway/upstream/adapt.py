@@ -77,6 +77,8 @@ class ParamRules:
     #: An OpenAI reasoning model: `max_tokens` is sent as `max_completion_tokens`, and a
     #: `temperature` other than the default 1 is dropped.
     reasoning: bool = False
+    #: Nothing but `extras` to apply (OpenAI's own API): a body without any passes at one check.
+    extras_only: bool = False
 
     def allows(self, param: str) -> bool:
         if param in EXTRA_PARAMS:
@@ -106,7 +108,7 @@ def rules_for(provider: str, model: str, *, supported: frozenset[str] | None, tr
         if not openai_api:
             return None
         return ParamRules(provider=provider, extras=frozenset(), supported=supported if reasoning else None,
-                          reasoning=reasoning)
+                          reasoning=reasoning, extras_only=not reasoning)
     claude = _anthropic_family(provider, model)
     rules = ParamRules(
         provider=provider,
@@ -158,7 +160,7 @@ def adapt(body: Mapping[str, Any], rules: ParamRules | None) -> tuple[Mapping[st
     The body is returned unchanged (the same object) when nothing needs changing, so a request to
     an OpenAI-wire deployment costs one comparison.
     """
-    if rules is None:
+    if rules is None or (rules.extras_only and EXTRA_PARAMS.isdisjoint(body)):
         return body, ()
     out: dict[str, Any] | None = None
     notes: list[str] = []

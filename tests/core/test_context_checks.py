@@ -33,3 +33,28 @@ def test_a_bad_value_beside_max_tokens_is_still_refused(key: str, bad: object) -
 
 def test_a_plain_body_passes() -> None:
     context.validate_body(dict(_BASE))
+
+
+@pytest.mark.parametrize(("extra", "param"), [
+    ({"top_logprobs": 2}, "top_logprobs"), ({"top_logprobs": 2, "logprobs": False}, "top_logprobs"),
+    ({"stream_options": {"include_usage": True}}, "stream_options"),
+    ({"stream_options": {"include_usage": True}, "stream": False}, "stream_options"),
+    ({"tool_choice": "required"}, "tool_choice"), ({"tool_choice": {"type": "function", "function": {"name": "f"}}},
+                                                   "tool_choice"),
+    ({"parallel_tool_calls": False}, "parallel_tool_calls"), ({"parallel_tool_calls": True, "tools": []},
+                                                              "parallel_tool_calls"),
+])
+def test_what_openai_takes_only_beside_another_parameter_is_refused_alone(extra: dict, param: str) -> None:
+    # Some providers would take these alone; OpenAI's API, the gateway's contract, does not.
+    with pytest.raises(InvalidRequestError) as info:
+        context.validate_body({**_BASE, **extra})
+    assert info.value.param == param and "only allowed when" in info.value.message
+
+
+@pytest.mark.parametrize("extra", [
+    {"top_logprobs": 2, "logprobs": True}, {"stream_options": {"include_usage": True}, "stream": True},
+    {"tool_choice": "none"}, {"tool_choice": "auto", "tools": [{"type": "function", "function": {"name": "f"}}]},
+    {"parallel_tool_calls": False, "tools": [{"type": "function", "function": {"name": "f"}}]},
+])
+def test_with_its_companion_it_passes(extra: dict) -> None:
+    context.validate_body({**_BASE, **extra})

@@ -8,14 +8,13 @@ import json
 import time
 from typing import Any
 
-import aiohttp
 import anthropic
 import jsonschema
 import pydantic
 import pytest
 from anthropic.types import Message, RawMessageStreamEvent
 
-from gateway.simulator import ModelProfile, SimulatorProfile, SimulatorServer, SimulatorThread
+from gateway.simulator import ModelProfile, SimulatorProfile, SimulatorThread
 from gateway.simulator._text import count_tokens, filler_text
 
 KEY = "sk-ant-sim"
@@ -41,18 +40,6 @@ def _profile() -> SimulatorProfile:
             "small": ModelProfile(output_tokens=OUT, context_window=64),
         },
     )
-
-
-@pytest.fixture
-async def sim():
-    async with SimulatorServer(_profile()) as server:
-        yield server
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s:
-        yield s
 
 
 def _body(text: str = "Hello there", **extra: Any) -> dict[str, Any]:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import aiohttp
 import openai
 import pytest
 
-from gateway.simulator import ModelProfile, SimulatorProfile, SimulatorServer, SimulatorThread
+from gateway.simulator import ModelProfile, SimulatorProfile, SimulatorThread
 from gateway.simulator._text import filler_text
 from tests.conftest import SchemaValidator
 
@@ -23,18 +22,6 @@ SCHEMA = SchemaValidator()
 
 def _profile() -> SimulatorProfile:
     return SimulatorProfile(api_key=KEY, models={"prod-mini": ModelProfile(output_tokens=OUT)})
-
-
-@pytest.fixture
-async def sim():
-    async with SimulatorServer(_profile()) as server:
-        yield server
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s:
-        yield s
 
 
 def _body(text: str = "Hello there", **extra: Any) -> dict[str, Any]:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import aiohttp
 import jsonschema
 import pytest
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as gt
 
-from gateway.simulator import ModelProfile, SimulatorProfile, SimulatorServer, SimulatorThread
+from gateway.simulator import ModelProfile, SimulatorProfile, SimulatorThread
 from gateway.simulator._text import count_tokens, filler_text
 
 KEY = "gemini-sim-key"
@@ -30,18 +29,6 @@ WEATHER = {
 def _profile() -> SimulatorProfile:
     return SimulatorProfile(api_key=KEY, models={"gemini-2.5-flash": ModelProfile(output_tokens=OUT),
                                                  "small": ModelProfile(context_window=32)})
-
-
-@pytest.fixture
-async def sim():
-    async with SimulatorServer(_profile()) as server:
-        yield server
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s:
-        yield s
 
 
 def _body(text: str = "Hello there", **extra: Any) -> dict[str, Any]:

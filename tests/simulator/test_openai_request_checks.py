@@ -35,18 +35,6 @@ def _profile() -> SimulatorProfile:
                                                  "o1": ModelProfile(output_tokens=4, reasoning=True)})
 
 
-@pytest.fixture
-async def sim():
-    async with SimulatorServer(_profile()) as server:
-        yield server
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s:
-        yield s
-
-
 async def _post(http: aiohttp.ClientSession, sim: SimulatorServer, wire: str, body: dict[str, Any]) -> tuple[int, Any]:
     if wire == "openai":
         url, headers = f"{sim.base_url}/chat/completions", {"Authorization": f"Bearer {KEY}"}

@@ -74,12 +74,6 @@ def _profile() -> SimulatorProfile:
 
 
 @pytest.fixture
-async def sim():
-    async with SimulatorServer(_profile()) as server:
-        yield server
-
-
-@pytest.fixture
 async def http():
     async with aiohttp.ClientSession(headers=AUTH, timeout=aiohttp.ClientTimeout(total=10)) as s:
         yield s
