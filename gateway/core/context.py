@@ -146,6 +146,12 @@ def _fail(message: str, param: str) -> None:
     raise InvalidRequestError(message, param=param)
 
 
+def _unanswered(ids: set[str]) -> None:
+    _fail("An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+          f"'tool_call_id'. The following tool_call_ids did not have response messages: {', '.join(sorted(ids))[:300]}",
+          "messages")
+
+
 def validate_body(body: Any) -> None:
     """Reject what no provider would accept, with OpenAI-style messages naming the parameter."""
     if not isinstance(body, dict):
@@ -164,6 +170,9 @@ def validate_body(body: Any) -> None:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         _fail("'messages' must be a non-empty array.", "messages")
+    # The calls of the last assistant message that no `tool` message has answered yet: OpenAI pairs
+    # them, and so do the providers the other wires reach (Anthropic's tool_use and tool_result).
+    pending: set[str] | None = None
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
             _fail(f"messages[{i}] must be an object.", f"messages[{i}]")
@@ -188,6 +197,17 @@ def validate_body(body: Any) -> None:
         if calls is not None and (not isinstance(calls, list) or not all(_is_call(c) for c in calls)):
             _fail(f"messages[{i}].tool_calls must be an array of {{'id', 'function': {{'name', 'arguments'}}}}.",
                   f"messages[{i}].tool_calls")
+        if role == "tool":
+            if pending is None or message.get("tool_call_id") not in pending:
+                _fail("Invalid parameter: messages with role 'tool' must be a response to a preceeding message "
+                      "with 'tool_calls'.", f"messages[{i}].role")
+            pending.discard(message["tool_call_id"])
+            continue
+        if pending:
+            _unanswered(pending)
+        pending = {c["id"] for c in calls if isinstance(c.get("id"), str)} if calls else None
+    if pending:
+        _unanswered(pending)
     n = body.get("n")
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 128):
         _fail("'n' must be an integer between 1 and 128.", "n")

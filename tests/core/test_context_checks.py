@@ -58,3 +58,33 @@ def test_what_openai_takes_only_beside_another_parameter_is_refused_alone(extra:
 ])
 def test_with_its_companion_it_passes(extra: dict) -> None:
     context.validate_body({**_BASE, **extra})
+
+
+_CALL = {"role": "assistant", "content": None,
+         "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+                        {"id": "c2", "type": "function", "function": {"name": "g", "arguments": "{}"}}]}
+_USER = {"role": "user", "content": "hi"}
+
+
+def _answer(call_id: str) -> dict:
+    return {"role": "tool", "tool_call_id": call_id, "content": "ok"}
+
+
+@pytest.mark.parametrize(("messages", "param", "words"), [
+    ([_USER, _answer("c1")], "messages[1].role", "must be a response to a preceeding message"),
+    ([_USER, _CALL, _answer("c1"), _answer("zz")], "messages[3].role", "must be a response"),
+    ([_USER, _CALL, _answer("c1"), _answer("c1")], "messages[3].role", "must be a response"),  # answered twice
+    ([_USER, _CALL, _answer("c1"), _USER], "messages", "did not have response messages: c2"),
+    ([_USER, _CALL], "messages", "did not have response messages: c1, c2"),
+    ([_USER, {**_CALL, "tool_calls": [{"id": ["x"], "function": {"name": "f", "arguments": "{}"}}]}, _answer("x")],
+     "messages[2].role", "must be a response"),  # an id that is no string answers nothing (and is no 500)
+])
+def test_tool_messages_and_calls_are_paired_as_openai_pairs_them(messages: list, param: str, words: str) -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        context.validate_body({**_BASE, "messages": messages})
+    assert info.value.param == param and words in info.value.message
+
+
+def test_a_paired_conversation_passes() -> None:
+    context.validate_body({**_BASE, "messages": [_USER, _CALL, _answer("c2"), _answer("c1"),
+                                                 {"role": "assistant", "content": "done"}, _USER]})

@@ -31,11 +31,16 @@ def _operations(schema) -> list:
     return [result.ok() for result in schema.get_all_operations()]
 
 
-def test_no_server_errors(api_schema, secure_gateway):
+def _upstream_calls(simulator) -> int:
+    return sum(s.requests for s in simulator.state.stats.values())
+
+
+def test_no_server_errors(api_schema, secure_gateway, simulator):
     # schemathesis' own pytest integration (`from_fixture`) does not run on pytest 9, so each
     # operation's strategy is driven by hypothesis here; the check is schemathesis' own.
     failures = []
     statuses: dict[str, set[int]] = {}
+    reached: dict[str, int] = {}  # calls each operation's fuzz got through to the upstream
     operations = _operations(api_schema)
     assert len(operations) >= 9
     for operation in operations:
@@ -50,17 +55,23 @@ def test_no_server_errors(api_schema, secure_gateway):
                                           checks=[not_a_server_error], timeout=10)
             statuses.setdefault(operation.label, set()).add(resp.status_code)
 
+        before = _upstream_calls(simulator)
         try:
             run()
         except Exception as exc:  # noqa: BLE001 - collect every operation's failure, then report
             failures.append(f"{operation.label}: {exc}")
+        reached[operation.label] = _upstream_calls(simulator) - before
     assert not failures, "\n\n".join(failures)
     # The fuzz got past validation into the real work, and was refused too.
+    # Most bodies valid by OpenAI's schema are not valid calls (a tool_choice without tools, ...):
+    # the upstream, which refuses what OpenAI's API refuses, may answer all of a run's with a 400.
+    # Getting there at all is the work behind validation.
     chat = statuses["POST /v1/chat/completions"]
-    assert 200 in chat and chat & {400, 404}, chat
+    assert (200 in chat or reached["POST /v1/chat/completions"]) and chat & {400, 404}, (chat, reached)
     assert 200 in statuses["POST /v1/selection/explain"]
     for translated in ("POST /v1/responses", "POST /v1/messages"):  # translated into chat and served
-        assert 200 in statuses[translated] and statuses[translated] & {400, 404}, (translated, statuses[translated])
+        assert (200 in statuses[translated] or reached[translated]) and statuses[translated] & {400, 404}, \
+            (translated, statuses[translated], reached)
 
 
 def test_document_describes_every_route(api_schema):
