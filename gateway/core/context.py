@@ -119,7 +119,8 @@ def count_tokens(messages: list, tools: list | None, estimate: int) -> int:
 
 def prompt_tokens(messages: list, tools: list | None, exact_from: int | None) -> int:
     """The estimate, or `CountFirst` from `exact_from` estimated tokens on."""
-    tokens = estimate_tokens(messages, tools)
+    texts, extra = _texts(messages, tools)  # `estimate_tokens`, one call fewer on every request
+    tokens = sum(map(len, texts)) // 4 + extra
     if exact_from is not None and tokens >= exact_from:
         raise CountFirst(functools.partial(count_tokens, messages, tools, tokens))
     return tokens

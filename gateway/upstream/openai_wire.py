@@ -271,13 +271,6 @@ def _annotation(chunk: dict) -> bool:
     return not any(type(c) is dict and ("delta" in c or c.get("finish_reason") is not None) for c in choices)
 
 
-def _answer_fault(out: dict, body: dict, operation: Operation) -> str | None:
-    """What makes a 200 answer unusable, checked before it is passed on as one (or None)."""
-    if operation is EMBEDDINGS:
-        return guards.embeddings_fault(out["data"], body.get("encoding_format") == "base64")
-    return guards.answer_fault(out["choices"])
-
-
 def _failure(exc: BaseException, deployment: str, limit: int, *, timed_out: str, broke: str) -> errors.GatewayError:
     """One of `_CLIENT_FAILURES` as a `GatewayError`; `timed_out` and `broke` say what was under way."""
     if isinstance(exc, TimeoutError):
@@ -343,7 +336,9 @@ class OpenAIWireTransport:
         if not isinstance(out, dict) or not isinstance(out.get(operation.result_key), list):
             raise errors.BadGatewayError(f"deployment {dep.name} sent a response without {operation.result_key}",
                                          code="upstream_bad_response")
-        if (fault := _answer_fault(out, body, operation)) is not None:
+        fault = guards.embeddings_fault(out["data"], body.get("encoding_format") == "base64") \
+            if operation is EMBEDDINGS else guards.answer_fault(out["choices"])
+        if fault is not None:  # a 200 whose answer a client or a translation would break on
             raise guards.bad_event(dep.name, fault)
         return out
 
