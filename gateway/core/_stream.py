@@ -36,7 +36,7 @@ class ServedStream:
     """
 
     __slots__ = ("_pipeline", "_admitted", "_start", "client_wants_usage", "_limit_s", "usage", "status", "_events_gen",
-                 "_accounted", "first_output_alone", "_output_chars")
+                 "_accounted", "first_output_alone", "_relayed", "_relayed_events", "_envelope")
 
     def __init__(self, pipeline: RequestPipeline, admitted: Admitted, start: Any, client_wants_usage: bool,
                  limit_s: float) -> None:
@@ -46,7 +46,11 @@ class ServedStream:
         self.client_wants_usage = client_wants_usage
         self._limit_s = limit_s
         self.usage: dict | None = None
-        self._output_chars = 0  # generated text relayed: the output's estimate if no usage comes
+        # What was relayed, for the output's estimate if no usage comes: the events' bytes, less an
+        # event's envelope (its bytes beside its text, taken from the first event with text) each.
+        # Two additions an event: looking into every event's choices cost ~4 k instructions each.
+        self._relayed = self._relayed_events = 0
+        self._envelope = -1
         self.status = "cancelled"  # until it ends one way or another
         self._events_gen: AsyncIterator[tuple[bytes, dict]] | None = None
         self._accounted = False
@@ -139,10 +143,15 @@ class ServedStream:
             if usage != chunk["usage"]:  # unreadable counts: relayed as the plain answer's are, cleaned
                 chunk = {**chunk, "usage": {k: v for k, v in usage.items() if k != "estimated"}}
                 item = (b"data: " + orjson.dumps(chunk) + b"\n\n", chunk)
-        choices = chunk.get("choices")
-        if choices:
-            self._output_chars += generated_chars(choices)
+        self._relayed += len(item[0])
+        self._relayed_events += 1
+        if self._envelope < 0 and (chars := generated_chars(chunk.get("choices"))):
+            self._envelope = len(item[0]) - chars
         return item
+
+    def _output_chars(self) -> int:
+        """The generated text relayed, in characters (escapes counted as written)."""
+        return max(0, self._relayed - self._relayed_events * self._envelope) if self._envelope >= 0 else 0
 
     def _account(self) -> None:
         if self._accounted:
@@ -158,7 +167,7 @@ class ServedStream:
         # an estimate.
         usage = pipeline._usage(dep, self.usage, admitted.decision) if self.usage is not None else None
         if usage is None:
-            usage = estimated_usage(admitted.decision.ctx.input_tokens, self._output_chars // 4)
+            usage = estimated_usage(admitted.decision.ctx.input_tokens, self._output_chars() // 4)
         if self.status == "ok":
             pipeline._finish(admitted, 200, served=dep, latency_ms=latency_ms, ttft_ms=start.ttft_ms, usage=usage,
                              cost=dep.cost(usage), overhead_ms=overhead_ms)
