@@ -139,9 +139,9 @@ class ServedStream:
         chunk = item[1]
         usage = chunk.get("usage")
         if usage:
-            self.usage = usage = self._pipeline._usage(self._start.deployment, usage, self._admitted.decision)
-            if usage != chunk["usage"]:  # unreadable counts: relayed as the plain answer's are, cleaned
-                chunk = {**chunk, "usage": {k: v for k, v in usage.items() if k != "estimated"}}
+            self.usage = clean = self._pipeline._usage(self._start.deployment, usage, self._admitted.decision)
+            if clean is not usage:  # unreadable counts: relayed as the plain answer's are, cleaned
+                chunk = {**chunk, "usage": {k: v for k, v in clean.items() if k != "estimated"}}
                 item = (b"data: " + orjson.dumps(chunk) + b"\n\n", chunk)
         self._relayed += len(item[0])
         self._relayed_events += 1
@@ -165,7 +165,7 @@ class ServedStream:
         # hangs up just before it must not be served for free (its budget hold would be freed at $0),
         # nor a provider that ignores `include_usage`. Without usage, the text relayed is priced as
         # an estimate.
-        usage = pipeline._usage(dep, self.usage, admitted.decision) if self.usage is not None else None
+        usage = self.usage  # cleaned as it was relayed (`_seen`)
         if usage is None:
             usage = estimated_usage(admitted.decision.ctx.input_tokens, self._output_chars() // 4)
         if self.status == "ok":

@@ -37,30 +37,48 @@ def _count(value: Any) -> int | None:
 
 
 def clean_usage(usage: Any, deployment: str = "") -> dict | None:
-    """`usage` with every count a non-negative int, or None when it is missing or unreadable."""
+    """`usage` with every count a non-negative int, or None when it is missing or unreadable.
+
+    A block that is already clean is returned as it is (the same object): callers tell by identity
+    whether anything was changed, and the usual answer costs no copy."""
     if usage is None:
         return None
     if not _is_mapping(usage):
         _log.warning("deployment %s sent a malformed usage block (%s); cost is estimated", deployment,
                      type(usage).__name__)
         return None
-    out = dict(usage)
+    out = None
     for key in _COUNTS:
         if key in usage:
-            n = _count(usage[key])
+            value = usage[key]
+            if type(value) is int and 0 <= value <= _MAX_TOKENS:
+                continue
+            n = _count(value)
             if n is None:
                 _log.warning("deployment %s sent a malformed usage.%s; cost is estimated", deployment, key)
                 return None
+            out = out or dict(usage)
             out[key] = n
     for key in _DETAILS:
         details = usage.get(key)
-        if details is not None:
-            # Every count in it, as readers (the Responses and Messages translations) sum them.
-            out[key] = {k: n for k, v in details.items() if (n := _count(v)) is not None} if _is_mapping(details) else {}
-    details = out.get("prompt_tokens_details")
-    if details is not None:
-        details["cached_tokens"] = details.get("cached_tokens", 0)
-    return out
+        if details is None or _clean_counts(details):
+            continue
+        # Every count in it, as readers (the Responses and Messages translations) sum them.
+        cleaned = {k: n for k, v in details.items() if (n := _count(v)) is not None} if _is_mapping(details) else {}
+        if key == "prompt_tokens_details":
+            cleaned.setdefault("cached_tokens", 0)
+        out = out or dict(usage)
+        out[key] = cleaned
+    return usage if out is None else out
+
+
+def _clean_counts(details: Any) -> bool:
+    if type(details) is not dict:
+        return False
+    for value in details.values():
+        if type(value) is not int or not 0 <= value <= _MAX_TOKENS:
+            return False
+    return True
 
 
 def estimated_usage(input_tokens: int, output_tokens: int) -> dict:
