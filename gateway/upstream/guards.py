@@ -128,21 +128,29 @@ def stream_over_limit(deployment: str, limit_s: float) -> errors.GatewayTimeoutE
 def chunk_fault(choices: object) -> str | None:
     """A stream chunk's `choices` (when present): a list of objects whose `delta` (null or absent in
     Azure's annotations and some finishing events) is an object with text `content` (or null) and a
-    list of objects for `tool_calls` (or null), `finish_reason` a string or null, and `index` an int."""
+    list of objects for `tool_calls` (or null), `finish_reason` a string or null, and `index` an int.
+    Written for the usual chunk (one choice, a text delta): this runs on every event relayed."""
     if type(choices) is not list:
         return "a stream event whose choices are not a list"
     for choice in choices:
         if type(choice) is not dict:
             return "a stream event with a choice that is not an object"
-        delta, finish, index = choice.get("delta"), choice.get("finish_reason"), choice.get("index")
-        if (delta is not None and type(delta) is not dict or finish is not None and type(finish) is not str
-                or index is not None and type(index) is not int):
+        delta = choice.get("delta")
+        if type(delta) is dict:
+            content = delta.get("content")
+            if content is not None and type(content) is not str:
+                return "a stream event whose delta content is not text"
+            if "tool_calls" in delta and (calls := delta["tool_calls"]) is not None and (
+                    type(calls) is not list or any(type(call) is not dict for call in calls)):
+                return "a stream event whose tool_calls are not a list of objects"
+        elif delta is not None:
             return "a stream event with a malformed choice (delta, finish_reason or index)"
-        if delta:
-            content, calls = delta.get("content"), delta.get("tool_calls")
-            if (content is not None and type(content) is not str
-                    or calls is not None and (type(calls) is not list or any(type(c) is not dict for c in calls))):
-                return "a stream event whose delta content is not text or whose tool_calls are not a list of objects"
+        finish = choice.get("finish_reason")
+        if finish is not None and type(finish) is not str:
+            return "a stream event with a malformed choice (delta, finish_reason or index)"
+        index = choice.get("index")
+        if index is not None and type(index) is not int:
+            return "a stream event with a malformed choice (delta, finish_reason or index)"
     return None
 
 
