@@ -123,7 +123,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _route(args: argparse.Namespace) -> int:
     from gateway.catalog import load_catalog, load_config
     from gateway.errors import GatewayError
-    from gateway.core.context import CountFirst
+    from gateway.core.tokens import CountFirst
     from gateway.core.decision import Decider
     from gateway.policy import load_policy_dir
     from gateway.selection.engine import SelectionEngine

@@ -28,7 +28,8 @@ from gateway.core._decision_steps import (
 )
 from gateway.core.budgets import check_budget
 from gateway.catalog import Catalog, ResolvedDeployment
-from gateway.core.context import build_context, count_from, prompt_tokens
+from gateway.core.context import build_context
+from gateway.core.tokens import count_from, prompt_tokens
 from gateway.core._ranking_memo import DIFFERENT, FILL, SAME, RankingMemo
 from gateway.core._router_step import RouterStep
 from gateway.core.embeddings import batch_tokens, context_builder as embedding_context_builder, dimension_misfit

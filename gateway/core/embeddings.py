@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gateway import _cl100k as cl100k
-from gateway.core.context import FORBIDDEN_PARAMS, CountFirst, count_from, estimate_text_tokens, forbidden_prefix
+from gateway.core.context import FORBIDDEN_PARAMS, forbidden_prefix
+from gateway.core.tokens import CountFirst, count_from, estimate_text_tokens
 from gateway.errors import InvalidRequestError
 from gateway.selection.types import ModelInfo, RequestContext
 

@@ -25,7 +25,7 @@ from gateway.catalog import ResolvedDeployment
 from gateway.core.budgets import BudgetGate, holds
 from gateway.core._admitted import Admitted
 from gateway.core._stream import ServedStream
-from gateway.core.context import CountFirst
+from gateway.core.tokens import CountFirst
 from gateway.core.decision import Decider, Decision, settled
 from gateway.core.events import RequestFinished
 from gateway.core.usage import clean_usage, estimated_usage, generated_chars

@@ -20,7 +20,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from gateway.core.context import estimate_tokens
+from gateway.core.tokens import estimate_tokens
 from gateway.selection import (
     Constraints,
     LiveStats,

@@ -11,7 +11,7 @@ import uuid
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway.core.context import CountFirst
+from gateway.core.tokens import CountFirst
 from gateway.routes.chat import parse_body
 from gateway.security.middleware import PRINCIPAL
 from gateway.selection.explain import ranking_to_dict, without_counts

@@ -16,7 +16,8 @@ import orjson
 
 from gateway import asgi, errors
 from gateway.asgi import Receive, Scope, Send
-from gateway.core.context import CountFirst, validate_body
+from gateway.core.context import validate_body
+from gateway.core.tokens import CountFirst
 from gateway.core.decision import Decider
 from gateway.core.pipeline import Served, ServedStream
 from gateway.routes.model_route import ModelRoute

@@ -9,7 +9,7 @@ import pytest
 from gateway import errors
 from gateway.catalog import CatalogError, GatewayConfig, load_catalog
 from gateway.core.decision import Decider
-from gateway.core.context import CountFirst, estimate_text_tokens
+from gateway.core.tokens import CountFirst, estimate_text_tokens
 from gateway.core.embeddings import batch_tokens, build_embedding_context, dimension_misfit, validate_embedding_body
 from gateway.policy import PolicySet
 from gateway.selection.engine import SelectionEngine

@@ -12,7 +12,7 @@ import pytest
 
 from gateway import _cl100k as cl100k, errors
 from gateway.catalog import GatewayConfig, load_catalog
-from gateway.core.context import CountFirst, count_tokens, estimate_tokens
+from gateway.core.tokens import CountFirst, count_tokens, estimate_tokens
 from gateway.core.decision import Decider
 from gateway.policy import PolicySet
 from gateway.selection.engine import SelectionEngine
