@@ -34,8 +34,7 @@ def estimate_tokens(messages: list, tools: list | None = None) -> int:
     hundred times this; context-fit checks only need to be close, and selection adds a margin.
     Near a window they need more: `build_context` then asks for a count (`CountFirst`).
     """
-    texts, extra = _texts(messages, tools)
-    return sum(map(len, texts)) // 4 + extra
+    return prompt_tokens(messages, tools, None)
 
 
 def _texts(messages: list, tools: list | None) -> tuple[list[str], int]:
@@ -78,8 +77,8 @@ def count_tokens(messages: list, tools: list | None, estimate: int) -> int:
 
 
 def prompt_tokens(messages: list, tools: list | None, exact_from: int | None) -> int:
-    """The estimate, or `CountFirst` from `exact_from` estimated tokens on."""
-    texts, extra = _texts(messages, tools)  # `estimate_tokens`, one call fewer on every request
+    """The estimate (`estimate_tokens`), or `CountFirst` from `exact_from` estimated tokens on."""
+    texts, extra = _texts(messages, tools)
     tokens = sum(map(len, texts)) // 4 + extra
     if exact_from is not None and tokens >= exact_from:
         raise CountFirst(functools.partial(count_tokens, messages, tools, tokens))
