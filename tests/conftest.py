@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -18,6 +19,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+
+from gateway.observability import REQUEST_LOGGER
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 # litellm's map answers are cached per litellm version (gateway/upstream/_map_cache.py): one cache
@@ -104,6 +107,26 @@ class SchemaValidator:
             schema["$ref"] = f"#/$defs/{root}"
             self._validators[root] = jsonschema.Draft202012Validator(schema)
         self._validators[root].validate(instance)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _request_lines_to_a_file(tmp_path_factory) -> Iterator[None]:
+    """The request lines of gateways run in this process go to a file, not to stderr.
+
+    Gateways in threads log each request just after its response is sent, so a line can land
+    while pytest has stderr uncaptured (between a test and its report) and reach the terminal. A
+    handler of the tests' own also takes the lines off the gateway's direct stderr path: they go
+    through `logging`, where `caplog` and the `request_log` fixture see them as before.
+    """
+    logger = logging.getLogger(REQUEST_LOGGER)
+    handler = logging.FileHandler(tmp_path_factory.getbasetemp() / "request-lines.log", delay=True)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
 
 
 @pytest.fixture(scope="session")

@@ -8,26 +8,23 @@ Converse path. It answers with a minimal Converse response so the round trip com
 
 from __future__ import annotations
 
-import asyncio
-import threading
 
 import openai
 import pytest
 import yaml
 from aiohttp import web
 
+from tests._threads import LoopbackServer
+
 MODEL = "eu.anthropic.claude-sonnet-4-5-20250929-v1:0"
 
 
-class _Recorder:
+class _Recorder(LoopbackServer):
     """A loopback HTTP server in a thread that records requests and answers Bedrock's Converse shape."""
 
     def __init__(self) -> None:
+        super().__init__("bedrock-recorder")
         self.seen: list[tuple[str, str, dict]] = []
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
-        self._stop: asyncio.Event | None = None
-        self.port = 0
 
     async def _answer(self, request: web.Request) -> web.Response:
         self.seen.append((request.path, request.headers.get("authorization", ""), await request.json()))
@@ -36,28 +33,17 @@ class _Recorder:
             "stopReason": "end_turn", "usage": {"inputTokens": 3, "outputTokens": 4, "totalTokens": 7},
             "metrics": {"latencyMs": 1}})
 
-    async def _main(self) -> None:
-        self._stop = asyncio.Event()
+    async def _open(self) -> int:
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._answer)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-        self._loop = asyncio.get_running_loop()
-        self._ready.set()
-        await self._stop.wait()
-        await runner.cleanup()
+        return site._server.sockets[0].getsockname()[1]
 
-    def __enter__(self) -> _Recorder:
-        self._thread.start()
-        assert self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
+    async def _close(self) -> None:
+        await self._runner.cleanup()
 
 
 @pytest.fixture(scope="module")

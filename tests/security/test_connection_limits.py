@@ -20,10 +20,11 @@ import pytest
 
 from gateway.settings import Settings
 from gateway.tools.harness import GatewayThread, free_port
+from tests._threads import PeakRss
 from tests.conftest import ROOT, SIM_KEY, write_catalog
 
 from ._rawhttp import (
-    HEALTHZ, PeakRss, assert_error, connect, parse, poll, read_response, read_until_closed, served,
+    HEALTHZ, assert_error, connect, parse, poll, read_response, read_until_closed, served,
 )
 from .conftest import MASTER, key_specs
 

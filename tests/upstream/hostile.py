@@ -38,13 +38,14 @@ import email.utils
 import json
 import re
 import struct
-import threading
 import time
 import zlib
 from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
+
+from tests._threads import LoopbackServer
 
 __all__ = ["LEAKED_KEY", "RETRY_AFTER", "SHAPES", "TRACEBACK", "USAGE", "HostileThread", "create_app", "create_recorder",
            "gzip_bomb"]
@@ -357,69 +358,36 @@ def create_recorder(seen: list[dict]) -> web.Application:
     return app
 
 
-class HostileThread:
+class HostileThread(LoopbackServer):
     """The hostile upstream and its recorder on one event loop in a daemon thread.
 
     `with HostileThread() as h: h.base_url, h.recorder_seen`."""
 
     def __init__(self, *, huge_bytes: int = 64 * 1024 * 1024, bomb_bytes: int = 512 * 1024 * 1024) -> None:
+        super().__init__("hostile-upstream")
         self.huge_bytes, self.bomb_bytes = huge_bytes, bomb_bytes
         self.recorder_seen: list[dict] = []
         self.cookies_seen: list[str | None] = []  # the server's list once it runs
-        self.port = self.recorder_port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._run, name="hostile-upstream", daemon=True)
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
+        self.recorder_port = 0
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _run(self) -> None:
-        asyncio.run(self._serve())
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        recorder = web.AppRunner(create_recorder(self.recorder_seen), access_log=None)
-        await recorder.setup()
-        rsite = web.TCPSite(recorder, "127.0.0.1", 0)
+    async def _open(self) -> int:
+        self._recorder = web.AppRunner(create_recorder(self.recorder_seen), access_log=None)
+        await self._recorder.setup()
+        rsite = web.TCPSite(self._recorder, "127.0.0.1", 0)
         await rsite.start()
         self.recorder_port = rsite._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         app = create_app(huge_bytes=self.huge_bytes, bomb_bytes=self.bomb_bytes,
                          recorder_url=f"http://127.0.0.1:{self.recorder_port}")
         self.cookies_seen = app["state"].cookies_seen
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        await self._stop.wait()
-        await runner.cleanup()
-        await recorder.cleanup()
+        return site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
-    def start(self) -> HostileThread:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("hostile upstream did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-
-    def __enter__(self) -> HostileThread:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    async def _close(self) -> None:
+        await self._runner.cleanup()
+        await self._recorder.cleanup()
 
 
 def main() -> None:

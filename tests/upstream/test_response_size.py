@@ -6,10 +6,9 @@ Before: a 300 MB body peaked the gateway's RSS at 1.8 GB and a 0.5 MB gzip bomb 
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
+
+from tests._threads import PeakRss
 
 from .conftest import ANTHROPIC, CAP, LITELLM, PROVIDER_KEY, WIRE, final_error, start_gateway
 from .hostile import HostileThread
@@ -35,33 +34,6 @@ def test_an_oversized_answer_is_a_502_and_the_gateway_lives_on(gw, deployment, m
     assert gw.alive(deployment if deployment != ANTHROPIC else WIRE)
 
 
-def _rss_kib() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4  # resident pages of 4 KiB
-
-
-class _PeakRss:
-    """Samples this process's RSS every 2 ms until stopped; `peak` is the largest sample."""
-
-    def __init__(self) -> None:
-        self.peak = _rss_kib()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, _rss_kib())
-            time.sleep(0.002)
-
-    def __enter__(self) -> _PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 @pytest.fixture(scope="module")
 def big_hostile():
     with HostileThread(huge_bytes=256 * 1024 * 1024, bomb_bytes=512 * 1024 * 1024) as upstream:
@@ -78,10 +50,9 @@ def test_memory_stays_bounded_by_the_cap(big_hostile, tmp_path, monkeypatch, dep
     gw = start_gateway(big_hostile, tmp_path)
     try:
         assert gw.alive(deployment)  # warm: litellm imported, pools open
-        baseline = _rss_kib()
-        with _PeakRss() as rss:
+        with PeakRss() as rss:
             resp = gw.post(deployment, mode, stream=stream)
-        growth_mib = (rss.peak - baseline) / 1024
+        growth_mib = rss.growth_mib
         assert growth_mib < 64, f"RSS grew by {growth_mib:.0f} MiB under a {mode} answer"
         assert final_error(resp)["code"] == "upstream_response_too_large"
     finally:

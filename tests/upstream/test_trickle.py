@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 import time
 from collections.abc import Iterator
 
@@ -23,6 +22,7 @@ from gateway import errors
 from gateway.upstream import http1
 from gateway.upstream.openai_wire import OpenAIWireTransport
 from tests import loopback
+from tests._threads import LoopbackServer
 
 from .conftest import PROVIDER_KEY, WIRE, start_gateway
 from .test_http1 import Script, post
@@ -199,34 +199,22 @@ async def test_streams_on_one_connection_still_share_one_watchdog(monkeypatch):
 _MARKER = re.compile(rb"\[trickle:([a-z]+)\]")
 
 
-class Trickler:
+class Trickler(LoopbackServer):
     """A raw upstream on loopback, in a thread. `[trickle:head]` in the body: the response head one
     byte every 100 ms; `[trickle:noline]`: two events, then `d` and a space every 100 ms. Each until
     the gateway hangs up (30 s at most)."""
 
     def __init__(self) -> None:
-        self.port = 0
+        super().__init__("trickler")
         self.modes: list[str] = []
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), name="trickler", daemon=True)
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+    async def _open(self) -> int:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return self._server.sockets[0].getsockname()[1]
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def _serve(self) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        async with server:
-            await self._stop.wait()
+    async def _close(self) -> None:
+        self._server.close()
+        await self._server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -251,15 +239,6 @@ class Trickler:
             pass  # the gateway hung up, or the server stops (its thread's loop ends with the module)
         finally:
             writer.close()
-
-    def __enter__(self) -> Trickler:
-        self._thread.start()
-        assert self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
 
 
 #: The gateway's limits: the request's deadline 1 s, the idle limit 0.5 s (a byte every 0.1 s never
