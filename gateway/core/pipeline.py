@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway import errors
 from gateway._frozen import builder
@@ -34,6 +34,9 @@ from gateway.selection.types import Ranking
 from gateway.stats import Outcome, StatsService
 from gateway.upstream.forwarder import Attempt, Forwarder
 from gateway.upstream.operation import CHAT, Operation
+
+if TYPE_CHECKING:
+    from gateway.security.ratelimit import Charge
 
 __all__ = ["Admitted", "Call", "RequestPipeline", "Served", "ServedStream"]
 
@@ -125,14 +128,14 @@ class RequestPipeline:
 
     async def admit(self, call: Call) -> Admitted:
         """Decide, then charge rate limits and hold the budget; raises `GatewayError` (recorded)."""
-        decision = None
+        decision = charge = None
         try:
             try:
                 decision = self.decider.decide(call.body, call.headers, call.request_id, operation=call.operation)
             except CountFirst as need:  # an input near a context window: counted in a thread
                 decision = self.decider.decide(call.body, call.headers, call.request_id, operation=call.operation,
                                                counted=await need.counted())
-            self._rate_limit(call, decision)
+            charge = self._rate_limit(call, decision)
             ctx = decision.ctx
             spec = decision.resolution.budget if decision.resolution else None
             if decision.settle is not None and holds(spec):  # a hold prices every candidate
@@ -143,14 +146,16 @@ class RequestPipeline:
                 ctx.max_output_tokens, _choices(call.body),
             ) if holds(spec) else None
         except errors.GatewayError as exc:
+            if charge is not None:  # refused by its budget: it never reached a provider
+                self.limiter.refund(charge)
             self.refused(call, exc, decision)
             raise
         return Admitted(call, decision, time.monotonic() + self._request_timeout, reservation)
 
-    def _rate_limit(self, call: Call, decision: Decision) -> None:
+    def _rate_limit(self, call: Call, decision: Decision) -> Charge | None:
         limiter = self.limiter
         if limiter is None:
-            return
+            return None
         ctx = decision.ctx
         out = ctx.max_output_tokens
         # Each of `n` choices may use the whole output allowance, as the budget's hold assumes too.
@@ -159,7 +164,7 @@ class RequestPipeline:
         # The resolved pipeline, not the header: an unknown id served by the default policy is
         # limited as the default pipeline is (unless the operator gave that id limits of its own).
         pipeline = decision.pipeline if decision.pipeline in limiter.config.pipelines else decision.budget_key
-        limiter.admit(call.principal, pipeline, tokens)
+        return limiter.admit(call.principal, pipeline, tokens)
 
     # -- forward -----------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ mean everywhere else.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,20 @@ _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 # Aliases can make a small file expand exponentially ("billion laughs"); no policy comes close.
 _MAX_NODES = 50_000
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading `1e-6` as the number it is.
+
+    PyYAML follows YAML 1.1, where a float needs a dot (`1.0e-6`), so `daily_usd: 1e-6` was the
+    string "1e-06", which the strict policy models refuse as "not a valid number". YAML 1.2 and
+    every other YAML reader take it as a float.
+    """
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +170,9 @@ def _describe(exc: yaml.YAMLError) -> str:
 
 def parse_yaml(text: str) -> tuple[Any, Located | None, list[YamlIssue]]:
     """(data, positions, issues) for one YAML document; a syntax error is the only issue then."""
-    loader: yaml.SafeLoader | None = None
+    loader: _Loader | None = None
     try:
-        loader = yaml.SafeLoader(text)  # the reader already rejects control characters here
+        loader = _Loader(text)  # the reader already rejects control characters here
         node = loader.get_single_node()
         if node is None:
             return None, None, []

@@ -27,7 +27,10 @@ from gateway.aio import cancel_and_wait
 from gateway.security.config import Limits, RateLimitConfig
 from gateway.security.keys import Principal
 
-__all__ = ["CounterStore", "MemoryCounterStore", "RateLimiter", "RedisCounterStore"]
+__all__ = ["Charge", "CounterStore", "MemoryCounterStore", "RateLimiter", "RedisCounterStore"]
+
+#: What one admitted request added to each counter: ((counter key, amount), ...).
+Charge = tuple[tuple[str, int], ...]
 
 _log = logging.getLogger("gateway.ratelimit")
 WINDOW_S = 60
@@ -119,10 +122,11 @@ class RateLimiter:
 
     # -- request path (synchronous) ---------------------------------------------------------------
 
-    def admit(self, principal: Principal | None, pipeline: str | None, tokens: int) -> None:
+    def admit(self, principal: Principal | None, pipeline: str | None, tokens: int) -> Charge | None:
         """Charge one request and `tokens` to every limit that applies, or raise `RateLimitError`.
 
-        All or nothing: a refused request charges no bucket.
+        All or nothing: a refused request charges no bucket. Returns what was charged (None: no
+        limit applies), for `refund` when a later step of admission refuses the request.
         """
         checks: list[tuple[str, Limits]] = []
         if principal is not None and principal.limits.active:
@@ -131,7 +135,7 @@ class RateLimiter:
         if pipe_limits is not None and pipe_limits.active:
             checks.append(("pipe:" + (pipeline or "default"), pipe_limits))
         if not checks:
-            return
+            return None
         now = self._clock()
         w = int(now // WINDOW_S)
         elapsed = (now - w * WINDOW_S) / WINDOW_S
@@ -160,13 +164,26 @@ class RateLimiter:
                 f"Rate limit reached for {refused}. Try again in {retry} s.",
                 headers={"retry-after": str(retry)},
             )
+        charged: list[tuple[str, int]] = []
         for bucket, limits in checks:
             if limits.rpm is not None:
-                key = self._key(bucket, "r", w)
-                self._pending[key] = self._pending.get(key, 0) + 1
+                charged.append((self._key(bucket, "r", w), 1))
             if limits.tpm is not None:
-                key = self._key(bucket, "t", w)
-                self._pending[key] = self._pending.get(key, 0) + tokens
+                charged.append((self._key(bucket, "t", w), tokens))
+        self._add(charged, 1)
+        return tuple(charged)
+
+    def refund(self, charge: Charge | None) -> None:
+        """Take back what `admit` charged: for a request refused after it (by its budget), which
+        never reached a provider. Pushed as a negative increment with the next sync; a charge whose
+        window has slid out is dropped with it."""
+        if charge:
+            self._add(charge, -1)
+
+    def _add(self, charge: Iterable[tuple[str, int]], sign: int) -> None:
+        pending = self._pending
+        for key, n in charge:
+            pending[key] = pending.get(key, 0) + sign * n
 
     def _key(self, bucket: str, axis: str, window: int) -> str:
         base = self._bases.get((bucket, axis))

@@ -450,6 +450,23 @@ def test_yaml_anchors_and_merge_keys_work():
     assert policy.experts["b"].constraints.min_quality == 0.8
 
 
+def test_numbers_in_exponent_form_are_numbers():
+    # YAML 1.1 (PyYAML) reads `1e-6` as a string; the strict models then called it "not a number".
+    text = textwrap.dedent(
+        """
+        pipeline: p
+        selection_schema:
+          constraints: {max_cost_per_request_usd: 5e-3, min_quality: +7E-1}
+        budget: {daily_usd: 1e-6, on_exceed: reject}
+        """
+    )
+    policy = load_policy_text(text, models=demo_catalog())
+    assert policy.budget.daily_usd == 1e-6
+    assert policy.selection_schema.constraints.max_cost_per_request_usd == 5e-3
+    assert policy.selection_schema.constraints.min_quality == 0.7
+    assert yaml.safe_load("a: 1e-6") == {"a": "1e-6"}  # the loader's rule is the policy's own
+
+
 def test_selection_params_conversion_merges_constraints():
     from gateway.selection.types import Constraints
 

@@ -103,6 +103,22 @@ async def test_pipeline_limit_and_all_or_nothing(store_factory):
     _refused(lim, key, "unlimited-pipeline")
 
 
+async def test_a_refund_gives_back_exactly_what_was_charged(store_factory):
+    lim = _limiter(store_factory, Clock(), p=Limits(rpm=2))
+    key = Principal("k", limits=Limits(rpm=2, tpm=100))
+    charge = lim.admit(key, "p", 60)
+    lim.refund(charge)  # refused later in admission (its budget): it never reached a provider
+    assert await lim.sync()
+    lim.admit(key, "p", 60)
+    assert "tokens" in _refused(lim, key, "p", tokens=60).message  # the refund returned the 60 tokens
+    lim.refund(lim.admit(key, "p", 40))
+    assert await lim.sync()
+    lim.admit(key, "p", 40)
+    assert "requests" in _refused(lim, key, "p").message  # and the requests, per key and per pipeline
+    assert lim.admit(Principal("free"), None, 5) is None  # no limit applies: nothing to refund
+    lim.refund(None)
+
+
 async def test_sliding_window_and_retry_after(store_factory):
     clock = Clock(1_000_040.0)
     lim = _limiter(store_factory, clock)

@@ -139,6 +139,17 @@ def test_a_named_deployment_is_refused_over_a_reject_budget(tenants, simulator):
     assert _forwarded(simulator, before) == {}
 
 
+def test_a_request_refused_by_its_budget_uses_no_rate_limit(tenants, simulator):
+    # The rate limit is charged before the budget's hold; a refusal by the budget takes it back, so
+    # a tenant over budget does not also use up its requests per minute.
+    gw = tenants(budget=0.0001, rate_limits={"pipelines": {"team-a": {"rpm": 3, "tpm": 100_000}}})
+    for _ in range(5):
+        _error(_post(gw, KEY_A, {**chat(), "max_tokens": 12}), 429, "budget_exceeded")
+    limiter = gw.app.state.rate_limiter
+    counts = gw.call(lambda: {k: limiter._count(k) for k in {*limiter._known, *limiter._pending}})
+    assert counts and not any(counts.values()), counts
+
+
 @pytest.mark.parametrize("store", ["memory", "redis"])
 def test_concurrent_requests_cannot_overspend_a_budget(tenants, request, store):
     budget = 0.002  # about 14 requests of 12 output tokens on sim-premium, reserved at 40 tokens each
