@@ -24,7 +24,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["KeySpec", "Limits", "RateLimitConfig", "check_keys"]
+__all__ = ["MASTER_NAME", "KeySpec", "Limits", "RateLimitConfig", "check_keys"]
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$"
 
@@ -73,11 +73,18 @@ class RateLimitConfig(_Strict):
         return self
 
 
+#: The name the master key's requests carry (logs, events, feedback ownership), so no gateway key
+#: may have it: a key named so could score the operator's requests as its own.
+MASTER_NAME = "master"
+
+
 def check_keys(keys: list[KeySpec]) -> list[KeySpec]:
     """Names and hashes must be unique: a hash listed twice would make its limits ambiguous."""
     names: set[str] = set()
     hashes: set[str] = set()
     for key in keys:
+        if key.name == MASTER_NAME:
+            raise ValueError(f"key name {MASTER_NAME!r} is reserved for the master key (GATEWAY_MASTER_KEY)")
         if key.name in names:
             raise ValueError(f"key name {key.name!r} is listed twice")
         if key.sha256 in hashes:

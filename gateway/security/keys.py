@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from gateway.security.config import KeySpec, Limits
+from gateway.security.config import MASTER_NAME, KeySpec, Limits
 
 __all__ = ["KeyRing", "Principal", "hash_key"]
 
@@ -49,7 +49,7 @@ class KeyRing:
             table[bytes.fromhex(spec.sha256)] = Principal(spec.name, spec.pipeline, limits)
         if self._master:
             # The master key wins over a gateway key with the same value: it is the operator's.
-            table[hashlib.sha256(self._master.encode("utf-8")).digest()] = Principal("master", master=True)
+            table[hashlib.sha256(self._master.encode("utf-8")).digest()] = Principal(MASTER_NAME, master=True)
         return table
 
     def replace(self, keys: Iterable[KeySpec]) -> None:

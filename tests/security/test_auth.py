@@ -174,3 +174,18 @@ def test_websocket_upgrades_are_refused(secure_gateway):
         s.sendall(req)
         reply = s.recv(4096)
     assert reply.startswith(b"HTTP/1.1 403"), reply[:100]
+
+
+def test_no_gateway_key_may_take_the_master_keys_name(tmp_path):
+    # The master key's requests carry the name "master" (logs, feedback ownership): a gateway key
+    # of that name could score the operator's requests as its own.
+    from gateway.catalog_config import CatalogError, load_config
+    from tests.conftest import write_catalog
+
+    def catalog(name: str):
+        spec = {"name": name, "sha256": hash_key("gw-" + name + "-0123456789abcdef")}
+        return write_catalog(tmp_path / f"{name}.yaml", "http://127.0.0.1:1/v1", top_level={"keys": [spec]})
+
+    assert [k.name for k in load_config(catalog("masters")).keys] == ["masters"]
+    with pytest.raises(CatalogError, match="key name 'master' is reserved for the master key"):
+        load_config(catalog("master"))
