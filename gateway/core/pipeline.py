@@ -180,7 +180,7 @@ class RequestPipeline:
             self._finish(admitted, exc.status)
             raise
         except asyncio.CancelledError:  # the forwarder recorded the cancelled attempt
-            self._finish(admitted, 499)
+            self._hung_up(admitted)
             raise
         raw = result.get("usage")
         if raw is None:  # priced as an estimate (a provider that reports none still bills), not invented for the client
@@ -215,7 +215,7 @@ class RequestPipeline:
             self._finish(admitted, exc.status)
             raise
         except asyncio.CancelledError:  # hung up before the first chunk; the attempt is recorded
-            self._finish(admitted, 499)
+            self._hung_up(admitted)
             raise
         return ServedStream(self, admitted, start, bool(options.get("include_usage")), self._stream_timeout)
 
@@ -232,6 +232,24 @@ class RequestPipeline:
                            latency_ms=attempt.latency_ms, ttft_ms=attempt.ttft_ms, domain=decision.ctx.domain))
 
         return report
+
+    def _hung_up(self, admitted: Admitted) -> None:
+        """The client left while a provider had its request: its hold settles at the prompt's price.
+
+        The provider has billed the prompt by then; what it generated before it saw the connection
+        close is unknown, and is not charged. Settling at $0 let a tenant keep providers working
+        against a `reject` budget for free (a stream that hung up after its first chunk is priced
+        by `ServedStream`, with the text relayed).
+        """
+        attempts = admitted.attempts
+        if attempts and attempts[-1].status == "cancelled":  # not between tries, in a back-off
+            name = attempts[-1].deployment
+            dep = next((d for d in admitted.candidates if d.name == name), None)
+            if dep is not None:
+                usage = estimated_usage(admitted.decision.ctx.input_tokens, 0)
+                self._finish(admitted, 499, served=dep, usage=usage, cost=dep.cost(usage))
+                return
+        self._finish(admitted, 499)
 
     @staticmethod
     def _usage(dep: ResolvedDeployment, raw: Any, decision: Decision) -> dict | None:

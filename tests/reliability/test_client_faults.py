@@ -154,3 +154,6 @@ def test_hang_up_while_waiting_for_upstream_cancels_it(gw, sim, stream: bool, fa
     assert _settles(lambda: _tasks(gw), tasks) <= tasks, "gateway tasks left running"
     decision = list(gw.state.recent)[-1]
     assert decision["status"] == "499"
+    # The provider had the prompt, and bills it: the hold settles at the prompt's price, not at $0
+    # (a tenant could otherwise keep providers working against a `reject` budget for free).
+    assert decision["served"] == PRIMARY and decision["cost_usd"] > 0
