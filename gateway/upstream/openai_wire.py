@@ -253,7 +253,13 @@ class StreamEvents:
         self._lines = []
         if not self._released:
             self._released = True
-            self._resp.release()
+            # After [DONE] only the body's last bytes are left: the connection goes back to the pool.
+            # Before it (the client left, the stream failed) the provider is still generating, and
+            # billing: hang up on it at once rather than drain what it sends for seconds.
+            if self._done:
+                self._resp.release()
+            else:
+                self._resp.close()
 
 
 #: What the HTTP/1.1 client raises below HTTP's semantics; `_failure` says each as a client sees it.
