@@ -36,7 +36,7 @@ class ServedStream:
     """
 
     __slots__ = ("_pipeline", "_admitted", "_start", "client_wants_usage", "_limit_s", "usage", "status", "_events_gen",
-                 "_accounted", "first_output_alone", "_relayed", "_relayed_events", "_envelope")
+                 "_accounted", "first_output_alone", "_relayed", "_relayed_events", "_envelope", "_samples")
 
     def __init__(self, pipeline: RequestPipeline, admitted: Admitted, start: Any, client_wants_usage: bool,
                  limit_s: float) -> None:
@@ -47,10 +47,11 @@ class ServedStream:
         self._limit_s = limit_s
         self.usage: dict | None = None
         # What was relayed, for the output's estimate if no usage comes: the events' bytes, less an
-        # event's envelope (its bytes beside its text, taken from the first event with text) each.
+        # event's envelope (its bytes beside its text, the smallest of the first three events with text) each.
         # Two additions an event: looking into every event's choices cost ~4 k instructions each.
         self._relayed = self._relayed_events = 0
         self._envelope = -1
+        self._samples = 3
         self.status = "cancelled"  # until it ends one way or another
         self._events_gen: AsyncIterator[tuple[bytes, dict]] | None = None
         self._accounted = False
@@ -145,8 +146,13 @@ class ServedStream:
                 item = (b"data: " + orjson.dumps(chunk) + b"\n\n", chunk)
         self._relayed += len(item[0])
         self._relayed_events += 1
-        if self._envelope < 0 and (chars := generated_chars(chunk.get("choices"))):
-            self._envelope = len(item[0]) - chars
+        if self._samples and (chars := generated_chars(chunk.get("choices"))):
+            # The smallest of the first few events with text: the first can carry more than text
+            # and its envelope (litellm's also says `"role": "assistant"`), and taking that off every
+            # event would estimate a long answer at 0.
+            envelope = len(item[0]) - chars
+            self._envelope = envelope if self._envelope < 0 else min(self._envelope, envelope)
+            self._samples -= 1
         return item
 
     def _output_chars(self) -> int:

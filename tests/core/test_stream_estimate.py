@@ -40,6 +40,20 @@ def test_the_text_relayed_is_estimated_from_bytes(words):
     assert text <= stream._output_chars() <= text + 2 * 20
 
 
+def test_a_first_text_event_that_also_carries_the_role_does_not_zero_the_estimate():
+    # litellm's first chunk with text also says `"role": "assistant"`: as the only sample, its
+    # larger envelope was taken off every event and the estimate came out 0 (a hang-up priced at
+    # the prompt alone).
+    stream = _stream()
+    words = ["Once", " upon", " a", " time", " there", " was", " a", " router", "."]
+    events = [_event({"role": "assistant", "content": words[0]}), *(_event({"content": w}) for w in words[1:]),
+              _event({}, "stop")]
+    for event in events:
+        stream._seen(event)
+    text = sum(map(len, words))
+    assert text <= stream._output_chars() <= text + 2 * 20
+
+
 def test_tool_call_arguments_count_and_nothing_relayed_is_nothing():
     assert _stream()._output_chars() == 0
     stream = _stream()
