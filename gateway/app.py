@@ -27,7 +27,8 @@ from gateway.core.params import OPENAI_WIRE_ONLY
 from gateway.core.pipeline import RequestPipeline
 from gateway.core.subscribers import RecentDecisions, feedback_memory, live_stats
 from gateway.policy import PolicyStore
-from gateway.observability import Observer
+from gateway.observability import REQUEST_LOGGER, Observer
+from gateway.observability._opslog import configure as configure_ops_log
 from gateway.routes.chat import ChatCompletions
 from gateway.routes.completions import legacy_completions
 from gateway.routes.embeddings import Embeddings
@@ -91,6 +92,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build a gateway; raises `CatalogError` or `PolicyError` on a config it cannot serve."""
     settings = settings or Settings()
+    configure_ops_log(settings.log_level, REQUEST_LOGGER)
     config = load_config(settings.config)
     calibration = settings.calibration or settings.config.parent / "calibration.yaml"
     if settings.calibration is not None or calibration.exists():  # an explicit path must exist

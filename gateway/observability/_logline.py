@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import redact
+from gateway.observability._opslog import OpsHandler
 
 __all__ = ["REQUEST_LOGGER", "RankingParts", "RequestLines", "UtcStamp", "build_record", "lines_wanted", "render",
            "request_line", "request_logger"]
@@ -353,7 +354,8 @@ class RequestLines:
             return None
         parent = logger.parent if logger.propagate else None
         while parent is not None:
-            if parent.handlers:
-                return None
+            for above in parent.handlers:
+                if type(above) is not OpsHandler:  # it never writes request lines
+                    return None
             parent = parent.parent if parent.propagate else None
         return handler
