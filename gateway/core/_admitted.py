@@ -26,7 +26,7 @@ __all__ = ["Admitted"]
 class Admitted:
     """A call past admission: its decision, deadline, budget hold and the attempts made so far."""
 
-    __slots__ = ("_decision", "attempts", "call", "deadline", "reservation")
+    __slots__ = ("_decision", "attempts", "call", "deadline", "hangup", "reservation")
 
     def __init__(self, call: Call, decision: Decision, deadline: float, reservation: Reservation | None) -> None:
         self.call = call
@@ -34,6 +34,16 @@ class Admitted:
         self.deadline = deadline  # time.monotonic() by which an upstream must have answered
         self.reservation = reservation
         self.attempts: list[Attempt] = []
+        #: The route's hang-up watcher (`gateway.asgi.Hangup`, whose `gone` says the client left),
+        #: if it has one: a cancellation without it is the server's (its shutdown grace ran out).
+        self.hangup: Any = None
+
+    @property
+    def cancelled_status(self) -> int:
+        """The status a cancelled call is recorded with: 499 when the client left, 503 when the
+        server cancelled it (a shutdown's grace ran out), which is no client's doing."""
+        hangup = self.hangup
+        return 499 if hangup is None or hangup.gone else 503
 
     @property
     def decision(self) -> Decision:

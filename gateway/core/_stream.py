@@ -179,5 +179,6 @@ class ServedStream:
                              cost=dep.cost(usage), overhead_ms=overhead_ms)
             return
         pipeline._reporter(admitted)(Attempt(dep.name, self.status, latency_ms, start.ttft_ms))
-        pipeline._finish(admitted, 499 if self.status == "cancelled" else 502, served=dep, latency_ms=latency_ms,
-                         ttft_ms=start.ttft_ms, usage=usage, cost=dep.cost(usage), overhead_ms=overhead_ms)
+        status = admitted.cancelled_status if self.status == "cancelled" else 502
+        pipeline._finish(admitted, status, served=dep, latency_ms=latency_ms, ttft_ms=start.ttft_ms, usage=usage,
+                         cost=dep.cost(usage), overhead_ms=overhead_ms)

@@ -234,7 +234,8 @@ class RequestPipeline:
         return report
 
     def _hung_up(self, admitted: Admitted) -> None:
-        """The client left while a provider had its request: its hold settles at the prompt's price.
+        """The call was cancelled (the client left, or the server's shutdown grace ran out) while a
+        provider had its request: its hold settles at the prompt's price.
 
         The provider has billed the prompt by then; what it generated before it saw the connection
         close is unknown, and is not charged. Settling at $0 let a tenant keep providers working
@@ -247,9 +248,9 @@ class RequestPipeline:
             dep = next((d for d in admitted.candidates if d.name == name), None)
             if dep is not None:
                 usage = estimated_usage(admitted.decision.ctx.input_tokens, 0)
-                self._finish(admitted, 499, served=dep, usage=usage, cost=dep.cost(usage))
+                self._finish(admitted, admitted.cancelled_status, served=dep, usage=usage, cost=dep.cost(usage))
                 return
-        self._finish(admitted, 499)
+        self._finish(admitted, admitted.cancelled_status)
 
     @staticmethod
     def _usage(dep: ResolvedDeployment, raw: Any, decision: Decision) -> dict | None:

@@ -40,6 +40,13 @@ def gateway_headers(pipeline: RequestPipeline, admitted: object, deployment: str
     }
 
 
+def _shutting_down() -> errors.GatewayError:
+    return errors.ServiceUnavailableError(
+        "The gateway is shutting down and could not finish this request in time; retry it.",
+        code="server_shutting_down", headers={"retry-after": "1"},
+    )
+
+
 class ModelRoute:
     path: ClassVar[str]
     endpoint: ClassVar[str]  # RequestFinished.endpoint
@@ -118,7 +125,8 @@ class ModelRoute:
             call, state = self._call(scope, await asgi.read_body(receive))
             pipeline = self._pipeline
             admitted = await pipeline.admit(call)
-            hangup = asgi.Hangup(receive, scope)
+            admitted.hangup = hangup = asgi.Hangup(receive, scope)
+            started = False  # whether the response's head went out
             try:
                 if call.body.get("stream"):
                     stream = await pipeline.stream(admitted)
@@ -131,6 +139,7 @@ class ModelRoute:
                     events = self.events(stream, state)
                     try:
                         # The headers are an argument, not a local: not held for as long as the stream runs.
+                        started = True
                         await send(asgi.sse_start(self._stream_headers(admitted, stream)))
                         async for event in events:
                             await send({"type": "http.response.body", "body": event, "more_body": True})
@@ -163,6 +172,7 @@ class ModelRoute:
                     raise errors.BadGatewayError(f"deployment {served.deployment.name} sent an answer the gateway "
                                                  "could not translate", code="upstream_bad_response") from None
                 try:
+                    started = True
                     await asgi.send_bytes(send, 200, body, out)
                 finally:
                     # Accounted right after this loop pass, once its writes went out (a response is
@@ -171,7 +181,12 @@ class ModelRoute:
                     asyncio.get_running_loop().call_soon(pipeline.served, admitted, served, overhead_ms)
             except asyncio.CancelledError:
                 if not hangup.absorb():
-                    raise
+                    if started:
+                        raise  # a stream under way is cut (docs/reliability.md, graceful shutdown)
+                    # Not the client: the server cancelled it, its shutdown grace having run out.
+                    # Said as the route's error, not as uvicorn's plain-text 500 (already recorded,
+                    # as a 503, by the pipeline).
+                    await asgi.send_error(send, _shutting_down(), render)
             finally:
                 hangup.close()
         except asgi.ClientGone:

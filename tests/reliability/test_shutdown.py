@@ -42,12 +42,14 @@ def sim() -> Iterator[SimulatorThread]:
         yield s
 
 
-def _serve(tmp: Path, sim: SimulatorThread, workers: int) -> tuple[subprocess.Popen, int]:
+def _serve(tmp: Path, sim: SimulatorThread, workers: int, grace_s: float = 20,
+           log_requests: bool = False) -> tuple[subprocess.Popen, int]:
     port = free_port()
     (tmp / "policies").mkdir(exist_ok=True)
     config = write_catalog(tmp / "catalog.yaml", sim.base_url, "openai")
-    env = {**os.environ, "SIM_TEST_KEY": SIM_KEY, "GATEWAY_SHUTDOWN_GRACE_S": "20", "GATEWAY_LOG_REQUESTS": "false",
-           "GATEWAY_LOG_LEVEL": "warning", "GATEWAY_REQUEST_TIMEOUT_S": "30", "PYTHONPATH": str(ROOT),
+    env = {**os.environ, "SIM_TEST_KEY": SIM_KEY, "GATEWAY_SHUTDOWN_GRACE_S": str(grace_s),
+           "GATEWAY_LOG_REQUESTS": str(log_requests).lower(), "GATEWAY_LOG_LEVEL": "info" if log_requests else "warning",
+           "GATEWAY_REQUEST_TIMEOUT_S": "30", "PYTHONPATH": str(ROOT),
            "GATEWAY_ALLOW_LOCAL_STATE": "true"}  # two workers without Redis
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--policies", str(tmp / "policies"),
@@ -121,6 +123,43 @@ def test_sigterm_drains_accepted_requests(sim, tmp_path, workers: int) -> None:
         assert proc.wait(timeout=20) in (0, -signal.SIGTERM)
         log = proc.stdout.read().decode()
         assert "graceful shutdown exceeded" not in log and "Traceback" not in log, log
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_requests_still_running_when_the_grace_ends_get_a_503(sim, tmp_path) -> None:
+    """The grace ran out: each request still waiting upstream gets a 503 in its route's format, not
+    uvicorn's plain-text 500, and is recorded as the server's doing (503), not the client's (499)."""
+    proc, port = _serve(tmp_path, sim, 1, grace_s=1, log_requests=True)
+    text = "Tell me. [sim:delay_ms=8000]"
+    calls = [("chat/completions", {"model": "auto", "messages": [{"role": "user", "content": text}]}),
+             ("messages", {"model": "auto", "max_tokens": 50, "messages": [{"role": "user", "content": text}]})]
+    try:
+        before = sum(s.requests for s in sim.state.stats.values())
+
+        async def scenario() -> list[httpx.Response]:
+            async with httpx.AsyncClient(timeout=30) as http:
+                tasks = [asyncio.create_task(http.post(f"http://127.0.0.1:{port}/v1/{path}", json=body))
+                         for path, body in calls]
+                end = time.monotonic() + 10
+                while sum(s.requests for s in sim.state.stats.values()) - before < len(calls):
+                    assert time.monotonic() < end, "requests did not reach the simulator"
+                    await asyncio.sleep(0.01)
+                proc.send_signal(signal.SIGTERM)
+                return await asyncio.gather(*tasks)
+
+        chat, messages = asyncio.run(scenario())
+        assert chat.status_code == 503, chat.text
+        assert chat.json()["error"]["code"] == "server_shutting_down" and chat.headers["retry-after"] == "1"
+        assert messages.status_code == 503 and messages.json()["type"] == "error", messages.text
+        assert proc.wait(timeout=20) in (0, -signal.SIGTERM)
+        log = proc.stdout.read().decode()
+        assert "graceful shutdown exceeded" in log, log  # the grace did run out
+        assert "Traceback" not in log and "Internal Server Error" not in log, log
+        statuses = [orjson.loads(line)["status"] for line in log.splitlines() if line.startswith('{"time"')]
+        assert sorted(statuses) == [503, 503], log
     finally:
         if proc.poll() is None:
             proc.kill()
