@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "ANTHROPIC_PATHS",
     "AuthenticationError",
     "BadGatewayError",
     "ContextWindowError",
@@ -299,7 +300,13 @@ def anthropic_error_body(exc: GatewayError) -> dict:
     return {"type": "error", "error": {"type": kind, "message": exc.message}}
 
 
+#: The routes served in Anthropic's format (gateway/routes/messages.py). Exact paths, not a prefix:
+#: an unknown path under them (`/v1/messages/batches`) is an unknown path like any other, whose 404
+#: is OpenAI's, so its refusals before routing (a missing key) must be OpenAI's too.
+ANTHROPIC_PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
+
+
 def renderer_for(path: str) -> Callable[[GatewayError], dict]:
     """The error shape the clients of `path` understand: Anthropic's on the Messages routes (for
     refusals before the route runs, such as a missing key), OpenAI's everywhere else."""
-    return anthropic_error_body if path.startswith("/v1/messages") else error_body
+    return anthropic_error_body if path in ANTHROPIC_PATHS else error_body

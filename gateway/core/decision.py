@@ -29,7 +29,7 @@ from gateway.core._decision_steps import (
 from gateway.core.budgets import check_budget
 from gateway.catalog import Catalog, ResolvedDeployment
 from gateway.core.context import build_context
-from gateway.core.tokens import count_from, prompt_tokens
+from gateway.core.tokens import count_from
 from gateway.core._ranking_memo import DIFFERENT, FILL, SAME, RankingMemo
 from gateway.core._router_step import RouterStep
 from gateway.core.embeddings import batch_tokens, context_builder as embedding_context_builder, dimension_misfit
@@ -116,8 +116,7 @@ class Decider:
         self._models = catalog.models
         self._embedding_models = catalog.models_for(EMBEDDINGS.mode)
         # Each counts an input near its smallest window (`CountFirst`).
-        self._chat_count_from = count_from(catalog.models_for(CHAT.mode))
-        self._chat_context = functools.partial(build_context, exact_from=self._chat_count_from)
+        self._chat_context = functools.partial(build_context, exact_from=count_from(catalog.models_for(CHAT.mode)))
         self._embedding_context = embedding_context_builder(self._embedding_models)
         # dimensions -> (the embedding models that can return them, the rest rejected); a handful
         # of sizes cover the traffic, and the ranking's prepared catalog is cached per tuple.
@@ -152,10 +151,6 @@ class Decider:
     @property
     def engine(self) -> Any:
         return self._engine
-
-    def prompt_tokens(self, messages: list, tools: list | None = None) -> int:
-        """The prompt tokens a decision on these messages would use; `CountFirst` near a window."""
-        return prompt_tokens(messages, tools, self._chat_count_from)
 
     def valid_names(self) -> list[str]:
         return [*self._catalog.aliases, *self._catalog.deployments]

@@ -6,11 +6,10 @@ are global, so a count adds up every tenant's traffic (docs/security.md#tenancy)
 
 from __future__ import annotations
 
-import uuid
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from gateway import asgi
 from gateway.core.tokens import CountFirst
 from gateway.routes.chat import parse_body
 from gateway.security.middleware import PRINCIPAL
@@ -23,7 +22,9 @@ __all__ = ["explain"]
 async def explain(request: Request) -> JSONResponse:
     state: GatewayState = request.app.state.gateway
     body = parse_body(await request.body())
-    request_id = "req_" + uuid.uuid4().hex
+    # The id the app gave this request, which its `x-gateway-request-id` header carries: the body
+    # and the header name the same request, as in the logs.
+    request_id = asgi.request_id(request.scope)
     try:
         decision = state.decider.decide(body, request.headers, request_id, explain=True)
     except CountFirst as need:  # near a context window: counted in a thread, as for a call

@@ -15,6 +15,7 @@ With Redis the history and the recent decisions are every worker's and replica's
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from starlette.requests import Request
@@ -25,7 +26,7 @@ from gateway.observability.fleet import format_decision
 from gateway.policy.errors import PolicyIssue
 from gateway.security.middleware import PRINCIPAL
 from gateway.selection.explain import without_counts
-from gateway.selection.types import LiveStats
+from gateway.selection.types import LiveStats, RequestContext
 from gateway.state import GatewayState
 
 __all__ = ["gateway_stats"]
@@ -38,17 +39,33 @@ def _round(value: float | None, digits: int = 3) -> float | None:
 _VOLUME = ("ok", "errors", "cost_usd", "tokens")  # per-model series fields that add up all tenants
 
 
-def _tenant_series(series: dict | None, pipeline: str) -> dict | None:
+def _selectable(state: GatewayState, pipeline: str) -> frozenset[str]:
+    """The deployments `pipeline`'s policy could select: those the check that refuses a named
+    deployment (403 `model_not_allowed`) lets through on the rules that hold for every request
+    (models, providers, capabilities). A cap on cost, latency or quality turns on the request and
+    the live figures, so a deployment it rejects now may serve the next request: it hides nothing."""
+    policy_set = state.policies.current
+    policy = policy_set.get(pipeline) or policy_set.default  # the default serves an unknown pipeline
+    rules = replace(policy.selection_schema.constraints.to_constraints(),
+                    min_quality=None, max_cost_per_request_usd=None, max_latency_ms=None)
+    engine, no_request = state.decider.engine, RequestContext("gateway-stats", 0)
+    return frozenset(name for name, dep in state.catalog.deployments.items()
+                     if not engine.check_pinned(dep.info, no_request, rules)[0])
+
+
+def _tenant_series(series: dict | None, pipeline: str, selectable: frozenset[str]) -> dict | None:
+    """The history as a bound key sees it: its own pipeline's routing shares, and the health of
+    the deployments its policy could select. Any other deployment's entries, and a bucket left
+    empty, could only say which models other tenants used and when."""
     if series is None:
         return None
-    buckets = [
-        {
-            "t": b["t"],
-            "models": {m: {k: v for k, v in f.items() if k not in _VOLUME} for m, f in b["models"].items()},
-            "pipelines": {p: v for p, v in b["pipelines"].items() if p == pipeline},
-        }
-        for b in series["buckets"]
-    ]
+    buckets = []
+    for b in series["buckets"]:
+        models = {m: {k: v for k, v in f.items() if k not in _VOLUME}
+                  for m, f in b["models"].items() if m in selectable}
+        pipelines = {p: v for p, v in b["pipelines"].items() if p == pipeline}
+        if models or pipelines:
+            buckets.append({"t": b["t"], "models": models, "pipelines": pipelines})
     return {**series, "buckets": buckets}
 
 
@@ -161,7 +178,7 @@ async def gateway_stats(request: Request) -> JSONResponse:
             "recent_decisions": ([_tenant_decision(d) for d in decisions if d["pipeline"] == tenant] if tenant
                                  else decisions),
             # Per-model and per-pipeline history in fixed buckets, for the dashboard.
-            "series": (_tenant_series(series, tenant) if tenant else series),
+            "series": (_tenant_series(series, tenant, _selectable(state, tenant)) if tenant else series),
             "history": history,
         }
     )

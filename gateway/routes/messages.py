@@ -49,7 +49,14 @@ class Messages(ModelRoute):
 
 class CountTokens:
     """`POST /v1/messages/count_tokens`: the gateway's input-token figure for a Messages body
-    (the one selection and budgets use: estimated, counted near a window; no model is called)."""
+    (the one selection and budgets use: estimated, counted near a window; no model is called).
+
+    The body, the model and the pipeline are resolved by the code that resolves them for
+    `/v1/messages` (`Messages.parse`'s checks, then `Decider.decide`), so a count is refused
+    exactly where a call would be: an unknown model or pipeline, an embedding model, a bad
+    selection header, with the same status and message. It decides as explain does: nothing is
+    recorded, and what only serving needs (a feasible deployment, rate limits, a budget's hold)
+    is not asked for, since a count forwards nothing and spends nothing."""
 
     path = "/v1/messages/count_tokens"
 
@@ -61,12 +68,8 @@ class CountTokens:
             if scope["method"] != "POST":
                 raise errors.MethodNotAllowedError(f"Method {scope['method']} not allowed.", headers={"allow": "POST"})
             chat, _ = to_chat(asgi.parse_json(await asgi.read_body(receive)), require_max_tokens=False)
-            if chat["model"] not in self._decider.valid_names():
-                raise errors.NotFoundError(f"model: {chat['model'][:100]}", param="model", code="model_not_found")
-            try:
-                tokens = self._decider.prompt_tokens(chat["messages"], chat.get("tools"))
-            except CountFirst as need:  # near a context window: counted in a thread
-                tokens = await need.counted()
+            validate_body(chat)  # what `Messages.parse` refuses, a count refuses too
+            tokens = await self._input_tokens(scope, chat)
             await asgi.send_bytes(send, 200, orjson.dumps({"input_tokens": tokens}))
         except asgi.ClientGone:
             return
@@ -76,3 +79,13 @@ class CountTokens:
             log.exception("unhandled error on %s", self.path)
             await asgi.send_error(send, errors.InternalError("The gateway hit an internal error."),
                                   errors.anthropic_error_body)
+
+    async def _input_tokens(self, scope: Scope, chat: dict) -> int:
+        headers = scope["headers"]
+        headers = asgi.RequestHeaders(raw=headers if type(headers) is list else list(headers))
+        request_id, decide = asgi.request_id(scope), self._decider.decide
+        try:
+            decision = decide(chat, headers, request_id, explain=True)
+        except CountFirst as need:  # near a context window: counted in a thread, then resolved
+            decision = decide(chat, headers, request_id, explain=True, counted=await need.counted())
+        return decision.ctx.input_tokens
