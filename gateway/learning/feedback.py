@@ -118,6 +118,13 @@ class FeedbackProcessor:
             taken = await self._take(request_id, principal)
         except Exception as exc:  # noqa: BLE001 - the store is down: this process's memory decides
             return self._apply_local(request_id, score, caller, exc)
+        if taken.status == "missing" and not taken.consumed and request_id in self._recent:
+            # Served here, flushed, yet not in the store: it lost its data (a restart, FLUSHALL).
+            # Nobody consumed it there, so this process's memory decides, as during an outage.
+            if not self.apply(request_id, score, caller):
+                return False
+            self.stats.drop_request(request_id)
+            return True
         if taken.status != "ok" or taken.record is None:
             self.unknown += 1
             return False
@@ -128,14 +135,14 @@ class FeedbackProcessor:
         return True
 
     async def _take(self, request_id: str, principal: str | None) -> Taken:
-        if request_id in self._recent:
-            await self.stats.flush()  # served here and perhaps still queued: ship it now
+        own = request_id in self._recent and await self.stats.flush()  # served here: ship it now
         deadline = time.monotonic() + self.wait_s
         delay = 0.02
         while True:
             taken = await self.stats.take_request(request_id, principal)
             left = deadline - time.monotonic()
-            if taken.status != "missing" or left <= 0:
+            # Our own record, flushed: if missing now, waiting will not bring it.
+            if taken.status != "missing" or taken.consumed or own or left <= 0:
                 return taken
             # Perhaps another replica served it and has not flushed yet (every ~50 ms).
             await asyncio.sleep(min(delay, left))

@@ -5,6 +5,9 @@ path). With a shared store, once every `every_s` a background task sends what ch
 new amounts, the decisions made since the last send) in one store call; `read()` returns the
 fleet's sums, rendered as the per-process JSON was, cached for `every_s` so that dashboards polling
 many workers cost one read each per second. Staleness: about 2 x every_s.
+
+A push that fails is sent again as it was, under the same number (`StatsStore.add_history` `once`),
+before anything newer: a push whose reply was lost after the store applied it is not added twice.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -46,6 +50,10 @@ class FleetHistory:
         self._keep = keep
         self._timeout = timeout_s
         self._last_sent: dict | None = None  # the newest decision already sent (by identity)
+        self._writer = "h" + uuid.uuid4().hex[:12]
+        self._seq = 0
+        # A push that failed (perhaps applied): (number, buckets, decisions), sent again first.
+        self._unsent: tuple[int, dict, list[str]] | None = None
         self._cache: tuple[float, dict, list[dict]] | None = None
         self._task: asyncio.Task[None] | None = None
         self.healthy = True
@@ -87,18 +95,28 @@ class FleetHistory:
         return fresh
 
     async def push(self) -> None:
-        """Send what changed since the last push (one store call)."""
-        buckets = self._series.changes()
-        last = self._last_sent
-        decisions = [orjson.dumps(format_decision(d), default=str).decode() for d in self._new_decisions()]
-        if buckets or decisions:
-            try:
-                await asyncio.wait_for(self._store.add_history(buckets, decisions, keep=self._keep), self._timeout)
-            except Exception:
-                # Sent again next time: amounts must not go missing.
-                self._series.restore(buckets)
-                self._last_sent = last
-                raise
+        """Send what changed since the last push (one store call; two after a failed push: the
+        failed one again, as it was, then what changed since)."""
+        for _ in range(2):
+            if self._unsent is None:
+                buckets = self._series.changes()
+                decisions = [orjson.dumps(format_decision(d), default=str).decode() for d in self._new_decisions()]
+                if not (buckets or decisions):
+                    return
+                self._seq += 1
+                self._unsent = (self._seq, buckets, decisions)
+                again = False
+            else:
+                again = True
+            seq, buckets, decisions = self._unsent
+            # On failure it stays in `_unsent`: sent again next time, under the same number, so
+            # that amounts neither go missing nor count twice.
+            await asyncio.wait_for(
+                self._store.add_history(buckets, decisions, keep=self._keep, once=(self._writer, seq)), self._timeout,
+            )
+            self._unsent = None
+            if not again:
+                return
 
     async def read(self) -> tuple[dict, list[dict]]:
         """(series JSON, recent decisions oldest first) summed over every process."""

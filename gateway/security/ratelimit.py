@@ -19,6 +19,7 @@ import contextlib
 import logging
 import math
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
@@ -26,6 +27,7 @@ from gateway import errors
 from gateway.aio import cancel_and_wait
 from gateway.security.config import Limits, RateLimitConfig
 from gateway.security.keys import Principal
+from gateway.stats._lua import ONCE_TTL_S, RL_ADD
 
 __all__ = ["Charge", "CounterStore", "MemoryCounterStore", "RateLimiter", "RedisCounterStore"]
 
@@ -67,27 +69,72 @@ class MemoryCounterStore:
 
 
 class RedisCounterStore:
-    """Counters in Redis: INCRBY (atomic) plus EXPIRE per counter, GET for the rest, one pipeline.
+    """Counters in Redis: one small script per bucket (its counters share a hash tag, so it runs in
+    one slot and works on a Cluster) adds this process's increments (INCRBY + EXPIRE) and returns
+    the totals; GET for the counters only read; one pipeline.
 
-    Each counter is its own key, so the non-transactional pipeline also works on a Cluster.
+    Applied once: when a call fails its increments may or may not have been applied (a reply lost
+    to a stall longer than the socket timeout). `RateLimiter.sync` then sends them again with the
+    next call, merged into its new increments; this store re-sends the part sent before under the
+    number it was first sent with, and the script applies a number at most once per writer
+    (`stats._lua.RL_ADD`), so a counter never counts a request twice. At most `_MAX_UNSURE` failed
+    calls are remembered; beyond that (a store failing for that many syncs in a row after one whose
+    reply was lost) the oldest is sent as new again.
     """
+
+    _MAX_UNSURE = 32
 
     def __init__(self, client: Any) -> None:
         self._redis = client
+        self.writer = "l" + uuid.uuid4().hex[:12]
+        self._seq = 0
+        # Calls not known to have been applied, oldest first: (number, increments).
+        self._unsure: list[tuple[int, dict[str, int]]] = []
+
+    @staticmethod
+    def _slot(key: str) -> str:
+        return key[: key.index("}") + 1] if "}" in key else key
 
     async def add_and_read(self, increments: Mapping[str, int], reads: Iterable[str]) -> dict[str, int]:
         reads = [k for k in reads if k not in increments]
         if not increments and not reads:
             return {}
+        rest = dict(increments)
+        groups: list[tuple[int, dict[str, int]]] = []
+        for seq, old in self._unsure:  # sent before, perhaps applied: again under the same numbers
+            again = {k: n for k, n in old.items() if k in rest}
+            for k, n in again.items():
+                rest[k] -= n
+            groups.append((seq, again))
+        rest = {k: n for k, n in rest.items() if n}
+        if rest:
+            self._seq += 1
+            groups.append((self._seq, rest))
+            self._unsure.append((self._seq, rest))  # until this call is known to have been applied
+            del self._unsure[: -self._MAX_UNSURE]
         pipe = self._redis.pipeline(transaction=False)
-        for key, n in increments.items():
-            pipe.incrby(key, n)
-            pipe.expire(key, _KEY_TTL_S)
+        order: list[list[str]] = []
+        for seq, group in groups:
+            by_slot: dict[str, list[str]] = {}
+            for key in group:
+                by_slot.setdefault(self._slot(key), []).append(key)
+            for slot, keys in by_slot.items():
+                marker = slot + ":w:" + self.writer
+                pipe.execute_command(
+                    "EVAL", RL_ADD, len(keys) + 1, marker, *keys, seq, ONCE_TTL_S, _KEY_TTL_S,
+                    *(group[k] for k in keys),
+                )
+                order.append(keys)
+        sent = {key for keys in order for key in keys}
+        reads += [key for key in increments if key not in sent]  # nothing to add: read it
         for key in reads:
             pipe.get(key)
         res = await pipe.execute()
-        out = {key: int(res[2 * i]) for i, key in enumerate(increments)}
-        base = 2 * len(increments)
+        self._unsure.clear()
+        out: dict[str, int] = {}
+        for keys, totals in zip(order, res, strict=False):
+            out.update((key, int(n)) for key, n in zip(keys, totals, strict=True))
+        base = len(order)
         out.update((key, int(res[base + i] or 0)) for i, key in enumerate(reads))
         return out
 
@@ -225,6 +272,8 @@ class RateLimiter:
         try:
             totals = await asyncio.wait_for(self.store.add_and_read(live, reads), self._timeout_s)
         except Exception as exc:  # noqa: BLE001 - keep counting locally; retry next tick
+            # Sent again with the next sync, merged with what is counted meanwhile: a Redis store
+            # re-sends the part that may have been applied under its first number (applied once).
             for k, n in live.items():
                 self._pending[k] = self._pending.get(k, 0) + n
             if self._healthy:

@@ -8,15 +8,39 @@ Numbers are written with %.17g so a double survives the round trip through a has
 from __future__ import annotations
 
 __all__ = [
-    "CHECKPOINT", "FEEDBACK", "HISTORY", "PROBE", "RECENT", "RECORD", "RESERVE", "SETTLE", "SPEND", "TAKE", "VIEW",
+    "CHECKPOINT", "FEEDBACK", "ONCE_TTL_S", "HISTORY", "PROBE", "PROBE_CLOSED", "PROBE_GRANTED", "PROBE_REFUSED", "RECENT",
+    "RECORD", "RESERVE", "RL_ADD", "SETTLE", "SPEND", "TAKE", "VIEW",
 ]
 
-# KEYS: stats hash, circuit hash, cool key, probe key.
+# Writes that add up (INCRBY, HINCRBYFLOAT, EWMA sums) must be applied once even when their reply
+# is lost and they are sent again (a stall longer than the client's socket timeout: redis-py and
+# the writers' own retries re-send them). Each writer (one per process and role) numbers its writes
+# in the order it sends them and keeps re-sending a failed one, under the same number, before
+# anything newer; a script first checks the writer's marker key in its own slot
+# (`<prefix>:{tag}:w:<writer>`, the last number applied there) and applies only a higher number.
+# ARGV `seq` '' skips the check (a caller that does not retry). The marker lives `ttl` seconds
+# after the writer's last write to that slot, so a re-send is recognised for that long.
+ONCE_TTL_S = 600
+_ONCE = r"""
+local function first_time(key, seq, ttl)
+  if seq == '' then return true end
+  local last = tonumber(redis.call('GET', key) or '-1')
+  if tonumber(seq) <= last then return false end
+  redis.call('SET', key, seq, 'EX', ttl)
+  return true
+end
+"""
+
+# KEYS: stats hash, circuit hash, cool key, probe key, writer marker.
 # ARGV: half_life_s, min_gen_ms, ttl_ms, failure_threshold, error_rate_threshold, min_samples,
-#       cooldown_ms, stale_after_s, stale_latencies, then 6 per outcome (sorted by ts): ts, status,
-#       latency_ms, ttft_ms|'', output_tokens, cost_usd. Returns the circuit transitions, in order
-#       (trip, reopen, close, release: as `circuit.Transition`).
-RECORD = r"""
+#       cooldown_ms, stale_after_s, stale_latencies, seq|'', marker ttl s, then 6 per outcome
+#       (sorted by ts): ts, status, latency_ms, ttft_ms|'', output_tokens, cost_usd.
+# Returns {created, transitions...}: created is 1 when the stats hash did not exist (the name must
+# be in the index again: first write, or Redis lost its data), -1 when this write was applied
+# before (nothing done); then the circuit transitions, in order (trip, reopen, close, release: as
+# `circuit.Transition`).
+RECORD = _ONCE + r"""
+if not first_time(KEYS[5], ARGV[10], ARGV[11]) then return {-1} end
 local function load(key)
   local flat = redis.call('HGETALL', key)
   local h = {}
@@ -41,9 +65,10 @@ local fail_n, thr, min_s = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6
 local cool_ms, stale_s, stale_l = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local h, c = load(KEYS[1]), load(KEYS[2])
 local cooling = redis.call('EXISTS', KEYS[3]) == 1
-local events = {}
+local events = {0}
+if next(h) == nil then events[1] = 1 end
 
-for i = 10, #ARGV, 6 do
+for i = 12, #ARGV, 6 do
   local ts, status, lat = tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2])
   local ttft, tok, cost = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
   local w, last = 1, h['t']
@@ -115,19 +140,28 @@ save(KEYS[2], c, ttl)
 return events
 """
 
-# KEYS: circuit hash, cool key, probe key. ARGV: probe_ttl_ms, token. Returns 1 if a request may go.
+#: PROBE's answers: cooling down or another caller's probe is out; this caller probes; the circuit
+#: is closed (no probe needed: whoever asked may send, and may stop treating it as half-open).
+PROBE_REFUSED, PROBE_GRANTED, PROBE_CLOSED = 0, 1, 2
+
+# KEYS: circuit hash, cool key, probe key. ARGV: probe_ttl_ms, token. Returns PROBE_REFUSED,
+# PROBE_GRANTED or PROBE_CLOSED.
 # The slot holds the caller's token: redis-py re-sends a command whose reply timed out, and the
 # re-sent call must get the slot its first run took, not find it taken.
 PROBE = r"""
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-if tonumber(redis.call('HGET', KEYS[1], 'x') or '0') < 1 then return 1 end
+if tonumber(redis.call('HGET', KEYS[1], 'x') or '0') < 1 then return 2 end
 if redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[1]) then return 1 end
 if redis.call('GET', KEYS[3]) == ARGV[2] then return 1 end
 return 0
 """
 
-# KEYS: day key, month key. ARGV: nano-dollars, day ttl s, month ttl s. Returns {day, month}.
-SPEND = r"""
+# KEYS: day key, month key, writer marker. ARGV: nano-dollars, day ttl s, month ttl s, seq|'',
+# marker ttl s. Returns {day, month} (as they are, when this write was applied before).
+SPEND = _ONCE + r"""
+if not first_time(KEYS[3], ARGV[4], ARGV[5]) then
+  return {tonumber(redis.call('GET', KEYS[1]) or '0'), tonumber(redis.call('GET', KEYS[2]) or '0')}
+end
 local d = redis.call('INCRBY', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 local m = redis.call('INCRBY', KEYS[2], ARGV[1])
@@ -135,10 +169,13 @@ redis.call('EXPIRE', KEYS[2], ARGV[3])
 return {d, m}
 """
 
-# KEYS: quality hash. ARGV: score, 1 - score, ttl_ms, domain key|'', overall key|''.
-# Beta posterior sums: 'a'/'b' overall (or 'a:<overall key>' for a pipeline's scope), and
-# 'a:<domain key>'/'b:<domain key>'.
-FEEDBACK = r"""
+# KEYS: quality hash, writer marker. ARGV: score, 1 - score, ttl_ms, domain key|'', overall key|'',
+# seq|'', marker ttl s. Beta posterior sums: 'a'/'b' overall (or 'a:<overall key>' for a
+# pipeline's scope), and 'a:<domain key>'/'b:<domain key>'. Returns 1 when the hash was created
+# (the name must be in the index again), else 0.
+FEEDBACK = _ONCE + r"""
+if not first_time(KEYS[2], ARGV[6], ARGV[7]) then return 0 end
+local created = redis.call('EXISTS', KEYS[1]) == 0
 if ARGV[5] == '' then
   redis.call('HINCRBYFLOAT', KEYS[1], 'a', ARGV[1])
   redis.call('HINCRBYFLOAT', KEYS[1], 'b', ARGV[2])
@@ -151,14 +188,16 @@ if ARGV[4] ~= '' then
   redis.call('HINCRBYFLOAT', KEYS[1], 'b:' .. ARGV[4], ARGV[2])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
+if created then return 1 end
+return 0
 """
 
 # Budget reservations of one pipeline: a hash (reservation id -> nano-dollars, plus '_total') and
 # a sorted set (reservation id by expiry, ms) so a reservation whose replica died frees itself.
 # KEYS: day key, month key, reservation hash, expiry zset.
 # ARGV: now_ms, id, nanos, day limit nanos (-1: none), month limit nanos (-1: none), expiry_ms, ttl_s.
-# Returns {granted 0/1, day, month, reserved total}.
+# Returns {granted 0/1, day, month, reserved total}. A re-sent call (its reply was lost) finds its
+# hold in place and answers granted without holding it twice.
 RESERVE = r"""
 local now = tonumber(ARGV[1])
 local stale = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)
@@ -172,6 +211,7 @@ local held = tonumber(redis.call('HGET', KEYS[3], '_total') or '0')
 local d = tonumber(redis.call('GET', KEYS[1]) or '0')
 local m = tonumber(redis.call('GET', KEYS[2]) or '0')
 local n, dl, ml = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 1 then return {1, d, m, held} end
 if (dl >= 0 and d + held + n > dl) or (ml >= 0 and m + held + n > ml) then
   return {0, d, m, held}
 end
@@ -183,9 +223,12 @@ redis.call('EXPIRE', KEYS[4], ARGV[7])
 return {1, d, m, held + n}
 """
 
-# KEYS: day key, month key, reservation hash, expiry zset.
-# ARGV: id, actual nano-dollars, day ttl s, month ttl s. Returns {day, month}.
-SETTLE = r"""
+# KEYS: day key, month key, reservation hash, expiry zset, writer marker.
+# ARGV: id, actual nano-dollars, day ttl s, month ttl s, seq|'', marker ttl s. Returns {day, month}.
+SETTLE = _ONCE + r"""
+if not first_time(KEYS[5], ARGV[5], ARGV[6]) then
+  return {tonumber(redis.call('GET', KEYS[1]) or '0'), tonumber(redis.call('GET', KEYS[2]) or '0')}
+end
 local amt = redis.call('HGET', KEYS[3], ARGV[1])
 if amt then
   redis.call('HDEL', KEYS[3], ARGV[1])
@@ -203,10 +246,12 @@ return {d, m}
 
 # A feedback record: a JSON object whose "u" is the key that made the request (null: none).
 # Consumed records become the tombstone '-' (same TTL), so a re-sent batch cannot bring them back.
-# KEYS: record key. ARGV: principal ('' = anyone's). Returns {1, record} taken, {0} missing, {2} denied.
+# KEYS: record key. ARGV: principal ('' = anyone's). Returns {1, record} taken, {0} missing,
+# {2} denied, {3} already consumed (the tombstone).
 TAKE = r"""
 local v = redis.call('GET', KEYS[1])
-if not v or v == '-' then return {0} end
+if not v then return {0} end
+if v == '-' then return {3} end
 if ARGV[1] ~= '' then
   local owner = cjson.decode(v)['u']
   if owner ~= ARGV[1] then return {2} end
@@ -248,17 +293,38 @@ return 1
 """
 
 # One block of the dashboard's shared history: amounts add up across every writer.
-# KEYS: block hash. ARGV: ttl ms, then field, amount pairs.
-HISTORY = r"""
-for i = 2, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]) end
+# KEYS: block hash, writer marker. ARGV: ttl ms, seq|'', marker ttl s, then field, amount pairs.
+HISTORY = _ONCE + r"""
+if not first_time(KEYS[2], ARGV[2], ARGV[3]) then return 0 end
+for i = 4, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 
-# Recent decisions of every replica, newest last. KEYS: list. ARGV: keep, ttl ms, entries.
-RECENT = r"""
-if #ARGV > 2 then redis.call('RPUSH', KEYS[1], unpack(ARGV, 3)) end
+# Recent decisions of every replica, newest last. KEYS: list, writer marker.
+# ARGV: keep, ttl ms, seq|'', marker ttl s, entries.
+RECENT = _ONCE + r"""
+if not first_time(KEYS[2], ARGV[3], ARGV[4]) then return 0 end
+if #ARGV > 4 then redis.call('RPUSH', KEYS[1], unpack(ARGV, 5)) end
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
+"""
+
+# Rate-limit counters of one bucket (one slot): add this writer's increments once, then read.
+# KEYS: writer marker, then the counters. ARGV: seq|'', marker ttl s, counter ttl s, then one
+# amount per counter (0: read only). Returns the counters' totals, in order.
+RL_ADD = _ONCE + r"""
+local apply = first_time(KEYS[1], ARGV[1], ARGV[2])
+local out = {}
+for i = 2, #KEYS do
+  local n = tonumber(ARGV[i + 2])
+  if apply and n ~= 0 then
+    out[#out + 1] = redis.call('INCRBY', KEYS[i], n)
+    redis.call('EXPIRE', KEYS[i], ARGV[3])
+  else
+    out[#out + 1] = tonumber(redis.call('GET', KEYS[i]) or '0')
+  end
+end
+return out
 """

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from gateway.stats._lua import ONCE_TTL_S
 from gateway.stats.events import LearningEntry, RequestRecord, Taken, entry_order
 
 __all__ = ["BLOCK_S", "FIELD_SEP", "RedisSharedState"]
@@ -36,6 +37,9 @@ class RedisSharedState:
     config: Any
 
     async def _run(self, ops: Sequence[tuple[Any, ...]]) -> list[Any]:
+        raise NotImplementedError
+
+    def marker_key(self, key: str, writer: str) -> str:
         raise NotImplementedError
 
     # -- feedback records -------------------------------------------------------------------------
@@ -60,6 +64,8 @@ class RedisSharedState:
         status = int(res[0])
         if status == 2:
             return Taken("denied")
+        if status == 3:
+            return Taken("missing", consumed=True)
         if status != 1:
             return Taken("missing")
         v = orjson.loads(res[1])
@@ -110,18 +116,23 @@ class RedisSharedState:
 
     async def add_history(
         self, buckets: Mapping[int, Mapping[str, float]], decisions: Sequence[str], *, keep: int,
+        once: tuple[str, int] | None = None,
     ) -> None:
+        writer, seq = once if once is not None else ("-", "")
         ttl_ms = max(1, int(self.config.history_ttl_s * 1000))
         blocks: dict[int, list[Any]] = {}
         for start, fields in buckets.items():
             args = blocks.setdefault(start // BLOCK_S, [])
             for name, amount in fields.items():
                 args += [f"{start}{FIELD_SEP}{name}", repr(float(amount))]
-        ops: list[tuple[Any, ...]] = [
-            ("script", "history", (self.history_key(block),), [ttl_ms, *args]) for block, args in blocks.items() if args
-        ]
+        ops: list[tuple[Any, ...]] = []
+        for block, args in blocks.items():
+            if args:
+                key = self.history_key(block)
+                ops.append(("script", "history", (key, self.marker_key(key, writer)), [ttl_ms, seq, ONCE_TTL_S, *args]))
         if decisions:
-            ops.append(("script", "recent", (self.history_key("recent"),), [keep, ttl_ms, *decisions]))
+            key = self.history_key("recent")
+            ops.append(("script", "recent", (key, self.marker_key(key, writer)), [keep, ttl_ms, seq, ONCE_TTL_S, *decisions]))
         if ops:
             await self._run(ops)
 

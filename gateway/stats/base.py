@@ -5,11 +5,20 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from gateway.selection.types import LiveStats
 from gateway.stats.events import LearningEntry, Outcome, Quality, RequestRecord, SpendTotals, SpendVerdict, Taken
 
-__all__ = ["StatsConfig", "StatsStore"]
+__all__ = ["Once", "ProbeAnswer", "StatsConfig", "StatsStore"]
+
+#: `acquire_probe`'s answer: "probe" (this caller got the half-open probe slot), "closed" (the
+#: circuit is closed: send, no probe needed), "refused" (cooling down, or another caller probes).
+ProbeAnswer = Literal["probe", "closed", "refused"]
+#: (writer, number): a write that adds up, numbered by its writer so that a shared store applies it
+#: once however often it is re-sent. A writer numbers its writes in the order it sends them and
+#: re-sends a failed one, under the same number, before anything newer.
+Once = tuple[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +58,8 @@ class StatsStore(abc.ABC):
     config: StatsConfig
 
     @abc.abstractmethod
-    async def record_many(self, outcomes: Sequence[Outcome]) -> None: ...
+    async def record_many(self, outcomes: Sequence[Outcome], *, once: Once | None = None) -> None:
+        """Apply `outcomes`; with `once`, at most once however often the same call is re-sent."""
 
     @abc.abstractmethod
     async def read_stats(self, now: float | None = None) -> dict[str, LiveStats]:
@@ -64,6 +74,10 @@ class StatsStore(abc.ABC):
         probe slot expires. A client-side outcome (`events.CLIENT_SIDE`) frees the slot without
         deciding: the circuit stays half-open and the next caller probes.
         """
+
+    async def acquire_probe(self, deployment: str) -> ProbeAnswer:
+        """`try_acquire_probe`, telling a closed circuit ("closed") from a granted probe ("probe")."""
+        return "probe" if await self.try_acquire_probe(deployment) else "refused"
 
     @abc.abstractmethod
     async def add_spend(self, pipeline: str, usd: float) -> SpendTotals: ...
@@ -85,9 +99,17 @@ class StatsStore(abc.ABC):
     async def settle_spend(self, pipeline: str, reservation: str, usd: float) -> SpendTotals:
         """Release the reservation (if still held) and add the real cost `usd` to the spend."""
 
+    async def settle_many(
+        self, settlements: Sequence[tuple[str, str, float]], *, once: Once | None = None,
+    ) -> list[SpendTotals]:
+        """`settle_spend` for each (pipeline, reservation, usd), in order; with `once` (writer, n),
+        settlement i is numbered n + i and applied at most once however often it is re-sent."""
+        return [await self.settle_spend(*s) for s in settlements]
+
     @abc.abstractmethod
     async def add_feedback(
-        self, deployment: str, domain: str | None, score: float, scope: str | None = None
+        self, deployment: str, domain: str | None, score: float, scope: str | None = None,
+        *, once: Once | None = None,
     ) -> None: ...
 
     @abc.abstractmethod
@@ -146,9 +168,11 @@ class StatsStore(abc.ABC):
     @abc.abstractmethod
     async def add_history(
         self, buckets: Mapping[int, Mapping[str, float]], decisions: Sequence[str], *, keep: int,
+        once: Once | None = None,
     ) -> None:
         """Add per-bucket figures (bucket start -> field -> amount; amounts add up across writers)
-        and prepend recent decisions (opaque strings, newest last), keeping the newest `keep`."""
+        and prepend recent decisions (opaque strings, newest last), keeping the newest `keep`.
+        With `once`, applied at most once however often the same call is re-sent."""
 
     @abc.abstractmethod
     async def read_history(self, since: int, keep: int) -> tuple[dict[int, dict[str, float]], list[str]]:

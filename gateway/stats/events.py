@@ -155,10 +155,13 @@ class RequestRecord:
 @dataclass(frozen=True, slots=True)
 class Taken:
     """The answer to `StatsStore.take_request`: "ok" (the record, now consumed), "missing" (never
-    stored, expired, or already consumed) or "denied" (another key's request: left in place)."""
+    stored, expired, or already consumed) or "denied" (another key's request: left in place).
+    `consumed`: "missing" because someone already took it (its tombstone is there), as opposed to
+    a record the store does not have (never stored, expired, or lost with the store's data)."""
 
     status: str
     record: RequestRecord | None = None
+    consumed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from gateway.selection.types import LiveStats
 from gateway.stats._model import apply_outcome, circuit_view, live_from
-from gateway.stats.base import StatsConfig, StatsStore
+from gateway.stats.base import Once, ProbeAnswer, StatsConfig, StatsStore
 from gateway.stats.budget import PeriodCache
 from gateway.stats.circuit import Transition, circuit_step
 from gateway.stats.events import (
@@ -159,7 +159,7 @@ class MemoryStatsStore(StatsStore):
 
     # -- StatsStore -------------------------------------------------------------------------------
 
-    async def record_many(self, outcomes: Sequence[Outcome]) -> None:
+    async def record_many(self, outcomes: Sequence[Outcome], *, once: Once | None = None) -> None:
         for o in sorted(outcomes, key=lambda o: o.ts):
             self.record_now(o)
 
@@ -168,6 +168,12 @@ class MemoryStatsStore(StatsStore):
 
     async def try_acquire_probe(self, deployment: str) -> bool:
         return self.try_probe_now(deployment)
+
+    async def acquire_probe(self, deployment: str) -> ProbeAnswer:
+        state, _ = self.circuit_now(deployment)
+        if state == "closed":
+            return "closed"
+        return "probe" if self.try_probe_now(deployment) else "refused"
 
     async def add_spend(self, pipeline: str, usd: float) -> SpendTotals:
         self._add_nanos(pipeline, usd_to_nanos(usd), self._clock())
@@ -186,7 +192,8 @@ class MemoryStatsStore(StatsStore):
         return self.settle_now(pipeline, reservation, usd)
 
     async def add_feedback(
-        self, deployment: str, domain: str | None, score: float, scope: str | None = None
+        self, deployment: str, domain: str | None, score: float, scope: str | None = None,
+        *, once: Once | None = None,
     ) -> None:
         self.add_feedback_now(deployment, domain, score, scope)
 
@@ -207,8 +214,10 @@ class MemoryStatsStore(StatsStore):
 
     async def take_request(self, request_id: str, principal: str | None) -> Taken:
         entry = self._requests.get(request_id)
-        if entry is None or entry[0] is None or entry[1] <= self._clock():
+        if entry is None or entry[1] <= self._clock():
             return Taken("missing")
+        if entry[0] is None:
+            return Taken("missing", consumed=True)
         record, expiry = entry
         if principal is not None and record.principal != principal:
             return Taken("denied")
@@ -253,6 +262,7 @@ class MemoryStatsStore(StatsStore):
 
     async def add_history(
         self, buckets: Mapping[int, Mapping[str, float]], decisions: Sequence[str], *, keep: int,
+        once: Once | None = None,
     ) -> None:
         oldest = self._clock() - self.config.history_ttl_s
         for start in [s for s in self._history if s < oldest]:

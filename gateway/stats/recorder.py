@@ -3,13 +3,17 @@
 Every outcome is folded into a local `MemoryStatsStore` mirror at once (so this process sees its
 own outcomes and can trip a breaker without a round trip) and queued for the shared store. The
 queue is bounded: when the shared store is unreachable for long, the oldest entries are dropped
-and counted in `dropped`. Delivery is at-least-once: a batch that failed mid-flight is re-sent.
+and counted in `dropped`. A batch that failed mid-flight is re-sent, before anything newer and
+under the numbers it was first sent with (`StatsStore` `once`), so the store applies what adds up
+(figures, spend, feedback posteriors) exactly once even when a reply was lost and it was applied;
+records and their tombstones are idempotent by themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections import deque
 from collections.abc import Callable
 
@@ -62,6 +66,13 @@ class StatsRecorder:
         self._on_transition = on_transition
         self._on_health = on_health
         self._buf: deque[_Item] = deque(maxlen=max_buffer)
+        #: This recorder as a writer (`StatsStore` `once`) and its next write number.
+        self.writer = "r" + uuid.uuid4().hex[:12]
+        self._seq = 0
+        # A batch that failed (perhaps after the store applied part of it) is back at the front of
+        # `_buf`: the number of its outcomes, and one number per item still queued, for re-sending.
+        self._retry_base = 0
+        self._retry_seqs: deque[int] = deque()
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
         self._task: asyncio.Task[None] | None = None
@@ -109,6 +120,8 @@ class StatsRecorder:
             return
         if len(self._buf) >= self._max:
             self.dropped += 1  # the deque's maxlen drops the oldest on append
+            if self._retry_seqs:
+                self._retry_seqs.popleft()
         self._buf.append(item)
         if len(self._buf) >= self._batch and self._wake is not None:
             self._wake.set()
@@ -146,40 +159,54 @@ class StatsRecorder:
             for _ in range(rounds):
                 if not self._buf:
                     break
-                batch = [self._buf.popleft() for _ in range(min(len(self._buf), self._batch))]
+                if self._retry_seqs:  # the batch that failed: the same items under the same numbers
+                    base, seqs = self._retry_base, list(self._retry_seqs)
+                    self._retry_seqs.clear()
+                else:
+                    n = min(len(self._buf), self._batch)
+                    base, seqs = self._seq, list(range(self._seq + 1, self._seq + 1 + n))
+                    self._seq += n + 1
+                batch = [(seq, self._buf.popleft()) for seq in seqs]
                 try:
-                    await asyncio.wait_for(self._ship(batch), self._timeout)
+                    await asyncio.wait_for(self._ship(base, batch), self._timeout)
                 except Exception as exc:  # noqa: BLE001 - any store failure means degraded
-                    self._requeue(batch)
+                    self._requeue(base, batch)
                     self._health(False, exc)
                     return False
             self._health(True, None)
             return True
 
-    async def _ship(self, batch: list[_Item]) -> None:
-        for kind, send in ((Outcome, self.store.record_many), (RequestRecord, self.store.put_requests)):
-            items = [x for x in batch if isinstance(x, kind)]
-            if items:
-                await send(items)
-                # Shipped: a later failure must not re-queue them.
-                batch[:] = [x for x in batch if not isinstance(x, kind)]
+    async def _ship(self, base: int, batch: list[tuple[int, _Item]]) -> None:
+        # Numbers: `base` for all the outcomes (one call), then each feedback item its own, higher.
+        outcomes = [x for _, x in batch if isinstance(x, Outcome)]
+        if outcomes:
+            await self.store.record_many(outcomes, once=(self.writer, base))
+            # Shipped: a later failure must not re-queue them.
+            batch[:] = [e for e in batch if not isinstance(e[1], Outcome)]
+        records = [x for _, x in batch if isinstance(x, RequestRecord)]
+        if records:
+            await self.store.put_requests(records)
+            batch[:] = [e for e in batch if not isinstance(e[1], RequestRecord)]
         while batch:
-            item = batch[0]
+            seq, item = batch[0]
             if isinstance(item, _Drop):
                 await self.store.drop_request(str(item))
             else:
                 assert isinstance(item, Feedback)
-                await self.store.add_feedback(item.deployment, item.domain, item.score, item.scope)
+                await self.store.add_feedback(item.deployment, item.domain, item.score, item.scope,
+                                              once=(self.writer, seq))
             batch.pop(0)
 
-    def _requeue(self, batch: list[_Item]) -> None:
+    def _requeue(self, base: int, batch: list[tuple[int, _Item]]) -> None:
         # The batch is older than anything queued since: it goes back in front, and on overflow
-        # its oldest entries are the ones dropped.
+        # its oldest entries are the ones dropped. It is re-sent as it is, under the same numbers.
         overflow = len(self._buf) + len(batch) - self._max
         if overflow > 0:
             self.dropped += overflow
             batch = batch[overflow:]
-        self._buf.extendleft(reversed(batch))
+        self._buf.extendleft(reversed([x for _, x in batch]))
+        self._retry_base = base
+        self._retry_seqs = deque(seq for seq, _ in batch)
 
     def _health(self, ok: bool, exc: BaseException | None) -> None:
         if self._on_health is not None:

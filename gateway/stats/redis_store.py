@@ -10,11 +10,14 @@ Key layout (prefix "gw" by default); the {hash tag} keeps each group in one clus
     gw:{budget:PIPE}:d:DAY   int   nano-dollars spent on UTC day DAY      TTL 2 days
     gw:{budget:PIPE}:m:MONTH int   nano-dollars spent in UTC month MONTH  TTL 32 days
     gw:{idx}:deps / :pipes   set   names seen, to enumerate on read       TTL 30 / 32 days
+    gw:{TAG}:w:WRITER        str   the last write number of one writer applied in slot {TAG}
+                                   (applied-once guard, see `_lua._ONCE`)  TTL 10 minutes
     gw:{view}:snap           str   the published snapshot of all the above (zlib'd JSON, base64)
     gw:{view}:lease          str   the replica publishing it         TTL max(4 refreshes, 2 s)
 
 Every TTL is refreshed on write; a process re-adds a name to an index once a minute, not on every
-write. Feedback records, learned-model logs and the dashboard's history: see `_redis_shared`.
+write, and at once when a write script reports that it created the name's key (first write, or
+Redis lost its data: FLUSHALL, a restart without persistence). Feedback records, learned-model logs and the dashboard's history: see `_redis_shared`.
 Cluster mode: pass cluster=True or a redis+cluster:// URL.
 
 `read_view` costs one script call per replica and refresh: the replica holding the lease reads
@@ -43,7 +46,7 @@ from gateway.selection.types import LiveStats
 from gateway.stats import _lua
 from gateway.stats._model import circuit_view, live_from
 from gateway.stats._redis_shared import RedisSharedState
-from gateway.stats.base import StatsConfig, StatsStore
+from gateway.stats.base import ProbeAnswer, StatsConfig, StatsStore
 from gateway.stats.budget import DAY_TTL_S, MONTH_TTL_S, periods
 from gateway.stats.events import (
     NANOS_PER_USD, Outcome, Quality, SpendTotals, SpendVerdict, scoped_key, usd_to_nanos,
@@ -54,11 +57,15 @@ __all__ = ["RedisStatsStore"]
 _SCRIPTS = {
     "record": _lua.RECORD, "probe": _lua.PROBE, "spend": _lua.SPEND, "feedback": _lua.FEEDBACK,
     "reserve": _lua.RESERVE, "settle": _lua.SETTLE, "take": _lua.TAKE, "view": _lua.VIEW,
-    "checkpoint": _lua.CHECKPOINT, "history": _lua.HISTORY, "recent": _lua.RECENT,
+    "checkpoint": _lua.CHECKPOINT, "history": _lua.HISTORY, "recent": _lua.RECENT, "rl_add": _lua.RL_ADD,
 }
-#: A process re-adds a name it writes to the index this often (the index TTL is days; a Redis
-#: restarted empty is noticed at once through NOSCRIPT, which clears the memo).
+#: A process re-adds a name it writes to the index this often (the index TTL is days). A name whose
+#: key a write script had to create (first write; Redis lost its data, whether or not its scripts
+#: survived) is re-added at once, whatever the memo says.
 _INDEX_REFRESH_S = 60.0
+#: How long a writer's applied-once marker outlives its last write to a slot: a write whose reply
+#: was lost is recognised when re-sent within this time (`_lua._ONCE`).
+ONCE_TTL_S = _lua.ONCE_TTL_S
 #: The shortest lease on publishing the snapshot: longer than reading 1000 deployments takes on a
 #: busy machine, so that leadership does not pass around while the reads are slow.
 _LEASE_MIN_S = 2.0
@@ -139,6 +146,10 @@ class RedisStatsStore(RedisSharedState, StatsStore):
         base = f"{self.prefix}:{{budget:{pipeline}}}:"
         return base + "res", base + "resx"
 
+    def marker_key(self, key: str, writer: str) -> str:
+        """The applied-once marker of `writer` in the slot of `key` (same hash tag)."""
+        return key[: key.index("}") + 1] + ":w:" + writer
+
     def _index_key(self, kind: str) -> str:
         return f"{self.prefix}:{{idx}}:{kind}"
 
@@ -159,7 +170,20 @@ class RedisStatsStore(RedisSharedState, StatsStore):
 
     async def _run(self, ops: Sequence[_Op]) -> list[Any]:
         async with self._gate:
-            return await self._run_pipeline(ops)
+            try:
+                return await self._run_pipeline(ops)
+            except BaseException:
+                self._forget_index_adds(ops)
+                raise
+
+    def _forget_index_adds(self, ops: Sequence[_Op]) -> None:
+        # The names this call added to an index may not be there: the memo must not say they are.
+        for op in ops:
+            if op[0] == "cmd" and op[1] == "SADD":
+                key, *names = op[2]
+                kind = key.rsplit(":", 1)[1]
+                for n in names:
+                    self._indexed.pop((kind, n), None)
 
     async def _members(self, kind: str) -> list[str]:
         async with self._gate:
@@ -200,9 +224,10 @@ class RedisStatsStore(RedisSharedState, StatsStore):
 
     # -- StatsStore -------------------------------------------------------------------------------
 
-    async def record_many(self, outcomes: Sequence[Outcome]) -> None:
+    async def record_many(self, outcomes: Sequence[Outcome], *, once: tuple[str, int] | None = None) -> None:
         if not outcomes:
             return
+        writer, seq = once if once is not None else ("-", "")
         cfg = self.config
         by_dep: dict[str, list[Outcome]] = {}
         spend: dict[tuple[str, str, str], int] = {}
@@ -221,6 +246,8 @@ class RedisStatsStore(RedisSharedState, StatsStore):
             max(1, int(cfg.cooldown_s * 1000)),
             cfg.stale_after_s,
             cfg.stale_latencies,
+            seq,
+            ONCE_TTL_S,
         )
         ops: list[_Op] = []
         # One script call per deployment: all its keys share a slot, so batches group by slot.
@@ -229,12 +256,32 @@ class RedisStatsStore(RedisSharedState, StatsStore):
             for o in sorted(items, key=lambda o: o.ts):
                 ttft = "" if o.ttft_ms is None else repr(float(o.ttft_ms))
                 args += [repr(o.ts), o.status, repr(float(o.latency_ms)), ttft, o.output_tokens, repr(float(o.cost_usd))]
-            ops.append(("script", "record", self.dep_keys(dep)[:4], args))
-        for (pipe_name, day, month), nanos in spend.items():
-            ops.append(("script", "spend", self.budget_keys(pipe_name, day, month), [nanos, DAY_TTL_S, MONTH_TTL_S]))
+            keys = self.dep_keys(dep)
+            ops.append(("script", "record", (*keys[:4], self.marker_key(keys[0], writer)), args))
+        spent = list(spend.items())
+        for (pipe_name, day, month), nanos in spent:
+            keys = self.budget_keys(pipe_name, day, month)
+            args = [nanos, DAY_TTL_S, MONTH_TTL_S, seq, ONCE_TTL_S]
+            ops.append(("script", "spend", (*keys, self.marker_key(keys[0], writer)), args))
         ops += self._index_ops("deps", by_dep.keys(), int(cfg.quality_ttl_s))
         ops += self._index_ops("pipes", {k[0] for k in spend}, MONTH_TTL_S)
-        await self._run(ops)
+        res = await self._run(ops)
+        created = [dep for dep, r in zip(by_dep, res, strict=False) if int(r[0]) == 1]
+        base = len(by_dep)
+        pipes = {k[0] for (k, nanos), r in zip(spent, res[base:], strict=False) if int(r[1]) == nanos}
+        await self._reindex(deps=created, pipes=pipes)
+
+    async def _reindex(self, deps: Iterable[str] = (), pipes: Iterable[str] = ()) -> None:
+        """Add names whose keys a write had to create, whatever the memo says: after Redis lost its
+        data the index is rebuilt by the next write of each name (one more round trip, only then)."""
+        for n in deps:
+            self._indexed.pop(("deps", n), None)
+        for n in pipes:
+            self._indexed.pop(("pipes", n), None)
+        ops = self._index_ops("deps", deps, int(self.config.quality_ttl_s))
+        ops += self._index_ops("pipes", pipes, MONTH_TTL_S)
+        if ops:
+            await self._run(ops)
 
     def _index_ops(self, kind: str, names: Iterable[str], ttl_s: int) -> list[_Op]:
         # Every write used to SADD its names; now a process adds a name once a minute, so the index
@@ -338,17 +385,25 @@ class RedisStatsStore(RedisSharedState, StatsStore):
         return out
 
     async def try_acquire_probe(self, deployment: str) -> bool:
+        return await self.acquire_probe(deployment) != "refused"
+
+    async def acquire_probe(self, deployment: str) -> ProbeAnswer:
         _, c, cool, probe, _ = self.dep_keys(deployment)
         ttl_ms = max(1, int(self.config.probe_ttl_s * 1000))
         token = uuid.uuid4().hex
         (res,) = await self._run([("script", "probe", (c, cool, probe), [ttl_ms, token])])
-        return bool(res)
+        res = int(res)
+        return "probe" if res == _lua.PROBE_GRANTED else "closed" if res == _lua.PROBE_CLOSED else "refused"
 
     async def add_spend(self, pipeline: str, usd: float) -> SpendTotals:
         keys = self.budget_keys(pipeline, *periods())
-        ops: list[_Op] = [("script", "spend", keys, [usd_to_nanos(usd), DAY_TTL_S, MONTH_TTL_S])]
+        nanos = usd_to_nanos(usd)
+        args = [nanos, DAY_TTL_S, MONTH_TTL_S, "", ONCE_TTL_S]
+        ops: list[_Op] = [("script", "spend", (*keys, self.marker_key(keys[0], "-")), args)]
         ops += self._index_ops("pipes", [pipeline], MONTH_TTL_S)
         day, month = (await self._run(ops))[0]
+        if nanos and int(month) == nanos:
+            await self._reindex(pipes=[pipeline])
         return SpendTotals(int(day) / NANOS_PER_USD, int(month) / NANOS_PER_USD)
 
     async def reserve_spend(
@@ -364,11 +419,31 @@ class RedisStatsStore(RedisSharedState, StatsStore):
         return SpendVerdict(bool(ok), totals, int(held) / NANOS_PER_USD)
 
     async def settle_spend(self, pipeline: str, reservation: str, usd: float) -> SpendTotals:
-        keys = (*self.budget_keys(pipeline, *periods()), *self.reservation_keys(pipeline))
-        ops: list[_Op] = [("script", "settle", keys, [reservation, usd_to_nanos(usd), DAY_TTL_S, MONTH_TTL_S])]
-        ops += self._index_ops("pipes", [pipeline], MONTH_TTL_S)
-        day, month = (await self._run(ops))[0]
-        return SpendTotals(int(day) / NANOS_PER_USD, int(month) / NANOS_PER_USD)
+        return (await self.settle_many([(pipeline, reservation, usd)]))[0]
+
+    async def settle_many(
+        self, settlements: Sequence[tuple[str, str, float]], *, once: tuple[str, int] | None = None,
+    ) -> list[SpendTotals]:
+        if not settlements:
+            return []
+        writer = once[0] if once is not None else "-"
+        day, month = periods()
+        ops: list[_Op] = []
+        for i, (pipeline, reservation, usd) in enumerate(settlements):
+            keys = (*self.budget_keys(pipeline, day, month), *self.reservation_keys(pipeline))
+            seq = once[1] + i if once is not None else ""
+            args = [reservation, usd_to_nanos(usd), DAY_TTL_S, MONTH_TTL_S, seq, ONCE_TTL_S]
+            ops.append(("script", "settle", (*keys, self.marker_key(keys[0], writer)), args))
+        ops += self._index_ops("pipes", {p for p, _, _ in settlements}, MONTH_TTL_S)
+        res = await self._run(ops)
+        out, fresh = [], set()
+        for (pipeline, _, usd), (d, m) in zip(settlements, res, strict=False):
+            nanos = usd_to_nanos(usd)
+            if nanos and int(m) == nanos:
+                fresh.add(pipeline)
+            out.append(SpendTotals(int(d) / NANOS_PER_USD, int(m) / NANOS_PER_USD))
+        await self._reindex(pipes=fresh)
+        return out
 
     async def get_spend(self, pipelines: Iterable[str] | None = None) -> dict[str, SpendTotals]:
         if pipelines is None:
@@ -386,7 +461,8 @@ class RedisStatsStore(RedisSharedState, StatsStore):
         }
 
     async def add_feedback(
-        self, deployment: str, domain: str | None, score: float, scope: str | None = None
+        self, deployment: str, domain: str | None, score: float, scope: str | None = None,
+        *, once: tuple[str, int] | None = None,
     ) -> None:
         score = min(max(float(score), 0.0), 1.0)
         q = self.dep_keys(deployment)[4]
@@ -395,10 +471,13 @@ class RedisStatsStore(RedisSharedState, StatsStore):
         else:
             domain_key = scoped_key(scope, domain) if domain else ""
             overall_key = scoped_key(scope, None)
-        args = [repr(score), repr(1.0 - score), int(self.config.quality_ttl_s * 1000), domain_key, overall_key]
-        ops: list[_Op] = [("script", "feedback", (q,), args)]
+        writer, seq = once if once is not None else ("-", "")
+        args = [repr(score), repr(1.0 - score), int(self.config.quality_ttl_s * 1000), domain_key, overall_key,
+                seq, ONCE_TTL_S]
+        ops: list[_Op] = [("script", "feedback", (q, self.marker_key(q, writer)), args)]
         ops += self._index_ops("deps", [deployment], int(self.config.quality_ttl_s))
-        await self._run(ops)
+        if int((await self._run(ops))[0]) == 1:
+            await self._reindex(deps=[deployment])
 
     async def read_quality(self) -> dict[str, Mapping[str | None, Quality]]:
         deps = await self._members("deps")

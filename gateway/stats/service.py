@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from types import MappingProxyType
@@ -65,9 +67,22 @@ class StatsService:
         self._circuit_listeners: list[Callable[[str, str], None]] = []
         self._refresh_listeners: list[Callable[[], Iterable[None]]] = []
         self._scoped: dict[str, tuple[Mapping[str, LiveStats], Mapping[str, LiveStats]]] = {}
-        # Settlements the shared store did not take yet (it was down): retried by the refresh loop.
-        self._unsettled: list[tuple[str, str, float]] = []
-        self._settling: set[asyncio.Task[None]] = set()
+        # Settlements not yet taken by the shared store, in order: (number, pipeline, reservation,
+        # usd). One task sends them (all queued, one pipeline); when the store fails they wait,
+        # under their numbers, for the refresh loop to send them again before anything newer, so
+        # a settlement whose reply was lost is still applied once (`StatsStore.settle_many`).
+        self._unsettled: deque[tuple[int, str, str, float]] = deque()
+        self._settle_writer = "s" + uuid.uuid4().hex[:12]
+        self._settle_seq = 0
+        self._settle_task: asyncio.Task[bool] | None = None
+        self._settle_lock = asyncio.Lock()
+        # While the shared store is known not to answer (a reservation or refresh failed), `reject`
+        # budgets are judged locally at once instead of each request waiting for the timeout; a
+        # background ping ends that as soon as the store answers again.
+        self._budget_local = False
+        self._budget_probe: asyncio.Task[None] | None = None
+        # Deployments whose half-open probe this process sent: its outcome decides here at once.
+        self._probing: set[str] = set()
         #: deployment -> live figures; read synchronously on the request path.
         self.live: Mapping[str, LiveStats] = _EMPTY_LIVE
         #: pipeline -> spend this UTC day / month, as of the last refresh.
@@ -105,6 +120,18 @@ class StatsService:
     def record(self, outcome: Outcome) -> None:
         """Once per upstream attempt. O(1), never awaits, never raises."""
         self.recorder.record(outcome)
+        if self._probing and outcome.deployment in self._probing:
+            self._probe_answered(outcome)
+
+    def _probe_answered(self, outcome: Outcome) -> None:
+        # Our own probe's success closes the circuit (the store learns it with the flush): stop
+        # refusing our own requests now rather than at the next refresh.
+        self._probing.discard(outcome.deployment)
+        if outcome.status == "ok":
+            current = self.live.get(outcome.deployment)
+            if current is not None and current.circuit_state != "closed":
+                self._patch(outcome.deployment, circuit_open=False, circuit_state="closed")
+                self._notify_circuit(outcome.deployment, "closed")
 
     def feedback(self, deployment: str, domain: str | None, score: float, scope: str | None = None) -> None:
         """A quality score in [0, 1], global or for one pipeline's view; queued like outcomes. Never raises."""
@@ -155,14 +182,18 @@ class StatsService:
         if verdict is not None:
             return verdict
         try:
-            ok = await asyncio.wait_for(self.store.try_acquire_probe(deployment), self._timeout)
+            answer = await asyncio.wait_for(self.store.acquire_probe(deployment), self._timeout)
         except Exception:  # noqa: BLE001 - the refresh loop notices and reports the outage
-            ok = self.mirror.try_probe_now(deployment)
-        if ok:
+            answer = await self.mirror.acquire_probe(deployment)
+        if answer == "probe":
             # Our probe is out: the rest of this process need not ask the store until refresh.
             self._patch(deployment, circuit_open=True)
+            self._probing.add(deployment)
             self._notify_circuit(deployment, "half_open")
-        return ok
+        elif answer == "closed":
+            # Another process's probe closed it since our last refresh.
+            self._patch(deployment, circuit_open=False, circuit_state="closed")
+        return answer != "refused"
 
     async def reserve(
         self, pipeline: str, reservation: str, usd: float, *, daily_limit: float | None,
@@ -172,9 +203,13 @@ class StatsService:
 
         One store round trip, only for pipelines with a refusing budget. When the shared store is
         unreachable the hold is judged locally against the last known spend (degraded: replicas
-        then cannot see each other's holds until it is back).
+        then cannot see each other's holds until it is back). Once a reservation or a refresh has
+        failed, later ones are judged locally at once, without waiting for the store, until a
+        background ping finds it answering again (within one refresh interval of that).
         """
-        if self._shared:
+        if self._shared and self._budget_local:
+            verdict = self._reserve_locally(pipeline, reservation, usd, daily_limit, monthly_limit, ttl_s)
+        elif self._shared:
             try:
                 verdict = await asyncio.wait_for(
                     self.store.reserve_spend(pipeline, reservation, usd, daily_limit=daily_limit,
@@ -183,6 +218,7 @@ class StatsService:
                 )
             except Exception as exc:  # noqa: BLE001 - degraded, not down
                 self._set_health("budget", False, exc)
+                self._judge_budgets_locally()
                 verdict = self._reserve_locally(pipeline, reservation, usd, daily_limit, monthly_limit, ttl_s)
             else:
                 self._set_health("budget", True, None)
@@ -203,6 +239,25 @@ class StatsService:
         verdict = self.mirror.reserve_now(pipeline, reservation, usd, day, month, ttl_s)
         return replace(verdict, totals=known)
 
+    def _judge_budgets_locally(self) -> None:
+        """The store did not answer: judge `reject` budgets locally until a ping says it is back."""
+        self._budget_local = True
+        if self._budget_probe is None or self._budget_probe.done():
+            self._budget_probe = asyncio.get_running_loop().create_task(self._probe_store(), name="stats-budget-probe")
+
+    async def _probe_store(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_s)
+            try:
+                ok = await asyncio.wait_for(self.store.ping(), self._timeout)
+            except Exception:  # noqa: BLE001 - still unreachable
+                ok = False
+            if ok:
+                self._budget_local = False
+                if not self._unsettled:
+                    self._set_health("budget", True, None)
+                return
+
     def settle(self, pipeline: str, reservation: str, usd: float) -> None:
         """Release a hold and add the request's real cost to the pipeline's spend. Never waits:
         with a shared store the write runs in the background (and is retried if it fails)."""
@@ -210,19 +265,33 @@ class StatsService:
         if not self._shared:
             self._patch_spend(pipeline, self.mirror.spend_now([pipeline])[pipeline])
             return
-        task = asyncio.get_running_loop().create_task(self._settle(pipeline, reservation, usd))
-        self._settling.add(task)
-        task.add_done_callback(self._settling.discard)
+        self._unsettled.append((self._settle_seq, pipeline, reservation, usd))
+        self._settle_seq += 1
+        if self._settle_task is None or self._settle_task.done():
+            self._settle_task = asyncio.get_running_loop().create_task(self._retry_settlements())
 
-    async def _settle(self, pipeline: str, reservation: str, usd: float) -> bool:
-        try:
-            totals = await asyncio.wait_for(self.store.settle_spend(pipeline, reservation, usd), self._timeout)
-        except Exception as exc:  # noqa: BLE001
-            self._set_health("budget", False, exc)
-            self._unsettled.append((pipeline, reservation, usd))
-            return False
-        self._patch_spend(pipeline, totals)
-        return True
+    async def _retry_settlements(self) -> bool:
+        """Send the queued settlements, oldest first; False (and they stay queued) if the store failed."""
+        async with self._settle_lock:
+            sent = False
+            while self._unsettled:
+                items = [self._unsettled[i] for i in range(min(len(self._unsettled), 256))]
+                try:
+                    totals = await asyncio.wait_for(
+                        self.store.settle_many([(p, r, u) for _, p, r, u in items], once=(self._settle_writer, items[0][0])),
+                        self._timeout,
+                    )
+                except Exception as exc:  # noqa: BLE001 - kept, sent again by the refresh loop
+                    self._set_health("budget", False, exc)
+                    return False
+                for _ in items:
+                    self._unsettled.popleft()
+                for (_, pipeline, _, _), t in zip(items, totals, strict=False):
+                    self._patch_spend(pipeline, t)
+                sent = True
+            if sent and not self._budget_local:
+                self._set_health("budget", True, None)
+            return True
 
     def _patch_spend(self, pipeline: str, totals: SpendTotals) -> None:
         # Fresher than the last refresh: the budget check and the dashboard see it at once.
@@ -263,8 +332,10 @@ class StatsService:
         """Stop refreshing, flush queued outcomes and settlements, close the store."""
         task, self._task = self._task, None
         await cancel_and_wait(task)
-        if self._settling:
-            await asyncio.wait(set(self._settling), timeout=self._timeout)
+        probe, self._budget_probe = self._budget_probe, None
+        await cancel_and_wait(probe)
+        if self._settle_task is not None and not self._settle_task.done():
+            await asyncio.wait({self._settle_task}, timeout=self._timeout)
         await self._retry_settlements()
         await self.recorder.stop()
         with contextlib.suppress(Exception):
@@ -284,15 +355,6 @@ class StatsService:
                 except Exception:  # noqa: BLE001 - the next refresh must come whatever a listener does
                     _log.exception("refresh listener failed")
 
-    async def _retry_settlements(self) -> None:
-        pending, self._unsettled = self._unsettled, []
-        for i, item in enumerate(pending):
-            if not await self._settle(*item):
-                self._unsettled.extend(pending[i + 1:])
-                return
-        if pending:
-            self._set_health("budget", True, None)
-
     async def refresh(self) -> bool:
         """Rebuild `live` and `spend` from the store; from the local mirror when it fails."""
         if self._unsettled:
@@ -302,6 +364,8 @@ class StatsService:
             stats, spend = await asyncio.wait_for(self.store.read_view(every_s=self._refresh_s), self._timeout)
         except Exception as exc:  # noqa: BLE001 - any store failure means degraded
             self._set_health("refresh", False, exc)
+            if self._shared:
+                self._judge_budgets_locally()
             self._publish_local()
             return False
         self._set_health("refresh", True, None)
@@ -338,7 +402,8 @@ class StatsService:
             return
         if step in ("trip", "reopen"):
             self._patch(deployment, circuit_open=True, circuit_state="open")
-        elif not self._shared:
+        else:
+            # Shared too: this process's own success closed it; the store learns it with the flush.
             self._patch(deployment, circuit_open=False, circuit_state="closed")
         self._notify_circuit(deployment, "open" if step in ("trip", "reopen") else "closed")
 

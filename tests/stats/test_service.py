@@ -174,7 +174,7 @@ async def test_two_services_share_stats(redis_server: str) -> None:
 
 
 class _FailingStore(MemoryStatsStore):
-    async def record_many(self, outcomes: Sequence[Outcome]) -> None:
+    async def record_many(self, outcomes: Sequence[Outcome], **kw: object) -> None:
         raise ConnectionError("down")
 
 
