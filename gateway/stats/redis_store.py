@@ -46,10 +46,11 @@ from gateway.selection.types import LiveStats
 from gateway.stats import _lua
 from gateway.stats._model import circuit_view, live_from
 from gateway.stats._redis_shared import RedisSharedState
+from gateway.stats._redis_spend import RedisSpend
 from gateway.stats.base import ProbeAnswer, StatsConfig, StatsStore
 from gateway.stats.budget import DAY_TTL_S, MONTH_TTL_S, periods
 from gateway.stats.events import (
-    NANOS_PER_USD, Outcome, Quality, SpendTotals, SpendVerdict, scoped_key, usd_to_nanos,
+    NANOS_PER_USD, Outcome, Quality, SpendTotals, scoped_key, usd_to_nanos,
 )
 
 __all__ = ["RedisStatsStore"]
@@ -101,7 +102,7 @@ def _until(ts: float, pttl: int) -> float:
     return ts + max(pttl, 1) / 1000.0 if pttl >= 0 else (math.inf if pttl == -1 else 0.0)
 
 
-class RedisStatsStore(RedisSharedState, StatsStore):
+class RedisStatsStore(RedisSharedState, RedisSpend, StatsStore):
     def __init__(
         self,
         url: str,
@@ -135,16 +136,6 @@ class RedisStatsStore(RedisSharedState, StatsStore):
         """(stats, circuit, cool, probe, quality) keys of one deployment, all in one slot."""
         base = f"{self.prefix}:{{dep:{dep}}}:"
         return base + "s", base + "c", base + "cool", base + "probe", base + "q"
-
-    def budget_keys(self, pipeline: str, day: str, month: str) -> tuple[str, str]:
-        base = f"{self.prefix}:{{budget:{pipeline}}}:"
-        return base + "d:" + day, base + "m:" + month
-
-    def reservation_keys(self, pipeline: str) -> tuple[str, str]:
-        """(amounts hash, expiry zset) of a pipeline's in-flight budget reservations; same slot as
-        its spend keys, so one script sees both."""
-        base = f"{self.prefix}:{{budget:{pipeline}}}:"
-        return base + "res", base + "resx"
 
     def marker_key(self, key: str, writer: str) -> str:
         """The applied-once marker of `writer` in the slot of `key` (same hash tag)."""
@@ -394,71 +385,6 @@ class RedisStatsStore(RedisSharedState, StatsStore):
         (res,) = await self._run([("script", "probe", (c, cool, probe), [ttl_ms, token])])
         res = int(res)
         return "probe" if res == _lua.PROBE_GRANTED else "closed" if res == _lua.PROBE_CLOSED else "refused"
-
-    async def add_spend(self, pipeline: str, usd: float) -> SpendTotals:
-        keys = self.budget_keys(pipeline, *periods())
-        nanos = usd_to_nanos(usd)
-        args = [nanos, DAY_TTL_S, MONTH_TTL_S, "", ONCE_TTL_S]
-        ops: list[_Op] = [("script", "spend", (*keys, self.marker_key(keys[0], "-")), args)]
-        ops += self._index_ops("pipes", [pipeline], MONTH_TTL_S)
-        day, month = (await self._run(ops))[0]
-        if nanos and int(month) == nanos:
-            await self._reindex(pipes=[pipeline])
-        return SpendTotals(int(day) / NANOS_PER_USD, int(month) / NANOS_PER_USD)
-
-    async def reserve_spend(
-        self, pipeline: str, reservation: str, usd: float, *, daily_limit: float | None,
-        monthly_limit: float | None, ttl_s: float,
-    ) -> SpendVerdict:
-        now_ms = int(time.time() * 1000)
-        keys = (*self.budget_keys(pipeline, *periods()), *self.reservation_keys(pipeline))
-        limits = [-1 if x is None else usd_to_nanos(x) for x in (daily_limit, monthly_limit)]
-        args = [now_ms, reservation, usd_to_nanos(usd), *limits, now_ms + int(ttl_s * 1000), MONTH_TTL_S]
-        ok, day, month, held = (await self._run([("script", "reserve", keys, args)]))[0]
-        totals = SpendTotals(int(day) / NANOS_PER_USD, int(month) / NANOS_PER_USD)
-        return SpendVerdict(bool(ok), totals, int(held) / NANOS_PER_USD)
-
-    async def settle_spend(self, pipeline: str, reservation: str, usd: float) -> SpendTotals:
-        return (await self.settle_many([(pipeline, reservation, usd)]))[0]
-
-    async def settle_many(
-        self, settlements: Sequence[tuple[str, str, float]], *, once: tuple[str, int] | None = None,
-    ) -> list[SpendTotals]:
-        if not settlements:
-            return []
-        writer = once[0] if once is not None else "-"
-        day, month = periods()
-        ops: list[_Op] = []
-        for i, (pipeline, reservation, usd) in enumerate(settlements):
-            keys = (*self.budget_keys(pipeline, day, month), *self.reservation_keys(pipeline))
-            seq = once[1] + i if once is not None else ""
-            args = [reservation, usd_to_nanos(usd), DAY_TTL_S, MONTH_TTL_S, seq, ONCE_TTL_S]
-            ops.append(("script", "settle", (*keys, self.marker_key(keys[0], writer)), args))
-        ops += self._index_ops("pipes", {p for p, _, _ in settlements}, MONTH_TTL_S)
-        res = await self._run(ops)
-        out, fresh = [], set()
-        for (pipeline, _, usd), (d, m) in zip(settlements, res, strict=False):
-            nanos = usd_to_nanos(usd)
-            if nanos and int(m) == nanos:
-                fresh.add(pipeline)
-            out.append(SpendTotals(int(d) / NANOS_PER_USD, int(m) / NANOS_PER_USD))
-        await self._reindex(pipes=fresh)
-        return out
-
-    async def get_spend(self, pipelines: Iterable[str] | None = None) -> dict[str, SpendTotals]:
-        if pipelines is None:
-            pipelines = await self._members("pipes")
-        names = sorted(set(pipelines))
-        day, month = periods()
-        ops: list[_Op] = []
-        for p in names:
-            dk, mk = self.budget_keys(p, day, month)
-            ops += [("cmd", "GET", [dk]), ("cmd", "GET", [mk])]
-        res = await self._run(ops) if ops else []
-        return {
-            p: SpendTotals(int(res[2 * i] or 0) / NANOS_PER_USD, int(res[2 * i + 1] or 0) / NANOS_PER_USD)
-            for i, p in enumerate(names)
-        }
 
     async def add_feedback(
         self, deployment: str, domain: str | None, score: float, scope: str | None = None,
