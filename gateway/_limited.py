@@ -5,12 +5,17 @@
 - **header timeout**: a head must be complete `header_timeout_s` after the connection opened, or
   after the first byte of the next request on a keep-alive connection (idle time between requests
   stays the keep-alive timeout's business); otherwise a 408 and a close;
+- **body clock**: once the head is in, a body that did not come with it must keep coming: at least
+  `_BODY_WINDOW_BYTES_PER_S` x `header_timeout_s` bytes in every `header_timeout_s` window, or a 408
+  (in the shape of the route's errors) and a close. Checked by the server's sweep
+  (gateway/_keep_alive.py), not a timer per request; a body that arrives with its head is never on it;
 - **connections**: beyond `max_connections` open connections in this process, a new connection
   gets a 503 as soon as it is accepted and is closed before anything is read from it.
 
-Refusals are OpenAI error bodies (`errors.error_body`) with `connection: close`. After a 431 or a
-408 the connection lingers briefly, reading and discarding, so the client can read the answer
-instead of a reset from a close with unread input (a 503 at the cap skips that to stay cheap).
+Refusals are OpenAI error bodies (`errors.error_body`; the body clock's 408 is in the route's shape,
+`errors.renderer_for`) with `connection: close`. After a 431 or a 408 the connection lingers
+briefly, reading and discarding, so the client can read the answer instead of a reset from a close
+with unread input (a 503 at the cap skips that to stay cheap).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -27,9 +33,11 @@ import orjson
 
 from gateway import errors
 from gateway._corked import Busy, CorkedTransport
+from gateway._keep_alive import IdleSweep
 from gateway._lean_event import LazyDeque, LeanEvent
 from gateway._proxy_headers import lean_proxy_headers
 from gateway._shared_values import SharedValues
+from gateway.asgi.io import REQUEST_ID
 
 __all__ = ["ConnectionLimits"]
 
@@ -42,6 +50,11 @@ _LINGER_BYTES = 1 << 20
 _READ_BYTES = 256 * 1024
 #: At most one "connection limit reached" warning per this many seconds per process.
 _REFUSAL_LOG_S = 10.0
+#: The body clock's pace: a body still arriving must bring at least this many bytes per second,
+#: counted over windows of `header_timeout_s` (10 KiB per 10 s window by default). A client on a slow
+#: link (a 64 kbit/s one brings 8 KB/s) uploads a body of any size; one that trickles a body to hold
+#: the connection is cut after a window, and keeping one takes a steady 1 KiB/s per connection.
+_BODY_WINDOW_BYTES_PER_S = 1024
 
 
 @dataclass(frozen=True)
@@ -71,8 +84,17 @@ class _RefusalLog:
             self._last, self._since = now, 0
 
 
-def _response(exc: errors.GatewayError, default_headers: list[tuple[bytes, bytes]]) -> bytes:
-    body = orjson.dumps(errors.error_body(exc))
+def _bad_request(msg: str, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """uvicorn's `send_400_response` (httptools), as bytes to send later."""
+    body = msg.encode("ascii")
+    return b"".join([b"HTTP/1.1 400 Bad Request\r\n", *(b"%s: %s\r\n" % (n, v) for n, v in default_headers),
+                     b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+                     % len(body), body])
+
+
+def _response(exc: errors.GatewayError, default_headers: list[tuple[bytes, bytes]],
+              render: Callable[[errors.GatewayError], dict] = errors.error_body) -> bytes:
+    body = orjson.dumps(render(exc))
     lines = [b"HTTP/1.1 %d %s\r\n" % (exc.status, HTTPStatus(exc.status).phrase.encode())]
     for name, value in [*default_headers, *((k.encode(), v.encode()) for k, v in exc.headers.items())]:
         lines.append(b"%s: %s\r\n" % (name, value))
@@ -95,6 +117,9 @@ class _Limited:
     """
 
     __slots__ = (
+        "_body_cycle",
+        "_body_seen",
+        "_body_since",
         "_busy",
         "_closing_timer",
         "_dropped",
@@ -106,11 +131,13 @@ class _Limited:
         "_refusals",
         "_refused",
         "_shared",
+        "_sweep",
     )
 
     def __init__(self, *args: Any, limits: ConnectionLimits, refusals: _RefusalLog, shared: SharedValues,
-                 busy: Busy, **kwargs: Any) -> None:
+                 busy: Busy, sweep: IdleSweep, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._sweep = sweep  # the server's: idle keep-alive connections (httptools) and body clocks
         lean_proxy_headers(self.app)  # uvicorn's proxy-headers layer, without its coroutine (_proxy_headers.py)
         self._busy = busy  # the server's (one per server, as `shared`)
         self._limits = limits
@@ -119,10 +146,15 @@ class _Limited:
         self._head_timer: asyncio.TimerHandle | None = None
         self._closing_timer: asyncio.TimerHandle | None = None
         self._refused = False  # answered with an error: input is dropped until the close
-        self._pending: errors.GatewayError | None = None  # to answer once the current response is done
+        # To answer once the current response is done: an error, or uvicorn's 400 for a malformed
+        # request that followed it in the same read.
+        self._pending: errors.GatewayError | bytes | None = None
         self._dropped = 0
         self._hangup: Any = None  # the `watch_hangup` watcher, and the request cycle it watches
         self._hangup_cycle: Any = None
+        self._body_cycle: Any = None  # the request whose body is on the body clock (`body_clock`)
+        self._body_since = 0.0  # when its current window began, and the bytes read in it
+        self._body_seen = 0
 
     # Where the head is: implemented per parser.
     def _head_room(self) -> int | None:
@@ -163,6 +195,7 @@ class _Limited:
         if self._refused or self._pending is not None:
             self._drop(len(data))
             return
+        n = len(data)
         while data:
             room = self._head_room()
             if room is None:
@@ -184,7 +217,13 @@ class _Limited:
             super().data_received(chunk)
             if self._refused or self.transport.is_closing():
                 return
+            if self._pending is not None:  # a malformed request behind one being answered
+                self._drop(len(data))
+                return
         if not self._between_requests():
+            cycle = self.cycle
+            if cycle.more_body:
+                self._body_arriving(cycle, n)
             self._stop_head_clock()
         elif self._head_timer is None:
             # Input after a response (the next request's first byte, or the rest of a body the app
@@ -200,7 +239,12 @@ class _Limited:
         self._busy.completed(now)
         self._hurry(now)
         super().on_response_complete()
-        if self._refused or self.transport.is_closing() or not self._between_requests():
+        if self._refused or self.transport.is_closing():
+            return
+        if not self._between_requests():
+            cycle = self.cycle
+            if cycle.more_body:  # (h11) a pipelined request it held, begun now, its body not all in
+                self._body_arriving(cycle, 0)
             return
         room = self._head_room()
         if self._pending is not None or (room is not None and room <= 0):
@@ -264,6 +308,66 @@ class _Limited:
         if self._hangup is watcher:
             self._hangup = self._hangup_cycle = None
 
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request its parser refuses, after the answers of the requests that
+        came before it in the same read: sent at once, it closed the connection on them."""
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete or cycle.more_body:
+            # Nothing being answered, or the malformed bytes are the current request's own body.
+            super().send_400_response(msg)  # type: ignore[misc]
+            return
+        self._pending = _bad_request(msg, self.server_state.default_headers)
+        self._stop_head_clock()
+
+    # The body clock (checked by the server's sweep, gateway/_keep_alive.py)
+    def _body_arriving(self, cycle: Any, n: int) -> None:
+        """A read of `n` bytes left `cycle`'s body incomplete: it goes on the body clock, or counts."""
+        if cycle is self._body_cycle:
+            self._body_seen += n
+        elif not cycle.response_started:
+            # Its first window starts now, with the head in; the bytes of this read do not count.
+            # (A dict entry in the server's sweep, not a timer: an SDK that writes a request's head
+            # and body apart makes this the path of most of its requests.)
+            loop = self.loop
+            self._body_cycle, self._body_since, self._body_seen = cycle, loop.time(), 0
+            self._sweep.body(self, loop, self._limits.header_timeout_s, self._body_since)
+
+    def body_clock(self, now: float) -> bool:
+        """The sweep's check of a body being waited for; False once there is none to wait for.
+
+        Each window of `header_timeout_s` must bring `_BODY_WINDOW_BYTES_PER_S` bytes a second; a
+        window in which the gateway itself stopped reading (its app has not taken what came, or the
+        request waits behind another's response) does not count against the client."""
+        cycle = self._body_cycle
+        if (cycle is None or cycle is not self.cycle or not cycle.more_body or cycle.response_started
+                or cycle.disconnected or self._refused or self.transport.is_closing()):
+            self._body_cycle = None
+            return False
+        window = self._limits.header_timeout_s
+        if now - self._body_since < window:
+            return True
+        if self._body_seen >= window * _BODY_WINDOW_BYTES_PER_S or self.flow.read_paused:
+            self._body_since, self._body_seen = now, 0
+            return True
+        self._body_cycle = None
+        self._body_timeout(cycle)
+        return False
+
+    def _body_timeout(self, cycle: Any) -> None:
+        window = self._limits.header_timeout_s
+        scope = cycle.scope
+        rid = scope.get(REQUEST_ID)  # set when the app began (gateway/asgi/app.py): the 408 is its answer
+        exc = errors.RequestTimeoutError(
+            f"The request body stopped arriving: less than {window * _BODY_WINDOW_BYTES_PER_S:g} bytes of it "
+            f"came in {window:g} seconds.", param="body",
+            headers={"x-gateway-request-id": rid} if rid else None,
+        )
+        # The app waits in its body read: it reads that the client is gone (`http.disconnect`), as if
+        # it had hung up, and nothing it sends goes out; the 408 goes in its place.
+        cycle.disconnected = True
+        cycle.message_event.set()
+        self._refuse(exc, errors.renderer_for(scope["path"]), answering=True)
+
     # Internals
     def _too_large(self) -> errors.HeadersTooLargeError:
         return errors.HeadersTooLargeError(
@@ -297,16 +401,19 @@ class _Limited:
             param="headers",
         ))
 
-    def _refuse(self, exc: errors.GatewayError) -> None:
+    def _refuse(self, exc: errors.GatewayError | bytes,
+                render: Callable[[errors.GatewayError], dict] = errors.error_body, *, answering: bool = False) -> None:
+        """Answer `exc` (an error, or a response's bytes) and close; `answering`: in place of the
+        response of the request under way, which was not started."""
         self._refused, self._pending, self._dropped = True, None, 0
         self._stop_head_clock()
         self._unset_keepalive_if_required()
         transport = self.transport
-        if not self._between_requests():
+        if not answering and not self._between_requests():
             # Another pipelined request is being answered: an error now would corrupt its response.
             transport.close()
             return
-        transport.write(_response(exc, self.server_state.default_headers))
+        transport.write(exc if isinstance(exc, bytes) else _response(exc, self.server_state.default_headers, render))
         if transport.can_write_eof():
             transport.write_eof()
             self._closing_timer = self.loop.call_later(_LINGER_S, transport.close)

@@ -2,9 +2,11 @@
 
 uvicorn buffers a request's line and headers without bound before the app sees them (httptools
 has no cap at all; h11's is a plain-text 400), and nothing times out a client that never finishes
-them: its keep-alive timer only runs between requests. The limits (`_limited.py`: header bytes,
-header timeout, connections) therefore live in the protocols themselves, plugged in through
-`uvicorn.Config(http=...)`: `HttpToolsLimited` (the default) and `H11Limited`.
+them: its keep-alive timer only runs between requests; nor a body that stops short of its length.
+The limits (`_limited.py`: header bytes, header timeout, body clock, connections) therefore live in
+the protocols themselves, plugged in through `uvicorn.Config(http=...)`: `HttpToolsLimited` (the
+default) and `H11Limited`. A malformed request that follows valid ones in the same read is refused
+after their answers (`_Limited.send_400_response`).
 
 `HttpToolsLimited` is also where a request's bytes meet the gateway first, so its per-request
 methods are uvicorn's flattened, with the limits, the keep-alive sweep (`_keep_alive.py`), the
@@ -72,11 +74,10 @@ class HttpToolsLimited(_Limited, HttpToolsProtocol):
     the next request's bytes arrive, for every request) is replaced by the server's `IdleSweep`.
     """
 
-    __slots__ = ("_head_bytes", "_head_open", "_names", "_sweep")
+    __slots__ = ("_head_bytes", "_head_open", "_names")
 
-    def __init__(self, *args: Any, sweep: IdleSweep, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._sweep = sweep
         self._head_open = True
         self._head_bytes = 0
         self._names = self._shared.names  # the server's shared header names (_shared_values.py)
@@ -112,6 +113,7 @@ class HttpToolsLimited(_Limited, HttpToolsProtocol):
             self.parser.feed_data(data)
         except httptools.HttpParserError:
             self.logger.warning("Invalid HTTP request received.")
+            # After the answers of the requests before it in this read (`_Limited.send_400_response`).
             self.send_400_response("Invalid HTTP request received.")
             return
         except httptools.HttpParserUpgrade:
@@ -123,6 +125,8 @@ class HttpToolsLimited(_Limited, HttpToolsProtocol):
             return
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
+            if cycle.more_body:  # the body did not all come with its head: the body clock (_limited.py)
+                self._body_arriving(cycle, len(data))
             if self._head_timer is not None:
                 self._stop_head_clock()
         elif self._head_timer is None:
@@ -238,13 +242,11 @@ def uvicorn_options(settings: Any) -> dict[str, Any]:
     The protocol factory is a `functools.partial` of a module-level class, so a `--workers`
     config pickles to its worker processes, each of which then counts its own connections.
     """
-    protocol: Any = H11Limited
-    per_server: dict[str, Any] = {}
-    if settings.http_parser != "h11":
-        protocol, per_server = HttpToolsLimited, {"sweep": IdleSweep()}
+    protocol: Any = H11Limited if settings.http_parser == "h11" else HttpToolsLimited
     return {
+        # The sweep: idle keep-alive connections (httptools; h11 keeps uvicorn's timer) and body clocks.
         "http": functools.partial(protocol, limits=ConnectionLimits.from_settings(settings), refusals=_RefusalLog(),
-                                  shared=SharedValues(), busy=Busy(), **per_server),
+                                  shared=SharedValues(), busy=Busy(), sweep=IdleSweep()),
         "timeout_keep_alive": settings.keep_alive_s,
         # h11's own cap (a plain-text 400) stays a backstop behind the 431: one read above ours.
         "h11_max_incomplete_event_size": settings.max_header_bytes + _READ_BYTES,

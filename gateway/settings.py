@@ -147,7 +147,8 @@ class Settings(BaseSettings):
         10.0, gt=0,
         description=(
             "A request line and headers not complete this long after the connection opened (or after the "
-            "next request's first byte on a keep-alive connection) get a 408 and a close."
+            "next request's first byte on a keep-alive connection) get a 408 and a close. Also the body clock's "
+            "window: a body still arriving must bring 1 KiB a second over each such window, or a 408 and a close."
         ),
     )
     keep_alive_s: float = Field(

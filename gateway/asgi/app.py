@@ -20,9 +20,10 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.asgi.io import REQUEST_ID, new_request_id
+from gateway.asgi.io import REQUEST_ID, ClientGone, new_request_id
 
 __all__ = ["GatewayApp"]
 
@@ -128,10 +129,19 @@ def _marked_coroutine_function(func: Callable) -> Callable:
     return func
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """A framework route's body read (`asgi.read_body`) found its client gone: no error of the
+    gateway's, and nobody to answer (a server drops what is sent to a gone client)."""
+    return Response(status_code=499)
+
+
 class GatewayApp(FastAPI):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._fast_routes: dict[str, ASGIApp] = {}
+        # As the fast routes do: a client that hangs up before its body is in is not logged as an
+        # unhandled error (with its traceback, by the app's catch-all handler and by the server).
+        self.exception_handlers.setdefault(ClientGone, _client_gone)
 
     @_marked_coroutine_function
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:  # type: ignore[override]

@@ -12,7 +12,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway import errors
+from gateway import asgi, errors
 from gateway.security.middleware import PRINCIPAL
 from gateway.state import GatewayState
 
@@ -23,8 +23,11 @@ _THUMBS = {"up": 1.0, "down": 0.0, True: 1.0, False: 0.0}
 
 async def feedback(request: Request) -> JSONResponse:
     state: GatewayState = request.app.state.gateway
+    # The model routes' body read: a client gone before its body is in raises `asgi.ClientGone`,
+    # which `GatewayApp` answers quietly (to nobody), not as an unhandled error with its traceback.
+    raw = await asgi.read_body(request.receive)
     try:
-        body = orjson.loads(await request.body())
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise errors.InvalidRequestError("The request body is not valid JSON.", param="body") from None
     if not isinstance(body, dict) or not isinstance(body.get("request_id"), str):
