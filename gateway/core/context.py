@@ -279,11 +279,11 @@ _CHECKED_KEYS = frozenset((
 ))
 
 
-def _required_capabilities(body: Mapping[str, Any]) -> frozenset[str]:
+def _required_capabilities(body: Mapping[str, Any], fmt: Any) -> frozenset[str]:
+    """`fmt`: the body's `response_format` (read once by `build_context`)."""
     caps = set()
     if body.get("tools"):
         caps.add("tools")
-    fmt = body.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         caps.add("json_schema")
     if body.get("stream"):
@@ -332,7 +332,8 @@ def build_context(
     """`exact_from`: a prompt estimated at this many tokens or more raises `CountFirst`;
     `counted`: the count it asked for, which replaces the estimate."""
     tools = body.get("tools") or []
-    tokens = prompt_tokens(body["messages"], tools, exact_from) if counted is None else counted
+    fmt = body.get("response_format")  # a JSON schema in it is input the provider bills
+    tokens = prompt_tokens(body["messages"], tools, exact_from, fmt) if counted is None else counted
     tool_names = tuple(t["function"]["name"] for t in tools)
     choice = body.get("tool_choice")
     forced = None
@@ -344,7 +345,7 @@ def build_context(
         request_id=request_id,
         input_tokens=tokens,
         max_output_tokens=max_out,
-        required_capabilities=_required_capabilities(body),
+        required_capabilities=_required_capabilities(body, fmt),
         domain=domain,
         domain_source=domain_source,
         pipeline=pipeline,

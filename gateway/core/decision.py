@@ -189,7 +189,7 @@ class Decider:
         )
         # Resolving validates the strategy header and the pipeline id even for a pinned model.
         resolution = self._resolutions.resolve(self._policies(), pipeline, headers.get("x-selection-strategy"), ctx,
-                                               self._allow_unknown)
+                                               self._allow_unknown, embedding)
         # Hook (gateway/learning/planner.py): X-Quality-Target is validated here, pinned or not.
         target, target_note = self._targets.target(headers, resolution)
         if ctx.domain is None and resolution.domain is not None:

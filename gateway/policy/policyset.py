@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from gateway.learning import DomainClassifier, FeatureHasher, RouterModel
@@ -55,16 +55,23 @@ class PolicySet:
         return self.pipelines.get(pipeline)
 
     def selection_params(self, policy: Policy, strategy_override: str | None, preferred: tuple[str, ...],
-                         preferred_reason: str | None) -> SelectionParams:
-        """`policy.selection_params(...)`, the same object each time for the same arguments.
+                         preferred_reason: str | None, drop_capabilities: frozenset[str] = frozenset(),
+                         ) -> SelectionParams:
+        """`policy.selection_params(...)`, the same object each time for the same arguments (the
+        decider remembers rankings by the identity of their params); `drop_capabilities`: required
+        capabilities of the policy's that do not bind this request (chat ones, for embeddings).
 
         The arguments come from a finite set (validated strategy names, the policy's expert lists);
         the bound only guards against a caller that proves otherwise."""
-        key = (id(policy), strategy_override, preferred, preferred_reason)
+        key = (id(policy), strategy_override, preferred, preferred_reason, drop_capabilities)
         hit = self._params.get(key)
         if hit is not None and hit[0] is policy:
             return hit[1]
         params = policy.selection_params(strategy_override, preferred, preferred_reason)
+        required = params.constraints.required_capabilities
+        if not required.isdisjoint(drop_capabilities):
+            params = replace(params, constraints=replace(params.constraints,
+                                                         required_capabilities=required - drop_capabilities))
         if len(self._params) >= 1024:
             self._params.clear()
         self._params[key] = (policy, params)

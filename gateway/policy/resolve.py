@@ -19,10 +19,11 @@ from typing import Literal
 from gateway.policy.errors import InvalidStrategyError, UnknownPipelineError
 from gateway.policy.models import STRATEGIES, BudgetSpec, ExpertSpec, ExplorationSpec, Policy
 from gateway.policy.policyset import DEFAULT_PIPELINE, PolicySet
-from gateway.selection.types import Constraints, ModelInfo, RequestContext, SelectionParams
+from gateway.selection.types import CAPABILITIES, Constraints, ModelInfo, RequestContext, SelectionParams
 
 __all__ = [
     "ASSUMED_OUTPUT_TOKENS",
+    "CHAT_CAPABILITIES",
     "ExpertChoice",
     "Resolution",
     "ResolutionMemo",
@@ -34,6 +35,14 @@ __all__ = [
 #: Output tokens assumed when checking an expert's own cost/latency caps for a request that sets
 #: no max_tokens; the engine's own estimates (with live stats) still apply to the final choice.
 ASSUMED_OUTPUT_TOKENS = 256
+
+#: The capabilities a policy can require all describe chat models (tool calls, streamed tokens, image,
+#: audio and PDF parts, JSON answers, choices, logprobs). An embeddings request asks for none of
+#: them, and no embedding model has them, so a pipeline requiring `tools` would refuse every
+#: embeddings request while one requiring `streaming` let them through (embedding models default
+#: to supporting it): for embeddings they do not apply. A capability that embedding models can
+#: have, if one is added, must stay out of this set.
+CHAT_CAPABILITIES = frozenset(CAPABILITIES)
 
 StrategySource = Literal["header", "pipeline", "default"]
 ExpertTrigger = Literal["forced", "last_tool_result", "offered"]
@@ -100,8 +109,10 @@ def resolve(
     header_strategy: str | None,
     ctx: RequestContext,
     allow_unknown_pipeline_fallback: bool = False,
+    embedding: bool = False,
 ) -> Resolution:
-    """Apply the precedence rules; `pipeline_id` None means `ctx.pipeline`.
+    """Apply the precedence rules; `pipeline_id` None means `ctx.pipeline`; `embedding`: for an
+    embeddings request, which the policy's chat capabilities (`CHAT_CAPABILITIES`) do not bind.
 
     Raises `UnknownPipelineError` (404) and `InvalidStrategyError` (400, a ValueError). A bad
     header value is rejected even when the policy would ignore it: it is a client bug either way.
@@ -125,7 +136,8 @@ def resolve(
 
     experts = choose_experts(policy, ctx, policy_set.models)
     notes.extend(experts.notes)
-    params = policy_set.selection_params(policy, override, experts.preferred, experts.reason)
+    params = policy_set.selection_params(policy, override, experts.preferred, experts.reason,
+                                         drop_capabilities=CHAT_CAPABILITIES if embedding else frozenset())
     return Resolution(
         policy=policy,
         policy_name=name,
@@ -235,11 +247,11 @@ def _violations(name: str, info: ModelInfo | None, c: Constraints, ctx: RequestC
 class ResolutionMemo:
     """`resolve`, remembered per policy set for policies without experts.
 
-    Without an experts table a resolution depends on the pipeline, the strategy header and the
-    domain alone (experts read the request's tools), and most requests share a handful of those;
-    building the eleven-field result cost more than the lookup. Refusals (an unknown pipeline, a
-    bad strategy) are raised every time, never remembered. A new policy set (a reload) starts
-    afresh.
+    Without an experts table a resolution depends on the pipeline, the strategy header, the domain
+    and whether the request is for embeddings alone (experts read the request's tools), and most
+    requests share a handful of those; building the eleven-field result cost more than the lookup.
+    Refusals (an unknown pipeline, a bad strategy) are raised every time, never remembered. A new
+    policy set (a reload) starts afresh.
     """
 
     #: Header values are the client's: at most this many are kept (then the memory starts over).
@@ -255,14 +267,16 @@ class ResolutionMemo:
         return len(self._known)
 
     def resolve(self, policy_set: PolicySet, pipeline_id: str | None, header_strategy: str | None,
-                ctx: RequestContext, allow_unknown_pipeline_fallback: bool = False) -> Resolution:
+                ctx: RequestContext, allow_unknown_pipeline_fallback: bool = False,
+                embedding: bool = False) -> Resolution:
         if self._policies is not policy_set:
             self._policies, self._known = policy_set, {}
         known = self._known
-        key = (pipeline_id, header_strategy, ctx.domain, ctx.pipeline)
+        key = (pipeline_id, header_strategy, ctx.domain, ctx.pipeline, embedding)
         resolution = known.get(key)
         if resolution is None:
-            resolution = resolve(policy_set, pipeline_id, header_strategy, ctx, allow_unknown_pipeline_fallback)
+            resolution = resolve(policy_set, pipeline_id, header_strategy, ctx, allow_unknown_pipeline_fallback,
+                                 embedding)
             if not resolution.policy.experts:
                 if len(known) >= self.MAX:
                     known.clear()
