@@ -7,7 +7,10 @@ are written for the caller: they never contain tracebacks or provider credential
 
 from __future__ import annotations
 
+import base64
+import functools
 import re
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -221,11 +224,29 @@ _KEY_PATTERNS = re.compile(
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove known secret values and anything shaped like a credential from `text`."""
+    """Remove known secret values and anything shaped like a credential from `text`.
+
+    A known value is matched in any letter case and in the encodings a provider's or a library's
+    message may echo it in: base64 (standard and URL-safe; a Basic credential, a signed token's
+    payload) and percent-encoding (a URL's query)."""
+    pattern = _secret_pattern(secrets if type(secrets) is tuple else tuple(secrets))
+    if pattern is not None:
+        text = pattern.sub("[redacted]", text)
+    return _KEY_PATTERNS.sub("[redacted]", text)
+
+
+@functools.lru_cache(maxsize=64)
+def _secret_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    forms: set[str] = set()
     for secret in secrets:
         if secret and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-    return _KEY_PATTERNS.sub("[redacted]", text)
+            raw = secret.encode()
+            forms.update((secret, base64.b64encode(raw).decode().rstrip("="),
+                          base64.urlsafe_b64encode(raw).decode().rstrip("="), urllib.parse.quote(secret, safe="")))
+    if not forms:
+        return None
+    # Longest first: a form that contains another is replaced whole.
+    return re.compile("|".join(map(re.escape, sorted(forms, key=len, reverse=True))), re.IGNORECASE)
 
 
 # What a provider's or a client library's error text may carry besides keys: a Python traceback

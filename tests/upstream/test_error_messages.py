@@ -6,7 +6,9 @@ provider's traceback were relayed in error bodies and stream error events.
 
 from __future__ import annotations
 
+import base64
 import re
+import urllib.parse
 
 import pytest
 from hypothesis import given
@@ -53,6 +55,27 @@ CASES = [
     # litellm fail with `traceback.format_exc()` in its message.
     (ANTHROPIC, "ok"),
 ]
+
+
+# A provider key with no credential shape: only the known value (in its forms) can catch it.
+_PLAIN_KEY = "Zq81mX0pLw7sV3NcHy52"
+
+
+@pytest.mark.parametrize("form", [
+    _PLAIN_KEY, _PLAIN_KEY.upper(), _PLAIN_KEY.lower(),
+    base64.b64encode(_PLAIN_KEY.encode()).decode(), base64.urlsafe_b64encode(_PLAIN_KEY.encode()).decode(),
+    "Basic " + base64.b64encode(_PLAIN_KEY.encode()).decode().rstrip("="), urllib.parse.quote(_PLAIN_KEY + "/+="),
+])
+def test_a_known_key_is_redacted_in_any_case_and_encoding(form):
+    text = errors.scrub(f"upstream said: invalid key {form} (rejected)", [_PLAIN_KEY])
+    assert "[redacted]" in text
+    assert _PLAIN_KEY.lower() not in text.lower()
+    assert base64.b64encode(_PLAIN_KEY.encode()).decode().rstrip("=") not in text
+
+
+def test_redaction_leaves_other_text_alone():
+    assert errors.redact("quota of 20 tokens for model gpt-4o", [_PLAIN_KEY]) == "quota of 20 tokens for model gpt-4o"
+    assert errors.redact("short", ["ab"]) == "short"  # values under 4 characters are not secrets
 
 
 @pytest.mark.parametrize(("deployment", "mode"), CASES)
