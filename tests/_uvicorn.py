@@ -14,7 +14,17 @@ from gateway.serving import uvicorn_options
 from gateway.settings import Settings
 from tests._wait import wait_until
 
-__all__ = ["lifespan", "served"]
+__all__ = ["lifespan", "read_body", "served"]
+
+
+async def read_body(receive) -> bytes:
+    """A test app's whole request body, read from ASGI `http.request` messages."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
 
 
 async def lifespan(receive, send) -> None:

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from gateway.settings import Settings
-from tests._uvicorn import lifespan, served
+from tests._uvicorn import lifespan, read_body, served
 from tests.security._rawhttp import connect, parse, read_until_closed
 
 PARSERS = ["httptools", "h11"]
@@ -27,12 +27,7 @@ async def _app(scope, receive, send) -> None:
     if scope["type"] == "lifespan":
         await lifespan(receive, send)
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await read_body(receive)
     if scope["path"] == "/slow":
         await asyncio.sleep(0.5)
     answer = b"%s %d" % (scope["path"].encode(), len(body))

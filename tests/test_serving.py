@@ -19,7 +19,7 @@ from gateway.serving import (
     uvicorn_options,
 )
 from gateway.settings import Settings
-from tests._uvicorn import lifespan, served
+from tests._uvicorn import lifespan, read_body, served
 
 
 @pytest.mark.parametrize(("parser", "cls"), [("httptools", HttpToolsLimited), ("h11", H11Limited)])
@@ -120,12 +120,7 @@ async def _echo_body(scope, receive, send) -> None:
     if scope["type"] == "lifespan":
         await lifespan(receive, send)
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await read_body(receive)
     query = scope["query_string"] + b"|" + scope["path"].encode() + b"|" + scope["raw_path"]
     out = body + b"|" + query
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(out))]})
