@@ -103,7 +103,7 @@ class SecurityMiddleware:
     ) -> None:
         self.app = app
         self.keyring = keyring
-        self.limiter = limiter  # gateway.security.ratelimit.RateLimiter, used by `admit`
+        self.limiter = limiter  # gateway.security.ratelimit.RateLimiter: `over`, before a body is read
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
         self.open_paths = frozenset(open_paths)
@@ -124,6 +124,12 @@ class SecurityMiddleware:
         scope[SECURITY] = self
         if scope["method"] not in _BODY_METHODS:
             return self.app(scope, receive, send)
+        if principal is not None and principal.limits.rpm is not None and self.limiter is not None:
+            # A key already over its requests per minute is refused before its body is read: the
+            # parse and the decision on a large body cost far more than the refusal.
+            refused = self.limiter.over(principal)
+            if refused is not None:
+                return send_error(send, refused, errors.renderer_for(scope["path"]))
         if length is not None and length > self.max_body_bytes:
             return send_error(send, self._too_large(), errors.renderer_for(scope["path"]))
         return self._with_body_limit(scope, receive, send)

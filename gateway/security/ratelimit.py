@@ -220,6 +220,26 @@ class RateLimiter:
         self._add(charged, 1)
         return tuple(charged)
 
+    def over(self, principal: Principal) -> errors.RateLimitError | None:
+        """The refusal `admit` would give `principal` for one more request, its key's requests per
+        minute alone; charges nothing. Asked before a body is read, so a key already over its limit
+        gets its 429 before the gateway parses, counts and decides on megabytes for it."""
+        limit = principal.limits.rpm
+        if limit is None:
+            return None
+        now = self._clock()
+        w = int(now // WINDOW_S)
+        elapsed = (now - w * WINDOW_S) / WINDOW_S
+        bucket = "key:" + principal.name
+        prev_n, cur_n = self._count(self._key(bucket, "r", w - 1)), self._count(self._key(bucket, "r", w))
+        if prev_n * (1 - elapsed) + cur_n + 1 <= limit:
+            return None
+        retry = max(1, math.ceil(_retry_after(prev_n, cur_n, 1, limit, elapsed) - 1e-6))
+        return errors.RateLimitError(
+            f"Rate limit reached for {_describe(bucket)}: {limit} requests per minute. Try again in {retry} s.",
+            headers={"retry-after": str(retry)},
+        )
+
     def refund(self, charge: Charge | None) -> None:
         """Take back what `admit` charged: for a request refused after it (by its budget), which
         never reached a provider. Pushed as a negative increment with the next sync; a charge whose

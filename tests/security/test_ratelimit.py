@@ -3,6 +3,7 @@ Retry-After over real HTTP, alone and shared by two gateways on one Redis."""
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 
@@ -200,6 +201,23 @@ def test_key_rpm_gives_429_with_retry_after(secure_factory):
     resp = loopback.post(url, json=chat(max_tokens=600), headers=headers)
     assert resp.status_code == 429 and "pipeline 'batch'" in resp.json()["error"]["message"]
     assert loopback.post(url, json=chat(max_tokens=300), headers=headers).status_code == 200
+
+
+def test_a_key_over_its_rpm_is_refused_before_its_body_is_read(secure_factory):
+    # The parse and the decision on a large body cost far more than a refusal: a key already over
+    # its limit gets its 429 at the headers, on every route that reads a body.
+    gw = secure_factory(keys=key_specs(alpha={"rpm": 2}))
+    key = "gw-alpha-4fJ8sLq2Wm9xZc1V"
+    for _ in range(2):
+        assert loopback.post(gw.base_url + "/chat/completions", json=chat(), headers=auth(key)).status_code == 200
+    for path in ("/chat/completions", "/selection/explain", "/messages/count_tokens", "/embeddings"):
+        # Headers only: the declared body never comes, so only a refusal at the headers answers.
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as sock:
+            sock.sendall(f"POST /v1{path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+                         "Content-Type: application/json\r\nContent-Length: 8000000\r\n\r\n".encode())
+            head = sock.recv(65536).decode("latin-1")
+        assert head.startswith("HTTP/1.1 429"), (path, head[:200])
+        assert "retry-after:" in head.lower() and "key 'alpha'" in head
 
 
 def test_tpm_counts_every_choice_a_request_asks_for(secure_factory):
