@@ -68,7 +68,7 @@ class Decision:
 
     @property
     def notes(self) -> tuple[str, ...]:
-        extra = self.resolution.notes + self.resolution.experts.notes if self.resolution else ()
+        extra = self.resolution.notes if self.resolution else ()  # the experts' notes among them
         return extra + self.ranking.notes
 
 

@@ -13,7 +13,7 @@ Precedence (see docs/policies.md):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from gateway.policy.errors import InvalidStrategyError, UnknownPipelineError
@@ -134,7 +134,10 @@ def resolve(
                 f"header strategy {requested!r} ignored: policy {name!r} does not allow overrides"
             )
 
-    experts = choose_experts(policy, ctx, policy_set.models)
+    # An expert's own constraints judge quality in the request's domain: the header's, else the
+    # policy's default (applied to the context only after this; an inferred one comes later still).
+    experts = choose_experts(policy, ctx if ctx.domain or not sel.default_domain
+                             else replace(ctx, domain=sel.default_domain), policy_set.models)
     notes.extend(experts.notes)
     params = policy_set.selection_params(policy, override, experts.preferred, experts.reason,
                                          drop_capabilities=CHAT_CAPABILITIES if embedding else frozenset())

@@ -301,8 +301,11 @@ def _promote_preferred(
     ``position`` gives a feasible model's snapshot index by name, ``rejection`` a rejected one's
     `Rejection`. Returns the new order and how many preferred models lead it.
     """
-    tool = ctx.forced_tool or ctx.last_tool_result
-    for_tool = f" for {tool}" if tool else ""
+    # What the experts were chosen for, as the resolution said it ("forced tool 'x'", "offered
+    # tools a, b"): the trigger that fired, which is not always the forced tool or the last result
+    # (one without experts of its own passes the choice on).
+    trigger = (params.preferred_reason or "").rpartition(": experts ")[0]
+    for_tool = f" (preferred for {trigger})" if trigger else ""
     front: list[int] = []
     for name in dict.fromkeys(params.preferred):  # dedupe, keep order
         i = position(name)

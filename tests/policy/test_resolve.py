@@ -227,8 +227,8 @@ def test_offered_order_breaks_ties(policy_set):
 
 
 def test_per_expert_constraints_filter_only_the_experts(policy_set):
-    res = resolve(policy_set, "code", None, ctx(forced_tool="premium"), False)
-    # min_quality 0.91 drops gpt-4o (0.9) and deepseek-coder (0.85); anthropic is blocked.
+    res = resolve(policy_set, "code", None, ctx(forced_tool="premium", domain="chat"), False)
+    # min_quality 0.91 drops gpt-4o (0.9) and deepseek-coder (0.85 outside code); anthropic is blocked.
     assert res.params.preferred == ()
     assert sum("not preferred" in n for n in res.notes) == 3
     # ...but they are not hard constraints for the request: the policy's constraints are unchanged.
@@ -236,6 +236,15 @@ def test_per_expert_constraints_filter_only_the_experts(policy_set):
     # With domain "code" deepseek-coder's domain quality (0.95) meets the expert's floor.
     res = resolve(policy_set, "code", None, ctx(forced_tool="premium", domain="code"), False)
     assert res.params.preferred == ("deepseek-coder",)
+
+
+def test_expert_constraints_read_the_policys_default_domain(policy_set):
+    # No domain on the request: the pipeline's `default_domain` (code) is the request's domain, for
+    # the experts' min_quality too (it was applied only after the experts were chosen, so deepseek-
+    # coder was judged on its overall 0.85 and dropped).
+    res = resolve(policy_set, "code", None, ctx(forced_tool="premium"), False)
+    assert res.params.preferred == ("deepseek-coder",) and res.domain == "code"
+    assert not any("deepseek-coder" in n and "not preferred" in n for n in res.notes)
 
 
 def test_per_expert_cost_cap_uses_the_requests_size(policy_set):

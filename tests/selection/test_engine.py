@@ -35,28 +35,28 @@ def _names(ranking):
             ("claude-3-5-sonnet",),
             {"claude-3-5-sonnet": LiveStats(circuit_open=True)},
             ["gpt-4o-mini"],
-            "expert claude-3-5-sonnet for run_sql unavailable: "
+            "expert claude-3-5-sonnet (preferred for forced tool 'run_sql') unavailable: "
             f"{CIRCUIT_OPEN}; using normal ranking",
         ),
         (
             ("o1-pro",),
             {},
             ["gpt-4o-mini"],
-            "expert o1-pro for run_sql unavailable: not in catalog; using normal ranking",
+            "expert o1-pro (preferred for forced tool 'run_sql') unavailable: not in catalog; using normal ranking",
         ),
     ],
     ids=["one", "order-kept", "circuit-open", "unknown"],
 )
 def test_preferred_models(preferred, live, expected_front, note):
     params = SelectionParams(
-        strategy="cost", preferred=preferred, preferred_reason="expert for run_sql"
+        strategy="cost", preferred=preferred, preferred_reason=f"forced tool 'run_sql': experts {', '.join(preferred)}"
     )
     ranking = ENGINE.rank(ctx(forced_tool="run_sql"), _CATALOG, params, live)
     assert _names(ranking)[: len(expected_front)] == expected_front
     assert ranking.notes == ((note,) if note else ())
     winner = ranking.winner
     assert winner.preferred == (note is None)
-    assert ("preferred: expert for run_sql" in winner.reasons) == (note is None)
+    assert any(r.startswith("preferred: forced tool 'run_sql'") for r in winner.reasons) == (note is None)
 
 
 def test_rest_keeps_strategy_order_behind_preferred():
