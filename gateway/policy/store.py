@@ -110,15 +110,17 @@ class PolicyStore:
     def _reject(self, exc: PolicyError, seen: _Fingerprint | None) -> bool:
         # Log a given broken state once, not on every poll; a new edit gets logged again.
         repeat = self._last_error is not None and str(self._last_error) == str(exc)
-        self._last_error = exc
-        if seen is not None:
-            self._seen = seen
         if not repeat:
             self._log.error(
                 "policy reload rejected; keeping version %d (%d problem(s))", self._version, len(exc.errors)
             )
             for issue in exc.errors:
                 self._log.error("%s", issue)
+        # Published after the log (this runs in the watcher's thread): whoever sees the error (the
+        # stats route, a test) finds it logged too.
+        self._last_error = exc
+        if seen is not None:
+            self._seen = seen
         return False
 
     async def run_watcher(self, interval: float = 0.5) -> None:
