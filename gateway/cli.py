@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 from pathlib import Path
 
 __all__ = ["main", "missing_path_hint"]
@@ -52,6 +54,27 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
 
+def _check_listen(host: str, port: int) -> None:
+    """OSError (a user's error, `_user_error`) when `host:port` cannot be listened on: taken, or an
+    address this machine does not have. uvicorn says so only after the whole start-up, mixed with
+    its INFO lines. (A port taken between this check and uvicorn's bind still fails there.)"""
+    import socket
+
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -76,6 +99,7 @@ def _serve(args: argparse.Namespace) -> int:
     if local:
         print(f"gateway: warning: no shared store; per worker process (each of {settings.workers}): "
               f"{', '.join(local)}", file=sys.stderr)
+    _check_listen(settings.host, settings.port)  # one line now, not uvicorn's error after the start-up
     from gateway.observability import prepare_multiprocess_dir
 
     prepare_multiprocess_dir(settings.workers)
@@ -116,7 +140,7 @@ def _demo(args: argparse.Namespace) -> int:
     from gateway.tools.demo import run_demo
 
     return run_demo(config=args.config, profile=args.profile, policies=args.policies, keep_running=args.keep_running,
-                    port=args.port if args.port is not None else (8000 if args.keep_running else 0),
+                    port=args.port,
                     rate=args.rate, healthy_s=args.healthy_s, degraded_s=args.degraded_s)
 
 
@@ -224,8 +248,8 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"directory of pipeline policy files (default: $GATEWAY_POLICIES, else {default('policies')})")
     s.add_argument("--host", help=f"address to bind (default: $GATEWAY_HOST, else {default('host')}; anything "
                                   "but loopback needs gateway keys or --insecure)")
-    s.add_argument("--port", type=int, help=f"port to listen on (default: $GATEWAY_PORT, else {default('port')})")
-    s.add_argument("--workers", type=int,
+    s.add_argument("--port", type=port_number, help=f"port to listen on (default: $GATEWAY_PORT, else {default('port')})")
+    s.add_argument("--workers", type=number(int, 1, 64),
                    help=f"worker processes (default: $GATEWAY_WORKERS, else {default('workers')}; share "
                         "stats through GATEWAY_REDIS_URL)")
     s.add_argument("--insecure", action="store_true",
@@ -264,11 +288,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--keep-running", action="store_true",
                    help="afterwards keep both up with steady traffic and a model that fails and recovers "
                         "in turns, to watch /dashboard adapt (Ctrl-C stops)")
-    s.add_argument("--port", type=int,
+    s.add_argument("--port", type=port_number,
                    help="gateway port (default: 8000 with --keep-running if free, else any free port)")
-    s.add_argument("--rate", type=float, default=6.0, help="--keep-running: requests per second")
-    s.add_argument("--healthy-s", type=float, default=40.0, help="--keep-running: seconds all models are healthy")
-    s.add_argument("--degraded-s", type=float, default=30.0, help="--keep-running: seconds a model fails")
+    s.add_argument("--rate", type=number(float, 0.1, 1000.0), default=6.0, help="--keep-running: requests per second")
+    s.add_argument("--healthy-s", type=number(float, 1.0), default=40.0,
+                   help="--keep-running: seconds all models are healthy")
+    s.add_argument("--degraded-s", type=number(float, 1.0), default=30.0, help="--keep-running: seconds a model fails")
     s.set_defaults(func=_demo)
 
     s = sub.add_parser("route", help="print the ranking the gateway would choose for a prompt",
@@ -279,7 +304,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="X-Selection-Strategy (default: the policy's; custom needs a policy with weights)")
     s.add_argument("--domain", help="X-Task-Domain, e.g. code, math, writing (default: inferred from the prompt)")
     s.add_argument("--tools", help="comma-separated tool names offered with the prompt (default: none)")
-    s.add_argument("--max-tokens", type=int, help="max_tokens of the request (default: unset)")
+    s.add_argument("--max-tokens", type=number(int, 1), help="max_tokens of the request (default: unset)")
     s.add_argument("--pipeline", help="X-Pipeline-Id: apply this pipeline's policy (default: the default policy)")
     _catalog_options(s)
     s.add_argument("--quality-target", metavar="SHARE",
@@ -313,15 +338,46 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def number(kind: Callable[[str], int | float], minimum: float, maximum: float | None = None) -> Callable[[str], Any]:
+    """An argparse type: `kind` of the text, from `minimum` (to `maximum`); else argparse's error (exit 2)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not minimum <= value <= (math.inf if maximum is None else maximum):
+            bound = f"from {minimum:g} to {maximum:g}" if maximum is not None else f"at least {minimum:g}"
+            raise argparse.ArgumentTypeError(f"must be {bound} (got {text})")
+        return value
+
+    return parse
+
+
+#: A TCP port, 0 (any free one) to 65535.
+port_number = number(int, 0, 65535)
+
+
+#: (module, class) of the errors a user can fix by changing an input, said in one line.
+_USER_ERRORS = (
+    ("gateway.catalog", "CatalogError"), ("gateway.policy.errors", "PolicyError"),
+    ("gateway.learning.router_model", "RouterModelError"), ("gateway.simulator.profile", "ProfileError"),
+)
+
+
 def _user_error(exc: BaseException, args: argparse.Namespace) -> str | None:
     """The one-line (per problem) message for an error the user can fix; None for a bug."""
-    catalog = sys.modules.get("gateway.catalog")
-    policy = sys.modules.get("gateway.policy.errors")
-    known = tuple(c for c in (getattr(catalog, "CatalogError", None), getattr(policy, "PolicyError", None)) if c)
+    # The modules that raise these are imported by the commands that use them: look them up, not in.
+    found = ((sys.modules.get(module), name) for module, name in _USER_ERRORS)
+    known = tuple(c for m, name in found if (c := getattr(m, name, None)) is not None)
     if isinstance(exc, known):
         message = str(exc)
-    elif isinstance(exc, OSError) and exc.filename is not None:
-        message = f"{exc.filename}: {exc.strerror or exc}"
+    elif isinstance(exc, OSError):  # a file that cannot be read or written; a full disk
+        message = f"{exc.filename}: {exc.strerror or exc}" if exc.filename is not None else str(exc.strerror or exc)
+    elif type(exc).__name__ == "ValidationError" and getattr(exc, "title", None) == "Settings":
+        # A flag or a GATEWAY_* variable out of range: the settings' own words, per field.
+        message = "; ".join(f"setting {'.'.join(map(str, e['loc']))} (GATEWAY_{str(e['loc'][0]).upper()}): "
+                            f"{e['msg']}" for e in exc.errors())  # type: ignore[attr-defined]
     else:
         return None
     from gateway.settings import default_config_path, default_policies_path
@@ -344,6 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C, wherever it lands (an import, a probe, the start-up)
+        print(f"gateway {args.command}: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:  # noqa: BLE001 - user errors get a message, bugs keep their traceback
         message = _user_error(exc, args)
         if message is None:

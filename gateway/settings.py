@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["PER_PROCESS_STATE", "Settings", "default_config_path", "default_policies_path", "per_process_state"]
@@ -15,6 +16,10 @@ __all__ = ["PER_PROCESS_STATE", "Settings", "default_config_path", "default_poli
 PER_PROCESS_STATE = (
     "budgets", "rate limits", "circuit breakers", "feedback memory", "learned quality", "dashboard history",
 )
+
+
+#: redis-py's URL schemes, and the gateway's two for a Cluster (gateway/stats/redis_store.py).
+_REDIS_SCHEMES = frozenset({"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"})
 
 
 class Settings(BaseSettings):
@@ -34,6 +39,22 @@ class Settings(BaseSettings):
     log_level: str = "info"
 
     redis_url: str | None = Field(None, description="Shared stats store; in-memory when unset.")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, url: str | None) -> str | None:
+        # Checked here, so a typo is one line at start-up rather than redis-py's traceback later;
+        # the message never repeats the URL, which may hold a password.
+        if url is None:
+            return None
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in _REDIS_SCHEMES:
+            raise ValueError(f"the scheme must be one of {', '.join(sorted(_REDIS_SCHEMES))}:// (got {parts.scheme!r})")
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number in range
+        except ValueError:
+            raise ValueError("the port is not a number from 0 to 65535") from None
+        return url
     allow_local_state: bool = Field(
         False,
         description=(

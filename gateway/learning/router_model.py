@@ -19,6 +19,7 @@ calibration table (`CalibrationTable`) that maps a target to an operating point,
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -33,7 +34,11 @@ from gateway.learning.neighbours import PromptIndex
 from gateway.learning.quality import PromptQualityModel
 from gateway.learning.target import CalibrationTable, TargetMonitor
 
-__all__ = ["QUALITY_MODES", "RouterModel", "RoutingEstimate"]
+__all__ = ["QUALITY_MODES", "RouterModel", "RouterModelError", "RoutingEstimate"]
+
+
+class RouterModelError(ValueError):
+    """A router model directory that cannot be read: a user's error, said in one line."""
 
 QUALITY_MODES = ("prompt", "domain", "knn")
 _FORMAT = "gateway-router-model/1"
@@ -217,10 +222,19 @@ class RouterModel:
 
     @classmethod
     def load(cls, directory: str | Path) -> RouterModel:
-        path = Path(directory)
+        try:
+            return cls._load(Path(directory))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            if isinstance(exc, RouterModelError) or (isinstance(exc, OSError) and exc.filename is not None):
+                raise
+            # A file cut short or from something else: say which model, not numpy's or json's insides.
+            raise RouterModelError(f"{directory}: not a readable router model ({type(exc).__name__}: {exc})") from None
+
+    @classmethod
+    def _load(cls, path: Path) -> RouterModel:
         meta = json.loads((path / "router.json").read_text())
         if meta.get("format") != _FORMAT:
-            raise ValueError(f"{path}: not a router model directory ({meta.get('format')!r})")
+            raise RouterModelError(f"{path}: not a router model directory ({meta.get('format')!r})")
         hasher = FeatureHasher(**{k: meta[k] for k in ("n_bits", "bigrams", "char_ngrams", "char_weight") if k in meta})
         classifier = DomainClassifier.load(path / "domain.npz", hasher) if (path / "domain.npz").exists() else None
         quality = PromptQualityModel.load(path / "quality.npz") if (path / "quality.npz").exists() else None

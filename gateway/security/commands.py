@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import secrets
 import sys
 
@@ -12,13 +13,15 @@ __all__ = ["register"]
 
 
 def _hash(args: argparse.Namespace) -> int:
-    lines = [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
+    # Bytes, hashed as they are: the gateway hashes a presented key's bytes as the header carried
+    # them, and a key that is not UTF-8 text (or a stray byte in the file) must not be a traceback.
+    lines = [line.strip() for line in sys.stdin.buffer.read().splitlines() if line.strip()]
     if not lines:
         print("gateway keys hash: expected a key on stdin, e.g. `printf %s \"$KEY\" | gateway keys hash`",
               file=sys.stderr)
         return 2
     for key in lines:
-        print(hash_key(key))
+        print(hashlib.sha256(key).hexdigest())
     return 0
 
 

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, default_profile: Path | No
              + ("(default: %(default)s)" if default_profile else "(default: one instant model, 'sim-model')"),
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8001, help="port to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=_port, default=8001, help="port to listen on (default: %(default)s)")
     parser.add_argument("--zero-latency", action="store_true",
                         help="keep the profile's models but drop all delays and injected errors")
     parser.add_argument("--log-level", choices=_LEVELS, default="info",
@@ -62,6 +62,13 @@ def startup_line(profile: SimulatorProfile, args: argparse.Namespace) -> str:
     wires = ", ".join(f"{name} {path}" for name, path in WIRES.items())
     return (f"simulator: listening on http://{args.host}:{args.port} | profile {source} | "
             f"{len(profile.models)} models: {', '.join(profile.models)} | wires: {wires}")
+
+
+def _port(text: str) -> int:
+    """A TCP port (0: any free one): the kernel would take 99999 as 99999 % 65536, and say nothing."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535 (got {text})")
+    return int(text)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ __all__ = [
     "DirectiveError",
     "Directives",
     "ModelProfile",
+    "ProfileError",
     "SimulatorProfile",
     "load_profile",
     "parse_directives",
@@ -155,15 +156,28 @@ class SimulatorProfile(BaseModel):
         )
 
 
+class ProfileError(ValueError):
+    """A simulator profile file that cannot be used: said in one line (or one per problem)."""
+
+
 def load_profile(path: str | Path) -> SimulatorProfile:
-    """Read and validate a YAML (or JSON, which YAML accepts) profile file."""
+    """Read and validate a YAML (or JSON, which YAML accepts) profile file; `ProfileError` if it
+    is not valid (`OSError` if it cannot be read)."""
     text = Path(path).read_text(encoding="utf-8")
-    data = yaml.safe_load(text) or {}
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise ProfileError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a simulator profile must be a mapping")
+        raise ProfileError(f"{path}: a simulator profile must be a mapping")
     if isinstance(data.get("answer_key"), str):
         data["answer_key"] = Path(path).parent / data["answer_key"]
-    return SimulatorProfile.model_validate(data)
+    try:
+        return SimulatorProfile.model_validate(data)
+    except ValueError as exc:  # pydantic's ValidationError is one
+        raise ProfileError(f"{path}: {exc}") from None
 
 
 def zero_latency_profile(

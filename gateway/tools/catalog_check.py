@@ -18,6 +18,7 @@ from typing import Any
 
 from gateway.catalog import CatalogError, ResolvedDeployment, load_catalog, load_config
 from gateway.selection.types import CAPABILITIES
+from gateway.settings import default_config_path
 
 __all__ = ["describe", "register", "run"]
 
@@ -27,7 +28,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="catalog_command", required=True)
     c = sub.add_parser("check", help="validate a catalog; list each deployment's transport, credentials, "
                                      "price source and capabilities")
-    c.add_argument("path", nargs="?", type=Path, default=Path("config/gateway.yaml"))
+    c.add_argument("path", nargs="?", type=Path, default=default_config_path(),
+                   help="the catalog to check (default: $GATEWAY_CONFIG, else %(default)s)")
     c.add_argument("--json", action="store_true", help="print the report as JSON")
     c.add_argument("--strict", action="store_true", help="exit 1 when any deployment lacks its credentials")
     c.set_defaults(func=run)

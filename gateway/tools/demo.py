@@ -116,8 +116,9 @@ def _print_table(rows: list[_Row]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(d, widths)))
 
 
-def _port(preferred: int) -> int:
-    """`preferred` when it is free on loopback (a stable URL to bookmark), else any free port."""
+def _port(preferred: int, required: bool = False) -> int:
+    """`preferred` when it is free on loopback (a stable URL to bookmark), else any free port; a
+    `required` one (the user's `--port`) that is taken is an error, not a quiet move elsewhere."""
     import socket
 
     from gateway.tools.harness import free_port
@@ -127,14 +128,15 @@ def _port(preferred: int) -> int:
             try:
                 s.bind(("127.0.0.1", preferred))
                 return preferred
-            except OSError:
-                pass
+            except OSError as exc:
+                if required:
+                    raise OSError(exc.errno, f"cannot listen on 127.0.0.1:{preferred}: {exc.strerror}") from None
     return free_port()
 
 
 def run_demo(
     config: Path, profile: Path, policies: Path = Path("policies"), *, keep_running: bool = False,
-    port: int = 0, rate: float = 6.0, healthy_s: float = 40.0, degraded_s: float = 30.0,
+    port: int | None = None, rate: float = 6.0, healthy_s: float = 40.0, degraded_s: float = 30.0,
 ) -> int:
     import openai
 
@@ -149,7 +151,8 @@ def run_demo(
         os.environ["SIMULATOR_API_KEY"] = sim_profile.api_key or "sim-no-auth"
         # A short cool-down and half-life so the adaptation phase fits in seconds; 2 s dashboard
         # buckets so a change shows within one poll or two.
-        settings = Settings(config=config, policies=policies, port=_port(port), log_requests=False,
+        listen = _port(8000 if keep_running else 0) if port is None else _port(port, required=True)
+        settings = Settings(config=config, policies=policies, port=listen, log_requests=False,
                             dashboard_bucket_s=2, **ADAPTATION_SETTINGS)
         with GatewayThread(settings) as gw:
             state = gw.app.state.gateway
