@@ -119,5 +119,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     if getattr(args, "strict", False) and usable < len(rows):
+        missing = [r["name"] for r in rows if not r["credentials"]["ok"]]
+        print(f"gateway catalog check: --strict: {len(missing)} deployment(s) lack their credentials: "
+              f"{', '.join(missing[:10])}{', ...' if len(missing) > 10 else ''}", file=sys.stderr)
         return 1
     return 0

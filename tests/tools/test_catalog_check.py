@@ -49,7 +49,9 @@ def test_missing_credentials_are_reported_and_strict_fails(capsys, monkeypatch):
     assert "credentials   MISSING: environment variable ANTHROPIC_API_KEY is not set" in text
     assert "credentials   ok: key from OPENAI_API_KEY" in text
     assert "transport     litellm: anthropic's API is not OpenAI's" in text
+    capsys.readouterr()
     assert main(["catalog", "check", str(EXAMPLE), "--strict"]) == 1
+    assert "--strict: " in capsys.readouterr().err  # says why it failed, not only the exit status
 
 
 @pytest.mark.parametrize("doc, message", [
