@@ -25,7 +25,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway import errors
+from gateway._atomic import write_atomic
 from gateway.catalog import Catalog, CatalogError, GatewayConfig, ResolvedDeployment, read_yaml
+from gateway.upstream.adapt import adapt
 from gateway.upstream.forwarder import Transport
 
 __all__ = [
@@ -103,6 +105,9 @@ def _completion_tokens(chunk: Mapping[str, Any]) -> int | None:
 
 
 async def _probe(transport: Transport, dep: ResolvedDeployment, body: dict, timeout_s: float) -> _Sample:
+    # Adapted as serving adapts every request (gateway/upstream/adapt.py): a reasoning model takes
+    # `max_completion_tokens`, not `max_tokens`, and would refuse every probe otherwise.
+    body = dict(adapt(body, dep.params)[0])
     started = time.perf_counter()
     first = last = None
     content_chunks = 0
@@ -334,13 +339,9 @@ def write_calibration(
         # Null speeds stay, reading as "measured, nothing usable"; a null error is just noise.
         if entry["first_error"] is None:
             del entry["first_error"]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    # Written aside and renamed, so a gateway starting meanwhile never reads half a file.
-    tmp.write_text(_header(now, doc.probe) + yaml.safe_dump(data, sort_keys=False, width=1000), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    # Written aside and renamed, so a gateway starting meanwhile never reads half a file, and a
+    # failed write leaves the old one as it was.
+    return write_atomic(path, _header(now, doc.probe) + yaml.safe_dump(data, sort_keys=False, width=1000))
 
 
 def load_calibration(path: Path | str) -> dict[str, dict]:

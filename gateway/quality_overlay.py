@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gateway._atomic import write_atomic
 from gateway.catalog import CatalogError, GatewayConfig, read_yaml
 
 __all__ = [
@@ -85,12 +86,7 @@ def write_quality_overlay(
         "# and 95% Wilson intervals. When loaded they replace the catalog's metadata.quality and the\n"
         "# measured domains of metadata.domain_quality. Re-run `gateway benchmark` to refresh.\n"
     )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(header + yaml.safe_dump(data, sort_keys=False, width=1000, default_flow_style=None), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_atomic(path, header + yaml.safe_dump(data, sort_keys=False, width=1000, default_flow_style=None))
 
 
 def load_quality_overlay(path: Path | str) -> dict[str, OverlayEntry]:

@@ -48,14 +48,20 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def _select(catalog, only: str | None):
     from gateway.catalog import CatalogError
 
-    if not only:
-        return catalog
-    names = [n.strip() for n in only.split(",") if n.strip()]
-    unknown = [n for n in names if n not in catalog.deployments]
+    # Suite items are chat questions: embedding deployments cannot answer them and are never asked.
+    chat = {n: d for n, d in catalog.deployments.items() if d.info.mode == "chat"}
+    usable = ", ".join(chat) or "none"
+    names = [n.strip() for n in only.split(",") if n.strip()] if only else list(chat)
+    not_chat = [n for n in names if n in catalog.deployments and n not in chat]
+    if not_chat:
+        raise CatalogError(
+            "--only names deployments that are not chat models, which cannot answer a benchmark suite: "
+            + ", ".join(f"{n} (mode {catalog.deployments[n].info.mode})" for n in not_chat) + f" (usable: {usable})"
+        )
+    unknown = [n for n in names if n not in chat]
     if unknown:
-        usable = ", ".join(catalog.deployments) or "none"
         raise CatalogError(f"--only names unknown or unusable deployments: {', '.join(unknown)} (usable: {usable})")
-    return dataclasses.replace(catalog, deployments=MappingProxyType({n: catalog.deployments[n] for n in names}))
+    return dataclasses.replace(catalog, deployments=MappingProxyType({n: chat[n] for n in names}))
 
 
 async def _run(suite, deployments, results, options, catalog, progress):
@@ -78,6 +84,7 @@ async def _run(suite, deployments, results, options, catalog, progress):
 
 def run(args: argparse.Namespace) -> int:
     """0: every attempt graded; 1: work left (cost cap, failures); 2: bad input; 130: interrupted."""
+    from gateway._atomic import check_output
     from gateway.benchmark.outputs import overlay_entries, suite_info, write_routing_eval
     from gateway.benchmark.progress import ProgressBar
     from gateway.benchmark.results import ResultsFile
@@ -96,6 +103,10 @@ def run(args: argparse.Namespace) -> int:
                              max_tokens=args.max_tokens, timeout_s=args.timeout, temperature=args.temperature)
         if min(args.repeats, args.concurrency, args.max_tokens) < 1 or args.timeout <= 0 or args.max_cost < 0:
             raise ValueError("--repeats, --concurrency and --max-tokens must be >= 1, --timeout > 0, --max-cost >= 0")
+        # Every output location is checked before the first (paid) request.
+        check_output(args.out, directory=True, what="--out")
+        if args.overlay:
+            check_output(args.overlay, what="--overlay")
         keep = load_quality_overlay(args.overlay) if args.overlay and args.overlay.exists() else {}
     except (SuiteError, CatalogError, QualityOverlayError, ValueError) as exc:
         print(f"gateway benchmark: {exc}", file=sys.stderr)
@@ -128,12 +139,20 @@ def run(args: argparse.Namespace) -> int:
                if a.deployment in names and digests.get(a.item) == a.digest and a.repeat < args.repeats]
     summary = summarise(current, [d.name for d in deployments], suite.domains)
     print(summary.table())
-    rows = write_routing_eval(args.out / "routing-eval.jsonl", suite, deployments, current)
     entries = overlay_entries(summary, deployments)
     info = suite_info(suite, args.repeats)
-    write_quality_overlay(entries, args.out / "quality.yaml", suite=info)
-    if args.overlay:
-        write_quality_overlay(entries, args.overlay, suite=info, keep={k: v for k, v in keep.items() if k not in entries})
+    try:
+        # Each file is replaced whole (gateway/_atomic.py): a failed write leaves the old one intact.
+        rows = write_routing_eval(args.out / "routing-eval.jsonl", suite, deployments, current)
+        write_quality_overlay(entries, args.out / "quality.yaml", suite=info)
+        if args.overlay:
+            write_quality_overlay(entries, args.overlay, suite=info,
+                                  keep={k: v for k, v in keep.items() if k not in entries})
+    except OSError as exc:
+        where = exc.filename or args.out
+        print(f"gateway benchmark: cannot write {where}: {exc.strerror or exc} (the results so far are in "
+              f"{results_path}; run the same command again to write the outputs)", file=sys.stderr)
+        return 2
     spent = sum(a.cost_usd for a in current)
     print(f"\nwrote {args.out / 'results.jsonl'}, {args.out / 'routing-eval.jsonl'} ({rows} items for every "
           f"deployment) and {args.out / 'quality.yaml'}" + (f" and {args.overlay}" if args.overlay else "")

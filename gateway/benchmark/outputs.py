@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from gateway._atomic import write_atomic
 from gateway.benchmark.results import Attempt
 from gateway.benchmark.suite import Suite
 from gateway.benchmark.summary import Summary
@@ -68,9 +69,8 @@ def write_routing_eval(
             lines.append(json.dumps({"id": item.id, "split": item.split, "domain": item.domain,
                                      "messages": [dict(m) for m in item.messages], "outcomes": outcomes},
                                     ensure_ascii=False))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # Replaced whole: a failed write leaves the previous file intact, never half of a new one.
+    write_atomic(path, "\n".join(lines) + "\n")
     return len(lines) - 1
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
+
+from gateway._atomic import write_atomic
 
 __all__ = ["format_table", "write_json", "write_plot"]
 
@@ -128,7 +131,7 @@ def _plain(x: Any) -> Any:
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(report, indent=1, allow_nan=False, default=_plain) + "\n")
+    write_atomic(path, json.dumps(report, indent=1, allow_nan=False, default=_plain) + "\n")
 
 
 def _draw(ax: Any, report: dict[str, Any], *, legend: bool) -> None:
@@ -206,5 +209,9 @@ def write_plot(report: dict[str, Any], path: Path) -> None:
         zoom.set_ylim(max(lo, hi - 0.15) - 0.005, hi + 0.01)
     zoom.set_title("close-up: curves, shipped default (star), quality targets (triangles)")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    png = io.BytesIO()
+    try:
+        fig.savefig(png, format="png")
+    finally:
+        plt.close(fig)
+    write_atomic(path, png.getvalue())  # whole or not at all

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from gateway._atomic import OutputPathError, check_output
 from gateway.calibration import CalibrationError, CalibrationResult, calibrate, load_calibration, write_calibration
 from gateway.catalog import Catalog, CatalogError, load_catalog, load_config
 from gateway.settings import default_config_path
@@ -43,18 +44,32 @@ def _opt(args: argparse.Namespace, name: str) -> Any:
     return _DEFAULTS[name] if value is None else value
 
 
+def _chat_only(catalog: Catalog) -> Catalog:
+    # Speed priors are TTFT and tokens/s of chat streams: embedding deployments are never probed
+    # (gateway.calibration.calibrate skips them too).
+    chat = {n: d for n, d in catalog.deployments.items() if d.info.mode == "chat"}
+    return dataclasses.replace(catalog, deployments=MappingProxyType(chat))
+
+
 def _select(catalog: Catalog, only: str | None) -> Catalog:
+    chat = _chat_only(catalog)
     if not only:
-        return catalog
+        return chat
     names = [n.strip() for n in only.split(",") if n.strip()]
-    unknown = [n for n in names if n not in catalog.deployments]
+    usable = ", ".join(chat.deployments) or "none"
+    not_chat = [n for n in names if n in catalog.deployments and n not in chat.deployments]
+    if not_chat:
+        raise CatalogError(
+            f"--only names deployments that are not chat models, which calibration does not probe: "
+            f"{', '.join(f'{n} (mode {catalog.deployments[n].info.mode})' for n in not_chat)} (usable: {usable})"
+        )
+    unknown = [n for n in names if n not in chat.deployments]
     if unknown:
-        usable = ", ".join(catalog.deployments) or "none"
         raise CatalogError(
             f"--only names unknown or unusable deployments: {', '.join(unknown)} (usable: {usable})"
         )
-    kept = {n: catalog.deployments[n] for n in names}
-    return dataclasses.replace(catalog, deployments=MappingProxyType(kept))
+    kept = {n: chat.deployments[n] for n in names}
+    return dataclasses.replace(chat, deployments=MappingProxyType(kept))
 
 
 def _fmt(value: float | None, digits: int = 0) -> str:
@@ -82,14 +97,21 @@ def _table(results: Mapping[str, CalibrationResult], catalog: Catalog) -> str:
 
 
 def _previous(path: Path) -> dict[str, dict]:
-    if not path.exists():
+    """The entries of the existing `--out` file; CalibrationError when it is something else.
+
+    A file that is not a calibration file (a catalog given as --out by mistake, a broken file) is
+    never overwritten: the caller refuses to run, before any probe is sent.
+    """
+    if not path.exists() or (path.is_file() and path.stat().st_size == 0):
         return {}
     try:
         return load_calibration(path)
     except CalibrationError as exc:
-        # A broken old file must not block a fresh measurement; it is replaced.
-        print(f"gateway: ignoring the existing calibration file:\n{exc}", file=sys.stderr)
-        return {}
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CalibrationError(
+            f"--out {path} exists and is not a calibration file ({first}); refusing to overwrite it: "
+            "give another --out, or remove the file"
+        ) from None
 
 
 async def _measure(catalog: Catalog, **options: Any) -> dict[str, CalibrationResult]:
@@ -122,6 +144,13 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"gateway calibrate: {exc}{missing_path_hint(config_path)}", file=sys.stderr)
         return 2
+    # Everything about the output is checked before any probe is paid for.
+    try:
+        check_output(out, what="--out")
+        previous = _previous(out)
+    except (OutputPathError, CalibrationError) as exc:
+        print(f"gateway calibrate: {exc}", file=sys.stderr)
+        return 2
     for name, why in full.skipped.items():
         print(f"skipped {name}: {why}")
     requests, max_tokens = int(_opt(args, "requests")), int(_opt(args, "max_tokens"))
@@ -136,7 +165,21 @@ def run(args: argparse.Namespace) -> int:
     print(_table(results, catalog))
     # Entries of deployments not probed this time (--only, unset keys) stay; removed ones go.
     configured = {d.name for d in config.deployments}
-    keep = {n: e for n, e in _previous(out).items() if n in configured}
-    write_calibration(results, out, requests_per_model=requests, max_tokens=max_tokens, keep=keep)
+    keep = {n: e for n, e in previous.items() if n in configured}
+    # A deployment no probe reached this time (a bad key, an outage) keeps its earlier measurement:
+    # a failed run never erases a good one.
+    measured = {}
+    for name, result in results.items():
+        if result.samples == 0 and name in keep:
+            print(f"{name}: no probe succeeded; kept the earlier measurement from {keep[name]['measured_at']:%Y-%m-%d %H:%M} UTC")
+        else:
+            keep.pop(name, None)
+            measured[name] = result
+    try:
+        write_calibration(measured, out, requests_per_model=requests, max_tokens=max_tokens, keep=keep)
+    except OSError as exc:
+        print(f"gateway calibrate: cannot write {out}: {exc.strerror or exc}; the old file, if any, is unchanged",
+              file=sys.stderr)
+        return 2
     print(f"wrote {out}")
     return 0 if any(r.samples for r in results.values()) else 1
