@@ -73,6 +73,7 @@ def test_one_default_catalog_for_every_command(monkeypatch) -> None:
     assert _parser().parse_args(["route", "hi"]).config == Path("elsewhere.yaml")
     # `catalog check` too (it read config/gateway.yaml whatever the variable said).
     assert _parser().parse_args(["catalog", "check"]).path == Path("elsewhere.yaml")
+    assert _parser().parse_args(["benchmark"]).config == Path("elsewhere.yaml")
 
 
 def test_the_shipped_policies_load_with_the_default_catalog(capsys) -> None:

@@ -19,6 +19,8 @@ STARTER_SUITE = Path(__file__).parent / "suites" / "starter.jsonl"
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from gateway.settings import default_config_path  # the parser's: already imported by `gateway.cli`
+
     p = subparsers.add_parser(
         "benchmark", help="measure each deployment's accuracy on a labelled suite (quality priors, eval data)",
         description="Ask every deployment every item of a suite through the gateway's transports, grade the "
@@ -27,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("suite", nargs="?", type=Path, default=STARTER_SUITE,
                    help="suite JSON Lines file (default: the starter suite shipped with the gateway)")
-    p.add_argument("--config", type=Path, default=Path("config/gateway.yaml"), help="catalog (default: %(default)s)")
+    p.add_argument("--config", type=Path, default=default_config_path(),
+                   help="catalog (default: $GATEWAY_CONFIG, else %(default)s)")
     p.add_argument("--only", help="comma-separated deployment names (default: every usable deployment)")
     p.add_argument("--out", type=Path, default=Path("benchmark-out"), help="output directory (default: %(default)s)")
     p.add_argument("--repeats", type=int, default=1, help="times each deployment answers each item (default: 1)")
