@@ -90,3 +90,11 @@ def test_a_port_in_use_is_one_line(capsys, command) -> None:
                 "--policies", str(ROOT / "policies")]
         assert main(argv) == 2
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in _one_line(capsys)
+
+
+def test_a_simulator_profile_without_models_is_refused(tmp_path, capsys) -> None:
+    # It started a server that answered every request with a 404.
+    empty = tmp_path / "profile.yaml"
+    empty.write_text("api_key: k\n")
+    assert main(["simulate", "--profile", str(empty), "--port", "0"]) == 2
+    assert "must list at least one model under 'models'" in _one_line(capsys)

@@ -121,7 +121,9 @@ def read_policy_dir(directory: str | Path) -> dict[str, bytes]:
     """File path -> raw contents for every policy file; the watcher hashes and loads the same bytes."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise PolicyError([PolicyIssue(str(directory), 1, 1, "policy directory not found")])
+        what = ("is a file, not a directory of policy files (give its directory)" if directory.exists()
+                else "policy directory not found")
+        raise PolicyError([PolicyIssue(str(directory), 1, 1, what)])
     out: dict[str, bytes] = {}
     issues: list[PolicyIssue] = []
     for path in policy_files(directory):

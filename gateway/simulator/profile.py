@@ -172,6 +172,8 @@ def load_profile(path: str | Path) -> SimulatorProfile:
         raise ProfileError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: a simulator profile must be a mapping")
+    if not data.get("models"):  # a server that knows no model answers every request with a 404
+        raise ProfileError(f"{path}: a simulator profile must list at least one model under 'models'")
     if isinstance(data.get("answer_key"), str):
         data["answer_key"] = Path(path).parent / data["answer_key"]
     try:

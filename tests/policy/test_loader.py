@@ -426,6 +426,10 @@ def test_missing_default_yaml_means_builtin_default(tmp_path):
 def test_missing_directory_is_an_error(tmp_path):
     with pytest.raises(PolicyError, match="policy directory not found"):
         load_policy_dir(tmp_path / "nope")
+    # A policy file given where its directory is wanted: said as such, not "not found".
+    (tmp_path / "default.yaml").write_text("pipeline: default\n")
+    with pytest.raises(PolicyError, match="is a file, not a directory of policy files"):
+        load_policy_dir(tmp_path / "default.yaml")
 
 
 def test_list_and_mapping_expert_forms_are_equivalent():
