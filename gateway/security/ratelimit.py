@@ -183,34 +183,24 @@ class RateLimiter:
             checks.append(("pipe:" + (pipeline or "default"), pipe_limits))
         if not checks:
             return None
-        now = self._clock()
-        w = int(now // WINDOW_S)
-        elapsed = (now - w * WINDOW_S) / WINDOW_S
+        w, elapsed = self._now()
         wait = 0.0
         refused: str | None = None
         for bucket, limits in checks:
             for axis, limit, cost in (("r", limits.rpm, 1), ("t", limits.tpm, tokens)):
                 if limit is None:
                     continue
-                prev_n = self._count(self._key(bucket, axis, w - 1))
-                cur_n = self._count(self._key(bucket, axis, w))
                 if cost > limit:
                     raise errors.RateLimitError(
                         f"Rate limit for {_describe(bucket)}: this request alone needs {cost} tokens, "
                         f"more than the limit of {limit} per minute.", code="request_too_large",
                         headers={"retry-after": str(WINDOW_S)}, retryable=False,
                     )
-                if prev_n * (1 - elapsed) + cur_n + cost > limit:
-                    seconds = _retry_after(prev_n, cur_n, cost, limit, elapsed)
-                    if seconds >= wait:
-                        wait, refused = seconds, f"{_describe(bucket)}: {limit} {_AXIS[axis]} per minute"
-                    continue
+                seconds = self._wait(bucket, axis, limit, cost, w, elapsed)
+                if seconds is not None and seconds >= wait:
+                    wait, refused = seconds, f"{_describe(bucket)}: {limit} {_AXIS[axis]} per minute"
         if refused is not None:
-            retry = max(1, math.ceil(wait - 1e-6))  # float noise must not add a second
-            raise errors.RateLimitError(
-                f"Rate limit reached for {refused}. Try again in {retry} s.",
-                headers={"retry-after": str(retry)},
-            )
+            raise _refusal(refused, wait)
         charged: list[tuple[str, int]] = []
         for bucket, limits in checks:
             if limits.rpm is not None:
@@ -227,18 +217,23 @@ class RateLimiter:
         limit = principal.limits.rpm
         if limit is None:
             return None
+        bucket = "key:" + principal.name
+        seconds = self._wait(bucket, "r", limit, 1, *self._now())
+        return None if seconds is None else _refusal(f"{_describe(bucket)}: {limit} requests per minute", seconds)
+
+    def _now(self) -> tuple[int, float]:
+        """The current one-minute window, and how far into it we are (0..1)."""
         now = self._clock()
         w = int(now // WINDOW_S)
-        elapsed = (now - w * WINDOW_S) / WINDOW_S
-        bucket = "key:" + principal.name
-        prev_n, cur_n = self._count(self._key(bucket, "r", w - 1)), self._count(self._key(bucket, "r", w))
-        if prev_n * (1 - elapsed) + cur_n + 1 <= limit:
+        return w, (now - w * WINDOW_S) / WINDOW_S
+
+    def _wait(self, bucket: str, axis: str, limit: int, cost: int, w: int, elapsed: float) -> float | None:
+        """None if `cost` more fits the sliding window of `bucket`'s `axis`; else the seconds until it does."""
+        prev_n = self._count(self._key(bucket, axis, w - 1))
+        cur_n = self._count(self._key(bucket, axis, w))
+        if prev_n * (1 - elapsed) + cur_n + cost <= limit:
             return None
-        retry = max(1, math.ceil(_retry_after(prev_n, cur_n, 1, limit, elapsed) - 1e-6))
-        return errors.RateLimitError(
-            f"Rate limit reached for {_describe(bucket)}: {limit} requests per minute. Try again in {retry} s.",
-            headers={"retry-after": str(retry)},
-        )
+        return _retry_after(prev_n, cur_n, cost, limit, elapsed)
 
     def refund(self, charge: Charge | None) -> None:
         """Take back what `admit` charged: for a request refused after it (by its budget), which
@@ -312,6 +307,12 @@ class RateLimiter:
 
 
 _AXIS = {"r": "requests", "t": "tokens"}
+
+
+def _refusal(refused: str, wait: float) -> errors.RateLimitError:
+    retry = max(1, math.ceil(wait - 1e-6))  # float noise must not add a second
+    return errors.RateLimitError(f"Rate limit reached for {refused}. Try again in {retry} s.",
+                                 headers={"retry-after": str(retry)})
 
 
 def _describe(bucket: str) -> str:
