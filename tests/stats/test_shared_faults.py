@@ -5,9 +5,10 @@ answers replicas act on meanwhile (probe slots, feedback records)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -305,6 +306,21 @@ async def test_a_stall_longer_than_the_socket_timeout_counts_spend_once(debug_re
 # -- 4. Probe answers: closed is not "your probe is out" ------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def _two_replicas(url: str) -> AsyncIterator[tuple[StatsService, StatsService]]:
+    """Two started services on one Redis prefix: two replicas, refreshed only when a test says."""
+    prefix = f"c{uuid.uuid4().hex[:8]}"
+    a = StatsService(_store(url, prefix), refresh_s=30.0, timeout_s=1.0)
+    b = StatsService(_store(url, prefix), refresh_s=30.0, timeout_s=1.0)
+    await a.start()
+    await b.start()
+    try:
+        yield a, b
+    finally:
+        await a.stop()
+        await b.stop()
+
+
 async def _trip_and_cool(svc: StatsService, dep: str) -> None:
     for _ in range(5):
         svc.record(_out(dep, status="timeout"))
@@ -313,12 +329,7 @@ async def _trip_and_cool(svc: StatsService, dep: str) -> None:
 
 
 async def test_a_circuit_closed_elsewhere_is_not_refused_here(redis_process: RedisProcess) -> None:
-    prefix = f"c{uuid.uuid4().hex[:8]}"
-    a = StatsService(_store(redis_process.url, prefix), refresh_s=30.0, timeout_s=1.0)
-    b = StatsService(_store(redis_process.url, prefix), refresh_s=30.0, timeout_s=1.0)
-    await a.start()
-    await b.start()
-    try:
+    async with _two_replicas(redis_process.url) as (a, b):
         await _trip_and_cool(b, "d")
         assert await a.refresh() and await b.refresh()
         assert a.live["d"].circuit_state == "half_open" == b.live["d"].circuit_state
@@ -330,27 +341,16 @@ async def test_a_circuit_closed_elsewhere_is_not_refused_here(redis_process: Red
         assert await a.admit("d")
         assert a.admit_now("d") is True and a.live["d"].circuit_state == "closed"
         assert await a.admit("d")
-    finally:
-        await a.stop()
-        await b.stop()
 
 
 async def test_our_own_probe_closes_the_circuit_here_at_once(redis_process: RedisProcess) -> None:
-    prefix = f"c{uuid.uuid4().hex[:8]}"
-    a = StatsService(_store(redis_process.url, prefix), refresh_s=30.0, timeout_s=1.0)
-    b = StatsService(_store(redis_process.url, prefix), refresh_s=30.0, timeout_s=1.0)
-    await a.start()
-    await b.start()
-    try:
+    async with _two_replicas(redis_process.url) as (a, b):
         await _trip_and_cool(b, "d")  # tripped by B's outcomes: A's own breaker never tripped
         assert await a.refresh()
         assert await a.admit("d")  # A probes
         assert a.admit_now("d") is False  # its probe is out
         a.record(_out("d"))
         assert a.admit_now("d") is True and a.live["d"].circuit_state == "closed"
-    finally:
-        await a.stop()
-        await b.stop()
 
 
 # -- 5. Feedback on a request this replica served, after Redis lost its data -----------------------
