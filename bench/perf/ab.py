@@ -23,6 +23,8 @@ More baselines on request: `--bare` (`passthrough_bare.py`: two httptools protoc
 moving bytes, no ASGI, no tasks: what any Python proxy adds here), `--bare-task` (the same, each
 request relayed through a task awaiting the upstream's events: what a task and its wake-ups add),
 `--bare-pool` (that task calling the gateway's HTTP/1.1 client instead: what the client adds),
+`--bare-min` (that task doing the least a gateway that chooses a model must: a key check, the body
+parsed, checked and written again, the answer parsed, checked, priced and written again),
 `--stack` (`passthrough_stack.py`: the gateway's server layer and upstream client without the
 gateway between them) and `--haproxy` (Debian's haproxy, C, one thread, HTTP mode, keep-alive to
 the upstream: what any proxy at all adds on this machine).
@@ -138,6 +140,7 @@ PASSTHROUGHS = {
     "bare": ("passthrough_bare.py",),
     "bare-task": ("passthrough_bare.py", "--task"),
     "bare-pool": ("passthrough_bare.py", "--pool"),
+    "bare-min": ("passthrough_bare.py", "--minimal"),
     "stack": ("passthrough_stack.py",),
 }
 
@@ -201,6 +204,9 @@ def main() -> int:
     p.add_argument("--bare", action="store_true", help="also a row for the bare Python passthrough (no ASGI)")
     p.add_argument("--bare-task", action="store_true",
                    help="also a row for the bare passthrough relaying each request through a task")
+    p.add_argument("--bare-min", action="store_true",
+                   help="also a row for the bare passthrough's task doing the least work a gateway must "
+                        "(passthrough_bare.py --minimal)")
     p.add_argument("--bare-pool", action="store_true",
                    help="also a row for the bare passthrough's task calling the gateway's HTTP/1.1 client")
     p.add_argument("--stack", action="store_true",

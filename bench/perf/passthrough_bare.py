@@ -20,17 +20,28 @@ what a task and its wake-ups cost (`ab.py --bare-task`; docs/performance.md, thi
 `passthrough_stack.py` calls it) in place of the upstream protocol here. Between `--task` and the
 stack it splits what the gateway's stack adds into its client's part and its server's (`ab.py
 --bare-pool`; docs/performance.md, fifteenth pass).
+
+`--minimal` is `--task` plus the least any gateway that chooses a model must do on the critical
+path, each step done the cheapest way: the bearer key's SHA-256 looked up in a dict, a request id,
+the body parsed and its `model` and `messages` checked, the model chosen by a dict lookup, the body
+written again with it; the answer parsed and checked (a provider's answer is untrusted input), priced
+from its usage, renamed and written again, with the gateway's headers. No limits, policies, scoring,
+budgets, stats or logs. Between `--task` and the gateway it says how much of the added latency any
+gateway's logic costs here, however lean (`ab.py --bare-min`; docs/performance.md, twenty-first pass).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 from collections import deque
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
 import httptools
+import orjson
 import uvloop
 
 from _passthrough import arguments, post_through
@@ -151,10 +162,82 @@ class _Relay:
                 return
 
 
+_KEYS = {hashlib.sha256(b"sk-bench").digest(): "bench"}  # the load's key (bench/perf/loadgen.py)
+# The models it serves (the first one for `auto`) and the key it calls the upstream with.
+_MODELS = os.environ.get("BARE_MODELS", "sim-model").split(",")
+_ROUTE = {"auto": _MODELS[0], **{m: m for m in _MODELS}}
+_PRICE = dict.fromkeys(_MODELS, (1.5e-7, 6e-7))  # per input and output token
+_UPSTREAM_KEY = os.environ.get("BARE_UPSTREAM_KEY", "sk-bench").encode()
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        self.status, self.message = status, message
+
+
+class _Minimal(_Relay):
+    """`--minimal`: the relay's task, with a gateway's least work before the upstream call and after."""
+
+    async def run(self, pool: _Pool, head: bytes, body: bytes) -> None:
+        client = self.client
+        try:
+            token = client.auth.partition(b" ")[2]
+            if _KEYS.get(hashlib.sha256(token).digest()) is None:
+                raise _Refused(401, "invalid key")
+            self.request_id = os.urandom(8).hex()
+            request = orjson.loads(body)
+            if type(request) is not dict or type(request.get("messages")) is not list or not request["messages"]:
+                raise _Refused(400, "messages must be a non-empty array")
+            model = _ROUTE.get(request.get("model"))
+            if model is None:
+                raise _Refused(404, "unknown model")
+            self.model = request["model"] = model
+            body = orjson.dumps(request)
+        except (_Refused, orjson.JSONDecodeError) as exc:
+            status, message = (exc.status, exc.message) if isinstance(exc, _Refused) else (400, "invalid JSON")
+            client.whole(status, b"application/json", orjson.dumps({"error": {"message": message}}))
+            return
+        head = b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json\r\nauthorization: Bearer %s\r\n" \
+               b"content-length: %d\r\n\r\n" % (client.url, pool.host.encode(), _UPSTREAM_KEY, len(body))
+        await super().run(pool, head, body)
+
+    def whole(self, status: int, ctype: bytes, body: bytes) -> None:
+        if status == 200:
+            answer = orjson.loads(body)
+            usage = answer.get("usage") if type(answer) is dict else None
+            if type(answer) is not dict or type(answer.get("choices")) is not list or type(usage) is not dict:
+                status, body = 502, orjson.dumps({"error": {"message": "malformed answer"}})
+            else:
+                prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+                if type(prompt) is not int or type(completion) is not int or prompt < 0 or completion < 0:
+                    prompt = completion = 0
+                price = _PRICE[self.model]
+                self.cost = prompt * price[0] + completion * price[1]
+                answer["model"] = self.model
+                body = orjson.dumps(answer)
+        self._push("whole", status, ctype, body, self._fields())
+
+    def start_stream(self, status: int, ctype: bytes) -> None:
+        self._push("start_stream", status, ctype, self._fields(priced=False))
+
+    def chunk(self, data: bytes) -> None:
+        # Each event's shape checked, as any gateway must before relaying it.
+        for line in data.split(b"\n"):
+            if line.startswith(b"data: ") and line != b"data: [DONE]" and type(orjson.loads(line[6:])) is not dict:
+                data = b'data: {"error": {"message": "malformed event"}}\n\n'
+                break
+        self._push("chunk", data)
+
+    def _fields(self, priced: bool = True) -> bytes:
+        fields = b"x-gateway-request-id: %s\r\nx-gateway-model: %s\r\n" % (self.request_id.encode(), self.model.encode())
+        return fields + b"x-gateway-cost-usd: %.9f\r\n" % self.cost if priced and hasattr(self, "cost") else fields
+
+
 class _Client(asyncio.Protocol):
-    def __init__(self, pool: _Pool, task: bool = False, gateway_pool: Any = None) -> None:
+    def __init__(self, pool: _Pool, task: bool = False, gateway_pool: Any = None, minimal: bool = False) -> None:
         self.pool = pool
         self.task = task
+        self.minimal = minimal
         self.gateway_pool = gateway_pool  # `--pool`: gateway.upstream.http1.Pool, with its base URL
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
@@ -188,7 +271,9 @@ class _Client(asyncio.Protocol):
         body, self.body = b"".join(self.body), []
         head = b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json\r\nauthorization: %s\r\n" \
                b"content-length: %d\r\n\r\n" % (self.url, self.pool.host.encode(), self.auth, len(body))
-        if self.task:  # kept referenced: the loop holds tasks weakly
+        if self.minimal:
+            self.relaying = asyncio.get_running_loop().create_task(_Minimal(self).run(self.pool, head, body))
+        elif self.task:  # kept referenced: the loop holds tasks weakly
             self.relaying = asyncio.get_running_loop().create_task(_Relay(self).run(self.pool, head, body))
         elif self.gateway_pool is not None:
             self.relaying = asyncio.get_running_loop().create_task(self._through_pool(body))
@@ -214,12 +299,13 @@ class _Client(asyncio.Protocol):
         finally:
             resp.release()
 
-    def whole(self, status: int, ctype: bytes, body: bytes) -> None:
-        self.transport.write(_STATUS[status] + b"content-type: %s\r\ncontent-length: %d\r\n\r\n%s"
-                             % (ctype, len(body), body))
+    def whole(self, status: int, ctype: bytes, body: bytes, fields: bytes = b"") -> None:
+        self.transport.write(_STATUS[status] + b"content-type: %s\r\ncontent-length: %d\r\n%s\r\n%s"
+                             % (ctype, len(body), fields, body))
 
-    def start_stream(self, status: int, ctype: bytes) -> None:
-        self.transport.write(_STATUS[status] + b"content-type: %s\r\ntransfer-encoding: chunked\r\n\r\n" % ctype)
+    def start_stream(self, status: int, ctype: bytes, fields: bytes = b"") -> None:
+        self.transport.write(_STATUS[status] + b"content-type: %s\r\ntransfer-encoding: chunked\r\n%s\r\n"
+                             % (ctype, fields))
 
     def chunk(self, data: bytes) -> None:
         self.transport.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -231,7 +317,7 @@ class _Client(asyncio.Protocol):
         self.transport.close()
 
 
-async def _serve(upstream: str, port: int, task: bool, gateway_pool: bool) -> None:
+async def _serve(upstream: str, port: int, task: bool, gateway_pool: bool, minimal: bool = False) -> None:
     url = urlsplit(upstream)
     pool = _Pool(url.hostname or "127.0.0.1", url.port or 80)
     through = None
@@ -239,7 +325,7 @@ async def _serve(upstream: str, port: int, task: bool, gateway_pool: bool) -> No
         from gateway.upstream.http1 import Pool
 
         through = (Pool(), upstream)
-    server = await asyncio.get_running_loop().create_server(lambda: _Client(pool, task, through), "127.0.0.1",
+    server = await asyncio.get_running_loop().create_server(lambda: _Client(pool, task, through, minimal), "127.0.0.1",
                                                             port, backlog=1024)
     async with server:
         await server.serve_forever()
@@ -247,8 +333,9 @@ async def _serve(upstream: str, port: int, task: bool, gateway_pool: bool) -> No
 
 def main() -> None:
     a = arguments(task="relay each request through a task awaiting the upstream's events",
+                  minimal="--task, with the least work a gateway that chooses a model must do",
                   pool="relay each request through a task calling the gateway's HTTP/1.1 client")
-    uvloop.run(_serve(a.upstream, a.port, a.task, a.pool))
+    uvloop.run(_serve(a.upstream, a.port, a.task, a.pool, a.minimal))
 
 
 if __name__ == "__main__":
