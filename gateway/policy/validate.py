@@ -137,6 +137,8 @@ def check_policy(
             if name in seen:
                 out.append((loc + (i,), f"{name!r} is listed twice", False))
             seen.add(name)
+    for prefix, spec in _constraint_specs(policy):
+        out.extend(_allow_block_problems(prefix, spec, models))
     if models is not None:
         for tool, spec in policy.experts.items():
             for i, name in enumerate(spec.models):
@@ -160,6 +162,37 @@ def _constraint_lists(prefix: tuple[Any, ...], spec: ConstraintsSpec) -> Iterato
         names = getattr(spec, field)
         if names:
             yield prefix + ("constraints", field), names
+
+
+def _constraint_specs(policy: Policy) -> Iterator[tuple[tuple[Any, ...], ConstraintsSpec]]:
+    yield ("selection_schema", "constraints"), policy.selection_schema.constraints
+    for tool, spec in policy.experts.items():
+        yield ("experts", tool, "constraints"), spec.constraints
+
+
+def _allow_block_problems(
+    prefix: tuple[Any, ...], spec: ConstraintsSpec, models: Mapping[str, ModelInfo] | None
+) -> Iterator[Problem]:
+    """An allow-list that can allow nothing is a mistake, not a policy: said at load, where a request
+    would only have found no candidate (a 4xx for every call the pipeline gets)."""
+    for kind in ("models", "providers"):
+        allowed, blocked = getattr(spec, f"allowed_{kind}"), getattr(spec, f"blocked_{kind}")
+        if allowed is None:
+            continue
+        if not allowed:
+            yield (prefix + (f"allowed_{kind}",),
+                   f"an empty list allows no {kind} at all; leave allowed_{kind} out to allow every one", False)
+        for i, name in enumerate(allowed):
+            if name in blocked:
+                yield (prefix + (f"allowed_{kind}", i), f"{name!r} is both allowed and blocked", False)
+    # (A provider the catalog lacks may be listed: blocking one before it is added is a precaution.
+    # Unknown model names are said by the catalog pass above.)
+    if models is not None and spec.allowed_providers:
+        known = {info.provider for info in models.values()}
+        if known.isdisjoint(spec.allowed_providers):
+            yield (prefix + ("allowed_providers",),
+                   f"no deployment in the catalog is from {', '.join(map(repr, spec.allowed_providers))}; "
+                   f"its providers are: {', '.join(sorted(known))}", False)
 
 
 def _name_lists(policy: Policy) -> Iterator[_NameList]:

@@ -339,6 +339,54 @@ CASES = [
         [(1, 1, "expected a mapping, got list")],
     ),
     ("empty-file", "p.yaml", "\n", [(1, 1, "empty policy file")]),
+    # Allow-lists that allow nothing: every request of the pipeline would find no candidate.
+    (
+        "empty-allow-list",
+        "p.yaml",
+        """
+        pipeline: p
+        selection_schema:
+          constraints:
+            allowed_models: []
+        experts:
+          run_sql:
+            models: [gpt-4o]
+            constraints: {allowed_providers: []}
+        """,
+        [
+            (4, 21, "selection_schema.constraints.allowed_models: an empty list allows no models at all"),
+            (8, 38, "experts.run_sql.constraints.allowed_providers: an empty list allows no providers"),
+        ],
+    ),
+    (
+        "allowed-and-blocked",
+        "p.yaml",
+        """
+        pipeline: p
+        selection_schema:
+          constraints:
+            allowed_models: [gpt-4o-mini, gpt-4o]
+            blocked_models: [gpt-4o]
+            allowed_providers: [openai, anthropic]
+            blocked_providers: [anthropic]
+        """,
+        [
+            (4, 35, "selection_schema.constraints.allowed_models[1]: 'gpt-4o' is both allowed and blocked"),
+            (6, 33, "allowed_providers[1]: 'anthropic' is both allowed and blocked"),
+        ],
+    ),
+    (
+        "allowed-providers-not-in-catalog",
+        "p.yaml",
+        """
+        pipeline: p
+        selection_schema:
+          constraints:
+            allowed_providers: [mistral, cohere]
+            blocked_providers: [xai]
+        """,
+        [(4, 24, "no deployment in the catalog is from 'mistral', 'cohere'; its providers are: anthropic, deepseek")],
+    ),
 ]
 
 
