@@ -203,12 +203,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                      telemetry=telemetry, redirect_slashes=False)
     app.state.gateway = state
     _install_error_handlers(app)
-    limiter = install_security(app, settings, config, stats.store)  # wraps every route, probes excepted
+    # Chat completions, and the other model endpoints: the same pipeline behind a translation
+    # (gateway/translate/). The pipeline charges their rate limits; the edge charges the rest.
+    model_routes = (ChatCompletions(pipeline), Responses(pipeline), Messages(pipeline), Embeddings(pipeline))
+    limiter = install_security(app, settings, config, stats.store,  # wraps every route, probes excepted
+                               pipeline_paths=[route.path for route in model_routes])
     pipeline.limiter = limiter
     install_openapi(app, decider.valid_names())  # the raw chat route and the request bodies
-    app.add_fast_route(ChatCompletions.path, ChatCompletions(pipeline))
-    # The other model endpoints: the same pipeline behind a translation (gateway/translate/).
-    for route in (Responses(pipeline), Messages(pipeline), Embeddings(pipeline)):
+    for route in model_routes:
         app.add_fast_route(route.path, route)
     app.add_fast_route(CountTokens.path, CountTokens(decider))
     app.add_api_route("/v1/completions", legacy_completions, methods=["POST"])

@@ -100,8 +100,12 @@ class SecurityMiddleware:
         max_header_bytes: int = 32 * 1024,
         open_paths: Collection[str] = ("/healthz", "/readyz"),
         insecure: bool = False,
+        pipeline_paths: Collection[str] = (),
     ) -> None:
         self.app = app
+        #: Where the request pipeline charges rate limits (the model routes); any other request
+        #: with a body is charged one request against its key's limit here.
+        self.pipeline_paths = frozenset(pipeline_paths)
         self.keyring = keyring
         self.limiter = limiter  # gateway.security.ratelimit.RateLimiter: `over`, before a body is read
         self.max_body_bytes = max_body_bytes
@@ -126,8 +130,16 @@ class SecurityMiddleware:
             return self.app(scope, receive, send)
         if principal is not None and principal.limits.rpm is not None and self.limiter is not None:
             # A key already over its requests per minute is refused before its body is read: the
-            # parse and the decision on a large body cost far more than the refusal.
-            refused = self.limiter.over(principal)
+            # parse and the decision on a large body cost far more than the refusal. A route that
+            # calls no provider is charged its request here (the pipeline charges the others').
+            if scope["path"] in self.pipeline_paths:
+                refused = self.limiter.over(principal)
+            else:
+                try:
+                    self.limiter.charge_request(principal)
+                    refused = None
+                except errors.RateLimitError as exc:
+                    refused = exc
             if refused is not None:
                 return send_error(send, refused, errors.renderer_for(scope["path"]))
         if length is not None and length > self.max_body_bytes:

@@ -221,6 +221,18 @@ class RateLimiter:
         seconds = self._wait(bucket, "r", limit, 1, *self._now())
         return None if seconds is None else _refusal(f"{_describe(bucket)}: {limit} requests per minute", seconds)
 
+    def charge_request(self, principal: Principal) -> None:
+        """One request against `principal`'s own requests per minute, no tokens, or raise its
+        `RateLimitError`: for a route that reads a body and works on it but calls no provider
+        (explain, count_tokens, feedback). Such a call is not free to serve (a count or an explain
+        runs the whole decision), so a key's limit bounds it as it bounds its model calls; the
+        pipeline's limits, which stand for provider capacity, are not charged."""
+        refused = self.over(principal)
+        if refused is not None:
+            raise refused
+        if principal.limits.rpm is not None:
+            self._add(((self._key("key:" + principal.name, "r", self._now()[0]), 1),), 1)
+
     def _now(self) -> tuple[int, float]:
         """The current one-minute window, and how far into it we are (0..1)."""
         now = self._clock()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from gateway.security.keys import KeyRing
@@ -15,8 +16,10 @@ __all__ = ["install_security"]
 _log = logging.getLogger("gateway.security")
 
 
-def install_security(app: Any, settings: Any, config: Any, stats_store: Any) -> RateLimiter | None:
+def install_security(app: Any, settings: Any, config: Any, stats_store: Any,
+                     pipeline_paths: Sequence[str] = ()) -> RateLimiter | None:
     """Add `SecurityMiddleware` around every route; returns the limiter to start (None: no limits).
+    `pipeline_paths`: the routes whose rate limits the request pipeline charges.
 
     Sets `app.state.keyring` so `gateway serve` can apply the bind rule before listening, and
     `app.state.key_reloader`, which the app runs to pick up edits of the config's `keys:`.
@@ -36,6 +39,7 @@ def install_security(app: Any, settings: Any, config: Any, stats_store: Any) -> 
     app.add_middleware(
         SecurityMiddleware, keyring=keyring, limiter=limiter, max_body_bytes=settings.max_body_bytes,
         max_header_bytes=settings.max_header_bytes, open_paths=open_paths, insecure=settings.insecure,
+        pipeline_paths=pipeline_paths,
     )
     app.state.keyring = keyring
     app.state.key_reloader = KeyReloader(settings.config, keyring, config, limited=limiter is not None)

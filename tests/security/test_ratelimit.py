@@ -220,6 +220,22 @@ def test_a_key_over_its_rpm_is_refused_before_its_body_is_read(secure_factory):
         assert "retry-after:" in head.lower() and "key 'alpha'" in head
 
 
+@pytest.mark.parametrize("path", ["/selection/explain", "/messages/count_tokens"])
+def test_a_route_that_calls_no_provider_is_charged_to_the_keys_rpm(secure_factory, path):
+    # A count or an explain runs the whole decision: a key under its limit must not get them for free.
+    gw = secure_factory(keys=key_specs(alpha={"rpm": 3}), rate_limits={"pipelines": {"default": {"rpm": 1}}})
+    key = "gw-alpha-4fJ8sLq2Wm9xZc1V"
+    body = ({"model": "auto", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+            if path.startswith("/messages") else chat())
+    for _ in range(2):
+        assert loopback.post(gw.base_url + path, json=body, headers=auth(key)).status_code == 200
+    # The pipeline's limit (provider capacity) is not charged by them: its one request is left.
+    assert loopback.post(gw.base_url + "/chat/completions", json=chat(), headers=auth(key)).status_code == 200
+    for refused_path, payload in ((path, body), ("/chat/completions", chat())):
+        resp = loopback.post(gw.base_url + refused_path, json=payload, headers=auth(key))
+        assert resp.status_code == 429 and "key 'alpha'" in resp.text, (refused_path, resp.text)
+
+
 def test_tpm_counts_every_choice_a_request_asks_for(secure_factory):
     # `n` answers may each use `max_tokens`: the limit charges them all, as the budget's hold does.
     gw = secure_factory(keys=key_specs(alpha={"tpm": 1000}))
