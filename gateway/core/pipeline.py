@@ -120,6 +120,9 @@ class RequestPipeline:
 
     def refused(self, call: Call, exc: errors.GatewayError, decision: Decision | None = None) -> None:
         """A request that ends before any upstream call (bad input, unknown model, limits)."""
+        if self.limiter is not None and not isinstance(exc, errors.RateLimitError):
+            # Refused work is still work: its key's request counts (tokens and pipelines do not).
+            self.limiter.count_request(call.principal)
         pipeline = decision.budget_key if decision is not None else call.headers.get("x-pipeline-id")
         self.emit(_new_finished(call.request_id, call.endpoint, exc.status, pipeline, call.principal_name,
                                   stream=bool(call.body.get("stream")) if isinstance(call.body, dict) else False))

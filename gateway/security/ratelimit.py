@@ -230,7 +230,15 @@ class RateLimiter:
         refused = self.over(principal)
         if refused is not None:
             raise refused
-        if principal.limits.rpm is not None:
+        self.count_request(principal)
+
+    def count_request(self, principal: Principal | None) -> None:
+        """One request against `principal`'s own requests per minute, never refused: for a request
+        refused before it was charged (a body the gateway would not take, an unknown model, its
+        budget), so that sending such requests over and over is bounded by the key's limit too.
+        The key's request only: tokens and the pipeline's limits stand for provider capacity,
+        which a refused request did not use."""
+        if principal is not None and principal.limits.rpm is not None:
             self._add(((self._key("key:" + principal.name, "r", self._now()[0]), 1),), 1)
 
     def _now(self) -> tuple[int, float]:
@@ -249,8 +257,9 @@ class RateLimiter:
 
     def refund(self, charge: Charge | None) -> None:
         """Take back what `admit` charged: for a request refused after it (by its budget), which
-        never reached a provider. Pushed as a negative increment with the next sync; a charge whose
-        window has slid out is dropped with it."""
+        never reached a provider (the pipeline then counts its key's request again, as for any
+        refusal: `count_request`). Pushed as a negative increment with the next sync; a charge
+        whose window has slid out is dropped with it."""
         if charge:
             self._add(charge, -1)
 

@@ -236,6 +236,20 @@ def test_a_route_that_calls_no_provider_is_charged_to_the_keys_rpm(secure_factor
         assert resp.status_code == 429 and "key 'alpha'" in resp.text, (refused_path, resp.text)
 
 
+def test_refused_requests_count_against_the_keys_rpm_not_its_tokens(secure_factory):
+    # A body the gateway will not take is parsed and checked first: a key must not be able to make
+    # it do that without bound. Its request counts; no tokens, no pipeline.
+    gw = secure_factory(keys=key_specs(alpha={"rpm": 3, "tpm": 100_000}),
+                        rate_limits={"pipelines": {"default": {"rpm": 1}}})
+    key, url = "gw-alpha-4fJ8sLq2Wm9xZc1V", gw.base_url + "/chat/completions"
+    refusals = [({"model": "auto", "messages": []}, 400), ({**chat(), "model": "no-such-model"}, 404)]
+    for body, status in refusals:
+        assert loopback.post(url, json=body, headers=auth(key)).status_code == status
+    assert loopback.post(url, json=chat(), headers=auth(key)).status_code == 200  # the pipeline's one request
+    resp = loopback.post(url, json=refusals[0][0], headers=auth(key))
+    assert resp.status_code == 429 and "key 'alpha'" in resp.text
+
+
 def test_tpm_counts_every_choice_a_request_asks_for(secure_factory):
     # `n` answers may each use `max_tokens`: the limit charges them all, as the budget's hold does.
     gw = secure_factory(keys=key_specs(alpha={"tpm": 1000}))

@@ -141,7 +141,8 @@ def test_a_named_deployment_is_refused_over_a_reject_budget(tenants, simulator):
 
 def test_a_request_refused_by_its_budget_uses_no_rate_limit(tenants, simulator):
     # The rate limit is charged before the budget's hold; a refusal by the budget takes it back, so
-    # a tenant over budget does not also use up its requests per minute.
+    # a tenant over budget does not also use up its pipeline's requests and tokens per minute (a
+    # key's own requests per minute would count it, as every refusal: test_ratelimit.py).
     gw = tenants(budget=0.0001, rate_limits={"pipelines": {"team-a": {"rpm": 3, "tpm": 100_000}}})
     for _ in range(5):
         _error(_post(gw, KEY_A, {**chat(), "max_tokens": 12}), 429, "budget_exceeded")
