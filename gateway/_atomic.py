@@ -5,6 +5,11 @@ fsyncs it and renames it over `path` (`os.replace`): a reader never sees half a 
 that fails (disk full, `ulimit -f`, a signal) leaves the old file as it was. The temporary file is
 removed on failure.
 
+`write_directory(path, write, owned, last)` does the same for a directory of files written together
+(a router model): `write` fills a temporary sibling directory, and only once every file is written
+and synced do they replace the old ones, `last` (the one a reader keys on) last. An owned file the
+new set lacks is removed, so nothing of the previous contents is read with the new one.
+
 `check_output(path, directory=...)` says, before a command spends time or money, whether `path`
 could be written later: its directory exists or can be created (no existing non-directory on the
 way), and an existing `path` is of the right kind. It raises `OutputPathError` (a `ValueError`),
@@ -14,10 +19,12 @@ whose message names the path and the problem in one line.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Callable, Collection
 from pathlib import Path
 
-__all__ = ["OutputPathError", "check_output", "write_atomic"]
+__all__ = ["OutputPathError", "check_output", "write_atomic", "write_directory"]
 
 
 class OutputPathError(ValueError):
@@ -64,6 +71,41 @@ def write_atomic(path: Path | str, data: str | bytes, *, encoding: str = "utf-8"
         if isinstance(exc, OSError) and exc.filename is None:
             exc.filename = str(path)  # "File too large" alone would not say which file
         raise
+    return path
+
+
+def write_directory(path: Path | str, write: Callable[[Path], None], owned: Collection[str], last: str) -> Path:
+    """Write the files `write(directory)` makes into `path`, all or none of them.
+
+    A failure while writing (or syncing) leaves `path` as it was. Then the old files of the names
+    in `owned` that the new set lacks are removed, the new files moved in by `os.replace`, `last`
+    after the others; files of other names in `path` are left alone. Between those renames a
+    reader can see new and old files together for a moment: readers that poll (the router model's
+    source) wait for the directory to settle.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        write(staging)
+        names = sorted(os.listdir(staging), key=lambda name: name == last)
+        for name in names:
+            fd = os.open(staging / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.chmod(staging / name, 0o666 & ~_UMASK)
+        path.mkdir(exist_ok=True)
+        for name in set(owned).difference(names):
+            try:
+                os.unlink(path / name)
+            except FileNotFoundError:
+                pass
+        for name in names:
+            os.replace(staging / name, path / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return path
 
 

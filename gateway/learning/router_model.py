@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from gateway._atomic import write_directory
 from gateway.learning.domain import DomainClassifier
 from gateway.learning.features import FeatureHasher, SparseFeatures
 from gateway.learning.lengths import OutputLengths
@@ -42,6 +43,8 @@ class RouterModelError(ValueError):
 
 QUALITY_MODES = ("prompt", "domain", "knn")
 _FORMAT = "gateway-router-model/1"
+#: The files a router model directory holds (`save` replaces them as one).
+_FILES = ("router.json", "domain.npz", "quality.npz", "index.npz", "calibration.json")
 
 
 class RoutingEstimate(NamedTuple):
@@ -206,8 +209,11 @@ class RouterModel:
     def save(self, directory: str | Path) -> None:
         """``router.json`` + ``domain.npz`` + ``quality.npz`` (+ ``index.npz``, ``calibration.json``)
         in ``directory``."""
-        path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
+        # All the files or none, and no file of the model saved there before: a part the new model
+        # lacks (an index, say) would otherwise be loaded with it (gateway/_atomic.py).
+        write_directory(directory, self._write, _FILES, last="router.json")
+
+    def _write(self, path: Path) -> None:
         if self.classifier is not None and self.classifier.fitted:
             self.classifier.save(path / "domain.npz")
         if self.quality is not None:

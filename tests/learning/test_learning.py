@@ -134,3 +134,31 @@ def test_router_model_estimate_infers_domain_and_explains(tmp_path):
     again = RouterModel.load(tmp_path / "rm")
     assert again.estimate("solve the integral equation", ["cheap", "dear"]).quality_estimates == \
         pytest.approx(dict(est.quality_estimates))
+
+
+def test_saving_over_a_router_model_leaves_nothing_of_the_old_one(tmp_path, monkeypatch):
+    h = FeatureHasher(12)
+    texts = [t for d in TEXTS for t in TEXTS[d]]
+    labels = [d for d in TEXTS for _ in TEXTS[d]]
+    clf = DomainClassifier(h, min_df=1, epochs=5).fit(texts, labels)
+    quality = PromptQualityModel(n_bits=12)
+    quality.update("cheap", h.transform(texts[0]), labels[0], 1.0)
+    RouterModel(h, clf, quality).save(tmp_path / "rm")
+    (tmp_path / "rm" / "README").write_text("the operator's own file")
+    # A model without a quality model saved over it: the old quality.npz must not come back with it.
+    RouterModel(h, clf, None, mode="domain").save(tmp_path / "rm")
+    assert RouterModel.load(tmp_path / "rm").quality is None
+    assert (tmp_path / "rm" / "README").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["rm"]  # no staging directory left
+
+    # A save that fails part-way leaves the directory as it was.
+    before = {p.name: p.read_bytes() for p in (tmp_path / "rm").iterdir()}
+
+    def full_disk(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(PromptQualityModel, "save", full_disk)
+    with pytest.raises(OSError):
+        RouterModel(h, clf, quality).save(tmp_path / "rm")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "rm").iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["rm"]
