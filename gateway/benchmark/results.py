@@ -3,7 +3,7 @@
 Every finished attempt is appended and flushed at once, so an interrupted run loses at most the
 attempts in flight. On start the file is read back: a graded attempt whose item is unchanged
 (`Item.digest`) is done and is not sent again; failed attempts are retried. A torn last line (the
-process killed mid-write) is ignored.
+process killed mid-write) is ignored, and ended before the next run appends.
 """
 
 from __future__ import annotations
@@ -81,15 +81,23 @@ class ResultsFile:
     def add(self, attempt: Attempt) -> None:
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            new = not self.path.exists() or self.path.stat().st_size == 0
+            size = self.path.stat().st_size if self.path.exists() else 0
+            torn = size > 0 and self._last_byte() != b"\n"
             self._fh = self.path.open("a", encoding="utf-8")
-            if new:
+            if size == 0:
                 self._fh.write(json.dumps({"format": _FORMAT, "suite": self._suite}) + "\n")
+            elif torn:  # a crash cut the last line: end it, or the next attempt would be glued to it and lost
+                self._fh.write("\n")
         doc: dict[str, Any] = {k: v for k, v in asdict(attempt).items() if v is not None or k == "score"}
         self._fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
         self._fh.flush()
         self._latest[attempt.key] = attempt
         self._spent += attempt.cost_usd
+
+    def _last_byte(self) -> bytes:
+        with self.path.open("rb") as f:
+            f.seek(-1, os.SEEK_END)
+            return f.read(1)
 
     def close(self) -> None:
         if self._fh is not None:

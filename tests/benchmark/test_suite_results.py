@@ -74,6 +74,12 @@ def test_results_resume_only_graded_unchanged_attempts(tmp_path):
     assert not again.done("m2", "d", 0, "new")  # the item changed since
     assert again.spent_usd() == pytest.approx(0.02)
     assert json.loads(path.read_text().splitlines()[0])["format"] == "gateway-benchmark-results/1"
+    # The run that resumes appends after the torn line, not onto it: its attempts (and what they
+    # cost, which the spending cap reads back) are there for the run after it.
+    again.add(_attempt(item="m3", cost=0.05))
+    again.close()
+    third = ResultsFile(path)
+    assert third.done("m3", "d", 0, "x") and third.spent_usd() == pytest.approx(0.07)
 
 
 def test_summary_counts_per_deployment_and_domain():
