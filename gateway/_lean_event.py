@@ -55,7 +55,8 @@ class LeanEvent:
 
 
 class LazyDeque:
-    """The part of `collections.deque` uvicorn uses for its pipeline: `appendleft`, `pop`, truth."""
+    """The part of `collections.deque` uvicorn uses for its pipeline (`appendleft`, `pop`, truth),
+    and what the gateway's refusal of a queued request's malformed body uses (`newest`, `popleft`)."""
 
     __slots__ = ("_items",)
 
@@ -71,6 +72,15 @@ class LazyDeque:
         if not self._items:
             raise IndexError("pop from an empty deque")
         return self._items.pop()
+
+    def newest(self) -> Any:
+        """The item `appendleft` added last (None when empty)."""
+        return self._items[0] if self._items else None
+
+    def popleft(self) -> Any:
+        if not self._items:
+            raise IndexError("pop from an empty deque")
+        return self._items.popleft()
 
     def __len__(self) -> int:
         return len(self._items) if self._items is not None else 0

@@ -312,10 +312,17 @@ class _Limited:
         """uvicorn's answer to a request its parser refuses, after the answers of the requests that
         came before it in the same read: sent at once, it closed the connection on them."""
         cycle = self.cycle
-        if cycle is None or cycle.response_complete or cycle.more_body:
+        # httptools queues a request whose head came while another is answered (h11 reads no
+        # further until then): one with a malformed body is answered by the 400 alone, after them.
+        queue = getattr(self, "pipeline", None)
+        queued = bool(queue) and queue.newest()[0] is cycle
+        if cycle is None or cycle.response_complete or (cycle.more_body and not queued):
             # Nothing being answered, or the malformed bytes are the current request's own body.
             super().send_400_response(msg)  # type: ignore[misc]
             return
+        if queued and cycle.more_body:  # its own body is the malformed part: never run
+            queue.popleft()
+            self.cycle = cycle.queued_behind
         self._pending = _bad_request(msg, self.server_state.default_headers)
         self._stop_head_clock()
 

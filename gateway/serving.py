@@ -178,6 +178,7 @@ class HttpToolsLimited(_Limited, HttpToolsProtocol):
             self._start_asgi_task(cycle, app)
         else:  # pipelined behind a response still being produced
             self.flow.pause_reading()
+            cycle.queued_behind = existing  # the current cycle again, if this one is dropped (_limited.py)
             self.pipeline.appendleft((cycle, app))
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:

@@ -92,6 +92,16 @@ def test_every_pipelined_request_before_a_malformed_one_is_answered_in_order(por
                                (400, b"Invalid HTTP request received.")], raw
 
 
+@pytest.mark.parametrize("before", [["/slow"], ["/slow", "/quick"]])
+def test_a_queued_request_whose_body_is_malformed_is_refused_after_the_ones_before_it(port, before):
+    # Its head was read and queued behind the others' answers; its chunked body is not a chunk size.
+    bad = b"POST /bad HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\nxx\r\n0\r\n\r\n"
+    raw, ended = _exchange(port, b"".join(_post(path, b"{}") for path in before) + bad)
+    assert ended == "eof", raw
+    assert _responses(raw) == [*((200, path.encode() + b" 2") for path in before),
+                               (400, b"Invalid HTTP request received.")], raw
+
+
 def test_a_content_length_short_of_the_body_answers_the_request_then_refuses_the_surplus(port):
     # The declared length ends the first request early; what is left over is read as a next
     # request, and a malformed one (the probe's t4d.py, with a line end for h11, which otherwise
