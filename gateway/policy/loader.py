@@ -7,6 +7,7 @@ duplicates, catalog). Issues of all files are collected before raising, so one r
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -68,9 +69,60 @@ def _policy_issues(
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
-        return None, issues + _render(file, root, problems_from_validation(exc))
+        # The rest of the file is still checked (rules between fields that pydantic runs only on
+        # valid fields, the catalog, duplicates, allow-lists), on the policy it would be without
+        # the parts refused: all its problems in one run, not one kind per fix.
+        rest, problems = _without_refused(data, exc)
+        if rest is not None:
+            problems += check_policy(rest, expected_pipeline, models)
+        issues += _render(file, root, problems)
+        return None, sorted(issues, key=lambda i: (i.line, i.col))
     issues += _render(file, root, check_policy(policy, expected_pipeline, models))
     return (None if issues else policy), issues
+
+
+def _without_refused(data: Any, exc: ValidationError, rounds: int = 8) -> tuple[Policy | None, list[Problem]]:
+    """`data` as a `Policy` with each value the format refused left out (the section holding it,
+    for a rule between fields), and the problems found on the way; no policy when that leaves
+    none (the refusal was the document's own). A problem in a section something was left out of
+    is not said: leaving a value out can be its cause (weights all zero once the misspelt one is
+    gone), and a false problem costs more than one found on the next run."""
+    problems = problems_from_validation(exc)
+    touched: list[tuple[Any, ...]] = []  # the sections values were left out of
+    for _ in range(rounds):
+        data = copy.deepcopy(data)
+        for error in exc.errors():
+            dropped = _drop(data, error["loc"])
+            if dropped is None:
+                return None, problems
+            touched.append(dropped[:-1])
+        try:
+            return Policy.model_validate(data), problems
+        except ValidationError as again:
+            exc = again
+            problems += [p for p in problems_from_validation(exc)
+                         if not any(p[0][:len(section)] == section for section in touched)]
+    return None, problems
+
+
+def _drop(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """Remove the deepest part of `data` that `loc` names (pydantic adds steps that name no key,
+    such as a union's branch), a whole list for one of its items (so that the positions of the
+    others' problems stay right); its path, or None if that is the document itself."""
+    path: list[tuple[Any, Any]] = []  # (container, key) down to the deepest node `loc` reaches
+    node = data
+    for step in loc:
+        if isinstance(node, dict) and step in node or (
+                isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)):
+            path.append((node, step))
+            node = node[step]
+    while path and isinstance(path[-1][0], list):
+        path.pop()
+    if not path:
+        return None
+    parent, key = path[-1]
+    del parent[key]
+    return tuple(step for _, step in path)
 
 
 def load_policy_text(

@@ -424,6 +424,33 @@ def test_an_unknown_model_in_a_big_catalog_lists_a_few_names_not_all(write):
     assert len(message) < 300
 
 
+def test_a_file_with_format_and_catalog_problems_reports_both(write):
+    # The catalog checks used to wait until the format was right: one fix and rerun per kind.
+    # (A rule of a section a value was left out of is not said: leaving it out can be what breaks
+    # the rule; the unknown-weight-scorer case above shows one.)
+    path = write("code-assistant.yaml", textwrap.dedent("""\
+        pipeline: code-assistant
+        selection_schema:
+          stratgy: cost
+          constraints:
+            allowed_models: []
+            blocked_models: [gpt4o]
+        experts:
+          run_sql: [gpt-4o, gpt4o]
+          lint: [claude-3-5-sonnet, 7]
+        """))
+    with pytest.raises(PolicyError) as info:
+        load_policy_file(path, demo_catalog())
+    got = [(e.line, e.col, e.message) for e in info.value.errors]
+    assert [(line, col) for line, col, _ in got] == sorted((line, col) for line, col, _ in got)
+    assert [(line, col) for line, col, _ in got] == [(3, 3), (5, 21), (6, 22), (8, 21), (9, 29)], got
+    messages = "\n".join(m for _, _, m in got)
+    assert "unknown key 'stratgy'" in messages and "experts.lint[1]" in messages
+    # Checked on the rest of the file: the allow-list and the catalog.
+    assert "allowed_models: an empty list allows no models" in messages
+    assert messages.count("unknown model 'gpt4o'") == 2
+
+
 def test_all_errors_of_all_files_are_reported(tmp_path):
     (tmp_path / "a.yaml").write_text("pipeline: a\nselection_schema: {strategy: x}\n")
     (tmp_path / "b.yaml").write_text("pipeline: b\nfoo: 1\n")
