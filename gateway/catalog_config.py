@@ -136,7 +136,12 @@ def read_yaml(path: Path | str, what: str, error: type[CatalogError] = CatalogEr
     except FileNotFoundError:
         raise error(f"{path}: {what} not found") from None
     except yaml.YAMLError as exc:
-        raise error(f"{path}: invalid YAML: {exc}") from None
+        # One line, `file:line:col`, as a policy file's problems are said: PyYAML's own message
+        # spans five, with a copy of the offending line.
+        where = getattr(exc, "problem_mark", None)
+        at = f":{where.line + 1}:{where.column + 1}" if where is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise error(f"{path}{at}: invalid YAML: {problem}") from None
     except (ValueError, RecursionError) as exc:
         # Not YAMLError: a bad date (`2024-02-30`), bytes that are not UTF-8, absurd nesting.
         raise error(f"{path}: invalid YAML: {type(exc).__name__}: {str(exc)[:200]}") from None

@@ -299,7 +299,8 @@ def error_body(exc: GatewayError) -> dict:
 # Anthropic's error `type` per HTTP status (https://docs.anthropic.com/en/api/errors).
 _ANTHROPIC_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 402: "billing_error", 403: "permission_error",
-    404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 504: "timeout_error",
+    404: "not_found_error", 408: "timeout_error", 413: "request_too_large", 429: "rate_limit_error",
+    504: "timeout_error",
     529: "overloaded_error",
 }
 

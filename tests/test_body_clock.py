@@ -87,6 +87,7 @@ def test_a_body_short_of_its_content_length_gets_408_and_a_close(gw, path):
     _, error = _refused(raw)
     if path == "/v1/messages":  # Anthropic's clients read Anthropic's shape (errors.renderer_for)
         assert error["type"] == "error" and "stopped arriving" in error["error"]["message"]
+        assert error["error"]["type"] == "timeout_error"
     else:
         assert error["error"]["code"] == "request_timeout" and error["error"]["param"] == "body"
         assert error["error"]["type"] == "timeout_error"

@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except OSError as exc:
         print(f"{prog}: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return 2  # an input error, as `serve` says of a port in use
     except KeyboardInterrupt:
         pass
     return 0

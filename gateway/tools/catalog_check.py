@@ -106,8 +106,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         catalog = load_catalog(load_config(path), require_keys=False)
     except CatalogError as exc:
+        # The file could not be read as a catalog: an input error, exit 2 as every command says one
+        # (1 is this command's verdict on a catalog it read: nothing usable, or --strict).
         print(f"gateway catalog check: {exc}", file=sys.stderr)
-        return 1
+        return 2
     rows = [describe(d) for d in catalog.deployments.values()]
     usable = sum(1 for r in rows if r["credentials"]["ok"])
     if getattr(args, "json", False):

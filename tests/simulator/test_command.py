@@ -100,7 +100,7 @@ def test_busy_port_and_missing_profile_are_one_line_errors(profile):
         port = busy.getsockname()[1]
         done = subprocess.run([str(GATEWAY), "simulate", "--profile", str(profile), "--port", str(port)],
                               capture_output=True, text=True, timeout=60, cwd=REPO)
-    assert done.returncode == 1
+    assert done.returncode == 2  # an input error, as for `serve`
     assert done.stderr.count("\n") == 1 and "cannot listen on 127.0.0.1" in done.stderr
     assert "address already in use" in done.stderr
     done = subprocess.run([str(GATEWAY), "simulate", "--profile", "missing.yaml"], capture_output=True, text=True,

@@ -54,18 +54,29 @@ def test_missing_credentials_are_reported_and_strict_fails(capsys, monkeypatch):
     assert "--strict: " in capsys.readouterr().err  # says why it failed, not only the exit status
 
 
-@pytest.mark.parametrize("doc, message", [
+@pytest.mark.parametrize("doc, message, status", [
+    # A file that is not a catalog is an input error (2, as every command says one); a catalog read
+    # with nothing usable is this command's own verdict (1).
     ({"deployments": [{"name": "x", "model": "anthropic/claude-9", "api_key_env": "K"}]},
-     "is not in litellm's model map"),
-    ({"deployments": [{"name": "x", "model": "openai/gpt-4o-mini", "surprise": 1}]}, "Extra inputs"),
+     "is not in litellm's model map", 2),
+    ({"deployments": [{"name": "x", "model": "openai/gpt-4o-mini", "surprise": 1}]}, "Extra inputs", 2),
+    ("deployments: [\n", "bad.yaml:2:1: invalid YAML: expected the node content", 2),
     ({"deployments": [{"name": "x", "model": "openai/gpt-4o-mini", "api_key_env": "UNSET_FOR_SURE_KEY"}]},
-     "no deployment"),
+     "no deployment", 1),
 ])
-def test_errors_exit_1(tmp_path, capsys, doc, message):
+def test_errors_exit_2_or_1(tmp_path, capsys, doc, message, status):
     path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    assert main(["catalog", "check", str(path)]) == 1
-    assert message in capsys.readouterr().err
+    path.write_text(doc if isinstance(doc, str) else yaml.safe_dump(doc))
+    assert main(["catalog", "check", str(path)]) == status
+    err = capsys.readouterr().err
+    assert message in err
+    if isinstance(doc, str):
+        assert err.count("\n") == 1, err
+
+
+def test_a_missing_file_is_an_input_error(tmp_path, capsys):
+    assert main(["catalog", "check", str(tmp_path / "nope.yaml")]) == 2
+    assert "not found" in capsys.readouterr().err
 
 
 def test_the_command_is_registered():
