@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import InvalidRequestError
+from gateway.translate._cache import cache_write_tokens
 
 __all__ = [
     "STOP_REASONS", "MessagesRequest", "chat_messages", "new_id", "stop_reason", "to_chat", "to_message", "tool_input",
@@ -311,12 +312,14 @@ def _output_config(config: Any, chat: dict) -> None:
 
 
 def usage(chat_usage: Mapping[str, Any] | None) -> dict:
-    """Chat usage in Anthropic's shape: input tokens exclude the cached ones, which are counted apart."""
+    """Chat usage in Anthropic's shape: input tokens exclude those read from the prompt cache and
+    those written to it, which are counted apart (chat's prompt_tokens include both)."""
     u = chat_usage or {}
     prompt = int(u.get("prompt_tokens") or 0)
     cached = int((u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-    return {"input_tokens": max(0, prompt - cached), "output_tokens": int(u.get("completion_tokens") or 0),
-            "cache_creation_input_tokens": 0, "cache_read_input_tokens": cached}
+    written = cache_write_tokens(u)
+    return {"input_tokens": max(0, prompt - cached - written), "output_tokens": int(u.get("completion_tokens") or 0),
+            "cache_creation_input_tokens": written, "cache_read_input_tokens": cached}
 
 
 def stop_reason(finish_reason: Any) -> str:
@@ -324,11 +327,13 @@ def stop_reason(finish_reason: Any) -> str:
 
 
 def tool_input(arguments: str) -> dict:
-    """A tool call's arguments as the object Anthropic's `tool_use.input` is."""
+    """A tool call's arguments as the object Anthropic's `tool_use.input` is. Arguments that are not
+    JSON (a call the token limit cut off) give an empty object, as the SDK's stream accumulator
+    makes of the same deltas: a key of our own would be one the tool's schema lacks."""
     try:
         value = orjson.loads(arguments) if arguments else {}
     except orjson.JSONDecodeError:
-        return {"arguments": arguments}
+        return {}
     return value if isinstance(value, dict) else {"arguments": value}
 
 
@@ -342,7 +347,8 @@ def to_message(request: MessagesRequest, completion: Mapping[str, Any], model: s
     if isinstance(text, str) and text:
         content.append({"type": "text", "text": text})
     refusal = message.get("refusal")
-    if isinstance(refusal, str) and refusal:
+    refused = isinstance(refusal, str) and bool(refusal)
+    if refused:
         content.append({"type": "text", "text": refusal})
     for call in message.get("tool_calls") or ():
         fn = call.get("function") or {}
@@ -350,6 +356,6 @@ def to_message(request: MessagesRequest, completion: Mapping[str, Any], model: s
                         "input": tool_input(fn.get("arguments") or "")})
     return {
         "id": request.id, "type": "message", "role": "assistant", "model": model, "content": content,
-        "stop_reason": stop_reason(choice.get("finish_reason")), "stop_sequence": None,
+        "stop_reason": "refusal" if refused else stop_reason(choice.get("finish_reason")), "stop_sequence": None,
         "usage": usage(completion.get("usage")),
     }

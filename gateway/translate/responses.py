@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.errors import InvalidRequestError
+from gateway.translate._cache import cache_write_tokens
 
 __all__ = ["ResponsesRequest", "new_id", "to_chat", "to_response", "usage"]
 
@@ -297,8 +298,9 @@ def usage(chat_usage: Mapping[str, Any] | None) -> dict:
     completion = int(u.get("completion_tokens") or 0)
     cached = (u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
     reasoning = (u.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
+    details = {"cached_tokens": int(cached), "cache_write_tokens": cache_write_tokens(u)}
     return {
-        "input_tokens": prompt, "input_tokens_details": {"cached_tokens": int(cached), "cache_write_tokens": 0},
+        "input_tokens": prompt, "input_tokens_details": details,
         "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": int(reasoning)},
         "total_tokens": int(u.get("total_tokens") or prompt + completion),
     }
@@ -353,12 +355,13 @@ def logprobs(chat_logprobs: Any) -> list:
 
 
 def message_item(text: str | None, refusal: str | None, lp: list, *, item_id: str | None = None,
-                 status: str = "completed") -> dict:
-    content: list[dict] = []
-    if text is not None:
-        content.append({"type": "output_text", "text": text, "annotations": [], "logprobs": lp})
-    if refusal is not None:
-        content.append({"type": "refusal", "refusal": refusal})
+                 status: str = "completed", order: tuple[str, ...] = ("output_text", "refusal")) -> dict:
+    """A message output item; `order` is its parts' kinds in content order (a stream gives them in
+    the order they arrived, which its content_index events already told the client)."""
+    parts = {"output_text": None if text is None else {"type": "output_text", "text": text, "annotations": [],
+                                                       "logprobs": lp},
+             "refusal": None if refusal is None else {"type": "refusal", "refusal": refusal}}
+    content = [parts[kind] for kind in order if parts.get(kind) is not None]
     return {"type": "message", "id": item_id or new_id("msg"), "status": status, "role": "assistant",
             "content": content}
 

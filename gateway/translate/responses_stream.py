@@ -27,31 +27,39 @@ _CUT_SHORT = frozenset({"length", "content_filter"})
 
 
 class _Item:
-    __slots__ = ("call_id", "index", "item_id", "kind", "logprobs", "name", "parts", "refusal", "text")
+    __slots__ = ("call_id", "held", "index", "item_id", "kind", "logprobs", "name", "opened", "parts", "shown",
+                 "text")
 
     def __init__(self, kind: str, index: int, item_id: str) -> None:
         self.kind, self.index, self.item_id = kind, index, item_id
-        self.text: str | None = None  # message: output_text so far (None: no text part)
-        self.refusal: str | None = None
+        self.text = ""  # function_call: its arguments so far
         self.logprobs: list = []
-        self.parts: list[str] = []  # message: part kinds in content order
+        # message: part kind -> its text so far, in the order the parts arrived (their content_index)
+        self.parts: dict[str, str] = {}
+        self.opened: list[str] = []  # message: the parts whose content_part.added was sent
+        self.shown = False  # output_item.added was sent, so its deltas go out as they come
+        self.held: list[tuple[str, str, list]] = []  # (kind, delta, logprobs) that came before it was shown
         self.call_id = self.name = ""
 
 
 class ResponsesStream:
     """One streamed answer: `start()`, `feed(chunk)` per chat chunk, then `finish()` or `fail(exc)`;
-    each returns the SSE bytes to send."""
+    each returns the SSE bytes to send.
+
+    Items go one at a time (added, deltas, done), as OpenAI streams them, yet a chat stream may
+    interleave the argument deltas of parallel calls. So only the first unfinished item is shown
+    as its deltas come; the later ones hold theirs until it is done. A message is done once
+    anything follows it (chat's text never resumes behind a call); a call only at the end, since
+    its index may come back in any later chunk.
+    """
 
     def __init__(self, request: ResponsesRequest, model: str) -> None:
         self._request = request
         self._model = model
         self._seq = 0
         self._items: list[_Item] = []
-        self._message: _Item | None = None  # the open message item, if any
+        self._head = 0  # the first item not done yet
         self._calls: dict[int, _Item] = {}  # chat tool-call index -> its item
-        # Items go one at a time (added, deltas, done): the open call is done when the next item
-        # starts, as parallel calls arrive one after another in chat.
-        self._open_call: _Item | None = None
         self._usage: dict | None = None
         self._finish: str | None = None
 
@@ -75,10 +83,10 @@ class ResponsesStream:
         delta = choice.get("delta") or {}
         text = delta.get("content")
         if isinstance(text, str) and text:
-            out.append(self._text(text, logprobs(choice.get("logprobs"))))
+            out.append(self._delta(self._message(), "output_text", text, logprobs(choice.get("logprobs"))))
         refusal = delta.get("refusal")
         if isinstance(refusal, str) and refusal:
-            out.append(self._refusal(refusal))
+            out.append(self._delta(self._message(), "refusal", refusal, []))
         for call in delta.get("tool_calls") or ():
             if isinstance(call, dict):
                 out.append(self._call(call))
@@ -88,103 +96,111 @@ class ResponsesStream:
 
     # -- items ---------------------------------------------------------------------------------------
 
-    def _open_message(self) -> tuple[_Item, bytes]:
-        if self._message is not None:
-            return self._message, b""
-        closed = self._close_call()
-        item = self._message = _Item("message", len(self._items), new_id("msg"))
+    def _append(self, kind: str, prefix: str) -> _Item:
+        item = _Item(kind, len(self._items), new_id(prefix))
         self._items.append(item)
-        added = {"type": "message", "id": item.item_id, "status": "in_progress", "role": "assistant", "content": []}
-        return item, closed + self._event("response.output_item.added", output_index=item.index, item=added)
+        return item
 
-    def _part_added(self, item: _Item, kind: str) -> bytes:
-        item.parts.append(kind)
-        part = ({"type": "output_text", "text": "", "annotations": [], "logprobs": []} if kind == "output_text"
-                else {"type": "refusal", "refusal": ""})
-        return self._event("response.content_part.added", item_id=item.item_id, output_index=item.index,
-                           content_index=len(item.parts) - 1, part=part)
-
-    def _text(self, text: str, lp: list) -> bytes:
-        item, out = self._open_message()
-        if item.text is None:
-            item.text = ""
-            out += self._part_added(item, "output_text")
-        item.text += text
-        item.logprobs += lp
-        return out + self._event("response.output_text.delta", item_id=item.item_id, output_index=item.index,
-                                 content_index=item.parts.index("output_text"), delta=text, logprobs=lp)
-
-    def _refusal(self, text: str) -> bytes:
-        item, out = self._open_message()
-        if item.refusal is None:
-            item.refusal = ""
-            out += self._part_added(item, "refusal")
-        item.refusal += text
-        return out + self._event("response.refusal.delta", item_id=item.item_id, output_index=item.index,
-                                 content_index=item.parts.index("refusal"), delta=text)
+    def _message(self) -> _Item:
+        last = self._items[-1] if self._items else None
+        # Text comes before the calls; a later text opens a new message.
+        return last if last is not None and last.kind == "message" else self._append("message", "msg")
 
     def _call(self, call: dict) -> bytes:
         index = call.get("index", 0)
         index = index if isinstance(index, int) else 0
         fn = call.get("function") or {}
         item = self._calls.get(index)
-        out = b""
         if item is None:
-            # Text comes before the calls; a later text opens a new message.
-            out = self._close_message() + self._close_call()
-            item = self._calls[index] = self._open_call = _Item("function_call", len(self._items), new_id("fc"))
+            item = self._calls[index] = self._append("function_call", "fc")
             item.call_id = call.get("id") or new_id("call")
             item.name = fn.get("name") or ""
-            item.text = ""
-            self._items.append(item)
-            added = call_item(item.call_id, item.name, "", item_id=item.item_id, status="in_progress")
-            out += self._event("response.output_item.added", output_index=item.index, item=added)
         args = fn.get("arguments")
-        if isinstance(args, str) and args:
-            item.text = (item.text or "") + args
-            out += self._event("response.function_call_arguments.delta", item_id=item.item_id,
-                               output_index=item.index, delta=args)
+        return self._delta(item, "arguments", args, []) if isinstance(args, str) and args else self._advance()
+
+    def _delta(self, item: _Item, kind: str, text: str, lp: list) -> bytes:
+        if kind == "arguments":
+            item.text += text
+        else:
+            item.parts[kind] = item.parts.get(kind, "") + text
+            item.logprobs += lp
+        out = self._advance()
+        if not item.shown:
+            item.held.append((kind, text, lp))
+            return out
+        return out + self._send(item, kind, text, lp)
+
+    def _send(self, item: _Item, kind: str, text: str, lp: list) -> bytes:
+        where = {"item_id": item.item_id, "output_index": item.index}
+        if kind == "arguments":
+            return self._event("response.function_call_arguments.delta", **where, delta=text)
+        out = b""
+        if kind not in item.opened:
+            item.opened.append(kind)
+            part = ({"type": "output_text", "text": "", "annotations": [], "logprobs": []} if kind == "output_text"
+                    else {"type": "refusal", "refusal": ""})
+            out = self._event("response.content_part.added", **where, content_index=len(item.opened) - 1, part=part)
+        at = item.opened.index(kind)
+        if kind == "output_text":
+            return out + self._event("response.output_text.delta", **where, content_index=at, delta=text, logprobs=lp)
+        return out + self._event("response.refusal.delta", **where, content_index=at, delta=text)
+
+    def _advance(self) -> bytes:
+        """Shows the first unfinished item, and finishes it while something follows a message."""
+        out = b""
+        while self._head < len(self._items):
+            item = self._items[self._head]
+            out += self._show(item)
+            if item.kind == "function_call" or item is self._items[-1]:
+                break
+            out += self._close(item)
+            self._head += 1
         return out
 
+    def _show(self, item: _Item) -> bytes:
+        if item.shown:
+            return b""
+        item.shown = True
+        added = ({"type": "message", "id": item.item_id, "status": "in_progress", "role": "assistant", "content": []}
+                 if item.kind == "message"
+                 else call_item(item.call_id, item.name, "", item_id=item.item_id, status="in_progress"))
+        out = self._event("response.output_item.added", output_index=item.index, item=added)
+        held, item.held = item.held, []
+        return out + b"".join(self._send(item, *delta) for delta in held)
+
     def _done_item(self, item: _Item) -> dict:
-        # The last item is the one a length or content-filter stop cut off (an earlier one was
-        # finished when the next began).
+        # The last item is the one a length or content-filter stop cut off.
         cut = self._finish in _CUT_SHORT and item is self._items[-1]
         status = "incomplete" if cut else "completed"
         if item.kind == "function_call":
-            return call_item(item.call_id, item.name, item.text or "", item_id=item.item_id, status=status)
-        return message_item(item.text, item.refusal, item.logprobs, item_id=item.item_id, status=status)
+            return call_item(item.call_id, item.name, item.text, item_id=item.item_id, status=status)
+        return message_item(item.parts.get("output_text"), item.parts.get("refusal"), item.logprobs,
+                            item_id=item.item_id, status=status, order=tuple(item.parts))
 
-    def _close_message(self) -> bytes:
-        item, self._message = self._message, None
-        if item is None:
-            return b""
-        out = []
+    def _close(self, item: _Item) -> bytes:
         done = self._done_item(item)
-        for i, kind in enumerate(item.parts):
+        where = {"item_id": item.item_id, "output_index": item.index}
+        if item.kind == "function_call":
+            return (self._event("response.function_call_arguments.done", **where, name=item.name, arguments=item.text)
+                    + self._event("response.output_item.done", output_index=item.index, item=done))
+        out = []
+        for i, (kind, text) in enumerate(item.parts.items()):
             if kind == "output_text":
-                out.append(self._event("response.output_text.done", item_id=item.item_id, output_index=item.index,
-                                       content_index=i, text=item.text, logprobs=item.logprobs))
+                out.append(self._event("response.output_text.done", **where, content_index=i, text=text,
+                                       logprobs=item.logprobs))
             else:
-                out.append(self._event("response.refusal.done", item_id=item.item_id, output_index=item.index,
-                                       content_index=i, refusal=item.refusal))
-            out.append(self._event("response.content_part.done", item_id=item.item_id, output_index=item.index,
-                                   content_index=i, part=done["content"][i]))
+                out.append(self._event("response.refusal.done", **where, content_index=i, refusal=text))
+            out.append(self._event("response.content_part.done", **where, content_index=i, part=done["content"][i]))
         out.append(self._event("response.output_item.done", output_index=item.index, item=done))
         return b"".join(out)
-
-    def _close_call(self) -> bytes:
-        item, self._open_call = self._open_call, None
-        if item is None:
-            return b""
-        return (self._event("response.function_call_arguments.done", item_id=item.item_id, output_index=item.index,
-                            name=item.name, arguments=item.text or "")
-                + self._event("response.output_item.done", output_index=item.index, item=self._done_item(item)))
 
     # -- end -----------------------------------------------------------------------------------------
 
     def finish(self) -> bytes:
-        out = self._close_message() + self._close_call()
+        out = b""
+        for item in self._items[self._head:]:
+            out += self._show(item) + self._close(item)
+        self._head = len(self._items)
         output = [self._done_item(item) for item in self._items]
         incomplete = {"reason": "max_output_tokens"} if self._finish == "length" else (
             {"reason": "content_filter"} if self._finish == "content_filter" else None)

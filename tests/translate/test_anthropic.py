@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway import errors
-from gateway.translate.anthropic import _REFUSED, to_chat, to_message
+from gateway.translate.anthropic import _REFUSED, to_chat, to_message, usage
 from gateway.translate.anthropic_stream import AnthropicStream
-from tests.translate.test_responses import _chunks
+from tests.translate.test_responses import INTERLEAVED, _chunk, _chunks
 
 TOOL = {"name": "get_weather", "description": "d", "input_schema": {"type": "object", "properties": {}}}
 
@@ -128,6 +128,7 @@ def test_answer_maps_content_stop_reason_and_usage(finish, stop_reason, anthropi
     (errors.ServiceUnavailableError("x"), 503, "api_error"),
     (errors.ServiceUnavailableError("x", code="upstream_overloaded"), 503, "overloaded_error"),
     (errors.GatewayTimeoutError("x"), 504, "timeout_error"),
+    (errors.RequestTimeoutError("x"), 408, "timeout_error"),  # the body clock: the same kind of failure
 ])
 def test_error_shape(exc, status, kind, anthropic_schema):
     body = errors.anthropic_error_body(exc)
@@ -146,24 +147,68 @@ def _parse(raw: bytes) -> list[dict]:
     return events
 
 
+def _assert_blocks_one_at_a_time(events: list[dict]) -> None:
+    """Anthropic's stream protocol: blocks start in index order, one open at a time, and each
+    delta is for the open block."""
+    open_block, started = None, 0
+    for event in events:
+        if event["type"] == "content_block_start":
+            assert open_block is None and event["index"] == started
+            open_block, started = event["index"], started + 1
+        elif event["type"] == "content_block_delta":
+            assert event["index"] == open_block, f"delta for block {event['index']} while {open_block} is open"
+        elif event["type"] == "content_block_stop":
+            assert event["index"] == open_block
+            open_block = None
+    assert open_block is None
+
+
+def _accumulate(events: list[dict]):
+    snapshot, bufs = None, {}
+    for event in events:
+        snapshot = accumulate_event(event=event, current_snapshot=snapshot, json_bufs=bufs)
+    return snapshot
+
+
+def _stream(chunks: list[dict]) -> list[dict]:
+    _, request = to_chat({"model": "auto", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
+    translator = AnthropicStream(request, "dep", input_tokens=7)
+    return _parse(translator.start() + b"".join(translator.feed(c) for c in chunks) + translator.finish())
+
+
 _call_args = st.dictionaries(st.sampled_from(["city", "n", "tags"]),
                              st.text(max_size=4) | st.integers(-5, 5) | st.lists(st.booleans(), max_size=2),
                              max_size=3)
 
 
+def _interleave(queues: list[list], turns: list[int]) -> list:
+    """The queues' pieces merged, each queue's in order, the turns choosing among the started ones
+    (and the next): calls still begin in index order, as chat numbers them."""
+    queues, out, started = [list(q) for q in queues], [], 0
+    for turn in turns:
+        live = [i for i in range(min(started + 1, len(queues))) if queues[i]]
+        if not live:
+            break
+        i = live[turn % len(live)]
+        started = max(started, i + 1)
+        out.append(queues[i].pop(0))
+    return out + [piece for queue in queues for piece in queue]
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 @given(texts=st.lists(st.text(min_size=1, max_size=5), max_size=5), calls=st.lists(_call_args, max_size=3),
-       cut=st.integers(1, 6))
-def test_any_chat_stream_becomes_a_valid_messages_stream(texts, calls, cut, anthropic_schema):
-    # Text first, then each call's JSON arguments in pieces, as chat streams send them.
+       cut=st.integers(1, 6), turns=st.lists(st.integers(0, 2), max_size=20))
+def test_any_chat_stream_becomes_a_valid_messages_stream(texts, calls, cut, turns, anthropic_schema):
+    # Text first, then each call's JSON arguments in pieces, as chat streams send them: one call
+    # after another, or (as some servers do) parallel calls' pieces interleaved.
     pieces = [("text", t) for t in texts]
-    for index, args in enumerate(calls):
-        raw_args = json.dumps(args)
-        pieces += [("call", index, raw_args[i:i + cut]) for i in range(0, len(raw_args), cut)]
+    pieces += _interleave([[("call", index, raw[i:i + cut]) for i in range(0, len(raw), cut)]
+                           for index, raw in enumerate(json.dumps(args) for args in calls)], turns)
     _, request = to_chat({"model": "auto", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
     translator = AnthropicStream(request, "dep", input_tokens=7)
     raw = translator.start() + b"".join(translator.feed(c) for c in _chunks(pieces)) + translator.finish()
     snapshot, bufs = None, {}
+    _assert_blocks_one_at_a_time(_parse(raw))
     for event in _parse(raw):
         anthropic_schema.validate("MessageStreamEvent", event)
         snapshot = accumulate_event(event=event, current_snapshot=snapshot, json_bufs=bufs)
@@ -193,3 +238,59 @@ def test_parallel_calls_are_blocks_one_at_a_time():
     for event in events:
         snapshot = accumulate_event(event=event, current_snapshot=snapshot, json_bufs=bufs)
     assert [b.input for b in snapshot.content if b.type == "tool_use"] == [{"city": "Oslo"}, {"city": "Rome"}]
+
+
+def test_interleaved_call_deltas_stay_within_their_blocks(anthropic_schema):
+    events = _stream(INTERLEAVED)
+    for event in events:
+        anthropic_schema.validate("MessageStreamEvent", event)
+    _assert_blocks_one_at_a_time(events)
+    flow = [(e["type"].removeprefix("content_block_"), e["index"], e.get("delta", {}).get("partial_json"))
+            for e in events if e["type"].startswith("content_block")]
+    # The first call streams as its deltas come; the second, held meanwhile, follows it whole.
+    assert flow == [("start", 0, None), ("delta", 0, '{"city":'), ("delta", 0, '"Paris"}'), ("stop", 0, None),
+                    ("start", 1, None), ("delta", 1, '{"tz":'), ("delta", 1, '"UTC"}'), ("stop", 1, None)]
+    snapshot = _accumulate(events)  # the anthropic SDK's own accumulator (MessageStream's)
+    assert [(b.id, b.name, b.input) for b in snapshot.content] == [
+        ("call_0", "get_weather", {"city": "Paris"}), ("call_1", "get_time", {"tz": "UTC"})]
+    assert snapshot.stop_reason == "tool_use"
+
+
+_CUT_CALL = {"id": "call_l", "type": "function", "function": {"name": "get_weather", "arguments": '{"ci'}}
+
+
+def test_a_call_cut_off_by_the_limit_has_the_same_empty_input_streamed_or_not():
+    _, request = to_chat({"model": "auto", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
+    message = to_message(request, {"choices": [{"finish_reason": "length", "message": {
+        "role": "assistant", "content": None, "tool_calls": [_CUT_CALL]}}]}, "dep")
+    streamed = _accumulate(_stream([_chunk({"role": "assistant", "tool_calls": [{"index": 0, **_CUT_CALL}]}),
+                                    _chunk({}, "length")]))
+    assert message["content"] == [{"type": "tool_use", "id": "call_l", "name": "get_weather", "input": {}}]
+    assert [(b.type, b.id, b.name, b.input) for b in streamed.content] == [("tool_use", "call_l", "get_weather", {})]
+    assert message["stop_reason"] == streamed.stop_reason == "max_tokens"
+
+
+def test_a_chat_refusal_is_a_refusal_streamed_or_not(anthropic_schema):
+    _, request = to_chat({"model": "auto", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
+    message = to_message(request, {"choices": [{"finish_reason": "stop", "message": {
+        "role": "assistant", "content": None, "refusal": "I can't help with that."}}]}, "dep")
+    anthropic_schema.validate("Message", message)
+    events = _stream([_chunk({"role": "assistant", "content": None, "refusal": ""}), _chunk({"refusal": "I can't"}),
+                      _chunk({"refusal": " help with that."}), _chunk({}, "stop")])
+    for event in events:
+        anthropic_schema.validate("MessageStreamEvent", event)
+    streamed = _accumulate(events)
+    assert message["content"] == [{"type": "text", "text": "I can't help with that."}]
+    assert [(b.type, b.text) for b in streamed.content] == [("text", "I can't help with that.")]
+    assert message["stop_reason"] == streamed.stop_reason == "refusal"
+
+
+@pytest.mark.parametrize("chat_usage", [
+    # litellm's spellings for an Anthropic answer, and OpenAI's
+    {"prompt_tokens": 4012, "completion_tokens": 2, "cache_creation_input_tokens": 4004,
+     "prompt_tokens_details": {"cached_tokens": 0, "cache_creation_tokens": 4004}},
+    {"prompt_tokens": 4012, "completion_tokens": 2, "prompt_tokens_details": {"cache_write_tokens": 4004}},
+])
+def test_cache_writes_are_counted_apart_from_input_tokens(chat_usage):
+    assert usage(chat_usage) == {"input_tokens": 8, "output_tokens": 2, "cache_creation_input_tokens": 4004,
+                                 "cache_read_input_tokens": 0}

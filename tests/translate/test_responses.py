@@ -138,6 +138,40 @@ def _parse(raw: bytes) -> list[dict]:
     return events
 
 
+def _assert_items_one_at_a_time(events: list[dict]) -> None:
+    """OpenAI's stream protocol, as a client that tracks the current item reads it: one item open
+    at a time, each delta before its item's done events, which carry the whole text or arguments
+    and the parts in the order they were added; the final Response repeats the done items."""
+    open_item, deltas, parts, done_items = None, {}, {}, []
+    for event in events:
+        kind, at = event["type"].removeprefix("response."), event.get("output_index")
+        if kind == "output_item.added":
+            assert open_item is None and at == len(done_items)
+            open_item = at
+        elif kind == "output_item.done":
+            assert at == open_item
+            assert [p["type"] for p in event["item"].get("content", ())] == parts.get(at, [])
+            done_items.append(event["item"])
+            open_item = None
+        elif at is not None:
+            assert at == open_item, f"{kind} for item {at} while item {open_item} is open"
+            key = (at, event.get("content_index"))
+            if kind == "content_part.added":
+                assert event["content_index"] == len(parts.setdefault(at, []))
+                parts[at].append(event["part"]["type"])
+            elif kind.endswith(".delta"):
+                deltas[key] = deltas.get(key, "") + event["delta"]
+            elif kind == "function_call_arguments.done":
+                assert event["arguments"] == deltas.get(key, "")
+            elif kind in ("output_text.done", "refusal.done"):
+                assert event.get("text", event.get("refusal")) == deltas.get(key, "")
+            elif kind == "content_part.done":
+                assert event["part"]["type"] == parts[at][event["content_index"]]
+    assert open_item is None
+    if events[-1]["type"] in ("response.completed", "response.incomplete"):
+        assert events[-1]["response"]["output"] == done_items
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 @given(st.lists(_piece, max_size=12))
 def test_any_chat_stream_becomes_a_valid_responses_stream(pieces):
@@ -146,6 +180,7 @@ def test_any_chat_stream_becomes_a_valid_responses_stream(pieces):
     raw = translator.start() + b"".join(translator.feed(c) for c in _chunks(pieces)) + translator.finish()
     events = _parse(raw)
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    _assert_items_one_at_a_time(events)
     state = ResponseStreamState(input_tools=[], text_format=openai.omit)  # the official SDK's accumulator
     for event in events:
         state.handle_event(_EVENT.validate_python(event))
@@ -202,3 +237,76 @@ def test_parallel_calls_are_items_one_at_a_time():
     final = events[-1]["response"]["output"]
     assert [(o["type"], o.get("arguments")) for o in final] == [
         ("message", None), ("function_call", '{"city":"Oslo"}'), ("function_call", '{"city":"Rome"}')]
+
+
+def _chunk(delta: dict, finish: str | None = None) -> dict:
+    return {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta,
+                                                                      "finish_reason": finish}]}
+
+
+def _call(index: int, args: str, name: str | None = None) -> dict:
+    call = {"index": index, "function": {"arguments": args}}
+    if name:
+        call.update(id=f"call_{index}", type="function", function={"name": name, "arguments": args})
+    return call
+
+
+#: Two parallel calls opened by one chunk, then their argument deltas alternating (as some
+#: OpenAI-wire servers stream them).
+INTERLEAVED = [
+    _chunk({"role": "assistant", "tool_calls": [_call(0, "", "get_weather"), _call(1, "", "get_time")]}),
+    _chunk({"tool_calls": [_call(0, '{"city":')]}), _chunk({"tool_calls": [_call(1, '{"tz":')]}),
+    _chunk({"tool_calls": [_call(0, '"Paris"}')]}), _chunk({"tool_calls": [_call(1, '"UTC"}')]}),
+    _chunk({}, "tool_calls"),
+    {"id": "c", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}},
+]
+
+
+def _stream(chunks: list[dict]) -> list[dict]:
+    _, request = to_chat({"model": "auto", "input": "hi"})
+    translator = ResponsesStream(request, "dep")
+    return _parse(translator.start() + b"".join(translator.feed(c) for c in chunks) + translator.finish())
+
+
+def test_interleaved_call_deltas_stay_within_their_items(responses_schema):
+    events = _stream(INTERLEAVED)
+    for event in events:
+        responses_schema.validate("ResponseStreamEvent", event)
+    _assert_items_one_at_a_time(events)
+    flow = [(e["type"].removeprefix("response."), e.get("output_index"), e.get("delta", e.get("arguments")))
+            for e in events if e["type"].startswith(("response.output_item", "response.function_call_arguments"))]
+    # The first call streams as its deltas come; the second, held meanwhile, follows it whole.
+    assert flow == [("output_item.added", 0, None), ("function_call_arguments.delta", 0, '{"city":'),
+                    ("function_call_arguments.delta", 0, '"Paris"}'),
+                    ("function_call_arguments.done", 0, '{"city":"Paris"}'), ("output_item.done", 0, None),
+                    ("output_item.added", 1, None), ("function_call_arguments.delta", 1, '{"tz":'),
+                    ("function_call_arguments.delta", 1, '"UTC"}'),
+                    ("function_call_arguments.done", 1, '{"tz":"UTC"}'), ("output_item.done", 1, None)]
+    state = ResponseStreamState(input_tools=[], text_format=openai.omit)  # the official SDK's accumulator
+    for event in events:
+        state.handle_event(_EVENT.validate_python(event))
+    final = state._completed_response
+    assert [(o.call_id, o.name, o.arguments) for o in final.output] == [
+        ("call_0", "get_weather", '{"city":"Paris"}'), ("call_1", "get_time", '{"tz":"UTC"}')]
+
+
+def test_a_refusal_then_text_keeps_its_parts_in_arrival_order():
+    events = _stream([_chunk({"role": "assistant", "refusal": "No."}), _chunk({"content": "But here is text."}),
+                      _chunk({}, "stop")])
+    _assert_items_one_at_a_time(events)
+    added = [(e["content_index"], e["part"]["type"]) for e in events if e["type"] == "response.content_part.added"]
+    done = [(e["content_index"], e["part"]) for e in events if e["type"] == "response.content_part.done"]
+    assert added == [(0, "refusal"), (1, "output_text")]
+    assert done == [(0, {"type": "refusal", "refusal": "No."}),
+                    (1, {"type": "output_text", "text": "But here is text.", "annotations": [], "logprobs": []})]
+    item = next(e["item"] for e in events if e["type"] == "response.output_item.done")
+    assert [p["type"] for p in item["content"]] == ["refusal", "output_text"]
+    assert events[-1]["response"]["output"] == [item]
+
+
+def test_cache_writes_reach_the_usage_details():
+    _, request = to_chat({"model": "auto", "input": "hi"})
+    response = to_response(request, {"choices": [{"finish_reason": "stop", "message": {"content": "ok"}}], "usage": {
+        "prompt_tokens": 4012, "completion_tokens": 2, "cache_creation_input_tokens": 4004,
+        "prompt_tokens_details": {"cached_tokens": 0, "cache_creation_tokens": 4004}}}, "dep")
+    assert response["usage"]["input_tokens_details"] == {"cached_tokens": 0, "cache_write_tokens": 4004}
