@@ -25,6 +25,7 @@ import orjson
 from gateway import errors
 from gateway.upstream import guards
 from gateway.upstream._litellm import http_handler, load as _litellm, loaded as _loaded
+from gateway.upstream._litellm_tap import RawStream, tap
 from gateway.upstream.litellm_errors import map_exception
 from gateway.upstream.litellm_map import (
     cost_usd, count_tokens, lookup_model_info, nearest_models, provider_of, supported_params,
@@ -129,8 +130,8 @@ class LiteLLMTransport:
             kwargs["client"] = client
         return kwargs
 
-    def _map(self, exc: BaseException, dep: Any) -> errors.GatewayError:
-        return map_exception(exc, dep.name, self._secrets, translated=dep.translated)
+    def _map(self, exc: BaseException, dep: Any, event: Any = None) -> errors.GatewayError:
+        return map_exception(exc, dep.name, self._secrets, translated=dep.translated, event=event)
 
     async def complete(self, dep: Any, body: Mapping[str, Any], timeout: float,
                        operation: Operation = CHAT) -> dict:
@@ -274,6 +275,7 @@ async def _iter_events(stream: Any, dep: Any, idle_s: float, transport: LiteLLMT
     And the stream ends at the transport's stream limit in total, also while the provider keeps it
     open with events litellm swallows (keep-alives, empty deltas), and after a bounded chunk count.
     """
+    raw = tap(stream)
     chunks = aiter(stream)
     loop = asyncio.get_running_loop()
     limit_s = transport._stream_limit
@@ -306,10 +308,10 @@ async def _iter_events(stream: Any, dep: Any, idle_s: float, transport: LiteLLMT
                     f"deployment {dep.name} stalled: no stream data within {idle_s:.1f}s"
                 ) from None
             except Exception as exc:  # noqa: BLE001 - a provider failure mid-stream
-                raise transport._map(exc, dep) from None
+                raise transport._map(exc, dep, raw.error) from None
             event = _event(chunk, dep.name)
-            if count == 1 and _made_up_end(stream, event[1]):
-                raise _no_events(dep.name)
+            if _made_up_end(stream, event[1], raw):
+                raise _unfinished(dep.name, raw, first=count == 1)
             if (missing := ends.missing(event[1])) is not None:
                 yield missing
             yield event
@@ -360,18 +362,34 @@ class _Ends:
         return b"data: " + orjson.dumps(out) + b"\n\n", out
 
 
-def _made_up_end(stream: Any, first: dict) -> bool:
-    """Whether the stream's first chunk is the finish litellm makes up when the provider's stream
-    ended, because no finish came: then no event came at all (a 200 with a JSON error, an HTML
-    page, a plain completion or nothing). litellm refuses such an end itself once it has read an
-    event, not before. Told by the finish litellm recorded from the provider (its stream wrapper's
-    `received_finish_reason`, `intermittent_finish_reason`): without those attributes (another
-    litellm) nothing is refused, as before."""
-    choices = first.get("choices")
+def _made_up_end(stream: Any, chunk: dict, raw: RawStream) -> bool:
+    """Whether `chunk` carries the finish litellm makes up when the provider's stream ended without
+    one: a cut stream, or one whose events litellm could not read, that would otherwise reach the
+    client as a complete answer. litellm refuses such an end itself only for OpenAI-shaped streams.
+
+    A Google stream is told by its own events (`raw`): litellm marks each of its chunks "stop", so
+    its record of a finish says nothing there. Any other is told by the finish litellm recorded from
+    the provider (its stream wrapper's `received_finish_reason`, `intermittent_finish_reason`):
+    without those attributes (another litellm) nothing is refused, as before."""
+    choices = chunk.get("choices")
     if not choices or choices[0].get("finish_reason") is None:
         return False
+    if raw.google:
+        return not raw.finished
     return (getattr(stream, "received_finish_reason", _UNKNOWN) is None
-            and getattr(stream, "intermittent_finish_reason", _UNKNOWN) is None)
+            and getattr(stream, "intermittent_finish_reason", _UNKNOWN) is None
+            and not getattr(stream, "received_any_finish_reason", False))
+
+
+def _unfinished(deployment: str, raw: RawStream, *, first: bool) -> errors.BadGatewayError:
+    # What the direct wire says of the same stream: a deployment fault, never success. An event
+    # that was not JSON puts litellm's Google (and Anthropic) parser into collecting every later
+    # event in the hope of completing it: the stream then ends unfinished, its answer swallowed.
+    if getattr(raw.source, "chunk_type", None) == "accumulated_json":
+        return guards.bad_event(deployment, "a malformed stream event")
+    if first:
+        return _no_events(deployment)
+    return errors.BadGatewayError(f"deployment {deployment} ended the response early", code="upstream_truncated")
 
 
 def _no_events(deployment: str) -> errors.BadGatewayError:

@@ -152,15 +152,26 @@ def _transport_failure(nodes: list[BaseException], deployment: str) -> errors.Ga
     return None
 
 
+def _stream_error(event: Any) -> ProviderError | None:
+    """The provider's error event mid-stream, read as its error body, when its type says what it
+    means. litellm raises on it with only its message, under a status of its own: Anthropic's
+    `overloaded_error` becomes a 500 "Overloaded", which the event's type makes the overload it is."""
+    if event is None:
+        return None
+    parsed = parse_error_body(event)
+    return parsed if parsed is not None and parsed.status is not None else None
+
+
 def map_exception(exc: BaseException, deployment: str, secrets: Iterable[str] = (), *,
-                  translated: bool = False) -> errors.GatewayError:
+                  translated: bool = False, event: Any = None) -> errors.GatewayError:
     """Translate a litellm/provider exception into the gateway's hierarchy, in OpenAI's shape.
 
     The message is the provider's own (read from its error body), or the gateway's words: never
     litellm's text, which carries class paths, raw bodies and sometimes tracebacks. `translated`
     says the deployment's wire is not OpenAI's: its 400s then come from the translation of a valid
     OpenAI request rather than from the client's content, and are marked `translation` so `auto`
-    falls back to the next candidate (`gateway.upstream.forwarder`).
+    falls back to the next candidate (`gateway.upstream.forwarder`). `event` is the error event the
+    provider sent in its stream, if the transport saw one (`_stream_error`).
     """
     if isinstance(exc, errors.GatewayError):
         return exc
@@ -170,7 +181,8 @@ def map_exception(exc: BaseException, deployment: str, secrets: Iterable[str] = 
     if "litellm" not in sys.modules:  # only a loaded litellm can have raised a litellm exception
         return errors.BadGatewayError(f"deployment {deployment} failed")
     t = _types()
-    provider = _provider_error(nodes)
+    sent = _stream_error(event)
+    provider = sent or _provider_error(nodes)
     if isinstance(exc, t.litellm.ContextWindowExceededError):  # litellm read the provider's words for it
         return gateway_error(400, provider, deployment, secrets, context_window=True)
     unsupported = next((n for n in nodes if isinstance(n, t.litellm.UnsupportedParamsError)), None)
@@ -182,7 +194,7 @@ def map_exception(exc: BaseException, deployment: str, secrets: Iterable[str] = 
             param=names[0] if names else None)
         err.translation = True
         return err
-    if not _answered(nodes) and (failure := _transport_failure(nodes, deployment)) is not None:
+    if sent is None and not _answered(nodes) and (failure := _transport_failure(nodes, deployment)) is not None:
         return failure
     status = _provider_status(nodes)
     if status is None and provider is None:
