@@ -106,24 +106,19 @@ def _failure(api: str, events: list[tuple[str | None, object]]) -> dict:
 
 
 @pytest.mark.parametrize("api", APIS)
-def test_a_gemini_stream_cut_before_its_finish_ends_in_an_error(gw, api):
+@pytest.mark.parametrize(("fault", "said", "code"), [
     # No finishReason and no final usage from the provider: litellm's "stop" is its own.
-    status, events = _post(gw, api, GEMINI, "hi [sim:tokens=6;truncate_sse]")
-    assert status == 200
-    failure = _failure(api, events)
-    assert failure["message"] == f"deployment {GEMINI} ended the response early"
-    assert failure["code"] in ("upstream_truncated", None) and failure["type"] in ("api_error", None)
-
-
-@pytest.mark.parametrize("api", APIS)
-def test_a_malformed_gemini_event_ends_the_stream_in_an_error(gw, api):
+    ("truncate_sse", "ended the response early", "upstream_truncated"),
     # One event that is not JSON after the first token: litellm collected the five after it into
     # an unparseable buffer and ended the answer at one token, "stop".
-    status, events = _post(gw, api, GEMINI, "hi [sim:tokens=6;malformed_json]")
+    ("malformed_json", "sent a malformed stream event", "upstream_bad_response"),
+], ids=["cut", "malformed"])
+def test_a_gemini_stream_that_ends_badly_ends_in_an_error(gw, api, fault, said, code):
+    status, events = _post(gw, api, GEMINI, f"hi [sim:tokens=6;{fault}]")
     assert status == 200
     failure = _failure(api, events)
-    assert failure["message"] == f"deployment {GEMINI} sent a malformed stream event"
-    assert failure["code"] in ("upstream_bad_response", None) and failure["type"] in ("api_error", None)
+    assert failure["message"] == f"deployment {GEMINI} {said}"
+    assert failure["code"] in (code, None) and failure["type"] in ("api_error", None)
 
 
 @pytest.mark.parametrize("api", APIS)
