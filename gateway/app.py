@@ -154,6 +154,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         router=router, domain_min_confidence=settings.domain_min_confidence,
         keep_features=lambda: learner.wants_features, stats_refresh_s=settings.stats_refresh_s,
     )
+    # Feedback keeps a per-domain posterior only for a domain the decisions know (a client's made-up
+    # X-Task-Domain would otherwise grow the stats without bound), asked per score: reloads add names.
+    learner.known_domains = decider.known_domains
     budgets = BudgetGate(
         stats, max_attempts=settings.max_fallbacks + 1,
         # A hold outlives the longest request it can stand for, then frees itself.

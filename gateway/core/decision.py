@@ -181,7 +181,7 @@ class Decider:
         pipeline = headers.get("x-pipeline-id") or None
         domain, domain_note = domain_header(headers.get("x-task-domain")), None
         if domain:
-            domain, domain_note = header_domain(domain, self._known_domains())
+            domain, domain_note = header_domain(domain, self.known_domains())
         embedding = operation is EMBEDDINGS
         ctx = (self._embedding_context if embedding else self._chat_context)(
             body, request_id=request_id, pinned_model=pinned, domain=domain, pipeline=pipeline,
@@ -427,7 +427,7 @@ class Decider:
             rejected=((info.name, request_why),),
         )
 
-    def _known_domains(self) -> frozenset[str]:
+    def known_domains(self) -> frozenset[str]:
         """Domain names something knows (cached per policy set: a reload can add some)."""
         policies, router = self._policies(), self.router  # a reloaded router model can add some too
         seen, names = self._domains

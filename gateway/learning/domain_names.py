@@ -2,8 +2,9 @@
 
 A domain matters only where something knows it: a catalog `domain_quality` key, a policy's
 `default_domain` or `domain_examples`, or a class of the domain model. The header is matched
-case-insensitively against those names (`CODE` is `code`); a name nothing knows is kept (feedback
-can still learn per domain) but the decision says so.
+case-insensitively against those names (`CODE` is `code`); a name nothing knows is kept as the
+request's domain, and the decision says so, but feedback on it teaches overall quality only
+(`FeedbackProcessor.known_domains`: any client could otherwise make up names without end).
 """
 
 from __future__ import annotations

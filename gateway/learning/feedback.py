@@ -12,6 +12,9 @@ store, shipped with the recorder's next flush (nothing is written on the request
 Feedback can overtake the record (it is flushed every ~50 ms, by the replica that served it): a
 miss is retried for up to `wait_s` before it counts as unknown. Without a shared store the
 in-process memory is the only one (see docs/scaling.md#feedback).
+
+A request's domain gets a posterior of its own only when the gateway knows the name
+(`known_domains`); feedback on any other domain teaches the overall posteriors only.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import base64
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -59,6 +62,7 @@ class FeedbackProcessor:
         wait_s: float = 1.0,
         listeners: Sequence[Callable[[str, str, float], None]] = (),
         shared_records: bool = True,
+        known_domains: Callable[[], Collection[str]] | None = None,
     ) -> None:
         if max_remembered < 1:
             raise ValueError("max_remembered must be at least 1")
@@ -72,6 +76,10 @@ class FeedbackProcessor:
         # With a shared store: keep every served request's record there (False: feedback only
         # reaches the replica that served the request, from its own memory).
         self.shared_records = shared_records
+        # The domain names worth a posterior of their own, read at every score, not once: a policy
+        # or router-model reload can add names. None keeps every domain (offline evaluation, whose
+        # domains come from its own data set).
+        self.known_domains = known_domains
         self._recent: RecentMap[Remembered] = RecentMap(max_remembered)
         self.applied = 0  # feedback events that found their request
         self.unknown = 0  # feedback for request ids never seen or already evicted / applied
@@ -194,10 +202,19 @@ class FeedbackProcessor:
         """Update the stats posterior (model and model x domain) and, for global feedback, the
         prompt-quality model (one tenant's scores must not move another tenant's estimates)."""
         score = _checked(score)
+        domain = self._kept(domain)
         self.stats.feedback(deployment, domain, score, scope)
         if self.quality_model is not None and scope is None:
             self.quality_model.update(deployment, features, domain, score)
             self.learned += 1
+
+    def _kept(self, domain: str | None) -> str | None:
+        """`domain` when the gateway knows it, else None. `X-Task-Domain` takes any well-formed
+        name: a posterior per made-up name would let one key grow every deployment's posteriors,
+        and the work of every stats refresh with them, without bound."""
+        if domain is None or self.known_domains is None or domain in self.known_domains():
+            return domain
+        return None
 
 
 class Caller(Protocol):

@@ -170,9 +170,10 @@ return {d, m}
 """
 
 # KEYS: quality hash, writer marker. ARGV: score, 1 - score, ttl_ms, domain key|'', overall key|'',
-# seq|'', marker ttl s. Beta posterior sums: 'a'/'b' overall (or 'a:<overall key>' for a
-# pipeline's scope), and 'a:<domain key>'/'b:<domain key>'. Returns 1 when the hash was created
-# (the name must be in the index again), else 0.
+# seq|'', marker ttl s, max posteriors. Beta posterior sums: 'a'/'b' overall (or 'a:<overall key>'
+# for a pipeline's scope), and 'a:<domain key>'/'b:<domain key>', a new one only while the hash
+# holds fewer than max posteriors (two fields each; `StatsConfig.max_posteriors`). Returns 1 when
+# the hash was created (the name must be in the index again), else 0.
 FEEDBACK = _ONCE + r"""
 if not first_time(KEYS[2], ARGV[6], ARGV[7]) then return 0 end
 local created = redis.call('EXISTS', KEYS[1]) == 0
@@ -183,7 +184,8 @@ else
   redis.call('HINCRBYFLOAT', KEYS[1], 'a:' .. ARGV[5], ARGV[1])
   redis.call('HINCRBYFLOAT', KEYS[1], 'b:' .. ARGV[5], ARGV[2])
 end
-if ARGV[4] ~= '' then
+if ARGV[4] ~= '' and (redis.call('HEXISTS', KEYS[1], 'a:' .. ARGV[4]) == 1
+                      or redis.call('HLEN', KEYS[1]) < 2 * tonumber(ARGV[8])) then
   redis.call('HINCRBYFLOAT', KEYS[1], 'a:' .. ARGV[4], ARGV[1])
   redis.call('HINCRBYFLOAT', KEYS[1], 'b:' .. ARGV[4], ARGV[2])
 end

@@ -38,6 +38,10 @@ class StatsConfig:
     probe_ttl_s: float = 30.0  # a half-open probe slot frees itself after this long
     stats_ttl_s: float = 3600.0  # live-figure keys; 60 half-lives, the figures are ~0 by then
     quality_ttl_s: float = 30 * 86400.0  # feedback posteriors
+    # A deployment's feedback posteriors (overall, per domain, per pipeline): past this many, feedback
+    # makes no new per-domain one. Feedback keeps only domains the gateway knows (tens); this bounds
+    # the cost of every refresh should anything else ever reach the store.
+    max_posteriors: int = 1000
     min_gen_ms: float = 1.0  # below this (latency - ttft) a tokens/s figure is noise
     request_ttl_s: float = 900.0  # feedback records: how long a served request can still be scored
     learning_ttl_s: float = 30 * 86400.0  # a learned model's shared log and checkpoint

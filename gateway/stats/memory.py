@@ -94,11 +94,13 @@ class MemoryStatsStore(StatsStore):
     def add_feedback_now(self, dep: str, domain: str | None, score: float, scope: str | None = None) -> None:
         score = min(max(float(score), 0.0), 1.0)
         per_dep = self._quality.setdefault(dep, {})
-        keys = {None, domain} if scope is None else {scoped_key(scope, None), scoped_key(scope, domain)}
-        for d in keys:
-            ab = per_dep.setdefault(d, [0.0, 0.0])
-            ab[0] += score
-            ab[1] += 1.0 - score
+        _add_score(per_dep, None if scope is None else scoped_key(scope, None), score)
+        if domain is None:
+            return
+        key = domain if scope is None else scoped_key(scope, domain)
+        # The overall posterior first, then the domain's within the cap: as the Redis script does.
+        if key in per_dep or len(per_dep) < self.config.max_posteriors:
+            _add_score(per_dep, key, score)
 
     def quality_now(self, dep: str) -> dict[str | None, Quality]:
         return {d: Quality(a, b) for d, (a, b) in self._quality.get(dep, {}).items()}
@@ -284,3 +286,9 @@ class MemoryStatsStore(StatsStore):
 
     async def close(self) -> None:
         return None
+
+
+def _add_score(posteriors: dict[str | None, list[float]], key: str | None, score: float) -> None:
+    ab = posteriors.setdefault(key, [0.0, 0.0])
+    ab[0] += score
+    ab[1] += 1.0 - score

@@ -399,7 +399,7 @@ class RedisStatsStore(RedisSharedState, RedisSpend, StatsStore):
             overall_key = scoped_key(scope, None)
         writer, seq = once if once is not None else ("-", "")
         args = [repr(score), repr(1.0 - score), int(self.config.quality_ttl_s * 1000), domain_key, overall_key,
-                seq, ONCE_TTL_S]
+                seq, ONCE_TTL_S, self.config.max_posteriors]
         ops: list[_Op] = [("script", "feedback", (q, self.marker_key(q, writer)), args)]
         ops += self._index_ops("deps", [deployment], int(self.config.quality_ttl_s))
         if int((await self._run(ops))[0]) == 1:

@@ -102,6 +102,33 @@ async def test_feedback_updates_stats_and_quality_model():
     assert q.prior("m", "chat")[1] == 1
 
 
+async def test_feedback_on_a_domain_nothing_knows_teaches_overall_quality_only():
+    # X-Task-Domain takes any well-formed name: one posterior per made-up name grew the stats, and
+    # every refresh's work, without bound (60k names: 38 % of a core while idle).
+    known = {"code"}
+    svc = StatsService(MemoryStatsStore())
+    q = PromptQualityModel(n_bits=16)
+    fp = FeedbackProcessor(svc, q, known_domains=lambda: known)
+    for i, domain in enumerate(["made-up-0", "made-up-1", "code", "poetry"]):
+        fp.remember(f"r{i}", "m", domain, None)
+        assert fp.apply(f"r{i}", 1.0) is True
+    known.add("poetry")  # a policy reload names it: the next score of it gets its posterior
+    fp.remember("r4", "m", "poetry", None)
+    assert fp.apply("r4", 0.0) is True
+    await svc.refresh()
+    live = svc.live["m"]
+    assert live.quality_samples == 5  # every score still teaches the overall posterior
+    assert dict(live.domain_quality_samples) == {"code": 1.0, "poetry": 1.0}
+    assert set(q._counts["m"]) == {None, "code", "poetry"}
+
+
+def test_offline_feedback_keeps_every_domain():
+    # `gateway eval` trains on its data set's own domains: no gateway decides which are known.
+    svc = StatsService(MemoryStatsStore())
+    FeedbackProcessor(svc, None).observe("m", "anything", None, 1.0)
+    assert "anything" in svc.store.quality_now("m")
+
+
 @pytest.mark.parametrize(("model", "kept"), [
     (None, False),  # no learner reads them
     (PromptQualityModel(n_bits=16, use_features=False), False),

@@ -107,6 +107,22 @@ async def test_a_store_outage_falls_back_to_the_serving_replicas_memory(replicas
     assert await b.submit("here", 1.0, None) is False
 
 
+async def test_a_domain_nothing_knows_gets_no_posterior_in_the_shared_store(replicas) -> None:
+    # A made-up X-Task-Domain stayed a hash field of every scored deployment (TTL refreshed on each
+    # write: for good), read by every refresh of every replica.
+    (a, b), _ = replicas
+    for proc in (a, b):
+        proc.known_domains = lambda: frozenset({"code"})
+    for i, domain in enumerate(["code", "made-up-0", "made-up-1", None]):
+        a.remember(f"d{i}", "m1", domain, FEATURES, principal="alice")
+        assert await b.submit(f"d{i}", 1.0, ALICE) is True  # scored through the other replica
+    await b.stats.flush()
+    store = b.stats.store
+    assert sorted(await store.client.hkeys(store.dep_keys("m1")[4])) == ["a", "a:code", "b", "b:code"]
+    assert (await store.read_quality())["m1"][None].samples == 4
+    assert set(b.quality_model._counts["m1"]) == {None, "code"}
+
+
 async def test_without_a_shared_store_the_memory_is_the_process() -> None:
     svc = StatsService()
     proc = FeedbackProcessor(svc, None)

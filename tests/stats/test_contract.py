@@ -7,6 +7,7 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from redis.crc import key_slot
@@ -36,13 +37,24 @@ async def _half_open(store: StatsStore) -> LiveStats:
     return await wait_until_async(state, "the cool-down to end (circuit half-open)", timeout=COOLDOWN_S + 10)
 
 
+def _new_store(request: pytest.FixtureRequest, config: StatsConfig) -> StatsStore:
+    if request.param == "memory":
+        return MemoryStatsStore(config)
+    url = request.getfixturevalue("redis_server" if request.param == "redis" else "redis_cluster")
+    return RedisStatsStore(url, key_prefix=f"t{uuid.uuid4().hex[:8]}", config=config)
+
+
 @pytest.fixture(params=["memory", "redis", "cluster"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[StatsStore]:
-    if request.param == "memory":
-        s: StatsStore = MemoryStatsStore(CONFIG)
-    else:
-        url = request.getfixturevalue("redis_server" if request.param == "redis" else "redis_cluster")
-        s = RedisStatsStore(url, key_prefix=f"t{uuid.uuid4().hex[:8]}", config=CONFIG)
+    s = _new_store(request, CONFIG)
+    yield s
+    await s.close()
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
+async def capped_store(request: pytest.FixtureRequest) -> AsyncIterator[StatsStore]:
+    """Room for four feedback posteriors per deployment (`StatsConfig.max_posteriors`)."""
+    s = _new_store(request, replace(CONFIG, max_posteriors=4))
     yield s
     await s.close()
 
@@ -280,6 +292,21 @@ async def test_feedback_posterior(store: StatsStore) -> None:
     assert s.quality == pytest.approx(2.5 / 4) and s.quality_samples == 4
     assert dict(s.domain_quality) == pytest.approx({"code": 0.75, "math": 0.0})
     assert s.samples == 0 and s.latency_ms is None
+
+
+async def test_feedback_makes_no_new_domain_posterior_past_the_cap(capped_store: StatsStore) -> None:
+    # The second guard behind feedback keeping only known domains: whatever reaches the store,
+    # every refresh reads a bounded number of posteriors per deployment.
+    for domain in ["d0", "d1", "d2", "d3", "d4"]:
+        await capped_store.add_feedback("m1", domain, 1.0)
+    await capped_store.add_feedback("m1", "d0", 0.0)  # one it has: still learned
+    await capped_store.add_feedback("m1", "d9", 0.5, "p1")  # a pipeline's overall: always learned
+    await capped_store.add_feedback("m2", "d4", 1.0)  # the cap is per deployment
+    quality = await capped_store.read_quality()
+    assert set(quality["m1"]) == {None, "d0", "d1", "d2", "@p1"}
+    assert quality["m1"][None].samples == pytest.approx(6) and quality["m1"]["d0"].mean == pytest.approx(0.5)
+    assert quality["m1"]["@p1"].samples == pytest.approx(1)
+    assert set(quality["m2"]) == {None, "d4"}
 
 
 async def test_a_re_sent_probe_gets_the_slot_its_first_run_took(store: StatsStore) -> None:
