@@ -31,6 +31,11 @@ _BUCKET_SHIFT = _KIND_SHIFT + 3  # kinds 0..7; buckets below 2**26, so codes sta
 CODE = np.dtype(np.int64)
 #: Sorts before every code (see `FeatureHasher._sum_codes`).
 SENTINEL = (-1).to_bytes(8, sys.byteorder, signed=True)
+#: A token longer than this is no word (base64, a hash, minified code): its character n-grams are
+#: those of its first `MAX_WORD` characters, so one token costs at most ~190 n-grams and their codes
+#: at most ~1.5 KiB, and no cache keeps it. Its unigram is still the whole token's: tokens that share
+#: a head stay apart, and a model without n-grams sees what it always saw.
+MAX_WORD = 64
 
 
 def fmix(h: int) -> int:
@@ -43,21 +48,34 @@ def fmix(h: int) -> int:
 
 
 class Memo(dict):
-    """key -> `build(key)` on a miss; bounded (cleared when full: cheap to refill)."""
+    """key -> `build(key)` on a miss; bounded (cleared when full: cheap to refill). With `keep`,
+    only keys it accepts are kept: a count bound says little of the memory of keys of any size."""
 
-    __slots__ = ("_build", "_limit")
+    __slots__ = ("_build", "_keep", "_limit")
 
-    def __init__(self, build: Callable[[Any], Any], limit: int) -> None:
+    def __init__(self, build: Callable[[Any], Any], limit: int, keep: Callable[[Any], bool] | None = None) -> None:
         super().__init__()
         self._build = build
         self._limit = limit
+        self._keep = keep
 
     def __missing__(self, key):
         value = self._build(key)
-        if len(self) >= self._limit:
-            self.clear()
-        self[key] = value
+        if self._keep is None or self._keep(key):
+            if len(self) >= self._limit:
+                self.clear()
+            self[key] = value
         return value
+
+
+def keeps_token(token: str | bytes) -> bool:
+    # So that a cache entry's memory is bounded whatever the text; a longer token is rare, and
+    # costs only a CRC (C, over the whole token) and `MAX_WORD` characters' n-grams per use.
+    return len(token) <= MAX_WORD
+
+
+def keeps_pair(pair: tuple[str, str] | tuple[bytes, bytes]) -> bool:
+    return len(pair[0]) <= MAX_WORD and len(pair[1]) <= MAX_WORD
 
 
 def pack(h: int, mask: int, kind: int = 0) -> int:
@@ -78,11 +96,12 @@ def bigram_bytes(crcs: Mapping[str | bytes, int], mask: int, pair: tuple[str, st
 
 
 def word_bytes(crcs: Mapping[str | bytes, int], grams: tuple[int, int] | None, mask: int, token: str | bytes) -> bytes:
-    """A token's unigram code, then (with `grams`, for a word of 4+ characters) its character n-grams'."""
+    """A token's unigram code, then (with `grams`, for a word of 4+ characters) its character
+    n-grams' (of its first `MAX_WORD` characters, as `features._gram_words` takes them)."""
     code = to_bytes(unigram_code(crcs, mask, token))
     if grams is None or len(token) < 4:
         return code
-    return code + gram_codes(*grams, mask, token).tobytes()
+    return code + gram_codes(*grams, mask, token[:MAX_WORD]).tobytes()
 
 
 def gram_codes(lo: int, hi: int, mask: int, word: str | bytes) -> np.ndarray:

@@ -30,6 +30,12 @@ characters, with word boundaries marked (fastText-style "<sor", "rted>"), are ad
 `char_weight`: they let a model trained on "sorting" recognise "sorted", and cognates across
 languages. The shipped domain model uses them; the default hasher does not, so existing models
 keep their features.
+
+What a prompt costs is bounded whatever its shape: only its first 32,768 characters are read,
+a token's n-grams are those of its first 64 characters (a longer token is no word: base64, a
+hash), and no cache keeps a token longer than that. Neither cut reaches a prompt of the shipped
+corpus (at most 447 characters, tokens of at most 32). Before them an 8 MB prompt of 90 long
+"words" took 39 s of event loop and ~200 MB of caches.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import zlib
 from dataclasses import dataclass
 from functools import partial
 from itertools import islice, pairwise
+from operator import itemgetter
 
 import numpy as np
 
@@ -47,10 +54,13 @@ from gateway._frozen import builder
 from gateway.learning._codes import (
     _POSITION_BITS,
     CODE,
+    MAX_WORD,
     SENTINEL,
     Memo,
     PackedSums,
     bigram_bytes,
+    keeps_pair,
+    keeps_token,
     to_bytes,
     unigram_code,
     word_bytes,
@@ -77,10 +87,18 @@ _K2 = np.uint64(0x85EBCA77)
 _K3 = np.uint64(0xC2B2AE3D)
 _SIGN_BIT = np.uint64(31)
 _MAX_GRAM_WORDS = 256
+#: Only this many characters of a text are read, so a prompt's features cost a bounded time and
+#: memory whatever its size; its first words say what it is about. ~5,000 words of prose: past
+#: 4,096 tokens, the top length bucket, so a longer prompt's length features do not change.
+_MAX_CHARS = 32768
 #: Prompts of up to this many tokens take the per-word path; longer ones the whole-array one. With
 #: warm caches the per-word path is still the cheaper at 500 tokens (257 against 355 us), but a long
 #: prompt brings more words the caches have not seen, each a Python loop over its n-grams.
 _FAST_TOKENS = 96
+#: ... and of up to this many characters: an unseen word costs the per-word path ~4-5 us per
+#: character (against well under 1 us on the arrays), so this bounds it at what 96 unseen words of
+#: 20 letters cost, however long the tokens (96 of 64+ letters cost ~30-60 ms without it).
+_FAST_CHARS = 2048
 #: Words whose codes (unigram and character n-grams) are kept (~0.2 KiB each for an 8-letter word).
 _WORD_CACHE = 32768
 _POSITIONS = np.arange(4096, dtype=np.int64) << 2
@@ -128,10 +146,14 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(low)
 
 
+_word_head = itemgetter(slice(MAX_WORD))  # `token[:MAX_WORD]` as a C call: no Python frame per word
+
+
 def _gram_words(tokens: list[str]) -> list[str]:
     """The words whose character n-grams count: the first `_MAX_GRAM_WORDS` of 4+ characters (the
-    scan stops there: a long prompt's tail was 0.75 ms of a 5,000-word prompt's features)."""
-    return list(islice(filter(_long_enough, tokens), _MAX_GRAM_WORDS))
+    scan stops there: a long prompt's tail was 0.75 ms of a 5,000-word prompt's features), each cut
+    to its first `MAX_WORD` characters (as `_codes.word_bytes` cuts it)."""
+    return list(map(_word_head, islice(filter(_long_enough, tokens), _MAX_GRAM_WORDS)))
 
 
 def _long_enough(token: str) -> bool:
@@ -178,9 +200,10 @@ class _CRCs(dict):
 
     def __missing__(self, token: str | bytes) -> int:
         h = zlib.crc32(token if isinstance(token, bytes) else token.encode())
-        if len(self) >= self._limit:
-            self.clear()
-        self[token] = h
+        if keeps_token(token):
+            if len(self) >= self._limit:
+                self.clear()
+            self[token] = h
         return h
 
 
@@ -210,8 +233,8 @@ class FeatureHasher:
         # character n-grams', (word, next word) -> their bigram's (word pairs recur as words do, and
         # mixing one costs more than looking it up), and per length bucket the two length features'.
         self._words: dict[str | bytes, bytes] = Memo(partial(word_bytes, self._cache, char_ngrams, mask),
-                                                     min(cache_size, _WORD_CACHE))
-        self._pairs: dict[tuple, bytes] = Memo(partial(bigram_bytes, self._cache, mask), cache_size)
+                                                     min(cache_size, _WORD_CACHE), keeps_token)
+        self._pairs: dict[tuple, bytes] = Memo(partial(bigram_bytes, self._cache, mask), cache_size, keeps_pair)
         self._lengths = [to_bytes(unigram_code(self._cache, mask, f"\x00len{b}"))
                          + to_bytes(unigram_code(self._cache, mask, f"\x00len{min(b + 1, 12)}h")) for b in range(13)]
         self._sums = PackedSums(self.char_weight)
@@ -281,9 +304,11 @@ class FeatureHasher:
         return _mix(np.concatenate((uni, bi ^ _K3)))
 
     def transform(self, text: str) -> SparseFeatures:
+        """The features of `text`'s first `_MAX_CHARS` characters."""
+        text = text[:_MAX_CHARS]  # (the text itself, not a copy, when it is shorter)
         # ASCII text as bytes tokens (see `_ASCII_BYTES`): the same tokens as `tokenize`, encoded.
         tokens = text.encode().translate(_ASCII_BYTES).split() if text.isascii() else _TOKEN.findall(text.lower())
-        if len(tokens) > _FAST_TOKENS:
+        if len(tokens) > _FAST_TOKENS or len(text) > _FAST_CHARS:
             return self._transform_arrays(tokens)
         return self._transform_words(tokens)
 
@@ -331,7 +356,7 @@ class FeatureHasher:
 
         Only for explanations: re-tokenises the text, so it costs about one `transform`.
         """
-        tokens = tokenize(text)
+        tokens = tokenize(text[:_MAX_CHARS])
         n = len(tokens)
         bucket = min(int(math.log2(n + 1)), 12)
         names = tokens + [f"len~2^{bucket}", f"len~2^{min(bucket + 1, 12)}"]

@@ -1,6 +1,8 @@
 """`FeatureHasher.transform`'s per-word path against the whole-array formulation it replaces."""
 
 import math
+import time
+import zlib
 
 import numpy as np
 import pytest
@@ -95,8 +97,12 @@ def _identical(a: F.SparseFeatures, b: F.SparseFeatures) -> bool:
 
 _repeated = st.tuples(st.sampled_from(["sort", "the", "aaaa", "größe", "x", *WORDS]), st.integers(8, 40),
                       st.lists(st.sampled_from(WORDS), max_size=6))
+# Tokens around and past `_codes.MAX_WORD` (base64, hashes): only their first characters' n-grams count.
+_LONG_WORDS = (st.integers(60, 70) | st.integers(71, 400)).flatmap(
+    lambda n: st.text(alphabet="abcxyz09éßü", min_size=n, max_size=n))
 PROMPTS = (
     st.lists(st.sampled_from(WORDS) | st.text(max_size=8), max_size=60).map(" ".join)
+    | st.lists(st.sampled_from(WORDS) | _LONG_WORDS, max_size=12).map(" ".join)
     | st.text(max_size=200)  # any Unicode: CJK, combining marks, emoji, controls
     | _repeated.map(lambda r: " ".join([r[0]] * r[1] + r[2]))  # one bucket gets 8+ entries
     | st.sampled_from(["", " ", "!?", "a", "sorting", "如", "😀", BENCH_PROMPT])
@@ -142,7 +148,8 @@ def test_crowded_buckets_sum_in_the_array_paths_order(text, mixed):
 
 def test_the_bench_prompt_and_a_word_of_thousands_of_n_grams():
     hasher = FeatureHasher(**SHIPPED)
-    for text in (BENCH_PROMPT, "ab" * 1500 + " sorted lists", "x" * 5000):  # the latter past _POSITIONS
+    past_positions = " ".join(chr(97 + i % 26) * 60 + str(i) for i in range(40))  # 7,000+ codes
+    for text in (BENCH_PROMPT, "ab" * 1500 + " sorted lists", "x" * 5000, past_positions):
         tokens = F.tokenize(text)
         assert _identical(hasher._transform_words(tokens), hasher._transform_arrays(tokens))
 
@@ -198,7 +205,9 @@ def test_copysign_is_sign_times_value_for_the_logged_counts():
 
 ASCII_PROMPTS = (st.text(alphabet=st.characters(max_codepoint=127), max_size=300)
                  | st.lists(st.sampled_from(["Sort", "the", "LIST", "v2.0", "aaaa", "sorted", "x", "don't", "ab" * 9]),
-                            max_size=140).map(" ".join))
+                            max_size=140).map(" ".join)
+                 | st.lists(st.sampled_from(["Sort", "the", "x"]) | st.text(alphabet="aBq09", min_size=60, max_size=300),
+                            max_size=12).map(" ".join))
 
 
 @settings(max_examples=300, deadline=None)
@@ -270,3 +279,101 @@ def test_buckets_summed_in_python_or_by_numpy_give_the_same_bits(runs, text):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_codes, "_PYTHON_RUNS", runs)
         assert _identical(hasher._transform_words(tokens), hasher._transform_arrays(tokens))
+
+
+# -- bounded work and memory per prompt, whatever its shape ------------------------------------------
+
+@pytest.mark.parametrize("config", BIT_CONFIGS, ids=str)
+@pytest.mark.parametrize("size", [F.MAX_WORD - 1, F.MAX_WORD, F.MAX_WORD + 1, 1000, 100_000])
+def test_a_long_tokens_n_grams_are_those_of_its_first_characters(config, size):
+    hasher = FeatureHasher(**config)
+    token = "".join(chr(97 + (i * 7) % 26) for i in range(size))
+    head = token[:F.MAX_WORD]
+    if hasher.char_ngrams is not None:
+        assert hasher._char_grams([token], names=True)[1] == hasher._char_grams([head], names=True)[1]
+    for text in (token, f"sort {token} the {token}x list", f"{token} {token.upper()}"):
+        tokens = F.tokenize(text[:F._MAX_CHARS])
+        for as_bytes in (False, True):
+            words = [t.encode() for t in tokens] if as_bytes else tokens
+            reference = hasher._transform_arrays(words)
+            assert _identical(hasher._transform_words(words), reference)
+            assert _identical(hasher._transform_words(words), reference)  # again: nothing cached differs
+        assert _identical(hasher.transform(text), hasher._transform_arrays(tokens))
+
+
+def test_a_long_tokens_unigram_is_the_whole_tokens():
+    # Only its n-grams are cut: tokens that share their first characters stay distinct unigrams.
+    hasher = FeatureHasher(**SHIPPED)
+    a, b = "q" * 100 + "a", "q" * 100 + "b"
+    assert not np.array_equal(hasher.transform(a).indices, hasher.transform(b).indices)
+    plain = FeatureHasher()  # no n-grams: a long token's features are what they always were
+    assert _identical(plain.transform(a), plain._transform_arrays(F.tokenize(a)))
+    assert plain._hashes([a])[0] == F._mix(np.array([zlib.crc32(a.encode())], dtype=np.uint64))[0]
+
+
+def test_no_cache_keeps_a_long_token(monkeypatch):
+    monkeypatch.setattr(_codes, "gram_codes", _recording(seen := [], _codes.gram_codes))
+    hasher = FeatureHasher(**SHIPPED)
+    for long in ("z" * 1500, "y" * 100_000):  # in a prompt for the per-word path, and for the array path
+        text = f"sort {long} the list"
+        first = hasher.transform(text)
+        assert _identical(hasher.transform(text), first)
+        assert _identical(first, hasher._transform_arrays(F.tokenize(text[:F._MAX_CHARS])))
+    assert hasher._words and hasher._pairs and hasher._cache  # the short words were cached
+    assert max(map(len, hasher._words)) <= F.MAX_WORD and max(map(len, hasher._cache)) <= F.MAX_WORD
+    assert all(len(a) <= F.MAX_WORD >= len(b) for a, b in hasher._pairs)
+    assert seen and max(seen) <= F.MAX_WORD  # n-grams of at most MAX_WORD characters, ever
+
+
+def _recording(seen: list, gram_codes):
+    def record(lo, hi, mask, word):
+        seen.append(len(word))
+        return gram_codes(lo, hi, mask, word)
+    return record
+
+
+@pytest.mark.parametrize("tail", ["", " and more", " different words entirely " * 5000])
+def test_only_the_texts_first_characters_are_read(tail):
+    hasher = FeatureHasher(**SHIPPED)
+    head = (BENCH_PROMPT + " ") * (F._MAX_CHARS // len(BENCH_PROMPT) + 1)
+    cut = head[:F._MAX_CHARS]
+    features = hasher.transform(head + tail)
+    assert _identical(features, hasher._transform_arrays(F.tokenize(cut)))
+    assert features.n_tokens == len(F.tokenize(cut))
+    names = hasher.describe(head + tail, features.indices)
+    assert set(names) == set(features.indices.tolist()) and "different" not in " ".join(names.values())
+
+
+def test_a_short_prompt_of_long_tokens_takes_the_array_path(monkeypatch):
+    # The per-word path hashes an unseen word's n-grams in Python: it takes texts of few characters.
+    calls = []
+    words = F.FeatureHasher._transform_words
+    monkeypatch.setattr(F.FeatureHasher, "_transform_words", lambda self, t: calls.append(len(t)) or words(self, t))
+    hasher = FeatureHasher(**SHIPPED)
+    short, long = BENCH_PROMPT, " ".join(f"{i:02d}" + "q" * 60 for i in range(40))
+    assert len(F.tokenize(long)) <= F._FAST_TOKENS and len(long) > F._FAST_CHARS
+    assert _identical(hasher.transform(short), hasher._transform_arrays(F.tokenize(short))) and calls == [7]
+    assert _identical(hasher.transform(long), hasher._transform_arrays(F.tokenize(long))) and calls == [7]
+    assert not any(w.startswith(b"00") for w in hasher._words)
+
+
+@pytest.mark.parametrize(("words", "letters"), [(90, 90_000), (100, 20_000), (1, 2_000_000)])
+def test_a_prompt_of_megabytes_costs_about_what_its_first_characters_cost(words, letters):
+    # The shapes a probe sent (an 8.1 MB prompt of 90 words took 39 s of event loop and ~200 MB):
+    # bounded by `_MAX_CHARS` and `MAX_WORD`, they cost about a millisecond and no lasting memory.
+    hasher = FeatureHasher(**SHIPPED)
+    text = " ".join(f"{i:03d}" + "q" * letters for i in range(words))
+    start = time.perf_counter()
+    hasher.transform(text)
+    assert time.perf_counter() - start < 0.5  # (~1 ms; generous for a loaded machine)
+    cached = sum(map(len, hasher._words.values())) + sum(map(len, hasher._words)) + sum(map(len, hasher._cache))
+    assert cached < 10_000
+
+
+def test_the_caps_leave_the_shipped_corpus_as_it_was():
+    # The default domain model was trained on these prompts: neither cap changes one of their features.
+    from gateway.learning.default_domains import load_corpus
+
+    rows = load_corpus()
+    assert max(len(r.text) for r in rows) < F._FAST_CHARS < F._MAX_CHARS
+    assert max(len(t) for r in rows for t in F.tokenize(r.text)) <= F.MAX_WORD
