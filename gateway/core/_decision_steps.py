@@ -12,7 +12,7 @@ from gateway import errors
 from gateway.catalog import ResolvedDeployment
 from gateway.core.params import OPENAI_WIRE_ONLY
 from gateway.selection.types import ModelInfo, Ranking
-from gateway.upstream.adapt import adapt
+from gateway.upstream.adapt import adapt, has_mark
 from gateway.upstream.operation import EMBEDDINGS, Operation
 
 __all__ = ["adaptations", "domain_header", "probe_half_open", "same_dimensions", "unchanged", "wire_only_note",
@@ -92,12 +92,15 @@ def wire_only_note(ranking: Ranking, body: Mapping[str, Any], candidates: tuple[
 def adaptations(candidates: tuple[ResolvedDeployment, ...], body: Mapping[str, Any]) -> tuple[str, ...]:
     """What each candidate's provider will get changed in the body (gateway/upstream/adapt.py)."""
     out: list[str] = []
+    marked: bool | None = None  # whether the body carries cache marks: looked at once, not per candidate
     for dep in candidates:
         if dep.params is None:
             continue
+        if marked is None:
+            marked = has_mark(body)
         sent = body
         if dep.transport == "litellm" and not OPENAI_WIRE_ONLY.isdisjoint(body):
             sent = {k: v for k, v in body.items() if k not in OPENAI_WIRE_ONLY}  # the note above covers them
-        out += [f"{dep.name}: {note}" for note in adapt(sent, dep.params)[1]]
+        out += [f"{dep.name}: {note}" for note in adapt(sent, dep.params, marked=marked)[1]]
     return tuple(out)
 

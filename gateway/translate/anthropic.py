@@ -4,6 +4,11 @@
 blocks, tool_use/tool_result turns, tools and tool_choice, sampling, stop sequences); `to_message`
 turns the chat completion back into an Anthropic Message. Streams are in `anthropic_stream`. What
 is translated, ignored or refused, and why, is in docs/api.md.
+
+A block's or a tool's `cache_control` stays where litellm's Anthropic translation reads it back
+(a content part, a system text part, a tool message, a tool call, a tool), so a Claude deployment
+caches the prefix the client marked; `gateway/upstream/adapt.py` removes the marks for providers
+that do not know them.
 """
 
 from __future__ import annotations
@@ -127,13 +132,37 @@ def _check_sampling(key: str, value: Any) -> None:
         _fail(f"{key}: Input should be less than or equal to 1", key)
 
 
-def _text_of(system: Any, param: str) -> str:
+def _cache_control(block: Mapping[str, Any], where: str) -> dict | None:
+    """The block's cache mark, checked as Anthropic checks it: a mark Claude would refuse must be
+    the client's 400 wherever the request is routed, not only when it lands on Claude."""
+    mark = block.get("cache_control")
+    if mark is None:
+        return None
+    if not isinstance(mark, dict) or mark.get("type") != "ephemeral" or not set(mark) <= {"type", "ttl"} \
+            or mark.get("ttl", "5m") not in ("5m", "1h"):
+        _fail(f"{where}.cache_control: must be {{'type': 'ephemeral'}}, with an optional 'ttl' of '5m' or '1h'.",
+              f"{where}.cache_control")
+    return mark
+
+
+def _marked(part: dict, block: Mapping[str, Any], where: str) -> dict:
+    mark = _cache_control(block, where)
+    if mark is not None:
+        part["cache_control"] = mark
+    return part
+
+
+def _system(system: Any) -> str | list[dict]:
+    """One string, as before, unless a block is marked for the cache: then one text part per block,
+    since joining them would lose where the cached prefix ends."""
     if isinstance(system, str):
         return system
     if isinstance(system, list) and all(isinstance(b, dict) and b.get("type") == "text"
                                         and isinstance(b.get("text"), str) for b in system):
-        return "\n\n".join(b["text"] for b in system)
-    _fail(f"{param}: must be a string or an array of text blocks.", param)
+        if all(b.get("cache_control") is None for b in system):
+            return "\n\n".join(b["text"] for b in system)
+        return [_marked({"type": "text", "text": b["text"]}, b, f"system.{i}") for i, b in enumerate(system)]
+    _fail("system: must be a string or an array of text blocks.", "system")
     raise AssertionError
 
 
@@ -141,7 +170,7 @@ def chat_messages(body: Mapping[str, Any]) -> list[dict]:
     """The request's system prompt and turns as chat messages."""
     out: list[dict] = []
     if body.get("system") is not None:
-        out.append({"role": "system", "content": _text_of(body["system"], "system")})
+        out.append({"role": "system", "content": _system(body["system"])})
     turns = body.get("messages")
     if not isinstance(turns, list) or not turns:
         _fail("messages: must be a non-empty array.", "messages")
@@ -166,24 +195,26 @@ def _block_type(block: Any, where: str) -> str:
 
 
 def _assistant(blocks: list, where: str) -> list[dict]:
-    text: list[str] = []
+    text: list[dict] = []
     calls: list[dict] = []
     for j, block in enumerate(blocks):
         at = f"{where}.content.{j}"
         kind = _block_type(block, at)
         if kind == "text":
-            text.append(str(block.get("text", "")))
+            text.append(_marked({"type": "text", "text": str(block.get("text", ""))}, block, at))
         elif kind == "tool_use":
             if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
                 _fail(f"{at}: tool_use needs an 'id' and a 'name'.", at)
-            calls.append({"id": block["id"], "type": "function", "function": {
-                "name": block["name"], "arguments": orjson.dumps(block.get("input") or {}).decode()}})
+            calls.append(_marked({"id": block["id"], "type": "function", "function": {
+                "name": block["name"], "arguments": orjson.dumps(block.get("input") or {}).decode()}}, block, at))
         elif kind in ("thinking", "redacted_thinking"):
             continue  # earlier reasoning the client replays: chat has no place for it
         else:
             _fail(f"{at}.type: {kind[:40]!r} is not supported in an assistant turn (text, tool_use, thinking).",
                   f"{at}.type")
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(text) if text else None}
+    # Text parts only when one is marked: where the cached prefix ends is inside the turn.
+    content = text if any("cache_control" in t for t in text) else "".join(t["text"] for t in text) if text else None
+    message: dict[str, Any] = {"role": "assistant", "content": content}
     if calls:
         message["tool_calls"] = calls
     return [message]
@@ -200,10 +231,15 @@ def _user(blocks: list, where: str) -> list[dict]:
         if kind == "tool_result":
             if not isinstance(block.get("tool_use_id"), str):
                 _fail(f"{at}.tool_use_id: Field required.", f"{at}.tool_use_id")
-            text, images = _result_content(block.get("content"), at)
+            text, images, inner = _result_content(block.get("content"), at)
             if block.get("is_error"):
                 text = f"Error: {text}"
-            results.append({"role": "tool", "tool_call_id": block["tool_use_id"], "content": text})
+            # On the message: litellm puts a tool message's mark on the tool_result block it makes. A
+            # mark on a text block inside goes there too: those blocks are joined into one text.
+            result = _marked({"role": "tool", "tool_call_id": block["tool_use_id"], "content": text}, block, at)
+            if inner is not None:
+                result.setdefault("cache_control", inner)
+            results.append(result)
             parts += images  # chat's tool messages carry text only: images follow as the user's
         else:
             parts.append(_part(block, kind, at))
@@ -213,25 +249,31 @@ def _user(blocks: list, where: str) -> list[dict]:
     return out
 
 
-def _result_content(content: Any, where: str) -> tuple[str, list[dict]]:
+def _result_content(content: Any, where: str) -> tuple[str, list[dict], dict | None]:
+    """The text, the other blocks as user parts, and the last cache mark of a text block."""
     if content is None:
-        return "", []
+        return "", [], None
     if isinstance(content, str):
-        return content, []
+        return content, [], None
     if not isinstance(content, list):
         _fail(f"{where}.content: must be a string or an array of blocks.", f"{where}.content")
-    text, images = [], []
+    text, images, mark = [], [], None
     for k, block in enumerate(content):
         at = f"{where}.content.{k}"
         kind = _block_type(block, at)
         if kind == "text":
             text.append(str(block.get("text", "")))
+            mark = _cache_control(block, at) or mark
         else:
             images.append(_part(block, kind, at))
-    return "\n".join(text), images
+    return "\n".join(text), images, mark
 
 
 def _part(block: dict, kind: str, where: str) -> dict:
+    return _marked(_unmarked_part(block, kind, where), block, where)
+
+
+def _unmarked_part(block: dict, kind: str, where: str) -> dict:
     if kind == "text":
         if not isinstance(block.get("text"), str):
             _fail(f"{where}.text: Field required.", f"{where}.text")
@@ -273,7 +315,8 @@ def _tools(tools: Any) -> list[dict]:
             fn["description"] = tool["description"]
         if tool.get("strict") is not None:
             fn["strict"] = tool["strict"]
-        out.append({"type": "function", "function": fn})
+        # Beside `function`, where litellm's Anthropic translation reads a tool's mark.
+        out.append(_marked({"type": "function", "function": fn}, tool, f"tools.{i}"))
     return out
 
 

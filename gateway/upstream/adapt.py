@@ -21,7 +21,13 @@ decision shows (explain, the request log):
 - the sampling extras outside OpenAI's schema (`top_k`, `min_p`, `repetition_penalty`) reach only
   a provider that takes them: OpenAI's and Azure's APIs refuse them (dropped), Anthropic and Gemini
   take `top_k` natively (litellm passes it on: kept), an OpenAI-compatible server of unknown kind
-  (vLLM, a self-hosted model) gets them all, as before.
+  (vLLM, a self-hosted model) gets them all, as before;
+- prompt-cache marks (`cache_control` on a message, its content parts and tool calls, a tool or its
+  function: Anthropic's, as litellm reads them) reach only the deployments litellm translates, where
+  litellm sends them to a provider that caches (Claude on Anthropic, Bedrock, Vertex) and leaves
+  them out for one that does not. Every deployment that takes OpenAI's body (the direct OpenAI wire,
+  and the OpenAI-format providers litellm sends to) gets the body without them: OpenAI's API does
+  not know the field, and a request marked for Claude must not be refused where `auto` routed it.
 
 Parameters that change what the answer means (`n` > 1, `logprobs`, tools, a JSON schema) are never
 dropped: selection already left out the deployments that cannot honour them (capabilities
@@ -36,7 +42,7 @@ from typing import Any
 
 from gateway.core.params import EXTRA_PARAMS
 
-__all__ = ["ParamRules", "adapt", "rules_for"]
+__all__ = ["ParamRules", "adapt", "has_mark", "rules_for"]
 
 #: Parameters that only steer sampling, caching or bookkeeping: leaving them out cannot change
 #: what the answer is, only how it is sampled or recorded.
@@ -55,6 +61,7 @@ _ANTHROPIC_RANGES = (("temperature", 0.0, 1.0), ("top_p", 0.0, 1.0))
 #: they are (litellm's parameter tables list only OpenAI's parameters, so they cannot say).
 _NATIVE_EXTRAS = {"anthropic": frozenset({"top_k"}), "gemini": frozenset({"top_k"}),
                   "vertex_ai": frozenset({"top_k"})}
+_MARK = "cache_control"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +84,10 @@ class ParamRules:
     #: An OpenAI reasoning model: `max_tokens` is sent as `max_completion_tokens`, and a
     #: `temperature` other than the default 1 is dropped.
     reasoning: bool = False
-    #: Nothing but `extras` to apply (OpenAI's own API): a body without any passes at one check.
+    #: Remove `cache_control` marks (the provider takes OpenAI's body, which has no such field).
+    drop_cache_control: bool = False
+    #: Nothing but `extras` and `drop_cache_control` to apply (OpenAI's own API, a compatible
+    #: server): a body without extras or marks passes at one check and one look at its messages.
     extras_only: bool = False
 
     def allows(self, param: str) -> bool:
@@ -106,9 +116,9 @@ def rules_for(provider: str, model: str, *, supported: frozenset[str] | None, tr
     """
     if provider in _OPENAI:
         if not openai_api:
-            return None
+            return ParamRules(provider=provider, drop_cache_control=True, extras_only=True)
         return ParamRules(provider=provider, extras=frozenset(), supported=supported if reasoning else None,
-                          reasoning=reasoning, extras_only=not reasoning)
+                          reasoning=reasoning, drop_cache_control=True, extras_only=not reasoning)
     claude = _anthropic_family(provider, model)
     rules = ParamRules(
         provider=provider,
@@ -119,10 +129,13 @@ def rules_for(provider: str, model: str, *, supported: frozenset[str] | None, tr
         developer_as_system=developer_as_system,
         # Untranslated (Azure, the OpenAI-format providers litellm sends to): OpenAI's schema only.
         extras=_NATIVE_EXTRAS.get(provider, frozenset()) if translated or supported is not None else None,
+        # litellm translates the marks for a provider that caches and leaves them out for the others;
+        # an OpenAI-format provider gets the body as it is, so they go here.
+        drop_cache_control=not translated,
     )
     if rules.supported is None and not rules.ranges and rules.default_max_tokens is None \
             and not rules.developer_as_system and rules.extras is None:
-        return None
+        return ParamRules(provider=provider, drop_cache_control=True, extras_only=True) if not translated else None
     return rules
 
 
@@ -154,16 +167,103 @@ def _reasoning(body: Mapping[str, Any], notes: list[str]) -> dict[str, Any] | No
     return out
 
 
-def adapt(body: Mapping[str, Any], rules: ParamRules | None) -> tuple[Mapping[str, Any], tuple[str, ...]]:
+def has_mark(body: Mapping[str, Any]) -> bool:
+    """Whether the body may carry a `cache_control` mark where `_unmarked` removes one. Every request
+    asks (once: `adapt`'s `marked` for each candidate after the first), so a plain `{role, content: str}` message costs one
+    length and one type test, and only list contents and tool calls are walked. A body of another
+    shape than a validated one answers True: `_unmarked` checks every type, this does not."""
+    try:
+        tools = body.get("tools")
+        if tools:
+            for tool in tools:
+                if _MARK in tool or _MARK in tool["function"]:
+                    return True
+        for m in body.get("messages") or ():
+            content = m.get("content")
+            if content.__class__ is str and len(m) == 2:
+                continue
+            if _MARK in m:
+                return True
+            if content.__class__ is list:
+                for part in content:
+                    if _MARK in part:
+                        return True
+            for call in m.get("tool_calls") or ():
+                if _MARK in call:
+                    return True
+    except (AttributeError, TypeError, KeyError):
+        return True
+    return False
+
+
+def _without(item: Any) -> Any:
+    """`item` without its own mark: the same object when it has none (the client's is never changed)."""
+    if isinstance(item, Mapping) and _MARK in item:
+        return {k: v for k, v in item.items() if k != _MARK}
+    return item
+
+
+def _each_without(items: list) -> list:
+    out = [_without(i) for i in items]
+    return items if all(a is b for a, b in zip(out, items)) else out
+
+
+def _nested_without(item: Any, field: str) -> Any:
+    """`item` without its mark nor those of the items (or the item) at `field`."""
+    if not isinstance(item, Mapping):
+        return item
+    inner = item.get(field)
+    cleaned = _each_without(inner) if isinstance(inner, list) else _without(inner)
+    out = _without(item)
+    if cleaned is not inner:
+        out = dict(out)
+        out[field] = cleaned
+    return out
+
+
+def _unmarked(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`body` without `cache_control` marks; the same object when it has none."""
+    out: dict[str, Any] | None = None
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        cleaned = [_nested_without(t, "function") for t in tools]
+        if any(a is not b for a, b in zip(cleaned, tools)):
+            out = dict(body)
+            out["tools"] = cleaned
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        cleaned = [_nested_without(_nested_without(m, "content"), "tool_calls") for m in messages]
+        if any(a is not b for a, b in zip(cleaned, messages)):
+            out = dict(body) if out is None else out
+            out["messages"] = cleaned
+    return body if out is None else out
+
+
+def _drop_marks(body: Mapping[str, Any], rules: ParamRules, notes: list[str]) -> Mapping[str, Any]:
+    out = _unmarked(body)
+    if out is not body:
+        notes.append(f"dropped cache_control (not supported by {rules.provider})")
+    return out
+
+
+def adapt(body: Mapping[str, Any], rules: ParamRules | None, *,
+          marked: bool | None = None) -> tuple[Mapping[str, Any], tuple[str, ...]]:
     """`body` as the deployment with `rules` should receive it, and a note per change.
 
     The body is returned unchanged (the same object) when nothing needs changing, so a request to
-    an OpenAI-wire deployment costs one comparison.
+    an OpenAI-wire deployment costs one comparison and a look at each message for a cache mark;
+    `marked` is that look's answer when the caller already has it (`has_mark`: it adapts one body
+    for many deployments).
     """
-    if rules is None or (rules.extras_only and EXTRA_PARAMS.isdisjoint(body)):
+    if rules is None:
         return body, ()
+    if rules.extras_only and EXTRA_PARAMS.isdisjoint(body):
+        if not rules.drop_cache_control or not (has_mark(body) if marked is None else marked):
+            return body, ()
+        notes: list[str] = []
+        return _drop_marks(body, rules, notes), tuple(notes)
     out: dict[str, Any] | None = None
-    notes: list[str] = []
+    notes = []
     dropped = [k for k, v in body.items()
                if not rules.allows(k) and (k in _DROPPABLE or (k in _TRIVIAL and v == _TRIVIAL[k]))]
     if dropped:
@@ -202,4 +302,7 @@ def adapt(body: Mapping[str, Any], rules: ParamRules | None) -> tuple[Mapping[st
         out["messages"] = [{**m, "role": "system"} if isinstance(m, Mapping) and m.get("role") == "developer" else m
                            for m in messages]
         notes.append(f"developer messages sent as system (as litellm sends them to {rules.provider}'s GPT models)")
-    return (out if out is not None else body), tuple(notes)
+    current = out if out is not None else body
+    if rules.drop_cache_control and (has_mark(current) if marked is None else marked):
+        current = _drop_marks(current, rules, notes)
+    return current, tuple(notes)

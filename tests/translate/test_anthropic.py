@@ -26,7 +26,7 @@ def _chat(**body):
 
 @pytest.mark.parametrize("body, expected", [
     ({"system": "sys"}, {"messages": [{"role": "system", "content": "sys"}, {"role": "user", "content": "hi"}]}),
-    ({"system": [{"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}}, {"type": "text", "text": "b"}]},
+    ({"system": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
      {"messages": [{"role": "system", "content": "a\n\nb"}, {"role": "user", "content": "hi"}]}),
     ({"stop_sequences": ["X"], "temperature": 0.5, "top_p": 0.9, "top_k": 5, "metadata": {"user_id": "u"}},
      {"stop": ["X"], "temperature": 0.5, "top_p": 0.9, "top_k": 5, "user": "u"}),

@@ -16,10 +16,13 @@ MSG = [{"role": "user", "content": "hi"}]
 
 
 def test_openai_compatible_deployments_are_never_touched():
-    assert rules_for("openai", "openai/claude-3-5-sonnet", supported=None, translated=False, max_output_tokens=1) is None
-    body = {"model": "m", "messages": MSG, "temperature": 2.0, "seed": 1, "n": 3}
-    out, notes = adapt(body, None)
-    assert out is body and notes == ()
+    # Only cache marks are ever taken out for them (tests/upstream/test_adapt_cache_control.py).
+    rules = rules_for("openai", "openai/claude-3-5-sonnet", supported=None, translated=False, max_output_tokens=1)
+    assert rules == ParamRules(provider="openai", drop_cache_control=True, extras_only=True)
+    body = {"model": "m", "messages": MSG, "temperature": 2.0, "seed": 1, "n": 3, "top_k": 4}
+    for r in (None, rules):
+        out, notes = adapt(body, r)
+        assert out is body and notes == ()
 
 
 CASES = [
@@ -64,7 +67,8 @@ def test_a_provider_without_a_parameter_table_passes_every_openai_parameter():
     rules = rules_for("gemini", "gemini/x", supported=None, translated=True, max_output_tokens=10)
     body = {"model": "m", "messages": MSG, "seed": 1, "logit_bias": {"1": 2}, "top_k": 3}
     assert adapt(body, rules) == (body, ())
-    assert rules_for("mistral", "mistral/x", supported=None, translated=False, max_output_tokens=10) is None
+    assert rules_for("mistral", "mistral/x", supported=None, translated=False, max_output_tokens=10) == \
+        ParamRules(provider="mistral", drop_cache_control=True, extras_only=True)
 
 
 @pytest.mark.parametrize(("rules", "kept", "dropped"), [
