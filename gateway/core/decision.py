@@ -40,6 +40,7 @@ from gateway.policy import PolicySet, Resolution, ResolutionMemo
 from gateway.selection import SelectionParams
 from gateway.selection.strategies import SelectionParamsError
 from gateway.selection.types import LiveStats, ModelInfo, Ranking, Rejection, RequestContext, with_domain
+from gateway.upstream.adapt import has_mark
 from gateway.upstream.operation import CHAT, EMBEDDINGS, Operation
 
 __all__ = ["Decider", "Decision", "settled"]
@@ -140,8 +141,11 @@ class Decider:
         # rankings within a few refreshes keeps coming (`RankingMemo.same_winner`).
         self._memo = RankingMemo(recurring_s=max(2.0, 4 * stats_refresh_s))
         self._resolutions = ResolutionMemo()  # same pipeline, strategy header and domain: same resolution
-        # Whether any deployment has provider parameter rules: without, no request needs a look at each.
-        self._adapting = any(d.params is not None for d in catalog.deployments.values())
+        # Whether any deployment has provider parameter rules: without, no request needs a look at
+        # each. Rules that only remove cache marks need one only for a body that has some.
+        rules = [d.params for d in catalog.deployments.values() if d.params is not None]
+        self._adapting = any(not r.marks_only for r in rules)
+        self._unmarking = any(r.drop_cache_control for r in rules)
 
     @property
     def router(self) -> RouterModel | None:
@@ -287,7 +291,7 @@ class Decider:
         else:
             if not OPENAI_WIRE_ONLY.isdisjoint(body):
                 ranking = wire_only_note(ranking, body, candidates)
-            if self._adapting and (adapted := adaptations(candidates, body)):
+            if (self._adapting or self._unmarking and has_mark(body)) and (adapted := adaptations(candidates, body)):
                 ranking = ranking.noted(*adapted)
         return _new_decision(ctx, ranking, candidates, strategy, source, pipeline, resolution, features, None)
 

@@ -90,6 +90,12 @@ class ParamRules:
     #: server): a body without extras or marks passes at one check and one look at its messages.
     extras_only: bool = False
 
+    @property
+    def marks_only(self) -> bool:
+        """Nothing to do but remove cache marks (an OpenAI-compatible server of unknown kind): a
+        body without marks is sent as it is, so a decision need not look at it per candidate."""
+        return self.extras_only and self.extras is None
+
     def allows(self, param: str) -> bool:
         if param in EXTRA_PARAMS:
             return self.extras is None or param in self.extras

@@ -145,3 +145,15 @@ def test_messages_marks_do_not_reach_an_openai_wire_deployment(gateway_factory, 
     assert _marks(sent) == 0
     assert sent["messages"] == [{"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
                                 {"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+
+
+def test_explain_notes_the_marks_dropped_and_says_nothing_without_them(gateway_factory):
+    # The decision looks for marks once per request, and only then asks each candidate's rules.
+    gw = gateway_factory(transport="openai")
+    marked = {"model": "sim-tiny", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "hi", "cache_control": EPH}]}]}
+    notes = loopback.post(gw.base_url + "/selection/explain", json=marked).json()["notes"]
+    assert any("dropped cache_control" in n for n in notes), notes
+    plain = {"model": "sim-tiny", "messages": [{"role": "user", "content": "hi"}]}
+    notes = loopback.post(gw.base_url + "/selection/explain", json=plain).json()["notes"]
+    assert not any("cache_control" in n for n in notes), notes
