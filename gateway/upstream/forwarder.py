@@ -197,7 +197,10 @@ class Forwarder:
         except Exception as raw:  # noqa: BLE001
             exc = _as_gateway_error(raw, dep.name, f"timed out after {timeout:.1f}s")
             report(Attempt(dep.name, classify(exc), (time.perf_counter() - started) * 1000, error=exc.message))
-            raise exc from None
+            try:
+                raise exc from None
+            finally:
+                del exc  # see `_walk`: a local naming the error its traceback holds is a cycle
         return started, result, None
 
     async def _try_deployment(
@@ -223,7 +226,10 @@ class Forwarder:
             with attempt:
                 if failed is not None:
                     replay, failed = failed, None
-                    raise replay
+                    try:
+                        raise replay
+                    finally:
+                        del replay  # see `_walk`
                 return await self._once(dep, body, deadline, first_chunk, report, operation)
         raise AssertionError("unreachable")
 
@@ -254,7 +260,10 @@ class Forwarder:
         except Exception as raw:  # noqa: BLE001
             exc = _as_gateway_error(raw, dep.name, "sent no first chunk in time")
             report(Attempt(dep.name, classify(exc), (time.perf_counter() - started) * 1000, error=exc.message))
-            raise exc from None
+            try:
+                raise exc from None
+            finally:
+                del exc  # see `_walk`: a local naming the error its traceback holds is a cycle
         return started, result, first
 
     async def _walk(
@@ -263,28 +272,35 @@ class Forwarder:
     ):
         last: errors.GatewayError | None = None
         tried_window = 0
-        for dep in candidates[: self._max_fallbacks + 1]:
-            if isinstance(last, errors.ContextWindowError) and dep.info.context_window <= tried_window:
-                continue  # a window no larger than the one that overflowed cannot help
-            if self._admit is not None:
-                verdict = self._admit_now(dep.name) if self._admit_now is not None else None
-                if verdict is None:
-                    verdict = await self._admit(dep.name)
-                if not verdict:
-                    # Cooling down, or half-open with its one probe already out: try the next one.
-                    last = last or errors.ServiceUnavailableError(f"deployment {dep.name} is cooling down")
-                    continue
-            try:
-                started, result, first = await self._try_deployment(dep, body, deadline, stream, report, operation)
-                return dep, started, result, first
-            except errors.GatewayError as exc:
-                last = exc
-                if isinstance(exc, errors.ContextWindowError):
-                    tried_window = max(tried_window, dep.info.context_window)
-                if _is_fatal(exc) or time.monotonic() >= deadline:
-                    raise
-        assert last is not None
-        raise last
+        try:
+            for dep in candidates[: self._max_fallbacks + 1]:
+                if isinstance(last, errors.ContextWindowError) and dep.info.context_window <= tried_window:
+                    continue  # a window no larger than the one that overflowed cannot help
+                if self._admit is not None:
+                    verdict = self._admit_now(dep.name) if self._admit_now is not None else None
+                    if verdict is None:
+                        verdict = await self._admit(dep.name)
+                    if not verdict:
+                        # Cooling down, or half-open with its one probe already out: try the next one.
+                        last = last or errors.ServiceUnavailableError(f"deployment {dep.name} is cooling down")
+                        continue
+                try:
+                    started, result, first = await self._try_deployment(dep, body, deadline, stream, report, operation)
+                    return dep, started, result, first
+                except errors.GatewayError as exc:
+                    last = exc
+                    if isinstance(exc, errors.ContextWindowError):
+                        tried_window = max(tried_window, dep.info.context_window)
+                    if _is_fatal(exc) or time.monotonic() >= deadline:
+                        raise
+            assert last is not None
+            raise last
+        finally:
+            # A raised error's traceback holds this frame (and every frame it passed through: the
+            # request's body, the encoded upstream request), so a local naming the error is a
+            # reference cycle that kept a failed request's prompt alive until a full garbage
+            # collection, every few hundred requests (tests/upstream/test_forwarder_memory.py).
+            last = None
 
     async def complete(
         self, candidates: Sequence[ResolvedDeployment], body: dict, deadline: float, report: _Report = _ignore,
