@@ -17,7 +17,8 @@ WORKDIR /app
 
 # Dependencies first, from the hashed lock (scripts/lock), so code edits keep the large layer.
 COPY requirements/runtime.txt requirements/runtime.txt
-RUN pip install --no-cache-dir --require-hashes -r requirements/runtime.txt
+# --no-deps: the lock is the whole resolved set (scripts/_setup.sh says why); `pip check` proves it.
+RUN pip install --no-cache-dir --no-deps --require-hashes -r requirements/runtime.txt && pip check
 
 # The lock holds the build backend: the project builds without fetching anything unhashed.
 # `pip check` fails the build when the lock no longer satisfies pyproject.toml.

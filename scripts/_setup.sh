@@ -30,7 +30,11 @@ stamp=".venv/.installed${EXTRAS:+-$EXTRAS}"
 want="$(cat "$LOCK" pyproject.toml | .venv/bin/python -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   rm -f "$stamp"
-  .venv/bin/python -m pip install --quiet --require-hashes -r "$LOCK"
+  # --no-deps: the lock is the whole resolved set, installed as it is. Resolving again would let a
+  # dependency's extra (litellm's `httpx[http2]`) pick a release newer than the lock's pin, which
+  # --require-hashes then refuses: a fresh machine's set-up broke the day httpx 0.29.0 came out.
+  # `pip check` below still proves the set consistent.
+  .venv/bin/python -m pip install --quiet --no-deps --require-hashes -r "$LOCK"
   # The lock holds the build backend, so nothing unhashed is fetched for the project itself.
   .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
   if ! problems="$(.venv/bin/python -m pip check)"; then

@@ -44,8 +44,10 @@ def test_installs_from_the_hashed_lock_then_the_project_alone(recipe) -> None:
     runs = [s.shell for s in recipe.steps if s.kind == "run"]
     copies = [(s.sources, s.dest) for s in recipe.steps if s.kind == "copy"]
     lock_install = next(i for i, r in enumerate(runs) if "--require-hashes" in r)
+    # The lock installed as it is (no second resolution) and proven consistent.
     assert "-r requirements/runtime.txt" in runs[lock_install]
-    project = next(r for r in runs if "--no-deps" in r)
+    assert "--no-deps" in runs[lock_install] and "pip check" in runs[lock_install]
+    project = next(r for r in runs if "--no-build-isolation" in r)
     assert "--no-build-isolation" in project and "pip check" in project
     assert runs.index(project) > lock_install
     # The lock is copied on its own before the code, so code edits keep the dependency layer.
