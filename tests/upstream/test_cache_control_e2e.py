@@ -13,6 +13,7 @@ import yaml
 
 from gateway.simulator import ModelProfile, SimulatorProfile, SimulatorThread
 from tests import loopback
+from tests.upstream.test_adapt_cache_control import _marks
 
 KEY = "cache-wire-key"
 EPH = {"type": "ephemeral"}
@@ -103,13 +104,6 @@ def test_messages_stream_reports_the_cache(claude):
     assert finals[0].cache_creation_input_tokens > 1000
     assert finals[1].cache_read_input_tokens == finals[0].cache_creation_input_tokens
 
-
-def _marks(value) -> int:
-    if isinstance(value, dict):
-        return ("cache_control" in value) + sum(_marks(v) for v in value.values())
-    if isinstance(value, list):
-        return sum(_marks(v) for v in value)
-    return 0
 
 
 def _openai_upstream(simulator) -> dict:

@@ -9,9 +9,8 @@ collector off, so what a cycle holds shows up in tracemalloc instead of waiting 
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import time
+import asyncio
 import tracemalloc
 from types import SimpleNamespace
 
@@ -19,6 +18,7 @@ import pytest
 
 from gateway import errors
 from gateway.upstream.forwarder import Forwarder
+from tests._retained import retained_bytes
 
 MIB = 1024 * 1024
 REQUESTS = 10
@@ -75,17 +75,7 @@ def _retained_after(fail, deps, *, stream: bool = False, retries: int = 0) -> in
             await one(i)
         return tracemalloc.get_traced_memory()[0] - start
 
-    enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    tracemalloc.start()
-    try:
-        return asyncio.run(run())
-    finally:
-        tracemalloc.stop()
-        if enabled:
-            gc.enable()
-        gc.collect()
+    return retained_bytes(run)
 
 
 TWO = [_dep("small", 8_000), _dep("large", 16_000)]

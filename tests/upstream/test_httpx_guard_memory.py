@@ -10,12 +10,12 @@ collector off, so what a cycle holds shows up in tracemalloc instead of waiting 
 from __future__ import annotations
 
 import asyncio
-import gc
 import tracemalloc
 
 import httpx
 
 from gateway.upstream.httpx_guard import GuardedTransport
+from tests._retained import retained_bytes
 
 MIB = 1024 * 1024
 REQUESTS = 20
@@ -44,17 +44,7 @@ def _retained_after(requests: int, *, request_bytes: int, answer_bytes: int, str
                 del body, response
             return tracemalloc.get_traced_memory()[0] - start
 
-    enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    tracemalloc.start()
-    try:
-        return asyncio.run(run())
-    finally:
-        tracemalloc.stop()
-        if enabled:
-            gc.enable()
-        gc.collect()
+    return retained_bytes(run)
 
 
 def test_a_read_response_frees_the_request_body_at_once():
