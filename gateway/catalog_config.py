@@ -129,6 +129,14 @@ def _expand_env(value: Any, env: Mapping[str, str]) -> Any:
     return value
 
 
+def yaml_problem(exc: yaml.YAMLError) -> tuple[tuple[int, int] | None, str]:
+    """(1-based line and column, or None) and the problem of a PyYAML error, for a one-line
+    message: PyYAML's own spans five, with a copy of the offending line."""
+    where = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    return ((where.line + 1, where.column + 1) if where is not None else None), problem
+
+
 def read_yaml(path: Path | str, what: str, error: type[CatalogError] = CatalogError) -> Any:
     """Parse a YAML config file; a missing file or a syntax error becomes `error` naming the path."""
     try:
@@ -136,11 +144,9 @@ def read_yaml(path: Path | str, what: str, error: type[CatalogError] = CatalogEr
     except FileNotFoundError:
         raise error(f"{path}: {what} not found") from None
     except yaml.YAMLError as exc:
-        # One line, `file:line:col`, as a policy file's problems are said: PyYAML's own message
-        # spans five, with a copy of the offending line.
-        where = getattr(exc, "problem_mark", None)
-        at = f":{where.line + 1}:{where.column + 1}" if where is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
+        # One line, `file:line:col`, as a policy file's problems are said.
+        where, problem = yaml_problem(exc)
+        at = f":{where[0]}:{where[1]}" if where is not None else ""
         raise error(f"{path}{at}: invalid YAML: {problem}") from None
     except (ValueError, RecursionError) as exc:
         # Not YAMLError: a bad date (`2024-02-30`), bytes that are not UTF-8, absurd nesting.

@@ -65,9 +65,10 @@ def _load_mapping(path: str) -> dict:
     except OSError as exc:
         raise ValueError(f"--model-meta {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
+        from gateway.catalog_config import yaml_problem
+
+        where, problem = yaml_problem(exc)
+        at = f" (line {where[0]}, column {where[1]})" if where is not None else ""
         raise ValueError(f"--model-meta {path}: invalid YAML/JSON: {problem}{at}") from None
     except (ValueError, RecursionError) as exc:  # bytes that are not UTF-8, a bad date, absurd nesting
         raise ValueError(f"--model-meta {path}: invalid YAML/JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
