@@ -132,14 +132,8 @@ class SecurityMiddleware:
             # A key already over its requests per minute is refused before its body is read: the
             # parse and the decision on a large body cost far more than the refusal. A route that
             # calls no provider is charged its request here (the pipeline charges the others').
-            if scope["path"] in self.pipeline_paths:
-                refused = self.limiter.over(principal)
-            else:
-                try:
-                    self.limiter.charge_request(principal)
-                    refused = None
-                except errors.RateLimitError as exc:
-                    refused = exc
+            limiter = self.limiter
+            refused = (limiter.over if scope["path"] in self.pipeline_paths else limiter.charge_request)(principal)
             if refused is not None:
                 return send_error(send, refused, errors.renderer_for(scope["path"]))
         if length is not None and length > self.max_body_bytes:

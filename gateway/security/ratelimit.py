@@ -221,16 +221,16 @@ class RateLimiter:
         seconds = self._wait(bucket, "r", limit, 1, *self._now())
         return None if seconds is None else _refusal(f"{_describe(bucket)}: {limit} requests per minute", seconds)
 
-    def charge_request(self, principal: Principal) -> None:
-        """One request against `principal`'s own requests per minute, no tokens, or raise its
-        `RateLimitError`: for a route that reads a body and works on it but calls no provider
-        (explain, count_tokens, feedback). Such a call is not free to serve (a count or an explain
-        runs the whole decision), so a key's limit bounds it as it bounds its model calls; the
-        pipeline's limits, which stand for provider capacity, are not charged."""
+    def charge_request(self, principal: Principal) -> errors.RateLimitError | None:
+        """One request against `principal`'s own requests per minute, no tokens; or, charging
+        nothing, the refusal `over` gives. For a route that reads a body and works on it but calls
+        no provider (explain, count_tokens, feedback). Such a call is not free to serve (a count or
+        an explain runs the whole decision), so a key's limit bounds it as it bounds its model
+        calls; the pipeline's limits, which stand for provider capacity, are not charged."""
         refused = self.over(principal)
-        if refused is not None:
-            raise refused
-        self.count_request(principal)
+        if refused is None:
+            self.count_request(principal)
+        return refused
 
     def count_request(self, principal: Principal | None) -> None:
         """One request against `principal`'s own requests per minute, never refused: for a request
